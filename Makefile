@@ -1,0 +1,70 @@
+# heterocat set-up and entry points.  `make test` and `make demo` install what
+# they need (Debian packages, .venv, GPAW from its PyPI source, PAW data) and
+# are idempotent: the second run only checks stamps.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check -q
+GPAW_VERSION := 26.7.0
+GPAW_DATA_VERSION := 1.2.1
+SITECONFIG := $(CURDIR)/configs/gpaw/siteconfig.py
+# Libraries GPAW links against (libxc, OpenBLAS, FFTW, Open MPI, ScaLAPACK).
+DEBIAN_PACKAGES := libxc-dev libopenblas-dev libfftw3-dev libopenmpi-dev \
+                   openmpi-bin libscalapack-openmpi-dev
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# Open MPI refuses to start as root unless told; harmless for other users.
+export OMPI_ALLOW_RUN_AS_ROOT := 1
+export OMPI_ALLOW_RUN_AS_ROOT_CONFIRM := 1
+export OMPI_MCA_rmaps_base_oversubscribe := 1
+
+GPAW_STAMP := $(VENV)/.stamp-gpaw-$(GPAW_VERSION)
+PKG_STAMP := $(VENV)/.stamp-heterocat
+
+.PHONY: all install system test demo structures bench clean distclean
+
+all: install
+
+install: system $(PKG_STAMP)
+
+# Debian libraries: checked with dpkg every time (fast), installed when missing.
+system:
+	@missing=""; for p in $(DEBIAN_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	$(PYTHON) -c 'import ensurepip, sysconfig, os; assert os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h"))' 2>/dev/null \
+	  || missing="$$missing python3-venv python3-dev"; \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing Debian packages:$$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+$(PY): | system
+	$(PYTHON) -m venv $(VENV)
+
+$(GPAW_STAMP): $(SITECONFIG) | $(PY)
+	@echo "Building GPAW $(GPAW_VERSION) from its PyPI source (about a minute) ..."
+	GPAW_CONFIG=$(SITECONFIG) $(PIP) install --no-binary gpaw gpaw==$(GPAW_VERSION) gpaw-data==$(GPAW_DATA_VERSION)
+	touch $@
+
+$(PKG_STAMP): pyproject.toml $(GPAW_STAMP)
+	$(PIP) install -e '.[test]'
+	touch $@
+
+test: install
+	$(PY) -m pytest
+
+demo: install
+	$(VENV)/bin/heterocat build reference --outdir work/demo/structures --compare structures --tables
+
+structures: install
+	$(VENV)/bin/heterocat build reference --outdir structures
+
+bench: install
+	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf .pytest_cache build src/*.egg-info
+
+distclean: clean
+	rm -rf $(VENV)

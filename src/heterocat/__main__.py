@@ -1,0 +1,5 @@
+import sys
+
+from heterocat.cli import main
+
+sys.exit(main())

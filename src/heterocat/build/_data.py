@@ -1,0 +1,64 @@
+"""Read the builders' data tables (``heterocat/data/*.toml``)."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+
+from ase.data import atomic_numbers, reference_states
+
+from heterocat.errors import HeterocatError
+
+
+@cache
+def _table(name: str) -> dict:
+    with resources.files("heterocat.data").joinpath(name).open("rb") as fh:
+        return tomllib.load(fh)
+
+
+@dataclass(frozen=True)
+class Rocksalt:
+    """A rocksalt oxide: elements, lattice constant (Å) and cation moment (mu_B)."""
+
+    name: str
+    cation: str
+    anion: str
+    a: float
+    magmom: float
+
+
+def rocksalt(name: str) -> Rocksalt:
+    """Look up a rocksalt oxide by formula (``NiO``, ``CoO``, ``MgO`` ...)."""
+    table = _table("oxides.toml")
+    if name not in table:
+        raise HeterocatError(
+            f"unknown rocksalt oxide {name!r}; known: {', '.join(sorted(table))}"
+        )
+    return Rocksalt(name=name, **table[name])
+
+
+@dataclass(frozen=True)
+class Metal:
+    """A metal's bulk structure and lattice constants (Å)."""
+
+    element: str
+    structure: str
+    a: float
+    c: float | None = None
+
+
+def metal(element: str) -> Metal:
+    """Bulk data of a metal: ``metals.toml`` first, then ASE's reference states."""
+    table = _table("metals.toml")
+    if element in table:
+        return Metal(element=element, **table[element])
+    if element not in atomic_numbers:
+        raise HeterocatError(f"unknown element {element!r}")
+    state = reference_states[atomic_numbers[element]]
+    if not state or state.get("symmetry") not in ("fcc", "hcp", "bcc"):
+        raise HeterocatError(f"{element} is not a close-packed or bcc metal in ASE's tables")
+    structure = state["symmetry"]
+    c = state["a"] * state["c/a"] if structure == "hcp" else None
+    return Metal(element=element, structure=structure, a=state["a"], c=c)

@@ -1,0 +1,322 @@
+"""The ``heterocat`` command line.
+
+Every command that reports numbers takes ``--json`` and then prints one JSON
+document on stdout.  Bad input ends with one line on stderr and exit status 2;
+nothing is written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from heterocat import __version__
+from heterocat.errors import HeterocatError
+
+EXIT_BAD_INPUT = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _emit(data, as_json: bool, text: Callable[[], str]) -> None:
+    print(json.dumps(data, indent=1) if as_json else text())
+
+
+# ---------------------------------------------------------------- build
+def _write(atoms, out: str) -> None:
+    from heterocat.build.reference import clean_info  # noqa: PLC0415
+    from heterocat.io import write_structure  # noqa: PLC0415
+
+    path = write_structure(out, clean_info(atoms))
+    print(f"wrote {path} ({atoms.get_chemical_formula()}, {len(atoms)} atoms)")
+
+
+def _cmd_build(args: argparse.Namespace) -> None:
+    from heterocat import build  # noqa: PLC0415
+
+    what = args.what
+    if what == "oxide-bulk":
+        atoms = build.rocksalt_bulk(args.oxide, a=args.a, magmom=args.magmom, cubic=args.cubic)
+    elif what == "oxide-slab":
+        atoms = build.rocksalt100_slab(args.oxide, layers=args.layers, repeat=tuple(args.repeat),
+                                       vacuum=args.vacuum, fixed_layers=args.fixed_layers,
+                                       a=args.a, magmom=args.magmom)
+    elif what == "metal-bulk":
+        atoms = build.metal_bulk(args.element)
+    elif what == "metal-slab":
+        atoms = build.metal_slab(args.element, size=tuple(args.size), vacuum=args.vacuum,
+                                 fixed_layers=args.fixed_layers)
+    elif what == "cluster":
+        atoms = build.metal_cluster(args.element, args.isomer, magmom=args.magmom,
+                                    vacuum=args.vacuum)
+    elif what == "supported":
+        from heterocat.io import read_structure  # noqa: PLC0415
+
+        face = args.face
+        if face not in ("triangle", "square"):
+            try:
+                face = tuple(int(k) for k in face.split(","))
+            except ValueError:
+                raise HeterocatError(f"--face must be triangle, square or atom indices like 0,1,2; got {face!r}") from None
+        atoms = build.supported_cluster(read_structure(args.support), read_structure(args.cluster),
+                                        face=face, anchor=args.anchor, azimuth=args.azimuth,
+                                        bond_length=args.bond_length, height=args.height,
+                                        min_image_gap=args.min_image_gap)
+    else:  # reference
+        return _cmd_reference(args)
+    _write(atoms, args.output)
+
+
+def _cmd_reference(args: argparse.Namespace) -> None:
+    from heterocat.build.reference import write_reference  # noqa: PLC0415
+    from heterocat.sites import SiteEnumeration, site_table  # noqa: PLC0415
+
+    rows = write_reference(args.outdir)
+    mismatches = []
+    if args.compare:
+        mismatches = _compare_reference(Path(args.outdir), Path(args.compare))
+    if args.json:
+        print(json.dumps({"outdir": str(args.outdir), "models": rows,
+                          "mismatches": mismatches}, indent=1))
+    else:
+        print(f"{'model':<24} {'formula':<14} {'atoms':>5} {'sites':>5}  description")
+        for r in rows:
+            sites = "-" if r["sites"] is None else str(r["sites"])
+            print(f"{r['name']:<24} {r['formula']:<14} {r['natoms']:>5} {sites:>5}  {r['description']}")
+        if args.tables:
+            for r in rows:
+                if r["sites"] is not None:
+                    enumeration = SiteEnumeration.load(Path(args.outdir) / f"{r['name']}.sites.json")
+                    print(f"\n== {r['name']}: {r['description']}")
+                    print(site_table(enumeration))
+        if args.compare:
+            print(f"\ncompared with {args.compare}: "
+                  + ("identical" if not mismatches else "DIFFERENT: " + ", ".join(mismatches)))
+    if mismatches:
+        raise HeterocatError(f"regenerated models differ from {args.compare}: {', '.join(mismatches)}")
+
+
+def _compare_reference(new: Path, old: Path) -> list[str]:
+    """Names of files in ``new`` whose structure or site list differ from ``old``."""
+    from heterocat.io import read_json, read_structure  # noqa: PLC0415
+    from heterocat.sites import fingerprint  # noqa: PLC0415
+
+    differ = []
+    for path in sorted(new.iterdir()):
+        ref = old / path.name
+        if not ref.exists():
+            differ.append(f"{path.name} (missing)")
+        elif path.suffix == ".extxyz":
+            if fingerprint(read_structure(path)) != fingerprint(read_structure(ref)):
+                differ.append(path.name)
+        elif path.suffix == ".json":
+            a, b = read_json(path), read_json(ref)
+            a.pop("heterocat_version", None), b.pop("heterocat_version", None)
+            if a != b:
+                differ.append(path.name)
+    return differ
+
+
+# ---------------------------------------------------------------- sites / place
+def _cmd_sites(args: argparse.Namespace) -> None:
+    from heterocat.io import read_structure, write_json  # noqa: PLC0415
+    from heterocat.sites import find_sites, site_table  # noqa: PLC0415
+
+    atoms = read_structure(args.structure)
+    enumeration = find_sites(atoms, symmetry=not args.all)
+    data = enumeration.to_dict()
+    if args.json in (None, "-"):
+        _emit(data, args.json == "-", lambda: (
+            f"{enumeration.system['formula']} ({enumeration.system['kind']}): "
+            f"{len(enumeration.sites)} sites\n" + site_table(enumeration)))
+    else:
+        write_json(args.json, data)
+        print(f"wrote {args.json}: {len(enumeration.sites)} sites of "
+              f"{enumeration.system['formula']} ({enumeration.system['kind']})")
+
+
+def _cmd_place(args: argparse.Namespace) -> None:
+    from heterocat.io import read_structure  # noqa: PLC0415
+    from heterocat.sites import SiteEnumeration  # noqa: PLC0415
+    from heterocat.sites.adsorbates import place_adsorbate  # noqa: PLC0415
+
+    atoms = read_structure(args.structure)
+    enumeration = SiteEnumeration.load(args.sites, atoms)
+    out = place_adsorbate(atoms, enumeration.site(args.site), args.adsorbate, args.orientation)
+    _write(out, args.output)
+
+
+def _cmd_adsorbates(args: argparse.Namespace) -> None:
+    from heterocat.sites.adsorbates import adsorbate_names, get_adsorbate  # noqa: PLC0415
+
+    data = []
+    for name in adsorbate_names():
+        ads = get_adsorbate(name)
+        data.append({"name": name, "formula": "".join(ads.symbols), "binding": list(ads.binding),
+                     "bond": ads.bond, "orientations": list(ads.orientations)})
+
+    def table() -> str:
+        lines = [f"{'name':<6} {'atoms':<8} {'bond/Å':>6}  orientations"]
+        for d in data:
+            modes = ", ".join(f"{k}: {o['mode']}" + (f" {o['azimuth']}°" if "azimuth" in o else "")
+                              for k, o in enumerate(d["orientations"]))
+            lines.append(f"{d['name']:<6} {d['formula']:<8} {d['bond']:>6.2f}  {modes}")
+        return "\n".join(lines) + "\n(N2H2 is an alias of NHNH; NNH2 is its other isomer)"
+
+    _emit(data, args.json, table)
+
+
+# ---------------------------------------------------------------- parser
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value}")
+    return value
+
+
+def _nonnegative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {value}")
+    return value
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    from heterocat.build.clusters import ISOMERS  # noqa: PLC0415
+
+    parser = _Parser(prog="heterocat", description=(
+        "GPAW free-energy workflows for metal clusters on oxide supports.\n"
+        "Build models, enumerate adsorption sites, place adsorbates."),
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"heterocat {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    b = sub.add_parser("build", help="build a structure (extxyz)", description=(
+        "Build a model.  Examples:\n"
+        "  heterocat build oxide-slab --oxide NiO --layers 4 --repeat 2 2 -o nio100.extxyz\n"
+        "  heterocat build cluster --isomer icosahedron -o ru13.extxyz\n"
+        "  heterocat build supported --support nio100.extxyz --cluster ru13.extxyz -o nio_ru13.extxyz\n"
+        "  heterocat build reference --outdir structures"),
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    bsub = b.add_subparsers(dest="what", metavar="WHAT", parser_class=_Parser)
+    bsub.required = True
+
+    def out(p: argparse.ArgumentParser) -> None:
+        p.add_argument("-o", "--output", required=True, help="output file (extxyz unless the extension says otherwise)")
+
+    p = bsub.add_parser("oxide-bulk", help="rocksalt oxide bulk with AFM-II moments")
+    p.add_argument("--oxide", default="NiO", help="NiO, CoO, FeO, MnO, MgO (default NiO)")
+    p.add_argument("--a", type=float, help="lattice constant, Å (default: table)")
+    p.add_argument("--magmom", type=float, help="cation moment magnitude, mu_B (default: table)")
+    p.add_argument("--cubic", action="store_true", help="2a cubic supercell (64 atoms) instead of 4-atom cell")
+    out(p)
+    p = bsub.add_parser("oxide-slab", help="rocksalt (100) slab with AFM-II moments")
+    p.add_argument("--oxide", default="NiO")
+    p.add_argument("--layers", type=_positive_int, default=4, help="atomic layers (default 4)")
+    p.add_argument("--repeat", type=_positive_int, nargs=2, default=[2, 1], metavar=("NU", "NV"),
+                   help="repeat along a/2[110] (even for AFM-II) and a/2[-110] (default 2 1)")
+    p.add_argument("--vacuum", type=float, default=10.0, help="vacuum each side, Å (default 10)")
+    p.add_argument("--fixed-layers", type=_nonnegative_int, default=1, help="fixed bottom layers (default 1)")
+    p.add_argument("--a", type=float)
+    p.add_argument("--magmom", type=float)
+    out(p)
+    p = bsub.add_parser("metal-bulk", help="metal bulk (Ru: hcp)")
+    p.add_argument("--element", default="Ru")
+    out(p)
+    p = bsub.add_parser("metal-slab", help="close-packed metal slab (Ru(0001))")
+    p.add_argument("--element", default="Ru")
+    p.add_argument("--size", type=_positive_int, nargs=3, default=[3, 3, 4], metavar=("NX", "NY", "LAYERS"))
+    p.add_argument("--vacuum", type=float, default=10.0)
+    p.add_argument("--fixed-layers", type=_nonnegative_int, default=2)
+    out(p)
+    p = bsub.add_parser("cluster", help="13-atom metal cluster isomer in a box")
+    p.add_argument("--element", default="Ru")
+    p.add_argument("--isomer", default="anticuboctahedron", help=f"one of: {', '.join(ISOMERS)}")
+    p.add_argument("--magmom", type=float, default=1.0, help="initial moment per atom, mu_B")
+    p.add_argument("--vacuum", type=float, default=6.0)
+    out(p)
+    p = bsub.add_parser("supported", help="place a cluster on a slab")
+    p.add_argument("--support", required=True, help="slab file")
+    p.add_argument("--cluster", required=True, help="cluster file")
+    p.add_argument("--face", default="triangle", help="triangle, square or atom indices (0,1,2)")
+    p.add_argument("--anchor", default="O-top", help="support site label under the face (default O-top)")
+    p.add_argument("--azimuth", type=float, default=0.0, help="turn about z, degrees")
+    p.add_argument("--bond-length", type=float, default=2.1, help="shortest cluster-support distance, Å")
+    p.add_argument("--height", type=float, help="face height above the anchor instead, Å")
+    p.add_argument("--min-image-gap", type=float, default=8.0, help="warn below this image distance, Å")
+    out(p)
+    p = bsub.add_parser("reference", help="all reference models with their site enumerations")
+    p.add_argument("--outdir", default="structures")
+    p.add_argument("--compare", metavar="DIR", help="fail unless identical to the models in DIR")
+    p.add_argument("--tables", action="store_true", help="also print every site table")
+    p.add_argument("--json", action="store_true", help="print one JSON document")
+    b.set_defaults(func=_cmd_build)
+
+    s = sub.add_parser("sites", help="enumerate symmetry-unique adsorption sites", description=(
+        "Enumerate adsorption sites.  Example:\n"
+        "  heterocat sites structures/nio100_ru13.extxyz --json nio_ru13.sites.json"),
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    s.add_argument("structure")
+    s.add_argument("--json", nargs="?", const="-", metavar="OUT",
+                   help="write the enumeration as JSON to OUT (stdout without OUT)")
+    s.add_argument("--all", action="store_true", help="no symmetry reduction")
+    s.set_defaults(func=_cmd_sites)
+
+    pl = sub.add_parser("place", help="put an adsorbate on a site", description=(
+        "Place an adsorbate.  Example:\n"
+        "  heterocat place structures/ru0001.extxyz --sites structures/ru0001.sites.json \\\n"
+        "      --site fcc:fcc:1 --adsorbate H -o ru0001_H.extxyz"),
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    pl.add_argument("structure")
+    pl.add_argument("--sites", required=True, help="site enumeration JSON made for STRUCTURE")
+    pl.add_argument("--site", required=True, help="site id, e.g. Ru-Top:hollow:1")
+    pl.add_argument("--adsorbate", required=True, help="H, O, OH, H2O, NH2, N2H4, N2H3, NHNH (N2H2), NNH2, N2H, N2")
+    pl.add_argument("--orientation", type=_nonnegative_int, default=0, help="orientation index (see 'heterocat adsorbates')")
+    out(pl)
+    pl.set_defaults(func=_cmd_place)
+
+    a = sub.add_parser("adsorbates", help="list the adsorbates and their orientations")
+    a.add_argument("--json", action="store_true")
+    a.set_defaults(func=_cmd_adsorbates)
+    return parser
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"heterocat: warning: {message}", file=sys.stderr)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit status (0 fine, 2 bad input)."""
+    parser = _build_parser()
+    args = parser.parse_args(argv)
+    warnings.showwarning = _show_warning
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    try:
+        args.func(args)
+    except HeterocatError as err:
+        print(f"heterocat: error: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("heterocat: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

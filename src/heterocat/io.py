@@ -1,0 +1,89 @@
+"""Reading and writing structures and JSON files, atomically."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from ase import Atoms
+from ase.io import read, write
+
+from heterocat.errors import HeterocatError
+
+
+def read_structure(path: str | os.PathLike) -> Atoms:
+    """Read one structure (any format ASE reads; the last image of a trajectory)."""
+    path = Path(path)
+    if not path.is_file():
+        raise HeterocatError(f"cannot read structure {path}: no such file")
+    try:
+        atoms = read(path)
+    except Exception as err:  # ASE raises many kinds; all mean "unreadable"
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise HeterocatError(f"cannot read structure {path}: {reason}") from None
+    if isinstance(atoms, list):  # pragma: no cover - read() returns one image
+        atoms = atoms[-1]
+    if len(atoms) == 0:
+        raise HeterocatError(f"cannot read structure {path}: it holds no atoms")
+    return atoms
+
+
+def _atomic_replace(path: Path, write_tmp) -> None:
+    """Write through a temporary file in the same folder, then rename it into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write_tmp(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def write_structure(path: str | os.PathLike, atoms: Atoms, format: str | None = None) -> Path:
+    """Write ``atoms`` atomically; the format follows the extension (default extxyz)."""
+    path = Path(path)
+    fmt = format or ("extxyz" if path.suffix in ("", ".xyz", ".extxyz") else None)
+    _atomic_replace(path, lambda tmp: write(tmp, atoms, format=fmt or _ase_format(path)))
+    return path
+
+
+def _ase_format(path: Path) -> str:
+    from ase.io.formats import filetype  # noqa: PLC0415
+
+    try:
+        return filetype(path, read=False)
+    except Exception:
+        raise HeterocatError(f"cannot write {path}: unknown file extension") from None
+
+
+def write_json(path: str | os.PathLike, data: Any) -> Path:
+    """Write ``data`` as indented JSON, atomically."""
+    path = Path(path)
+    text = json.dumps(data, indent=1, sort_keys=False) + "\n"
+
+    def _write(tmp: str) -> None:
+        with open(tmp, "w") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+
+    _atomic_replace(path, _write)
+    return path
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    """Read a JSON file, refusing missing or malformed files with a clear message."""
+    path = Path(path)
+    try:
+        with open(path) as fh:
+            return json.load(fh)
+    except FileNotFoundError:
+        raise HeterocatError(f"cannot read {path}: no such file") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise HeterocatError(f"cannot read {path}: not valid JSON ({err})") from None

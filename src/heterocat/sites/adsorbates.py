@@ -1,0 +1,243 @@
+"""Adsorbates and their placement on sites.
+
+The adsorbates are data (``heterocat/data/adsorbates.toml``): a Z-matrix, the
+binding atom(s), the surface bond length and the orientations worth trying.
+``N2H2`` is an alias of ``NHNH``; ``NNH2`` is its other isomer.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+
+import numpy as np
+from ase import Atoms
+from ase.data import atomic_numbers, covalent_radii
+from ase.geometry import get_distances
+
+from heterocat.errors import HeterocatError
+from heterocat.sites.records import Site
+from heterocat.systems import ADSORBATE, parts, set_parts
+
+ALIASES = {"N2H2": "NHNH", "NH2NH2": "N2H4"}
+#: Placement is refused if an adsorbate atom comes closer to a surface atom than
+#: this fraction of the sum of covalent radii.
+COLLISION_FACTOR = 0.7
+#: ... or closer than this (Å) to an atom of its own periodic image.
+IMAGE_DISTANCE = 1.5
+
+
+@dataclass(frozen=True)
+class Adsorbate:
+    """An adsorbate: starting geometry (Å, binding atom at the origin) and how it binds."""
+
+    name: str
+    symbols: tuple[str, ...]
+    positions: np.ndarray
+    binding: tuple[int, ...]
+    bond: float
+    orientations: tuple[dict, ...]
+
+
+def zmatrix_positions(rows: list[list]) -> np.ndarray:
+    """Cartesian positions (Å) from a Z-matrix (see the data file's header).
+
+    Row ``[X, i, r, j, angle, k, dihedral]`` puts X at distance r from atom i,
+    with angle X-i-j and dihedral X-i-j-k (natural extension of reference frame).
+    """
+    pos: list[np.ndarray] = []
+    for row in rows:
+        if not pos:
+            pos.append(np.zeros(3))
+            continue
+        c, r = pos[int(row[1])], float(row[2])
+        if len(row) < 5:
+            pos.append(c + [0.0, 0.0, r])
+            continue
+        b, theta = pos[int(row[3])], np.radians(float(row[4]))
+        if len(row) > 6:
+            a, phi = pos[int(row[5])], np.radians(float(row[6]))
+        else:  # no dihedral reference: any point off the b-c line, dihedral 0
+            off = np.array([1.0, 0.0, 0.0]) if abs((c - b)[0]) < 0.9 * np.linalg.norm(c - b) else np.array([0.0, 1.0, 0.0])
+            a, phi = b + off, 0.0
+        bc = (c - b) / np.linalg.norm(c - b)
+        n = np.cross(b - a, bc)
+        n /= np.linalg.norm(n)
+        m = np.cross(n, bc)
+        pos.append(c - r * np.cos(theta) * bc + r * np.sin(theta) * (np.cos(phi) * m + np.sin(phi) * n))
+    return np.array(pos)
+
+
+@cache
+def _table() -> dict:
+    with resources.files("heterocat.data").joinpath("adsorbates.toml").open("rb") as fh:
+        return tomllib.load(fh)
+
+
+def adsorbate_names() -> list[str]:
+    """Names of the known adsorbates (aliases not included)."""
+    return list(_table())
+
+
+def get_adsorbate(name: str) -> Adsorbate:
+    """Look up an adsorbate by name; unknown names are refused with the known ones."""
+    key = ALIASES.get(name, name)
+    table = _table()
+    if key not in table:
+        raise HeterocatError(f"unknown adsorbate {name!r}; known: {', '.join(table)}, N2H2")
+    entry = table[key]
+    symbols = tuple(row[0] for row in entry["zmatrix"])
+    return Adsorbate(name=key, symbols=symbols, positions=zmatrix_positions(entry["zmatrix"]),
+                     binding=tuple(entry.get("binding", [0])), bond=float(entry["bond"]),
+                     orientations=tuple(entry["orientations"]))
+
+
+def orientations(adsorbate: Adsorbate, site: Site) -> list[int]:
+    """Indices of the orientations of ``adsorbate`` that fit ``site``."""
+    return [k for k, o in enumerate(adsorbate.orientations)
+            if o["mode"] == "end-on" or (o["mode"] == "bridging" and site.kind == "bridge"
+                                         and len(adsorbate.binding) == 2)]
+
+
+def _rotation_to(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    from heterocat.build.supported import _rotation_between  # noqa: PLC0415
+
+    return _rotation_between(a, b)
+
+
+def _axis_angle(axis: np.ndarray, degrees: float) -> np.ndarray:
+    axis = axis / np.linalg.norm(axis)
+    t = np.radians(degrees)
+    k = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
+    return np.eye(3) + np.sin(t) * k + (1 - np.cos(t)) * k @ k
+
+
+def _reference_direction(atoms: Atoms, site: Site, normal: np.ndarray) -> np.ndarray:
+    """In-plane direction for azimuth 0: a bridge's axis, else x projected on the plane."""
+    ref = np.array([1.0, 0.0, 0.0]) if abs(normal[0]) < 0.9 else np.array([0.0, 1.0, 0.0])
+    if site.kind == "bridge":
+        ends = _coordinating(atoms, site)
+        ref = ends[1] - ends[0]
+    ref = ref - (ref @ normal) * normal
+    return ref / np.linalg.norm(ref)
+
+
+def _coordinating(atoms: Atoms, site: Site) -> np.ndarray:
+    """Positions of the coordinating atoms, the images nearest the site (Å).
+
+    A bridge's ends are one atom and its mirror through the midpoint, which also
+    holds for a bridge between an atom and its own periodic image.
+    """
+    p = np.asarray(site.position)
+    cell, pbc = (atoms.cell, atoms.pbc) if atoms.pbc.any() else (None, None)
+    vec, _ = get_distances(p[None], atoms.positions[site.indices], cell=cell, pbc=pbc)
+    points = p + vec[0]
+    if site.kind == "bridge":
+        points[1] = 2 * p - points[0]
+    return points
+
+
+def _geometry(atoms: Atoms, site: Site, ads: Adsorbate, orientation: dict) -> np.ndarray:
+    """Adsorbate positions (Å) for one orientation on one site."""
+    normal = np.asarray(site.normal) / np.linalg.norm(site.normal)
+    position = np.asarray(site.position)
+    local = ads.positions - ads.positions[ads.binding[0]]
+    if orientation["mode"] == "bridging":
+        ends = _coordinating(atoms, site)
+        i, j = ads.binding
+        axis_mol = local[j] - local[i]
+        rot = _rotation_to(axis_mol, ends[1] - ends[0])
+        local = (local - (local[i] + local[j]) / 2) @ rot.T
+        # turn about the bridge axis so that the other atoms point away from the surface
+        axis = (ends[1] - ends[0]) / np.linalg.norm(ends[1] - ends[0])
+        rest = [k for k in range(len(local)) if k not in ads.binding]
+        best, best_score = local, -np.inf
+        for angle in range(0, 360, 10):
+            trial = local @ _axis_angle(axis, angle).T
+            score = float(trial[rest].mean(axis=0) @ normal) if rest else 0.0
+            if score > best_score + 1e-9:
+                best, best_score = trial, score
+        # each binding atom sits `bond` from the metal atom on its side of the bridge
+        offset = np.linalg.norm(ends[1] - ends[0]) / 2 - np.linalg.norm(axis_mol) / 2
+        height = np.sqrt(max(ads.bond**2 - offset**2, 0.8**2))
+        return best + position + height * normal
+    rest = [k for k in range(len(local)) if k != ads.binding[0]]
+    heavy = [k for k in rest if ads.symbols[k] != "H"]
+    # the molecule points away from the surface: along its heavy atoms if it has more
+    up = local[heavy or rest].mean(axis=0) if rest else np.array([0.0, 0.0, 1.0])
+    if np.linalg.norm(up) < 1e-6:
+        up = np.array([0.0, 0.0, 1.0])
+    local = local @ _rotation_to(up, normal).T
+    # azimuth: first off-axis atom along the reference direction, then turned
+    ref = _reference_direction(atoms, site, normal)
+    off = next((local[k] - (local[k] @ normal) * normal for k in rest
+                if np.linalg.norm(local[k] - (local[k] @ normal) * normal) > 0.1), None)
+    if off is not None:
+        angle = np.degrees(np.arctan2(np.cross(off, ref) @ normal, off @ ref))
+        local = local @ _axis_angle(normal, angle + orientation.get("azimuth", 0.0)).T
+    r = np.linalg.norm(_coordinating(atoms, site) - position, axis=1).mean()
+    height = np.sqrt(max(ads.bond**2 - r**2, 0.8**2))
+    return local + position + height * normal
+
+
+def _check_clearance(atoms: Atoms, placed: np.ndarray, symbols: tuple[str, ...]) -> None:
+    """Refuse collisions with the surface and with the adsorbate's own periodic images."""
+    cell = atoms.cell if atoms.pbc.any() else None
+    pbc = atoms.pbc if atoms.pbc.any() else None
+    _, d = get_distances(placed, atoms.positions, cell=cell, pbc=pbc)
+    radii_ads = covalent_radii[[atomic_numbers[s] for s in symbols]]
+    limit = COLLISION_FACTOR * (radii_ads[:, None] + covalent_radii[atoms.numbers][None])
+    bad = np.argwhere(d < limit)
+    if len(bad):
+        i, j = bad[0]
+        raise HeterocatError(
+            f"adsorbate atom {symbols[i]} would be {d[i, j]:.2f} Å from surface atom "
+            f"{atoms.get_chemical_symbols()[j]}{j}: the site is blocked for this orientation"
+        )
+    for axis in np.flatnonzero(atoms.pbc):
+        shift = atoms.cell[axis]
+        gap = np.linalg.norm(placed[:, None] - (placed[None] + shift), axis=-1).min()
+        if gap < IMAGE_DISTANCE:
+            raise HeterocatError(
+                f"adsorbate comes {gap:.2f} Å from its periodic image: use a larger surface cell"
+            )
+
+
+def place_adsorbate(atoms: Atoms, site: Site, adsorbate: str, orientation: int = 0) -> Atoms:
+    """A copy of ``atoms`` with ``adsorbate`` on ``site``.
+
+    Parameters
+    ----------
+    atoms : Atoms
+        The clean structure the site enumeration was made for.
+    site : Site
+        Where to put it (normal gives the direction, position the point on the surface).
+    adsorbate : str
+        Name in the adsorbate table (``H``, ``OH``, ``H2O``, ``N2H4`` ... ``N2``).
+    orientation : int
+        Index into the adsorbate's orientations; see :func:`orientations`.
+
+    Returns
+    -------
+    Atoms
+        Adsorbate atoms appended, ``part`` = 2, tag 0; ``info`` records
+        ``adsorbate``, ``site`` and ``orientation``.
+    """
+    ads = get_adsorbate(adsorbate)
+    allowed = orientations(ads, site)
+    if orientation not in allowed:
+        raise HeterocatError(
+            f"orientation {orientation} does not fit {ads.name} on {site.id} ({site.kind});"
+            f" choose from {allowed}"
+        )
+    placed = _geometry(atoms, site, ads, ads.orientations[orientation])
+    _check_clearance(atoms, placed, ads.symbols)
+    codes = parts(atoms)
+    out = atoms.copy()
+    out += Atoms(ads.symbols, positions=placed, tags=[0] * len(ads.symbols))
+    set_parts(out, np.r_[codes, np.full(len(ads.symbols), ADSORBATE)])
+    out.info.update(adsorbate=ads.name, site=site.id, site_label=site.label,
+                    orientation=int(orientation))
+    return out

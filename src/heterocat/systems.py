@@ -1,0 +1,100 @@
+"""What kind of system a structure is, and which atoms form which part of it.
+
+Every stage asks the same two questions of a structure: is it a bulk crystal, a
+periodic slab, a supported cluster, or a finite cluster/molecule in a box; and
+which atoms are the support, the cluster and the adsorbate.  Builders record the
+answer on the ``Atoms`` object (``atoms.info['system_kind']`` and the per-atom
+array ``part``); for structures from elsewhere it is derived from the geometry.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+from ase import Atoms
+
+SystemKind = Literal["bulk", "slab", "supported", "cluster"]
+SYSTEM_KINDS: tuple[str, ...] = ("bulk", "slab", "supported", "cluster")
+
+#: Values of the per-atom array ``part``.
+SUPPORT, CLUSTER, ADSORBATE = 0, 1, 2
+PART_NAMES = {SUPPORT: "support", CLUSTER: "cluster", ADSORBATE: "adsorbate"}
+
+#: A gap along an axis at least this wide (Å) counts as vacuum.
+VACUUM_GAP = 4.0
+
+
+def vacuum_gaps(atoms: Atoms) -> np.ndarray:
+    """Widest empty gap (Å) along each cell axis, measured across the periodic boundary."""
+    gaps = np.zeros(3)
+    scaled = atoms.get_scaled_positions(wrap=True)
+    lengths = atoms.cell.lengths()
+    # heights of the cell along each axis: volume / area of the opposite face
+    volume = abs(atoms.cell.volume)
+    for axis in range(3):
+        if lengths[axis] == 0:
+            gaps[axis] = np.inf
+            continue
+        others = [i for i in range(3) if i != axis]
+        area = np.linalg.norm(np.cross(atoms.cell[others[0]], atoms.cell[others[1]]))
+        height = volume / area if area > 0 else lengths[axis]
+        s = np.sort(scaled[:, axis])
+        steps = np.diff(np.concatenate([s, [s[0] + 1.0]]))
+        gaps[axis] = steps.max() * height
+    return gaps
+
+
+def system_kind(atoms: Atoms) -> SystemKind:
+    """Classify ``atoms`` as ``bulk``, ``slab``, ``supported`` or ``cluster``.
+
+    A value recorded by a builder in ``atoms.info['system_kind']`` wins.
+    Otherwise: vacuum along all three axes (or no periodicity) is a cluster,
+    vacuum along the third axis only is a slab, a slab with cluster atoms (see
+    :func:`part_indices`) is a supported cluster, and no vacuum is bulk.
+    """
+    kind = atoms.info.get("system_kind")
+    if kind in SYSTEM_KINDS:
+        return kind  # type: ignore[return-value]
+    if not atoms.pbc.any() or atoms.cell.rank < 3:
+        return "cluster"
+    gaps = vacuum_gaps(atoms)
+    vac = [(not atoms.pbc[i]) or gaps[i] >= VACUUM_GAP for i in range(3)]
+    if all(vac):
+        return "cluster"
+    if vac[2] and not vac[0] and not vac[1]:
+        return "supported" if len(part_indices(atoms, "cluster")) else "slab"
+    return "bulk"
+
+
+def parts(atoms: Atoms) -> np.ndarray:
+    """Per-atom part codes (0 support, 1 cluster, 2 adsorbate).
+
+    Uses the ``part`` array when a builder set it.  Otherwise, for a slab, the
+    support is every atom whose element occurs in the bottom half of the slab and
+    the rest are cluster atoms (an oxide under a metal cluster: "oxide vs metal").
+    """
+    if "part" in atoms.arrays:
+        return np.asarray(atoms.arrays["part"], dtype=int)
+    codes = np.full(len(atoms), SUPPORT, dtype=int)
+    if len(atoms) < 2 or atoms.cell.rank < 3 or not atoms.pbc[:2].all():
+        return codes
+    z = atoms.positions[:, 2]
+    bottom = z <= z.min() + 0.5 * (z.max() - z.min())
+    support_elements = set(np.asarray(atoms.get_chemical_symbols())[bottom])
+    for i, symbol in enumerate(atoms.get_chemical_symbols()):
+        if symbol not in support_elements:
+            codes[i] = CLUSTER
+    return codes
+
+
+def part_indices(atoms: Atoms, part: str) -> np.ndarray:
+    """Indices of the atoms of one part: ``support``, ``cluster`` or ``adsorbate``."""
+    code = {name: code for code, name in PART_NAMES.items()}[part]
+    return np.flatnonzero(parts(atoms) == code)
+
+
+def set_parts(atoms: Atoms, codes: np.ndarray | int) -> None:
+    """Record per-atom part codes on ``atoms`` (array ``part``)."""
+    values = np.broadcast_to(np.asarray(codes, dtype=int), (len(atoms),)).copy()
+    atoms.set_array("part", values)

@@ -1,0 +1,24 @@
+"""Shared helpers for the test suite."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """Run ``python -m heterocat ARGS`` and capture its output."""
+    env = dict(os.environ, PYTHONWARNINGS="ignore::DeprecationWarning")
+    return subprocess.run([sys.executable, "-m", "heterocat", *args], capture_output=True,
+                          text=True, cwd=cwd, env=env, timeout=300)
+
+
+@pytest.fixture
+def cli():
+    return run_cli

@@ -1,0 +1,142 @@
+"""Site enumerations round-trip through JSON; adsorbates are placed sensibly."""
+
+import json
+
+import numpy as np
+import pytest
+from ase import Atoms
+from ase.build import fcc100
+from ase.data import atomic_numbers, covalent_radii
+
+from heterocat.build import metal_slab, nio100_slab, ru0001_slab
+from heterocat.errors import HeterocatError
+from heterocat.io import read_structure, write_structure
+from heterocat.sites import SiteEnumeration, find_sites, fingerprint
+from heterocat.sites.adsorbates import (
+    adsorbate_names,
+    get_adsorbate,
+    orientations,
+    place_adsorbate,
+)
+from heterocat.sites.records import SITE_KEYS
+
+
+def test_json_round_trip_and_fixed_keys(tmp_path):
+    slab = ru0001_slab()
+    enumeration = find_sites(slab)
+    path = tmp_path / "ru.sites.json"
+    enumeration.save(path)
+    data = json.loads(path.read_text())
+    assert data["format"] == "heterocat.sites" and data["version"] == 1
+    assert data["fingerprint"] == fingerprint(slab)
+    assert all(tuple(s) == SITE_KEYS for s in data["sites"])
+    loaded = SiteEnumeration.load(path, slab)
+    assert loaded.to_dict() == enumeration.to_dict()
+
+
+def test_fingerprint_survives_file_round_trip(tmp_path):
+    slab = nio100_slab(repeat=(2, 2))
+    write_structure(tmp_path / "s.extxyz", slab)
+    write_structure(tmp_path / "s.traj", slab)
+    assert fingerprint(read_structure(tmp_path / "s.extxyz")) == fingerprint(slab)
+    assert fingerprint(read_structure(tmp_path / "s.traj")) == fingerprint(slab)
+
+
+def test_load_against_other_structure_refused(tmp_path):
+    enumeration = find_sites(ru0001_slab())
+    enumeration.save(tmp_path / "e.json")
+    other = ru0001_slab()
+    other.positions[0, 0] += 0.1
+    with pytest.raises(HeterocatError, match="another structure"):
+        SiteEnumeration.load(tmp_path / "e.json", other)
+
+
+def test_missing_site_id_and_bad_file(tmp_path):
+    enumeration = find_sites(ru0001_slab())
+    with pytest.raises(HeterocatError, match="no site 'nope'"):
+        enumeration.site("nope")
+    (tmp_path / "x.json").write_text('{"format": "something-else"}')
+    with pytest.raises(HeterocatError, match="not a heterocat site enumeration"):
+        SiteEnumeration.load(tmp_path / "x.json")
+
+
+@pytest.mark.parametrize("name", adsorbate_names())
+def test_adsorbate_geometries_are_molecules(name):
+    ads = get_adsorbate(name)
+    p = ads.positions
+    d = np.linalg.norm(p[:, None] - p[None], axis=-1)
+    np.fill_diagonal(d, np.inf)
+    radii = covalent_radii[[atomic_numbers[s] for s in ads.symbols]]
+    if len(p) > 1:
+        # every atom is bonded to something, nothing overlaps
+        assert np.all(d.min(axis=1) < 1.3 * (radii[:, None] + radii[None]).max())
+        assert d.min() > 0.9
+
+
+def test_h2o_and_n2h2_geometry():
+    p = get_adsorbate("H2O").positions
+    v1, v2 = p[1] - p[0], p[2] - p[0]
+    angle = np.degrees(np.arccos(v1 @ v2 / np.linalg.norm(v1) / np.linalg.norm(v2)))
+    assert angle == pytest.approx(104.5) and np.linalg.norm(v1) == pytest.approx(0.97)
+    assert get_adsorbate("N2H2").name == "NHNH"
+    with pytest.raises(HeterocatError, match="unknown adsorbate"):
+        get_adsorbate("CO3")
+
+
+@pytest.mark.parametrize("name", ["H", "OH", "NH2", "N2H4", "N2"])
+def test_top_site_binding_atom_at_bond_length(name):
+    slab = ru0001_slab()
+    site = next(s for s in find_sites(slab).sites if s.kind == "top")
+    out = place_adsorbate(slab, site, name)
+    ads = get_adsorbate(name)
+    binding = len(slab) + ads.binding[0]
+    assert out.get_distance(binding, site.indices[0]) == pytest.approx(ads.bond)
+    added = out.positions[len(slab):]
+    assert np.all(added[:, 2] > slab.positions[:, 2].max())  # all above the surface
+    assert list(out.arrays["part"][len(slab):]) == [2] * len(ads.symbols)
+    assert out.info["adsorbate"] == ads.name and out.info["site"] == site.id
+
+
+def test_hollow_height_keeps_bond_to_all_three_atoms():
+    slab = ru0001_slab()
+    site = next(s for s in find_sites(slab).sites if s.kind == "fcc")
+    out = place_adsorbate(slab, site, "H")
+    d = [out.get_distance(len(slab), i, mic=True) for i in site.indices]
+    assert np.allclose(d, 1.8)
+
+
+def test_bridging_n2h4_binds_both_n_to_the_bridge_atoms():
+    slab = metal_slab("Ru", size=(4, 4, 3))
+    site = next(s for s in find_sites(slab).sites if s.kind == "bridge")
+    ads = get_adsorbate("N2H4")
+    bridging = [k for k in orientations(ads, site) if ads.orientations[k]["mode"] == "bridging"]
+    out = place_adsorbate(slab, site, "N2H4", bridging[0])
+    n1, n2 = len(slab), len(slab) + 1
+    d = sorted([out.get_distance(n1, site.indices[0], mic=True), out.get_distance(n2, site.indices[1], mic=True)])
+    d_swap = sorted([out.get_distance(n1, site.indices[1], mic=True), out.get_distance(n2, site.indices[0], mic=True)])
+    assert np.allclose(d, ads.bond, atol=1e-6) or np.allclose(d_swap, ads.bond, atol=1e-6)
+
+
+def test_orientations_differ():
+    slab = ru0001_slab()
+    site = next(s for s in find_sites(slab).sites if s.kind == "top")
+    a = place_adsorbate(slab, site, "H2O", 0).positions[-2:]
+    b = place_adsorbate(slab, site, "H2O", 1).positions[-2:]
+    assert np.abs(a - b).max() > 0.5
+
+
+def test_collision_and_periodic_image_refused():
+    slab = ru0001_slab()
+    site = next(s for s in find_sites(slab).sites if s.kind == "top")
+    crowded = slab.copy()
+    crowded += Atoms("O", positions=[np.asarray(site.position) + [0.5, 0, 2.5]])
+    crowded.arrays["part"][-1] = 0
+    with pytest.raises(HeterocatError, match="would be"):
+        place_adsorbate(crowded, site, "N2H4")
+    tiny = fcc100("Ru", size=(1, 1, 2), a=2.0 * np.sqrt(2), vacuum=8.0)  # 2 Å cell
+    tiny.pbc = (True, True, False)
+    tiny_site = find_sites(tiny).sites[0]
+    with pytest.raises(HeterocatError, match="periodic image"):
+        place_adsorbate(tiny, tiny_site, "N2H4")
+    with pytest.raises(HeterocatError, match="orientation 9"):
+        place_adsorbate(slab, site, "H", 9)

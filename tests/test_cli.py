@@ -1,0 +1,93 @@
+"""The command line: worked examples run, bad input gets one line and exit 2."""
+
+import json
+
+import pytest
+
+from heterocat import __version__
+
+
+def test_version(cli):
+    r = cli("--version")
+    assert r.returncode == 0 and r.stdout.strip() == f"heterocat {__version__}"
+
+
+def test_build_sites_place_chain(cli, tmp_path):
+    slab = tmp_path / "ru.extxyz"
+    r = cli("build", "metal-slab", "--element", "Ru", "--size", "3", "3", "3", "-o", str(slab))
+    assert r.returncode == 0, r.stderr
+    sites = tmp_path / "ru.sites.json"
+    r = cli("sites", str(slab), "--json", str(sites))
+    assert r.returncode == 0, r.stderr
+    data = json.loads(sites.read_text())
+    assert sorted(s["kind"] for s in data["sites"]) == ["bridge", "fcc", "hcp", "top"]
+    r = cli("sites", str(slab), "--json")
+    assert json.loads(r.stdout)["fingerprint"] == data["fingerprint"]
+    r = cli("sites", str(slab))
+    assert "fcc:fcc:1" in r.stdout
+    out = tmp_path / "ru_h.extxyz"
+    r = cli("place", str(slab), "--sites", str(sites), "--site", "fcc:fcc:1", "--adsorbate", "N2H3",
+            "--orientation", "1", "-o", str(out))
+    assert r.returncode == 0, r.stderr
+    from ase.io import read
+    assert read(out).get_chemical_formula() == "H3N2Ru27"
+
+
+def test_build_supported_and_oxide(cli, tmp_path):
+    slab, cluster, model = tmp_path / "nio.extxyz", tmp_path / "ru13.extxyz", tmp_path / "m.extxyz"
+    assert cli("build", "oxide-slab", "--layers", "2", "--repeat", "4", "4", "-o", str(slab)).returncode == 0
+    assert cli("build", "cluster", "--isomer", "icosahedron", "-o", str(cluster)).returncode == 0
+    r = cli("build", "supported", "--support", str(slab), "--cluster", str(cluster), "-o", str(model))
+    assert r.returncode == 0, r.stderr
+    assert "warning: cluster is" in r.stderr  # p(4x4) is small for Ru13
+    r = cli("sites", str(model), "--json")
+    labels = {s["label"] for s in json.loads(r.stdout)["sites"]}
+    assert {"Ru-Top", "Ru-Middle", "Ru-Bottom", "interface"} <= labels
+
+
+def test_adsorbates_json(cli):
+    r = cli("adsorbates", "--json")
+    names = [a["name"] for a in json.loads(r.stdout)]
+    assert names == ["H", "O", "OH", "H2O", "NH2", "N2H4", "N2H3", "NHNH", "NNH2", "N2H", "N2"]
+
+
+@pytest.fixture
+def ru_files(cli, tmp_path):
+    slab, sites = tmp_path / "ru.extxyz", tmp_path / "ru.json"
+    cli("build", "metal-slab", "--size", "2", "2", "3", "-o", str(slab))
+    cli("sites", str(slab), "--json", str(sites))
+    return slab, sites
+
+
+@pytest.mark.parametrize("case", [
+    "unknown_adsorbate", "unknown_isomer", "unreadable", "missing_site", "zero_layers",
+    "bad_repeat", "negative_vacuum", "afm_repeat", "no_args", "wrong_structure",
+])
+def test_bad_input_one_line_exit_2_nothing_written(cli, tmp_path, ru_files, case):
+    slab, sites = ru_files
+    out = tmp_path / "out.extxyz"
+    junk = tmp_path / "junk.extxyz"
+    junk.write_text("this is not a structure\n")
+    other = tmp_path / "other.extxyz"
+    cli("build", "metal-slab", "--size", "3", "3", "3", "-o", str(other))
+    args = {
+        "unknown_adsorbate": ["place", str(slab), "--sites", str(sites), "--site", "fcc:fcc:1",
+                              "--adsorbate", "XeF6", "-o", str(out)],
+        "unknown_isomer": ["build", "cluster", "--isomer", "dodecahedron", "-o", str(out)],
+        "unreadable": ["sites", str(junk)],
+        "missing_site": ["place", str(slab), "--sites", str(sites), "--site", "Ru-Top:top:9",
+                         "--adsorbate", "H", "-o", str(out)],
+        "zero_layers": ["build", "oxide-slab", "--layers", "0", "-o", str(out)],
+        "bad_repeat": ["build", "oxide-slab", "--repeat", "two", "1", "-o", str(out)],
+        "negative_vacuum": ["build", "metal-slab", "--vacuum", "-3", "-o", str(out)],
+        "afm_repeat": ["build", "oxide-slab", "--repeat", "1", "1", "-o", str(out)],
+        "no_args": [],
+        "wrong_structure": ["place", str(other), "--sites", str(sites), "--site", "fcc:fcc:1",
+                            "--adsorbate", "H", "-o", str(out)],
+    }[case]
+    r = cli(*args)
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    lines = [line for line in r.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "error" in lines[0] and "Traceback" not in r.stderr
+    assert not out.exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp files left
