@@ -175,6 +175,85 @@ def _cmd_adsorbates(args: argparse.Namespace) -> None:
     _emit(data, args.json, table)
 
 
+
+# ---------------------------------------------------------------- calculate / run / status
+def _settings(args: argparse.Namespace) -> dict:
+    from heterocat.calculate.settings import load_settings  # noqa: PLC0415
+
+    return load_settings(args.preset, args.config, tuple(args.set or ()))
+
+
+def _cmd_calc(args: argparse.Namespace) -> None:
+    from heterocat.calculate.tasks import run_task  # noqa: PLC0415
+    from heterocat.io import read_structure  # noqa: PLC0415
+
+    settings = _settings(args)
+    atoms = read_structure(args.structure)
+    metadata = {k: v for k, v in (("system", args.system or atoms.info.get("system", "")),
+                                  ("site", args.site or atoms.info.get("site", "")),
+                                  ("adsorbate", args.adsorbate or atoms.info.get("adsorbate", ""))) if v}
+    result = run_task(atoms, args.kind, settings, args.workdir, metadata=metadata,
+                      indices=args.indices, retry_failed=args.retry_failed)
+    keys = ("task_hash", "task", "status", "ran", "energy", "fmax", "magmom", "converged", "steps",
+            "wall_time", "level_of_theory", "preset", "flags", "reason", "frequencies_cm1", "zpe",
+            "imaginary_modes", "directory")
+    data = {k: result.get(k) for k in keys if k in result}
+
+    def text() -> str:
+        lines = [f"{k:<16} {v}" for k, v in data.items() if v is not None and k != "frequencies_cm1"]
+        if data.get("frequencies_cm1"):
+            lines.append("frequencies/cm-1 " + " ".join(f"{f:.1f}" for f in data["frequencies_cm1"]))
+        return "\n".join(lines)
+
+    _emit(data, args.json, text)
+    if result.get("status") == "failed":
+        raise HeterocatError(f"task {result['task_hash']} failed: {result.get('reason')}")
+
+
+def _cmd_run(args: argparse.Namespace) -> None:
+    from heterocat.run.local import read_task_file, run_local  # noqa: PLC0415
+
+    specs = read_task_file(args.tasks, args.preset, tuple(args.set or ()))
+    results = run_local(specs, args.workdir, workers=args.workers, retry_failed=args.retry_failed,
+                        progress=not args.json)
+    data = {name: {k: r.get(k) for k in ("status", "ran", "energy", "task_hash", "reason")}
+            for name, r in results.items()}
+    _emit(data, args.json, lambda: "\n".join(
+        f"{n:<20} {r['status']:<8} {'ran' if r.get('ran') else 'stored':<6} "
+        + (f"{r['energy']:.6f} eV" if r.get("energy") is not None else (r.get("reason") or ""))
+        for n, r in data.items()))
+    if any(r["status"] != "done" for r in data.values()):
+        raise HeterocatError("some tasks failed or were skipped; see 'heterocat status'")
+
+
+def _cmd_status(args: argparse.Namespace) -> None:
+    from heterocat.run.local import task_status  # noqa: PLC0415
+
+    if not Path(args.workdir).is_dir():
+        raise HeterocatError(f"no work directory {args.workdir}")
+    rows = task_status(args.workdir)
+    counts = {k: sum(r["status"] == k for r in rows) for k in ("done", "flagged", "failed", "running", "pending")}
+
+    def text() -> str:
+        lines = [f"{'task':<7} {'hash':<17} {'status':<8} {'system':<16} {'site':<20} {'ads':<6} reason"]
+        for r in rows:
+            lines.append(f"{r['task']:<7} {r['task_hash']:<17} {r['status']:<8} {r.get('system', ''):<16} "
+                         f"{r.get('site', ''):<20} {r.get('adsorbate', ''):<6} {r.get('reason') or ''}")
+        lines.append(", ".join(f"{v} {k}" for k, v in counts.items()))
+        return "\n".join(lines)
+
+    _emit({"counts": counts, "tasks": rows}, args.json, text)
+
+
+def _cmd_index(args: argparse.Namespace) -> None:
+    from heterocat.store import ResultsStore  # noqa: PLC0415
+
+    if not Path(args.workdir).is_dir():
+        raise HeterocatError(f"no work directory {args.workdir}")
+    count = ResultsStore(args.workdir).rebuild()
+    _emit({"rows": count, "database": str(Path(args.workdir) / "results.db")}, args.json,
+          lambda: f"indexed {count} finished tasks into {Path(args.workdir) / 'results.db'}")
+
 # ---------------------------------------------------------------- parser
 def _positive_int(text: str) -> int:
     try:
@@ -294,6 +373,44 @@ def _build_parser() -> argparse.ArgumentParser:
     a = sub.add_parser("adsorbates", help="list the adsorbates and their orientations")
     a.add_argument("--json", action="store_true")
     a.set_defaults(func=_cmd_adsorbates)
+
+    def settings_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--preset", default="fast", help="ci, fast, paper or a TOML file (default fast)")
+        p.add_argument("--config", metavar="FILE", help="user TOML file layered over the preset")
+        p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                       help="override one setting, e.g. relax.fmax=0.05 (repeatable)")
+        p.add_argument("--workdir", default="work", help="work directory (default ./work)")
+        p.add_argument("--retry-failed", action="store_true", help="run failed tasks again")
+        p.add_argument("--json", action="store_true", help="print one JSON document")
+
+    c = sub.add_parser("calc", help="run one calculation (stored; never repeated)", description=(
+        "Run a single point, relaxation or adsorbate vibrations.  Example:\n"
+        "  heterocat calc relax ru0001_H.extxyz --preset ci --workdir work"),
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    c.add_argument("kind", choices=("single", "relax", "vib"))
+    c.add_argument("structure")
+    settings_options(c)
+    c.add_argument("--indices", type=_nonnegative_int, nargs="+", help="atoms to displace (vib; default adsorbate)")
+    c.add_argument("--system", help="system name stored with the result")
+    c.add_argument("--site", help="site id stored with the result")
+    c.add_argument("--adsorbate", help="adsorbate stored with the result")
+    c.set_defaults(func=_cmd_calc)
+
+    r = sub.add_parser("run", help="run a TOML file of tasks with dependencies locally")
+    r.add_argument("tasks", help="TOML file with [[task]] tables")
+    settings_options(r)
+    r.add_argument("--workers", type=_positive_int, default=1, help="worker processes (default 1)")
+    r.set_defaults(func=_cmd_run)
+
+    st = sub.add_parser("status", help="done / flagged / failed / running / pending tasks")
+    st.add_argument("workdir")
+    st.add_argument("--json", action="store_true")
+    st.set_defaults(func=_cmd_status)
+
+    ix = sub.add_parser("index", help="rebuild WORKDIR/results.db from the task folders")
+    ix.add_argument("workdir")
+    ix.add_argument("--json", action="store_true")
+    ix.set_defaults(func=_cmd_index)
     return parser
 
 

@@ -49,6 +49,14 @@ def write_structure(path: str | os.PathLike, atoms: Atoms, format: str | None = 
     """Write ``atoms`` atomically; the format follows the extension (default extxyz)."""
     path = Path(path)
     fmt = format or ("extxyz" if path.suffix in ("", ".xyz", ".extxyz") else None)
+    if fmt == "extxyz" and any(isinstance(v, dict) for v in atoms.info.values()):
+        calc = atoms.calc
+        atoms = atoms.copy()  # extxyz stores flat values only (drops e.g. ASE's adsorbate_info)
+        atoms.info = {k: v for k, v in atoms.info.items() if not isinstance(v, dict)}
+        if calc is not None:
+            from ase.calculators.singlepoint import SinglePointCalculator  # noqa: PLC0415
+
+            atoms.calc = SinglePointCalculator(atoms, **calc.results)
     _atomic_replace(path, lambda tmp: write(tmp, atoms, format=fmt or _ase_format(path)))
     return path
 

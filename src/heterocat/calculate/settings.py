@@ -1,0 +1,284 @@
+"""Calculation settings: presets layered by one merge, every key validated.
+
+Precedence, lowest first: package defaults (:data:`DEFAULTS`) < preset file
+(``configs/presets/NAME.toml``) < user file < ``--set section.key=value``.
+:func:`merge` copies and never mutates its inputs.  :func:`validate` refuses
+unknown keys and bad values, naming the key and what it accepts.
+
+Settings that depend on the structure (k-points, periodicity, dipole
+correction, spin) are not set by the user: :func:`gpaw_parameters` derives them
+from the system kind (bulk, slab, supported, cluster).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+import tomllib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ase import Atoms
+
+from heterocat.errors import HeterocatError
+from heterocat.systems import system_kind
+
+#: Package defaults: the ``paper`` physics with nothing preset-specific.
+DEFAULTS: dict[str, Any] = {
+    "description": "package defaults",
+    "calculator": {
+        "name": "gpaw",
+        "mode": "pw",
+        "ecut": 450.0,
+        "basis": "dzp",
+        "h": 0.18,
+        "xc": "PBE",
+        "kpt_density": 4.0,
+        "smearing": 0.05,
+        # Hubbard U_eff (eV) on d states, Dudarev; Ni 6.2 eV is the Materials Project value.
+        "hubbard_u": {"Ni": 6.2, "Co": 3.32, "Fe": 5.3, "Mn": 3.9},
+        "u_normalized": True,
+        "maxiter": 300,
+        "convergence_energy": 0.0005,
+        "convergence_density": 1.0e-4,
+        "vacuum_check": 4.0,
+    },
+    "relax": {"optimizer": "BFGS", "fmax": 0.03, "steps": 300},
+    "vib": {"delta": 0.01, "nfree": 2},
+}
+
+
+def _number(low: float | None = None, high: float | None = None, integer: bool = False) -> Callable:
+    def check(value: Any) -> str | None:
+        ok_type = isinstance(value, int) if integer else isinstance(value, (int, float))
+        if isinstance(value, bool) or not ok_type:
+            return "a whole number" if integer else "a number"
+        if (low is not None and value < low) or (high is not None and value > high):
+            return f"a number from {low} to {high}" if high is not None else f"a number >= {low}"
+        return None
+    return check
+
+
+def _choice(*options: Any) -> Callable:
+    return lambda value: None if value in options else f"one of {', '.join(map(str, options))}"
+
+
+def _boolean(value: Any) -> str | None:
+    return None if isinstance(value, bool) else "true or false"
+
+
+def _text(value: Any) -> str | None:
+    return None if isinstance(value, str) else "a string"
+
+
+def _hubbard(value: Any) -> str | None:
+    if isinstance(value, dict) and all(isinstance(k, str) and isinstance(v, (int, float))
+                                       and not isinstance(v, bool) and v >= 0
+                                       for k, v in value.items()):
+        return None
+    return "a table of element = U_eff in eV (>= 0), e.g. {Ni = 6.2}"
+
+
+#: Every key a preset may set, with its check.
+SCHEMA: dict[str, Any] = {
+    "description": _text,
+    "calculator": {
+        "name": _choice("gpaw", "emt"),
+        "mode": _choice("pw", "lcao", "fd"),
+        "ecut": _number(100.0, 2000.0),
+        "basis": _choice("sz", "szp", "dz", "dzp"),
+        "h": _number(0.08, 0.4),
+        "xc": _choice("PBE", "RPBE", "LDA", "PBEsol", "revPBE"),
+        "kpt_density": _number(0.0, 20.0),
+        "smearing": _number(0.0, 1.0),
+        "hubbard_u": _hubbard,
+        "u_normalized": _boolean,
+        "maxiter": _number(10, 10000, integer=True),
+        "convergence_energy": _number(1e-8, 1.0),
+        "convergence_density": _number(1e-10, 1.0),
+        "vacuum_check": _number(0.0, 50.0),
+    },
+    "relax": {
+        "optimizer": _choice("BFGS", "FIRE", "LBFGS", "BFGSLineSearch"),
+        "fmax": _number(0.001, 5.0),
+        "steps": _number(1, 100000, integer=True),
+    },
+    "vib": {"delta": _number(0.001, 0.1), "nfree": _choice(2, 4)},
+}
+
+
+def merge(base: dict, override: dict) -> dict:
+    """Deep merge: a new dict with ``override`` over ``base``; neither is changed.
+
+    Tables merge key by key except ``hubbard_u``, which is replaced whole so that a
+    user can switch U off (``hubbard_u = {}``).
+    """
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict) and key != "hubbard_u":
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def validate(settings: dict, schema: dict = SCHEMA, prefix: str = "") -> dict:
+    """Return ``settings`` if every key is known and every value allowed; else refuse."""
+    for key, value in settings.items():
+        name = f"{prefix}{key}"
+        if key not in schema:
+            known = ", ".join(f"{prefix}{k}" for k in schema)
+            raise HeterocatError(f"unknown setting {name!r}; known: {known}")
+        rule = schema[key]
+        if isinstance(rule, dict):
+            if not isinstance(value, dict):
+                raise HeterocatError(f"setting {name!r} must be a table of settings")
+            validate(value, rule, f"{name}.")
+        else:
+            problem = rule(value)
+            if problem:
+                raise HeterocatError(f"setting {name!r} = {value!r} is not allowed: expected {problem}")
+    return settings
+
+
+def presets_dir() -> Path:
+    """Folder of the preset files: ``$HETEROCAT_PRESETS`` or the checkout's ``configs/presets``."""
+    env = os.environ.get("HETEROCAT_PRESETS")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parents[3] / "configs" / "presets"
+
+
+def preset_names() -> list[str]:
+    """Names of the preset files found."""
+    return sorted(p.stem for p in presets_dir().glob("*.toml"))
+
+
+def _read_toml(path: Path) -> dict:
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise HeterocatError(f"cannot read {path}: no such file") from None
+    except tomllib.TOMLDecodeError as err:
+        raise HeterocatError(f"cannot read {path}: not valid TOML ({err})") from None
+
+
+def parse_assignment(text: str) -> dict:
+    """``section.key=value`` (value in TOML syntax; bare words are strings) as a nested dict."""
+    if "=" not in text:
+        raise HeterocatError(f"--set takes section.key=value, got {text!r}")
+    key, raw = (part.strip() for part in text.split("=", 1))
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw
+    out: dict = {}
+    node = out
+    parts = key.split(".")
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+    node[parts[-1]] = value
+    return out
+
+
+def load_settings(preset: str = "fast", user_file: str | os.PathLike | None = None,
+                  assignments: list[str] | tuple[str, ...] = ()) -> dict:
+    """Resolved, validated settings: defaults < preset < user file < assignments.
+
+    ``preset`` is a name in :func:`presets_dir` or a path to a TOML file.  The
+    result records the preset name under ``preset``.
+    """
+    path = Path(preset)
+    if not path.suffix == ".toml":
+        path = presets_dir() / f"{preset}.toml"
+        if not path.exists():
+            raise HeterocatError(f"unknown preset {preset!r}; known: {', '.join(preset_names())}")
+    layers = [validate(_read_toml(path))]
+    if user_file is not None:
+        layers.append(validate(_read_toml(Path(user_file))))
+    for text in assignments:
+        layers.append(validate(parse_assignment(text)))
+    settings = DEFAULTS
+    for layer in layers:
+        settings = merge(settings, layer)
+    settings = validate(settings)
+    return {**settings, "preset": path.stem}
+
+
+def kpoints(atoms: Atoms, density: float) -> tuple[int, int, int]:
+    """Monkhorst-Pack grid for ``density`` k-points per Å^-1 along periodic axes; 1 elsewhere."""
+    from ase.calculators.calculator import kptdensity2monkhorstpack  # noqa: PLC0415
+
+    if density <= 0:
+        return (1, 1, 1)
+    grid = kptdensity2monkhorstpack(atoms, kptdensity=density, even=False)
+    return tuple(int(n) if atoms.pbc[i] else 1 for i, n in enumerate(grid))
+
+
+def gpaw_parameters(atoms: Atoms, settings: dict, txt: str | None = None) -> dict:
+    """GPAW keyword arguments for ``atoms`` from resolved settings.
+
+    By system kind: bulk, full periodicity and k-points on all axes; slab and
+    supported cluster, periodic in-plane, one k-point along z and a dipole layer
+    (``poissonsolver={'dipolelayer': 'xy'}``); cluster or molecule in a box, no
+    periodicity and the Gamma point.  Spin polarisation is on when any initial
+    moment is non-zero.  Hubbard U goes to elements present only, as
+    ``setups={'Ni': ':d,6.2'}`` (``:d,6.2,0`` without normalisation, as VASP).
+    """
+    from gpaw import PW, FermiDirac  # noqa: PLC0415
+
+    calc = settings["calculator"]
+    kind = system_kind(atoms)
+    params: dict[str, Any] = {"xc": calc["xc"], "txt": txt, "maxiter": calc["maxiter"],
+                              "occupations": FermiDirac(calc["smearing"]),
+                              "convergence": {"energy": calc["convergence_energy"],
+                                              "density": calc["convergence_density"]}}
+    if calc["mode"] == "pw":
+        params["mode"] = PW(calc["ecut"])
+    elif calc["mode"] == "lcao":
+        params.update(mode="lcao", basis=calc["basis"], h=calc["h"])
+    else:
+        params.update(mode="fd", h=calc["h"])
+    if kind == "cluster":
+        params["kpts"] = (1, 1, 1)
+    elif kind == "bulk":
+        params["kpts"] = {"size": kpoints(atoms, calc["kpt_density"]), "gamma": True}
+    else:
+        params["kpts"] = {"size": kpoints(atoms, calc["kpt_density"]), "gamma": True}
+        params["poissonsolver"] = {"dipolelayer": "xy"}
+    magnetic = any(abs(m) > 1e-8 for m in atoms.get_initial_magnetic_moments())
+    params["spinpol"] = bool(magnetic)
+    symbols = set(atoms.get_chemical_symbols())
+    tail = "" if calc["u_normalized"] else ",0"
+    setups = {el: f":d,{u}{tail}" for el, u in sorted(calc["hubbard_u"].items())
+              if el in symbols and u > 0}
+    if setups:
+        params["setups"] = setups
+    return params
+
+
+def structure_pbc(atoms: Atoms) -> tuple[bool, bool, bool]:
+    """Periodicity the calculation uses for ``atoms`` (by system kind)."""
+    kind = system_kind(atoms)
+    return {"bulk": (True, True, True), "cluster": (False, False, False)}.get(kind, (True, True, False))
+
+
+def check_vacuum(atoms: Atoms, settings: dict) -> None:
+    """Refuse a slab or cluster whose vacuum is thinner than ``calculator.vacuum_check`` (Å)."""
+    from heterocat.systems import vacuum_gaps  # noqa: PLC0415
+
+    kind = system_kind(atoms)
+    limit = settings["calculator"]["vacuum_check"]
+    if kind == "bulk" or not limit:
+        return
+    gaps = vacuum_gaps(atoms)
+    axes = [2] if kind in ("slab", "supported") else [i for i in range(3) if atoms.cell.lengths()[i] > 0]
+    for axis in axes:
+        if gaps[axis] < limit and not math.isinf(gaps[axis]):
+            raise HeterocatError(
+                f"vacuum along axis {'xyz'[axis]} is {gaps[axis]:.1f} Å, below calculator.vacuum_check"
+                f" = {limit} Å: add vacuum or lower the check"
+            )

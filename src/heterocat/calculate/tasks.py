@@ -1,0 +1,396 @@
+"""Tasks: single point, relaxation and adsorbate vibrations, run once and recorded.
+
+A task's identity is a hash of the structure (numbers, positions, cell, pbc,
+initial moments, fixed atoms), the resolved settings, the task kind and
+heterocat's major version.  It runs in ``WORKDIR/tasks/<kind>/<hash>/``, which
+holds ``input.extxyz``, ``settings.json``, the GPAW log ``gpaw.txt``, the
+trajectory and, when finished, ``result.json``, written atomically: a task
+counts as finished only when that file exists, so a crash or ``kill -9`` never
+leaves a half result that counts.  A killed relaxation restarts from the last
+geometry of its trajectory; vibrations reuse ASE's per-displacement cache.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from ase import Atoms
+from ase.calculators.singlepoint import SinglePointCalculator
+from ase.constraints import FixAtoms
+from ase.io import Trajectory
+
+from heterocat import __version__
+from heterocat.calculate.settings import check_vacuum, gpaw_parameters, structure_pbc
+from heterocat.errors import HeterocatError
+from heterocat.io import read_json, read_structure, write_json, write_structure
+from heterocat.systems import part_indices
+
+KINDS = ("single", "relax", "vib")
+RESULT = "result.json"
+
+#: SCF retry ladder: each rung adds to the ones before it.
+RETRY_LADDER: tuple[dict[str, Any], ...] = (
+    {"rung": "as set"},
+    {"rung": "maxiter x2", "maxiter": 2.0},
+    {"rung": "mixer beta 0.02", "mixer": {"beta": 0.02, "nmaxold": 5, "weight": 50.0}},
+    {"rung": "smearing x2", "smearing": 2.0},
+)
+
+
+class SCFFailure(RuntimeError):
+    """The SCF did not converge on any rung of the retry ladder."""
+
+    def __init__(self, message: str, attempts: list):
+        super().__init__(message)
+        self.attempts = attempts
+
+
+def _structure_record(atoms: Atoms) -> dict[str, Any]:
+    fixed = sorted(int(i) for c in atoms.constraints if isinstance(c, FixAtoms) for i in c.get_indices())
+    return {
+        "numbers": [int(z) for z in atoms.numbers],
+        "positions": np.round(atoms.positions, 6).tolist(),
+        "cell": np.round(np.asarray(atoms.cell), 6).tolist(),
+        "pbc": [bool(p) for p in atoms.pbc],
+        "magmoms": np.round(atoms.get_initial_magnetic_moments(), 4).tolist(),
+        "fixed": fixed,
+    }
+
+
+def task_hash(atoms: Atoms, settings: dict, kind: str, extra: dict | None = None) -> str:
+    """Identity of a task (hex SHA-256, 16 characters).
+
+    ``settings['description']`` and ``settings['preset']`` do not enter: two
+    presets that resolve to the same parameters share their results.
+    """
+    physics = {k: v for k, v in settings.items() if k not in ("description", "preset")}
+    payload = {"structure": _structure_record(atoms), "settings": physics, "kind": kind,
+               "extra": extra or {}, "major": __version__.split(".")[0]}
+    text = json.dumps(payload, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def task_directory(workdir: str | os.PathLike, kind: str, hash_: str) -> Path:
+    """Where a task lives: ``WORKDIR/tasks/<kind>/<hash>``."""
+    return Path(workdir) / "tasks" / kind / hash_
+
+
+def make_calculator(atoms: Atoms, settings: dict, txt: str | None, rung: dict | None = None):
+    """The calculator named in the settings (GPAW, or ASE's EMT for tests and demos)."""
+    if settings["calculator"]["name"] == "emt":
+        from ase.calculators.emt import EMT  # noqa: PLC0415
+
+        return EMT()
+    from gpaw import GPAW, FermiDirac, Mixer  # noqa: PLC0415
+
+    params = gpaw_parameters(atoms, settings, txt=txt)
+    for step in RETRY_LADDER[1:]:
+        if rung is None or RETRY_LADDER.index(rung) < RETRY_LADDER.index(step):
+            break
+        if "maxiter" in step:
+            params["maxiter"] = int(params["maxiter"] * step["maxiter"])
+        if "mixer" in step:
+            params["mixer"] = Mixer(**step["mixer"])
+        if "smearing" in step:
+            params["occupations"] = FermiDirac(settings["calculator"]["smearing"] * step["smearing"])
+    return GPAW(**params)
+
+
+def level_of_theory(settings: dict, atoms: Atoms | None = None) -> str:
+    """One line naming the method, e.g. ``DFT GPAW PBE+U(Ni 6.2) PW 450 eV``.
+
+    With ``atoms``, U is listed only for elements present.
+    """
+    c = settings["calculator"]
+    present = set(atoms.get_chemical_symbols()) if atoms is not None else None
+    if c["name"] == "emt":
+        return "EMT (ASE effective-medium potential; not DFT)"
+    basis = {"pw": f"PW {c['ecut']:g} eV", "lcao": f"LCAO {c['basis']}", "fd": f"FD h={c['h']}"}[c["mode"]]
+    u = ",".join(f"{el} {v:g}" for el, v in sorted(c["hubbard_u"].items())
+                 if v and (present is None or el in present))
+    return f"DFT GPAW {c['xc']}{'+U(' + u + ')' if u else ''} {basis}"
+
+
+def _is_scf_failure(err: Exception) -> bool:
+    return type(err).__name__ in ("KohnShamConvergenceError", "ConvergenceError")
+
+
+def _with_ladder(atoms: Atoms, settings: dict, directory: Path, action, attempts: list) -> Any:
+    """Run ``action()`` with a fresh calculator per ladder rung until the SCF converges."""
+    for rung in RETRY_LADDER:
+        atoms.calc = make_calculator(atoms, settings, str(directory / "gpaw.txt"), rung)
+        start = time.time()
+        try:
+            value = action()
+        except Exception as err:  # GPAW's SCF failure is the only one retried
+            if not _is_scf_failure(err):
+                raise
+            attempts.append({"rung": rung["rung"], "ok": False, "seconds": round(time.time() - start, 2),
+                             "error": str(err).splitlines()[0] if str(err) else type(err).__name__})
+            continue
+        attempts.append({"rung": rung["rung"], "ok": True, "seconds": round(time.time() - start, 2)})
+        return value
+    raise SCFFailure("SCF did not converge on any rung: " + ", ".join(a["rung"] for a in attempts), attempts)
+
+
+def _summary(atoms: Atoms) -> dict[str, Any]:
+    """Energy (eV), forces (eV/Å) on free atoms and magnetic moments from the attached calculator."""
+    energy = float(atoms.get_potential_energy())
+    forces = atoms.get_forces()  # constraints applied: fixed atoms read zero
+    out = {"energy": energy, "fmax": float(np.linalg.norm(forces, axis=1).max()) if len(atoms) else 0.0,
+           "forces": np.round(forces, 6).tolist()}
+    try:
+        out["magmom"] = float(atoms.get_magnetic_moment())
+        out["magmoms"] = np.round(atoms.get_magnetic_moments(), 4).tolist()
+    except Exception:  # calculators without spin (EMT)
+        out["magmom"], out["magmoms"] = 0.0, [0.0] * len(atoms)
+    return out
+
+
+def single_point(atoms: Atoms, settings: dict, directory: Path) -> dict[str, Any]:
+    """Energy (eV), forces and moments of ``atoms`` as they are."""
+    atoms = atoms.copy()
+    attempts: list = []
+    _with_ladder(atoms, settings, directory, atoms.get_potential_energy, attempts)
+    result = _summary(atoms)
+    result.update(converged=True, steps=0, scf_attempts=attempts)
+    write_structure(directory / "final.extxyz", _frozen(atoms, result))
+    return result
+
+
+def _last_frame(path: Path) -> Atoms | None:
+    """Last complete frame of a trajectory, or None (a frame cut by a kill is skipped)."""
+    if not path.exists():
+        return None
+    last = None
+    try:
+        with Trajectory(str(path)) as traj:
+            for k in range(len(traj)):
+                try:
+                    last = traj[k]
+                except Exception:
+                    break
+    except Exception:
+        return last
+    return last
+
+
+def relax(atoms: Atoms, settings: dict, directory: Path) -> dict[str, Any]:
+    """Relax ``atoms`` with the preset's ASE optimiser until fmax (eV/Å) or the step limit.
+
+    Restarts from the last frame of ``relax.traj`` and the optimiser's saved
+    state when a previous run was killed.
+    """
+    import ase.optimize  # noqa: PLC0415
+
+    atoms = atoms.copy()
+    traj_path = directory / "relax.traj"
+    last = _last_frame(traj_path)
+    resumed_from = 0
+    if last is not None:
+        atoms.positions = last.positions
+        with Trajectory(str(traj_path)) as traj:
+            resumed_from = len(traj)
+    opts = settings["relax"]
+    attempts: list = []
+    optimizer_cls = getattr(ase.optimize, opts["optimizer"])
+    state: dict[str, Any] = {"converged": False}
+
+    def run() -> bool:
+        done = _count_frames(traj_path)
+        remaining = max(opts["steps"] - done, 0)
+        with Trajectory(str(traj_path), "a", atoms) as traj:
+            kwargs = {"logfile": str(directory / "relax.log"), "trajectory": traj}
+            if opts["optimizer"] in ("BFGS", "LBFGS", "FIRE"):
+                kwargs["restart"] = str(directory / "optimizer.json")
+            optimizer = optimizer_cls(atoms, **kwargs)
+            state["converged"] = bool(optimizer.run(fmax=opts["fmax"], steps=remaining))
+        return state["converged"]
+
+    _with_ladder(atoms, settings, directory, run, attempts)
+    result = _summary(atoms)
+    result.update(converged=state["converged"], steps=_count_frames(traj_path),
+                  resumed_from_step=resumed_from, scf_attempts=attempts)
+    write_structure(directory / "final.extxyz", _frozen(atoms, result))
+    return result
+
+
+def _count_frames(path: Path) -> int:
+    if not path.exists():
+        return 0
+    try:
+        with Trajectory(str(path)) as traj:
+            return len(traj)
+    except Exception:
+        return 0
+
+
+def vibrations(atoms: Atoms, settings: dict, directory: Path, indices: list[int]) -> dict[str, Any]:
+    """Harmonic frequencies of the atoms ``indices`` by finite differences (ase.vibrations).
+
+    Returns mode energies in eV and frequencies in cm^-1; an imaginary mode is
+    reported as a negative frequency and counted in ``imaginary_modes``.
+    """
+    from ase.vibrations import Vibrations  # noqa: PLC0415
+
+    if not indices:
+        raise HeterocatError("vibrations need atom indices (the adsorbate); none given")
+    atoms = atoms.copy()
+    attempts: list = []
+    opts = settings["vib"]
+
+    def run() -> Vibrations:  # Vibrations takes the calculator attached when it is made
+        vib = Vibrations(atoms, indices=indices, name=str(directory / "vib"), delta=opts["delta"],
+                         nfree=opts["nfree"])
+        vib.run()
+        return vib
+
+    vib = _with_ladder(atoms, settings, directory, run, attempts)
+    energies = vib.get_energies()
+    cm1 = 8065.543937  # cm^-1 per eV (CODATA)
+    freqs = [float(e.real * cm1) if abs(e.imag) < 1e-9 else -float(abs(e.imag) * cm1) for e in energies]
+    atoms.calc = None
+    return {"energy": None, "frequencies_cm1": freqs, "vib_energies_eV": [float(abs(e)) for e in energies],
+            "imaginary_modes": sum(f < 0 for f in freqs), "indices": list(map(int, indices)),
+            "zpe": float(vib.get_zero_point_energy()), "converged": True, "steps": 0,
+            "scf_attempts": attempts}
+
+
+def _frozen(atoms: Atoms, result: dict) -> Atoms:
+    """A copy of ``atoms`` carrying the result as a single-point calculator."""
+    out = atoms.copy()
+    out.calc = SinglePointCalculator(out, energy=result["energy"], forces=np.array(result["forces"]),
+                                     magmom=result["magmom"], magmoms=np.array(result["magmoms"]))
+    return out
+
+
+@contextmanager
+def _lock(directory: Path) -> Iterator[bool]:
+    """Exclusive, non-blocking lock on a task directory; yields False if another process holds it."""
+    directory.mkdir(parents=True, exist_ok=True)
+    with open(directory / ".lock", "w") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def read_result(directory: Path) -> dict | None:
+    """The finished result in ``directory`` (done or failed), or None."""
+    path = directory / RESULT
+    return read_json(path) if path.exists() else None
+
+
+def run_task(atoms: Atoms, kind: str, settings: dict, workdir: str | os.PathLike, *,
+             metadata: dict | None = None, indices: list[int] | None = None,
+             retry_failed: bool = False, store: bool = True) -> dict[str, Any]:
+    """Run one task unless its result exists; record it in the task folder and the store.
+
+    Parameters
+    ----------
+    atoms : Atoms
+        Input structure; its periodicity is set from its system kind.
+    kind : str
+        ``single``, ``relax`` or ``vib``.
+    settings : dict
+        Resolved settings from :func:`heterocat.calculate.settings.load_settings`.
+    workdir : path
+        Work directory holding ``tasks/`` and ``results.db``.
+    metadata : dict, optional
+        ``system``, ``site``, ``adsorbate`` ... stored with the result.
+    indices : list of int, optional
+        Atoms to displace for ``vib`` (default: the adsorbate).
+    retry_failed : bool
+        Run again a task whose stored result is a failure.
+
+    Returns
+    -------
+    dict
+        The result record (as in ``result.json``); ``ran`` tells whether this call
+        started a calculation.
+    """
+    if kind not in KINDS:
+        raise HeterocatError(f"unknown task kind {kind!r}; choose from {', '.join(KINDS)}")
+    atoms = atoms.copy()
+    atoms.pbc = structure_pbc(atoms)
+    check_vacuum(atoms, settings)
+    if kind == "vib" and indices is None:
+        indices = [int(i) for i in part_indices(atoms, "adsorbate")]
+    extra = {"indices": indices} if kind == "vib" else {}
+    hash_ = task_hash(atoms, settings, kind, extra)
+    directory = task_directory(workdir, kind, hash_)
+    previous = read_result(directory)
+    if previous and (previous["status"] == "done" or not retry_failed):
+        return {**previous, "ran": False}
+    with _lock(directory) as mine:
+        if not mine:
+            raise HeterocatError(f"task {hash_} is running in another process")
+        previous = read_result(directory)  # finished while we waited for the lock
+        if previous and (previous["status"] == "done" or not retry_failed):
+            return {**previous, "ran": False}
+        if previous:
+            (directory / RESULT).unlink()
+        result = _execute(atoms, kind, settings, directory, hash_, metadata or {}, indices)
+    if store:
+        from heterocat.store import ResultsStore  # noqa: PLC0415
+
+        ResultsStore(workdir).add(directory)
+    return {**result, "ran": True}
+
+
+def _execute(atoms: Atoms, kind: str, settings: dict, directory: Path, hash_: str,
+             metadata: dict, indices: list[int] | None) -> dict[str, Any]:
+    """Write inputs, run, check, and write ``result.json`` atomically."""
+    import ase  # noqa: PLC0415
+
+    if not (directory / "input.extxyz").exists():
+        write_structure(directory / "input.extxyz", atoms)
+        write_json(directory / "settings.json", settings)
+    versions = {"heterocat": __version__, "ase": ase.__version__}
+    if settings["calculator"]["name"] == "gpaw":
+        import gpaw  # noqa: PLC0415
+
+        versions["gpaw"] = gpaw.__version__
+    record: dict[str, Any] = {
+        "task_hash": hash_, "task": kind, "preset": settings.get("preset", ""),
+        "level_of_theory": level_of_theory(settings, atoms), "metadata": metadata,
+        "versions": versions, "directory": str(directory),
+    }
+    start = time.time()
+    try:
+        if kind == "single":
+            out = single_point(atoms, settings, directory)
+        elif kind == "relax":
+            out = relax(atoms, settings, directory)
+        else:
+            out = vibrations(atoms, settings, directory, indices or [])
+    except (SCFFailure, HeterocatError) as err:
+        record.update(status="failed", reason=str(err), wall_time=round(time.time() - start, 3),
+                      scf_attempts=getattr(err, "attempts", []))
+        write_json(directory / RESULT, record)
+        return record
+    record.update(out)
+    record.update(status="done", wall_time=round(time.time() - start, 3))
+    if kind == "relax":
+        from heterocat.calculate.checks import check_relaxation  # noqa: PLC0415
+
+        final = read_structure(directory / "final.extxyz")
+        record["flags"] = check_relaxation(atoms, final, metadata.get("site_indices"))
+    else:
+        record["flags"] = []
+    write_json(directory / RESULT, record)
+    return record

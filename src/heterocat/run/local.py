@@ -1,0 +1,216 @@
+"""Run a set of tasks with dependencies on one machine: no server, N worker processes.
+
+Finished tasks are skipped (their result is read back), failed ones are rerun
+only when asked.  Workers are separate processes (``spawn``), each running
+serial GPAW with ``cores // workers`` BLAS threads.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import asdict, dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+from heterocat.errors import HeterocatError
+
+
+@dataclass
+class TaskSpec:
+    """One task of a run.
+
+    ``structure`` is a file; or ``structure_from`` names a task whose final
+    structure this one starts from (that task is then a dependency too).
+    """
+
+    name: str
+    kind: str
+    settings: dict
+    structure: str | None = None
+    structure_from: str | None = None
+    depends_on: list[str] = field(default_factory=list)
+    metadata: dict = field(default_factory=dict)
+    indices: list[int] | None = None
+
+    def dependencies(self) -> list[str]:
+        deps = list(self.depends_on)
+        if self.structure_from and self.structure_from not in deps:
+            deps.append(self.structure_from)
+        return deps
+
+
+def _check_graph(specs: list[TaskSpec]) -> None:
+    names = [s.name for s in specs]
+    if len(names) != len(set(names)):
+        raise HeterocatError("task names must be unique")
+    for s in specs:
+        if s.structure is None and s.structure_from is None:
+            raise HeterocatError(f"task {s.name!r} has neither a structure nor structure_from")
+        for dep in s.dependencies():
+            if dep not in names:
+                raise HeterocatError(f"task {s.name!r} depends on unknown task {dep!r}")
+    seen: set[str] = set()
+    remaining = {s.name: set(s.dependencies()) for s in specs}
+    while remaining:
+        ready = [n for n, d in remaining.items() if d <= seen]
+        if not ready:
+            raise HeterocatError(f"dependency cycle among tasks: {', '.join(sorted(remaining))}")
+        for n in ready:
+            seen.add(n)
+            del remaining[n]
+
+
+def _work(spec: dict, structure: str, workdir: str, retry_failed: bool) -> dict:
+    """Worker: read the structure, run the task, return its result (without large arrays)."""
+    from heterocat.calculate.tasks import run_task  # noqa: PLC0415
+    from heterocat.io import read_structure  # noqa: PLC0415
+
+    try:
+        result = run_task(read_structure(structure), spec["kind"], spec["settings"], workdir,
+                          metadata=spec["metadata"], indices=spec["indices"],
+                          retry_failed=retry_failed)
+    except HeterocatError as err:
+        return {"status": "failed", "reason": str(err), "ran": False}
+    return {k: v for k, v in result.items() if k not in ("forces", "magmoms")}
+
+
+def run_local(specs: list[TaskSpec], workdir: str | os.PathLike, *, workers: int = 1,
+              retry_failed: bool = False, progress: bool = True) -> dict[str, dict[str, Any]]:
+    """Run ``specs`` respecting dependencies; returns each task's result by name.
+
+    A task whose dependency failed is not run (status ``skipped``).
+    """
+    _check_graph(specs)
+    if workers < 1:
+        raise HeterocatError(f"workers must be >= 1, got {workers}")
+    workdir = str(Path(workdir).resolve())
+    by_name = {s.name: s for s in specs}
+    results: dict[str, dict[str, Any]] = {}
+    running: dict[Future, str] = {}
+    threads = str(max(1, (os.cpu_count() or 1) // workers))
+    saved = {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
+    os.environ.update(OMP_NUM_THREADS=threads, OPENBLAS_NUM_THREADS=threads)
+    bar = _progress(len(specs), progress)
+    try:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+            while len(results) < len(specs):
+                for spec in specs:
+                    if spec.name in results or spec.name in running.values():
+                        continue
+                    deps = spec.dependencies()
+                    if any(results.get(d, {}).get("status") in ("failed", "skipped") for d in deps):
+                        results[spec.name] = {"status": "skipped", "reason": "a dependency failed"}
+                        bar.update(1)
+                        continue
+                    if not all(results.get(d, {}).get("status") == "done" for d in deps):
+                        continue
+                    structure = spec.structure
+                    if spec.structure_from:
+                        structure = str(Path(results[spec.structure_from]["directory"]) / "final.extxyz")
+                    future = pool.submit(_work, asdict(spec), structure, workdir, retry_failed)
+                    running[future] = spec.name
+                if not running:
+                    continue
+                done, _ = wait(list(running), return_when=FIRST_COMPLETED)
+                for future in done:
+                    name = running.pop(future)
+                    results[name] = future.result()
+                    bar.update(1)
+                    bar.set_postfix_str(_counts(results))
+    finally:
+        bar.close()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    return {s.name: results[s.name] for s in by_name.values()}
+
+
+def _counts(results: dict[str, dict]) -> str:
+    statuses = [r.get("status") for r in results.values()]
+    ran = sum(bool(r.get("ran")) for r in results.values())
+    return (f"done {statuses.count('done')} (ran {ran}), failed {statuses.count('failed')}, "
+            f"skipped {statuses.count('skipped')}")
+
+
+def _progress(total: int, enabled: bool):
+    from tqdm import tqdm  # noqa: PLC0415
+
+    return tqdm(total=total, disable=not enabled, unit="task", desc="tasks",
+                bar_format="{desc}: {n}/{total} |{bar}| {elapsed} {postfix}")
+
+
+def task_status(workdir: str | os.PathLike) -> list[dict[str, Any]]:
+    """Every task folder in ``workdir``: done, flagged, failed, running or pending, with reasons."""
+    import fcntl  # noqa: PLC0415
+
+    from heterocat.io import read_json  # noqa: PLC0415
+
+    rows = []
+    for directory in sorted(Path(workdir).glob("tasks/*/*")):
+        result_path = directory / "result.json"
+        row: dict[str, Any] = {"task_hash": directory.name, "task": directory.parent.name}
+        if result_path.exists():
+            result = read_json(result_path)
+            meta = result.get("metadata", {})
+            status = result["status"]
+            if status == "done" and result.get("flags"):
+                status = "flagged"
+            row.update(status=status, system=meta.get("system", ""), site=meta.get("site", ""),
+                       adsorbate=meta.get("adsorbate", ""), preset=result.get("preset", ""),
+                       energy=result.get("energy"), wall_time=result.get("wall_time"),
+                       reason=result.get("reason")
+                       or "; ".join(f"{f['check']}: {f['reason']}" for f in result.get("flags", [])))
+        else:
+            status = "pending"
+            lock = directory / ".lock"
+            if lock.exists():
+                with open(lock) as fh:
+                    try:
+                        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                        fcntl.flock(fh, fcntl.LOCK_UN)
+                    except BlockingIOError:
+                        status = "running"
+            frames = directory / "relax.traj"
+            row.update(status=status, reason="interrupted; will resume" if frames.exists() and status == "pending" else "")
+        rows.append(row)
+    return rows
+
+
+def read_task_file(path: str | os.PathLike, preset: str, assignments: tuple[str, ...] = ()) -> list[TaskSpec]:
+    """Tasks from a TOML file of ``[[task]]`` tables (name, kind, structure or structure_from,
+    depends_on, metadata, set = ["section.key=value", ...], preset).  Paths are relative
+    to the file."""
+    import tomllib  # noqa: PLC0415
+
+    from heterocat.calculate.settings import load_settings  # noqa: PLC0415
+
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise HeterocatError(f"cannot read {path}: no such file") from None
+    except tomllib.TOMLDecodeError as err:
+        raise HeterocatError(f"cannot read {path}: not valid TOML ({err})") from None
+    specs = []
+    allowed = {"name", "kind", "structure", "structure_from", "depends_on", "metadata", "set",
+               "preset", "indices"}
+    for entry in data.get("task", []):
+        unknown = set(entry) - allowed
+        if unknown:
+            raise HeterocatError(f"task {entry.get('name', '?')!r}: unknown keys {sorted(unknown)}")
+        settings = load_settings(entry.get("preset", preset), assignments=(*assignments, *entry.get("set", [])))
+        structure = entry.get("structure")
+        if structure is not None:
+            structure = str((path.parent / structure).resolve())
+        specs.append(TaskSpec(name=entry["name"], kind=entry.get("kind", "single"), settings=settings,
+                              structure=structure, structure_from=entry.get("structure_from"),
+                              depends_on=entry.get("depends_on", []), metadata=entry.get("metadata", {}),
+                              indices=entry.get("indices")))
+    if not specs:
+        raise HeterocatError(f"{path} defines no [[task]] tables")
+    return specs

@@ -1,0 +1,108 @@
+"""The results store: an ASE database indexing every finished task.
+
+``WORKDIR/results.db`` (SQLite) has one row per finished task, the final
+structure with energy, forces and moments (so ``ase db`` shows ``energy``,
+``fmax`` and ``magmom``), and the key-value pairs ``system``, ``site``,
+``adsorbate``, ``preset``, ``task``, ``status``, ``converged``, ``flagged``,
+``flags``, ``wall_time``, ``steps``, ``level`` and ``task_hash``.  The task
+folders are the durable record; :meth:`ResultsStore.rebuild` makes the
+database again from them (``heterocat index WORKDIR``).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from ase.calculators.singlepoint import SinglePointCalculator
+from ase.db import connect
+
+from heterocat.io import read_json, read_structure
+
+DB_NAME = "results.db"
+
+
+class ResultsStore:
+    """Read and write the results of one work directory."""
+
+    def __init__(self, workdir: str | os.PathLike):
+        self.workdir = Path(workdir)
+        self.path = self.workdir / DB_NAME
+
+    def _connect(self):
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        return connect(self.path, type="db")
+
+    def add(self, task_dir: str | os.PathLike) -> None:
+        """Index one finished task folder (replacing an older row of the same task)."""
+        task_dir = Path(task_dir)
+        result = read_json(task_dir / "result.json")
+        final = task_dir / "final.extxyz"
+        atoms = read_structure(final if final.exists() else task_dir / "input.extxyz")
+        if result.get("energy") is not None:  # the result record is the authority
+            atoms.calc = SinglePointCalculator(
+                atoms, energy=result["energy"], forces=np.array(result["forces"]),
+                magmom=result.get("magmom", 0.0), magmoms=np.array(result.get("magmoms", [0.0] * len(atoms))))
+        else:
+            atoms.calc = None
+        meta = result.get("metadata", {})
+        keys: dict[str, Any] = {
+            "task_hash": result["task_hash"], "task": result["task"], "status": result["status"],
+            "preset": result.get("preset", ""), "system": str(meta.get("system", "")),
+            "site": str(meta.get("site", "")), "adsorbate": str(meta.get("adsorbate", "")),
+            "converged": bool(result.get("converged", False)),
+            "flagged": bool(result.get("flags")),
+            "flags": "; ".join(f"{f['check']}: {f['reason']}" for f in result.get("flags", [])),
+            "wall_time": float(result.get("wall_time", 0.0)), "steps": int(result.get("steps", 0)),
+            "level": result.get("level_of_theory", ""),
+        }
+        if result.get("zpe") is not None:
+            keys["zpe"] = float(result["zpe"])
+        data = {"directory": str(task_dir)}
+        for attempt in range(60):  # SQLite allows one writer at a time: wait for our turn
+            try:
+                with self._connect() as db:
+                    for row in db.select(task_hash=result["task_hash"]):
+                        del db[row.id]
+                    db.write(atoms, key_value_pairs=keys, data=data)
+                return
+            except sqlite3.OperationalError as err:
+                if "locked" not in str(err) or attempt == 59:
+                    raise
+                time.sleep(0.05 + random.random() * 0.2)
+
+    def rebuild(self) -> int:
+        """Make the database again from the task folders; returns the number of rows."""
+        if self.path.exists():
+            self.path.unlink()
+        count = 0
+        for result in sorted(self.workdir.glob("tasks/*/*/result.json")):
+            self.add(result.parent)
+            count += 1
+        return count
+
+    def rows(self, **filters: Any) -> list[dict[str, Any]]:
+        """Key-value pairs, energy and id of every row matching ``filters`` (e.g. ``task='relax'``)."""
+        if not self.path.exists():
+            return []
+        with self._connect() as db:
+            return [{**row.key_value_pairs, "id": row.id, "energy": row.get("energy"),
+                     "fmax": row.get("fmax") if row.get("forces") is not None else None,
+                     "magmom": row.get("magmom"), "formula": row.formula}
+                    for row in db.select(**filters)]
+
+    def atoms(self, task_hash: str):
+        """Final structure of a task, with its energy as a single-point calculator."""
+        with self._connect() as db:
+            return db.get_atoms(task_hash=task_hash)
+
+    def result(self, task_hash: str) -> dict[str, Any]:
+        """The full result record (``result.json``) of a task."""
+        with self._connect() as db:
+            row = db.get(task_hash=task_hash)
+        return read_json(Path(row.data["directory"]) / "result.json")

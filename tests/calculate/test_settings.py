@@ -1,0 +1,84 @@
+"""Presets: layering, validation, and settings that follow the system kind."""
+
+import copy
+
+import pytest
+
+from heterocat.build import metal_cluster, nio100_slab, nio_bulk, ru0001_slab
+from heterocat.calculate.settings import (
+    DEFAULTS,
+    gpaw_parameters,
+    load_settings,
+    merge,
+    parse_assignment,
+    preset_names,
+)
+from heterocat.errors import HeterocatError
+
+
+def test_presets_exist_and_paper_is_the_field_standard():
+    assert {"ci", "fast", "paper"} <= set(preset_names())
+    paper = load_settings("paper")
+    calc = paper["calculator"]
+    assert calc["mode"] == "pw" and calc["ecut"] >= 450 and calc["xc"] == "PBE"
+    assert calc["hubbard_u"]["Ni"] == 6.2 and paper["relax"]["fmax"] == 0.03
+    assert paper["preset"] == "paper"
+
+
+def test_layering_order_and_no_mutation(tmp_path):
+    before = copy.deepcopy(DEFAULTS)
+    user = tmp_path / "user.toml"
+    user.write_text("[relax]\nfmax = 0.07\nsteps = 11\n")
+    s = load_settings("ci", user, ["relax.steps=5"])
+    assert s["relax"]["fmax"] == 0.07  # user file over preset (ci has 0.1)
+    assert s["relax"]["steps"] == 5  # --set over user file
+    assert s["calculator"]["ecut"] == 250.0  # preset over defaults
+    assert s["calculator"]["xc"] == "PBE"  # defaults where nobody says otherwise
+    assert DEFAULTS == before
+    a = {"x": {"y": 1}}
+    merged = merge(a, {"x": {"z": 2}})
+    assert a == {"x": {"y": 1}} and merged == {"x": {"y": 1, "z": 2}}
+    assert merge(DEFAULTS, {"calculator": {"hubbard_u": {}}})["calculator"]["hubbard_u"] == {}
+
+
+@pytest.mark.parametrize("assignment, message", [
+    ("relax.fmaxx=0.1", "unknown setting 'relax.fmaxx'"),
+    ("calculator.mode=plane", "expected one of pw, lcao, fd"),
+    ("calculator.ecut=-3", "calculator.ecut"),
+    ("relax.steps=2.5", "whole number"),
+    ("nonsense", "section.key=value"),
+])
+def test_bad_settings_refused_with_key_name(assignment, message):
+    with pytest.raises(HeterocatError, match=message):
+        load_settings("ci", assignments=[assignment])
+
+
+def test_unknown_preset_and_bad_toml(tmp_path):
+    with pytest.raises(HeterocatError, match="unknown preset 'nope'"):
+        load_settings("nope")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[relax\n")
+    with pytest.raises(HeterocatError, match="not valid TOML"):
+        load_settings(str(bad))
+
+
+def test_parse_assignment_types():
+    assert parse_assignment("relax.fmax=0.05") == {"relax": {"fmax": 0.05}}
+    assert parse_assignment("calculator.mode=lcao") == {"calculator": {"mode": "lcao"}}
+    assert parse_assignment("calculator.hubbard_u={Ni=5.0}") == {"calculator": {"hubbard_u": {"Ni": 5.0}}}
+
+
+def test_parameters_follow_system_kind():
+    s = load_settings("paper")
+    slab = gpaw_parameters(nio100_slab(repeat=(2, 2)), s)
+    assert slab["kpts"]["size"][2] == 1 and slab["kpts"]["size"][0] > 1
+    assert slab["poissonsolver"] == {"dipolelayer": "xy"}
+    assert slab["spinpol"] is True and slab["setups"] == {"Ni": ":d,6.2"}
+    bulk = gpaw_parameters(nio_bulk(), s)
+    assert min(bulk["kpts"]["size"]) > 1 and "poissonsolver" not in bulk
+    cluster = gpaw_parameters(metal_cluster("Ru"), s)
+    assert cluster["kpts"] == (1, 1, 1) and "setups" not in cluster and cluster["spinpol"]
+    ru = gpaw_parameters(ru0001_slab(), s)
+    assert ru["spinpol"] is False and "setups" not in ru  # U only where the element is present
+    vasp_like = load_settings("paper", assignments=["calculator.u_normalized=false"])
+    assert gpaw_parameters(nio_bulk(), vasp_like)["setups"] == {"Ni": ":d,6.2,0"}

@@ -1,0 +1,111 @@
+"""Real GPAW on the ci preset: stored once, never rerun, resumed after SIGKILL, retried on SCF failure."""
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from ase.io import Trajectory, write
+
+from heterocat.calculate.settings import load_settings
+from heterocat.calculate.tasks import run_task, task_directory, task_hash
+from heterocat.run.local import task_status
+from heterocat.store import ResultsStore
+
+from .conftest import al111_h, h2
+
+pytestmark = pytest.mark.gpaw
+ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
+
+
+def _gpaw_log_energy(directory: Path) -> float:
+    """GPAW's own 'Extrapolated' energy, last one in its text log (eV)."""
+    text = (directory / "gpaw.txt").read_text()
+    return float(re.findall(r"Extrapolated:\s+(-?\d+\.\d+)", text)[-1])
+
+
+def test_single_point_stored_read_back_and_not_repeated(tmp_path, al_h):
+    settings = load_settings("ci")
+    first = run_task(al_h, "single", settings, tmp_path, metadata={"system": "Al(111)", "adsorbate": "H"})
+    assert first["ran"] and first["status"] == "done"
+    directory = Path(first["directory"])
+    # our number is GPAW's own number
+    assert first["energy"] == pytest.approx(_gpaw_log_energy(directory), abs=1e-5)
+    assert first["energy"] < 0 and first["level_of_theory"] == "DFT GPAW PBE PW 250 eV"
+    rows = ResultsStore(tmp_path).rows(task="single")
+    assert len(rows) == 1 and rows[0]["energy"] == pytest.approx(first["energy"], abs=1e-9)
+    assert rows[0]["system"] == "Al(111)" and rows[0]["preset"] == "ci"
+    log_mtime = (directory / "gpaw.txt").stat().st_mtime
+    start = time.time()
+    again = run_task(al_h, "single", settings, tmp_path)
+    assert not again["ran"] and again["energy"] == first["energy"]
+    assert time.time() - start < 2.0 and (directory / "gpaw.txt").stat().st_mtime == log_mtime
+    # a different setting is a different task
+    assert task_hash(al_h, load_settings("ci", assignments=["calculator.ecut=260"]), "single") != first["task_hash"]
+
+
+def _frames(path: Path) -> int:
+    try:
+        with Trajectory(str(path)) as traj:
+            return len(traj)
+    except Exception:
+        return 0
+
+
+def test_relaxation_killed_resumes_from_last_geometry(tmp_path):
+    atoms = al111_h(lift=0.5)
+    structure = tmp_path / "al_h.extxyz"
+    write(structure, atoms)
+    settings = load_settings("ci", assignments=["relax.fmax=0.05"])
+    directory = task_directory(tmp_path / "w", "relax", task_hash(atoms, settings, "relax"))
+    cmd = [sys.executable, "-m", "heterocat", "calc", "relax", str(structure), "--preset", "ci",
+           "--set", "relax.fmax=0.05", "--workdir", str(tmp_path / "w")]
+    proc = subprocess.Popen(cmd, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 240
+    while _frames(directory / "relax.traj") < 2 and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    assert proc.poll() is None, "relaxation finished before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done_before = _frames(directory / "relax.traj")
+    assert done_before >= 2 and not (directory / "result.json").exists()
+    status = {r["task_hash"]: r for r in task_status(tmp_path / "w")}
+    assert status[directory.name]["status"] == "pending"
+    result = run_task(atoms, "relax", settings, tmp_path / "w")
+    assert result["ran"] and result["status"] == "done" and result["converged"]
+    assert result["resumed_from_step"] == done_before
+    assert result["steps"] > done_before and result["fmax"] < 0.05
+    assert result["energy"] < _first_energy(directory)
+
+
+def _first_energy(directory: Path) -> float:
+    with Trajectory(str(directory / "relax.traj")) as traj:
+        return traj[0].get_potential_energy()
+
+
+TIGHT = ["calculator.maxiter=10", "calculator.convergence_density=1e-10", "calculator.convergence_energy=1e-8"]
+
+
+def test_scf_ladder_rescues_a_run_that_needs_more_iterations(tmp_path):
+    result = run_task(h2(), "single", load_settings("ci", assignments=TIGHT), tmp_path)
+    assert result["status"] == "done"
+    assert [(a["rung"], a["ok"]) for a in result["scf_attempts"]] == [("as set", False), ("maxiter x2", True)]
+    assert "maxiter=20" in (Path(result["directory"]) / "gpaw.txt").read_text()
+
+
+def test_scf_failure_on_every_rung_is_recorded_and_rerun_only_on_request(tmp_path):
+    settings = load_settings("ci", assignments=TIGHT)
+    result = run_task(al111_h(), "single", settings, tmp_path)
+    assert result["status"] == "failed" and "did not converge" in result["reason"]
+    assert [a["rung"] for a in result["scf_attempts"]] == ["as set", "maxiter x2", "mixer beta 0.02", "smearing x2"]
+    assert not any(a["ok"] for a in result["scf_attempts"])
+    assert not run_task(al111_h(), "single", settings, tmp_path)["ran"]  # a failure is not rerun ...
+    again = run_task(al111_h(), "single", settings, tmp_path, retry_failed=True)  # ... unless asked
+    assert again["ran"] and again["status"] == "failed"
+    status = task_status(tmp_path)
+    assert status[0]["status"] == "failed" and "did not converge" in status[0]["reason"]
+    assert ResultsStore(tmp_path).rows()[0]["status"] == "failed"

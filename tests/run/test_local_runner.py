@@ -1,0 +1,78 @@
+"""The local runner: dependencies, two workers writing at once, nothing lost, nothing repeated."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from ase.io import write
+
+from heterocat.calculate.settings import load_settings
+from heterocat.errors import HeterocatError
+from heterocat.run.local import TaskSpec, run_local
+from heterocat.store import ResultsStore
+
+from ..calculate.conftest import h2
+
+pytestmark = pytest.mark.gpaw
+
+
+def test_two_workers_with_dependencies_lose_nothing(tmp_path):
+    settings = load_settings("ci")
+    specs = []
+    for k, bond in enumerate((0.70, 0.74, 0.78, 0.82)):
+        path = tmp_path / f"h2_{k}.extxyz"
+        write(path, h2(bond))
+        specs.append(TaskSpec(name=f"h2-{k}", kind="single", settings=settings, structure=str(path),
+                              metadata={"system": "H2", "site": f"d={bond:.2f}"}))
+    relax_settings = load_settings("ci", assignments=["relax.fmax=0.05"])
+    specs.append(TaskSpec(name="h2-relax", kind="relax", settings=relax_settings,
+                          structure=str(tmp_path / "h2_3.extxyz"), depends_on=["h2-0"]))
+    specs.append(TaskSpec(name="h2-after", kind="single", settings=load_settings("ci", assignments=["calculator.ecut=260"]),
+                          structure_from="h2-relax"))
+    results = run_local(specs, tmp_path / "w", workers=2, progress=False)
+    assert all(r["status"] == "done" and r["ran"] for r in results.values())
+    rows = ResultsStore(tmp_path / "w").rows()
+    assert len(rows) == 6 and len({r["task_hash"] for r in rows}) == 6
+    energies = {r["site"]: r["energy"] for r in rows if r["task"] == "single" and r["site"]}
+    assert energies["d=0.74"] < energies["d=0.70"] and energies["d=0.74"] < energies["d=0.82"]
+    # the dependent single point started from the relaxed geometry
+    relaxed = results["h2-relax"]
+    assert results["h2-after"]["energy"] == pytest.approx(relaxed["energy"], abs=0.05)
+    # a second run starts nothing, and the database can be rebuilt from the task folders
+    again = run_local(specs, tmp_path / "w", workers=2, progress=False)
+    assert not any(r["ran"] for r in again.values())
+    assert ResultsStore(tmp_path / "w").rebuild() == 6
+
+
+def test_graph_errors():
+    s = load_settings("ci")
+    with pytest.raises(HeterocatError, match="unknown task"):
+        run_local([TaskSpec("a", "single", s, structure="x", depends_on=["b"])], "/tmp/unused", progress=False)
+    with pytest.raises(HeterocatError, match="cycle"):
+        run_local([TaskSpec("a", "single", s, structure_from="b"), TaskSpec("b", "single", s, structure_from="a")],
+                  "/tmp/unused", progress=False)
+
+
+def test_cli_run_status_index_and_ase_db(tmp_path):
+    write(tmp_path / "h2.extxyz", h2())
+    (tmp_path / "tasks.toml").write_text(
+        '[[task]]\nname = "h2"\nkind = "single"\nstructure = "h2.extxyz"\nmetadata = {system = "H2"}\n')
+    env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
+    run = lambda *a: subprocess.run([sys.executable, "-m", "heterocat", *a], capture_output=True,  # noqa: E731
+                                    text=True, env=env, timeout=300)
+    w = str(tmp_path / "w")
+    r = run("run", str(tmp_path / "tasks.toml"), "--preset", "ci", "--workdir", w, "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["h2"]["status"] == "done"
+    r = run("status", w, "--json")
+    assert json.loads(r.stdout)["counts"]["done"] == 1
+    r = run("index", w, "--json")
+    assert json.loads(r.stdout)["rows"] == 1
+    ase = os.path.join(os.path.dirname(sys.executable), "ase")
+    listing = subprocess.run([ase, "db", os.path.join(w, "results.db"), "-c", "++"], capture_output=True, text=True)
+    for key in ("system", "preset", "task", "converged", "fmax", "magmom", "wall_time", "task_hash", "energy"):
+        assert key in listing.stdout, key
+    r = run("calc", "single", str(tmp_path / "h2.extxyz"), "--preset", "ci", "--set", "vib.nfree=3", "--workdir", w)
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "vib.nfree" in r.stderr
