@@ -254,6 +254,92 @@ def _cmd_index(args: argparse.Namespace) -> None:
     _emit({"rows": count, "database": str(Path(args.workdir) / "results.db")}, args.json,
           lambda: f"indexed {count} finished tasks into {Path(args.workdir) / 'results.db'}")
 
+
+# ---------------------------------------------------------------- analyse
+def _cmd_workfunction(args: argparse.Namespace) -> None:
+    from heterocat.analyse.workfunction import work_function  # noqa: PLC0415
+    from heterocat.io import read_structure  # noqa: PLC0415
+    from heterocat.plot.workfunction import plot_work_functions  # noqa: PLC0415
+
+    settings = _settings(args)
+    results = []
+    for path in args.structures:
+        atoms = read_structure(path)
+        name = atoms.info.get("system") or Path(path).stem
+        results.append(work_function(atoms, settings, args.workdir, allow_unflat=args.allow_unflat,
+                                     metadata={"system": name}))
+    figure = plot_work_functions(results, Path(args.workdir) / "figures" / "work_function")
+    keys = ("phi_top", "phi_bottom", "fermi_level", "vacuum_level_top", "vacuum_level_bottom",
+            "plateau_flatness_top", "plateau_flatness_bottom")
+    docs = []
+    for wf in results:
+        d = wf.to_dict()
+        docs.append({**{k: d[k] for k in keys}, **{k: v for k, v in d.items() if k not in keys}})
+    data = docs[0] if len(docs) == 1 else {"systems": docs}
+    if isinstance(data, dict) and len(docs) == 1:
+        data["figures"] = figure
+    else:
+        data["figures"] = figure
+
+    def text() -> str:
+        lines = [f"{'system':<16} {'Phi top':>8} {'Phi bot':>8} {'E_F':>8} {'flat top':>9} {'flat bot':>9}"
+                 f" {'GPAW top/bottom':>16}"]
+        for wf in results:
+            g = wf.gpaw_workfunctions
+            gpaw = f"{g['top']:.3f}/{g['bottom']:.3f}" if g else "-"
+            lines.append(f"{wf.system:<16} {wf.phi_top:8.3f} {wf.phi_bottom:8.3f} {wf.fermi_level:8.3f}"
+                         f" {wf.plateau_flatness_top:9.4f} {wf.plateau_flatness_bottom:9.4f} {gpaw:>16}")
+            if wf.ionization_potential_top is not None:
+                lines.append(f"{'':<16} IP {wf.ionization_potential_top:.3f}/{wf.ionization_potential_bottom:.3f}"
+                             f"  EA {wf.electron_affinity_top:.3f}/{wf.electron_affinity_bottom:.3f}"
+                             f"  gap {wf.gap:.2f} eV")
+            lines += [f"{'':<16} note: {n}" for n in wf.notes]
+        lines.append(f"energies in eV ({results[0].level_of_theory}); figures: {', '.join(figure)}")
+        return "\n".join(lines)
+
+    _emit(data, args.json, text)
+
+
+def _cmd_chargediff(args: argparse.Namespace) -> None:
+    import numpy as np  # noqa: PLC0415
+
+    from heterocat.analyse.chargediff import charge_difference, split_parts  # noqa: PLC0415
+    from heterocat.io import read_structure  # noqa: PLC0415
+    from heterocat.plot.chargediff import plot_contour, plot_isosurface, plot_planar  # noqa: PLC0415
+
+    settings = _settings(args)
+    atoms = read_structure(args.combined)
+    support, cluster = split_parts(atoms, args.support, args.cluster)
+    outdir = Path(args.workdir) / "chargediff" / Path(args.combined).stem
+    result = charge_difference(atoms, settings, args.workdir, support=list(support), cluster=list(cluster),
+                               pseudo=args.pseudo, outdir=outdir)
+    from ase.io.cube import read_cube_data  # noqa: PLC0415
+
+    drho, _ = read_cube_data(result.cube)
+    i = int(cluster[np.argmin(atoms.positions[cluster, 2])])
+    j = int(support[np.argmax(atoms.positions[support, 2] - 0.01 * np.linalg.norm(
+        atoms.positions[support, :2] - atoms.positions[i, :2], axis=1))])
+    figures = plot_planar(result.planar_csv, result.interface_plane_z, outdir / "drho_planar")
+    figures += plot_contour(atoms, drho, *(args.plane or (i, j)), outdir / "drho_contour")
+    figures += plot_isosurface(atoms, drho, outdir / "drho_isosurface")
+    data = {"integral_drho": result.integral_drho,
+            "transfer_to_cluster_hirshfeld": result.transfer_to_cluster_hirshfeld,
+            "cube": result.cube, **{k: v for k, v in result.to_dict().items()
+                                    if k not in ("integral_drho", "transfer_to_cluster_hirshfeld", "cube")},
+            "figures": figures}
+
+    def text() -> str:
+        return "\n".join([
+            f"integral of drho over the cell     {result.integral_drho:+.2e} e",
+            f"transfer to cluster (Hirshfeld)    {result.transfer_to_cluster_hirshfeld:+.3f} e",
+            f"transfer across interface plane    {result.transfer_across_interface_plane:+.3f} e"
+            f" (z = {result.interface_plane_z:.2f} Å)",
+            f"sign convention: {result.sign_convention}",
+            f"density: {result.density_kind}; {result.level_of_theory}",
+            f"cube: {result.cube}", f"figures: {', '.join(figures)}", *(f"note: {n}" for n in result.notes)])
+
+    _emit(data, args.json, text)
+
 # ---------------------------------------------------------------- parser
 def _positive_int(text: str) -> int:
     try:
@@ -401,6 +487,28 @@ def _build_parser() -> argparse.ArgumentParser:
     settings_options(r)
     r.add_argument("--workers", type=_positive_int, default=1, help="worker processes (default 1)")
     r.set_defaults(func=_cmd_run)
+
+    wf = sub.add_parser("workfunction", help="two-sided work functions of slabs (and Fig. 3f)", description=(
+        "Work functions of both faces from GPAW's planar-averaged potential.  Example:\n"
+        "  heterocat workfunction structures/nio100.extxyz structures/ru0001.extxyz --preset fast"),
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    wf.add_argument("structures", nargs="+", help="slab files (several: one panel each)")
+    settings_options(wf)
+    wf.add_argument("--allow-unflat", action="store_true", help="report numbers even without a flat vacuum plateau")
+    wf.set_defaults(func=_cmd_workfunction)
+
+    cd = sub.add_parser("chargediff", help="charge-density difference support/cluster (Fig. 8b,c)", description=(
+        "drho = rho(AB) - rho(A) - rho(B).  Example:\n"
+        "  heterocat chargediff structures/nio100_ru13.extxyz --preset fast"),
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    cd.add_argument("combined", help="supported cluster structure")
+    settings_options(cd)
+    cd.add_argument("--cluster", type=_nonnegative_int, nargs="+", help="cluster atom indices (default: metal part)")
+    cd.add_argument("--support", type=_nonnegative_int, nargs="+", help="support atom indices (default: the rest)")
+    cd.add_argument("--pseudo", action="store_true", help="pseudo density instead of all-electron")
+    cd.add_argument("--plane", type=_nonnegative_int, nargs=2, metavar=("I", "J"),
+                    help="contour plane through atoms I and J (default: interface atoms)")
+    cd.set_defaults(func=_cmd_chargediff)
 
     st = sub.add_parser("status", help="done / flagged / failed / running / pending tasks")
     st.add_argument("workdir")

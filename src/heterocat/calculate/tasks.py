@@ -84,8 +84,12 @@ def task_directory(workdir: str | os.PathLike, kind: str, hash_: str) -> Path:
     return Path(workdir) / "tasks" / kind / hash_
 
 
-def make_calculator(atoms: Atoms, settings: dict, txt: str | None, rung: dict | None = None):
-    """The calculator named in the settings (GPAW, or ASE's EMT for tests and demos)."""
+def make_calculator(atoms: Atoms, settings: dict, txt: str | None, rung: dict | None = None,
+                    extra: dict | None = None):
+    """The calculator named in the settings (GPAW, or ASE's EMT for tests and demos).
+
+    ``extra`` adds GPAW keywords: ``gpts`` (a fixed grid) and ``legacy_gpaw``.
+    """
     if settings["calculator"]["name"] == "emt":
         from ase.calculators.emt import EMT  # noqa: PLC0415
 
@@ -93,6 +97,7 @@ def make_calculator(atoms: Atoms, settings: dict, txt: str | None, rung: dict | 
     from gpaw import GPAW, FermiDirac, Mixer  # noqa: PLC0415
 
     params = gpaw_parameters(atoms, settings, txt=txt)
+    params.update(extra or {})
     for step in RETRY_LADDER[1:]:
         if rung is None or RETRY_LADDER.index(rung) < RETRY_LADDER.index(step):
             break
@@ -124,10 +129,11 @@ def _is_scf_failure(err: Exception) -> bool:
     return type(err).__name__ in ("KohnShamConvergenceError", "ConvergenceError")
 
 
-def _with_ladder(atoms: Atoms, settings: dict, directory: Path, action, attempts: list) -> Any:
+def _with_ladder(atoms: Atoms, settings: dict, directory: Path, action, attempts: list,
+                 extra: dict | None = None) -> Any:
     """Run ``action()`` with a fresh calculator per ladder rung until the SCF converges."""
     for rung in RETRY_LADDER:
-        atoms.calc = make_calculator(atoms, settings, str(directory / "gpaw.txt"), rung)
+        atoms.calc = make_calculator(atoms, settings, str(directory / "gpaw.txt"), rung, extra)
         start = time.time()
         try:
             value = action()
@@ -156,13 +162,32 @@ def _summary(atoms: Atoms) -> dict[str, Any]:
     return out
 
 
-def single_point(atoms: Atoms, settings: dict, directory: Path) -> dict[str, Any]:
-    """Energy (eV), forces and moments of ``atoms`` as they are."""
+OUTPUTS = ("potential", "density", "pseudo-density", "hirshfeld")
+
+
+def single_point(atoms: Atoms, settings: dict, directory: Path, outputs: tuple[str, ...] = (),
+                 gpts: tuple[int, int, int] | None = None) -> dict[str, Any]:
+    """Energy (eV), forces and moments of ``atoms`` as they are, and optional outputs.
+
+    ``outputs`` (GPAW only): ``potential`` writes the planar-averaged electrostatic
+    potential along z to ``potential_z.csv`` and records the Fermi level, band
+    edges and GPAW's own work functions; ``density`` / ``pseudo-density`` write
+    the all-electron / pseudo electron density (per spin) to ``density.npz``;
+    ``hirshfeld`` records GPAW's Hirshfeld charges.  ``gpts`` fixes the grid.
+    """
+    from heterocat.calculate import outputs as out_mod  # noqa: PLC0415
+
     atoms = atoms.copy()
     attempts: list = []
-    _with_ladder(atoms, settings, directory, atoms.get_potential_energy, attempts)
+    extra: dict[str, Any] = {}
+    if gpts is not None:
+        extra["gpts"] = tuple(int(n) for n in gpts)
+    if "hirshfeld" in outputs:
+        extra["legacy_gpaw"] = True  # GPAW's Hirshfeld partitioning needs the legacy code
+    _with_ladder(atoms, settings, directory, atoms.get_potential_energy, attempts, extra)
     result = _summary(atoms)
     result.update(converged=True, steps=0, scf_attempts=attempts)
+    result.update(out_mod.write_outputs(atoms, directory, outputs))
     write_structure(directory / "final.extxyz", _frozen(atoms, result))
     return result
 
@@ -297,7 +322,8 @@ def read_result(directory: Path) -> dict | None:
 
 def run_task(atoms: Atoms, kind: str, settings: dict, workdir: str | os.PathLike, *,
              metadata: dict | None = None, indices: list[int] | None = None,
-             retry_failed: bool = False, store: bool = True) -> dict[str, Any]:
+             retry_failed: bool = False, store: bool = True, outputs: tuple[str, ...] = (),
+             gpts: tuple[int, int, int] | None = None) -> dict[str, Any]:
     """Run one task unless its result exists; record it in the task folder and the store.
 
     Parameters
@@ -316,6 +342,9 @@ def run_task(atoms: Atoms, kind: str, settings: dict, workdir: str | os.PathLike
         Atoms to displace for ``vib`` (default: the adsorbate).
     retry_failed : bool
         Run again a task whose stored result is a failure.
+    outputs, gpts : optional
+        Extra outputs of a single point and a fixed grid, see :func:`single_point`;
+        both are part of the task's identity.
 
     Returns
     -------
@@ -330,7 +359,14 @@ def run_task(atoms: Atoms, kind: str, settings: dict, workdir: str | os.PathLike
     check_vacuum(atoms, settings)
     if kind == "vib" and indices is None:
         indices = [int(i) for i in part_indices(atoms, "adsorbate")]
-    extra = {"indices": indices} if kind == "vib" else {}
+    extra: dict[str, Any] = {"indices": indices} if kind == "vib" else {}
+    unknown = set(outputs) - set(OUTPUTS)
+    if unknown or (outputs and kind != "single"):
+        raise HeterocatError(f"outputs {sorted(outputs)}: single points only, from {', '.join(OUTPUTS)}")
+    if outputs:
+        extra["outputs"] = sorted(outputs)
+    if gpts is not None:
+        extra["gpts"] = [int(n) for n in gpts]
     hash_ = task_hash(atoms, settings, kind, extra)
     directory = task_directory(workdir, kind, hash_)
     previous = read_result(directory)
@@ -344,7 +380,8 @@ def run_task(atoms: Atoms, kind: str, settings: dict, workdir: str | os.PathLike
             return {**previous, "ran": False}
         if previous:
             (directory / RESULT).unlink()
-        result = _execute(atoms, kind, settings, directory, hash_, metadata or {}, indices)
+        result = _execute(atoms, kind, settings, directory, hash_, metadata or {}, indices,
+                          tuple(sorted(outputs)), gpts)
     if store:
         from heterocat.store import ResultsStore  # noqa: PLC0415
 
@@ -353,7 +390,8 @@ def run_task(atoms: Atoms, kind: str, settings: dict, workdir: str | os.PathLike
 
 
 def _execute(atoms: Atoms, kind: str, settings: dict, directory: Path, hash_: str,
-             metadata: dict, indices: list[int] | None) -> dict[str, Any]:
+             metadata: dict, indices: list[int] | None, outputs: tuple[str, ...] = (),
+             gpts: tuple[int, int, int] | None = None) -> dict[str, Any]:
     """Write inputs, run, check, and write ``result.json`` atomically."""
     import ase  # noqa: PLC0415
 
@@ -373,7 +411,7 @@ def _execute(atoms: Atoms, kind: str, settings: dict, directory: Path, hash_: st
     start = time.time()
     try:
         if kind == "single":
-            out = single_point(atoms, settings, directory)
+            out = single_point(atoms, settings, directory, outputs, gpts)
         elif kind == "relax":
             out = relax(atoms, settings, directory)
         else:

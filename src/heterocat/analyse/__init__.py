@@ -1,0 +1,1 @@
+"""Analysis of stored calculations: work functions, charge-density differences."""

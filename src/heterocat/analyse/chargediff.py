@@ -1,0 +1,162 @@
+"""Charge-density difference between a supported cluster and its parts.
+
+drho = rho(AB) - rho(A) - rho(B), with A the support and B the cluster, the
+three computed at the geometry of AB, in the same cell, on the same grid
+(AB's grid is passed to A and B as fixed ``gpts``).  Densities are
+all-electron by default (``gridrefinement=2``), pseudo on request, and per spin
+for spin-polarised systems.  Sign convention everywhere: drho > 0 where
+electrons accumulate; a transfer is the number of electrons the cluster gains.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from ase import Atoms
+
+from heterocat.errors import HeterocatError
+
+SIGN_CONVENTION = ("drho = rho(AB) - rho(A) - rho(B); positive = electron accumulation; "
+                   "transfers are electrons gained by the cluster (B)")
+
+
+@dataclass
+class ChargeDifference:
+    """Charge-density difference results (electrons; lengths in Å)."""
+
+    integral_drho: float
+    transfer_to_cluster_hirshfeld: float
+    transfer_across_interface_plane: float
+    interface_plane_z: float
+    cube: str
+    planar_csv: str
+    density_kind: str
+    spin_cubes: list[str] = field(default_factory=list)
+    sign_convention: str = SIGN_CONVENTION
+    task_hashes: dict[str, str] = field(default_factory=dict)
+    level_of_theory: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def split_parts(atoms: Atoms, support: list[int] | None = None,
+                cluster: list[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Support and cluster indices: given, or from the ``part`` array (oxide vs metal)."""
+    from heterocat.systems import part_indices  # noqa: PLC0415
+
+    if cluster is None and support is None:
+        support, cluster = part_indices(atoms, "support"), part_indices(atoms, "cluster")
+    elif cluster is None:
+        cluster = np.setdiff1d(np.arange(len(atoms)), support)
+    elif support is None:
+        support = np.setdiff1d(np.arange(len(atoms)), cluster)
+    support, cluster = np.asarray(support, int), np.asarray(cluster, int)
+    if len(support) and len(cluster) and max(support.max(), cluster.max()) >= len(atoms):
+        raise HeterocatError(f"atom index out of range (structure has {len(atoms)} atoms)")
+    if len(support) == 0 or len(cluster) == 0:
+        raise HeterocatError("need both support and cluster atoms (give --cluster indices)")
+    if set(support) & set(cluster) or len(support) + len(cluster) != len(atoms):
+        raise HeterocatError("support and cluster indices must split the atoms into two parts")
+    return support, cluster
+
+
+def planar_profile(drho: np.ndarray, cell: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """z (Å), plane-integrated drho (electrons/Å) and cumulative dq(z) (electrons)."""
+    nz = drho.shape[2]
+    dz = cell[2, 2] / nz
+    area = np.linalg.norm(np.cross(cell[0], cell[1]))
+    line = drho.mean(axis=(0, 1)) * area
+    z = np.arange(nz) * dz
+    return z, line, np.cumsum(line) * dz
+
+
+def _load(directory: Path) -> np.ndarray:
+    with np.load(directory / "density.npz") as data:
+        return data["density"]
+
+
+def charge_difference(atoms: Atoms, settings: dict, workdir: str | os.PathLike, *,
+                      support: list[int] | None = None, cluster: list[int] | None = None,
+                      pseudo: bool = False, outdir: str | os.PathLike | None = None) -> ChargeDifference:
+    """Run (or read back) AB, A and B and write drho as a cube file and a planar profile."""
+    from ase.io.cube import write_cube  # noqa: PLC0415
+
+    from heterocat.calculate.tasks import run_task  # noqa: PLC0415
+
+    support, cluster = split_parts(atoms, support, cluster)
+    outputs = ("pseudo-density" if pseudo else "density", "hirshfeld")
+    ab = run_task(atoms, "single", settings, workdir, outputs=outputs, metadata={"system": "AB"})
+    _require(ab, "AB")
+    gpts = tuple(ab["coarse_grid"])
+    parts = {}
+    for name, idx in (("A", support), ("B", cluster)):
+        piece = atoms[idx]
+        piece.info = {k: v for k, v in atoms.info.items() if k == "system_kind"}
+        parts[name] = run_task(piece, "single", settings, workdir, outputs=outputs, gpts=gpts,
+                               metadata={"system": name})
+        _require(parts[name], name)
+    rho_ab = _load(Path(ab["directory"]))
+    rho_a, rho_b = _load(Path(parts["A"]["directory"])), _load(Path(parts["B"]["directory"]))
+    if not (rho_ab.shape[1:] == rho_a.shape[1:] == rho_b.shape[1:]):
+        raise HeterocatError(f"grids differ: AB {rho_ab.shape}, A {rho_a.shape}, B {rho_b.shape}")
+    drho_spin = _spin_difference(rho_ab, rho_a, rho_b)
+    drho = drho_spin.sum(axis=0)
+    cell = np.asarray(atoms.cell)
+    dv = abs(np.linalg.det(cell)) / drho.size
+    outdir = Path(outdir or Path(workdir) / "chargediff")
+    outdir.mkdir(parents=True, exist_ok=True)
+    cube = outdir / "drho.cube"
+    _write_cube_atomically(cube, atoms, drho, write_cube)
+    spin_cubes = []
+    if len(drho_spin) == 2:
+        for label, grid in zip(("up", "down"), drho_spin):
+            path = outdir / f"drho_{label}.cube"
+            _write_cube_atomically(path, atoms, grid, write_cube)
+            spin_cubes.append(str(path))
+    z, line, dq = planar_profile(drho, cell)
+    z_plane = (atoms.positions[support, 2].max() + atoms.positions[cluster, 2].min()) / 2
+    below = dq[np.searchsorted(z, z_plane) - 1]
+    csv = outdir / "drho_planar.csv"
+    np.savetxt(csv, np.column_stack([z, line, dq]), delimiter=",", fmt="%.6e", comments="",
+               header="z_angstrom,drho_plane_e_per_angstrom,dq_cumulative_e")
+    q_ab = np.asarray(ab["hirshfeld_charges"])
+    q_b = np.asarray(parts["B"]["hirshfeld_charges"])
+    result = ChargeDifference(
+        integral_drho=float(drho.sum() * dv),
+        transfer_to_cluster_hirshfeld=float(-(q_ab[cluster].sum() - q_b.sum())),
+        transfer_across_interface_plane=float(-below),
+        interface_plane_z=float(z_plane), cube=str(cube), planar_csv=str(csv),
+        density_kind=ab["density_kind"], spin_cubes=spin_cubes,
+        task_hashes={"AB": ab["task_hash"], "A": parts["A"]["task_hash"], "B": parts["B"]["task_hash"]},
+        level_of_theory=ab["level_of_theory"],
+        notes=["Bader charges not computed: no maintained Bader tool on PyPI or Debian "
+               "(the cube file works with Henkelman's bader program)"])
+    return result
+
+
+def _require(result: dict, name: str) -> None:
+    if result["status"] != "done":
+        raise HeterocatError(f"the {name} single point failed: {result.get('reason')}")
+
+
+def _spin_difference(ab: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per-spin difference; a non-polarised part counts half in each spin channel."""
+    nspin = max(len(ab), len(a), len(b))
+
+    def channels(x: np.ndarray) -> np.ndarray:
+        return x if len(x) == nspin else np.repeat(x / nspin, nspin, axis=0)
+
+    return channels(ab) - channels(a) - channels(b)
+
+
+def _write_cube_atomically(path: Path, atoms: Atoms, data: np.ndarray, write_cube) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w") as fh:
+        write_cube(fh, atoms, data=data)
+    os.replace(tmp, path)

@@ -1,0 +1,79 @@
+"""Extra outputs of a GPAW single point, written into its task folder."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from ase import Atoms
+
+
+def planar_average(grid: np.ndarray, axis: int = 2) -> np.ndarray:
+    """Average of a 3D grid over the two axes other than ``axis``."""
+    others = tuple(i for i in range(3) if i != axis)
+    return grid.mean(axis=others)
+
+
+def gpaw_log_workfunctions(log: Path) -> dict[str, float] | None:
+    """GPAW's own dipole-corrected work functions (eV) from its text log.
+
+    New GPAW prints ``Workfunctions: W1, W2 eV (top, bottom)``; legacy GPAW prints
+    ``Dipole-layer corrected work functions: W_bottom, W_top eV``.
+    """
+    if not log.exists():
+        return None
+    text = log.read_text()
+    new = re.findall(r"Workfunctions:\s+(-?[\d.]+),\s+(-?[\d.]+) eV \(top, bottom\)", text)
+    if new:
+        top, bottom = map(float, new[-1])
+        return {"top": top, "bottom": bottom}
+    old = re.findall(r"Dipole-layer corrected work functions:\s+(-?[\d.]+),\s+(-?[\d.]+)", text)
+    if old:
+        bottom, top = map(float, old[-1])
+        return {"top": top, "bottom": bottom}
+    return None
+
+
+def band_edges(calc) -> dict[str, float]:
+    """Fermi level and highest occupied / lowest unoccupied levels (eV) over spins and k-points."""
+    homo, lumo = calc.get_homo_lumo()
+    edges = {"fermi_level": float(calc.get_fermi_level()), "homo": float(homo), "lumo": float(lumo)}
+    edges["gap"] = max(0.0, float(lumo - homo))
+    return edges
+
+
+def write_outputs(atoms: Atoms, directory: Path, outputs: tuple[str, ...]) -> dict[str, Any]:
+    """Write the requested outputs for the converged calculator on ``atoms``; return record items."""
+    if not outputs:
+        return {}
+    calc = atoms.calc
+    record: dict[str, Any] = {"outputs": list(outputs)}
+    if "potential" in outputs:
+        potential = calc.get_electrostatic_potential()
+        v = planar_average(potential)
+        z = np.arange(len(v)) * atoms.cell[2, 2] / len(v)
+        np.savetxt(directory / "potential_z.csv", np.column_stack([z, v]), delimiter=",",
+                   header="z_angstrom,potential_eV", comments="", fmt="%.6f")
+        record.update(band_edges(calc))
+        record["gpaw_workfunctions"] = gpaw_log_workfunctions(directory / "gpaw.txt")
+    if "density" in outputs or "pseudo-density" in outputs:
+        all_electron = "density" in outputs
+        nspins = 2 if calc.parameters.get("spinpol") or calc.get_number_of_spins() == 2 else 1
+        if all_electron:
+            grids = [calc.get_all_electron_density(spin=s, gridrefinement=2) for s in range(nspins)] \
+                if nspins == 2 else [calc.get_all_electron_density(gridrefinement=2)]
+        else:
+            grids = [calc.get_pseudo_density(spin=s, gridrefinement=1) for s in range(nspins)] \
+                if nspins == 2 else [calc.get_pseudo_density(gridrefinement=1)]
+        np.savez_compressed(directory / "density.npz", density=np.array(grids),
+                            kind="all-electron" if all_electron else "pseudo", units="electrons/Å^3")
+        record["density_grid"] = list(grids[0].shape)
+        record["coarse_grid"] = list(calc.get_pseudo_density(gridrefinement=1).shape)
+        record["density_kind"] = "all-electron" if all_electron else "pseudo"
+    if "hirshfeld" in outputs:
+        from gpaw.analyse.hirshfeld import HirshfeldPartitioning  # noqa: PLC0415
+
+        record["hirshfeld_charges"] = [float(q) for q in HirshfeldPartitioning(calc).get_charges()]
+    return record

@@ -1,0 +1,43 @@
+"""One look for every heterocat figure: colours per surface, sizes, saving."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+#: Consistent colour per surface across all figures.
+SURFACE_COLOURS = {"NiO": "#1f77b4", "Ru": "#d62728", "NiO/Ru13": "#2ca02c"}
+FALLBACK = ["#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
+#: Accumulation / depletion colours of charge-density differences (as in the paper).
+ACCUMULATION, DEPLETION = "#e6b800", "#1f9bd8"
+
+plt.rcParams.update({"font.size": 10, "axes.linewidth": 0.8, "savefig.dpi": 200,
+                     "axes.spines.top": False, "axes.spines.right": False})
+
+
+def colour(name: str, k: int = 0) -> str:
+    """Colour of a surface: fixed for the paper's three, cycling for others."""
+    for key, value in SURFACE_COLOURS.items():
+        if name.startswith(key) and (key != "NiO" or "/" not in name):
+            return value
+    return FALLBACK[k % len(FALLBACK)]
+
+
+def save(fig, stem: str | os.PathLike) -> list[str]:
+    """Write ``stem.png`` and ``stem.svg``; returns the paths."""
+    stem = Path(stem)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for ext in ("png", "svg"):
+        path = stem.with_suffix(f".{ext}")
+        tmp = path.with_name(f".{path.name}.tmp.{ext}")
+        fig.savefig(tmp, bbox_inches="tight")
+        os.replace(tmp, path)
+        paths.append(str(path))
+    plt.close(fig)
+    return paths
