@@ -340,6 +340,49 @@ def _cmd_chargediff(args: argparse.Namespace) -> None:
 
     _emit(data, args.json, text)
 
+
+# ---------------------------------------------------------------- free energies
+def _cmd_path(args: argparse.Namespace) -> None:
+    from heterocat.analyse.path import read_path_file  # noqa: PLC0415
+
+    results = read_path_file(args.file, U=args.U, pH=args.pH)
+    figures: list[str] = []
+    if args.plot:
+        from heterocat.plot.freeenergy import plot_pathways  # noqa: PLC0415
+
+        figures = plot_pathways(results, args.plot)
+        if args.U:
+            figures += plot_pathways(results, f"{args.plot}_U", at_U=True)
+    docs = []
+    for r in results:
+        d = r.to_dict()
+        docs.append({"name": r.name, "steps": d["steps"], "limiting_potential": r.limiting_potential,
+                     "potential_determining_step": r.potential_determining_step,
+                     "largest_step": r.largest_step, "largest_step_dG": r.largest_step_dG,
+                     **{k: d[k] for k in ("direction", "U", "pH", "U_SHE", "levels", "levels_at_U",
+                                          "state_labels", "branches", "notes")}})
+    data = docs[0] if len(docs) == 1 else {"paths": docs}
+    if figures:
+        data["figures"] = figures
+
+    def text() -> str:
+        lines = []
+        for r in results:
+            lines.append(f"{r.name} ({r.direction}), U = {r.U:+.2f} V vs RHE (pH {r.pH:g}, U_SHE {r.U_SHE:+.3f} V)")
+            lines.append(f"  {'step':<34} {'kind':<16} {'dG(0)/eV':>9} {'dG(U)/eV':>9}")
+            for s in r.steps:
+                mark = "  <- potential-determining" if s.name == r.potential_determining_step else ""
+                lines.append(f"  {s.name:<34} {s.kind:<16} {s.dG:9.3f} {s.dG_at_U:9.3f}{mark}")
+            ul = "-" if r.limiting_potential is None else f"{r.limiting_potential:+.3f} V"
+            lines.append(f"  limiting potential U_L: {ul}   largest step overall: {r.largest_step}"
+                         f" ({r.largest_step_dG:+.3f} eV)")
+            lines += [f"  note: {n}" for n in r.notes]
+        if figures:
+            lines.append("figures: " + ", ".join(figures))
+        return "\n".join(lines)
+
+    _emit(data, args.json, text)
+
 # ---------------------------------------------------------------- parser
 def _positive_int(text: str) -> int:
     try:
@@ -509,6 +552,17 @@ def _build_parser() -> argparse.ArgumentParser:
     cd.add_argument("--plane", type=_nonnegative_int, nargs=2, metavar=("I", "J"),
                     help="contour plane through atoms I and J (default: interface atoms)")
     cd.set_defaults(func=_cmd_chargediff)
+
+    pa = sub.add_parser("path", help="limiting potential of a reaction path from given free energies", description=(
+        "Analyse a free-energy path with no calculation (energies from any code).  Example:\n"
+        "  heterocat path hzor_nio.toml --U 0.3 --plot hzor_nio --json"),
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    pa.add_argument("file", help="TOML or JSON with steps, or free_energies and a pathway")
+    pa.add_argument("--U", type=float, default=0.0, help="electrode potential, V vs RHE (default 0)")
+    pa.add_argument("--pH", type=float, default=0.0, help="pH (only converts U to the SHE scale)")
+    pa.add_argument("--plot", metavar="STEM", help="write STEM.png/.svg/.csv (and STEM_U.* at --U)")
+    pa.add_argument("--json", action="store_true")
+    pa.set_defaults(func=_cmd_path)
 
     st = sub.add_parser("status", help="done / flagged / failed / running / pending tasks")
     st.add_argument("workdir")

@@ -1,0 +1,219 @@
+"""Reaction free-energy paths on the computational hydrogen electrode (CHE).
+
+Norskov et al., J. Phys. Chem. B 108, 17886 (2004): G(H+ + e-) = 1/2 G(H2) - eU
+on the RHE scale, so pH enters only through the RHE scale
+(U_SHE = U_RHE - kT ln10 pH = U_RHE - 0.0592 V x pH at 298 K).
+
+An electrochemical step moves n (H+ + e-) pairs and shifts with U; a chemical
+step (adsorption, desorption) does not.  The limiting potential U_L is the
+lowest (oxidation) or highest (reduction) potential at which every
+electrochemical step is downhill; the step that sets it is the
+potential-determining step.  The largest uphill step over all steps, chemical
+ones included, is reported separately: a desorption can be the bottleneck
+(the paper's *N2 -> N2 on NiO and Ru) without shifting with U.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tomllib
+from dataclasses import asdict, dataclass, field
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from heterocat.errors import HeterocatError
+
+PAIR = "H+ + e-"
+KT_LN10 = 8.617333262e-5 * 298.15 * math.log(10)  # eV per pH unit at 298.15 K
+DIRECTIONS = ("oxidation", "reduction")
+
+
+@dataclass
+class Step:
+    """One step: free-energy change at U = 0 (eV) and at the chosen U."""
+
+    name: str
+    dG: float
+    kind: str
+    electrons: float
+    dG_at_U: float
+
+
+@dataclass
+class PathResult:
+    """A analysed path; energies in eV, potentials in V vs RHE."""
+
+    name: str
+    direction: str
+    U: float
+    steps: list[Step]
+    state_labels: list[str]
+    levels: list[float]
+    levels_at_U: list[float]
+    limiting_potential: float | None
+    potential_determining_step: str | None
+    largest_step: str
+    largest_step_dG: float
+    branches: dict[str, str] = field(default_factory=dict)
+    pH: float = 0.0
+    U_SHE: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["steps"] = [{"name": s.name, "dG": s.dG, "kind": s.kind, "electrons": s.electrons,
+                         "dG_at_U": s.dG_at_U} for s in self.steps]
+        return out
+
+
+def analyse_steps(name: str, steps: list[dict], direction: str, *, U: float = 0.0, pH: float = 0.0,
+                  labels: list[str] | None = None) -> PathResult:
+    """Analyse steps given as ``{"name", "dG" (eV, U = 0), "kind", "electrons" (default 1)}``."""
+    if direction not in DIRECTIONS:
+        raise HeterocatError(f"direction must be oxidation or reduction, got {direction!r}")
+    if not steps:
+        raise HeterocatError(f"path {name!r} has no steps")
+    sign = -1.0 if direction == "oxidation" else 1.0
+    parsed = []
+    for k, s in enumerate(steps):
+        kind = s.get("kind", "electrochemical")
+        if kind not in ("electrochemical", "chemical"):
+            raise HeterocatError(f"step {k + 1} of {name!r}: kind must be electrochemical or chemical, got {kind!r}")
+        try:
+            dG = float(s["dG"])
+        except (KeyError, TypeError, ValueError):
+            raise HeterocatError(f"step {k + 1} of {name!r} needs a number dG (eV)") from None
+        n = float(s.get("electrons", 1.0)) if kind == "electrochemical" else 0.0
+        parsed.append(Step(name=str(s.get("name", f"step {k + 1}")), dG=dG, kind=kind, electrons=n,
+                           dG_at_U=dG + sign * n * U))
+    echem = [s for s in parsed if s.kind == "electrochemical"]
+    limiting = pds = None
+    if echem:
+        worst = max(echem, key=lambda s: s.dG / s.electrons)
+        limiting = worst.dG / worst.electrons if direction == "oxidation" else -worst.dG / worst.electrons
+        pds = worst.name
+    largest = max(parsed, key=lambda s: s.dG)
+    levels = [0.0]
+    levels_u = [0.0]
+    for s in parsed:
+        levels.append(levels[-1] + s.dG)
+        levels_u.append(levels_u[-1] + s.dG_at_U)
+    labels = labels or _labels_from_names([s.name for s in parsed])
+    notes = ["pH enters only through the RHE scale: U_SHE = U_RHE - 0.0592 V x pH at 298 K"]
+    if largest.kind == "chemical" and largest.dG > 0:
+        notes.append(f"the largest step, {largest.name}, is chemical: it does not shift with U")
+    return PathResult(name=name, direction=direction, U=U, steps=parsed, state_labels=labels,
+                      levels=levels, levels_at_U=levels_u, limiting_potential=limiting,
+                      potential_determining_step=pds, largest_step=largest.name,
+                      largest_step_dG=largest.dG, pH=pH, U_SHE=U - KT_LN10 * pH, notes=notes)
+
+
+def _labels_from_names(names: list[str]) -> list[str]:
+    """State labels from step names of the form ``A -> B``; numbered otherwise."""
+    parts = [n.split("->") for n in names]
+    if all(len(p) == 2 for p in parts):
+        return [parts[0][0].strip()] + [p[1].strip() for p in parts]
+    return [f"state {k}" for k in range(len(names) + 1)]
+
+
+@cache
+def reaction_table() -> dict:
+    """Built-in pathways (``heterocat/data/reactions.toml``)."""
+    with resources.files("heterocat.data").joinpath("reactions.toml").open("rb") as fh:
+        return tomllib.load(fh)
+
+
+def _state_energy(species: dict[str, float], G: dict[str, float], choice: dict[str, str]) -> float:
+    total = 0.0
+    for name, count in species.items():
+        if name == PAIR:
+            if "H2(g)" not in G:
+                raise HeterocatError("the CHE needs G of H2(g) for the (H+ + e-) pair")
+            total += count * 0.5 * G["H2(g)"]
+            continue
+        name = choice.get(name, name)
+        if name not in G:
+            raise HeterocatError(f"no free energy for {name!r}")
+        total += count * G[name]
+    return total
+
+
+def evaluate_pathway(name: str, pathway: dict, G: dict[str, float], *, U: float = 0.0,
+                     pH: float = 0.0) -> PathResult:
+    """Steps of a data-defined pathway from species free energies ``G`` (eV), lower branch taken."""
+    alternatives: dict[str, list[str]] = pathway.get("alternatives", {})
+    options: list[dict[str, str]] = [{}]
+    for generic, isomers in alternatives.items():
+        present = [iso for iso in isomers if iso in G]
+        if not present:
+            raise HeterocatError(f"no free energy for any of {isomers} ({generic})")
+        options = [{**o, generic: iso} for o in options for iso in present]
+    best = None
+    for choice in options:
+        energies = [_state_energy(s["species"], G, choice) for s in pathway["states"]]
+        if best is None or _path_key(energies) < _path_key(best[1]):
+            best = (choice, energies)
+    choice, energies = best
+    states = pathway["states"]
+    steps = []
+    for a, b, ea, eb in zip(states[:-1], states[1:], energies[:-1], energies[1:]):
+        pairs = b["species"].get(PAIR, 0) - a["species"].get(PAIR, 0)
+        steps.append({"name": f"{_label(a, choice)} -> {_label(b, choice)}", "dG": eb - ea,
+                      "kind": "electrochemical" if pairs else "chemical", "electrons": abs(pairs) or 1})
+    result = analyse_steps(name, steps, pathway["direction"], U=U, pH=pH,
+                           labels=[_label(s, choice) for s in states])
+    result.branches = dict(choice)
+    if choice:
+        result.notes.append("branch taken: " + ", ".join(f"{k} as {v}" for k, v in choice.items()))
+    return result
+
+
+def _path_key(energies: list[float]) -> tuple[float, float]:
+    """Lower branch: the smaller largest step, then the lower sum of intermediate levels."""
+    steps = [b - a for a, b in zip(energies[:-1], energies[1:])]
+    return (max(steps), sum(energies))
+
+
+def _label(state: dict, choice: dict[str, str]) -> str:
+    label = state.get("label", " + ".join(state["species"]))
+    for generic, iso in choice.items():
+        label = label.replace(generic, iso)
+    return label
+
+
+def read_path_file(path: str | os.PathLike, *, U: float = 0.0, pH: float = 0.0) -> list[PathResult]:
+    """Analyse the path(s) in a TOML or JSON file (format in the README, ``heterocat path``).
+
+    Either ``steps = [{name, dG, kind, electrons}]`` with ``direction``, or
+    ``free_energies = {species: G}`` with ``pathway`` (a built-in name or a list
+    of names) or your own ``states``.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise HeterocatError(f"cannot read {path}: no such file") from None
+    try:
+        data = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
+    except (json.JSONDecodeError, tomllib.TOMLDecodeError) as err:
+        raise HeterocatError(f"cannot read {path}: {err}") from None
+    name = str(data.get("name", path.stem))
+    if "steps" in data:
+        return [analyse_steps(name, data["steps"], data.get("direction", "oxidation"), U=U, pH=pH)]
+    if "free_energies" not in data:
+        raise HeterocatError(f"{path}: give either 'steps' or 'free_energies' with a 'pathway'")
+    G = {str(k): float(v) for k, v in data["free_energies"].items()}
+    if "states" in data:
+        pathway = {k: data[k] for k in ("states", "direction", "alternatives") if k in data}
+        return [evaluate_pathway(name, pathway, G, U=U, pH=pH)]
+    names = data.get("pathway", [])
+    names = [names] if isinstance(names, str) else names
+    table = reaction_table()
+    unknown = [n for n in names if n not in table]
+    if unknown or not names:
+        raise HeterocatError(f"unknown pathway {unknown or names}; built in: {', '.join(table)}")
+    return [evaluate_pathway(f"{name}: {n}", table[n], G, U=U, pH=pH) for n in names]

@@ -1,0 +1,114 @@
+"""Free energies of gases and adsorbates with ASE's thermochemistry classes.
+
+Gases: :class:`ase.thermochemistry.IdealGasThermo` (G at T and p).  Adsorbates:
+:class:`ase.thermochemistry.HarmonicThermo` (Helmholtz F; all modes harmonic,
+frustrated translations and rotations included as vibrations).  Modes softer
+than a cutoff (default 50 cm^-1) are raised to it and imaginary modes are
+dropped; both are counted and returned with the result.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import asdict, dataclass, field
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import numpy as np
+from ase import Atoms
+from ase.thermochemistry import HarmonicThermo, IdealGasThermo
+
+from heterocat.errors import HeterocatError
+
+CM1_PER_EV = 8065.543937  # CODATA
+ROOM_TEMPERATURE = 298.15  # K
+#: Free-energy correction (eV) of the common shortcut dG(*H) = dE(*H) + 0.24 eV
+#: (Norskov et al., J. Electrochem. Soc. 152, J23 (2005)).
+H_SHORTCUT = 0.24
+
+
+@cache
+def gas_table() -> dict:
+    """Gas references (``heterocat/data/gases.toml``)."""
+    with resources.files("heterocat.data").joinpath("gases.toml").open("rb") as fh:
+        return tomllib.load(fh)
+
+
+@dataclass
+class FreeEnergy:
+    """A free energy (eV) and how it was obtained."""
+
+    species: str
+    energy: float
+    G: float
+    zpe: float
+    method: str
+    temperature: float
+    pressure: float | None = None
+    raised_modes: int = 0
+    imaginary_modes: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def clean_modes(frequencies_cm1: list[float], cutoff_cm1: float = 50.0) -> tuple[list[float], int, int]:
+    """Mode energies (eV): imaginary modes (negative numbers) dropped, soft modes raised to the cutoff."""
+    freqs = np.asarray(frequencies_cm1, dtype=float)
+    imaginary = int((freqs < 0).sum())
+    real = freqs[freqs >= 0]
+    raised = int((real < cutoff_cm1).sum())
+    return list(np.maximum(real, cutoff_cm1) / CM1_PER_EV), raised, imaginary
+
+
+def gas_free_energy(name: str, energy: float, frequencies_cm1: list[float], atoms: Atoms, *,
+                    temperature: float = ROOM_TEMPERATURE, pressure: float | None = None) -> FreeEnergy:
+    """G (eV) of a gas molecule from its DFT energy and computed vibrations (IdealGasThermo).
+
+    ``frequencies_cm1`` are all 3N modes of the molecule (as from ase.vibrations);
+    IdealGasThermo keeps the 3N-5 (linear) or 3N-6 (nonlinear) highest.
+    """
+    data = _gas(name)
+    pressure = data["pressure"] if pressure is None else float(pressure)
+    energies, _, imaginary = clean_modes([abs(f) for f in frequencies_cm1], cutoff_cm1=0.0)
+    thermo = IdealGasThermo(vib_energies=energies, geometry=data["geometry"], potentialenergy=energy,
+                            atoms=atoms, symmetrynumber=data["symmetry"], spin=data["spin"])
+    G = thermo.get_gibbs_energy(temperature=temperature, pressure=pressure, verbose=False)
+    return FreeEnergy(species=f"{name}(g)", energy=energy, G=float(G), zpe=float(thermo.get_ZPE_correction()),
+                      method="IdealGasThermo (computed vibrations)", temperature=temperature,
+                      pressure=pressure, imaginary_modes=imaginary)
+
+
+def tabulated_gas_free_energy(name: str, energy: float) -> FreeEnergy:
+    """G = E + ZPE - TS (eV) with tabulated corrections at 298.15 K (source in gases.toml)."""
+    data = _gas(name)
+    tab = data["tabulated"]
+    return FreeEnergy(species=f"{name}(g)", energy=energy, G=energy + tab["zpe"] - tab["ts"], zpe=tab["zpe"],
+                      method="ZPE/TS: tabulated, source heterocat/data/gases.toml (Norskov 2004; NIST CCCBDB)",
+                      temperature=ROOM_TEMPERATURE, pressure=data["pressure"])
+
+
+def adsorbate_free_energy(species: str, energy: float, frequencies_cm1: list[float], *,
+                          temperature: float = ROOM_TEMPERATURE, cutoff_cm1: float = 50.0) -> FreeEnergy:
+    """F (eV) of slab+adsorbate: DFT energy plus the adsorbate's harmonic ZPE and -TS (HarmonicThermo)."""
+    energies, raised, imaginary = clean_modes(frequencies_cm1, cutoff_cm1)
+    thermo = HarmonicThermo(vib_energies=energies, potentialenergy=energy)
+    F = thermo.get_helmholtz_energy(temperature, verbose=False)
+    notes = []
+    if raised:
+        notes.append(f"{raised} mode(s) below {cutoff_cm1:g} cm^-1 raised to it")
+    if imaginary:
+        notes.append(f"{imaginary} imaginary mode(s) dropped: the geometry is not a minimum")
+    return FreeEnergy(species=species, energy=energy, G=float(F), zpe=float(thermo.get_ZPE_correction()),
+                      method="HarmonicThermo (computed adsorbate vibrations)", temperature=temperature,
+                      raised_modes=raised, imaginary_modes=imaginary, notes=notes)
+
+
+def _gas(name: str) -> dict:
+    table = gas_table()
+    key = name.removesuffix("(g)")
+    if key not in table:
+        raise HeterocatError(f"unknown gas {name!r}; known: {', '.join(table)}")
+    return table[key]

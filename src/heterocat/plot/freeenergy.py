@@ -1,0 +1,50 @@
+"""Free-energy diagrams: one level per state, steps joined, the limiting step marked."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from heterocat.analyse.path import PathResult
+from heterocat.plot.style import colour, plt, save
+
+LEVEL_WIDTH = 0.6
+
+
+def plot_pathways(results: list[PathResult], stem: str | os.PathLike, *, at_U: bool = False,
+                  title: str = "") -> list[str]:
+    """Diagram of several paths (one colour each); PNG, SVG and the levels as CSV."""
+    fig, ax = plt.subplots(figsize=(max(4.0, 1.0 * max(len(r.levels) for r in results) + 1), 3.4))
+    rows = []
+    for k, result in enumerate(results):
+        levels = result.levels_at_U if at_U else result.levels
+        col = colour(result.name.split(": ")[0], k)
+        pds = result.potential_determining_step
+        for i, g in enumerate(levels):
+            ax.hlines(g, i - LEVEL_WIDTH / 2, i + LEVEL_WIDTH / 2, color=col, lw=2.2,
+                      label=result.name if i == 0 else None)
+            rows.append((result.name, i, result.state_labels[i], g))
+        for i, step in enumerate(result.steps):
+            limiting = step.name == pds
+            largest = step.name == result.largest_step and not limiting and step.dG > 0
+            style = {"color": "k", "lw": 1.6, "ls": "-"} if limiting else (
+                {"color": "#b22222", "lw": 1.4, "ls": ":"} if largest else {"color": col, "lw": 0.8, "ls": "--"})
+            ax.plot([i + LEVEL_WIDTH / 2, i + 1 - LEVEL_WIDTH / 2], [levels[i], levels[i + 1]], **style)
+            if limiting or largest:
+                tag = "PDS" if limiting else "largest"
+                ax.annotate(f"{tag} {step.dG_at_U if at_U else step.dG:+.2f}",
+                            ((i + 0.5), max(levels[i], levels[i + 1])), ha="center", va="bottom",
+                            fontsize=7, color=style["color"])
+    labels = results[0].state_labels
+    ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right", fontsize=8)
+    ax.set_ylabel("ΔG (eV)")
+    u = results[0].U if at_U else 0.0
+    ax.set_title(title or f"U = {u:+.2f} V vs RHE", fontsize=10)
+    ax.legend(frameon=False, fontsize=8)
+    fig.tight_layout()
+    csv = Path(stem).with_suffix(".csv")
+    csv.parent.mkdir(parents=True, exist_ok=True)
+    with open(csv, "w") as fh:
+        fh.write("path,index,state,G_eV\n")
+        fh.writelines(f"{p},{i},{s},{g:.6f}\n" for p, i, s, g in rows)
+    return [*save(fig, stem), str(csv)]

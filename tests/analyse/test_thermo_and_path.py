@@ -1,0 +1,174 @@
+"""CHE thermochemistry and path analysis, checked against ASE and hand-worked cases."""
+
+import json
+import math
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from ase import Atoms
+from ase.build import molecule
+from ase.thermochemistry import IdealGasThermo
+
+from heterocat.analyse.path import analyse_steps, evaluate_pathway, read_path_file, reaction_table
+from heterocat.analyse.thermo import (
+    CM1_PER_EV,
+    adsorbate_free_energy,
+    gas_free_energy,
+    tabulated_gas_free_energy,
+)
+from heterocat.errors import HeterocatError
+
+KB = 8.617333262e-5  # eV/K
+T = 298.15
+
+
+def test_gas_G_equals_ideal_gas_thermo_and_sanity_values():
+    n2 = molecule("N2")
+    freqs = [0.0] * 5 + [2359.0]  # N2 stretch, experiment
+    ours = gas_free_energy("N2", -16.6, freqs, n2)
+    ase = IdealGasThermo([2359.0 / CM1_PER_EV], "linear", potentialenergy=-16.6, atoms=n2,
+                         symmetrynumber=2, spin=0).get_gibbs_energy(T, 101325.0, verbose=False)
+    assert ours.G == pytest.approx(ase, abs=1e-3)
+    assert ours.zpe == pytest.approx(0.146, abs=0.002)
+    ts = -(ours.G - ours.energy - ours.zpe) + 7 / 2 * KB * T  # H - G over ZPE and Cp dT
+    assert ts == pytest.approx(0.59, abs=0.02)  # science brief: TS(N2) 0.59 eV
+    h2 = molecule("H2")
+    g = gas_free_energy("H2", -6.77, [0.0] * 5 + [4342.0], h2)  # H2 harmonic frequency
+    assert g.zpe == pytest.approx(0.27, abs=0.01)  # science brief: ZPE(H2) 0.27 eV
+    ts_h2 = -(g.G - g.energy - g.zpe) + 7 / 2 * KB * T
+    assert ts_h2 == pytest.approx(0.40, abs=0.02)  # TS(H2) 0.40 eV
+    water = gas_free_energy("H2O", -14.2, [0.0] * 6 + [1595.0, 3657.0, 3756.0], molecule("H2O"))
+    ts_w = -(water.G - water.energy - water.zpe) + 4 * KB * T
+    assert water.pressure == 3534.0 and ts_w == pytest.approx(0.67, abs=0.02)  # 0.035 bar
+
+
+def test_tabulated_correction_names_its_source():
+    g = tabulated_gas_free_energy("H2", -6.77)
+    assert g.G == pytest.approx(-6.77 + 0.27 - 0.41) and "tabulated" in g.method and "Norskov" in g.method
+
+
+def test_adsorbate_free_energy_by_hand_and_mode_handling():
+    freqs = [1150.0, 820.0, 35.0, -40.0]  # one soft mode, one imaginary
+    f = adsorbate_free_energy("*H", -100.0, freqs, cutoff_cm1=50.0)
+    assert f.raised_modes == 1 and f.imaginary_modes == 1 and len(f.notes) == 2
+    eps = np.array([1150.0, 820.0, 50.0]) / CM1_PER_EV
+    by_hand = -100.0 + np.sum(eps / 2 + KB * T * np.log(1 - np.exp(-eps / (KB * T))))
+    assert f.G == pytest.approx(by_hand, abs=1e-6)
+
+
+def test_dG_H_equals_dE_plus_dZPE_minus_TdS_by_hand():
+    e_slab, e_slab_h, e_h2 = -300.0, -303.6, -6.77
+    h_freqs = [1100.0, 700.0, 650.0]
+    G = {"*": e_slab, "*H": adsorbate_free_energy("*H", e_slab_h, h_freqs).G,
+         "H2(g)": gas_free_energy("H2", e_h2, [0.0] * 5 + [4342.0], molecule("H2")).G}
+    her = evaluate_pathway("HER", reaction_table()["HER"], G)
+    dG_H = her.steps[0].dG
+    eps = np.array(h_freqs) / CM1_PER_EV
+    f_vib = np.sum(eps / 2 + KB * T * np.log(1 - np.exp(-eps / (KB * T))))
+    dE = e_slab_h - e_slab - 0.5 * e_h2
+    assert dG_H == pytest.approx(dE + f_vib - 0.5 * (G["H2(g)"] - e_h2), abs=1e-6)
+    assert dG_H - dE == pytest.approx(0.24, abs=0.08)  # the field's shortcut: +0.24 eV
+    assert her.steps[0].kind == "electrochemical" and her.steps[1].kind == "electrochemical"
+    # reduction: U_L = -max(dG); both steps sum to zero on the RHE (H2 <-> H+ + e-)
+    assert her.levels[-1] == pytest.approx(0.0, abs=1e-9)
+    assert her.limiting_potential == pytest.approx(-abs(dG_H))  # U_L = -|dG(*H)|
+
+
+def test_hand_worked_oxidation_path_electrochemical_limited():
+    steps = [{"name": "A -> B", "dG": 0.2, "kind": "electrochemical"},
+             {"name": "B -> C", "dG": 0.5, "kind": "electrochemical"},
+             {"name": "C -> D", "dG": -0.9, "kind": "electrochemical"}]
+    r = analyse_steps("t", steps, "oxidation", U=0.5)
+    assert r.limiting_potential == pytest.approx(0.5) and r.potential_determining_step == "B -> C"
+    assert r.largest_step == "B -> C" and r.largest_step_dG == pytest.approx(0.5)
+    assert [s.dG_at_U for s in r.steps] == pytest.approx([-0.3, 0.0, -1.4])
+    assert r.state_labels == ["A", "B", "C", "D"] and len(r.levels) == 4
+
+
+def test_hand_worked_path_where_a_chemical_step_is_largest():
+    steps = [{"name": "N2H4 -> *N2H4", "dG": -0.26, "kind": "chemical"},
+             {"name": "*N2H4 -> *N2H3", "dG": 0.30, "kind": "electrochemical"},
+             {"name": "*N2H3 -> *N2", "dG": -1.70, "kind": "electrochemical", "electrons": 3},
+             {"name": "*N2 -> N2", "dG": 0.90, "kind": "chemical"}]
+    r = analyse_steps("nio-like", steps, "oxidation", U=1.0)
+    assert r.limiting_potential == pytest.approx(0.30) and r.potential_determining_step == "*N2H4 -> *N2H3"
+    assert r.largest_step == "*N2 -> N2" and r.largest_step_dG == pytest.approx(0.90)
+    assert r.steps[3].dG_at_U == pytest.approx(0.90)  # chemical: no shift with U
+    assert r.steps[2].dG_at_U == pytest.approx(-1.70 - 3.0)
+    assert any("chemical" in n for n in r.notes)
+
+
+def test_hzor_takes_the_lower_n2h2_branch_and_names_it():
+    base = {"*": 0.0, "N2H4(g)": 0.0, "H2(g)": 0.0, "N2(g)": -1.0, "*N2H4": -0.3, "*N2H3": -0.1,
+            "*N2H": -0.6, "*N2": -1.4}
+    low = evaluate_pathway("HzOR", reaction_table()["HzOR"], {**base, "*NHNH": -0.2, "*NNH2": 0.1})
+    assert low.branches == {"*N2H2": "*NHNH"} and "*NHNH" in low.state_labels
+    high = evaluate_pathway("HzOR", reaction_table()["HzOR"], {**base, "*NHNH": 0.4, "*NNH2": -0.5})
+    assert high.branches == {"*N2H2": "*NNH2"}
+    assert [s.kind for s in low.steps] == ["chemical"] + ["electrochemical"] * 4 + ["chemical"]
+    # overall: N2H4 -> N2 + 4 (H+ + e-) adds up to the gas-phase reaction energy
+    assert low.levels[-1] == pytest.approx(-1.0)
+    with pytest.raises(HeterocatError, match="no free energy"):
+        evaluate_pathway("HzOR", reaction_table()["HzOR"], {k: v for k, v in base.items() if k != "*N2"} | {"*NHNH": 0})
+
+
+def test_pathway_added_as_data_runs_without_code(tmp_path):
+    f = tmp_path / "orr.toml"
+    f.write_text('''
+name = "O2 reduction, 4e (user pathway)"
+direction = "reduction"
+states = [
+  { label = "O2 + 4(H+ + e-)", species = { "*" = 1, "O2(g)" = 1, "H+ + e-" = 4 } },
+  { label = "*OOH", species = { "*OOH" = 1, "H+ + e-" = 3 } },
+  { label = "*O + H2O", species = { "*O" = 1, "H2O(g)" = 1, "H+ + e-" = 2 } },
+  { label = "*OH + H2O", species = { "*OH" = 1, "H2O(g)" = 1, "H+ + e-" = 1 } },
+  { label = "2 H2O", species = { "*" = 1, "H2O(g)" = 2 } },
+]
+[free_energies]
+"*" = 0.0
+"H2(g)" = 0.0
+"H2O(g)" = 0.0
+"O2(g)" = 4.92
+"*OOH" = 4.0
+"*O" = 1.5
+"*OH" = 0.6
+''')
+    (r,) = read_path_file(f)
+    assert [s.dG for s in r.steps] == pytest.approx([-0.92, -2.5, -0.9, -0.6])
+    assert r.limiting_potential == pytest.approx(0.6) and r.potential_determining_step == "*OH + H2O -> 2 H2O"
+
+
+def test_diagram_draws_one_level_per_state(tmp_path):
+    from heterocat.plot.freeenergy import plot_pathways
+    from heterocat.plot.style import plt
+
+    steps = [{"name": "A -> B", "dG": 0.2}, {"name": "B -> C", "dG": -0.5}]
+    r = analyse_steps("t", steps, "oxidation")
+    calls = []
+    original = plt.Axes.hlines
+    plt.Axes.hlines = lambda self, *a, **k: calls.append(a) or original(self, *a, **k)
+    try:
+        files = plot_pathways([r, r], tmp_path / "d")
+    finally:
+        plt.Axes.hlines = original
+    assert len(calls) == 2 * 3 and all(os.path.exists(p) for p in files)
+
+
+def test_path_cli_json_keys_and_errors(tmp_path):
+    f = tmp_path / "p.json"
+    f.write_text(json.dumps({"name": "x", "direction": "oxidation", "steps": [
+        {"name": "a -> b", "dG": 0.4, "kind": "electrochemical"},
+        {"name": "b -> c", "dG": 0.6, "kind": "chemical"}]}))
+    r = subprocess.run([sys.executable, "-m", "heterocat", "path", str(f), "--json"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert data["limiting_potential"] == pytest.approx(0.4) and data["potential_determining_step"] == "a -> b"
+    assert data["largest_step"] == "b -> c" and data["largest_step_dG"] == pytest.approx(0.6)
+    assert data["steps"][1] == {"name": "b -> c", "dG": 0.6, "kind": "chemical", "electrons": 0.0, "dG_at_U": 0.6}
+    f.write_text('{"steps": [{"name": "a", "dG": "x"}]}')
+    r = subprocess.run([sys.executable, "-m", "heterocat", "path", str(f)], capture_output=True, text=True)
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "dG" in r.stderr
+    assert math.isclose(analyse_steps("u", [{"dG": 0.1}], "oxidation", pH=14).U_SHE, -0.0592 * 14, abs_tol=1e-3)
