@@ -383,6 +383,65 @@ def _cmd_path(args: argparse.Namespace) -> None:
 
     _emit(data, args.json, text)
 
+
+def _cmd_freeenergy(args: argparse.Namespace) -> None:
+    from heterocat.analyse.freeenergy import free_energies  # noqa: PLC0415
+    from heterocat.analyse.path import analyse_steps, evaluate_pathway  # noqa: F401, PLC0415
+    from heterocat.plot.freeenergy import plot_pathways, plot_site_bars  # noqa: PLC0415
+
+    if not Path(args.workdir).is_dir():
+        raise HeterocatError(f"no work directory {args.workdir}")
+    report = free_energies(args.workdir, temperature=args.T, accept_flagged=args.accept_flagged, U=args.U)
+    figdir = Path(args.workdir) / "figures"
+    figures: list[str] = []
+    h_sites = [v for v in report.sites if v.adsorbate == "H"]
+    if h_sites:
+        her = [analyse_steps(f"{v.system} {v.site}", [{"name": "H+ + e- -> *H", "dG": v.dG},
+                                                     {"name": "*H -> 1/2 H2", "dG": -v.dG}], "reduction")
+               for v in h_sites]
+        figures += plot_pathways(her, figdir / "her", title="HER, U = 0 V vs RHE")
+    for ads in ("H2O", "OH"):
+        if any(v.adsorbate == ads for v in report.sites):
+            figures += plot_site_bars(report.sites, ads, figdir / f"dG_{ads}")
+    hzor = [paths["HzOR"] for paths in report.pathways.values() if "HzOR" in paths]
+    if hzor:
+        figures += plot_pathways(hzor, figdir / "hzor", title="HzOR, U = 0 V vs RHE")
+        for result in hzor:
+            if result.limiting_potential is not None:
+                at_ul = analyse_steps(result.name, [{"name": s.name, "dG": s.dG, "kind": s.kind,
+                                                     "electrons": s.electrons or 1} for s in result.steps],
+                                      "oxidation", U=result.limiting_potential, labels=result.state_labels)
+                system = result.name.split(":")[0].replace("/", "-").replace(" ", "_")
+                figures += plot_pathways([at_ul], figdir / f"hzor_UL_{system}", at_U=True,
+                                         title=f"{result.name} at U_L = {result.limiting_potential:+.2f} V")
+    data = {**report.to_dict(), "figures": figures}
+
+    def text() -> str:
+        lines = [f"Adsorption free energies (eV, T = {report.temperature:g} K)",
+                 f"  {'system':<18} {'adsorbate':<6} {'site':<24} {'dE':>7} {'dG':>7}  corrections"]
+        for v in report.sites:
+            best = report.best[v.system][v.adsorbate] is v
+            lines.append(f"  {v.system:<18} {v.adsorbate:<6} {v.site:<24} {v.dE:7.3f} {v.dG:7.3f}"
+                         f"{' *' if best else '  '} {v.corrections}")
+        lines.append("  (* best site)")
+        for system, paths in report.pathways.items():
+            for name, r in paths.items():
+                ul = "-" if r.limiting_potential is None else f"{r.limiting_potential:+.3f} V"
+                lines.append(f"{system} {name}: U_L {ul} (PDS {r.potential_determining_step}); largest step "
+                             f"{r.largest_step} {r.largest_step_dG:+.3f} eV"
+                             + (f"; branch {r.branches}" if r.branches else ""))
+        levels = sorted({v.level_of_theory for v in report.sites})
+        lines.append("level of theory: " + "; ".join(levels))
+        lines.append("gases: " + "; ".join(f"{g} {v['method']}" for g, v in report.gases.items()))
+        if report.excluded:
+            lines.append(f"excluded (flagged; --accept-flagged to use): {len(report.excluded)}")
+            lines += [f"  {e['system']} {e['adsorbate']} {e['site']}: {e['flags']}" for e in report.excluded]
+        lines += [f"note: {n}" for n in report.notes]
+        lines.append("figures: " + ", ".join(figures))
+        return "\n".join(lines)
+
+    _emit(data, args.json, text)
+
 # ---------------------------------------------------------------- parser
 def _positive_int(text: str) -> int:
     try:
@@ -563,6 +622,14 @@ def _build_parser() -> argparse.ArgumentParser:
     pa.add_argument("--plot", metavar="STEM", help="write STEM.png/.svg/.csv (and STEM_U.* at --U)")
     pa.add_argument("--json", action="store_true")
     pa.set_defaults(func=_cmd_path)
+
+    fe = sub.add_parser("freeenergy", help="adsorption free energies and pathways from stored results")
+    fe.add_argument("workdir")
+    fe.add_argument("--T", type=float, default=298.15, help="temperature, K (default 298.15)")
+    fe.add_argument("--U", type=float, default=0.0, help="potential for dG(U), V vs RHE")
+    fe.add_argument("--accept-flagged", action="store_true", help="use results flagged by the checks")
+    fe.add_argument("--json", action="store_true")
+    fe.set_defaults(func=_cmd_freeenergy)
 
     st = sub.add_parser("status", help="done / flagged / failed / running / pending tasks")
     st.add_argument("workdir")

@@ -76,7 +76,17 @@ def task_hash(atoms: Atoms, settings: dict, kind: str, extra: dict | None = None
     payload = {"structure": _structure_record(atoms), "settings": physics, "kind": kind,
                "extra": extra or {}, "major": __version__.split(".")[0]}
     text = json.dumps(payload, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    # a hash such as '53565867e5856178' reads as a number, which ASE's database refuses
+    return next(digest[k:k + 16] for k in range(len(digest) - 15) if not _numeric(digest[k:k + 16]))
+
+
+def _numeric(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def task_directory(workdir: str | os.PathLike, kind: str, hash_: str) -> Path:

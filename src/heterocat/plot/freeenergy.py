@@ -48,3 +48,24 @@ def plot_pathways(results: list[PathResult], stem: str | os.PathLike, *, at_U: b
         fh.write("path,index,state,G_eV\n")
         fh.writelines(f"{p},{i},{s},{g:.6f}\n" for p, i, s, g in rows)
     return [*save(fig, stem), str(csv)]
+
+
+def plot_site_bars(values: list, adsorbate: str, stem: str | os.PathLike) -> list[str]:
+    """Bar chart of dG(*adsorbate) per site, grouped and coloured by surface; PNG, SVG, CSV."""
+    chosen = [v for v in values if v.adsorbate == adsorbate]
+    fig, ax = plt.subplots(figsize=(max(3.5, 0.45 * len(chosen) + 1.5), 3.2))
+    systems = list(dict.fromkeys(v.system for v in chosen))
+    for k, v in enumerate(chosen):
+        ax.bar(k, v.dG, color=colour(v.system, systems.index(v.system)),
+               label=v.system if chosen.index(v) == [c.system for c in chosen].index(v.system) else None)
+    ax.axhline(0.0, color="k", lw=0.8)
+    ax.set_xticks(range(len(chosen)), [v.site or "-" for v in chosen], rotation=45, ha="right", fontsize=7)
+    ax.set_ylabel(f"ΔG(*{adsorbate}) (eV)")
+    ax.legend(frameon=False, fontsize=8)
+    fig.tight_layout()
+    csv = Path(stem).with_suffix(".csv")
+    csv.parent.mkdir(parents=True, exist_ok=True)
+    with open(csv, "w") as fh:
+        fh.write("system,site,adsorbate,dE_eV,dG_eV,corrections\n")
+        fh.writelines(f"{v.system},{v.site},{v.adsorbate},{v.dE:.6f},{v.dG:.6f},\"{v.corrections}\"\n" for v in chosen)
+    return [*save(fig, stem), str(csv)]

@@ -39,6 +39,7 @@ class Adsorbate:
     binding: tuple[int, ...]
     bond: float
     orientations: tuple[dict, ...]
+    reference: dict[str, float]
 
 
 def zmatrix_positions(rows: list[list]) -> np.ndarray:
@@ -91,7 +92,7 @@ def get_adsorbate(name: str) -> Adsorbate:
     symbols = tuple(row[0] for row in entry["zmatrix"])
     return Adsorbate(name=key, symbols=symbols, positions=zmatrix_positions(entry["zmatrix"]),
                      binding=tuple(entry.get("binding", [0])), bond=float(entry["bond"]),
-                     orientations=tuple(entry["orientations"]))
+                     orientations=tuple(entry["orientations"]), reference=dict(entry["reference"]))
 
 
 def orientations(adsorbate: Adsorbate, site: Site) -> list[int]:

@@ -1,0 +1,107 @@
+"""heterocat freeenergy: free energies from the store match a hand computation; flags are honoured."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from ase.build import fcc111, molecule
+from ase.constraints import FixAtoms
+from ase.thermochemistry import HarmonicThermo, IdealGasThermo
+
+from heterocat.analyse.freeenergy import free_energies
+from heterocat.calculate.settings import load_settings
+from heterocat.calculate.tasks import run_task
+from heterocat.io import read_json, read_structure, write_json
+from heterocat.sites import find_sites
+from heterocat.sites.adsorbates import place_adsorbate
+from heterocat.store import ResultsStore
+
+CM1 = 8065.543937
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    """Pt(111) with H on two sites, OH, H2O, and the H2 / H2O gases, relaxed and vibrated with EMT."""
+    w = tmp_path_factory.mktemp("fe")
+    s = load_settings("ci", assignments=['calculator.name="emt"', "relax.fmax=0.05"])
+    slab = fcc111("Pt", size=(2, 2, 3), vacuum=6.0, orthogonal=False)
+    slab.pbc = (True, True, False)
+    slab.set_constraint(FixAtoms(mask=slab.get_tags() >= 2))
+    run_task(slab, "relax", s, w, metadata={"system": "Pt(111)"})
+    for ads, kinds in (("H", ("fcc", "top")), ("OH", ("top",)), ("H2O", ("top",))):
+        for site in [x for x in find_sites(slab).sites if x.kind in kinds]:
+            md = {"system": "Pt(111)", "site": site.id, "adsorbate": ads, "site_indices": site.indices}
+            r = run_task(place_adsorbate(slab, site, ads), "relax", s, w, metadata=md)
+            run_task(read_structure(Path(r["directory"]) / "final.extxyz"), "vib", s, w, metadata=md)
+    for gas in ("H2", "H2O"):
+        m = molecule(gas)
+        m.center(vacuum=5.0)
+        m.pbc = False
+        md = {"system": "gas", "adsorbate": gas}
+        r = run_task(m, "relax", s, w, metadata=md)
+        run_task(read_structure(Path(r["directory"]) / "final.extxyz"), "vib", s, w, metadata=md,
+                 indices=list(range(len(m))))
+    return w
+
+
+def _row(store, **kw):
+    (row,) = [r for r in store.rows() if all(r[k] == v for k, v in kw.items())]
+    return row
+
+
+def test_dG_H_matches_hand_computation_with_ase(workdir):
+    store = ResultsStore(workdir)
+    report = free_energies(workdir)
+    h = [v for v in report.sites if v.adsorbate == "H" and v.site == "fcc:fcc:1"][0]
+    slab = _row(store, system="Pt(111)", adsorbate="", task="relax")
+    ads = _row(store, system="Pt(111)", adsorbate="H", site="fcc:fcc:1", task="relax")
+    vib = store.result(_row(store, system="Pt(111)", adsorbate="H", site="fcc:fcc:1", task="vib")["task_hash"])
+    h2 = _row(store, system="gas", adsorbate="H2", task="relax")
+    h2_vib = store.result(_row(store, system="gas", adsorbate="H2", task="vib")["task_hash"])
+    modes = np.maximum([f for f in vib["frequencies_cm1"] if f >= 0], 50.0) / CM1
+    F = HarmonicThermo(list(modes), potentialenergy=ads["energy"]).get_helmholtz_energy(298.15, verbose=False)
+    G_h2 = IdealGasThermo([abs(f) / CM1 for f in h2_vib["frequencies_cm1"]], "linear",
+                          potentialenergy=h2["energy"], atoms=store.atoms(h2["task_hash"]),
+                          symmetrynumber=2, spin=0).get_gibbs_energy(298.15, 101325.0, verbose=False)
+    assert h.dG == pytest.approx(F - slab["energy"] - 0.5 * G_h2, abs=1e-3)
+    assert "computed" in h.corrections and "EMT" in h.level_of_theory
+    her = report.pathways["Pt(111)"]["HER"]
+    best = report.best["Pt(111)"]["H"]
+    assert her.steps[0].dG == pytest.approx(best.dG, abs=1e-9)
+    assert her.limiting_potential == pytest.approx(-abs(best.dG), abs=1e-9)
+    assert "water_dissociation" in report.pathways["Pt(111)"]
+
+
+def test_flagged_result_is_excluded_unless_accepted(workdir):
+    store = ResultsStore(workdir)
+    best_before = free_energies(workdir).best["Pt(111)"]["H"]
+    flagged = store.result(best_before.task_hash)
+    path = Path(flagged["directory"]) / "result.json"
+    original = read_json(path)
+    write_json(path, {**original, "flags": [{"check": "moved", "reason": "constructed for the test"}]})
+    try:
+        store.rebuild()
+        report = free_energies(workdir)
+        assert report.best["Pt(111)"]["H"].site != best_before.site
+        assert any(e["task_hash"] == best_before.task_hash for e in report.excluded)
+        accepted = free_energies(workdir, accept_flagged=True)
+        assert accepted.best["Pt(111)"]["H"].site == best_before.site
+    finally:
+        write_json(path, original)
+        store.rebuild()
+
+
+def test_cli_prints_tables_and_writes_figures(workdir):
+    r = subprocess.run([sys.executable, "-m", "heterocat", "freeenergy", str(workdir), "--json"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert {"sites", "best", "pathways", "gases", "excluded"} <= set(data)
+    assert any(f.endswith("her.png") for f in data["figures"])
+    assert any(f.endswith("dG_OH.svg") for f in data["figures"]) and all(os.path.exists(f) for f in data["figures"])
+    r = subprocess.run([sys.executable, "-m", "heterocat", "freeenergy", str(workdir)], capture_output=True, text=True)
+    assert "best site" in r.stdout and "EMT" in r.stdout
