@@ -48,7 +48,7 @@ $(GPAW_STAMP): $(SITECONFIG) | $(PY)
 	touch $@
 
 $(PKG_STAMP): pyproject.toml $(GPAW_STAMP)
-	$(PIP) install -e '.[test]'
+	$(PIP) install -e '.[test,mlip]'
 	touch $@
 
 test: install

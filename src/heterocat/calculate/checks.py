@@ -112,10 +112,14 @@ def bottom_checks(initial: Atoms, final: Atoms) -> list[dict]:
     return []
 
 
-def check_relaxation(initial: Atoms, final: Atoms, site_indices: list[int] | None = None) -> list[dict]:
-    """All checks; an empty list means a clean relaxation."""
+def check_relaxation(initial: Atoms, final: Atoms, site_indices: list[int] | None = None,
+                     magnetic: bool = True) -> list[dict]:
+    """All checks; an empty list means a clean relaxation.
+
+    ``magnetic=False`` skips the moment check (MLIPs predict no spin signs).
+    """
     try:
-        magmoms = final.get_magnetic_moments()
+        magmoms = final.get_magnetic_moments() if magnetic else None
     except Exception:
         magmoms = None
     if initial.get_initial_magnetic_moments().any() and magmoms is not None and not np.any(magmoms):

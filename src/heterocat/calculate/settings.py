@@ -30,6 +30,7 @@ DEFAULTS: dict[str, Any] = {
     "description": "package defaults",
     "calculator": {
         "name": "gpaw",
+        "model": "default",
         "mode": "pw",
         "ecut": 450.0,
         "basis": "dzp",
@@ -85,7 +86,8 @@ def _hubbard(value: Any) -> str | None:
 SCHEMA: dict[str, Any] = {
     "description": _text,
     "calculator": {
-        "name": _choice("gpaw", "emt"),
+        "name": _choice("gpaw", "emt", "chgnet", "sevenn"),
+        "model": _text,
         "mode": _choice("pw", "lcao", "fd"),
         "ecut": _number(100.0, 2000.0),
         "basis": _choice("sz", "szp", "dz", "dzp"),

@@ -35,6 +35,7 @@ from heterocat.io import read_json, read_structure, write_json, write_structure
 from heterocat.systems import part_indices
 
 KINDS = ("single", "relax", "vib")
+MLIPS = ("chgnet", "sevenn")
 RESULT = "result.json"
 
 #: SCF retry ladder: each rung adds to the ones before it.
@@ -104,6 +105,10 @@ def make_calculator(atoms: Atoms, settings: dict, txt: str | None, rung: dict | 
         from ase.calculators.emt import EMT  # noqa: PLC0415
 
         return EMT()
+    if settings["calculator"]["name"] in MLIPS:
+        from heterocat.calculate.mlip import mlip_calculator  # noqa: PLC0415
+
+        return mlip_calculator(settings["calculator"]["name"], settings["calculator"]["model"])
     from gpaw import GPAW, FermiDirac, Mixer  # noqa: PLC0415
 
     params = gpaw_parameters(atoms, settings, txt=txt)
@@ -129,6 +134,10 @@ def level_of_theory(settings: dict, atoms: Atoms | None = None) -> str:
     present = set(atoms.get_chemical_symbols()) if atoms is not None else None
     if c["name"] == "emt":
         return "EMT (ASE effective-medium potential; not DFT)"
+    if c["name"] in MLIPS:
+        from heterocat.calculate.mlip import mlip_label  # noqa: PLC0415
+
+        return mlip_label(c["name"], c["model"])
     basis = {"pw": f"PW {c['ecut']:g} eV", "lcao": f"LCAO {c['basis']}", "fd": f"FD h={c['h']}"}[c["mode"]]
     u = ",".join(f"{el} {v:g}" for el, v in sorted(c["hubbard_u"].items())
                  if v and (present is None or el in present))
@@ -413,6 +422,10 @@ def _execute(atoms: Atoms, kind: str, settings: dict, directory: Path, hash_: st
         import gpaw  # noqa: PLC0415
 
         versions["gpaw"] = gpaw.__version__
+    elif settings["calculator"]["name"] in MLIPS:
+        from importlib.metadata import version  # noqa: PLC0415
+
+        versions[settings["calculator"]["name"]] = version(settings["calculator"]["name"])
     record: dict[str, Any] = {
         "task_hash": hash_, "task": kind, "preset": settings.get("preset", ""),
         "level_of_theory": level_of_theory(settings, atoms), "metadata": metadata,
@@ -437,7 +450,8 @@ def _execute(atoms: Atoms, kind: str, settings: dict, directory: Path, hash_: st
         from heterocat.calculate.checks import check_relaxation  # noqa: PLC0415
 
         final = read_structure(directory / "final.extxyz")
-        record["flags"] = check_relaxation(atoms, final, metadata.get("site_indices"))
+        record["flags"] = check_relaxation(atoms, final, metadata.get("site_indices"),
+                                           magnetic=settings["calculator"]["name"] == "gpaw")
     else:
         record["flags"] = []
     write_json(directory / RESULT, record)

@@ -1,0 +1,56 @@
+"""Machine-learned interatomic potentials behind the same settings as GPAW.
+
+Only models whose weights ship inside their PyPI package are used, so nothing
+is downloaded at run time: CHGNet (``chgnet``; default model: the package's
+pretrained 0.3.0 weights) and SevenNet (``sevenn``; default ``7net-0``).
+Install them with ``pip install -e '.[mlip]'`` (``make mlip``).  A missing
+package or missing weights is a one-line error, not a traceback.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+from heterocat.errors import HeterocatError
+
+DEFAULT_MODELS = {"chgnet": "0.3.0", "sevenn": "7net-0"}
+INSTALL_HINT = "install the MLIP extra: pip install -e '.[mlip]' (or make mlip)"
+
+
+def mlip_label(name: str, model: str = "default") -> str:
+    """Level-of-theory line of an MLIP; always says it is not DFT."""
+    model = DEFAULT_MODELS[name] if model == "default" else model
+    return f"MLIP {'CHGNet' if name == 'chgnet' else 'SevenNet'} {model} (machine-learned; not DFT)"
+
+
+@cache
+def _load(name: str, model: str):
+    try:
+        if name == "chgnet":
+            from chgnet.model import CHGNet  # noqa: PLC0415
+
+            return CHGNet.load(model_name=model, use_device="cpu", verbose=False)
+        from sevenn.calculator import SevenNetCalculator  # noqa: PLC0415
+
+        return SevenNetCalculator(model=model, device="cpu")
+    except ImportError:
+        raise HeterocatError(f"MLIP {name!r} is not installed: {INSTALL_HINT}") from None
+    except HeterocatError:
+        raise
+    except Exception as err:  # weights missing, or the package tried to download them
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise HeterocatError(f"cannot load {name} model {model!r} offline ({reason}); models shipped "
+                             f"in the package: {DEFAULT_MODELS[name]!r}") from None
+
+
+def mlip_calculator(name: str, model: str = "default"):
+    """An ASE calculator for the MLIP ``name`` (``chgnet`` or ``sevenn``) on the CPU."""
+    if name not in DEFAULT_MODELS:
+        raise HeterocatError(f"unknown MLIP {name!r}; choose from {', '.join(DEFAULT_MODELS)}")
+    model = DEFAULT_MODELS[name] if model == "default" else model
+    loaded = _load(name, model)
+    if name == "chgnet":
+        from chgnet.model.dynamics import CHGNetCalculator  # noqa: PLC0415
+
+        return CHGNetCalculator(model=loaded, use_device="cpu")
+    return loaded

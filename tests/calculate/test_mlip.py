@@ -1,0 +1,84 @@
+"""MLIPs behind the same settings: relaxation, offline-only weights, level of theory, screening to DFT."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from heterocat.build import metal_slab
+from heterocat.calculate.settings import load_settings
+from heterocat.calculate.strategies import mlip_then_dft, screen
+from heterocat.calculate.tasks import run_task
+from heterocat.errors import HeterocatError
+from heterocat.io import write_structure
+from heterocat.sites import find_sites
+from heterocat.sites.adsorbates import place_adsorbate
+from heterocat.store import ResultsStore
+
+from .conftest import al111_h
+
+pytest.importorskip("chgnet", reason="MLIP extra not installed")  # make test installs it
+
+CHGNET = ["calculator.name=chgnet", "relax.fmax=0.05"]
+
+
+@pytest.mark.parametrize("name", ["chgnet", "sevenn"])
+def test_mlip_relaxes_adsorbate_on_a_small_slab(tmp_path, name):
+    slab = metal_slab("Ru", size=(2, 2, 3))
+    site = next(s for s in find_sites(slab).sites if s.kind == "fcc")
+    atoms = place_adsorbate(slab, site, "H")
+    atoms.positions[-1, 2] += 0.5
+    settings = load_settings("ci", assignments=[f"calculator.name={name}", "relax.fmax=0.05"])
+    result = run_task(atoms, "relax", settings, tmp_path, metadata={"site_indices": site.indices,
+                                                                    "adsorbate": "H", "system": "Ru(0001)"})
+    assert result["status"] == "done" and result["converged"] and result["fmax"] < 0.05
+    assert result["flags"] == []  # H stays in its fcc hollow
+    assert "MLIP" in result["level_of_theory"] and "not DFT" in result["level_of_theory"]
+    row = ResultsStore(tmp_path).rows()[0]
+    assert "MLIP" in row["level"] and row["adsorbate"] == "H"
+
+
+def test_missing_weights_is_a_one_line_error(tmp_path):
+    settings = load_settings("ci", assignments=[*CHGNET, 'calculator.model="9.9.9"'])
+    slab = metal_slab("Ru", size=(1, 1, 2))
+    result = run_task(slab, "single", settings, tmp_path)
+    assert result["status"] == "failed" and "offline" in result["reason"]
+    path = tmp_path / "ru.extxyz"
+    write_structure(path, slab)
+    env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
+    r = subprocess.run([sys.executable, "-m", "heterocat", "calc", "single", str(path), "--preset", "ci",
+                        "--set", "calculator.name=chgnet", "--set", 'calculator.model="9.9.9"',
+                        "--workdir", str(tmp_path / "w")], capture_output=True, text=True, env=env)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert len([line for line in r.stderr.splitlines() if line.startswith("heterocat")]) == 1
+
+
+@pytest.mark.gpaw
+def test_screening_sends_exactly_k_to_dft_and_records_levels(tmp_path):
+    slab = al111_h()[:3]
+    candidates = []
+    for site in find_sites(slab).sites:
+        candidates.append((place_adsorbate(slab, site, "H"), {"system": "Al(111)", "site": site.id,
+                                                              "adsorbate": "H", "site_indices": site.indices}))
+    assert len(candidates) == 4
+    mlip, dft = load_settings("ci", assignments=CHGNET), load_settings("ci")
+    out = screen(candidates, mlip, dft, tmp_path, k=2)
+    assert len(out.ranked) == 4 and len(out.selected) == 2 and len(out.dft) == 2
+    rows = ResultsStore(tmp_path).rows()
+    dft_rows = [r for r in rows if r["level"].startswith("DFT")]
+    assert len(dft_rows) == 2 and len([r for r in rows if "MLIP" in r["level"]]) == 4
+    energies = sorted(c["result"]["energy"] for c in out.ranked)
+    assert sorted(c["result"]["energy"] for c in out.selected) == energies[:2]
+    assert all(r["metadata"]["geometry_from"] for r in out.dft)
+
+
+@pytest.mark.gpaw
+def test_mlip_then_dft_single_point(tmp_path):
+    both = mlip_then_dft(al111_h(0.5), load_settings("ci", assignments=CHGNET), load_settings("ci"), tmp_path,
+                         metadata={"system": "Al(111)", "adsorbate": "H"})
+    assert both["dft"]["status"] == "done" and both["dft"]["task"] == "single"
+    assert both["dft"]["metadata"]["geometry_from"] == both["mlip"]["task_hash"]
+    assert both["dft"]["level_of_theory"].startswith("DFT") and "MLIP" in both["mlip"]["level_of_theory"]
+    with pytest.raises(HeterocatError, match="MLIP settings first"):
+        mlip_then_dft(al111_h(), load_settings("ci"), load_settings("ci"), tmp_path)
