@@ -98,3 +98,15 @@ def set_parts(atoms: Atoms, codes: np.ndarray | int) -> None:
     """Record per-atom part codes on ``atoms`` (array ``part``)."""
     values = np.broadcast_to(np.asarray(codes, dtype=int), (len(atoms),)).copy()
     atoms.set_array("part", values)
+
+
+def distances(atoms: Atoms, points: np.ndarray, indices: np.ndarray) -> np.ndarray:
+    """Distances (Å) from ``points`` (n, 3) to the atoms ``indices``, minimum image where periodic."""
+    from ase.geometry import get_distances  # noqa: PLC0415
+
+    points = np.atleast_2d(points)
+    if len(indices) == 0:
+        return np.zeros((len(points), 0))
+    if not atoms.pbc.any():
+        return np.linalg.norm(points[:, None] - atoms.positions[indices][None], axis=-1)
+    return get_distances(points, atoms.positions[indices], cell=atoms.cell, pbc=atoms.pbc)[1]

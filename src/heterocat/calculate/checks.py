@@ -10,10 +10,9 @@ from __future__ import annotations
 import numpy as np
 from ase import Atoms
 from ase.data import covalent_radii
-from ase.geometry import get_distances
 from scipy.sparse.csgraph import connected_components
 
-from heterocat.systems import part_indices
+from heterocat.systems import distances, part_indices
 
 #: Bonded if closer than this factor times the sum of covalent radii.
 BOND_FACTOR = 1.25
@@ -28,8 +27,7 @@ BOTTOM_SHIFT = 0.3
 
 
 def _distances(atoms: Atoms, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    cell, pbc = (atoms.cell, atoms.pbc) if atoms.pbc.any() else (None, None)
-    return get_distances(atoms.positions[a], atoms.positions[b], cell=cell, pbc=pbc)[1]
+    return distances(atoms, atoms.positions[a], b)
 
 
 def _bond_matrix(atoms: Atoms, idx: np.ndarray) -> np.ndarray:

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from heterocat.analyse.path import PathResult
-from heterocat.plot.style import colour, plt, save
+from heterocat.plot.style import colour, plt, save, write_csv
 
 LEVEL_WIDTH = 0.6
 
@@ -42,12 +41,8 @@ def plot_pathways(results: list[PathResult], stem: str | os.PathLike, *, at_U: b
     ax.set_title(title or f"U = {u:+.2f} V vs RHE", fontsize=10)
     ax.legend(frameon=False, fontsize=8)
     fig.tight_layout()
-    csv = Path(stem).with_suffix(".csv")
-    csv.parent.mkdir(parents=True, exist_ok=True)
-    with open(csv, "w") as fh:
-        fh.write("path,index,state,G_eV\n")
-        fh.writelines(f"{p},{i},{s},{g:.6f}\n" for p, i, s, g in rows)
-    return [*save(fig, stem), str(csv)]
+    csv = write_csv(stem, "path,index,state,G_eV", [(p, i, s, f"{g:.6f}") for p, i, s, g in rows])
+    return [*save(fig, stem), csv]
 
 
 def plot_site_bars(values: list, adsorbate: str, stem: str | os.PathLike) -> list[str]:
@@ -63,9 +58,7 @@ def plot_site_bars(values: list, adsorbate: str, stem: str | os.PathLike) -> lis
     ax.set_ylabel(f"ΔG(*{adsorbate}) (eV)")
     ax.legend(frameon=False, fontsize=8)
     fig.tight_layout()
-    csv = Path(stem).with_suffix(".csv")
-    csv.parent.mkdir(parents=True, exist_ok=True)
-    with open(csv, "w") as fh:
-        fh.write("system,site,adsorbate,dE_eV,dG_eV,corrections\n")
-        fh.writelines(f"{v.system},{v.site},{v.adsorbate},{v.dE:.6f},{v.dG:.6f},\"{v.corrections}\"\n" for v in chosen)
-    return [*save(fig, stem), str(csv)]
+    csv = write_csv(stem, "system,site,adsorbate,dE_eV,dG_eV,corrections",
+                    [(v.system, v.site, v.adsorbate, f"{v.dE:.6f}", f"{v.dG:.6f}", f'"{v.corrections}"')
+                     for v in chosen])
+    return [*save(fig, stem), csv]

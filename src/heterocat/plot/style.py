@@ -41,3 +41,13 @@ def save(fig, stem: str | os.PathLike) -> list[str]:
         paths.append(str(path))
     plt.close(fig)
     return paths
+
+
+def write_csv(stem: str | os.PathLike, header: str, rows) -> str:
+    """Write the data beside a figure as ``stem.csv`` (rows of already formatted fields)."""
+    csv = Path(stem).with_suffix(".csv")
+    csv.parent.mkdir(parents=True, exist_ok=True)
+    with open(csv, "w") as fh:
+        fh.write(header + "\n")
+        fh.writelines(",".join(str(x) for x in row) + "\n" for row in rows)
+    return str(csv)

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
-
-import numpy as np
 
 from heterocat.analyse.workfunction import WorkFunction, read_profile
-from heterocat.plot.style import colour, plt, save
+from heterocat.plot.style import colour, plt, save, write_csv
 
 
 def plot_work_functions(results: list[WorkFunction], stem: str | os.PathLike) -> list[str]:
@@ -35,9 +32,6 @@ def plot_work_functions(results: list[WorkFunction], stem: str | os.PathLike) ->
         rows += [(wf.system, zi, vi) for zi, vi in zip(z, v_rel)]
     axes[0][0].set_ylabel(r"$\bar V(z) - E_\mathrm{F}$ (eV)")
     fig.tight_layout()
-    csv = Path(stem).with_suffix(".csv")
-    csv.parent.mkdir(parents=True, exist_ok=True)
-    with open(csv, "w") as fh:
-        fh.write("system,z_angstrom,potential_minus_fermi_eV\n")
-        fh.writelines(f"{s},{zi:.5f},{vi:.6f}\n" for s, zi, vi in rows)
-    return [*save(fig, stem), str(csv)]
+    csv = write_csv(stem, "system,z_angstrom,potential_minus_fermi_eV",
+                    [(s, f"{zi:.5f}", f"{vi:.6f}") for s, zi, vi in rows])
+    return [*save(fig, stem), csv]

@@ -29,6 +29,7 @@ from ase.geometry import get_distances
 from heterocat.build.clusters import bonds
 from heterocat.sites._common import PROBE_BOND, candidate, pair_label, probe_height
 from heterocat.sites.slab import slab_candidates, surface_layer
+from heterocat.systems import distances
 
 #: Heights of cluster atoms within this distance (Å) belong to one layer.
 LAYER_GAP = 0.6
@@ -45,13 +46,8 @@ PROBE_MARGIN = 0.1
 
 
 def _distances(atoms: Atoms, point: np.ndarray, indices: np.ndarray) -> np.ndarray:
-    """Distances (Å) from ``point`` to ``indices``, with the minimum image where periodic."""
-    if len(indices) == 0:
-        return np.zeros(0)
-    if not atoms.pbc.any():
-        return np.linalg.norm(atoms.positions[indices] - point, axis=1)
-    _, d = get_distances(point[None], atoms.positions[indices], cell=atoms.cell, pbc=atoms.pbc)
-    return d[0]
+    """Distances (Å) from one ``point`` to ``indices`` (minimum image where periodic)."""
+    return distances(atoms, point, np.asarray(indices, dtype=int))[0] if len(indices) else np.zeros(0)
 
 
 def _unwrap(atoms: Atoms, ref: np.ndarray, points: np.ndarray) -> np.ndarray:
