@@ -74,12 +74,25 @@ def task_hash(atoms: Atoms, settings: dict, kind: str, extra: dict | None = None
     presets that resolve to the same parameters share their results.
     """
     physics = {k: v for k, v in settings.items() if k not in ("description", "preset")}
+    physics["calculator"] = _calculator_identity(settings["calculator"])
     payload = {"structure": _structure_record(atoms), "settings": physics, "kind": kind,
                "extra": extra or {}, "major": __version__.split(".")[0]}
     text = json.dumps(payload, sort_keys=True, default=str)
     digest = hashlib.sha256(text.encode()).hexdigest()
     # a hash such as '53565867e5856178' reads as a number, which ASE's database refuses
     return next(digest[k:k + 16] for k in range(len(digest) - 15) if not _numeric(digest[k:k + 16]))
+
+
+#: Calculator keys that matter for each calculator; the rest do not enter a task's identity.
+_NOT_FOR = {"gpaw": ("model",)}
+
+
+def _calculator_identity(calc: dict) -> dict:
+    """The calculator settings that change the numbers of this calculator."""
+    if calc["name"] == "gpaw":
+        return {k: v for k, v in calc.items() if k not in _NOT_FOR["gpaw"]}
+    keep = ("name",) if calc["name"] == "emt" else ("name", "model")
+    return {k: calc[k] for k in keep}
 
 
 def _numeric(text: str) -> bool:
