@@ -69,7 +69,8 @@ def _cmd_build(args: argparse.Namespace) -> None:
                 raise HeterocatError(f"--face must be triangle, square or atom indices like 0,1,2; got {face!r}") from None
         atoms = build.supported_cluster(read_structure(args.support), read_structure(args.cluster),
                                         face=face, anchor=args.anchor, azimuth=args.azimuth,
-                                        bond_length=args.bond_length, height=args.height,
+                                        bond_length=args.bond_length, cation_distance=args.cation_distance,
+                                        height=args.height,
                                         min_image_gap=args.min_image_gap)
     else:  # reference
         return _cmd_reference(args)
@@ -275,11 +276,7 @@ def _cmd_workfunction(args: argparse.Namespace) -> None:
     for wf in results:
         d = wf.to_dict()
         docs.append({**{k: d[k] for k in keys}, **{k: v for k, v in d.items() if k not in keys}})
-    data = docs[0] if len(docs) == 1 else {"systems": docs}
-    if isinstance(data, dict) and len(docs) == 1:
-        data["figures"] = figure
-    else:
-        data["figures"] = figure
+    data = {**(docs[0] if len(docs) == 1 else {"systems": docs}), "figures": figure}
 
     def text() -> str:
         lines = [f"{'system':<16} {'Phi top':>8} {'Phi bot':>8} {'E_F':>8} {'flat top':>9} {'flat bot':>9}"
@@ -386,7 +383,7 @@ def _cmd_path(args: argparse.Namespace) -> None:
 
 def _cmd_freeenergy(args: argparse.Namespace) -> None:
     from heterocat.analyse.freeenergy import free_energies  # noqa: PLC0415
-    from heterocat.analyse.path import analyse_steps, evaluate_pathway  # noqa: F401, PLC0415
+    from heterocat.analyse.path import analyse_steps  # noqa: PLC0415
     from heterocat.plot.freeenergy import plot_pathways, plot_site_bars  # noqa: PLC0415
 
     if not Path(args.workdir).is_dir():
@@ -519,9 +516,10 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--support", required=True, help="slab file")
     p.add_argument("--cluster", required=True, help="cluster file")
     p.add_argument("--face", default="triangle", help="triangle, square or atom indices (0,1,2)")
-    p.add_argument("--anchor", default="O-top", help="support site label under the face (default O-top)")
-    p.add_argument("--azimuth", type=float, default=0.0, help="turn about z, degrees")
-    p.add_argument("--bond-length", type=float, default=2.1, help="shortest cluster-support distance, Å")
+    p.add_argument("--anchor", default="auto", help="support site label under the face, or auto (default)")
+    p.add_argument("--azimuth", type=float, help="turn about z, degrees (default: scanned for most contact)")
+    p.add_argument("--bond-length", type=float, default=2.1, help="shortest cluster-O (anion) distance, Å")
+    p.add_argument("--cation-distance", type=float, default=2.5, help="closest cluster-cation distance, Å")
     p.add_argument("--height", type=float, help="face height above the anchor instead, Å")
     p.add_argument("--min-image-gap", type=float, default=8.0, help="warn below this image distance, Å")
     out(p)

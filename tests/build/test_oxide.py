@@ -41,7 +41,7 @@ def test_bulk_stoichiometry_and_afm2(cubic):
     # physics of AFM-II: the 6 Ni next-nearest neighbours (a, via O at 180°) are all
     # antiparallel; of the 12 nearest Ni neighbours (a/sqrt2), 6 parallel and 6 antiparallel
     centre, prod = _nn_moment_products(atoms, A - 0.01, A + 0.01)
-    assert np.all(prod == -1) and np.all(np.bincount(centre)[_ni(atoms)] == 6)
+    assert np.all(prod == -1) and np.all(np.bincount(centre, minlength=len(atoms))[_ni(atoms)] == 6)
     centre, prod = _nn_moment_products(atoms, 0.1, A / np.sqrt(2) + 0.01)
     for k in np.flatnonzero(_ni(atoms)):
         assert (prod[centre == k] == 1).sum() == 6 and (prod[centre == k] == -1).sum() == 6

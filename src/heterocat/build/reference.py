@@ -39,7 +39,7 @@ def _nio_ru13() -> Atoms:
         warnings.simplefilter("ignore", UserWarning)
         return supported_cluster(nio100_slab(layers=3, repeat=(4, 4), vacuum=10.0),
                                  metal_cluster("Ru", "anticuboctahedron"),
-                                 face="triangle", anchor="O-top")
+                                 face="triangle")
 
 
 MODELS: tuple[Model, ...] = (
@@ -50,8 +50,8 @@ MODELS: tuple[Model, ...] = (
     Model("ru0001", "Ru(0001), 3x3, 4 layers, 2 bottom fixed", ru0001_slab),
     *(Model(f"ru13_{iso}", f"Ru13 {iso} in a box", (lambda iso=iso: metal_cluster("Ru", iso)))
       for iso in ("icosahedron", "cuboctahedron", "anticuboctahedron", "bilayer")),
-    Model("nio100_ru13", "Ru13 hcp anticuboctahedron, 3-atom face down on O-top of "
-          "NiO(100) p(4x4), 3 layers", _nio_ru13),
+    Model("nio100_ru13", "Ru13 hcp anticuboctahedron, 3-atom face down on NiO(100) p(4x4), "
+          "3 layers (anchor and turn chosen for most Ru-O bonds)", _nio_ru13),
 )
 
 

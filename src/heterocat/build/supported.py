@@ -17,10 +17,15 @@ from ase.geometry import get_distances
 from scipy.spatial import ConvexHull
 
 from heterocat.errors import HeterocatError
+from heterocat.geometry import rotation_about, rotation_between
 from heterocat.sites.slab import slab_candidates
 from heterocat.systems import CLUSTER, SUPPORT, set_parts
 
 FACES = {"triangle": 3, "square": 4}
+#: Support elements the cluster bonds to at ``bond_length`` (anions); others keep ``cation_distance``.
+ANIONS = {"O", "N", "S", "Se", "F", "Cl", "C"}
+#: Azimuths (degrees) tried when none is given.
+AZIMUTH_SCAN = tuple(range(0, 360, 5))
 
 
 def _faces(positions: np.ndarray) -> list[tuple[tuple[int, ...], np.ndarray, float]]:
@@ -39,25 +44,6 @@ def _faces(positions: np.ndarray) -> list[tuple[tuple[int, ...], np.ndarray, flo
         area = np.linalg.norm(np.cross(p[1] - p[0], p[2] - p[0])) / 2 * (len(v) - 2)
         out.append((tuple(v), normals[key], float(area)))
     return out
-
-
-def _rotation_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Rotation matrix turning unit vector ``a`` onto unit vector ``b`` (Rodrigues)."""
-    a, b = a / np.linalg.norm(a), b / np.linalg.norm(b)
-    v, c = np.cross(a, b), float(a @ b)
-    if np.linalg.norm(v) < 1e-12:
-        if c > 0:
-            return np.eye(3)
-        perp = np.cross(a, [1.0, 0, 0] if abs(a[0]) < 0.9 else [0, 1.0, 0])
-        perp /= np.linalg.norm(perp)
-        return 2 * np.outer(perp, perp) - np.eye(3)
-    k = np.array([[0, -v[2], v[1]], [v[2], 0, -v[0]], [-v[1], v[0], 0]])
-    return np.eye(3) + k + k @ k / (1 + c)
-
-
-def _rotation_z(degrees: float) -> np.ndarray:
-    t = np.radians(degrees)
-    return np.array([[np.cos(t), -np.sin(t), 0], [np.sin(t), np.cos(t), 0], [0, 0, 1]])
 
 
 def orient_face_down(positions: np.ndarray, face: str | tuple[int, ...] = "triangle",
@@ -83,12 +69,17 @@ def orient_face_down(positions: np.ndarray, face: str | tuple[int, ...] = "trian
         if chosen is None:
             raise HeterocatError(f"atoms {wanted} do not form a face of the cluster")
     vertices, normal, _ = chosen
-    rotated = positions @ _rotation_between(normal, np.array([0.0, 0.0, -1.0])).T
+    rotated = positions @ rotation_between(normal, np.array([0.0, 0.0, -1.0])).T
     centroid = rotated[list(vertices)].mean(axis=0)
     first = rotated[vertices[0]] - centroid
-    turn = _rotation_z(azimuth - np.degrees(np.arctan2(first[1], first[0])))
+    turn = rotation_about([0.0, 0.0, 1.0], azimuth - np.degrees(np.arctan2(first[1], first[0])))
     rotated = (rotated - centroid) @ turn.T
     return rotated, vertices
+
+
+def _anchor_labels(support: Atoms) -> list[str]:
+    """Site labels of the support's top surface, sorted."""
+    return sorted({s["label"] for s in slab_candidates(support)})
 
 
 def _anchor_point(support: Atoms, anchor: str) -> np.ndarray:
@@ -115,8 +106,8 @@ def image_gap(atoms: Atoms, indices: np.ndarray) -> float:
 
 
 def supported_cluster(support: Atoms, cluster: Atoms, *, face: str | tuple[int, ...] = "triangle",
-                      anchor: str = "O-top", azimuth: float = 0.0, bond_length: float = 2.1,
-                      height: float | None = None, min_distance: float = 1.7,
+                      anchor: str = "auto", azimuth: float | None = None, bond_length: float = 2.1,
+                      cation_distance: float = 2.5, height: float | None = None, min_distance: float = 1.7,
                       min_image_gap: float = 8.0, vacuum: float | None = None) -> Atoms:
     """Place ``cluster`` on the top of the slab ``support``.
 
@@ -131,11 +122,16 @@ def supported_cluster(support: Atoms, cluster: Atoms, *, face: str | tuple[int, 
         gives 3-7-3 layers), ``square`` or explicit cluster atom indices.
     anchor : str
         Support site label (``O-top``, ``Ni-top``, ``hollow``, ``Ni-O-bridge``) or
-        kind under the face centroid.
-    azimuth : float
-        Turn of the cluster about z (degrees), see :func:`orient_face_down`.
+        kind under the face centroid; ``auto`` (default) tries every label.
+    azimuth : float, optional
+        Turn of the cluster about z (degrees), see :func:`orient_face_down`; default:
+        scanned in 5 degree steps.  Among the anchors and turns tried, the placement
+        with the most cluster atoms bonded to an anion (within ``bond_length`` + 0.1 Å)
+        wins, then the lowest one, then the smallest anchor label and turn.
     bond_length : float
-        Shortest cluster-support distance after placement (Å); Ru-O is about 2.0-2.2 Å.
+        Shortest cluster-anion (O) distance after placement (Å); Ru-O is about 2.0-2.2 Å.
+    cation_distance : float
+        No cluster atom comes closer than this to a support cation (Å; Ru-Ni 2.5 Å).
     height : float, optional
         Instead of ``bond_length``: height of the face centroid above the anchor (Å).
     min_distance : float
@@ -156,20 +152,36 @@ def supported_cluster(support: Atoms, cluster: Atoms, *, face: str | tuple[int, 
         raise HeterocatError("the support must be a slab periodic in x and y")
     if bond_length <= 0:
         raise HeterocatError(f"bond_length must be positive, got {bond_length} Å")
-    positions, _ = orient_face_down(cluster.positions - cluster.positions.mean(axis=0), face, azimuth)
     top = support.positions[:, 2].max()
-    anchor_point = _anchor_point(support, anchor)
-    positions += [anchor_point[0], anchor_point[1], 0.0]
-    positions[:, 2] -= positions[:, 2].min()  # face at z = 0
-    if height is None:
-        # smallest lift that keeps every cluster-support pair at least bond_length apart
+    anion = np.array([sym in ANIONS for sym in support.get_chemical_symbols()])
+    target = np.where(anion, bond_length, cation_distance)
+    centred = cluster.positions - cluster.positions.mean(axis=0)
+
+    def placed(point: np.ndarray, turn: float) -> tuple[np.ndarray, float, int]:
+        """Positions (face at z = 0), lift (Å) and number of anion-bonded cluster atoms."""
+        positions, _ = orient_face_down(centred, face, turn)
+        positions += [point[0], point[1], 0.0]
+        positions[:, 2] -= positions[:, 2].min()
         vec, _ = get_distances(positions, support.positions, cell=support.cell, pbc=support.pbc)
-        dxy2 = (vec[..., :2] ** 2).sum(axis=-1)
-        dz_needed = np.sqrt(np.clip(bond_length**2 - dxy2, 0.0, None)) + support.positions[None, :, 2]
-        lift = float((dz_needed - positions[:, None, 2]).max())
-        lift = max(lift, top + 0.5)
-    else:
-        lift = top + float(height)
+        if height is not None:
+            lift = top + float(height)
+        else:  # smallest lift keeping every pair at least its target apart (anion or cation)
+            dxy2 = (vec[..., :2] ** 2).sum(axis=-1)
+            needed = np.sqrt(np.clip(target[None] ** 2 - dxy2, 0.0, None)) + support.positions[None, :, 2]
+            lift = max(float((needed - positions[:, None, 2]).max()), top + 0.5)
+        d = np.sqrt((vec[..., :2] ** 2).sum(axis=-1) + (positions[:, None, 2] + lift - support.positions[None, :, 2]) ** 2)
+        bonded = int((d[:, anion].min(axis=1) <= bond_length + 0.1).sum()) if anion.any() else 0
+        return positions, lift, bonded
+
+    anchors = _anchor_labels(support) if anchor == "auto" else [anchor]
+    turns = AZIMUTH_SCAN if azimuth is None else (float(azimuth),)
+    options = []
+    for label in anchors:
+        point = _anchor_point(support, label)
+        for turn in turns:
+            positions, lift, bonded = placed(point, turn)
+            options.append(((-bonded, round(lift, 6), label, turn), positions, lift, label, turn))
+    _, positions, lift, anchor, azimuth = min(options, key=lambda o: o[0])
     positions[:, 2] += lift
 
     combined = support.copy()

@@ -18,6 +18,7 @@ from ase.data import atomic_numbers, covalent_radii
 from ase.geometry import get_distances
 
 from heterocat.errors import HeterocatError
+from heterocat.geometry import rotation_about, rotation_between
 from heterocat.sites.records import Site
 from heterocat.systems import ADSORBATE, parts, set_parts
 
@@ -102,19 +103,6 @@ def orientations(adsorbate: Adsorbate, site: Site) -> list[int]:
                                          and len(adsorbate.binding) == 2)]
 
 
-def _rotation_to(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    from heterocat.build.supported import _rotation_between  # noqa: PLC0415
-
-    return _rotation_between(a, b)
-
-
-def _axis_angle(axis: np.ndarray, degrees: float) -> np.ndarray:
-    axis = axis / np.linalg.norm(axis)
-    t = np.radians(degrees)
-    k = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
-    return np.eye(3) + np.sin(t) * k + (1 - np.cos(t)) * k @ k
-
-
 def _reference_direction(atoms: Atoms, site: Site, normal: np.ndarray) -> np.ndarray:
     """In-plane direction for azimuth 0: a bridge's axis, else x projected on the plane."""
     ref = np.array([1.0, 0.0, 0.0]) if abs(normal[0]) < 0.9 else np.array([0.0, 1.0, 0.0])
@@ -149,14 +137,14 @@ def _geometry(atoms: Atoms, site: Site, ads: Adsorbate, orientation: dict) -> np
         ends = _coordinating(atoms, site)
         i, j = ads.binding
         axis_mol = local[j] - local[i]
-        rot = _rotation_to(axis_mol, ends[1] - ends[0])
+        rot = rotation_between(axis_mol, ends[1] - ends[0])
         local = (local - (local[i] + local[j]) / 2) @ rot.T
         # turn about the bridge axis so that the other atoms point away from the surface
         axis = (ends[1] - ends[0]) / np.linalg.norm(ends[1] - ends[0])
         rest = [k for k in range(len(local)) if k not in ads.binding]
         best, best_score = local, -np.inf
         for angle in range(0, 360, 10):
-            trial = local @ _axis_angle(axis, angle).T
+            trial = local @ rotation_about(axis, angle).T
             score = float(trial[rest].mean(axis=0) @ normal) if rest else 0.0
             if score > best_score + 1e-9:
                 best, best_score = trial, score
@@ -170,14 +158,14 @@ def _geometry(atoms: Atoms, site: Site, ads: Adsorbate, orientation: dict) -> np
     up = local[heavy or rest].mean(axis=0) if rest else np.array([0.0, 0.0, 1.0])
     if np.linalg.norm(up) < 1e-6:
         up = np.array([0.0, 0.0, 1.0])
-    local = local @ _rotation_to(up, normal).T
+    local = local @ rotation_between(up, normal).T
     # azimuth: first off-axis atom along the reference direction, then turned
     ref = _reference_direction(atoms, site, normal)
     off = next((local[k] - (local[k] @ normal) * normal for k in rest
                 if np.linalg.norm(local[k] - (local[k] @ normal) * normal) > 0.1), None)
     if off is not None:
         angle = np.degrees(np.arctan2(np.cross(off, ref) @ normal, off @ ref))
-        local = local @ _axis_angle(normal, angle + orientation.get("azimuth", 0.0)).T
+        local = local @ rotation_about(normal, angle + orientation.get("azimuth", 0.0)).T
     r = np.linalg.norm(_coordinating(atoms, site) - position, axis=1).mean()
     height = np.sqrt(max(ads.bond**2 - r**2, 0.8**2))
     return local + position + height * normal

@@ -1,0 +1,27 @@
+"""Small rotation helpers shared by the builders and the adsorbate placement."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def rotation_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Rotation matrix turning the direction of ``a`` onto that of ``b`` (Rodrigues)."""
+    a, b = a / np.linalg.norm(a), b / np.linalg.norm(b)
+    v, c = np.cross(a, b), float(a @ b)
+    if np.linalg.norm(v) < 1e-12:
+        if c > 0:
+            return np.eye(3)
+        perp = np.cross(a, [1.0, 0, 0] if abs(a[0]) < 0.9 else [0, 1.0, 0])
+        perp /= np.linalg.norm(perp)
+        return 2 * np.outer(perp, perp) - np.eye(3)
+    k = np.array([[0, -v[2], v[1]], [v[2], 0, -v[0]], [-v[1], v[0], 0]])
+    return np.eye(3) + k + k @ k / (1 + c)
+
+
+def rotation_about(axis: np.ndarray, degrees: float) -> np.ndarray:
+    """Rotation matrix by ``degrees`` about ``axis`` (right-handed)."""
+    axis = np.asarray(axis, dtype=float) / np.linalg.norm(axis)
+    t = np.radians(degrees)
+    k = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
+    return np.eye(3) + np.sin(t) * k + (1 - np.cos(t)) * k @ k
