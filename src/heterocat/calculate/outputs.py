@@ -60,18 +60,21 @@ def write_outputs(atoms: Atoms, directory: Path, outputs: tuple[str, ...]) -> di
         record["gpaw_workfunctions"] = gpaw_log_workfunctions(directory / "gpaw.txt")
     if "density" in outputs or "pseudo-density" in outputs:
         all_electron = "density" in outputs
-        nspins = 2 if calc.parameters.get("spinpol") or calc.get_number_of_spins() == 2 else 1
         if all_electron:
-            grids = [calc.get_all_electron_density(spin=s, gridrefinement=2) for s in range(nspins)] \
-                if nspins == 2 else [calc.get_all_electron_density(gridrefinement=2)]
+            def density(spin):
+                return calc.get_all_electron_density(spin=spin, gridrefinement=2)
         else:
-            grids = [calc.get_pseudo_density(spin=s, gridrefinement=1) for s in range(nspins)] \
-                if nspins == 2 else [calc.get_pseudo_density(gridrefinement=1)]
-        np.savez_compressed(directory / "density.npz", density=np.array(grids),
-                            kind="all-electron" if all_electron else "pseudo", units="electrons/Å^3")
+            def density(spin):
+                return calc.get_pseudo_density(spin=spin, gridrefinement=1)
+        spins = [0, 1] if calc.get_number_of_spins() == 2 else [None]
+        grids = [density(spin) for spin in spins]
+        kind = "all-electron" if all_electron else "pseudo"
+        np.savez_compressed(directory / "density.npz", density=np.array(grids), kind=kind,
+                            units="electrons/Å^3")
         record["density_grid"] = list(grids[0].shape)
-        record["coarse_grid"] = list(calc.get_pseudo_density(gridrefinement=1).shape)
-        record["density_kind"] = "all-electron" if all_electron else "pseudo"
+        coarse = grids[0] if not all_electron else calc.get_pseudo_density(gridrefinement=1)
+        record["coarse_grid"] = list(coarse.shape)
+        record["density_kind"] = kind
     if "hirshfeld" in outputs:
         from gpaw.analyse.hirshfeld import HirshfeldPartitioning  # noqa: PLC0415
 
