@@ -126,9 +126,8 @@ def make_calculator(atoms: Atoms, settings: dict, txt: str | None, rung: dict | 
 
     params = gpaw_parameters(atoms, settings, txt=txt)
     params.update(extra or {})
-    for step in RETRY_LADDER[1:]:
-        if rung is None or RETRY_LADDER.index(rung) < RETRY_LADDER.index(step):
-            break
+    upto = 0 if rung is None else RETRY_LADDER.index(rung)
+    for step in RETRY_LADDER[1:upto + 1]:  # every rung adds to the ones before it
         if "maxiter" in step:
             params["maxiter"] = int(params["maxiter"] * step["maxiter"])
         if "mixer" in step:
