@@ -82,3 +82,18 @@ def test_parameters_follow_system_kind():
     assert ru["spinpol"] is False and "setups" not in ru  # U only where the element is present
     vasp_like = load_settings("paper", assignments=["calculator.u_normalized=false"])
     assert gpaw_parameters(nio_bulk(), vasp_like)["setups"] == {"Ni": ":d,6.2,0"}
+
+
+def test_valence_setups_combine_with_hubbard_u_and_are_named_in_the_level():
+    from heterocat.calculate.tasks import level_of_theory  # noqa: PLC0415
+
+    fast = load_settings("fast")
+    params = gpaw_parameters(nio100_slab(repeat=(2, 2)), fast)
+    assert params["setups"] == {"Ni": "10:d,6.2"}  # Ni.10 dataset with U on its d states
+    ru = gpaw_parameters(ru0001_slab(), fast)
+    assert ru["setups"] == {"Ru": "8"}
+    assert "Ni.10" in level_of_theory(fast) and "Ru.8" in level_of_theory(fast)
+    # the paper preset keeps GPAW's default (semicore) datasets
+    assert " PAW " not in level_of_theory(load_settings("paper"))
+    with pytest.raises(HeterocatError, match="setups"):
+        load_settings("fast", assignments=["calculator.setups={Ni='10:d,6.2'}"])

@@ -41,6 +41,8 @@ DEFAULTS: dict[str, Any] = {
         # Hubbard U_eff (eV) on d states, Dudarev; Ni 6.2 eV is the Materials Project value.
         "hubbard_u": {"Ni": 6.2, "Co": 3.32, "Fe": 5.3, "Mn": 3.9},
         "u_normalized": True,
+        # PAW dataset per element ("" = GPAW's default; "8" = Ru.8, valence only)
+        "setups": {},
         "maxiter": 300,
         "convergence_energy": 0.0005,
         "convergence_density": 1.0e-4,
@@ -82,6 +84,13 @@ def _hubbard(value: Any) -> str | None:
     return "a table of element = U_eff in eV (>= 0), e.g. {Ni = 6.2}"
 
 
+def _setups(value: Any) -> str | None:
+    if isinstance(value, dict) and all(isinstance(k, str) and isinstance(v, str) and ":" not in v
+                                       for k, v in value.items()):
+        return None
+    return 'a table of element = PAW dataset name, e.g. {Ru = "8"} for Ru.8 (U goes in hubbard_u)'
+
+
 #: Every key a preset may set, with its check.
 SCHEMA: dict[str, Any] = {
     "description": _text,
@@ -90,13 +99,14 @@ SCHEMA: dict[str, Any] = {
         "model": _text,
         "mode": _choice("pw", "lcao", "fd"),
         "ecut": _number(100.0, 2000.0),
-        "basis": _choice("sz", "szp", "dz", "dzp"),
+        "basis": _choice("sz", "szp", "dz", "dzp", "sz(dzp)", "szp(dzp)"),
         "h": _number(0.08, 0.4),
         "xc": _choice("PBE", "RPBE", "LDA", "PBEsol", "revPBE"),
         "kpt_density": _number(0.0, 20.0),
         "smearing": _number(0.0, 1.0),
         "hubbard_u": _hubbard,
         "u_normalized": _boolean,
+        "setups": _setups,
         "maxiter": _number(10, 10000, integer=True),
         "convergence_energy": _number(1e-8, 1.0),
         "convergence_density": _number(1e-10, 1.0),
@@ -114,12 +124,12 @@ SCHEMA: dict[str, Any] = {
 def merge(base: dict, override: dict) -> dict:
     """Deep merge: a new dict with ``override`` over ``base``; neither is changed.
 
-    Tables merge key by key except ``hubbard_u``, which is replaced whole so that a
-    user can switch U off (``hubbard_u = {}``).
+    Tables merge key by key except ``hubbard_u`` and ``setups``, which are
+    replaced whole so that a user can switch U off (``hubbard_u = {}``).
     """
     out = copy.deepcopy(base)
     for key, value in override.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict) and key != "hubbard_u":
+        if isinstance(value, dict) and isinstance(out.get(key), dict) and key not in ("hubbard_u", "setups"):
             out[key] = merge(out[key], value)
         else:
             out[key] = copy.deepcopy(value)
@@ -255,8 +265,10 @@ def gpaw_parameters(atoms: Atoms, settings: dict, txt: str | None = None) -> dic
     params["spinpol"] = bool(magnetic)
     symbols = set(atoms.get_chemical_symbols())
     tail = "" if calc["u_normalized"] else ",0"
-    setups = {el: f":d,{u}{tail}" for el, u in sorted(calc["hubbard_u"].items())
-              if el in symbols and u > 0}
+    setups = {el: name for el, name in sorted(calc["setups"].items()) if el in symbols and name}
+    for el, u in sorted(calc["hubbard_u"].items()):
+        if el in symbols and u > 0:
+            setups[el] = f"{setups.get(el, '')}:d,{u}{tail}"
     if setups:
         params["setups"] = setups
     return params
