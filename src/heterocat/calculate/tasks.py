@@ -153,7 +153,9 @@ def level_of_theory(settings: dict, atoms: Atoms | None = None) -> str:
     basis = {"pw": f"PW {c['ecut']:g} eV", "lcao": f"LCAO {c['basis']}", "fd": f"FD h={c['h']}"}[c["mode"]]
     u = ",".join(f"{el} {v:g}" for el, v in sorted(c["hubbard_u"].items())
                  if v and (present is None or el in present))
-    return f"DFT GPAW {c['xc']}{'+U(' + u + ')' if u else ''} {basis}"
+    datasets = ",".join(f"{el}.{name}" for el, name in sorted(c.get("setups", {}).items())
+                        if name and (present is None or el in present))
+    return f"DFT GPAW {c['xc']}{'+U(' + u + ')' if u else ''} {basis}" + (f" PAW {datasets}" if datasets else "")
 
 
 def _is_scf_failure(err: Exception) -> bool:
@@ -310,7 +312,8 @@ def vibrations(atoms: Atoms, settings: dict, directory: Path, indices: list[int]
         vib.run()
         return vib
 
-    vib = _with_ladder(atoms, settings, directory, run, attempts)
+    # displacements break the structure's symmetry, which GPAW would otherwise refuse
+    vib = _with_ladder(atoms, settings, directory, run, attempts, extra={"symmetry": "off"})
     energies = vib.get_energies()
     cm1 = 8065.543937  # cm^-1 per eV (CODATA)
     freqs = [float(e.real * cm1) if abs(e.imag) < 1e-9 else -float(abs(e.imag) * cm1) for e in energies]
