@@ -4,7 +4,9 @@
 structure with energy, forces and moments (so ``ase db`` shows ``energy``,
 ``fmax`` and ``magmom``), and the key-value pairs ``system``, ``site``,
 ``adsorbate``, ``preset``, ``task``, ``status``, ``converged``, ``flagged``,
-``flags``, ``wall_time``, ``steps``, ``level`` and ``task_hash``.  The task
+``flags``, ``wall_time``, ``steps``, ``level``, ``method`` (``dft``, ``mlip`` or
+``emt``: energies of different methods are never compared), ``strategy``,
+``orientation`` and ``task_hash``.  The task
 folders are the durable record; :meth:`ResultsStore.rebuild` makes the
 database again from them (``heterocat index WORKDIR``).
 """
@@ -25,6 +27,15 @@ from ase.db import connect
 from heterocat.io import read_json, read_structure
 
 DB_NAME = "results.db"
+
+
+def method_of(level: str) -> str:
+    """``dft``, ``mlip`` or ``emt`` from a level-of-theory line."""
+    if level.startswith("DFT"):
+        return "dft"
+    if level.startswith("EMT"):
+        return "emt"
+    return "mlip" if level else ""
 
 
 class ResultsStore:
@@ -60,6 +71,9 @@ class ResultsStore:
             "flags": "; ".join(f"{f['check']}: {f['reason']}" for f in result.get("flags", [])),
             "wall_time": float(result.get("wall_time", 0.0)), "steps": int(result.get("steps", 0)),
             "level": result.get("level_of_theory", ""),
+            "method": method_of(result.get("level_of_theory", "")),
+            "strategy": str(meta.get("strategy", "")),
+            "orientation": int(meta.get("orientation", 0)),
         }
         if result.get("zpe") is not None:
             keys["zpe"] = float(result["zpe"])

@@ -105,3 +105,25 @@ def test_cli_prints_tables_and_writes_figures(workdir):
     assert any(f.endswith("dG_OH.svg") for f in data["figures"]) and all(os.path.exists(f) for f in data["figures"])
     r = subprocess.run([sys.executable, "-m", "heterocat", "freeenergy", str(workdir)], capture_output=True, text=True)
     assert "best site" in r.stdout and "EMT" in r.stdout
+
+
+def _stored(task, method, energy, strategy="", status="done"):
+    return {"task": task, "method": method, "energy": energy, "strategy": strategy, "status": status,
+            "system": "Ru(0001)", "adsorbate": "H", "site": "fcc", "orientation": 0}
+
+
+def test_energies_of_one_method_only_and_dft_preferred():
+    from heterocat.analyse.freeenergy import _energies, choose_method
+    from heterocat.errors import HeterocatError
+
+    mlip_relax = _stored("relax", "mlip", -5.0, "mlip-relax")
+    dft_on_mlip = _stored("single", "dft", -100.0, "mlip-relax+dft-single")
+    rows = [mlip_relax, dft_on_mlip]
+    assert choose_method(rows) == "dft"
+    assert _energies(rows, "dft")[("Ru(0001)", "H", "fcc")]["energy"] == -100.0  # never the MLIP number
+    assert choose_method([mlip_relax]) == "mlip"
+    assert _energies(rows, "mlip")[("Ru(0001)", "H", "fcc")]["energy"] == -5.0
+    with pytest.raises(HeterocatError, match="no emt energies"):
+        choose_method(rows, "emt")
+    # a plain single point (not on an MLIP geometry) is not a final adsorption energy
+    assert _energies([_stored("single", "dft", -1.0)], "dft") == {}

@@ -54,9 +54,10 @@ class FreeEnergyReport:
     excluded: list[dict[str, str]]
     temperature: float
     notes: list[str] = field(default_factory=list)
+    method: str = "dft"
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        return {"method": self.method,
             "sites": [asdict(s) for s in self.sites],
             "best": {sys_: {ads: asdict(v) for ads, v in d.items()} for sys_, d in self.best.items()},
             "pathways": {sys_: {name: p.to_dict() for name, p in d.items()} for sys_, d in self.pathways.items()},
@@ -65,22 +66,51 @@ class FreeEnergyReport:
         }
 
 
-def _index(rows: list[dict], task: str) -> dict[tuple[str, str, str], dict]:
+def _is_final_energy(row: dict) -> bool:
+    """A relaxation, or the DFT single point on an MLIP-relaxed geometry."""
+    return row["task"] == "relax" or (row["task"] == "single" and row.get("strategy", "").startswith("mlip-"))
+
+
+def _energies(rows: list[dict], method: str) -> dict[tuple[str, str, str], dict]:
+    """Lowest final energy of ``method`` per (system, adsorbate, site), over orientations."""
     out: dict[tuple[str, str, str], dict] = {}
     for r in rows:
-        if r["task"] != task or r["status"] != "done":
+        if r["status"] != "done" or r.get("method", "dft") != method or not _is_final_energy(r):
             continue
         key = (r["system"], r["adsorbate"], r["site"])
-        if task == "vib" or key not in out or r["energy"] < out[key]["energy"]:
+        if key not in out or r["energy"] < out[key]["energy"]:
             out[key] = r
     return out
+
+
+def _vibrations(rows: list[dict]) -> dict[tuple[str, str, str, int], dict]:
+    """Vibration tasks by (system, adsorbate, site, orientation); DFT ones preferred."""
+    out: dict[tuple[str, str, str, int], dict] = {}
+    for r in sorted(rows, key=lambda r: r.get("method", "") == "dft"):
+        if r["task"] == "vib" and r["status"] == "done":
+            out[(r["system"], r["adsorbate"], r["site"], int(r.get("orientation", 0)))] = r
+    return out
+
+
+def choose_method(rows: list[dict], method: str = "auto") -> str:
+    """``dft`` when any DFT final energy is stored, else the one method there is."""
+    present = {r.get("method", "dft") for r in rows if r["status"] == "done" and _is_final_energy(r)}
+    if method != "auto":
+        if method not in present:
+            raise HeterocatError(f"no {method} energies stored (stored: {', '.join(sorted(present)) or 'none'})")
+        return method
+    if "dft" in present or not present:
+        return "dft"
+    if len(present) > 1:
+        raise HeterocatError(f"energies of several methods stored ({', '.join(sorted(present))}): choose one")
+    return present.pop()
 
 
 def _gas_G(store: ResultsStore, relaxed: dict, vibs: dict, name: str, temperature: float) -> dict[str, Any] | None:
     row = relaxed.get((GAS_SYSTEM, name, ""))
     if row is None:
         return None
-    vib = vibs.get((GAS_SYSTEM, name, ""))
+    vib = vibs.get((GAS_SYSTEM, name, "", int(row.get("orientation", 0))))
     if vib is not None:
         freqs = store.result(vib["task_hash"])["frequencies_cm1"]
         fe = gas_free_energy(name, row["energy"], freqs, store.atoms(row["task_hash"]), temperature=temperature)
@@ -90,8 +120,13 @@ def _gas_G(store: ResultsStore, relaxed: dict, vibs: dict, name: str, temperatur
 
 
 def free_energies(workdir: str | os.PathLike, *, temperature: float = 298.15, accept_flagged: bool = False,
-                  cutoff_cm1: float = 50.0, U: float = 0.0) -> FreeEnergyReport:
-    """Adsorption free energies and pathway analyses from everything stored in ``workdir``."""
+                  cutoff_cm1: float = 50.0, U: float = 0.0, method: str = "auto") -> FreeEnergyReport:
+    """Adsorption free energies and pathway analyses from everything stored in ``workdir``.
+
+    Energies of one ``method`` only (``dft``, ``mlip`` or ``emt``; ``auto``:
+    DFT when stored); ZPE/TS may come from vibrations of another method, and
+    then say so.
+    """
     store = ResultsStore(workdir)
     rows = store.rows()
     if not rows:
@@ -99,7 +134,8 @@ def free_energies(workdir: str | os.PathLike, *, temperature: float = 298.15, ac
     excluded = [{"task_hash": r["task_hash"], "system": r["system"], "adsorbate": r["adsorbate"],
                  "site": r["site"], "flags": r["flags"]} for r in rows if r.get("flagged")]
     usable = rows if accept_flagged else [r for r in rows if not r.get("flagged")]
-    relaxed, vibs = _index(usable, "relax"), _index(usable, "vib")
+    method = choose_method(usable, method)
+    relaxed, vibs = _energies(usable, method), _vibrations(usable)
     gases = {name: g for name in gas_table() if (g := _gas_G(store, relaxed, vibs, name, temperature))}
     if "H2" not in gases:
         raise HeterocatError("no stored H2 reference (system 'gas', adsorbate 'H2'): the CHE needs it")
@@ -121,13 +157,14 @@ def free_energies(workdir: str | os.PathLike, *, temperature: float = 298.15, ac
         ref_E = sum(n * gases[g]["energy"] for g, n in ads.reference.items())
         ref_G = sum(n * gases[g]["G"] for g, n in ads.reference.items())
         dE = row["energy"] - clean[system]["energy"] - ref_E
-        vib = vibs.get((system, adsorbate, site))
+        vib = vibs.get((system, adsorbate, site, int(row.get("orientation", 0))))
         site_notes: list[str] = []
         if vib is not None:
             freqs = store.result(vib["task_hash"])["frequencies_cm1"]
             fe = adsorbate_free_energy(f"*{adsorbate}", row["energy"], freqs, temperature=temperature,
                                        cutoff_cm1=cutoff_cm1)
-            G_ads, corr, site_notes = fe.G, "ZPE/TS: computed (HarmonicThermo, adsorbate modes)", fe.notes
+            G_ads, site_notes = fe.G, fe.notes
+            corr = f"ZPE/TS: computed (HarmonicThermo, adsorbate modes; {vib['level']})"
         elif ads.name == "H":
             G_ads = row["energy"] + H_SHORTCUT + 0.5 * (gases["H2"]["G"] - gases["H2"]["energy"])
             corr = "ZPE/TS: tabulated dG = dE + 0.24 eV (Norskov et al., J. Electrochem. Soc. 152, J23 (2005))"
@@ -156,4 +193,4 @@ def free_energies(workdir: str | os.PathLike, *, temperature: float = 298.15, ac
             except HeterocatError:
                 continue  # a species of this pathway was not computed on this surface
     return FreeEnergyReport(sites=sites, best=best, pathways=pathways, gases=gases, excluded=excluded,
-                            temperature=temperature, notes=notes)
+                            temperature=temperature, notes=notes, method=method)
