@@ -9,6 +9,9 @@ package or missing weights is a one-line error, not a traceback.
 
 from __future__ import annotations
 
+import contextlib
+import sys
+
 from functools import cache
 
 from heterocat.errors import HeterocatError
@@ -25,6 +28,12 @@ def mlip_label(name: str, model: str = "default") -> str:
 
 @cache
 def _load(name: str, model: str):
+    # the packages print banners on stdout, which belongs to --json documents: send them to stderr
+    with contextlib.redirect_stdout(sys.stderr):
+        return _load_quietly(name, model)
+
+
+def _load_quietly(name: str, model: str):
     try:
         if name == "chgnet":
             from chgnet.model import CHGNet  # noqa: PLC0415

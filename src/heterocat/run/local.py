@@ -8,7 +8,6 @@ serial GPAW with ``cores // workers`` BLAS threads.
 from __future__ import annotations
 
 import os
-import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from multiprocessing import get_context
@@ -64,7 +63,18 @@ def _check_graph(specs: list[TaskSpec]) -> None:
 
 
 def _work(spec: dict, structure: str, workdir: str, retry_failed: bool) -> dict:
-    """Worker: read the structure, run the task, return its result (without large arrays)."""
+    """Worker: read the structure, run the task, return its result (without large arrays).
+
+    Anything the calculators print goes to stderr: stdout belongs to the caller's report.
+    """
+    import contextlib  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+
+    with contextlib.redirect_stdout(sys.stderr):
+        return _run_one(spec, structure, workdir, retry_failed)
+
+
+def _run_one(spec: dict, structure: str, workdir: str, retry_failed: bool) -> dict:
     from heterocat.calculate.tasks import run_task  # noqa: PLC0415
     from heterocat.io import read_structure  # noqa: PLC0415
 
@@ -74,6 +84,9 @@ def _work(spec: dict, structure: str, workdir: str, retry_failed: bool) -> dict:
                           retry_failed=retry_failed)
     except HeterocatError as err:
         return {"status": "failed", "reason": str(err), "ran": False}
+    except Exception as err:  # noqa: BLE001 - one task's crash must not stop the others
+        first = str(err).splitlines()[0] if str(err) else ""
+        return {"status": "failed", "reason": f"{type(err).__name__}: {first}".rstrip(": "), "ran": True}
     return {k: v for k, v in result.items() if k not in ("forces", "magmoms")}
 
 
