@@ -8,7 +8,6 @@ import sys
 
 import numpy as np
 import pytest
-from ase import Atoms
 from ase.build import molecule
 from ase.thermochemistry import IdealGasThermo
 
