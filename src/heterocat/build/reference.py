@@ -33,11 +33,11 @@ class Model:
     sites: bool = True
 
 
-def _nio_ru13() -> Atoms:
+def _nio_ru13(layers: int = 3, vacuum: float = 10.0) -> Atoms:
     with warnings.catch_warnings():
         # p(4x4) leaves 6.4 Å between cluster images; recorded in info['image_gap']
         warnings.simplefilter("ignore", UserWarning)
-        return supported_cluster(nio100_slab(layers=3, repeat=(4, 4), vacuum=10.0),
+        return supported_cluster(nio100_slab(layers=layers, repeat=(4, 4), vacuum=vacuum),
                                  metal_cluster("Ru", "anticuboctahedron"),
                                  face="triangle")
 
@@ -52,6 +52,14 @@ MODELS: tuple[Model, ...] = (
       for iso in ("icosahedron", "cuboctahedron", "anticuboctahedron", "bilayer")),
     Model("nio100_ru13", "Ru13 hcp anticuboctahedron, 3-atom face down on NiO(100) p(4x4), "
           "3 layers (anchor and turn chosen for most Ru-O bonds)", _nio_ru13),
+    # Small models for laptops and the demo (workflows' --scale small): the same
+    # surfaces with fewer layers and atoms, 7-8 Å of vacuum each side.
+    Model("ru0001_small", "Ru(0001) 2x2, 3 layers, bottom fixed (demo scale)",
+          lambda: ru0001_slab(size=(2, 2, 3), vacuum=7.0, fixed_layers=1)),
+    Model("nio100_small", "NiO(100) p(2x2), 2 layers, bottom fixed (demo scale)",
+          lambda: nio100_slab(layers=2, repeat=(2, 2), vacuum=7.0)),
+    Model("nio100_ru13_small", "Ru13 as nio100_ru13 on a 2-layer NiO(100) p(4x4) (demo scale)",
+          lambda: _nio_ru13(layers=2, vacuum=8.0)),
 )
 
 
