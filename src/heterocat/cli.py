@@ -258,84 +258,19 @@ def _cmd_index(args: argparse.Namespace) -> None:
 
 # ---------------------------------------------------------------- analyse
 def _cmd_workfunction(args: argparse.Namespace) -> None:
-    from heterocat.analyse.workfunction import work_function  # noqa: PLC0415
-    from heterocat.io import read_structure  # noqa: PLC0415
-    from heterocat.plot.workfunction import plot_work_functions  # noqa: PLC0415
+    from heterocat.run.steps import work_function_step, work_function_text  # noqa: PLC0415
 
-    settings = _settings(args)
-    results = []
-    for path in args.structures:
-        atoms = read_structure(path)
-        name = atoms.info.get("system") or Path(path).stem
-        results.append(work_function(atoms, settings, args.workdir, allow_unflat=args.allow_unflat,
-                                     metadata={"system": name}))
-    figure = plot_work_functions(results, Path(args.workdir) / "figures" / "work_function")
-    keys = ("phi_top", "phi_bottom", "fermi_level", "vacuum_level_top", "vacuum_level_bottom",
-            "plateau_flatness_top", "plateau_flatness_bottom")
-    docs = []
-    for wf in results:
-        d = wf.to_dict()
-        docs.append({**{k: d[k] for k in keys}, **{k: v for k, v in d.items() if k not in keys}})
-    data = {**(docs[0] if len(docs) == 1 else {"systems": docs}), "figures": figure}
-
-    def text() -> str:
-        lines = [f"{'system':<16} {'Phi top':>8} {'Phi bot':>8} {'E_F':>8} {'flat top':>9} {'flat bot':>9}"
-                 f" {'GPAW top/bottom':>16}"]
-        for wf in results:
-            g = wf.gpaw_workfunctions
-            gpaw = f"{g['top']:.3f}/{g['bottom']:.3f}" if g else "-"
-            lines.append(f"{wf.system:<16} {wf.phi_top:8.3f} {wf.phi_bottom:8.3f} {wf.fermi_level:8.3f}"
-                         f" {wf.plateau_flatness_top:9.4f} {wf.plateau_flatness_bottom:9.4f} {gpaw:>16}")
-            if wf.ionization_potential_top is not None:
-                lines.append(f"{'':<16} IP {wf.ionization_potential_top:.3f}/{wf.ionization_potential_bottom:.3f}"
-                             f"  EA {wf.electron_affinity_top:.3f}/{wf.electron_affinity_bottom:.3f}"
-                             f"  gap {wf.gap:.2f} eV")
-            lines += [f"{'':<16} note: {n}" for n in wf.notes]
-        lines.append(f"energies in eV ({results[0].level_of_theory}); figures: {', '.join(figure)}")
-        return "\n".join(lines)
-
-    _emit(data, args.json, text)
+    results, data = work_function_step(args.structures, _settings(args), args.workdir,
+                                       allow_unflat=args.allow_unflat)
+    _emit(data, args.json, lambda: work_function_text(results, data["figures"]))
 
 
 def _cmd_chargediff(args: argparse.Namespace) -> None:
-    import numpy as np  # noqa: PLC0415
+    from heterocat.run.steps import charge_difference_step, charge_difference_text  # noqa: PLC0415
 
-    from heterocat.analyse.chargediff import charge_difference, split_parts  # noqa: PLC0415
-    from heterocat.io import read_structure  # noqa: PLC0415
-    from heterocat.plot.chargediff import plot_contour, plot_isosurface, plot_planar  # noqa: PLC0415
-
-    settings = _settings(args)
-    atoms = read_structure(args.combined)
-    support, cluster = split_parts(atoms, args.support, args.cluster)
-    outdir = Path(args.workdir) / "chargediff" / Path(args.combined).stem
-    result = charge_difference(atoms, settings, args.workdir, support=list(support), cluster=list(cluster),
-                               pseudo=args.pseudo, outdir=outdir)
-    from ase.io.cube import read_cube_data  # noqa: PLC0415
-
-    drho, _ = read_cube_data(result.cube)
-    i = int(cluster[np.argmin(atoms.positions[cluster, 2])])
-    j = int(support[np.argmax(atoms.positions[support, 2] - 0.01 * np.linalg.norm(
-        atoms.positions[support, :2] - atoms.positions[i, :2], axis=1))])
-    figures = plot_planar(result.planar_csv, result.interface_plane_z, outdir / "drho_planar")
-    figures += plot_contour(atoms, drho, *(args.plane or (i, j)), outdir / "drho_contour")
-    figures += plot_isosurface(atoms, drho, outdir / "drho_isosurface")
-    data = {"integral_drho": result.integral_drho,
-            "transfer_to_cluster_hirshfeld": result.transfer_to_cluster_hirshfeld,
-            "cube": result.cube, **{k: v for k, v in result.to_dict().items()
-                                    if k not in ("integral_drho", "transfer_to_cluster_hirshfeld", "cube")},
-            "figures": figures}
-
-    def text() -> str:
-        return "\n".join([
-            f"integral of drho over the cell     {result.integral_drho:+.2e} e",
-            f"transfer to cluster (Hirshfeld)    {result.transfer_to_cluster_hirshfeld:+.3f} e",
-            f"transfer across interface plane    {result.transfer_across_interface_plane:+.3f} e"
-            f" (z = {result.interface_plane_z:.2f} Å)",
-            f"sign convention: {result.sign_convention}",
-            f"density: {result.density_kind}; {result.level_of_theory}",
-            f"cube: {result.cube}", f"figures: {', '.join(figures)}", *(f"note: {n}" for n in result.notes)])
-
-    _emit(data, args.json, text)
+    result, data = charge_difference_step(args.combined, _settings(args), args.workdir, support=args.support,
+                                          cluster=args.cluster, pseudo=args.pseudo, plane=args.plane)
+    _emit(data, args.json, lambda: charge_difference_text(result, data["figures"]))
 
 
 # ---------------------------------------------------------------- free energies
@@ -382,62 +317,12 @@ def _cmd_path(args: argparse.Namespace) -> None:
 
 
 def _cmd_freeenergy(args: argparse.Namespace) -> None:
-    from heterocat.analyse.freeenergy import free_energies  # noqa: PLC0415
-    from heterocat.analyse.path import analyse_steps  # noqa: PLC0415
-    from heterocat.plot.freeenergy import plot_pathways, plot_site_bars  # noqa: PLC0415
+    from heterocat.run.steps import free_energy_step, free_energy_text  # noqa: PLC0415
 
-    if not Path(args.workdir).is_dir():
-        raise HeterocatError(f"no work directory {args.workdir}")
-    report = free_energies(args.workdir, temperature=args.T, accept_flagged=args.accept_flagged, U=args.U)
-    figdir = Path(args.workdir) / "figures"
-    figures: list[str] = []
-    h_sites = [v for v in report.sites if v.adsorbate == "H"]
-    if h_sites:
-        her = [analyse_steps(f"{v.system} {v.site}", [{"name": "H+ + e- -> *H", "dG": v.dG},
-                                                     {"name": "*H -> 1/2 H2", "dG": -v.dG}], "reduction")
-               for v in h_sites]
-        figures += plot_pathways(her, figdir / "her", title="HER, U = 0 V vs RHE")
-    for ads in ("H2O", "OH"):
-        if any(v.adsorbate == ads for v in report.sites):
-            figures += plot_site_bars(report.sites, ads, figdir / f"dG_{ads}")
-    hzor = [paths["HzOR"] for paths in report.pathways.values() if "HzOR" in paths]
-    if hzor:
-        figures += plot_pathways(hzor, figdir / "hzor", title="HzOR, U = 0 V vs RHE")
-        for result in hzor:
-            if result.limiting_potential is not None:
-                at_ul = analyse_steps(result.name, [{"name": s.name, "dG": s.dG, "kind": s.kind,
-                                                     "electrons": s.electrons or 1} for s in result.steps],
-                                      "oxidation", U=result.limiting_potential, labels=result.state_labels)
-                system = result.name.split(":")[0].replace("/", "-").replace(" ", "_")
-                figures += plot_pathways([at_ul], figdir / f"hzor_UL_{system}", at_U=True,
-                                         title=f"{result.name} at U_L = {result.limiting_potential:+.2f} V")
-    data = {**report.to_dict(), "figures": figures}
+    report, data = free_energy_step(args.workdir, temperature=args.T, accept_flagged=args.accept_flagged,
+                                    U=args.U, method=args.method)
+    _emit(data, args.json, lambda: free_energy_text(report, data["figures"]))
 
-    def text() -> str:
-        lines = [f"Adsorption free energies (eV, T = {report.temperature:g} K)",
-                 f"  {'system':<18} {'adsorbate':<6} {'site':<24} {'dE':>7} {'dG':>7}  corrections"]
-        for v in report.sites:
-            best = report.best[v.system][v.adsorbate] is v
-            lines.append(f"  {v.system:<18} {v.adsorbate:<6} {v.site:<24} {v.dE:7.3f} {v.dG:7.3f}"
-                         f"{' *' if best else '  '} {v.corrections}")
-        lines.append("  (* best site)")
-        for system, paths in report.pathways.items():
-            for name, r in paths.items():
-                ul = "-" if r.limiting_potential is None else f"{r.limiting_potential:+.3f} V"
-                lines.append(f"{system} {name}: U_L {ul} (PDS {r.potential_determining_step}); largest step "
-                             f"{r.largest_step} {r.largest_step_dG:+.3f} eV"
-                             + (f"; branch {r.branches}" if r.branches else ""))
-        levels = sorted({v.level_of_theory for v in report.sites})
-        lines.append("level of theory: " + "; ".join(levels))
-        lines.append("gases: " + "; ".join(f"{g} {v['method']}" for g, v in report.gases.items()))
-        if report.excluded:
-            lines.append(f"excluded (flagged; --accept-flagged to use): {len(report.excluded)}")
-            lines += [f"  {e['system']} {e['adsorbate']} {e['site']}: {e['flags']}" for e in report.excluded]
-        lines += [f"note: {n}" for n in report.notes]
-        lines.append("figures: " + ", ".join(figures))
-        return "\n".join(lines)
-
-    _emit(data, args.json, text)
 
 # ---------------------------------------------------------------- parser
 def _whole_number(minimum: int) -> Callable[[str], int]:
@@ -623,6 +508,8 @@ def _build_parser() -> argparse.ArgumentParser:
     fe.add_argument("--T", type=float, default=298.15, help="temperature, K (default 298.15)")
     fe.add_argument("--U", type=float, default=0.0, help="potential for dG(U), V vs RHE")
     fe.add_argument("--accept-flagged", action="store_true", help="use results flagged by the checks")
+    fe.add_argument("--method", choices=("auto", "dft", "mlip", "emt"), default="auto",
+                    help="energies of this method only (default: DFT when stored)")
     fe.add_argument("--json", action="store_true")
     fe.set_defaults(func=_cmd_freeenergy)
 
@@ -656,6 +543,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("heterocat: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # output piped into `head` and the like
+        sys.stderr.close()
+        return 0
     return 0
 
 

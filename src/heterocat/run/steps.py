@@ -1,0 +1,158 @@
+"""Analysis steps shared by the command line and the workflow scripts.
+
+Each step runs (or reads back) its calculations, writes its figures and returns
+the result objects and one JSON-ready dict with the key names of its issue;
+the ``*_text`` functions format the human-readable table.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+WORK_FUNCTION_KEYS = ("phi_top", "phi_bottom", "fermi_level", "vacuum_level_top", "vacuum_level_bottom",
+                      "plateau_flatness_top", "plateau_flatness_bottom")
+
+
+def work_function_step(structures: list[str], settings: dict, workdir: str | os.PathLike, *,
+                       allow_unflat: bool = False, figure: str = "work_function") -> tuple[list, dict[str, Any]]:
+    """Two-sided work functions (eV) of slab files and the potential-profile figure."""
+    from heterocat.analyse.workfunction import work_function  # noqa: PLC0415
+    from heterocat.io import read_structure  # noqa: PLC0415
+    from heterocat.plot.workfunction import plot_work_functions  # noqa: PLC0415
+
+    results = []
+    for path in structures:
+        atoms = read_structure(path)
+        name = atoms.info.get("system") or Path(path).stem
+        results.append(work_function(atoms, settings, workdir, allow_unflat=allow_unflat,
+                                     metadata={"system": name}))
+    figures = plot_work_functions(results, Path(workdir) / "figures" / figure)
+    docs = []
+    for wf in results:
+        d = wf.to_dict()
+        docs.append({**{k: d[k] for k in WORK_FUNCTION_KEYS}, **{k: v for k, v in d.items()
+                                                                  if k not in WORK_FUNCTION_KEYS}})
+    data = {**(docs[0] if len(docs) == 1 else {"systems": docs}), "figures": figures}
+    return results, data
+
+
+def work_function_text(results: list, figures: list[str]) -> str:
+    lines = [f"{'system':<16} {'Phi top':>8} {'Phi bot':>8} {'E_F':>8} {'flat top':>9} {'flat bot':>9}"
+             f" {'GPAW top/bottom':>16}"]
+    for wf in results:
+        g = wf.gpaw_workfunctions
+        gpaw = f"{g['top']:.3f}/{g['bottom']:.3f}" if g else "-"
+        lines.append(f"{wf.system:<16} {wf.phi_top:8.3f} {wf.phi_bottom:8.3f} {wf.fermi_level:8.3f}"
+                     f" {wf.plateau_flatness_top:9.4f} {wf.plateau_flatness_bottom:9.4f} {gpaw:>16}")
+        if wf.ionization_potential_top is not None:
+            lines.append(f"{'':<16} IP {wf.ionization_potential_top:.3f}/{wf.ionization_potential_bottom:.3f}"
+                         f"  EA {wf.electron_affinity_top:.3f}/{wf.electron_affinity_bottom:.3f}"
+                         f"  gap {wf.gap:.2f} eV")
+        lines += [f"{'':<16} note: {n}" for n in wf.notes]
+    lines.append(f"energies in eV ({results[0].level_of_theory}); figures: {', '.join(figures)}")
+    return "\n".join(lines)
+
+
+def charge_difference_step(combined: str, settings: dict, workdir: str | os.PathLike, *,
+                           support: list[int] | None = None, cluster: list[int] | None = None,
+                           pseudo: bool = False, plane: tuple[int, int] | None = None) -> tuple[Any, dict]:
+    """drho = rho(AB) - rho(A) - rho(B) of a supported cluster, its cube file and figures."""
+    from ase.io.cube import read_cube_data  # noqa: PLC0415
+
+    from heterocat.analyse.chargediff import charge_difference, split_parts  # noqa: PLC0415
+    from heterocat.io import read_structure  # noqa: PLC0415
+    from heterocat.plot.chargediff import plot_contour, plot_isosurface, plot_planar  # noqa: PLC0415
+
+    atoms = read_structure(combined)
+    support_idx, cluster_idx = split_parts(atoms, support, cluster)
+    outdir = Path(workdir) / "chargediff" / Path(combined).stem
+    result = charge_difference(atoms, settings, workdir, support=list(support_idx), cluster=list(cluster_idx),
+                               pseudo=pseudo, outdir=outdir)
+    drho, _ = read_cube_data(result.cube)
+    # default contour plane: the lowest cluster atom and the support atom closest under it
+    i = int(cluster_idx[np.argmin(atoms.positions[cluster_idx, 2])])
+    j = int(support_idx[np.argmax(atoms.positions[support_idx, 2] - 0.01 * np.linalg.norm(
+        atoms.positions[support_idx, :2] - atoms.positions[i, :2], axis=1))])
+    figures = plot_planar(result.planar_csv, result.interface_plane_z, outdir / "drho_planar")
+    figures += plot_contour(atoms, drho, *(plane or (i, j)), outdir / "drho_contour")
+    figures += plot_isosurface(atoms, drho, outdir / "drho_isosurface")
+    first = ("integral_drho", "transfer_to_cluster_hirshfeld", "cube")
+    data = {**{k: getattr(result, k) for k in first},
+            **{k: v for k, v in result.to_dict().items() if k not in first}, "figures": figures}
+    return result, data
+
+
+def charge_difference_text(result: Any, figures: list[str]) -> str:
+    return "\n".join([
+        f"integral of drho over the cell     {result.integral_drho:+.2e} e",
+        f"transfer to cluster (Hirshfeld)    {result.transfer_to_cluster_hirshfeld:+.3f} e",
+        f"transfer across interface plane    {result.transfer_across_interface_plane:+.3f} e"
+        f" (z = {result.interface_plane_z:.2f} Å)",
+        f"sign convention: {result.sign_convention}",
+        f"density: {result.density_kind}; {result.level_of_theory}",
+        f"cube: {result.cube}", f"figures: {', '.join(figures)}", *(f"note: {n}" for n in result.notes)])
+
+
+def free_energy_step(workdir: str | os.PathLike, *, temperature: float = 298.15, accept_flagged: bool = False,
+                     U: float = 0.0, method: str = "auto") -> tuple[Any, dict]:
+    """Free energies, pathways and their figures (HER, dG bars, HzOR at 0 and U_L) from the store."""
+    from heterocat.analyse.freeenergy import free_energies  # noqa: PLC0415
+    from heterocat.analyse.path import analyse_steps  # noqa: PLC0415
+    from heterocat.errors import HeterocatError  # noqa: PLC0415
+    from heterocat.plot.freeenergy import plot_pathways, plot_site_bars  # noqa: PLC0415
+
+    if not Path(workdir).is_dir():
+        raise HeterocatError(f"no work directory {workdir}")
+    report = free_energies(workdir, temperature=temperature, accept_flagged=accept_flagged, U=U, method=method)
+    figdir = Path(workdir) / "figures"
+    figures: list[str] = []
+    h_sites = [v for v in report.sites if v.adsorbate == "H"]
+    if h_sites:
+        her = [analyse_steps(f"{v.system} {v.site}", [{"name": "H+ + e- -> *H", "dG": v.dG},
+                                                     {"name": "*H -> 1/2 H2", "dG": -v.dG}], "reduction")
+               for v in h_sites]
+        figures += plot_pathways(her, figdir / "her", title="HER, U = 0 V vs RHE")
+    for ads in ("H2O", "OH"):
+        if any(v.adsorbate == ads for v in report.sites):
+            figures += plot_site_bars(report.sites, ads, figdir / f"dG_{ads}")
+    hzor = [paths["HzOR"] for paths in report.pathways.values() if "HzOR" in paths]
+    if hzor:
+        figures += plot_pathways(hzor, figdir / "hzor", title="HzOR, U = 0 V vs RHE")
+        for result in hzor:
+            if result.limiting_potential is not None:
+                at_ul = analyse_steps(result.name, [{"name": s.name, "dG": s.dG, "kind": s.kind,
+                                                     "electrons": s.electrons or 1} for s in result.steps],
+                                      "oxidation", U=result.limiting_potential, labels=result.state_labels)
+                system = result.name.split(":")[0].replace("/", "-").replace(" ", "_")
+                figures += plot_pathways([at_ul], figdir / f"hzor_UL_{system}", at_U=True,
+                                         title=f"{result.name} at U_L = {result.limiting_potential:+.2f} V")
+    return report, {**report.to_dict(), "figures": figures}
+
+
+def free_energy_text(report: Any, figures: list[str]) -> str:
+    lines = [f"Adsorption free energies (eV, T = {report.temperature:g} K; {report.method} energies)",
+             f"  {'system':<18} {'adsorbate':<6} {'site':<24} {'dE':>7} {'dG':>7}  corrections"]
+    for v in report.sites:
+        best = report.best[v.system][v.adsorbate] is v
+        lines.append(f"  {v.system:<18} {v.adsorbate:<6} {v.site:<24} {v.dE:7.3f} {v.dG:7.3f}"
+                     f"{' *' if best else '  '} {v.corrections}")
+    lines.append("  (* best site)")
+    for system, paths in report.pathways.items():
+        for name, r in paths.items():
+            ul = "-" if r.limiting_potential is None else f"{r.limiting_potential:+.3f} V"
+            lines.append(f"{system} {name}: U_L {ul} (PDS {r.potential_determining_step}); largest step "
+                         f"{r.largest_step} {r.largest_step_dG:+.3f} eV"
+                         + (f"; branch {r.branches}" if r.branches else ""))
+    levels = sorted({v.level_of_theory for v in report.sites})
+    lines.append("level of theory: " + "; ".join(levels))
+    lines.append("gases: " + "; ".join(f"{g} {v['method']}" for g, v in report.gases.items()))
+    if report.excluded:
+        lines.append(f"excluded (flagged; --accept-flagged to use): {len(report.excluded)}")
+        lines += [f"  {e['system']} {e['adsorbate']} {e['site']}: {e['flags']}" for e in report.excluded]
+    lines += [f"note: {n}" for n in report.notes]
+    lines.append("figures: " + ", ".join(figures))
+    return "\n".join(lines)
