@@ -1,0 +1,330 @@
+"""Command lines of the workflow scripts in ``workflows/`` (each script is one call here).
+
+    python workflows/her.py --preset fast --workdir W
+    python workflows/paper.py --preset fast --workdir W --json
+
+Every script: ``--preset ci|fast|paper`` (or a TOML file), ``--workdir``,
+``--scale small|paper`` (which reference models), ``--strategy``
+(``screen``, ``mlip+dft``, ``dft``, ``mlip``), ``--mlip`` (which MLIP),
+``--vibrations`` (``dft``, ``mlip``, ``none``), ``--k``, ``--workers``,
+``--set key=value`` and ``--json``.  Finished tasks are read back, never
+recomputed; a killed run continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from heterocat.errors import HeterocatError
+
+#: The MLIP used by default for pre-relaxation and screening (see bench/bench_mlip.py).
+DEFAULT_MLIP = "chgnet"
+REPO_STRUCTURES = Path(__file__).resolve().parents[3] / "structures"
+
+
+def parser(description: str, *, free_energy: bool = True) -> argparse.ArgumentParser:
+    """The common options of every workflow script."""
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--preset", default="fast", help="ci, fast, paper or a preset TOML file (default fast)")
+    p.add_argument("--config", help="user TOML overriding the preset")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one setting")
+    p.add_argument("--workdir", required=True, help="work directory (results store, figures)")
+    p.add_argument("--structures", default=str(REPO_STRUCTURES),
+                   help="folder of reference models and site files (default: the repository's)")
+    p.add_argument("--scale", choices=("small", "paper"), help="model size (default: paper for the "
+                   "paper preset, small otherwise)")
+    p.add_argument("--surfaces", nargs="+", help="only these surfaces, e.g. 'Ru(0001)' 'NiO(100)'")
+    p.add_argument("--workers", type=int, default=1, help="tasks run side by side (default 1)")
+    p.add_argument("--json", action="store_true", help="print one JSON document")
+    if free_energy:
+        p.add_argument("--cluster", default="local", help="cluster profile (configs/clusters/NAME.toml or a "
+                       "path): submit one job per task through myqueue; 'local' (default) runs here")
+        p.add_argument("--strategy", choices=("screen", "mlip+dft", "dft", "mlip"), default="screen",
+                       help="screen (default): MLIP ranks all sites, the best k per group go to GPAW")
+        p.add_argument("--mlip", choices=("chgnet", "sevenn"), default=DEFAULT_MLIP)
+        p.add_argument("--vibrations", choices=("dft", "mlip", "none"), default="mlip",
+                       help="adsorbate ZPE/TS from DFT or MLIP frequencies, or none (default mlip)")
+        p.add_argument("--k", type=int, default=1, help="DFT candidates per site group (default 1)")
+    return p
+
+
+def settings_from(args: argparse.Namespace) -> tuple[dict, dict | None]:
+    """GPAW settings of the preset, and the MLIP settings on the same preset."""
+    from heterocat.calculate.settings import load_settings  # noqa: PLC0415
+
+    dft = load_settings(args.preset, args.config, tuple(args.set or ()))
+    mlip = None
+    if getattr(args, "mlip", None):
+        mlip = load_settings(args.preset, args.config, (*(args.set or ()), f"calculator.name={args.mlip}"))
+    return dft, mlip
+
+
+def scale_of(args: argparse.Namespace) -> str:
+    return args.scale or ("paper" if args.preset == "paper" else "small")
+
+
+def run_free_energy_workflow(names: list[str], args: argparse.Namespace) -> dict[str, Any]:
+    """Run the recipes ``names`` and analyse the store; returns the free-energy JSON document."""
+    from heterocat.run.recipes import recipe_plans  # noqa: PLC0415
+    from heterocat.run.steps import free_energy_step  # noqa: PLC0415
+    from heterocat.run.workflow import run_plans  # noqa: PLC0415
+
+    dft, mlip = settings_from(args)
+    plans = recipe_plans(names, args.structures, scale_of(args), strategy=args.strategy,
+                         vibrations=args.vibrations, k=args.k, surfaces=tuple(args.surfaces or ()) or None)
+    if getattr(args, "cluster", "local") != "local":
+        return submit_plans(plans, dft, mlip, args)
+    results = run_plans(plans, dft, mlip, args.workdir, workers=args.workers, progress=not args.json)
+    failed = {n: r.get("reason", "") for n, r in results.items() if r.get("status") != "done"}
+    method = "mlip" if args.strategy == "mlip" else "dft"
+    report, data = free_energy_step(args.workdir, method=method)
+    data["tasks"] = {"total": len(results), "ran": sum(bool(r.get("ran")) for r in results.values()),
+                     "not_done": failed}
+    data["strategy"] = strategy_note(args)
+    return {"report": report, **data}
+
+
+def submit_plans(plans: list, dft: dict, mlip: dict | None, args: argparse.Namespace) -> dict[str, Any]:
+    """Submit the tasks of ``plans`` to the cluster of ``args.cluster``; returns what was submitted.
+
+    Screening's GPAW stage depends on the MLIP results: run the same command
+    again once the first jobs have finished, and it submits the rest.
+    """
+    from heterocat.run.submit import load_profile, submit  # noqa: PLC0415
+    from heterocat.run.task import finished  # noqa: PLC0415
+    from heterocat.run.workflow import plan_all  # noqa: PLC0415
+
+    profile = load_profile(args.cluster)
+    if profile.scheduler == "local":
+        raise HeterocatError(f"profile {profile.name!r} runs locally: leave out --cluster")
+    names = [s.name for s in plan_all(plans, dft, mlip, args.workdir)]
+    done = {n: r for n in names if (r := finished(args.workdir, n))}
+    specs = plan_all(plans, dft, mlip, args.workdir, finished=done)
+    out = submit(specs, args.workdir, profile)
+    waiting = args.strategy == "screen" and any(n not in done for n in names)
+    out["next"] = ("when these jobs have finished, run this command again: screening then submits its "
+                   "GPAW stage" if waiting else "when the jobs have finished: heterocat freeenergy WORKDIR")
+    return {"submitted": out}
+
+
+def strategy_note(args: argparse.Namespace) -> str:
+    """One line saying how the numbers were obtained."""
+    notes = {"screen": f"MLIP ({args.mlip}) relaxes every site; the best {args.k} per site group get a "
+                       "GPAW single point on the MLIP geometry",
+             "mlip+dft": f"MLIP ({args.mlip}) relaxation, then a GPAW single point on its geometry",
+             "dft": "GPAW relaxations", "mlip": f"MLIP ({args.mlip}) only: not DFT"}
+    vib = {"dft": "adsorbate ZPE/TS from GPAW frequencies", "mlip": f"adsorbate ZPE/TS from {args.mlip} "
+           "frequencies at the MLIP geometry", "none": "no adsorbate ZPE/TS except the tabulated one for *H"}
+    gases = "MLIP" if args.strategy == "mlip" else "GPAW relaxation and frequencies"
+    return f"{notes[args.strategy]}; {vib[args.vibrations]}; gases: {gases}"
+
+
+def main_free_energy(names: list[str], description: str, argv: Sequence[str] | None = None) -> int:
+    """Entry point of her.py, water.py and hzor.py."""
+    args = parser(description).parse_args(argv)
+    return guarded(lambda: _emit_free_energy(run_free_energy_workflow(names, args), args))
+
+
+def _emit_free_energy(out: dict, args: argparse.Namespace) -> None:
+    from heterocat.run.steps import free_energy_text  # noqa: PLC0415
+
+    if "submitted" in out:
+        sub = out["submitted"]
+        print(json.dumps(sub, indent=1) if args.json else
+              f"{sub['tasks']} tasks for profile {sub['profile']} ({sub['scheduler']}), "
+              f"{sub['finished_before']} finished before\n{sub['myqueue']}\nnext: {sub['next']}")
+        return
+    report = out.pop("report")
+    if args.json:
+        print(json.dumps(out, indent=1, default=str))
+    else:
+        print(free_energy_text(report, out["figures"]))
+        print(f"strategy: {out['strategy']}")
+        print(f"tasks: {out['tasks']['total']} ({out['tasks']['ran']} ran now)")
+
+
+def _models(args: argparse.Namespace) -> dict[str, str]:
+    from heterocat.run.recipes import reference_surfaces  # noqa: PLC0415
+
+    return {name: s.structure for name, s in reference_surfaces(args.structures, scale_of(args)).items()}
+
+
+def run_work_functions(args: argparse.Namespace) -> dict[str, Any]:
+    """Two-sided work functions of NiO(100) and Ru(0001) (the paper's Figure 3f)."""
+    from heterocat.run.steps import work_function_step  # noqa: PLC0415
+
+    dft, _ = settings_from(args)
+    models = _models(args)
+    names = [n for n in ("NiO(100)", "Ru(0001)") if not args.surfaces or n in args.surfaces]
+    results, data = work_function_step([models[n] for n in names], dft, args.workdir)
+    systems = data.get("systems", [data])
+    return {"results": results, "work_functions": dict(zip(names, systems, strict=True)),
+            "figures": data["figures"]}
+
+
+def run_charge_difference(args: argparse.Namespace) -> dict[str, Any]:
+    """NiO(100) -> Ru13 charge-density difference and transfer (the paper's Figure 8b,c)."""
+    from heterocat.run.steps import charge_difference_step  # noqa: PLC0415
+
+    dft, _ = settings_from(args)
+    result, data = charge_difference_step(_models(args)["NiO(100)/Ru13"], dft, args.workdir)
+    return {"result": result, **data}
+
+
+def main_work_function(argv: Sequence[str] | None = None) -> int:
+    from heterocat.run.steps import work_function_text  # noqa: PLC0415
+
+    args = parser("Work functions of NiO(100) and Ru(0001)", free_energy=False).parse_args(argv)
+
+    def action() -> None:
+        out = run_work_functions(args)
+        results = out.pop("results")
+        print(json.dumps(out, indent=1, default=str) if args.json else work_function_text(results, out["figures"]))
+    return guarded(action)
+
+
+def main_charge_difference(argv: Sequence[str] | None = None) -> int:
+    from heterocat.run.steps import charge_difference_text  # noqa: PLC0415
+
+    args = parser("Charge-density difference of NiO(100)/Ru13", free_energy=False).parse_args(argv)
+
+    def action() -> None:
+        out = run_charge_difference(args)
+        result = out.pop("result")
+        print(json.dumps(out, indent=1, default=str) if args.json else charge_difference_text(result, out["figures"]))
+    return guarded(action)
+
+
+def run_paper(args: argparse.Namespace) -> dict[str, Any]:
+    """Everything: work functions, charge difference, HER, water and HzOR free energies."""
+    start = time.perf_counter()
+    wf = run_work_functions(args)
+    cd = run_charge_difference(args)
+    fe = run_free_energy_workflow(["her", "water", "hzor"], args)
+    return summary(args, wf, cd, fe, time.perf_counter() - start)
+
+
+def summary(args: argparse.Namespace, wf: dict, cd: dict, fe: dict, seconds: float) -> dict[str, Any]:
+    """The paper's numbers in one JSON-ready document (energies eV, potentials V vs RHE)."""
+    from heterocat.calculate.settings import load_settings  # noqa: PLC0415
+    from heterocat.store import ResultsStore  # noqa: PLC0415
+
+    report = fe["report"]
+    per_site = {ads: [{"system": v.system, "site": v.site, "dG": round(v.dG, 3), "dE": round(v.dE, 3),
+                       "corrections": v.corrections, "level_of_theory": v.level_of_theory}
+                      for v in report.sites if v.adsorbate == ads] for ads in ("H", "H2O", "OH")}
+    hzor = {}
+    for system, paths in report.pathways.items():
+        if "HzOR" in paths:
+            r = paths["HzOR"]
+            hzor[system] = {"steps": [{"name": s.name, "dG": round(s.dG, 3), "kind": s.kind} for s in r.steps],
+                            "limiting_potential": r.limiting_potential,
+                            "potential_determining_step": r.potential_determining_step,
+                            "largest_step": r.largest_step, "largest_step_dG": round(r.largest_step_dG, 3),
+                            "branches": r.branches}
+    rows = ResultsStore(args.workdir).rows()
+    gpaw_runs = sum(1 for r in rows if r.get("method") == "dft")
+    return {
+        "preset": args.preset,
+        "accuracy": load_settings(args.preset, args.config, tuple(args.set or ()))["description"],
+        "scale": scale_of(args), "strategy": fe["strategy"],
+        "work_functions": {n: {k: w[k] for k in ("phi_top", "phi_bottom", "fermi_level")}
+                           | {"ionization_potential_top": w.get("ionization_potential_top")}
+                           for n, w in wf["work_functions"].items()},
+        "charge_transfer": {"transfer_to_cluster_hirshfeld": cd["transfer_to_cluster_hirshfeld"],
+                            "transfer_across_interface_plane": cd["transfer_across_interface_plane"],
+                            "integral_drho": cd["integral_drho"], "sign_convention": cd["sign_convention"],
+                            "cube": cd["cube"]},
+        "dG_H": per_site["H"], "dG_H2O": per_site["H2O"], "dG_OH": per_site["OH"], "hzor": hzor,
+        "figures": wf["figures"] + cd["figures"] + fe["figures"],
+        "gpaw_calculations": gpaw_runs, "tasks": fe["tasks"], "wall_time_s": round(seconds, 1),
+        "notes": report.notes,
+    }
+
+
+def summary_text(doc: dict[str, Any]) -> str:
+    """The demo's closing table."""
+    lines = [f"heterocat paper workflow: preset {doc['preset']} ({doc['accuracy']}), {doc['scale']} models",
+             f"strategy: {doc['strategy']}", "", "Work functions (eV)"]
+    for name, w in doc["work_functions"].items():
+        ip = w.get("ionization_potential_top")
+        lines.append(f"  {name:<16} Phi top {w['phi_top']:.3f}  bottom {w['phi_bottom']:.3f}"
+                     + (f"  IP {ip:.3f}" if ip is not None else ""))
+    ct = doc["charge_transfer"]
+    lines += ["", f"NiO -> Ru13 charge transfer (electrons gained by Ru13): Hirshfeld "
+              f"{ct['transfer_to_cluster_hirshfeld']:+.3f}, across the interface plane "
+              f"{ct['transfer_across_interface_plane']:+.3f} (integral of drho {ct['integral_drho']:+.1e})"]
+    for ads in ("H", "H2O", "OH"):
+        lines += ["", f"dG(*{ads}) per site (eV, U = 0 V vs RHE)"]
+        lines += [f"  {v['system']:<16} {v['site']:<26} {v['dG']:+.3f}" for v in doc[f"dG_{ads}"]]
+    lines += ["", "HzOR (N2H4 -> N2), dG per step (eV)"]
+    for system, h in doc["hzor"].items():
+        lines.append(f"  {system}: " + ", ".join(f"{s['dG']:+.2f}" for s in h["steps"]))
+        ul = h["limiting_potential"]
+        lines.append(f"    U_L {'-' if ul is None else f'{ul:+.3f} V'} (PDS {h['potential_determining_step']});"
+                     f" largest step {h['largest_step']} {h['largest_step_dG']:+.3f} eV; branch {h['branches']}")
+    lines += ["", f"GPAW calculations stored: {doc['gpaw_calculations']}; tasks {doc['tasks']['total']}"
+              f" ({doc['tasks']['ran']} ran now); wall time {doc['wall_time_s']:.0f} s",
+              f"figures: {len(doc['figures'])} files in {Path(doc['figures'][0]).parent if doc['figures'] else '-'}"
+              " and the chargediff folder"]
+    lines += [f"note: {n}" for n in doc["notes"]]
+    return "\n".join(lines)
+
+
+def main_paper(argv: Sequence[str] | None = None) -> int:
+    """Entry point of paper.py."""
+    args = parser("The paper's workflow: work functions, charge transfer, HER, water, HzOR").parse_args(argv)
+
+    def action() -> None:
+        doc = run_paper(args)
+        print(json.dumps(doc, indent=1, default=str) if args.json else summary_text(doc))
+    return guarded(action)
+
+
+#: Workflows that ``heterocat submit`` knows, by the name of their script.
+SUBMITTABLE = {"her": ["her"], "water": ["water"], "hzor": ["hzor"], "free_energy": ["her", "water", "hzor"]}
+
+
+def main_submit(argv: Sequence[str]) -> int:
+    """``heterocat submit WORKFLOW [options] --cluster PROFILE``: the workflow's tasks as cluster jobs."""
+    argv = list(argv)
+    known = ", ".join(SUBMITTABLE)
+    if not argv or argv[0].startswith("-"):
+        if argv[:1] in (["-h"], ["--help"]):
+            print(f"usage: heterocat submit WORKFLOW --cluster PROFILE --workdir W [workflow options]\n"
+                  f"WORKFLOW: {known} (or workflows/NAME.py); options as the workflow script's --help")
+            return 0
+        print(f"heterocat: error: submit needs a workflow ({known})", file=sys.stderr)
+        return 2
+    name = Path(argv[0]).stem
+    if name not in SUBMITTABLE:
+        print(f"heterocat: error: no submittable workflow {argv[0]!r} (known: {known})", file=sys.stderr)
+        return 2
+    if "--cluster" not in argv and not any(a.startswith("--cluster=") for a in argv[1:]):
+        print("heterocat: error: submit needs --cluster PROFILE (see configs/clusters/)", file=sys.stderr)
+        return 2
+    return main_free_energy(SUBMITTABLE[name], f"submit {name}", argv[1:])
+
+
+def guarded(action: Callable[[], Any]) -> int:
+    """Run ``action``: bad input is one line on stderr and exit status 2, never a traceback."""
+    try:
+        action()
+    except HeterocatError as err:
+        print(f"heterocat: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("heterocat: interrupted (finished tasks are kept; run again to continue)", file=sys.stderr)
+        return 130
+    return 0
+
+
+def timed(action: Callable[[], Any]) -> tuple[Any, float]:
+    start = time.perf_counter()
+    return action(), time.perf_counter() - start

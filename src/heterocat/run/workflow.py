@@ -1,0 +1,252 @@
+"""Free-energy workflows as task graphs: gases, clean surfaces, adsorbates on sites.
+
+A :class:`Plan` says what to compute (surfaces, adsorbates, gases) and how
+(``strategy``, ``vibrations``); :func:`plan_tasks` turns it into
+:class:`~heterocat.run.local.TaskSpec` objects that the local runner or a
+cluster engine executes.  Strategies (energies always of one method):
+
+``dft``
+    GPAW relaxation of every candidate (site x orientation).
+``mlip+dft``
+    MLIP relaxation, then one GPAW single point on its geometry.
+``screen``
+    MLIP relaxation of every candidate; the ``k`` lowest per site group go to a
+    GPAW single point.  The second stage is planned once the first has run, so
+    :func:`run_plans` plans again until nothing new appears.
+``mlip``
+    MLIP only: quick looks, labelled MLIP on every output.
+
+Clean surfaces and gases take the same route as the adsorbates, so every
+difference is between energies of one method on geometries of one method.
+Site enumerations are read from ``structures/*.sites.json`` when they belong to
+the structure (same fingerprint) and enumerated again, with a notice, when not.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ase import Atoms
+
+from heterocat.errors import HeterocatError
+from heterocat.io import read_structure, write_structure
+from heterocat.run.local import TaskSpec
+
+STRATEGIES = ("dft", "mlip+dft", "screen", "mlip")
+VIBRATIONS = ("dft", "mlip", "none")
+GAS_SYSTEM = "gas"
+
+
+@dataclass
+class Surface:
+    """A clean surface or supported cluster and the sites to use on it.
+
+    ``regions`` keeps sites of those regions only (``surface``, ``cluster``,
+    ``interface``, ``support-near``, ``support-far``); ``labels`` those labels
+    only (``Ru-Top``, ``fcc`` ...); ``None`` keeps all.
+    """
+
+    name: str
+    structure: str
+    sites: str | None = None
+    regions: tuple[str, ...] | None = None
+    labels: tuple[str, ...] | None = None
+
+
+@dataclass
+class Plan:
+    """What a workflow computes and how."""
+
+    surfaces: list[Surface]
+    adsorbates: list[str]
+    gases: list[str]
+    strategy: str = "mlip+dft"
+    vibrations: str = "none"
+    k: int = 1
+    group_by: str = "layer"  # screening groups on clusters: "layer" (Ru-Top ...) or "region"
+    orientations: str = "all"  # or "first"
+
+    def check(self) -> None:
+        if self.strategy not in STRATEGIES:
+            raise HeterocatError(f"unknown strategy {self.strategy!r}; choose from {', '.join(STRATEGIES)}")
+        if self.vibrations not in VIBRATIONS:
+            raise HeterocatError(f"unknown vibrations {self.vibrations!r}; choose from {', '.join(VIBRATIONS)}")
+        if self.k < 1:
+            raise HeterocatError(f"k must be >= 1, got {self.k}")
+        if self.group_by not in ("layer", "region"):
+            raise HeterocatError(f"group_by must be layer or region, got {self.group_by!r}")
+
+
+def slug(text: str) -> str:
+    """A file- and task-name-safe form of ``text`` (``NiO(100)/Ru13`` -> ``NiO100-Ru13``)."""
+    return re.sub(r"[^A-Za-z0-9_.+-]+", "-", text.replace("(", "").replace(")", "")).strip("-")
+
+
+def load_sites(surface: Surface, atoms: Atoms):
+    """The site enumeration of ``surface``: the saved one if it matches ``atoms``, else a new one."""
+    from heterocat.sites import find_sites  # noqa: PLC0415
+    from heterocat.sites.records import SiteEnumeration  # noqa: PLC0415
+
+    if surface.sites and Path(surface.sites).exists():
+        saved = SiteEnumeration.load(surface.sites)
+        try:
+            saved.check_matches(atoms)
+            return saved
+        except HeterocatError:
+            print(f"heterocat: notice: {surface.sites} belongs to another structure than "
+                  f"{surface.structure}; enumerating the sites again", file=sys.stderr)
+    return find_sites(atoms)
+
+
+def gas_molecule(name: str, vacuum: float = 6.0) -> Atoms:
+    """Gas-phase molecule from ASE's G2 set, centred in a box with ``vacuum`` Å each side."""
+    from ase.build import molecule  # noqa: PLC0415
+
+    try:
+        atoms = molecule(name)
+    except KeyError:
+        raise HeterocatError(f"no gas-phase geometry for {name!r} in ASE's G2 set") from None
+    atoms.center(vacuum=vacuum)
+    atoms.pbc = False
+    return atoms
+
+
+def candidates(plan: Plan) -> list[tuple[Atoms, dict[str, Any]]]:
+    """(structure, metadata) of every clean surface, adsorbate placement and gas."""
+    from heterocat.sites.adsorbates import get_adsorbate, orientations, place_adsorbate  # noqa: PLC0415
+
+    out: list[tuple[Atoms, dict[str, Any]]] = []
+    for name in plan.gases:
+        out.append((gas_molecule(name), {"system": GAS_SYSTEM, "adsorbate": name, "site": ""}))
+    for surface in plan.surfaces:
+        clean = read_structure(surface.structure)
+        out.append((clean, {"system": surface.name, "adsorbate": "", "site": ""}))
+        sites = [s for s in load_sites(surface, clean).sites
+                 if (surface.regions is None or s.region in surface.regions)
+                 and (surface.labels is None or s.label in surface.labels)]
+        if not sites:
+            raise HeterocatError(f"{surface.name}: no sites left after the region/label filter")
+        for ads_name in plan.adsorbates:
+            ads = get_adsorbate(ads_name)
+            for site in sites:
+                allowed = orientations(ads, site)
+                for orientation in allowed[:1] if plan.orientations == "first" else allowed:
+                    try:
+                        atoms = place_adsorbate(clean, site, ads.name, orientation)
+                    except HeterocatError:
+                        continue  # does not fit there (too close to other atoms)
+                    out.append((atoms, {"system": surface.name, "adsorbate": ads.name, "site": site.id,
+                                        "orientation": orientation, "group": _group(site, plan.group_by),
+                                        "site_indices": list(site.indices)}))
+    return out
+
+
+def _group(site, group_by: str = "layer") -> str:
+    """Screening group of a site: its layer on a cluster (Ru-Top ...) or its region."""
+    return site.label if site.region == "cluster" and group_by == "layer" else site.region
+
+
+def _name(md: dict[str, Any], stage: str) -> str:
+    parts = [slug(md["system"]), md["adsorbate"] or "clean"]
+    if md["site"]:
+        parts += [slug(md["site"].replace(":", "-")), f"o{md.get('orientation', 0)}"]
+    return "/".join(parts + [stage])
+
+
+def _input(workdir: Path, name: str, atoms: Atoms) -> str:
+    """Write a task's input structure once (atomically) and return its path."""
+    path = workdir / "inputs" / (name.replace("/", "__") + ".extxyz")
+    if not path.exists():
+        write_structure(path, atoms)
+    return str(path)
+
+
+def plan_tasks(plan: Plan, dft: dict, mlip: dict | None, workdir: str | os.PathLike,
+               finished: dict[str, dict] | None = None) -> list[TaskSpec]:
+    """Task specs for ``plan``; ``finished`` (results by task name) unlocks screening's second stage.
+
+    ``dft`` and ``mlip`` are resolved settings; ``mlip`` is needed by every
+    strategy but ``dft`` and by MLIP vibrations.
+    """
+    plan.check()
+    if (plan.strategy != "dft" or plan.vibrations == "mlip") and mlip is None:
+        raise HeterocatError(f"strategy {plan.strategy!r} / vibrations {plan.vibrations!r} need MLIP settings")
+    workdir = Path(workdir)
+    finished = finished or {}
+    specs: list[TaskSpec] = []
+    screened: dict[str, list[tuple[float, dict, str]]] = {}
+    for atoms, md in candidates(plan):
+        is_gas = md["system"] == GAS_SYSTEM
+        base = _name(md, "")
+        structure = _input(workdir, base + "input", atoms)
+        strategy = "dft" if is_gas and plan.strategy != "mlip" else plan.strategy
+        if strategy == "dft":
+            energy = TaskSpec(base + "relax", "relax", dft, structure=structure, metadata=md)
+            specs.append(energy)
+        else:
+            first = TaskSpec(base + "mlip-relax", "relax", mlip, structure=structure,
+                             metadata={**md, "strategy": "mlip-relax" if strategy != "screen" else "mlip-screen"})
+            specs.append(first)
+            energy = first
+            if strategy == "mlip+dft" or (strategy == "screen" and (is_gas or not md["adsorbate"])):
+                energy = TaskSpec(base + "dft-single", "single", dft, structure_from=first.name,
+                                  metadata={**md, "strategy": "mlip-relax + dft"})
+                specs.append(energy)
+            elif strategy == "screen":
+                result = finished.get(first.name, {})
+                if result.get("status") == "done" and not result.get("flags"):
+                    key = f"{md['system']}|{md['adsorbate']}|{md['group']}"
+                    screened.setdefault(key, []).append((result["energy"], md, first.name))
+                continue  # the DFT stage is added below, for the k best of each group
+        specs += _vibration(plan, energy, md, is_gas, dft, mlip)
+    for group in screened.values():
+        for _, md, first_name in sorted(group, key=lambda g: g[0])[:plan.k]:
+            base = _name(md, "")
+            energy = TaskSpec(base + "dft-single", "single", dft, structure_from=first_name,
+                              metadata={**md, "strategy": f"mlip-screen top-{plan.k} + dft"})
+            specs += [energy, *_vibration(plan, energy, md, False, dft, mlip)]
+    return specs
+
+
+def _vibration(plan: Plan, energy: TaskSpec, md: dict, is_gas: bool, dft: dict,
+               mlip: dict | None) -> list[TaskSpec]:
+    """The vibration task of one candidate (adsorbate or gas atoms only), if asked for."""
+    if plan.vibrations == "none" or not md["adsorbate"]:
+        return []
+    use_dft = (plan.vibrations == "dft" or is_gas) and plan.strategy != "mlip"
+    settings = dft if use_dft else mlip
+    # MLIP vibrations start from the MLIP geometry, DFT ones from the geometry of the DFT energy
+    source = energy.name if use_dft or energy.kind == "relax" else energy.structure_from
+    spec = TaskSpec(_name(md, "vib-" + ("dft" if use_dft else "mlip")), "vib", settings,
+                    structure_from=source, metadata=md)
+    if is_gas:
+        spec.indices = list(range(len(gas_molecule(md["adsorbate"]))))
+    return [spec]
+
+
+def plan_all(plans: list[Plan], dft: dict, mlip: dict | None, workdir: str | os.PathLike,
+             finished: dict[str, dict] | None = None) -> list[TaskSpec]:
+    """Tasks of several plans; a task two plans share (a gas, a clean surface) appears once."""
+    specs: dict[str, TaskSpec] = {}
+    for plan in plans:
+        for spec in plan_tasks(plan, dft, mlip, workdir, finished):
+            specs.setdefault(spec.name, spec)
+    return list(specs.values())
+
+
+def run_plans(plans: list[Plan], dft: dict, mlip: dict | None, workdir: str | os.PathLike, *,
+              workers: int = 1, retry_failed: bool = False, progress: bool = True) -> dict[str, dict]:
+    """Plan, run, and plan again until no new task appears (screening's second stage)."""
+    from heterocat.run.local import run_local  # noqa: PLC0415
+
+    results: dict[str, dict] = {}
+    while True:
+        specs = plan_all(plans, dft, mlip, workdir, finished=results)
+        if all(s.name in results for s in specs):
+            return results
+        results = run_local(specs, workdir, workers=workers, retry_failed=retry_failed, progress=progress)

@@ -1,0 +1,153 @@
+"""Workflows: task graphs from recipes, screening sends k per group, scripts run end to end."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from heterocat.build import metal_slab
+from heterocat.calculate.settings import load_settings
+from heterocat.errors import HeterocatError
+from heterocat.io import read_json, write_structure
+from heterocat.run.recipes import gases_for, recipe_plans
+from heterocat.run.workflow import Plan, Surface, plan_all, plan_tasks, run_plans
+from heterocat.sites import find_sites
+from heterocat.store import ResultsStore
+
+ROOT = Path(__file__).resolve().parents[2]
+EMT = ['calculator.name="emt"', "relax.fmax=0.05"]
+
+
+@pytest.fixture
+def pt_slab(tmp_path):
+    path = tmp_path / "pt.extxyz"
+    write_structure(path, metal_slab("Pt", size=(2, 2, 3), vacuum=6.0, fixed_layers=1))
+    return str(path)
+
+
+def test_gases_follow_the_adsorbates():
+    assert gases_for(["H"]) == ["H2"]
+    assert gases_for(["H2O", "OH"]) == ["H2", "H2O"]
+    assert set(gases_for(["N2H4", "N2H3", "N2"])) >= {"H2", "N2H4", "N2"}
+
+
+def test_plans_share_gases_and_clean_surfaces():
+    plans = recipe_plans(["her", "water"], ROOT / "structures", "small", strategy="mlip+dft")
+    s = load_settings("ci")
+    specs = plan_all(plans, s, s, "/tmp/heterocat-unused")
+    names = [x.name for x in specs]
+    assert len(names) == len(set(names))
+    assert names.count("gas/H2/relax") == 1 and names.count("Ru0001/clean/mlip-relax") == 1
+    # the supported cluster uses cluster and interface sites only for HER and water
+    sites = {x.metadata["site"] for x in specs if x.metadata["system"] == "NiO(100)/Ru13" and x.metadata["site"]}
+    assert sites and all(site.split(":")[0] in ("Ru-Top", "Ru-Middle", "Ru-Bottom", "interface") for site in sites)
+
+
+def test_screening_sends_exactly_k_per_group_to_dft(tmp_path, pt_slab):
+    s = load_settings("ci", assignments=EMT)
+    plan = Plan([Surface("Pt(111)", pt_slab)], ["H"], ["H2"], strategy="screen", k=2)
+    first = plan_tasks(plan, s, s, tmp_path)
+    assert not any(x.name.startswith("Pt111/H/") and x.kind == "single" for x in first)
+    results = run_plans([plan], s, s, tmp_path, progress=False)
+    dft = [n for n in results if n.startswith("Pt111/H/") and n.endswith("dft-single")]
+    screened = [n for n in results if n.startswith("Pt111/H/") and n.endswith("mlip-relax")]
+    assert len(screened) == 4 and len(dft) == 2  # four sites ranked, the two lowest computed
+    lowest = sorted(screened, key=lambda n: results[n]["energy"])[:2]
+    assert {n.rsplit("/", 1)[0] for n in dft} == {n.rsplit("/", 1)[0] for n in lowest}
+
+
+def test_plan_refuses_bad_input(pt_slab):
+    s = load_settings("ci", assignments=EMT)
+    with pytest.raises(HeterocatError, match="unknown strategy"):
+        plan_tasks(Plan([Surface("Pt", pt_slab)], ["H"], ["H2"], strategy="fast"), s, s, "/tmp/x")
+    with pytest.raises(HeterocatError, match="no sites left"):
+        plan_tasks(Plan([Surface("Pt", pt_slab, labels=("nowhere",))], ["H"], ["H2"]), s, s, "/tmp/x")
+    with pytest.raises(HeterocatError, match="unknown workflow"):
+        recipe_plans(["orr"], ROOT / "structures", "small")
+
+
+def test_saved_sites_are_reused_or_enumerated_again_with_a_notice(tmp_path, pt_slab, capsys):
+    from heterocat.run.workflow import load_sites
+
+    slab = metal_slab("Pt", size=(2, 2, 3), vacuum=6.0, fixed_layers=1)
+    find_sites(slab).save(tmp_path / "pt.sites.json")
+    assert load_sites(Surface("Pt", pt_slab, str(tmp_path / "pt.sites.json")), slab).fingerprint
+    assert capsys.readouterr().err == ""
+    other = metal_slab("Pt", size=(2, 2, 4), vacuum=6.0)
+    again = load_sites(Surface("Pt", pt_slab, str(tmp_path / "pt.sites.json")), other)
+    assert "enumerating the sites again" in capsys.readouterr().err
+    assert again.fingerprint != read_json(tmp_path / "pt.sites.json")["fingerprint"]
+
+
+def _script(name: str, *args: str, **kw) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONWARNINGS="ignore", OMP_NUM_THREADS="1")
+    return subprocess.run([sys.executable, str(ROOT / "workflows" / f"{name}.py"), *args],
+                          capture_output=True, text=True, env=env, timeout=900, **kw)
+
+
+def test_her_script_mlip_only_json(tmp_path):
+    out = _script("her", "--preset", "ci", "--strategy", "mlip", "--workdir", str(tmp_path / "w"),
+                  "--surfaces", "Ru(0001)", "--json")
+    assert out.returncode == 0, out.stderr[-2000:]
+    doc = json.loads(out.stdout)
+    assert doc["method"] == "mlip" and "not DFT" in doc["strategy"]
+    sites = [v for v in doc["sites"] if v["adsorbate"] == "H"]
+    assert len(sites) == 4 and all("not DFT" in v["level_of_theory"] for v in sites)
+    assert doc["pathways"]["Ru(0001)"]["HER"]["limiting_potential"] <= 0  # HER: U_L = -|dG(*H)|
+
+
+def test_script_bad_input_is_one_line(tmp_path):
+    out = _script("her", "--preset", "nonsense", "--workdir", str(tmp_path / "w"))
+    assert out.returncode == 2 and out.stderr.count("\n") == 1 and "Traceback" not in out.stderr
+    out = _script("hzor", "--preset", "ci", "--workdir", str(tmp_path / "w"), "--surfaces", "Pt(111)")
+    assert out.returncode == 2 and "unknown surface" in out.stderr
+
+
+def _tiny_structures(folder: Path) -> None:
+    """A Ru(0001) 1x1x2 slab under the small-scale name, so the ci workflow takes seconds."""
+    folder.mkdir()
+    write_structure(folder / "ru0001_small.extxyz", metal_slab("Ru", size=(1, 1, 2), vacuum=5.0, fixed_layers=1))
+    for stem in ("nio100_small", "nio100_ru13_small"):
+        (folder / f"{stem}.extxyz").write_text((ROOT / "structures" / f"{stem}.extxyz").read_text())
+
+
+@pytest.mark.gpaw
+def test_ci_workflow_with_gpaw_runs_and_a_killed_run_recomputes_nothing(tmp_path):
+    structures = tmp_path / "structures"
+    _tiny_structures(structures)
+    work = tmp_path / "w"
+    args = ["--preset", "ci", "--workdir", str(work), "--structures", str(structures), "--surfaces", "Ru(0001)",
+            "--strategy", "mlip+dft", "--vibrations", "none", "--json"]
+    env = dict(os.environ, PYTHONWARNINGS="ignore", OMP_NUM_THREADS="1")
+    first = subprocess.Popen([sys.executable, str(ROOT / "workflows" / "her.py"), *args],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, start_new_session=True)
+    deadline = time.time() + 600
+    while time.time() < deadline and first.poll() is None:
+        if len([r for r in ResultsStore(work).rows() if r["method"] == "dft"]) >= 1:
+            break
+        time.sleep(0.5)
+    os.killpg(first.pid, signal.SIGKILL)
+    first.wait()
+    finished = {r["task_hash"]: Path(r.get("directory", "")) for r in ResultsStore(work).rows()}
+    stamps = {h: (work / "tasks").glob(f"*/{h}/result.json") for h in finished}
+    stamps = {h: next(iter(p)).stat().st_mtime_ns for h, p in stamps.items()}
+    assert stamps, "the first run finished no task before it was killed"
+    second = _script("her", *args)
+    assert second.returncode == 0, second.stderr[-2000:]
+    doc = json.loads(second.stdout)
+    for h, mtime in stamps.items():  # what was finished before the kill was read back, not recomputed
+        assert next(iter((work / "tasks").glob(f"*/{h}/result.json"))).stat().st_mtime_ns == mtime
+    assert doc["method"] == "dft" and not doc["tasks"]["not_done"]
+    h = [v for v in doc["sites"] if v["adsorbate"] == "H"]
+    assert len(h) == 4 and all(v["level_of_theory"].startswith("DFT GPAW") for v in h)
+    assert all("tabulated" in v["corrections"] for v in h)  # no vibrations: Norskov's +0.24 eV for *H
+    # dG = dE + 0.24 eV (tabulated shortcut) for every site
+    assert all(abs(v["dG"] - v["dE"] - 0.24) < 0.01 for v in h)
+    # a third run starts nothing
+    third = _script("her", *args)
+    assert json.loads(third.stdout)["tasks"]["ran"] == 0
