@@ -229,11 +229,13 @@ def _cmd_run(args: argparse.Namespace) -> None:
 
 def _cmd_status(args: argparse.Namespace) -> None:
     from heterocat.run.local import task_status  # noqa: PLC0415
+    from heterocat.run.submit import queue_states  # noqa: PLC0415
 
     if not Path(args.workdir).is_dir():
         raise HeterocatError(f"no work directory {args.workdir}")
     rows = task_status(args.workdir)
     counts = {k: sum(r["status"] == k for r in rows) for k in ("done", "flagged", "failed", "running", "pending")}
+    queue = queue_states(args.workdir)  # jobs submitted through myqueue, by task name
 
     def text() -> str:
         lines = [f"{'task':<7} {'hash':<17} {'status':<8} {'system':<16} {'site':<20} {'ads':<6} reason"]
@@ -241,9 +243,14 @@ def _cmd_status(args: argparse.Namespace) -> None:
             lines.append(f"{r['task']:<7} {r['task_hash']:<17} {r['status']:<8} {r.get('system', ''):<16} "
                          f"{r.get('site', ''):<20} {r.get('adsorbate', ''):<6} {r.get('reason') or ''}")
         lines.append(", ".join(f"{v} {k}" for k, v in counts.items()))
+        if queue:
+            states = sorted(set(queue.values()))
+            lines.append("cluster jobs (myqueue): " + ", ".join(f"{list(queue.values()).count(s)} {s}"
+                                                                 for s in states))
+            lines += [f"  {name:<48} {state}" for name, state in queue.items() if state != "done"]
         return "\n".join(lines)
 
-    _emit({"counts": counts, "tasks": rows}, args.json, text)
+    _emit({"counts": counts, "tasks": rows, "queue": queue}, args.json, text)
 
 
 def _cmd_index(args: argparse.Namespace) -> None:
@@ -518,6 +525,14 @@ def _build_parser() -> argparse.ArgumentParser:
     st.add_argument("--json", action="store_true")
     st.set_defaults(func=_cmd_status)
 
+    sb = sub.add_parser("submit", help="submit a workflow's tasks to a cluster (myqueue: Slurm, PBS, LSF)",
+                        add_help=False, description=(
+        "One batch job per task with afterok dependencies.  Example:\n"
+        "  heterocat submit her --cluster slurm --preset paper --workdir runs/paper"),
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    sb.add_argument("rest", nargs=argparse.REMAINDER, help="WORKFLOW and its options (see workflows/*.py --help)")
+    sb.set_defaults(func=None)
+
     ix = sub.add_parser("index", help="rebuild WORKDIR/results.db from the task folders")
     ix.add_argument("workdir")
     ix.add_argument("--json", action="store_true")
@@ -531,6 +546,11 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status (0 fine, 2 bad input)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["submit"]:  # the workflow scripts' own options follow
+        from heterocat.run.scripts import main_submit  # noqa: PLC0415
+
+        return main_submit(argv[1:])
     parser = _build_parser()
     args = parser.parse_args(argv)
     warnings.showwarning = _show_warning

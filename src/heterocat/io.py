@@ -32,7 +32,23 @@ def read_structure(path: str | os.PathLike) -> Atoms:
 
 
 def _atomic_replace(path: Path, write_tmp) -> None:
-    """Write through a temporary file in the same folder, then rename it into place."""
+    """Write through a temporary file in the same folder, then rename it into place.
+
+    Under MPI only rank 0 writes (:mod:`heterocat.parallel`), and every rank
+    waits until the file is there.
+    """
+    from heterocat.parallel import barrier, is_writer  # noqa: PLC0415
+
+    if not is_writer():
+        barrier()
+        return
+    try:
+        _replace(path, write_tmp)
+    finally:
+        barrier()
+
+
+def _replace(path: Path, write_tmp) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
@@ -57,7 +73,8 @@ def write_structure(path: str | os.PathLike, atoms: Atoms, format: str | None = 
             from ase.calculators.singlepoint import SinglePointCalculator  # noqa: PLC0415
 
             atoms.calc = SinglePointCalculator(atoms, **calc.results)
-    _atomic_replace(path, lambda tmp: write(tmp, atoms, format=fmt or _ase_format(path)))
+    # rank 0 alone writes (see _atomic_replace): ASE must not broadcast to the other ranks
+    _atomic_replace(path, lambda tmp: write(tmp, atoms, format=fmt or _ase_format(path), parallel=False))
     return path
 
 

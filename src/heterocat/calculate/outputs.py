@@ -9,6 +9,8 @@ from typing import Any
 import numpy as np
 from ase import Atoms
 
+from heterocat.parallel import is_writer
+
 
 def planar_average(grid: np.ndarray, axis: int = 2) -> np.ndarray:
     """Average of a 3D grid over the two axes other than ``axis``."""
@@ -54,8 +56,9 @@ def write_outputs(atoms: Atoms, directory: Path, outputs: tuple[str, ...]) -> di
         potential = calc.get_electrostatic_potential()
         v = planar_average(potential)
         z = np.arange(len(v)) * atoms.cell[2, 2] / len(v)
-        np.savetxt(directory / "potential_z.csv", np.column_stack([z, v]), delimiter=",",
-                   header="z_angstrom,potential_eV", comments="", fmt="%.6f")
+        if is_writer():
+            np.savetxt(directory / "potential_z.csv", np.column_stack([z, v]), delimiter=",",
+                       header="z_angstrom,potential_eV", comments="", fmt="%.6f")
         record.update(band_edges(calc))
         record["gpaw_workfunctions"] = gpaw_log_workfunctions(directory / "gpaw.txt")
     if "density" in outputs or "pseudo-density" in outputs:
@@ -69,8 +72,9 @@ def write_outputs(atoms: Atoms, directory: Path, outputs: tuple[str, ...]) -> di
         spins = [0, 1] if calc.get_number_of_spins() == 2 else [None]
         grids = [density(spin) for spin in spins]
         kind = "all-electron" if all_electron else "pseudo"
-        np.savez_compressed(directory / "density.npz", density=np.array(grids), kind=kind,
-                            units="electrons/Å^3")
+        if is_writer():
+            np.savez_compressed(directory / "density.npz", density=np.array(grids), kind=kind,
+                                units="electrons/Å^3")
         record["density_grid"] = list(grids[0].shape)
         coarse = grids[0] if not all_electron else calc.get_pseudo_density(gridrefinement=1)
         record["coarse_grid"] = list(coarse.shape)

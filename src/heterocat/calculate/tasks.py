@@ -32,6 +32,7 @@ from heterocat import __version__
 from heterocat.calculate.settings import check_vacuum, gpaw_parameters, structure_pbc
 from heterocat.errors import HeterocatError
 from heterocat.io import read_json, read_structure, write_json, write_structure
+from heterocat.parallel import broadcast, is_writer
 from heterocat.systems import part_indices
 
 KINDS = ("single", "relax", "vib")
@@ -252,19 +253,19 @@ def relax(atoms: Atoms, settings: dict, directory: Path) -> dict[str, Any]:
 
     atoms = atoms.copy()
     traj_path = directory / "relax.traj"
-    last = _last_frame(traj_path)
+    # files are read on rank 0 and shared, so that all MPI ranks take the same path
+    last = broadcast(_last_frame(traj_path))
     resumed_from = 0
     if last is not None:
         atoms.positions = last.positions
-        with Trajectory(str(traj_path)) as traj:
-            resumed_from = len(traj)
+        resumed_from = broadcast(_count_frames(traj_path))
     opts = settings["relax"]
     attempts: list = []
     optimizer_cls = getattr(ase.optimize, opts["optimizer"])
     state: dict[str, Any] = {"converged": False}
 
     def run() -> bool:
-        done = _count_frames(traj_path)
+        done = broadcast(_count_frames(traj_path))
         remaining = max(opts["steps"] - done, 0)
         with Trajectory(str(traj_path), "a", atoms) as traj:
             kwargs = {"logfile": str(directory / "relax.log"), "trajectory": traj}
@@ -274,7 +275,9 @@ def relax(atoms: Atoms, settings: dict, directory: Path) -> dict[str, Any]:
             state["converged"] = bool(optimizer.run(fmax=opts["fmax"], steps=remaining))
         return state["converged"]
 
-    _with_ladder(atoms, settings, directory, run, attempts)
+    # GPAW stops with SymmetryBrokenError when a step breaks a point-group symmetry it
+    # used; relaxations keep only time-reversal symmetry of the k-points
+    _with_ladder(atoms, settings, directory, run, attempts, extra={"symmetry": {"point_group": False}})
     result = _summary(atoms)
     result.update(converged=state["converged"], steps=_count_frames(traj_path),
                   resumed_from_step=resumed_from, scf_attempts=attempts)
@@ -334,24 +337,30 @@ def _frozen(atoms: Atoms, result: dict) -> Atoms:
 
 @contextmanager
 def _lock(directory: Path) -> Iterator[bool]:
-    """Exclusive, non-blocking lock on a task directory; yields False if another process holds it."""
+    """Exclusive, non-blocking lock on a task directory; yields False if another process holds it.
+
+    Under MPI rank 0 takes the lock and tells the other ranks.
+    """
     directory.mkdir(parents=True, exist_ok=True)
+    if not is_writer():
+        yield broadcast(None)
+        return
     with open(directory / ".lock", "w") as fh:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            yield False
+            yield broadcast(False)
             return
         try:
-            yield True
+            yield broadcast(True)
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def read_result(directory: Path) -> dict | None:
-    """The finished result in ``directory`` (done or failed), or None."""
+    """The finished result in ``directory`` (done or failed), or None (rank 0's view under MPI)."""
     path = directory / RESULT
-    return read_json(path) if path.exists() else None
+    return broadcast(read_json(path) if is_writer() and path.exists() else None)
 
 
 def run_task(atoms: Atoms, kind: str, settings: dict, workdir: str | os.PathLike, *,
@@ -412,11 +421,11 @@ def run_task(atoms: Atoms, kind: str, settings: dict, workdir: str | os.PathLike
         previous = read_result(directory)  # finished while we waited for the lock
         if previous and (previous["status"] == "done" or not retry_failed):
             return {**previous, "ran": False}
-        if previous:
+        if previous and is_writer():
             (directory / RESULT).unlink()
         result = _execute(atoms, kind, settings, directory, hash_, metadata or {}, indices,
                           tuple(sorted(outputs)), gpts)
-    if store:
+    if store and is_writer():
         from heterocat.store import ResultsStore  # noqa: PLC0415
 
         ResultsStore(workdir).add(directory)
@@ -429,7 +438,7 @@ def _execute(atoms: Atoms, kind: str, settings: dict, directory: Path, hash_: st
     """Write inputs, run, check, and write ``result.json`` atomically."""
     import ase  # noqa: PLC0415
 
-    if not (directory / "input.extxyz").exists():
+    if not broadcast((directory / "input.extxyz").exists()):  # rank 0's view under MPI
         write_structure(directory / "input.extxyz", atoms)
         write_json(directory / "settings.json", settings)
     versions = {"heterocat": __version__, "ase": ase.__version__}

@@ -1,0 +1,88 @@
+"""Run one task of a submitted graph: ``python -m heterocat.run.task JOBDIR/spec.json``.
+
+This is what each cluster job executes (under ``mpiexec`` when the job has
+several cores).  The task reads its structure (or the final structure of the
+task it starts from), runs through :func:`heterocat.calculate.tasks.run_task`
+(cached: a finished task is read back, never recomputed), and writes
+``done.json`` beside the spec on success.  Exit status 0 when done, 1 when the
+task failed (its reason on one line), 2 on bad input.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+from heterocat.errors import HeterocatError
+
+SPEC = "spec.json"
+DONE = "done.json"
+
+
+def job_dir(workdir: str | Path, name: str) -> Path:
+    """The folder of the job that runs task ``name`` (``/`` in names becomes ``__``)."""
+    return Path(workdir).resolve() / "jobs" / name.replace("/", "__")
+
+
+def finished(workdir: str | Path, name: str) -> dict[str, Any] | None:
+    """The ``done.json`` record of task ``name``, or None if it has not finished."""
+    from heterocat.io import read_json  # noqa: PLC0415
+
+    path = job_dir(workdir, name) / DONE
+    return read_json(path) if path.exists() else None
+
+
+def structure_of(spec: dict[str, Any], workdir: str | Path) -> str:
+    """The input structure file of ``spec``: its own, or the final one of ``structure_from``."""
+    if spec.get("structure"):
+        return spec["structure"]
+    before = finished(workdir, spec["structure_from"])
+    if before is None:
+        raise HeterocatError(f"task {spec['structure_from']!r} has not finished: "
+                             f"{spec['name']!r} starts from its structure")
+    return str(Path(before["directory"]) / "final.extxyz")
+
+
+def run_spec(path: str | Path) -> dict[str, Any]:
+    """Run the task described in ``path`` (a spec.json); returns its result."""
+    from heterocat.calculate.tasks import run_task  # noqa: PLC0415
+    from heterocat.io import read_json, read_structure, write_json  # noqa: PLC0415
+
+    spec = read_json(path)
+    workdir = spec["workdir"]
+    atoms = read_structure(structure_of(spec, workdir))
+    result = run_task(atoms, spec["kind"], spec["settings"], workdir, metadata=spec.get("metadata") or {},
+                      indices=spec.get("indices"))
+    if result["status"] == "done":
+        write_json(Path(path).parent / DONE, {k: result.get(k) for k in
+                                              ("status", "task_hash", "directory", "energy", "level_of_theory", "flags")})
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    from heterocat.parallel import use_gpaw_mpi  # noqa: PLC0415
+
+    use_gpaw_mpi()  # before anything imports GPAW
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 1:
+        print("usage: python -m heterocat.run.task JOBDIR/spec.json", file=sys.stderr)
+        return 2
+    try:
+        result = run_spec(argv[0])
+    except HeterocatError as err:
+        print(f"heterocat: error: {err}", file=sys.stderr)
+        return 2
+    if result["status"] != "done":
+        print(f"heterocat: task failed: {result.get('reason', '')}", file=sys.stderr)
+        return 1
+    from heterocat.parallel import is_writer  # noqa: PLC0415
+
+    energy = result.get("energy")
+    if is_writer():
+            print(f"{result['task_hash']} done" + (f" E = {energy:.6f} eV" if energy is not None else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,156 @@
+"""Cluster runs: profiles, a real single-node Slurm through myqueue, and GPAW on 2 MPI ranks."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from heterocat.build import metal_slab
+from heterocat.calculate.settings import load_settings
+from heterocat.errors import HeterocatError
+from heterocat.io import read_json, write_json, write_structure
+from heterocat.run.local import TaskSpec
+from heterocat.run.submit import load_profile, myqueue_config, write_jobs
+
+ROOT = Path(__file__).resolve().parents[2]
+START_SLURM = Path(__file__).with_name("start_local_slurm.sh")
+ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
+           OMPI_MCA_rmaps_base_oversubscribe="1", OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1",
+           PYTHONWARNINGS="ignore")
+
+
+def test_profile_resources_follow_the_task_kind(tmp_path):
+    profile = load_profile("slurm")
+    s = load_settings("ci")
+    relax = TaskSpec("a", "relax", s, structure="x.extxyz")
+    mlip = TaskSpec("b", "relax", load_settings("ci", assignments=["calculator.name=chgnet"]), structure="x")
+    assert profile.for_task(relax)["cores"] == 24 and profile.for_task(relax)["walltime"] == "12h"
+    assert profile.for_task(mlip) == {"cores": 1, "walltime": "30m"}  # MLIPs are serial
+    text = myqueue_config(profile)
+    config = {}
+    exec(text, config)  # what myqueue reads
+    assert config["config"]["scheduler"] == "slurm" and config["config"]["mpiexec"] == "srun"
+    assert config["config"]["nodes"][0][0] == "xeon24"
+    # the workflow file lists dependencies before their dependents
+    single = TaskSpec("b", "single", s, structure_from="a")
+    write_jobs([single, relax], tmp_path, profile)
+    graph = read_json(tmp_path / "jobs" / "graph.json")["tasks"]
+    assert [t["name"] for t in graph] == ["a", "b"] and graph[1]["deps"] == ["a"]
+
+
+@pytest.mark.parametrize("text, message", [
+    ('scheduler = "condor"\n[[nodes]]\nname="a"\ncores=1', "scheduler must be one of"),
+    ('[resources.single]\ncores = 0\n[[nodes]]\nname="a"\ncores=1', "cores must be a positive integer"),
+    ('[resources.single]\nwalltime = "2 hours"\n[[nodes]]\nname="a"\ncores=1', "walltime must look like"),
+    ('[resources.gpu]\ncores = 1\n[[nodes]]\nname="a"\ncores=1', "task kinds are"),
+    ('scheduler = "slurm"', "no [[nodes]]"),
+    ("scheduler = ", "not valid TOML"),
+])
+def test_bad_profiles_are_refused(tmp_path, text, message):
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(HeterocatError, match=message):
+        load_profile(str(path))
+    with pytest.raises(HeterocatError, match="no cluster profile"):
+        load_profile("nonexistent")
+
+
+def test_submit_without_cluster_or_workflow_is_one_line():
+    for args in (["submit"], ["submit", "her", "--workdir", "w"], ["submit", "dance", "--cluster", "slurm"]):
+        r = subprocess.run([sys.executable, "-m", "heterocat", *args], capture_output=True, text=True)
+        assert r.returncode == 2 and r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
+
+
+def _ci_spec(workdir: Path, structure: Path) -> Path:
+    path = workdir / "spec.json"
+    write_json(path, {"name": "ru", "kind": "single", "settings": load_settings("ci"), "structure": str(structure),
+                      "structure_from": None, "metadata": {"system": "Ru(0001)"}, "indices": None,
+                      "workdir": str(workdir)})
+    return path
+
+
+@pytest.mark.gpaw
+def test_two_mpi_ranks_reproduce_one_rank(tmp_path):
+    structure = tmp_path / "ru.extxyz"
+    write_structure(structure, metal_slab("Ru", size=(1, 1, 2), vacuum=5.0, fixed_layers=1))
+    energies = {}
+    for ranks in (1, 2):
+        work = tmp_path / f"n{ranks}"
+        spec = _ci_spec(work, structure)
+        cmd = [sys.executable, "-m", "heterocat.run.task", str(spec)]
+        if ranks > 1:
+            cmd = ["mpiexec", "-n", str(ranks), *cmd]
+        r = subprocess.run(cmd, capture_output=True, text=True, env=ENV, timeout=900)
+        assert r.returncode == 0, r.stderr[-2000:]
+        (result,) = (work / "tasks" / "single").glob("*/result.json")
+        energies[ranks] = read_json(result)["energy"]
+        log = (result.parent / "gpaw.txt").read_text()
+        assert f"cores: {ranks}" in log.replace("  ", " ")  # GPAW itself ran on that many ranks
+    assert energies[2] == pytest.approx(energies[1], abs=1e-4)
+
+
+def _slurm_available() -> str | None:
+    """Why a local Slurm cannot be started here, or None."""
+    if shutil.which("slurmctld") is None or shutil.which("munged") is None:
+        return "slurm-wlm and munge are not installed (make test installs them as root)"
+    if os.geteuid() != 0:
+        return "starting a local Slurm needs root"
+    return None
+
+
+def _wait_for_queue(work: Path, timeout: float) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        squeue = subprocess.run(["squeue", "-h"], capture_output=True, text=True).stdout.strip()
+        if not squeue:
+            return
+        time.sleep(3)
+    raise AssertionError(f"Slurm jobs still queued after {timeout} s:\n{squeue}")
+
+
+@pytest.mark.gpaw
+@pytest.mark.skipif(_slurm_available() is not None, reason=str(_slurm_available()))
+def test_workflow_submitted_to_slurm_equals_local_run(tmp_path):
+    subprocess.run(["bash", str(START_SLURM)], check=True, timeout=120)
+    structures = tmp_path / "structures"
+    structures.mkdir()
+    write_structure(structures / "ru0001_small.extxyz", metal_slab("Ru", size=(1, 1, 2), vacuum=5.0, fixed_layers=1))
+    for stem in ("nio100_small", "nio100_ru13_small"):
+        shutil.copy(ROOT / "structures" / f"{stem}.extxyz", structures)
+    common = ["--preset", "ci", "--structures", str(structures), "--surfaces", "Ru(0001)", "--strategy", "dft",
+              "--vibrations", "none", "--json"]
+    cluster = tmp_path / "cluster"
+    r = subprocess.run([sys.executable, "-m", "heterocat", "submit", "her", "--cluster", "localhost-slurm",
+                        "--workdir", str(cluster), *common], capture_output=True, text=True, env=ENV, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    submitted = json.loads(r.stdout)
+    assert submitted["tasks"] == 6 and submitted["scheduler"] == "slurm"
+    _wait_for_queue(cluster, 1500)
+    # every task ran as a Slurm job: myqueue's job output carries the Slurm job id
+    outputs = list((cluster / "jobs").glob("*/heterocat.run.task.*.out"))
+    assert len(outputs) == 6 and all(p.name.split(".")[-2].isdigit() for p in outputs)
+    status = json.loads(subprocess.run([sys.executable, "-m", "heterocat", "status", str(cluster), "--json"],
+                                       capture_output=True, text=True, env=ENV).stdout)
+    assert set(status["queue"].values()) == {"done"} and status["counts"]["done"] == 6
+    # submitting again submits nothing: finished tasks are never resubmitted
+    again = subprocess.run([sys.executable, "-m", "heterocat", "submit", "her", "--cluster", "localhost-slurm",
+                            "--workdir", str(cluster), *common], capture_output=True, text=True, env=ENV)
+    assert json.loads(again.stdout)["finished_before"] == 6
+    time.sleep(2)
+    assert not subprocess.run(["squeue", "-h"], capture_output=True, text=True).stdout.strip()
+    # the same workflow run locally gives the same numbers
+    local = tmp_path / "local"
+    r = subprocess.run([sys.executable, str(ROOT / "workflows" / "her.py"), "--workdir", str(local), *common],
+                       capture_output=True, text=True, env=ENV, timeout=1500)
+    assert r.returncode == 0, r.stderr[-2000:]
+    local_doc = json.loads(r.stdout)
+    fe = subprocess.run([sys.executable, "-m", "heterocat", "freeenergy", str(cluster), "--json"],
+                        capture_output=True, text=True, env=ENV)
+    cluster_doc = json.loads(fe.stdout)
+    dG = {(v["site"]): v["dG"] for v in local_doc["sites"]}
+    assert dG and {v["site"]: v["dG"] for v in cluster_doc["sites"]} == pytest.approx(dG, abs=1e-6)
