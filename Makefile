@@ -9,9 +9,10 @@ PIP := $(PY) -m pip --disable-pip-version-check -q
 GPAW_VERSION := 26.7.0
 GPAW_DATA_VERSION := 1.2.1
 SITECONFIG := $(CURDIR)/configs/gpaw/siteconfig.py
-# Libraries GPAW links against (libxc, OpenBLAS, FFTW, Open MPI, ScaLAPACK).
+# Libraries GPAW links against (libxc, OpenBLAS, FFTW, Open MPI, ScaLAPACK), and
+# Slurm with munge for the test that submits to a single-node Slurm on localhost.
 DEBIAN_PACKAGES := libxc-dev libopenblas-dev libfftw3-dev libopenmpi-dev \
-                   openmpi-bin libscalapack-openmpi-dev
+                   openmpi-bin libscalapack-openmpi-dev slurm-wlm munge
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Open MPI refuses to start as root unless told; harmless for other users.
 export OMPI_ALLOW_RUN_AS_ROOT := 1
@@ -48,7 +49,7 @@ $(GPAW_STAMP): $(SITECONFIG) | $(PY)
 	touch $@
 
 $(PKG_STAMP): pyproject.toml $(GPAW_STAMP)
-	$(PIP) install -e '.[test,mlip]'
+	$(PIP) install -e '.[test,mlip,cluster]'
 	touch $@
 
 test: install

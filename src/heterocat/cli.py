@@ -253,6 +253,14 @@ def _cmd_status(args: argparse.Namespace) -> None:
     _emit({"counts": counts, "tasks": rows, "queue": queue}, args.json, text)
 
 
+def _cmd_report(args: argparse.Namespace) -> None:
+    from heterocat.report import write_report  # noqa: PLC0415
+
+    data = write_report(args.workdir)
+    _emit(data, args.json, lambda: f"{data['markdown']}\n{data['html']}\n{data['figures']} figures, "
+          f"{data['calculations']} calculations, {data['flagged_or_failed']} flagged or failed")
+
+
 def _cmd_index(args: argparse.Namespace) -> None:
     from heterocat.store import ResultsStore  # noqa: PLC0415
 
@@ -532,6 +540,13 @@ def _build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter)
     sb.add_argument("rest", nargs=argparse.REMAINDER, help="WORKFLOW and its options (see workflows/*.py --help)")
     sb.set_defaults(func=None)
+
+    rp = sub.add_parser("report", help="Markdown and self-contained HTML report of a work directory",
+                        description="Tables, figures, settings and flags of everything stored.  Example:\n"
+                        "  heterocat report runs/fast", formatter_class=argparse.RawDescriptionHelpFormatter)
+    rp.add_argument("workdir")
+    rp.add_argument("--json", action="store_true")
+    rp.set_defaults(func=_cmd_report)
 
     ix = sub.add_parser("index", help="rebuild WORKDIR/results.db from the task folders")
     ix.add_argument("workdir")

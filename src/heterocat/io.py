@@ -31,6 +31,10 @@ def read_structure(path: str | os.PathLike) -> Atoms:
     return atoms
 
 
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
+
 def _atomic_replace(path: Path, write_tmp) -> None:
     """Write through a temporary file in the same folder, then rename it into place.
 
@@ -52,6 +56,7 @@ def _replace(path: Path, write_tmp) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
+    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; results are as readable as any file
     try:
         write_tmp(tmp)
         os.replace(tmp, path)

@@ -119,4 +119,6 @@ class ResultsStore:
         """The full result record (``result.json``) of a task."""
         with self._connect() as db:
             row = db.get(task_hash=task_hash)
-        return read_json(Path(row.data["directory"]) / "result.json")
+        # the task folder by its place in this work directory (a stored path may be relative
+        # to where the run started, or the work directory may have moved)
+        return read_json(self.workdir / "tasks" / row.task / task_hash / "result.json")

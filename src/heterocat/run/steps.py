@@ -37,7 +37,15 @@ def work_function_step(structures: list[str], settings: dict, workdir: str | os.
         docs.append({**{k: d[k] for k in WORK_FUNCTION_KEYS}, **{k: v for k, v in d.items()
                                                                   if k not in WORK_FUNCTION_KEYS}})
     data = {**(docs[0] if len(docs) == 1 else {"systems": docs}), "figures": figures}
+    _summary(Path(workdir) / "figures" / f"{figure}.json", {"systems": docs, "figures": figures})
     return results, data
+
+
+def _summary(path: Path, data: dict[str, Any]) -> None:
+    """Keep a step's numbers beside its figures (read by ``heterocat report``)."""
+    from heterocat.io import write_json  # noqa: PLC0415
+
+    write_json(path, data)
 
 
 def work_function_text(results: list, figures: list[str]) -> str:
@@ -83,6 +91,7 @@ def charge_difference_step(combined: str, settings: dict, workdir: str | os.Path
     first = ("integral_drho", "transfer_to_cluster_hirshfeld", "cube")
     data = {**{k: getattr(result, k) for k in first},
             **{k: v for k, v in result.to_dict().items() if k not in first}, "figures": figures}
+    _summary(outdir / "charge_difference.json", data)
     return result, data
 
 

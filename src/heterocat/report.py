@@ -1,0 +1,193 @@
+"""``heterocat report WORKDIR``: one Markdown and one self-contained HTML report of a work directory.
+
+The report gathers what is stored: the work functions and charge transfers the
+steps saved beside their figures, the free energies and pathways computed from
+the results store, every figure (embedded in the HTML), the settings of every
+calculation (preset, level of theory, code versions) and every flag.  It runs
+no calculation.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import os
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from heterocat import __version__
+from heterocat.errors import HeterocatError
+
+
+@dataclass
+class Table:
+    header: list[str]
+    rows: list[list[str]]
+
+
+@dataclass
+class Section:
+    title: str
+    text: list[str] = field(default_factory=list)
+    tables: list[Table] = field(default_factory=list)
+    figures: list[Path] = field(default_factory=list)
+
+
+def _f(value: Any, digits: int = 3) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def _work_functions(workdir: Path) -> Section | None:
+    docs = [json.loads(p.read_text()) for p in sorted((workdir / "figures").glob("work_function*.json"))]
+    if not docs:
+        return None
+    rows = [[d["system"], _f(d["phi_top"]), _f(d["phi_bottom"]), _f(d["fermi_level"]),
+             _f(d.get("ionization_potential_top")), _f(d.get("gap"), 2),
+             _f(d["plateau_flatness_top"], 4), d["level_of_theory"]] for doc in docs for d in doc["systems"]]
+    notes = [f"{d['system']}: {n}" for doc in docs for d in doc["systems"] for n in d.get("notes", [])]
+    return Section("Work functions", ["Energies in eV; Phi = E_vac - E_F on each side of the slab; "
+                                      "IP = E_vac - E_VBM (gapped slabs)."] + notes,
+                   [Table(["system", "Phi top", "Phi bottom", "E_F", "IP", "gap", "flatness", "level of theory"],
+                          rows)])
+
+
+def _charge_differences(workdir: Path) -> Section | None:
+    docs = sorted((workdir / "chargediff").glob("*/charge_difference.json"))
+    if not docs:
+        return None
+    rows, text = [], []
+    for path in docs:
+        d = json.loads(path.read_text())
+        rows.append([path.parent.name, _f(d["transfer_to_cluster_hirshfeld"]),
+                     _f(d.get("transfer_to_cluster_bader")), _f(d["transfer_across_interface_plane"]),
+                     f"{d['integral_drho']:+.1e}", d["density_kind"], d["level_of_theory"]])
+        text.append(f"{path.parent.name}: {d['sign_convention']}; cube file {d['cube']}")
+    return Section("Charge transfer support -> cluster", text,
+                   [Table(["model", "Hirshfeld (e)", "Bader (e)", "across interface plane (e)", "integral drho (e)",
+                           "density", "level of theory"], rows)])
+
+
+def _free_energies(workdir: Path) -> Section | None:
+    from heterocat.analyse.freeenergy import free_energies  # noqa: PLC0415
+
+    try:
+        report = free_energies(workdir)
+    except HeterocatError as err:
+        return Section("Free energies", [f"not available: {err}"])
+    sites = [[v.system, v.adsorbate, v.site, _f(v.dE), _f(v.dG),
+              "yes" if report.best[v.system][v.adsorbate] is v else "", v.corrections, v.level_of_theory]
+             for v in report.sites]
+    paths = []
+    for system, named in report.pathways.items():
+        for name, r in named.items():
+            paths.append([system, name, ", ".join(f"{s.dG:+.2f}" for s in r.steps), _f(r.limiting_potential),
+                          r.potential_determining_step or "-", f"{r.largest_step} ({r.largest_step_dG:+.2f})",
+                          str(r.branches or "")])
+    text = [f"T = {report.temperature:g} K, U = 0 V vs RHE (computational hydrogen electrode); "
+            f"{report.method} energies."] + [f"note: {n}" for n in report.notes]
+    return Section("Free energies", text, [
+        Table(["system", "adsorbate", "site", "dE (eV)", "dG (eV)", "best", "ZPE/TS", "level of theory"], sites),
+        Table(["system", "pathway", "dG per step (eV)", "U_L (V)", "potential-determining step",
+               "largest step (eV)", "branch"], paths)])
+
+
+def _calculations(workdir: Path) -> tuple[Section, Section]:
+    from heterocat.store import ResultsStore  # noqa: PLC0415
+
+    store = ResultsStore(workdir)
+    rows = store.rows()
+    table = [[r["task"], r["system"], r["adsorbate"] or "-", r["site"] or "-", r.get("method", ""), r["preset"],
+              r["status"], _f(r.get("energy"), 4), _f(r.get("wall_time"), 0), r["task_hash"]] for r in rows]
+    levels = sorted({r["level"] for r in rows if r.get("level")})
+    versions: set[str] = set()
+    for r in rows:
+        result = store.result(r["task_hash"])
+        versions.add(", ".join(f"{k} {v}" for k, v in sorted(result.get("versions", {}).items())))
+    settings = Section("Settings", [f"report by heterocat {__version__} on "
+                                    f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC",
+                                    "presets: " + ", ".join(sorted({r['preset'] for r in rows})),
+                                    *(f"level of theory: {lv}" for lv in levels),
+                                    *(f"code versions: {v}" for v in sorted(versions))])
+    settings.tables.append(Table(["task", "system", "adsorbate", "site", "method", "preset", "status",
+                                  "energy (eV)", "wall time (s)", "task hash"], table))
+    flagged = [[r["system"], r["adsorbate"] or "-", r["site"] or "-", r["task"], r["status"],
+                r.get("flags") or store.result(r["task_hash"]).get("reason", "")]
+               for r in rows if r.get("flagged") or r["status"] != "done"]
+    flags = Section("Flags and failures", ["Flagged results are left out of the free energies unless accepted "
+                                           "(heterocat freeenergy --accept-flagged)." if flagged else "none"],
+                    [Table(["system", "adsorbate", "site", "task", "status", "flags / reason"], flagged)]
+                    if flagged else [])
+    return settings, flags
+
+
+def sections(workdir: str | os.PathLike) -> list[Section]:
+    """Every section of the report of ``workdir``, in reading order."""
+    workdir = Path(workdir)
+    if not (workdir / "tasks").is_dir():
+        raise HeterocatError(f"{workdir} holds no calculations (no tasks/ folder)")
+    settings, flags = _calculations(workdir)
+    out = [s for s in (_work_functions(workdir), _charge_differences(workdir), _free_energies(workdir)) if s]
+    figures = sorted([*(workdir / "figures").glob("*.png"), *(workdir / "chargediff").glob("*/*.png")])
+    out.append(Section("Figures", [] if figures else ["none"], figures=figures))
+    return [*out, flags, settings]
+
+
+def to_markdown(parts: list[Section], root: Path) -> str:
+    """Markdown, figures linked relative to ``root``."""
+    lines = [f"# heterocat report: {root.resolve().name}", ""]
+    for s in parts:
+        lines += [f"## {s.title}", ""] + [f"{t}  " for t in s.text] + [""]
+        for t in s.tables:
+            lines += ["| " + " | ".join(t.header) + " |", "|" + "---|" * len(t.header)]
+            lines += ["| " + " | ".join(c.replace("|", "/") for c in row) + " |" for row in t.rows] + [""]
+        for f in s.figures:
+            lines += [f"![{f.stem}]({os.path.relpath(f, root)})", f"*{f.relative_to(root)}*", ""]
+    return "\n".join(lines)
+
+
+def to_html(parts: list[Section], root: Path) -> str:
+    """One HTML file with the figures embedded (no other file needed to read it)."""
+    e = html.escape
+    body = [f"<h1>heterocat report: {e(root.resolve().name)}</h1>"]
+    for s in parts:
+        body.append(f"<h2>{e(s.title)}</h2>")
+        body += [f"<p>{e(t)}</p>" for t in s.text]
+        for t in s.tables:
+            body.append("<table><tr>" + "".join(f"<th>{e(h)}</th>" for h in t.header) + "</tr>"
+                        + "".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>" for row in t.rows)
+                        + "</table>")
+        for f in s.figures:
+            data = base64.b64encode(f.read_bytes()).decode()
+            body.append(f'<figure><img src="data:image/png;base64,{data}" alt="{e(f.stem)}">'
+                        f"<figcaption>{e(str(f.relative_to(root)))}</figcaption></figure>")
+    style = ("body{font-family:sans-serif;max-width:75em;margin:auto;padding:1em}"
+             "table{border-collapse:collapse;margin:1em 0;font-size:90%}"
+             "td,th{border:1px solid #bbb;padding:2px 6px;text-align:left}th{background:#eee}"
+             "img{max-width:100%}figure{margin:1em 0}")
+    return ("<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>heterocat report</title>"
+            f"<style>{style}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n")
+
+
+def write_report(workdir: str | os.PathLike) -> dict[str, Any]:
+    """Write ``WORKDIR/report.md`` and ``WORKDIR/report.html``; returns their paths and counts."""
+    from heterocat.io import _atomic_replace  # noqa: PLC0415
+
+    root = Path(workdir)
+    parts = sections(root)
+    paths = {"markdown": root / "report.md", "html": root / "report.html"}
+    for kind, path in paths.items():
+        text = to_markdown(parts, root) if kind == "markdown" else to_html(parts, root)
+        _atomic_replace(path, lambda tmp, text=text: Path(tmp).write_text(text))
+    by_title = {s.title: s for s in parts}
+    return {"markdown": str(paths["markdown"]), "html": str(paths["html"]),
+            "figures": len(by_title["Figures"].figures),
+            "calculations": len(by_title["Settings"].tables[0].rows),
+            "flagged_or_failed": len(by_title["Flags and failures"].tables[0].rows)
+            if by_title["Flags and failures"].tables else 0}

@@ -1,0 +1,43 @@
+"""heterocat report: Markdown and self-contained HTML from a work directory, with every calculation."""
+
+import json
+import subprocess
+import sys
+
+from ase.build import fcc111, molecule
+
+from heterocat.calculate.settings import load_settings
+from heterocat.calculate.tasks import run_task
+
+
+def test_report_lists_every_calculation_and_embeds_figures(tmp_path):
+    s = load_settings("ci", assignments=['calculator.name="emt"', "relax.fmax=0.1"])
+    slab = fcc111("Pt", size=(2, 2, 2), vacuum=6.0)
+    slab.pbc = (True, True, False)
+    run_task(slab, "relax", s, tmp_path, metadata={"system": "Pt(111)"})
+    h2 = molecule("H2")
+    h2.center(vacuum=4.0)
+    run_task(h2, "single", s, tmp_path, metadata={"system": "gas", "adsorbate": "H2"})
+    (tmp_path / "figures").mkdir()
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [0, 1])
+    fig.savefig(tmp_path / "figures" / "line.png")
+    r = subprocess.run([sys.executable, "-m", "heterocat", "report", str(tmp_path), "--json"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["calculations"] == 2 and doc["figures"] == 1
+    md = (tmp_path / "report.md").read_text()
+    assert "Pt(111)" in md and "EMT" in md and "figures/line.png" in md
+    html = (tmp_path / "report.html").read_text()
+    assert html.count("data:image/png;base64,") == 1 and "<table>" in html  # nothing outside the file
+    assert "not available: no stored H2 reference" in md  # a single point is no relaxed reference
+
+
+def test_report_of_an_empty_folder_is_one_line(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "heterocat", "report", str(tmp_path)], capture_output=True, text=True)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "no calculations" in r.stderr
+    assert not (tmp_path / "report.md").exists()
