@@ -151,3 +151,13 @@ def test_ci_workflow_with_gpaw_runs_and_a_killed_run_recomputes_nothing(tmp_path
     # a third run starts nothing
     third = _script("her", *args)
     assert json.loads(third.stdout)["tasks"]["ran"] == 0
+
+
+def test_supported_cluster_can_take_its_own_kpoints():
+    plans = recipe_plans(["her"], ROOT / "structures", "small", strategy="mlip+dft", supported_kpt_density=0.0)
+    s = load_settings("fast")
+    specs = plan_all(plans, s, load_settings("fast", assignments=["calculator.name=chgnet"]), "/tmp/heterocat-unused")
+    dft = [x for x in specs if x.settings["calculator"]["name"] == "gpaw"]
+    supported = {x.settings["calculator"]["kpt_density"] for x in dft if x.metadata["system"] == "NiO(100)/Ru13"}
+    others = {x.settings["calculator"]["kpt_density"] for x in dft if x.metadata["system"] != "NiO(100)/Ru13"}
+    assert supported == {0.0} and others == {s["calculator"]["kpt_density"]}  # gases and slabs keep the preset's

@@ -41,6 +41,9 @@ def parser(description: str, *, free_energy: bool = True) -> argparse.ArgumentPa
                    "paper preset, small otherwise)")
     p.add_argument("--surfaces", nargs="+", help="only these surfaces, e.g. 'Ru(0001)' 'NiO(100)'")
     p.add_argument("--workers", type=int, default=1, help="tasks run side by side (default 1)")
+    p.add_argument("--supported-kpts", choices=("gamma", "preset"), help="k-points of the NiO(100)/Ru13 "
+                   "supercell (11.8 Å): the Γ point, or the preset's density (default: preset for the paper "
+                   "preset, gamma otherwise)")
     p.add_argument("--json", action="store_true", help="print one JSON document")
     if free_energy:
         p.add_argument("--cluster", default="local", help="cluster profile (configs/clusters/NAME.toml or a "
@@ -65,6 +68,12 @@ def settings_from(args: argparse.Namespace) -> tuple[dict, dict | None]:
     return dft, mlip
 
 
+def supported_kpt_density(args: argparse.Namespace) -> float | None:
+    """k-point density for the supported cluster: 0 (Γ) or None (the preset's)."""
+    choice = args.supported_kpts or ("preset" if args.preset == "paper" else "gamma")
+    return 0.0 if choice == "gamma" else None
+
+
 def scale_of(args: argparse.Namespace) -> str:
     return args.scale or ("paper" if args.preset == "paper" else "small")
 
@@ -77,7 +86,8 @@ def run_free_energy_workflow(names: list[str], args: argparse.Namespace) -> dict
 
     dft, mlip = settings_from(args)
     plans = recipe_plans(names, args.structures, scale_of(args), strategy=args.strategy,
-                         vibrations=args.vibrations, k=args.k, surfaces=tuple(args.surfaces or ()) or None)
+                         vibrations=args.vibrations, k=args.k, surfaces=tuple(args.surfaces or ()) or None,
+                         supported_kpt_density=supported_kpt_density(args))
     if getattr(args, "cluster", "local") != "local":
         return submit_plans(plans, dft, mlip, args)
     results = run_plans(plans, dft, mlip, args.workdir, workers=args.workers, progress=not args.json)
@@ -122,7 +132,9 @@ def strategy_note(args: argparse.Namespace) -> str:
     vib = {"dft": "adsorbate ZPE/TS from GPAW frequencies", "mlip": f"adsorbate ZPE/TS from {args.mlip} "
            "frequencies at the MLIP geometry", "none": "no adsorbate ZPE/TS except the tabulated one for *H"}
     gases = "MLIP" if args.strategy == "mlip" else "GPAW relaxation and frequencies"
-    return f"{notes[args.strategy]}; {vib[args.vibrations]}; gases: {gases}"
+    kpts = ("NiO(100)/Ru13 supercell at the Γ point" if supported_kpt_density(args) == 0
+            else "NiO(100)/Ru13 at the preset's k-point density")
+    return f"{notes[args.strategy]}; {vib[args.vibrations]}; gases: {gases}; {kpts}"
 
 
 def main_free_energy(names: list[str], description: str, argv: Sequence[str] | None = None) -> int:
@@ -172,8 +184,12 @@ def run_charge_difference(args: argparse.Namespace) -> dict[str, Any]:
     """NiO(100) -> Ru13 charge-density difference and transfer (the paper's Figure 8b,c)."""
     from heterocat.run.steps import charge_difference_step  # noqa: PLC0415
 
+    from heterocat.run.workflow import _with_kpts  # noqa: PLC0415
+
     dft, _ = settings_from(args)
-    result, data = charge_difference_step(_models(args)["NiO(100)/Ru13"], dft, args.workdir)
+    kpts = supported_kpt_density(args)
+    result, data = charge_difference_step(_models(args)["NiO(100)/Ru13"], _with_kpts(dft, kpts), args.workdir)
+    data["kpoints"] = "Γ point" if kpts == 0 else "the preset's density"
     return {"result": result, **data}
 
 

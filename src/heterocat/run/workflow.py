@@ -56,6 +56,8 @@ class Surface:
     sites: str | None = None
     regions: tuple[str, ...] | None = None
     labels: tuple[str, ...] | None = None
+    #: k-point density (per Å^-1) of this surface's GPAW tasks; None: the preset's.  0 is the Γ point.
+    kpt_density: float | None = None
 
 
 @dataclass
@@ -180,8 +182,11 @@ def plan_tasks(plan: Plan, dft: dict, mlip: dict | None, workdir: str | os.PathL
     finished = finished or {}
     specs: list[TaskSpec] = []
     screened: dict[str, list[tuple[float, dict, str]]] = {}
+    preset_dft = dft
+    dft_of = {s.name: _with_kpts(preset_dft, s.kpt_density) for s in plan.surfaces}
     for atoms, md in candidates(plan):
         is_gas = md["system"] == GAS_SYSTEM
+        dft = dft_of.get(md["system"], preset_dft)  # gases: the preset's settings
         base = _name(md, "")
         structure = _input(workdir, base + "input", atoms)
         strategy = "dft" if is_gas and plan.strategy != "mlip" else plan.strategy
@@ -206,11 +211,21 @@ def plan_tasks(plan: Plan, dft: dict, mlip: dict | None, workdir: str | os.PathL
         specs += _vibration(plan, energy, md, is_gas, dft, mlip)
     for group in screened.values():
         for _, md, first_name in sorted(group, key=lambda g: g[0])[:plan.k]:
+            dft = dft_of[md["system"]]
             base = _name(md, "")
             energy = TaskSpec(base + "dft-single", "single", dft, structure_from=first_name,
                               metadata={**md, "strategy": f"mlip-screen top-{plan.k} + dft"})
             specs += [energy, *_vibration(plan, energy, md, False, dft, mlip)]
     return specs
+
+
+def _with_kpts(settings: dict, kpt_density: float | None) -> dict:
+    """``settings`` with another k-point density (the same object when None)."""
+    if kpt_density is None:
+        return settings
+    from heterocat.calculate.settings import merge  # noqa: PLC0415
+
+    return merge(settings, {"calculator": {"kpt_density": float(kpt_density)}})
 
 
 def _vibration(plan: Plan, energy: TaskSpec, md: dict, is_gas: bool, dft: dict,
