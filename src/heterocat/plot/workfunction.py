@@ -25,7 +25,7 @@ def plot_work_functions(results: list[WorkFunction], stem: str | os.PathLike) ->
             mid = (start + end) / 2
             ax.annotate("", xy=(mid, phi), xytext=(mid, 0.0),
                         arrowprops={"arrowstyle": "<->", "lw": 0.8})
-            ax.text(mid, phi / 2, f" Φ = {phi:.2f} eV", fontsize=8, rotation=90, va="center")
+            ax.text(mid, phi + 0.2, f"Φ = {phi:.2f} eV", fontsize=8, ha="center", va="bottom")
         ax.set_title(wf.system)
         ax.set_xlabel("z (Å)")
         ax.set_ylim(max(v_rel.min(), -15.0), max(wf.phi_top, wf.phi_bottom) + 1.5)

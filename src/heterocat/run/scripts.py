@@ -193,28 +193,30 @@ def run_charge_difference(args: argparse.Namespace) -> dict[str, Any]:
     return {"result": result, **data}
 
 
+def _main_step(description: str, run: Callable, key: str, text: Callable,
+               argv: Sequence[str] | None) -> int:
+    """Entry point of a one-step script: run, then print JSON or the step's table."""
+    args = parser(description, free_energy=False).parse_args(argv)
+
+    def action() -> None:
+        out = run(args)
+        result = out.pop(key)
+        print(json.dumps(out, indent=1, default=str) if args.json else text(result, out["figures"]))
+    return guarded(action)
+
+
 def main_work_function(argv: Sequence[str] | None = None) -> int:
     from heterocat.run.steps import work_function_text  # noqa: PLC0415
 
-    args = parser("Work functions of NiO(100) and Ru(0001)", free_energy=False).parse_args(argv)
-
-    def action() -> None:
-        out = run_work_functions(args)
-        results = out.pop("results")
-        print(json.dumps(out, indent=1, default=str) if args.json else work_function_text(results, out["figures"]))
-    return guarded(action)
+    return _main_step("Work functions of NiO(100) and Ru(0001)", run_work_functions, "results",
+                      work_function_text, argv)
 
 
 def main_charge_difference(argv: Sequence[str] | None = None) -> int:
     from heterocat.run.steps import charge_difference_text  # noqa: PLC0415
 
-    args = parser("Charge-density difference of NiO(100)/Ru13", free_energy=False).parse_args(argv)
-
-    def action() -> None:
-        out = run_charge_difference(args)
-        result = out.pop("result")
-        print(json.dumps(out, indent=1, default=str) if args.json else charge_difference_text(result, out["figures"]))
-    return guarded(action)
+    return _main_step("Charge-density difference of NiO(100)/Ru13", run_charge_difference, "result",
+                      charge_difference_text, argv)
 
 
 def run_paper(args: argparse.Namespace) -> dict[str, Any]:

@@ -61,7 +61,8 @@ def work_function_text(results: list, figures: list[str]) -> str:
                          f"  EA {wf.electron_affinity_top:.3f}/{wf.electron_affinity_bottom:.3f}"
                          f"  gap {wf.gap:.2f} eV")
         lines += [f"{'':<16} note: {n}" for n in wf.notes]
-    lines.append(f"energies in eV ({results[0].level_of_theory}); figures: {', '.join(figures)}")
+    levels = "; ".join(sorted({r.level_of_theory for r in results}))
+    lines.append(f"energies in eV ({levels}); figures: {', '.join(figures)}")
     return "\n".join(lines)
 
 
