@@ -75,13 +75,14 @@ def reference_surfaces(structures: str | Path, scale: str) -> dict[str, Surface]
 
 def recipe_plans(names: list[str], structures: str | Path, scale: str, *, strategy: str = "screen",
                  vibrations: str = "none", k: int = 1, surfaces: tuple[str, ...] | None = None,
-                 supported_kpt_density: float | None = None) -> list[Plan]:
+                 supported_kpt_density: float | None = None, orientations: str = "all") -> list[Plan]:
     """One plan per recipe; plans share gases and clean surfaces by task identity.
 
     Slabs use all their sites and orientations.  The supported cluster uses the
     recipe's regions, and with ``strategy="screen"`` sends the ``k`` best of each
     group (layer or region) to DFT.  ``supported_kpt_density`` replaces the
     preset's k-point density for the supported cluster (0: the Γ point).
+    ``orientations="first"`` tries one orientation of each adsorbate per site.
     """
     unknown = [n for n in names if n not in RECIPES]
     if unknown:
@@ -102,5 +103,6 @@ def recipe_plans(names: list[str], structures: str | Path, scale: str, *, strate
                                   regions=recipe.cluster_regions, kpt_density=supported_kpt_density)
             plan_surfaces.append(surface)
         plans.append(Plan(plan_surfaces, list(recipe.adsorbates), gases_for(recipe.adsorbates),
-                          strategy=strategy, vibrations=vibrations, k=k, group_by=recipe.screen_by))
+                          strategy=strategy, vibrations=vibrations, k=k, group_by=recipe.screen_by,
+                          orientations=orientations))
     return plans

@@ -54,6 +54,8 @@ def parser(description: str, *, free_energy: bool = True) -> argparse.ArgumentPa
         p.add_argument("--vibrations", choices=("dft", "mlip", "none"), default="mlip",
                        help="adsorbate ZPE/TS from DFT or MLIP frequencies, or none (default mlip)")
         p.add_argument("--k", type=int, default=1, help="DFT candidates per site group (default 1)")
+        p.add_argument("--orientations", choices=("all", "first"), default="all",
+                       help="adsorbate orientations tried per site: all (default) or the first only")
     return p
 
 
@@ -87,7 +89,7 @@ def run_free_energy_workflow(names: list[str], args: argparse.Namespace) -> dict
     dft, mlip = settings_from(args)
     plans = recipe_plans(names, args.structures, scale_of(args), strategy=args.strategy,
                          vibrations=args.vibrations, k=args.k, surfaces=tuple(args.surfaces or ()) or None,
-                         supported_kpt_density=supported_kpt_density(args))
+                         supported_kpt_density=supported_kpt_density(args), orientations=args.orientations)
     if getattr(args, "cluster", "local") != "local":
         return submit_plans(plans, dft, mlip, args)
     results = run_plans(plans, dft, mlip, args.workdir, workers=args.workers, progress=not args.json)
@@ -134,7 +136,8 @@ def strategy_note(args: argparse.Namespace) -> str:
     gases = "MLIP" if args.strategy == "mlip" else "GPAW relaxation and frequencies"
     kpts = ("NiO(100)/Ru13 supercell at the Γ point" if supported_kpt_density(args) == 0
             else "NiO(100)/Ru13 at the preset's k-point density")
-    return f"{notes[args.strategy]}; {vib[args.vibrations]}; gases: {gases}; {kpts}"
+    orientations = "all adsorbate orientations" if args.orientations == "all" else "one orientation per site"
+    return f"{notes[args.strategy]}; {orientations}; {vib[args.vibrations]}; gases: {gases}; {kpts}"
 
 
 def main_free_energy(names: list[str], description: str, argv: Sequence[str] | None = None) -> int:
