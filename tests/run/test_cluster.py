@@ -48,7 +48,7 @@ def test_profile_resources_follow_the_task_kind(tmp_path):
     ('[resources.single]\ncores = 0\n[[nodes]]\nname="a"\ncores=1', "cores must be a positive integer"),
     ('[resources.single]\nwalltime = "2 hours"\n[[nodes]]\nname="a"\ncores=1', "walltime must look like"),
     ('[resources.gpu]\ncores = 1\n[[nodes]]\nname="a"\ncores=1', "task kinds are"),
-    ('scheduler = "slurm"', "no [[nodes]]"),
+    ('scheduler = "slurm"', r"no \[\[nodes\]\]"),
     ("scheduler = ", "not valid TOML"),
 ])
 def test_bad_profiles_are_refused(tmp_path, text, message):
