@@ -61,5 +61,6 @@ def mlip_calculator(name: str, model: str = "default"):
     if name == "chgnet":
         from chgnet.model.dynamics import CHGNetCalculator  # noqa: PLC0415
 
-        return CHGNetCalculator(model=loaded, use_device="cpu")
+        with contextlib.redirect_stdout(sys.stderr):  # "CHGNet will run on cpu"
+            return CHGNetCalculator(model=loaded, use_device="cpu")
     return loaded
