@@ -2,7 +2,7 @@
 
 Finished tasks are skipped (their result is read back), failed ones are rerun
 only when asked.  Workers are separate processes (``spawn``), each running
-serial GPAW with ``cores // workers`` BLAS threads.
+serial GPAW with ``cores // workers`` BLAS threads (or OMP_NUM_THREADS if set).
 """
 
 from __future__ import annotations
@@ -105,7 +105,8 @@ def run_local(specs: list[TaskSpec], workdir: str | os.PathLike, *, workers: int
     running: dict[Future, str] = {}
     threads = str(max(1, (os.cpu_count() or 1) // workers))
     saved = {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
-    os.environ.update(OMP_NUM_THREADS=threads, OPENBLAS_NUM_THREADS=threads)
+    # a thread count the user set is kept (e.g. 1 when other jobs share the machine)
+    os.environ.update({k: os.environ.get(k) or threads for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")})
     bar = _progress(len(specs), progress)
     try:
         with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
