@@ -161,3 +161,27 @@ def test_supported_cluster_can_take_its_own_kpoints():
     supported = {x.settings["calculator"]["kpt_density"] for x in dft if x.metadata["system"] == "NiO(100)/Ru13"}
     others = {x.settings["calculator"]["kpt_density"] for x in dft if x.metadata["system"] != "NiO(100)/Ru13"}
     assert supported == {0.0} and others == {s["calculator"]["kpt_density"]}  # gases and slabs keep the preset's
+
+
+def test_paper_summary_has_the_demo_keys_and_prints(tmp_path, pt_slab):
+    """The closing summary of paper.py, from a real (EMT) free-energy run and given step outputs."""
+    import argparse
+
+    from heterocat.run.scripts import summary, summary_text
+    from heterocat.run.steps import free_energy_step
+
+    s = load_settings("ci", assignments=EMT)
+    plan = Plan([Surface("Pt(111)", pt_slab)], ["H", "OH"], ["H2", "H2O"], strategy="dft", vibrations="none")
+    run_plans([plan], s, s, tmp_path, progress=False)
+    report, data = free_energy_step(tmp_path)
+    args = argparse.Namespace(preset="ci", config=None, set=None, scale="small", workdir=str(tmp_path))
+    wf = {"work_functions": {"Pt(111)": {"phi_top": 5.6, "phi_bottom": 5.6, "fermi_level": -5.6}}, "figures": []}
+    cd = {"transfer_to_cluster_hirshfeld": 0.5, "transfer_across_interface_plane": 0.4, "integral_drho": 1e-4,
+          "sign_convention": "positive: the cluster gains electrons", "cube": "x.cube", "figures": []}
+    doc = summary(args, wf, cd, {"report": report, "strategy": "GPAW relaxations", "figures": data["figures"],
+                                 "tasks": {"total": 5, "ran": 5, "not_done": {}}}, 12.3)
+    assert {"preset", "accuracy", "work_functions", "charge_transfer", "dG_H", "dG_H2O", "dG_OH", "hzor",
+            "figures", "gpaw_calculations", "wall_time_s"} <= set(doc)
+    assert len(doc["dG_H"]) == 4 and doc["gpaw_calculations"] == 0  # EMT here: no GPAW number claimed
+    text = summary_text(json.loads(json.dumps(doc, default=str)))
+    assert "Work functions" in text and "dG(*H) per site" in text and "Pt(111)" in text
