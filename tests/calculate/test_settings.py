@@ -97,3 +97,12 @@ def test_valence_setups_combine_with_hubbard_u_and_are_named_in_the_level():
     assert " PAW " not in level_of_theory(load_settings("paper"))
     with pytest.raises(HeterocatError, match="setups"):
         load_settings("fast", assignments=["calculator.setups={Ni='10:d,6.2'}"])
+
+
+def test_a_fixed_grid_replaces_the_grid_spacing_in_lcao():
+    """Charge differences pass AB's grid to A and B; with LCAO's h GPAW would refuse both."""
+    from heterocat.calculate.tasks import make_calculator  # noqa: PLC0415
+
+    calc = make_calculator(ru0001_slab(), load_settings("fast"), None,
+                           extra={"gpts": (16, 16, 60), "legacy_gpaw": True})
+    assert tuple(calc.parameters["gpts"]) == (16, 16, 60) and calc.parameters.get("h") is None

@@ -127,6 +127,8 @@ def make_calculator(atoms: Atoms, settings: dict, txt: str | None, rung: dict | 
 
     params = gpaw_parameters(atoms, settings, txt=txt)
     params.update(extra or {})
+    if "gpts" in params:  # a fixed grid replaces the spacing (GPAW refuses both)
+        params.pop("h", None)
     upto = 0 if rung is None else RETRY_LADDER.index(rung)
     for step in RETRY_LADDER[1:upto + 1]:  # every rung adds to the ones before it
         if "maxiter" in step:
