@@ -117,6 +117,15 @@ def _wait_for_queue(work: Path, timeout: float) -> None:
 @pytest.mark.skipif(_slurm_available() is not None, reason=str(_slurm_available()))
 def test_workflow_submitted_to_slurm_equals_local_run(tmp_path):
     subprocess.run(["bash", str(START_SLURM)], check=True, timeout=120)
+    try:
+        _submit_and_compare(tmp_path)
+    finally:  # myqueue forks a daemon (it resubmits timed-out jobs); stop it with the test
+        if (tmp_path / "cluster" / ".myqueue").is_dir():
+            mq = Path(sys.executable).with_name("mq")
+            subprocess.run([str(mq), "daemon", "stop"], cwd=tmp_path / "cluster", capture_output=True, env=ENV)
+
+
+def _submit_and_compare(tmp_path: Path) -> None:
     structures = tmp_path / "structures"
     structures.mkdir()
     write_structure(structures / "ru0001_small.extxyz", metal_slab("Ru", size=(1, 1, 2), vacuum=5.0, fixed_layers=1))
