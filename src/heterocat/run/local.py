@@ -62,6 +62,20 @@ def _check_graph(specs: list[TaskSpec]) -> None:
             del remaining[n]
 
 
+def _die_with_parent() -> None:
+    """Worker start-up: end this worker when the runner dies (Linux), so a killed run stops computing.
+
+    What the worker had finished is kept; an interrupted relaxation resumes from its trajectory.
+    """
+    import ctypes  # noqa: PLC0415
+    import signal  # noqa: PLC0415
+
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass  # not Linux: workers finish their task, then exit
+
+
 def _work(spec: dict, structure: str, workdir: str, retry_failed: bool) -> dict:
     """Worker: read the structure, run the task, return its result (without large arrays).
 
@@ -109,7 +123,8 @@ def run_local(specs: list[TaskSpec], workdir: str | os.PathLike, *, workers: int
     os.environ.update({k: os.environ.get(k) or threads for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")})
     bar = _progress(len(specs), progress)
     try:
-        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"),
+                                 initializer=_die_with_parent) as pool:
             while len(results) < len(specs):
                 for spec in specs:
                     if spec.name in results or spec.name in running.values():
