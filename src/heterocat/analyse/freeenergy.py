@@ -190,7 +190,8 @@ def free_energies(workdir: str | os.PathLike, *, temperature: float = 298.15, ac
         for name, pathway in reaction_table().items():
             try:
                 pathways.setdefault(system, {})[name] = evaluate_pathway(f"{system}: {name}", pathway, G, U=U)
-            except HeterocatError:
-                continue  # a species of this pathway was not computed on this surface
+            except HeterocatError as err:  # a species of this pathway was not computed on this surface
+                if any(species in str(pathway) for species in G if species.startswith("*")):
+                    notes.append(f"{system}: {name} not analysed ({err})")
     return FreeEnergyReport(sites=sites, best=best, pathways=pathways, gases=gases, excluded=excluded,
                             temperature=temperature, notes=notes, method=method)
