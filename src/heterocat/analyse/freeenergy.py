@@ -13,7 +13,7 @@ import os
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from heterocat.analyse.path import PathResult, evaluate_pathway, reaction_table
+from heterocat.analyse.path import PathResult, evaluate_pathway, pathway_species, reaction_table
 from heterocat.analyse.thermo import (
     H_SHORTCUT,
     adsorbate_free_energy,
@@ -191,7 +191,7 @@ def free_energies(workdir: str | os.PathLike, *, temperature: float = 298.15, ac
             try:
                 pathways.setdefault(system, {})[name] = evaluate_pathway(f"{system}: {name}", pathway, G, U=U)
             except HeterocatError as err:  # a species of this pathway was not computed on this surface
-                if any(species in str(pathway) for species in G if species.startswith("*")):
+                if pathway_species(pathway) & {species for species in G if species.startswith("*")}:
                     notes.append(f"{system}: {name} not analysed ({err})")
     return FreeEnergyReport(sites=sites, best=best, pathways=pathways, gases=gases, excluded=excluded,
                             temperature=temperature, notes=notes, method=method)

@@ -127,6 +127,12 @@ def reaction_table() -> dict:
         return tomllib.load(fh)
 
 
+def pathway_species(pathway: dict) -> set[str]:
+    """Every species a data-defined pathway names, the alternatives' isomers included."""
+    names = {name for state in pathway["states"] for name in state["species"]}
+    return names | {iso for isomers in pathway.get("alternatives", {}).values() for iso in isomers}
+
+
 def _state_energy(species: dict[str, float], G: dict[str, float], choice: dict[str, str]) -> float:
     total = 0.0
     for name, count in species.items():
