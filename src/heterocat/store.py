@@ -119,6 +119,8 @@ class ResultsStore:
         """The full result record (``result.json``) of a task."""
         with self._connect() as db:
             row = db.get(task_hash=task_hash)
+        from heterocat.calculate.tasks import RESULT, task_directory  # noqa: PLC0415
+
         # the task folder by its place in this work directory (a stored path may be relative
         # to where the run started, or the work directory may have moved)
-        return read_json(self.workdir / "tasks" / row.task / task_hash / "result.json")
+        return read_json(task_directory(self.workdir, row.task, task_hash) / RESULT)
