@@ -28,12 +28,6 @@ def mlip_label(name: str, model: str = "default") -> str:
 
 @cache
 def _load(name: str, model: str):
-    # the packages print banners on stdout, which belongs to --json documents: send them to stderr
-    with contextlib.redirect_stdout(sys.stderr):
-        return _load_quietly(name, model)
-
-
-def _load_quietly(name: str, model: str):
     try:
         if name == "chgnet":
             from chgnet.model import CHGNet  # noqa: PLC0415
@@ -57,10 +51,12 @@ def mlip_calculator(name: str, model: str = "default"):
     if name not in DEFAULT_MODELS:
         raise HeterocatError(f"unknown MLIP {name!r}; choose from {', '.join(DEFAULT_MODELS)}")
     model = DEFAULT_MODELS[name] if model == "default" else model
-    loaded = _load(name, model)
-    if name == "chgnet":
-        from chgnet.model.dynamics import CHGNetCalculator  # noqa: PLC0415
+    # the packages print banners ("CHGNet will run on cpu") on stdout, which belongs to
+    # --json documents: send them to stderr
+    with contextlib.redirect_stdout(sys.stderr):
+        loaded = _load(name, model)
+        if name == "chgnet":
+            from chgnet.model.dynamics import CHGNetCalculator  # noqa: PLC0415
 
-        with contextlib.redirect_stdout(sys.stderr):  # "CHGNet will run on cpu"
             return CHGNetCalculator(model=loaded, use_device="cpu")
     return loaded
