@@ -51,17 +51,18 @@ def mpi_speedup(workdir: Path) -> dict:
     """Wall time of one fast single point on 1 and 2 ranks (fresh work directories)."""
     from heterocat.build import nio100_slab  # noqa: PLC0415
     from heterocat.calculate.settings import load_settings  # noqa: PLC0415
-    from heterocat.io import read_json, write_json, write_structure  # noqa: PLC0415
+    from heterocat.io import read_json, write_structure  # noqa: PLC0415
+    from heterocat.run.local import TaskSpec  # noqa: PLC0415
+    from heterocat.run.task import write_spec  # noqa: PLC0415
 
     structure = workdir / "mpi" / "nio.extxyz"
     write_structure(structure, nio100_slab(layers=2, repeat=(2, 2), vacuum=6.0))
     out: dict = {"benchmark": "mpi", "system": "NiO(100) p(2x2) 2 layers, fast single point"}
     for ranks in (1, 2):
         work = workdir / "mpi" / f"n{ranks}-{int(time.time())}"
-        spec = work / "spec.json"
-        write_json(spec, {"name": "nio", "kind": "single", "settings": load_settings("fast"),
-                          "structure": str(structure), "structure_from": None, "metadata": {"system": "NiO(100)"},
-                          "indices": None, "workdir": str(work)})
+        spec = write_spec(work / "spec.json", TaskSpec("nio", "single", load_settings("fast"),
+                                                        structure=str(structure), metadata={"system": "NiO(100)"}),
+                          work)
         cmd = [sys.executable, "-m", "heterocat.run.task", str(spec)]
         if ranks > 1:
             cmd = ["mpiexec", "-n", str(ranks), *cmd]

@@ -12,6 +12,7 @@ import os
 from functools import cache
 from typing import Any
 
+
 def under_mpi() -> bool:
     """True when this process was started by an MPI launcher with more than one rank."""
     for key in ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "SLURM_STEP_NUM_TASKS"):
@@ -49,12 +50,6 @@ def rank() -> int:
     """This process's MPI rank (0 in a serial run)."""
     w = world()
     return 0 if w is None else int(w.rank)
-
-
-def size() -> int:
-    """Number of MPI ranks (1 in a serial run)."""
-    w = world()
-    return 1 if w is None else int(w.size)
 
 
 def is_writer() -> bool:

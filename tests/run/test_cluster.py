@@ -13,9 +13,10 @@ import pytest
 from heterocat.build import metal_slab
 from heterocat.calculate.settings import load_settings
 from heterocat.errors import HeterocatError
-from heterocat.io import read_json, write_json, write_structure
+from heterocat.io import read_json, write_structure
 from heterocat.run.local import TaskSpec
 from heterocat.run.submit import load_profile, myqueue_config, write_jobs
+from heterocat.run.task import write_spec
 
 ROOT = Path(__file__).resolve().parents[2]
 START_SLURM = Path(__file__).with_name("start_local_slurm.sh")
@@ -67,11 +68,8 @@ def test_submit_without_cluster_or_workflow_is_one_line():
 
 
 def _ci_spec(workdir: Path, structure: Path) -> Path:
-    path = workdir / "spec.json"
-    write_json(path, {"name": "ru", "kind": "single", "settings": load_settings("ci"), "structure": str(structure),
-                      "structure_from": None, "metadata": {"system": "Ru(0001)"}, "indices": None,
-                      "workdir": str(workdir)})
-    return path
+    spec = TaskSpec("ru", "single", load_settings("ci"), structure=str(structure), metadata={"system": "Ru(0001)"})
+    return write_spec(workdir / "spec.json", spec, workdir)
 
 
 @pytest.mark.gpaw

@@ -112,17 +112,17 @@ def submit_plans(plans: list, dft: dict, mlip: dict | None, args: argparse.Names
     again once the first jobs have finished, and it submits the rest.
     """
     from heterocat.run.submit import load_profile, submit  # noqa: PLC0415
-    from heterocat.run.task import finished  # noqa: PLC0415
-    from heterocat.run.workflow import plan_all  # noqa: PLC0415
+    from heterocat.run.task import all_finished  # noqa: PLC0415
+    from heterocat.run.workflow import SCREEN_DFT, plan_all  # noqa: PLC0415
 
     profile = load_profile(args.cluster)
     if profile.scheduler == "local":
         raise HeterocatError(f"profile {profile.name!r} runs locally: leave out --cluster")
-    names = [s.name for s in plan_all(plans, dft, mlip, args.workdir)]
-    done = {n: r for n in names if (r := finished(args.workdir, n))}
+    done = all_finished(args.workdir)
     specs = plan_all(plans, dft, mlip, args.workdir, finished=done)
     out = submit(specs, args.workdir, profile)
-    waiting = args.strategy == "screen" and any(n not in done for n in names)
+    first_stage = [s for s in specs if not s.metadata.get("strategy", "").startswith(SCREEN_DFT)]
+    waiting = args.strategy == "screen" and any(s.name not in done for s in first_stage)
     out["next"] = ("when these jobs have finished, run this command again: screening then submits its "
                    "GPAW stage" if waiting else "when the jobs have finished: heterocat freeenergy WORKDIR")
     return {"submitted": out}
@@ -348,7 +348,3 @@ def guarded(action: Callable[[], Any]) -> int:
         return 130
     return 0
 
-
-def timed(action: Callable[[], Any]) -> tuple[Any, float]:
-    start = time.perf_counter()
-    return action(), time.perf_counter() - start

@@ -24,7 +24,6 @@ Cluster profiles are TOML files in ``configs/clusters/`` (or any path)::
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -37,7 +36,7 @@ from typing import Any
 
 from heterocat.errors import HeterocatError
 from heterocat.run.local import TaskSpec, _check_graph
-from heterocat.run.task import SPEC, finished, job_dir
+from heterocat.run.task import SPEC, finished, job_dir, write_spec
 
 CLUSTERS = Path(__file__).resolve().parents[3] / "configs" / "clusters"
 KINDS = ("single", "relax", "vib", "mlip")
@@ -160,10 +159,7 @@ def write_jobs(specs: list[TaskSpec], workdir: str | os.PathLike, profile: Clust
     tasks = []
     for spec in _ordered(specs):
         folder = job_dir(workdir, spec.name)
-        data = {"name": spec.name, "kind": spec.kind, "settings": spec.settings, "structure": spec.structure,
-                "structure_from": spec.structure_from, "metadata": spec.metadata, "indices": spec.indices,
-                "workdir": str(workdir)}
-        write_json(folder / SPEC, data)
+        write_spec(folder / SPEC, spec, workdir)
         tasks.append({"name": spec.name, "spec": str(folder / SPEC), "folder": str(folder),
                       "deps": spec.dependencies(), **profile.for_task(spec)})
     jobs = workdir / "jobs"
@@ -221,8 +217,3 @@ def queue_states(workdir: str | os.PathLike) -> dict[str, str]:
             states[folder.replace("__", "/")] = parts[1]
     return states
 
-
-def graph_of(workdir: str | os.PathLike) -> list[dict[str, Any]]:
-    """The tasks last submitted from ``workdir`` (empty when nothing was)."""
-    path = Path(workdir) / "jobs" / "graph.json"
-    return json.loads(path.read_text())["tasks"] if path.exists() else []

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from heterocat.errors import HeterocatError
+from heterocat.run.local import TaskSpec
 
 SPEC = "spec.json"
 DONE = "done.json"
@@ -31,6 +32,24 @@ def finished(workdir: str | Path, name: str) -> dict[str, Any] | None:
 
     path = job_dir(workdir, name) / DONE
     return read_json(path) if path.exists() else None
+
+
+def write_spec(path: str | Path, spec: TaskSpec, workdir: str | Path) -> Path:
+    """Write ``spec`` (and the work directory it runs in) as the spec.json a job reads."""
+    from heterocat.io import write_json  # noqa: PLC0415
+
+    return write_json(path, {"name": spec.name, "kind": spec.kind, "settings": spec.settings,
+                             "structure": spec.structure, "structure_from": spec.structure_from,
+                             "metadata": spec.metadata, "indices": spec.indices,
+                             "workdir": str(Path(workdir).resolve())})
+
+
+def all_finished(workdir: str | Path) -> dict[str, dict[str, Any]]:
+    """The ``done.json`` records of every finished job under ``workdir``, by task name."""
+    from heterocat.io import read_json  # noqa: PLC0415
+
+    return {read_json(done.with_name(SPEC))["name"]: read_json(done)
+            for done in sorted((Path(workdir).resolve() / "jobs").glob(f"*/{DONE}"))}
 
 
 def structure_of(spec: dict[str, Any], workdir: str | Path) -> str:
@@ -80,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
 
     energy = result.get("energy")
     if is_writer():
-            print(f"{result['task_hash']} done" + (f" E = {energy:.6f} eV" if energy is not None else ""))
+        print(f"{result['task_hash']} done" + (f" E = {energy:.6f} eV" if energy is not None else ""))
     return 0
 
 

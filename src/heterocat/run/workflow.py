@@ -40,6 +40,8 @@ from heterocat.run.local import TaskSpec
 STRATEGIES = ("dft", "mlip+dft", "screen", "mlip")
 VIBRATIONS = ("dft", "mlip", "none")
 GAS_SYSTEM = "gas"
+#: Strategy label of screening's GPAW stage (planned once the MLIP ranking is known).
+SCREEN_DFT = "mlip-screen top-"
 
 
 @dataclass
@@ -214,7 +216,7 @@ def plan_tasks(plan: Plan, dft: dict, mlip: dict | None, workdir: str | os.PathL
             dft = dft_of[md["system"]]
             base = _name(md, "")
             energy = TaskSpec(base + "dft-single", "single", dft, structure_from=first_name,
-                              metadata={**md, "strategy": f"mlip-screen top-{plan.k} + dft"})
+                              metadata={**md, "strategy": f"{SCREEN_DFT}{plan.k} + dft"})
             specs += [energy, *_vibration(plan, energy, md, False, dft, mlip)]
     return specs
 
