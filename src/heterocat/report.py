@@ -91,7 +91,7 @@ def _free_energies(workdir: Path) -> Section | None:
                           r.potential_determining_step or "-", f"{r.largest_step} ({r.largest_step_dG:+.2f})",
                           str(r.branches or "")])
     text = [f"T = {report.temperature:g} K, U = 0 V vs RHE (computational hydrogen electrode); "
-            f"{report.method} energies."] + [f"note: {n}" for n in report.notes]
+            f"{report.methods_text()}."] + [f"note: {n}" for n in report.notes]
     return Section("Free energies", text, [
         Table(["system", "adsorbate", "site", "dE (eV)", "dG (eV)", "best", "ZPE/TS", "level of theory"], sites),
         Table(["system", "pathway", "dG per step (eV)", "U_L (V)", "potential-determining step",

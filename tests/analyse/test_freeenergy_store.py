@@ -127,3 +127,39 @@ def test_energies_of_one_method_only_and_dft_preferred():
         choose_method(rows, "emt")
     # a plain single point (not on an MLIP geometry) is not a final adsorption energy
     assert _energies([_stored("single", "dft", -1.0)], "dft") == {}
+
+
+def _fake_result(workdir, n, atoms, energy, level, **metadata):
+    """A finished task folder with a given energy (bookkeeping tests: no calculation)."""
+    from heterocat.io import write_structure
+
+    task_dir = Path(workdir) / "tasks" / "relax" / f"fake{n:012d}"
+    task_dir.mkdir(parents=True)
+    write_structure(task_dir / "input.extxyz", atoms)
+    write_json(task_dir / "result.json", {
+        "task_hash": f"fake{n:012d}", "task": "relax", "status": "done", "energy": energy,
+        "forces": np.zeros((len(atoms), 3)).tolist(), "converged": True, "level_of_theory": level,
+        "metadata": {"site": "", "adsorbate": "", **metadata}, "flags": []})
+
+
+def test_each_surface_uses_gas_references_of_its_own_method(tmp_path):
+    """A DFT surface and an MLIP-only surface in one store: neither mixes methods."""
+    dft, mlip = "DFT GPAW PBE LCAO dzp", "MLIP SevenNet-0"
+    slab, h2 = fcc111("Pt", size=(1, 1, 2), vacuum=5.0), molecule("H2")
+    stored = [("A", "", dft, -10.0), ("A", "H", dft, -13.7), ("B", "", mlip, -8.0), ("B", "H", mlip, -11.0)]
+    for n, (system, ads, level, energy) in enumerate(stored):
+        _fake_result(tmp_path, n, slab, energy, level, system=system, adsorbate=ads, site="fcc" if ads else "")
+    _fake_result(tmp_path, 10, h2, -6.8, dft, system="gas", adsorbate="H2")
+    _fake_result(tmp_path, 11, h2, -6.6, mlip, system="gas", adsorbate="H2")
+    ResultsStore(tmp_path).rebuild()
+    report = free_energies(tmp_path)
+    assert report.method == "mixed" and report.methods == {"A": "dft", "B": "mlip"}
+    dG = {v.system: v for v in report.sites}
+    assert dG["A"].dE == pytest.approx(-13.7 + 10.0 + 3.4)  # against the DFT H2
+    assert dG["B"].dE == pytest.approx(-11.0 + 8.0 + 3.3)  # against the MLIP H2
+    assert dG["A"].dG - dG["A"].dE == pytest.approx(0.24)  # tabulated ZPE/TS of *H (Norskov 2005)
+    assert "MLIP" in dG["B"].level_of_theory and "A dft" in report.methods_text()
+    # asked for one method, a surface without it is refused, never filled in from another
+    from heterocat.errors import HeterocatError
+    with pytest.raises(HeterocatError, match="no dft energies"):
+        free_energies(tmp_path, method="dft")

@@ -50,14 +50,24 @@ class FreeEnergyReport:
     sites: list[SiteValue]
     best: dict[str, dict[str, SiteValue]]
     pathways: dict[str, dict[str, PathResult]]
-    gases: dict[str, dict[str, Any]]
+    #: gas references by method, then by molecule
+    gases: dict[str, dict[str, dict[str, Any]]]
     excluded: list[dict[str, str]]
     temperature: float
     notes: list[str] = field(default_factory=list)
+    #: ``dft``, ``mlip`` or ``emt``; ``mixed`` when surfaces differ (see ``methods``)
     method: str = "dft"
+    #: method of each surface's energies and of the gas references it is measured against
+    methods: dict[str, str] = field(default_factory=dict)
+
+    def methods_text(self) -> str:
+        """``dft energies``, or each surface's method when they differ."""
+        if self.method != "mixed":
+            return f"{self.method} energies"
+        return "energies: " + ", ".join(f"{s} {m}" for s, m in self.methods.items()) + " (gas references alike)"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"method": self.method,
+        return {"method": self.method, "methods": self.methods,
             "sites": [asdict(s) for s in self.sites],
             "best": {sys_: {ads: asdict(v) for ads, v in d.items()} for sys_, d in self.best.items()},
             "pathways": {sys_: {name: p.to_dict() for name, p in d.items()} for sys_, d in self.pathways.items()},
@@ -68,7 +78,8 @@ class FreeEnergyReport:
 
 def _is_final_energy(row: dict) -> bool:
     """A relaxation, or the DFT single point on an MLIP-relaxed geometry."""
-    return row["task"] == "relax" or (row["task"] == "single" and row.get("strategy", "").startswith("mlip-"))
+    return row["task"] == "relax" or (row["task"] == "single" and row.get("method") == "dft"
+                                      and row.get("strategy", "").startswith("mlip-"))
 
 
 def _energies(rows: list[dict], method: str) -> dict[tuple[str, str, str], dict]:
@@ -119,13 +130,49 @@ def _gas_G(store: ResultsStore, relaxed: dict, vibs: dict, name: str, temperatur
     return {"G": fe.G, "energy": fe.energy, "zpe": fe.zpe, "method": fe.method, "level": row["level"]}
 
 
+def _site_value(store: ResultsStore, row: dict, clean: dict, gases: dict[str, dict], vibs: dict,
+                temperature: float, cutoff_cm1: float) -> SiteValue | str:
+    """dE and dG of one stored adsorbate against its clean surface and gases; a note if impossible."""
+    system, adsorbate, site = row["system"], row["adsorbate"], row["site"]
+    ads = get_adsorbate(ALIASES.get(adsorbate, adsorbate))
+    missing = [g for g in ads.reference if g not in gases]
+    if missing:
+        return f"{system} {adsorbate}: gas reference {missing} not stored; skipped"
+    ref_E = sum(n * gases[g]["energy"] for g, n in ads.reference.items())
+    ref_G = sum(n * gases[g]["G"] for g, n in ads.reference.items())
+    dE = row["energy"] - clean["energy"] - ref_E
+    vib = vibs.get((system, adsorbate, site, int(row.get("orientation", 0))))
+    site_notes: list[str] = []
+    if vib is not None:
+        freqs = store.result(vib["task_hash"])["frequencies_cm1"]
+        fe = adsorbate_free_energy(f"*{adsorbate}", row["energy"], freqs, temperature=temperature,
+                                   cutoff_cm1=cutoff_cm1)
+        G_ads, site_notes = fe.G, fe.notes
+        corr = f"ZPE/TS: computed (HarmonicThermo, adsorbate modes; {vib['level']})"
+    elif ads.name == "H":
+        G_ads = row["energy"] + H_SHORTCUT + 0.5 * (gases["H2"]["G"] - gases["H2"]["energy"])
+        corr = "ZPE/TS: tabulated dG = dE + 0.24 eV (Norskov et al., J. Electrochem. Soc. 152, J23 (2005))"
+    else:
+        G_ads, corr = row["energy"], "ZPE/TS: none for the adsorbate (no vibration task stored)"
+    return SiteValue(system=system, adsorbate=ads.name, site=site, dE=dE, dG=G_ads - clean["energy"] - ref_G,
+                     corrections=corr, task_hash=row["task_hash"], level_of_theory=row["level"], notes=site_notes)
+
+
+def system_methods(rows: list[dict], method: str = "auto") -> dict[str, str]:
+    """The method of each surface's energies: ``method``, or with ``auto`` DFT when any DFT
+    final energy of that surface is stored, else the one method there is (one per surface)."""
+    systems = sorted({r["system"] for r in rows if r["system"] != GAS_SYSTEM})
+    return {s: choose_method([r for r in rows if r["system"] == s], method) for s in systems}
+
+
 def free_energies(workdir: str | os.PathLike, *, temperature: float = 298.15, accept_flagged: bool = False,
                   cutoff_cm1: float = 50.0, U: float = 0.0, method: str = "auto") -> FreeEnergyReport:
     """Adsorption free energies and pathway analyses from everything stored in ``workdir``.
 
-    Energies of one ``method`` only (``dft``, ``mlip`` or ``emt``; ``auto``:
-    DFT when stored); ZPE/TS may come from vibrations of another method, and
-    then say so.
+    Each surface's free energies use energies of one ``method`` only (``dft``,
+    ``mlip`` or ``emt``; ``auto``: DFT when stored for that surface), with gas
+    references of the same method; ZPE/TS may come from vibrations of another
+    method, and then say so.
     """
     store = ResultsStore(workdir)
     rows = store.rows()
@@ -134,45 +181,31 @@ def free_energies(workdir: str | os.PathLike, *, temperature: float = 298.15, ac
     excluded = [{"task_hash": r["task_hash"], "system": r["system"], "adsorbate": r["adsorbate"],
                  "site": r["site"], "flags": r["flags"]} for r in rows if r.get("flagged")]
     usable = rows if accept_flagged else [r for r in rows if not r.get("flagged")]
-    method = choose_method(usable, method)
-    relaxed, vibs = _energies(usable, method), _vibrations(usable)
-    gases = {name: g for name in gas_table() if (g := _gas_G(store, relaxed, vibs, name, temperature))}
-    if "H2" not in gases:
-        raise HeterocatError("no stored H2 reference (system 'gas', adsorbate 'H2'): the CHE needs it")
+    methods = system_methods(usable, method) or {GAS_SYSTEM: choose_method(usable, method)}
+    relaxed = {m: _energies(usable, m) for m in set(methods.values())}
+    vibs = _vibrations(usable)
+    gases = {m: {name: g for name in gas_table() if (g := _gas_G(store, relaxed[m], vibs, name, temperature))}
+             for m in relaxed}
+    for m, table in gases.items():
+        if "H2" not in table:
+            raise HeterocatError(f"no stored {m} H2 reference (system 'gas', adsorbate 'H2'): the CHE needs it")
     sites: list[SiteValue] = []
     notes: list[str] = []
-    systems = sorted({k[0] for k in relaxed if k[0] != GAS_SYSTEM})
-    clean = {s: relaxed.get((s, "", "")) for s in systems}
-    for (system, adsorbate, site), row in sorted(relaxed.items()):
-        if system == GAS_SYSTEM or not adsorbate:
-            continue
-        if clean.get(system) is None:
-            notes.append(f"{system}: no clean-surface relaxation stored; its adsorbates are skipped")
-            continue
-        ads = get_adsorbate(ALIASES.get(adsorbate, adsorbate))
-        missing = [g for g in ads.reference if g not in gases]
-        if missing:
-            notes.append(f"{system} {adsorbate}: gas reference {missing} not stored; skipped")
-            continue
-        ref_E = sum(n * gases[g]["energy"] for g, n in ads.reference.items())
-        ref_G = sum(n * gases[g]["G"] for g, n in ads.reference.items())
-        dE = row["energy"] - clean[system]["energy"] - ref_E
-        vib = vibs.get((system, adsorbate, site, int(row.get("orientation", 0))))
-        site_notes: list[str] = []
-        if vib is not None:
-            freqs = store.result(vib["task_hash"])["frequencies_cm1"]
-            fe = adsorbate_free_energy(f"*{adsorbate}", row["energy"], freqs, temperature=temperature,
-                                       cutoff_cm1=cutoff_cm1)
-            G_ads, site_notes = fe.G, fe.notes
-            corr = f"ZPE/TS: computed (HarmonicThermo, adsorbate modes; {vib['level']})"
-        elif ads.name == "H":
-            G_ads = row["energy"] + H_SHORTCUT + 0.5 * (gases["H2"]["G"] - gases["H2"]["energy"])
-            corr = "ZPE/TS: tabulated dG = dE + 0.24 eV (Norskov et al., J. Electrochem. Soc. 152, J23 (2005))"
-        else:
-            G_ads, corr = row["energy"], "ZPE/TS: none for the adsorbate (no vibration task stored)"
-        sites.append(SiteValue(system=system, adsorbate=ads.name, site=site, dE=dE,
-                               dG=G_ads - clean[system]["energy"] - ref_G, corrections=corr,
-                               task_hash=row["task_hash"], level_of_theory=row["level"], notes=site_notes))
+    systems = sorted(s for s in methods if s != GAS_SYSTEM
+                     and any(k[0] == s for k in relaxed[methods[s]]))
+    clean = {s: relaxed[methods[s]].get((s, "", "")) for s in systems}
+    for system in systems:
+        for (sys_, adsorbate, site), row in sorted(relaxed[methods[system]].items()):
+            if sys_ != system or not adsorbate:
+                continue
+            if clean[system] is None:
+                notes.append(f"{system}: no clean-surface relaxation stored; its adsorbates are skipped")
+                break
+            value = _site_value(store, row, clean[system], gases[methods[system]], vibs, temperature, cutoff_cm1)
+            if isinstance(value, str):
+                notes.append(value)
+            else:
+                sites.append(value)
     best: dict[str, dict[str, SiteValue]] = {}
     for value in sites:
         current = best.setdefault(value.system, {}).get(value.adsorbate)
@@ -183,9 +216,10 @@ def free_energies(workdir: str | os.PathLike, *, temperature: float = 298.15, ac
         if clean.get(system) is None:
             continue
         # absolute free energies (eV): clean surface, best site of each adsorbate, gases
-        G = {"*": clean[system]["energy"], **{f"{g}(g)": v["G"] for g, v in gases.items()}}
+        table = gases[methods[system]]
+        G = {"*": clean[system]["energy"], **{f"{g}(g)": v["G"] for g, v in table.items()}}
         for ads, value in best.get(system, {}).items():
-            ref_G = sum(n * gases[r]["G"] for r, n in get_adsorbate(ads).reference.items())
+            ref_G = sum(n * table[r]["G"] for r, n in get_adsorbate(ads).reference.items())
             G[f"*{ads}"] = value.dG + clean[system]["energy"] + ref_G
         for name, pathway in reaction_table().items():
             try:
@@ -193,5 +227,8 @@ def free_energies(workdir: str | os.PathLike, *, temperature: float = 298.15, ac
             except HeterocatError as err:  # a species of this pathway was not computed on this surface
                 if pathway_species(pathway) & {species for species in G if species.startswith("*")}:
                     notes.append(f"{system}: {name} not analysed ({err})")
+    used = {methods[s] for s in systems} or set(relaxed)
     return FreeEnergyReport(sites=sites, best=best, pathways=pathways, gases=gases, excluded=excluded,
-                            temperature=temperature, notes=notes, method=method)
+                            temperature=temperature, notes=notes,
+                            method=used.pop() if len(used) == 1 else "mixed",
+                            methods={s: methods[s] for s in systems})

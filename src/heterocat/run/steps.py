@@ -144,7 +144,7 @@ def free_energy_step(workdir: str | os.PathLike, *, temperature: float = 298.15,
 
 
 def free_energy_text(report: Any, figures: list[str]) -> str:
-    lines = [f"Adsorption free energies (eV, T = {report.temperature:g} K; {report.method} energies)",
+    lines = [f"Adsorption free energies (eV, T = {report.temperature:g} K; {report.methods_text()})",
              f"  {'system':<18} {'adsorbate':<6} {'site':<24} {'dE':>7} {'dG':>7}  corrections"]
     for v in report.sites:
         best = report.best[v.system][v.adsorbate] is v
@@ -159,7 +159,8 @@ def free_energy_text(report: Any, figures: list[str]) -> str:
                          + (f"; branch {r.branches}" if r.branches else ""))
     levels = sorted({v.level_of_theory for v in report.sites})
     lines.append("level of theory: " + "; ".join(levels))
-    lines.append("gases: " + "; ".join(f"{g} {v['method']}" for g, v in report.gases.items()))
+    for method, table in report.gases.items():
+        lines.append(f"gases ({method} energies): " + "; ".join(f"{g} {v['method']}" for g, v in table.items()))
     if report.excluded:
         lines.append(f"excluded (flagged; --accept-flagged to use): {len(report.excluded)}")
         lines += [f"  {e['system']} {e['adsorbate']} {e['site']}: {e['flags']}" for e in report.excluded]
