@@ -34,7 +34,7 @@ def demo(workdir: Path, extra: list[str]) -> dict:
     from heterocat.store import ResultsStore  # noqa: PLC0415
 
     cmd = [sys.executable, str(ROOT / "workflows" / "paper.py"), "--preset", "fast", "--workdir",
-           str(workdir / "demo"), "--workers", "2", "--json", *extra]
+           str(workdir / "demo"), "--workers", "2", "--demo", "--json", *extra]
     start = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, env=ENV)
     seconds = time.perf_counter() - start

@@ -61,6 +61,25 @@ def test_screening_sends_exactly_k_per_group_to_dft(tmp_path, pt_slab):
     assert {n.rsplit("/", 1)[0] for n in dft} == {n.rsplit("/", 1)[0] for n in lowest}
 
 
+def test_prescreen_relaxes_only_the_lowest_single_points_of_each_group(tmp_path, pt_slab):
+    """prescreen=1: every H placement gets a single point; only the lowest is relaxed and used."""
+    from heterocat.analyse.freeenergy import free_energies
+
+    s = load_settings("ci", assignments=EMT)
+    plan = Plan([Surface("Pt(111)", pt_slab, prescreen=1)], ["H"], ["H2"], strategy="mlip")
+    first = plan_tasks(plan, s, s, tmp_path)
+    assert not any(x.name.startswith("Pt111/H/") and x.kind == "relax" for x in first)
+    results = run_plans([plan], s, s, tmp_path, progress=False)
+    ranked = [n for n in results if n.startswith("Pt111/H/") and n.endswith("mlip-rank")]
+    relaxed = [n for n in results if n.startswith("Pt111/H/") and n.endswith("mlip-relax")]
+    assert len(ranked) == 4 and len(relaxed) == 1
+    lowest = min(ranked, key=lambda n: results[n]["energy"])
+    assert relaxed[0].rsplit("/", 1)[0] == lowest.rsplit("/", 1)[0]
+    # the single points only rank: the one free energy of *H is the relaxed placement's
+    (h,) = [v for v in free_energies(tmp_path).sites if v.adsorbate == "H"]
+    assert h.task_hash == results[relaxed[0]]["task_hash"]
+
+
 def test_plan_refuses_bad_input(pt_slab):
     s = load_settings("ci", assignments=EMT)
     with pytest.raises(HeterocatError, match="unknown strategy"):
@@ -153,14 +172,35 @@ def test_ci_workflow_with_gpaw_runs_and_a_killed_run_recomputes_nothing(tmp_path
     assert json.loads(third.stdout)["tasks"]["ran"] == 0
 
 
-def test_supported_cluster_can_take_its_own_kpoints():
-    plans = recipe_plans(["her"], ROOT / "structures", "small", strategy="mlip+dft", supported_kpt_density=0.0)
+def test_supported_cluster_can_take_its_own_kpoints_and_settings():
+    plans = recipe_plans(["her"], ROOT / "structures", "small", strategy="mlip+dft", supported_kpt_density=0.0,
+                         supported_settings={"calculator": {"basis": "sz(dzp)"}})
     s = load_settings("fast")
     specs = plan_all(plans, s, load_settings("fast", assignments=["calculator.name=chgnet"]), "/tmp/heterocat-unused")
     dft = [x for x in specs if x.settings["calculator"]["name"] == "gpaw"]
     supported = {x.settings["calculator"]["kpt_density"] for x in dft if x.metadata["system"] == "NiO(100)/Ru13"}
     others = {x.settings["calculator"]["kpt_density"] for x in dft if x.metadata["system"] != "NiO(100)/Ru13"}
     assert supported == {0.0} and others == {s["calculator"]["kpt_density"]}  # gases and slabs keep the preset's
+    basis = {x.metadata["system"] == "NiO(100)/Ru13": x.settings["calculator"]["basis"] for x in dft}
+    assert basis == {True: "sz(dzp)", False: "dzp"}
+
+
+def test_supported_cluster_can_run_mlip_only_against_mlip_gases():
+    """--supported-strategy mlip: the supported cluster gets no GPAW task; gases get MLIP energies too."""
+    plans = recipe_plans(["her"], ROOT / "structures", "small", strategy="screen", vibrations="mlip",
+                         supported_strategy="mlip", supported_settings={"calculator": {"basis": "sz(dzp)"}})
+    s = load_settings("fast")
+    specs = plan_all(plans, s, load_settings("fast", assignments=["calculator.name=chgnet"]), "/tmp/heterocat-unused")
+    supported = [x for x in specs if x.metadata["system"] == "NiO(100)/Ru13"]
+    assert supported and all(x.settings["calculator"]["name"] == "chgnet" for x in supported)
+    assert {x.metadata.get("strategy") for x in supported if x.kind == "relax"} == {"mlip-relax"}
+    gas = {x.name for x in specs if x.metadata["system"] == "gas"}
+    # H2 by GPAW (relaxation and frequencies) for the slabs, and by the MLIP for the supported cluster;
+    # the MLIP H2 takes its ZPE/TS from the GPAW frequencies, so it has no vibration task of its own
+    assert gas == {"gas/H2/relax", "gas/H2/vib-dft", "gas/H2/mlip-relax"}
+    slabs = [x for x in specs if x.metadata["system"] in ("Ru(0001)", "NiO(100)")]
+    assert any(x.settings["calculator"]["name"] == "gpaw" for x in slabs)
+    assert all(x.settings["calculator"]["basis"] == "dzp" for x in slabs if x.settings["calculator"]["name"] == "gpaw")
 
 
 def test_paper_summary_has_the_demo_keys_and_prints(tmp_path, pt_slab):

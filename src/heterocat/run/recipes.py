@@ -75,13 +75,20 @@ def reference_surfaces(structures: str | Path, scale: str) -> dict[str, Surface]
 
 def recipe_plans(names: list[str], structures: str | Path, scale: str, *, strategy: str = "screen",
                  vibrations: str = "none", k: int = 1, surfaces: tuple[str, ...] | None = None,
-                 supported_kpt_density: float | None = None, orientations: str = "all") -> list[Plan]:
+                 supported_kpt_density: float | None = None, orientations: str = "all",
+                 supported_settings: dict | None = None, supported_strategy: str | None = None,
+                 supported_prescreen: int = 0) -> list[Plan]:
     """One plan per recipe; plans share gases and clean surfaces by task identity.
 
     Slabs use all their sites and orientations.  The supported cluster uses the
     recipe's regions, and with ``strategy="screen"`` sends the ``k`` best of each
     group (layer or region) to DFT.  ``supported_kpt_density`` replaces the
-    preset's k-point density for the supported cluster (0: the Γ point).
+    preset's k-point density for the supported cluster (0: the Γ point),
+    ``supported_settings`` are merged over the preset for its GPAW tasks, and
+    ``supported_strategy`` replaces ``strategy`` for it (``mlip``: its
+    adsorption energies from the MLIP alone, with MLIP gas references);
+    ``supported_prescreen`` relaxes only that many placements per site group,
+    the lowest by an MLIP single point (0: all).
     ``orientations="first"`` tries one orientation of each adsorbate per site.
     """
     unknown = [n for n in names if n not in RECIPES]
@@ -100,7 +107,9 @@ def recipe_plans(names: list[str], structures: str | Path, scale: str, *, strate
             surface = available[surface_name]
             if surface_name == SUPPORTED:
                 surface = Surface(surface.name, surface.structure, surface.sites,
-                                  regions=recipe.cluster_regions, kpt_density=supported_kpt_density)
+                                  regions=recipe.cluster_regions, kpt_density=supported_kpt_density,
+                                  settings=supported_settings, strategy=supported_strategy,
+                                  prescreen=supported_prescreen)
             plan_surfaces.append(surface)
         plans.append(Plan(plan_surfaces, list(recipe.adsorbates), gases_for(recipe.adsorbates),
                           strategy=strategy, vibrations=vibrations, k=k, group_by=recipe.screen_by,

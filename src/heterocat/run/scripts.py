@@ -47,6 +47,8 @@ def parser(description: str, *, free_energy: bool = True) -> argparse.ArgumentPa
     p.add_argument("--supported-kpts", choices=("gamma", "preset"), help="k-points of the NiO(100)/Ru13 "
                    "supercell (11.8 Å): the Γ point, or the preset's density (default: preset for the paper "
                    "preset, gamma otherwise)")
+    p.add_argument("--supported-set", action="append", metavar="KEY=VALUE", help="override one setting for "
+                   "the NiO(100)/Ru13 model only, e.g. calculator.basis=sz(dzp) (repeatable)")
     p.add_argument("--json", action="store_true", help="print one JSON document")
     if free_energy:
         p.add_argument("--cluster", default="local", help="cluster profile (configs/clusters/NAME.toml or a "
@@ -59,6 +61,12 @@ def parser(description: str, *, free_energy: bool = True) -> argparse.ArgumentPa
         p.add_argument("--k", type=int, default=1, help="DFT candidates per site group (default 1)")
         p.add_argument("--orientations", choices=("all", "first"), default="all",
                        help="adsorbate orientations tried per site: all (default) or the first only")
+        p.add_argument("--supported-strategy", choices=("screen", "mlip+dft", "dft", "mlip"),
+                       help="strategy for the NiO(100)/Ru13 model only (default: --strategy); 'mlip' gives its "
+                       "adsorption energies from the MLIP alone, labelled so, with MLIP gas references")
+        p.add_argument("--supported-prescreen", type=int, default=0, metavar="N",
+                       help="NiO(100)/Ru13: rank every placement by an MLIP single point and relax only the N "
+                       "lowest per site group (default 0: relax all)")
     return p
 
 
@@ -71,6 +79,16 @@ def settings_from(args: argparse.Namespace) -> tuple[dict, dict | None]:
     if getattr(args, "mlip", None):
         mlip = load_settings(args.preset, args.config, (*(args.set or ()), f"calculator.name={args.mlip}"))
     return dft, mlip
+
+
+def supported_settings(args: argparse.Namespace) -> dict | None:
+    """Settings merged over the preset for the NiO(100)/Ru13 model (``--supported-set``), or None."""
+    from heterocat.calculate.settings import merge, parse_assignment, validate  # noqa: PLC0415
+
+    out: dict = {}
+    for text in args.supported_set or ():
+        out = merge(out, validate(parse_assignment(text)))
+    return out or None
 
 
 def supported_kpt_density(args: argparse.Namespace) -> float | None:
@@ -92,7 +110,9 @@ def run_free_energy_workflow(names: list[str], args: argparse.Namespace) -> dict
     dft, mlip = settings_from(args)
     plans = recipe_plans(names, args.structures, scale_of(args), strategy=args.strategy,
                          vibrations=args.vibrations, k=args.k, surfaces=tuple(args.surfaces or ()) or None,
-                         supported_kpt_density=supported_kpt_density(args), orientations=args.orientations)
+                         supported_kpt_density=supported_kpt_density(args), orientations=args.orientations,
+                         supported_settings=supported_settings(args), supported_strategy=args.supported_strategy,
+                         supported_prescreen=args.supported_prescreen)
     if getattr(args, "cluster", "local") != "local":
         return submit_plans(plans, dft, mlip, args)
     results = run_plans(plans, dft, mlip, args.workdir, workers=args.workers, progress=not args.json)
@@ -140,7 +160,17 @@ def strategy_note(args: argparse.Namespace) -> str:
     kpts = ("NiO(100)/Ru13 supercell at the Γ point" if supported_kpt_density(args) == 0
             else "NiO(100)/Ru13 at the preset's k-point density")
     orientations = "all adsorbate orientations" if args.orientations == "all" else "one orientation per site"
-    return f"{notes[args.strategy]}; {orientations}; {vib[args.vibrations]}; gases: {gases}; {kpts}"
+    text = f"{notes[args.strategy]}; {orientations}; {vib[args.vibrations]}; gases: {gases}; {kpts}"
+    if args.supported_strategy and args.supported_strategy != args.strategy:
+        text += f"; NiO(100)/Ru13 adsorbates: {notes[args.supported_strategy]}"
+        if args.supported_strategy == "mlip":
+            text += f", against {args.mlip} gas references"
+    if args.supported_prescreen:
+        text += (f"; NiO(100)/Ru13 placements ranked by an unrelaxed {args.mlip} single point, the "
+                 f"{args.supported_prescreen} lowest per site group relaxed")
+    if args.supported_set:
+        text += f"; NiO(100)/Ru13 GPAW settings: {', '.join(args.supported_set)}"
+    return text
 
 
 def main_free_energy(names: list[str], description: str, argv: Sequence[str] | None = None) -> int:
@@ -188,13 +218,15 @@ def run_work_functions(args: argparse.Namespace) -> dict[str, Any]:
 
 def run_charge_difference(args: argparse.Namespace) -> dict[str, Any]:
     """NiO(100) -> Ru13 charge-density difference and transfer (the paper's Figure 8b,c)."""
+    from heterocat.run.recipes import SUPPORTED  # noqa: PLC0415
     from heterocat.run.steps import charge_difference_step  # noqa: PLC0415
-
-    from heterocat.run.workflow import _with_kpts  # noqa: PLC0415
+    from heterocat.run.workflow import Surface, surface_settings  # noqa: PLC0415
 
     dft, _ = settings_from(args)
     kpts = supported_kpt_density(args)
-    result, data = charge_difference_step(_models(args)["NiO(100)/Ru13"], _with_kpts(dft, kpts), args.workdir)
+    model = _models(args)[SUPPORTED]
+    settings = surface_settings(dft, Surface(SUPPORTED, model, kpt_density=kpts, settings=supported_settings(args)))
+    result, data = charge_difference_step(model, settings, args.workdir)
     data["kpoints"] = "Γ point" if kpts == 0 else "the preset's density"
     return {"result": result, **data}
 
@@ -226,12 +258,35 @@ def main_charge_difference(argv: Sequence[str] | None = None) -> int:
 
 
 def run_paper(args: argparse.Namespace) -> dict[str, Any]:
-    """Everything: work functions, charge difference, HER, water and HzOR free energies."""
+    """Everything: work functions, charge difference, HER, water and HzOR free energies.
+
+    Locally, the work functions and the charge difference (a few long GPAW runs
+    in sequence) go to one extra process while the free-energy tasks fill the
+    ``--workers``; on a cluster they run here after the free-energy jobs are submitted.
+    """
+    from concurrent.futures import ProcessPoolExecutor  # noqa: PLC0415
+    from multiprocessing import get_context  # noqa: PLC0415
+
+    from heterocat.run.local import _die_with_parent  # noqa: PLC0415
+
     start = time.perf_counter()
-    wf = run_work_functions(args)
-    cd = run_charge_difference(args)
-    fe = run_free_energy_workflow(["her", "water", "hzor"], args)
+    if getattr(args, "cluster", "local") != "local":
+        fe = run_free_energy_workflow(["her", "water", "hzor"], args)
+        return {"submitted": fe["submitted"], "electronic_structure": "run workflows/work_function.py and "
+                "workflows/charge_difference.py in a cluster job (see the README)"}
+    with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn"), initializer=_die_with_parent) as pool:
+        electronic = pool.submit(electronic_structure, args)
+        fe = run_free_energy_workflow(["her", "water", "hzor"], args)
+        wf, cd = electronic.result()
     return summary(args, wf, cd, fe, time.perf_counter() - start)
+
+
+def electronic_structure(args: argparse.Namespace) -> tuple[dict, dict]:
+    """Work functions, then the charge difference (stdout goes to stderr: it belongs to the report)."""
+    import contextlib  # noqa: PLC0415
+
+    with contextlib.redirect_stdout(sys.stderr):
+        return run_work_functions(args), run_charge_difference(args)
 
 
 def summary(args: argparse.Namespace, wf: dict, cd: dict, fe: dict, seconds: float) -> dict[str, Any]:
@@ -301,13 +356,28 @@ def summary_text(doc: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+#: What ``paper.py --demo`` (``make demo``) sets, so that the workflow fits a 2-core machine:
+#: on the 77-atom NiO(100)/Ru13 model one MLIP relaxation takes about 100 BFGS steps (1-2 min)
+#: and one GPAW single point 10-40 min, so its adsorbates are MLIP-only, ranked by a single point
+#: of each placement with the lowest per site group relaxed, and its charge difference uses the
+#: single-zeta part of the dzp basis.  Options given after --demo override these.
+DEMO_OPTIONS = ("--orientations", "first", "--supported-strategy", "mlip", "--supported-prescreen", "1",
+                "--supported-set", "calculator.basis=sz(dzp)")
+
+
 def main_paper(argv: Sequence[str] | None = None) -> int:
     """Entry point of paper.py."""
-    args = parser("The paper's workflow: work functions, charge transfer, HER, water, HzOR").parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "--demo" in argv:
+        at = argv.index("--demo")
+        argv = argv[:at] + list(DEMO_OPTIONS) + argv[at + 1:]
+    p = parser("The paper's workflow: work functions, charge transfer, HER, water, HzOR")
+    p.add_argument("--demo", action="store_true", help="the choices of `make demo`: " + " ".join(DEMO_OPTIONS))
+    args = p.parse_args(argv)
 
     def action() -> None:
         doc = run_paper(args)
-        print(json.dumps(doc, indent=1, default=str) if args.json else summary_text(doc))
+        print(json.dumps(doc, indent=1, default=str) if args.json or "submitted" in doc else summary_text(doc))
     return guarded(action)
 
 

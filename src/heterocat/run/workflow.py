@@ -16,6 +16,11 @@ cluster engine executes.  Strategies (energies always of one method):
 ``mlip``
     MLIP only: quick looks, labelled MLIP on every output.
 
+A surface may take its own strategy (``Surface.strategy``) and a prescreen
+(``Surface.prescreen = n``): every placement gets an MLIP single point and only
+the ``n`` lowest of each site group are relaxed, for models where one MLIP
+relaxation takes minutes (NiO(100)/Ru13: about 100 BFGS steps of 77 atoms).
+
 Clean surfaces and gases take the same route as the adsorbates, so every
 difference is between energies of one method on geometries of one method.
 Site enumerations are read from ``structures/*.sites.json`` when they belong to
@@ -42,6 +47,8 @@ VIBRATIONS = ("dft", "mlip", "none")
 GAS_SYSTEM = "gas"
 #: Strategy label of screening's GPAW stage (planned once the MLIP ranking is known).
 SCREEN_DFT = "mlip-screen top-"
+#: Strategy label of the prescreen: an MLIP single point of the unrelaxed placement (never a final energy).
+RANK = "rank: MLIP single point of the placement"
 
 
 @dataclass
@@ -60,6 +67,13 @@ class Surface:
     labels: tuple[str, ...] | None = None
     #: k-point density (per Å^-1) of this surface's GPAW tasks; None: the preset's.  0 is the Γ point.
     kpt_density: float | None = None
+    #: settings merged over the preset's for this surface's GPAW tasks, e.g. {"calculator": {"basis": "sz(dzp)"}}
+    settings: dict | None = None
+    #: strategy of this surface's adsorbates and clean surface; None: the plan's
+    strategy: str | None = None
+    #: rank every placement by an MLIP single point and relax only this many per site group
+    #: (0: relax every placement); for large models, where each MLIP relaxation takes minutes
+    prescreen: int = 0
 
 
 @dataclass
@@ -76,12 +90,15 @@ class Plan:
     orientations: str = "all"  # or "first"
 
     def check(self) -> None:
-        if self.strategy not in STRATEGIES:
-            raise HeterocatError(f"unknown strategy {self.strategy!r}; choose from {', '.join(STRATEGIES)}")
+        for strategy in (self.strategy, *(s.strategy for s in self.surfaces if s.strategy)):
+            if strategy not in STRATEGIES:
+                raise HeterocatError(f"unknown strategy {strategy!r}; choose from {', '.join(STRATEGIES)}")
         if self.vibrations not in VIBRATIONS:
             raise HeterocatError(f"unknown vibrations {self.vibrations!r}; choose from {', '.join(VIBRATIONS)}")
         if self.k < 1:
             raise HeterocatError(f"k must be >= 1, got {self.k}")
+        if any(s.prescreen < 0 for s in self.surfaces):
+            raise HeterocatError("prescreen must be >= 0")
         if self.group_by not in ("layer", "region"):
             raise HeterocatError(f"group_by must be layer or region, got {self.group_by!r}")
 
@@ -120,13 +137,28 @@ def gas_molecule(name: str, vacuum: float = 6.0) -> Atoms:
     return atoms
 
 
+def strategies(plan: Plan) -> dict[str, str]:
+    """Strategy per system: each surface's own or the plan's; gases ``gas`` (the plan's)."""
+    return {GAS_SYSTEM: plan.strategy, **{s.name: s.strategy or plan.strategy for s in plan.surfaces}}
+
+
+def gas_strategies(plan: Plan) -> list[str]:
+    """How gases are computed: GPAW relaxation unless the plan is MLIP-only, and MLIP too when
+    a surface is MLIP-only (its adsorption energies need MLIP gas references)."""
+    used = set(strategies(plan).values())
+    out = ["mlip" if plan.strategy == "mlip" else "dft"]
+    return out + ["mlip"] if "mlip" in used and out != ["mlip"] else out
+
+
 def candidates(plan: Plan) -> list[tuple[Atoms, dict[str, Any]]]:
     """(structure, metadata) of every clean surface, adsorbate placement and gas."""
     from heterocat.sites.adsorbates import get_adsorbate, orientations, place_adsorbate  # noqa: PLC0415
 
     out: list[tuple[Atoms, dict[str, Any]]] = []
     for name in plan.gases:
-        out.append((gas_molecule(name), {"system": GAS_SYSTEM, "adsorbate": name, "site": ""}))
+        for strategy in gas_strategies(plan):
+            out.append((gas_molecule(name), {"system": GAS_SYSTEM, "adsorbate": name, "site": "",
+                                             "gas_strategy": strategy}))
     for surface in plan.surfaces:
         clean = read_structure(surface.structure)
         out.append((clean, {"system": surface.name, "adsorbate": "", "site": ""}))
@@ -178,64 +210,98 @@ def plan_tasks(plan: Plan, dft: dict, mlip: dict | None, workdir: str | os.PathL
     strategy but ``dft`` and by MLIP vibrations.
     """
     plan.check()
-    if (plan.strategy != "dft" or plan.vibrations == "mlip") and mlip is None:
+    if (set(strategies(plan).values()) != {"dft"} or plan.vibrations == "mlip") and mlip is None:
         raise HeterocatError(f"strategy {plan.strategy!r} / vibrations {plan.vibrations!r} need MLIP settings")
     workdir = Path(workdir)
     finished = finished or {}
     specs: list[TaskSpec] = []
     screened: dict[str, list[tuple[float, dict, str]]] = {}
     preset_dft = dft
-    dft_of = {s.name: _with_kpts(preset_dft, s.kpt_density) for s in plan.surfaces}
+    dft_of = {s.name: surface_settings(preset_dft, s) for s in plan.surfaces}
+    strategy_of = strategies(plan)
+    prescreen_of = {s.name: s.prescreen for s in plan.surfaces if s.prescreen}
+    ranked: dict[str, list[tuple[float, dict, str]]] = {}
+    unranked: set[str] = set()
     for atoms, md in candidates(plan):
         is_gas = md["system"] == GAS_SYSTEM
-        dft = dft_of.get(md["system"], preset_dft)  # gases: the preset's settings
         base = _name(md, "")
         structure = _input(workdir, base + "input", atoms)
-        strategy = "dft" if is_gas and plan.strategy != "mlip" else plan.strategy
-        if strategy == "dft":
-            energy = TaskSpec(base + "relax", "relax", dft, structure=structure, metadata=md)
-            specs.append(energy)
-        else:
-            first = TaskSpec(base + "mlip-relax", "relax", mlip, structure=structure,
-                             metadata={**md, "strategy": "mlip-relax" if strategy != "screen" else "mlip-screen"})
-            specs.append(first)
-            energy = first
-            if strategy == "mlip+dft" or (strategy == "screen" and (is_gas or not md["adsorbate"])):
-                energy = TaskSpec(base + "dft-single", "single", dft, structure_from=first.name,
-                                  metadata={**md, "strategy": "mlip-relax + dft"})
-                specs.append(energy)
-            elif strategy == "screen":
-                result = finished.get(first.name, {})
-                if result.get("status") == "done" and not result.get("flags"):
-                    key = f"{md['system']}|{md['adsorbate']}|{md['group']}"
-                    screened.setdefault(key, []).append((result["energy"], md, first.name))
-                continue  # the DFT stage is added below, for the k best of each group
-        specs += _vibration(plan, energy, md, is_gas, dft, mlip)
+        strategy = md.pop("gas_strategy") if is_gas else strategy_of[md["system"]]
+        if md["adsorbate"] and not is_gas and strategy != "dft" and md["system"] in prescreen_of:
+            rank = TaskSpec(base + "mlip-rank", "single", mlip, structure=structure,
+                            metadata={**md, "strategy": RANK})
+            specs.append(rank)
+            key = f"{md['system']}|{md['adsorbate']}|{md['group']}"
+            result = finished.get(rank.name)
+            if result is None:
+                unranked.add(key)
+            elif result.get("status") == "done":
+                ranked.setdefault(key, []).append((result["energy"], md, structure))
+            continue  # relaxed below if it ranks among the best of its group
+        specs += _candidate_tasks(plan, md, structure, strategy, dft_of.get(md["system"], preset_dft), mlip,
+                                  finished, screened)
+    for key, group in ranked.items():
+        if key in unranked:
+            continue  # rank a group only when all its single points are in
+        for _, md, structure in sorted(group, key=lambda g: g[0])[:prescreen_of[md["system"]]]:
+            specs += _candidate_tasks(plan, md, structure, strategy_of[md["system"]], dft_of[md["system"]],
+                                      mlip, finished, screened)
     for group in screened.values():
         for _, md, first_name in sorted(group, key=lambda g: g[0])[:plan.k]:
             dft = dft_of[md["system"]]
             base = _name(md, "")
             energy = TaskSpec(base + "dft-single", "single", dft, structure_from=first_name,
                               metadata={**md, "strategy": f"{SCREEN_DFT}{plan.k} + dft"})
-            specs += [energy, *_vibration(plan, energy, md, False, dft, mlip)]
+            specs += [energy, *_vibration(plan, "screen", energy, md, False, dft, mlip)]
     return specs
 
 
-def _with_kpts(settings: dict, kpt_density: float | None) -> dict:
-    """``settings`` with another k-point density (the same object when None)."""
-    if kpt_density is None:
-        return settings
-    from heterocat.calculate.settings import merge  # noqa: PLC0415
+def _candidate_tasks(plan: Plan, md: dict, structure: str, strategy: str, dft: dict, mlip: dict | None,
+                     finished: dict[str, dict], screened: dict[str, list]) -> list[TaskSpec]:
+    """Tasks of one candidate under ``strategy``; screening candidates go to ``screened`` once relaxed."""
+    is_gas = md["system"] == GAS_SYSTEM
+    base = _name(md, "")
+    if strategy == "dft":
+        energy = TaskSpec(base + "relax", "relax", dft, structure=structure, metadata=md)
+        return [energy, *_vibration(plan, strategy, energy, md, is_gas, dft, mlip)]
+    first = TaskSpec(base + "mlip-relax", "relax", mlip, structure=structure,
+                     metadata={**md, "strategy": "mlip-relax" if strategy != "screen" else "mlip-screen"})
+    out = [first]
+    energy = first
+    if strategy == "mlip+dft" or (strategy == "screen" and (is_gas or not md["adsorbate"])):
+        energy = TaskSpec(base + "dft-single", "single", dft, structure_from=first.name,
+                          metadata={**md, "strategy": "mlip-relax + dft"})
+        out.append(energy)
+    elif strategy == "screen":
+        result = finished.get(first.name, {})
+        if result.get("status") == "done" and not result.get("flags"):
+            key = f"{md['system']}|{md['adsorbate']}|{md['group']}"
+            screened.setdefault(key, []).append((result["energy"], md, first.name))
+        return out  # the DFT stage is added by plan_tasks, for the k best of each group
+    return out + _vibration(plan, strategy, energy, md, is_gas, dft, mlip)
 
-    return merge(settings, {"calculator": {"kpt_density": float(kpt_density)}})
+
+def surface_settings(settings: dict, surface: Surface) -> dict:
+    """The GPAW settings of ``surface``'s tasks: the preset's, with its k-points and overrides."""
+    from heterocat.calculate.settings import merge, validate  # noqa: PLC0415
+
+    if surface.kpt_density is not None:
+        settings = merge(settings, {"calculator": {"kpt_density": float(surface.kpt_density)}})
+    return merge(settings, validate(surface.settings)) if surface.settings else settings
 
 
-def _vibration(plan: Plan, energy: TaskSpec, md: dict, is_gas: bool, dft: dict,
+def _vibration(plan: Plan, strategy: str, energy: TaskSpec, md: dict, is_gas: bool, dft: dict,
                mlip: dict | None) -> list[TaskSpec]:
-    """The vibration task of one candidate (adsorbate or gas atoms only), if asked for."""
+    """The vibration task of one candidate (adsorbate or gas atoms only), if asked for.
+
+    Gases computed by MLIP for an MLIP-only surface take ZPE/TS from the GPAW
+    vibrations of the same gas, so they get none of their own.
+    """
     if plan.vibrations == "none" or not md["adsorbate"]:
         return []
-    use_dft = (plan.vibrations == "dft" or is_gas) and plan.strategy != "mlip"
+    if is_gas and strategy == "mlip" and plan.strategy != "mlip":
+        return []
+    use_dft = (plan.vibrations == "dft" or is_gas) and strategy != "mlip"
     settings = dft if use_dft else mlip
     # MLIP vibrations start from the MLIP geometry, DFT ones from the geometry of the DFT energy
     source = energy.name if use_dft or energy.kind == "relax" else energy.structure_from
