@@ -36,10 +36,18 @@ def test_gases_follow_the_adsorbates():
     assert set(gases_for(["N2H4", "N2H3", "N2"])) >= {"H2", "N2H4", "N2"}
 
 
-def test_plans_share_gases_and_clean_surfaces():
+def _clean_supported_done(tmp_path) -> dict:
+    """A finished clean relaxation of the small supported model (its built geometry), by task name."""
+    import shutil
+
+    shutil.copy(ROOT / "structures" / "nio100_ru13_small.extxyz", tmp_path / "final.extxyz")
+    return {"NiO100-Ru13/clean/mlip-relax": {"status": "done", "directory": str(tmp_path), "flags": []}}
+
+
+def test_plans_share_gases_and_clean_surfaces(tmp_path):
     plans = recipe_plans(["her", "water"], ROOT / "structures", "small", strategy="mlip+dft")
     s = load_settings("ci")
-    specs = plan_all(plans, s, s, "/tmp/heterocat-unused")
+    specs = plan_all(plans, s, s, "/tmp/heterocat-unused", finished=_clean_supported_done(tmp_path))
     names = [x.name for x in specs]
     assert len(names) == len(set(names))
     assert names.count("gas/H2/relax") == 1 and names.count("Ru0001/clean/mlip-relax") == 1
@@ -78,6 +86,25 @@ def test_prescreen_relaxes_only_the_lowest_single_points_of_each_group(tmp_path,
     # the single points only rank: the one free energy of *H is the relaxed placement's
     (h,) = [v for v in free_energies(tmp_path).sites if v.adsorbate == "H"]
     assert h.task_hash == results[relaxed[0]]["task_hash"]
+
+
+def test_relaxed_start_places_adsorbates_on_the_relaxed_clean_surface(tmp_path, pt_slab):
+    from heterocat.io import read_structure
+
+    s = load_settings("ci", assignments=EMT)
+    plan = Plan([Surface("Pt(111)", pt_slab, relaxed_start=True)], ["H"], ["H2"], strategy="dft")
+    assert not any(x.metadata.get("adsorbate") == "H" for x in plan_tasks(plan, s, s, tmp_path))
+    results = run_plans([plan], s, s, tmp_path, progress=False)
+    clean = read_structure(Path(results["Pt111/clean/relax"]["directory"]) / "final.extxyz")
+    built = read_structure(pt_slab)
+    assert abs(clean.positions - built.positions).max() > 0.01  # EMT relaxes the built slab
+    h_inputs = [read_structure(x.structure) for x in plan_tasks(plan, s, s, tmp_path, finished=results)
+                if x.metadata.get("adsorbate") == "H" and x.structure]
+    assert len(h_inputs) == 4
+    for atoms in h_inputs:
+        assert abs(atoms.positions[:len(clean)] - clean.positions).max() < 1e-6
+        h = atoms.positions[-1]  # H sits about its bond length above the relaxed surface
+        assert 0.8 < h[2] - clean.positions[:, 2].max() < 2.0
 
 
 def test_plan_refuses_bad_input(pt_slab):
@@ -172,11 +199,12 @@ def test_ci_workflow_with_gpaw_runs_and_a_killed_run_recomputes_nothing(tmp_path
     assert json.loads(third.stdout)["tasks"]["ran"] == 0
 
 
-def test_supported_cluster_can_take_its_own_kpoints_and_settings():
+def test_supported_cluster_can_take_its_own_kpoints_and_settings(tmp_path):
     plans = recipe_plans(["her"], ROOT / "structures", "small", strategy="mlip+dft", supported_kpt_density=0.0,
                          supported_settings={"calculator": {"basis": "sz(dzp)"}})
     s = load_settings("fast")
-    specs = plan_all(plans, s, load_settings("fast", assignments=["calculator.name=chgnet"]), "/tmp/heterocat-unused")
+    specs = plan_all(plans, s, load_settings("fast", assignments=["calculator.name=chgnet"]), "/tmp/heterocat-unused",
+                     finished=_clean_supported_done(tmp_path))
     dft = [x for x in specs if x.settings["calculator"]["name"] == "gpaw"]
     supported = {x.settings["calculator"]["kpt_density"] for x in dft if x.metadata["system"] == "NiO(100)/Ru13"}
     others = {x.settings["calculator"]["kpt_density"] for x in dft if x.metadata["system"] != "NiO(100)/Ru13"}
@@ -185,12 +213,13 @@ def test_supported_cluster_can_take_its_own_kpoints_and_settings():
     assert basis == {True: "sz(dzp)", False: "dzp"}
 
 
-def test_supported_cluster_can_run_mlip_only_against_mlip_gases():
+def test_supported_cluster_can_run_mlip_only_against_mlip_gases(tmp_path):
     """--supported-strategy mlip: the supported cluster gets no GPAW task; gases get MLIP energies too."""
     plans = recipe_plans(["her"], ROOT / "structures", "small", strategy="screen", vibrations="mlip",
                          supported_strategy="mlip", supported_settings={"calculator": {"basis": "sz(dzp)"}})
     s = load_settings("fast")
-    specs = plan_all(plans, s, load_settings("fast", assignments=["calculator.name=chgnet"]), "/tmp/heterocat-unused")
+    specs = plan_all(plans, s, load_settings("fast", assignments=["calculator.name=chgnet"]), "/tmp/heterocat-unused",
+                     finished=_clean_supported_done(tmp_path))
     supported = [x for x in specs if x.metadata["system"] == "NiO(100)/Ru13"]
     assert supported and all(x.settings["calculator"]["name"] == "chgnet" for x in supported)
     assert {x.metadata.get("strategy") for x in supported if x.kind == "relax"} == {"mlip-relax"}

@@ -158,15 +158,18 @@ def _site_value(store: ResultsStore, row: dict, clean: dict, gases: dict[str, di
                      corrections=corr, task_hash=row["task_hash"], level_of_theory=row["level"], notes=site_notes)
 
 
-def system_methods(rows: list[dict], method: str = "auto") -> dict[str, str]:
-    """The method of each surface's energies: ``method``, or with ``auto`` DFT when any DFT
-    final energy of that surface is stored, else the one method there is (one per surface)."""
+def system_methods(rows: list[dict], method: str | dict[str, str] = "auto") -> dict[str, str]:
+    """The method of each surface's energies: ``method`` (one for all, or one per surface,
+    ``auto`` where not given), with ``auto`` DFT when any DFT final energy of that surface is
+    stored, else the one method there is."""
     systems = sorted({r["system"] for r in rows if r["system"] != GAS_SYSTEM})
-    return {s: choose_method([r for r in rows if r["system"] == s], method) for s in systems}
+    wanted = method if isinstance(method, dict) else dict.fromkeys(systems, method)
+    return {s: choose_method([r for r in rows if r["system"] == s], wanted.get(s, "auto")) for s in systems}
 
 
 def free_energies(workdir: str | os.PathLike, *, temperature: float = 298.15, accept_flagged: bool = False,
-                  cutoff_cm1: float = 50.0, U: float = 0.0, method: str = "auto") -> FreeEnergyReport:
+                  cutoff_cm1: float = 50.0, U: float = 0.0,
+                  method: str | dict[str, str] = "auto") -> FreeEnergyReport:
     """Adsorption free energies and pathway analyses from everything stored in ``workdir``.
 
     Each surface's free energies use energies of one ``method`` only (``dft``,
@@ -181,7 +184,8 @@ def free_energies(workdir: str | os.PathLike, *, temperature: float = 298.15, ac
     excluded = [{"task_hash": r["task_hash"], "system": r["system"], "adsorbate": r["adsorbate"],
                  "site": r["site"], "flags": r["flags"]} for r in rows if r.get("flagged")]
     usable = rows if accept_flagged else [r for r in rows if not r.get("flagged")]
-    methods = system_methods(usable, method) or {GAS_SYSTEM: choose_method(usable, method)}
+    methods = system_methods(usable, method) or {GAS_SYSTEM: choose_method(
+        usable, method if isinstance(method, str) else "auto")}
     relaxed = {m: _energies(usable, m) for m in set(methods.values())}
     vibs = _vibrations(usable)
     gases = {m: {name: g for name in gas_table() if (g := _gas_G(store, relaxed[m], vibs, name, temperature))}

@@ -88,7 +88,9 @@ def recipe_plans(names: list[str], structures: str | Path, scale: str, *, strate
     ``supported_strategy`` replaces ``strategy`` for it (``mlip``: its
     adsorption energies from the MLIP alone, with MLIP gas references);
     ``supported_prescreen`` relaxes only that many placements per site group,
-    the lowest by an MLIP single point (0: all).
+    the lowest by an MLIP single point (0: all).  Adsorbates on the supported
+    cluster are placed on its relaxed clean geometry (the built Ru13 fragment
+    reconstructs on relaxation).
     ``orientations="first"`` tries one orientation of each adsorbate per site.
     """
     unknown = [n for n in names if n not in RECIPES]
@@ -109,7 +111,7 @@ def recipe_plans(names: list[str], structures: str | Path, scale: str, *, strate
                 surface = Surface(surface.name, surface.structure, surface.sites,
                                   regions=recipe.cluster_regions, kpt_density=supported_kpt_density,
                                   settings=supported_settings, strategy=supported_strategy,
-                                  prescreen=supported_prescreen)
+                                  prescreen=supported_prescreen, relaxed_start=True)
             plan_surfaces.append(surface)
         plans.append(Plan(plan_surfaces, list(recipe.adsorbates), gases_for(recipe.adsorbates),
                           strategy=strategy, vibrations=vibrations, k=k, group_by=recipe.screen_by,

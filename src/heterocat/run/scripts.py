@@ -117,7 +117,8 @@ def run_free_energy_workflow(names: list[str], args: argparse.Namespace) -> dict
         return submit_plans(plans, dft, mlip, args)
     results = run_plans(plans, dft, mlip, args.workdir, workers=args.workers, progress=not args.json)
     failed = {n: r.get("reason", "") for n, r in results.items() if r.get("status") != "done"}
-    method = "mlip" if args.strategy == "mlip" else "dft"
+    # the method each surface was computed with: never filled in from another method
+    method = {p.name: "mlip" if (p.strategy or args.strategy) == "mlip" else "dft" for p in plans[0].surfaces}
     report, data = free_energy_step(args.workdir, method=method)
     data["tasks"] = {"total": len(results), "ran": sum(bool(r.get("ran")) for r in results.values()),
                      "not_done": failed}

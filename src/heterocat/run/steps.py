@@ -108,7 +108,7 @@ def charge_difference_text(result: Any, figures: list[str]) -> str:
 
 
 def free_energy_step(workdir: str | os.PathLike, *, temperature: float = 298.15, accept_flagged: bool = False,
-                     U: float = 0.0, method: str = "auto") -> tuple[Any, dict]:
+                     U: float = 0.0, method: str | dict[str, str] = "auto") -> tuple[Any, dict]:
     """Free energies, pathways and their figures (HER, dG bars, HzOR at 0 and U_L) from the store."""
     from heterocat.analyse.freeenergy import free_energies  # noqa: PLC0415
     from heterocat.analyse.path import analyse_steps  # noqa: PLC0415

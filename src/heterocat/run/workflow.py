@@ -74,6 +74,11 @@ class Surface:
     #: rank every placement by an MLIP single point and relax only this many per site group
     #: (0: relax every placement); for large models, where each MLIP relaxation takes minutes
     prescreen: int = 0
+    #: place adsorbates on the clean surface as relaxed by the first stage of its strategy (its
+    #: adsorbate tasks wait for that relaxation), not on the built model: for models such as a
+    #: supported cluster that reconstruct on relaxation, so that energies and the checks'
+    #: flags measure what the adsorbate does, not what the clean relaxation does
+    relaxed_start: bool = False
 
 
 @dataclass
@@ -150,10 +155,15 @@ def gas_strategies(plan: Plan) -> list[str]:
     return out + ["mlip"] if "mlip" in used and out != ["mlip"] else out
 
 
-def candidates(plan: Plan) -> list[tuple[Atoms, dict[str, Any]]]:
-    """(structure, metadata) of every clean surface, adsorbate placement and gas."""
+def candidates(plan: Plan, relaxed: dict[str, Atoms] | None = None) -> list[tuple[Atoms, dict[str, Any]]]:
+    """(structure, metadata) of every clean surface, adsorbate placement and gas.
+
+    ``relaxed`` holds the relaxed clean geometry of surfaces with ``relaxed_start``;
+    their adsorbates are placed on it, and left out until it is there.
+    """
     from heterocat.sites.adsorbates import get_adsorbate, orientations, place_adsorbate  # noqa: PLC0415
 
+    relaxed = relaxed or {}
     out: list[tuple[Atoms, dict[str, Any]]] = []
     for name in plan.gases:
         for strategy in gas_strategies(plan):
@@ -167,6 +177,11 @@ def candidates(plan: Plan) -> list[tuple[Atoms, dict[str, Any]]]:
                  and (surface.labels is None or s.label in surface.labels)]
         if not sites:
             raise HeterocatError(f"{surface.name}: no sites left after the region/label filter")
+        if surface.relaxed_start:
+            if surface.name not in relaxed:
+                continue  # its adsorbates wait for the relaxed clean surface
+            sites = [follow_relaxation(site, clean, relaxed[surface.name]) for site in sites]
+            clean = relaxed[surface.name]
         for ads_name in plan.adsorbates:
             ads = get_adsorbate(ads_name)
             for site in sites:
@@ -179,6 +194,30 @@ def candidates(plan: Plan) -> list[tuple[Atoms, dict[str, Any]]]:
                     out.append((atoms, {"system": surface.name, "adsorbate": ads.name, "site": site.id,
                                         "orientation": orientation, "group": _group(site, plan.group_by),
                                         "site_indices": list(site.indices)}))
+    return out
+
+
+def follow_relaxation(site, built: Atoms, relaxed: Atoms):
+    """``site`` moved with its atoms: shifted by their mean displacement (Å) from ``built`` to
+    ``relaxed`` (minimum image); the normal is kept."""
+    import dataclasses  # noqa: PLC0415
+
+    from ase.geometry import find_mic  # noqa: PLC0415
+
+    shift, _ = find_mic(relaxed.positions[site.indices] - built.positions[site.indices], built.cell, built.pbc)
+    return dataclasses.replace(site, position=[float(x) for x in site.position + shift.mean(axis=0)])
+
+
+def relaxed_cleans(plan: Plan, finished: dict[str, dict]) -> dict[str, Atoms]:
+    """Relaxed clean geometries of the ``relaxed_start`` surfaces whose first stage is done."""
+    out = {}
+    for surface in plan.surfaces:
+        if not surface.relaxed_start:
+            continue
+        stage = "relax" if strategies(plan)[surface.name] == "dft" else "mlip-relax"
+        result = finished.get(_name({"system": surface.name, "adsorbate": "", "site": ""}, stage), {})
+        if result.get("status") == "done" and not result.get("flags") and result.get("directory"):
+            out[surface.name] = read_structure(Path(result["directory"]) / "final.extxyz")
     return out
 
 
@@ -222,7 +261,7 @@ def plan_tasks(plan: Plan, dft: dict, mlip: dict | None, workdir: str | os.PathL
     prescreen_of = {s.name: s.prescreen for s in plan.surfaces if s.prescreen}
     ranked: dict[str, list[tuple[float, dict, str]]] = {}
     unranked: set[str] = set()
-    for atoms, md in candidates(plan):
+    for atoms, md in candidates(plan, relaxed_cleans(plan, finished)):
         is_gas = md["system"] == GAS_SYSTEM
         base = _name(md, "")
         structure = _input(workdir, base + "input", atoms)
