@@ -34,7 +34,7 @@ def test_report_lists_every_calculation_and_embeds_figures(tmp_path):
     assert "Pt(111)" in md and "EMT" in md and "figures/line.png" in md
     html = (tmp_path / "report.html").read_text()
     assert html.count("data:image/png;base64,") == 1 and "<table>" in html  # nothing outside the file
-    assert "not available: no stored H2 reference" in md  # a single point is no relaxed reference
+    assert "not available: no stored emt H2 reference" in md  # a single point is no relaxed reference
 
 
 def test_report_of_an_empty_folder_is_one_line(tmp_path):

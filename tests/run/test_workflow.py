@@ -254,3 +254,16 @@ def test_paper_summary_has_the_demo_keys_and_prints(tmp_path, pt_slab):
     assert len(doc["dG_H"]) == 4 and doc["gpaw_calculations"] == 0  # EMT here: no GPAW number claimed
     text = summary_text(json.loads(json.dumps(doc, default=str)))
     assert "Work functions" in text and "dG(*H) per site" in text and "Pt(111)" in text
+
+
+def test_a_changed_input_structure_is_written_again(tmp_path, pt_slab):
+    """A task input whose structure changed (e.g. placed on a newly relaxed surface) is not stale."""
+    from heterocat.io import read_structure
+    from heterocat.run.workflow import _input
+
+    atoms = read_structure(pt_slab)
+    path = _input(tmp_path, "Pt/H/input", atoms)
+    moved = atoms.copy()
+    moved.positions[0, 2] += 0.1
+    assert _input(tmp_path, "Pt/H/input", moved) == path
+    assert abs(read_structure(path).positions[0, 2] - moved.positions[0, 2]) < 1e-6

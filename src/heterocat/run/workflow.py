@@ -234,9 +234,11 @@ def _name(md: dict[str, Any], stage: str) -> str:
 
 
 def _input(workdir: Path, name: str, atoms: Atoms) -> str:
-    """Write a task's input structure once (atomically) and return its path."""
+    """Write a task's input structure (atomically, and again only when it changed); its path."""
+    from heterocat.sites.records import fingerprint  # noqa: PLC0415
+
     path = workdir / "inputs" / (name.replace("/", "__") + ".extxyz")
-    if not path.exists():
+    if not path.exists() or fingerprint(read_structure(path)) != fingerprint(atoms):
         write_structure(path, atoms)
     return str(path)
 
