@@ -6,7 +6,9 @@ structure with energy, forces and moments (so ``ase db`` shows ``energy``,
 ``adsorbate``, ``preset``, ``task``, ``status``, ``converged``, ``flagged``,
 ``flags``, ``wall_time``, ``steps``, ``level``, ``method`` (``dft``, ``mlip`` or
 ``emt``: energies of different methods are never compared), ``strategy``,
-``orientation`` and ``task_hash``.  The task
+``orientation``, ``task_hash``, and ``level_id`` / ``gas_level_id`` (the
+calculator settings that change energies, with and without k-points: energies
+are subtracted only within one level).  The task
 folders are the durable record; :meth:`ResultsStore.rebuild` makes the
 database again from them (``heterocat index WORKDIR``).
 """
@@ -36,6 +38,17 @@ def method_of(level: str) -> str:
     if level.startswith("EMT"):
         return "emt"
     return "mlip" if level else ""
+
+
+def _level_ids(task_dir: Path) -> dict[str, str]:
+    """``level_id`` and ``gas_level_id`` of a task from its ``settings.json`` (none if missing)."""
+    from heterocat.calculate.tasks import level_id  # noqa: PLC0415
+
+    path = task_dir / "settings.json"
+    if not path.exists():
+        return {}
+    calc = read_json(path)["calculator"]
+    return {"level_id": level_id(calc), "gas_level_id": level_id(calc, kpoints=False)}
 
 
 class ResultsStore:
@@ -77,6 +90,7 @@ class ResultsStore:
         }
         if result.get("zpe") is not None:
             keys["zpe"] = float(result["zpe"])
+        keys.update(_level_ids(task_dir))
         data = {"directory": str(task_dir)}
         for attempt in range(60):  # SQLite allows one writer at a time: wait for our turn
             try:

@@ -129,13 +129,15 @@ def test_energies_of_one_method_only_and_dft_preferred():
     assert _energies([_stored("single", "dft", -1.0)], "dft") == {}
 
 
-def _fake_result(workdir, n, atoms, energy, level, **metadata):
+def _fake_result(workdir, n, atoms, energy, level, settings=None, **metadata):
     """A finished task folder with a given energy (bookkeeping tests: no calculation)."""
     from heterocat.io import write_structure
 
     task_dir = Path(workdir) / "tasks" / "relax" / f"fake{n:012d}"
     task_dir.mkdir(parents=True)
     write_structure(task_dir / "input.extxyz", atoms)
+    if settings is not None:
+        write_json(task_dir / "settings.json", settings)
     write_json(task_dir / "result.json", {
         "task_hash": f"fake{n:012d}", "task": "relax", "status": "done", "energy": energy,
         "forces": np.zeros((len(atoms), 3)).tolist(), "converged": True, "level_of_theory": level,
@@ -163,3 +165,27 @@ def test_each_surface_uses_gas_references_of_its_own_method(tmp_path):
     from heterocat.errors import HeterocatError
     with pytest.raises(HeterocatError, match="no dft energies"):
         free_energies(tmp_path, method="dft")
+
+
+def test_energies_are_subtracted_only_at_one_calculator_setting(tmp_path):
+    """Surface A at the dzp basis, surface C at sz(dzp) and the Γ point, H2 at both bases: each
+    surface takes the H2 of its own basis, and a clean A at another basis is left out with a note."""
+    dzp = load_settings("fast")
+    sz = load_settings("fast", assignments=["calculator.basis=sz(dzp)"])
+    sz_gamma = load_settings("fast", assignments=["calculator.basis=sz(dzp)", "calculator.kpt_density=0"])
+    a, c = "DFT GPAW PBE LCAO dzp", "DFT GPAW PBE LCAO sz(dzp)"
+    slab, h2 = fcc111("Pt", size=(1, 1, 2), vacuum=5.0), molecule("H2")
+    stored = [("A", "", a, dzp, -10.0), ("A", "H", a, dzp, -13.7), ("A", "", c, sz, -20.0),
+              ("C", "", c, sz_gamma, -9.0), ("C", "H", c, sz_gamma, -12.2)]
+    for n, (system, ads, level, settings, energy) in enumerate(stored):
+        _fake_result(tmp_path, n, slab, energy, level, settings, system=system, adsorbate=ads,
+                     site="fcc" if ads else "")
+    _fake_result(tmp_path, 10, h2, -6.8, a, dzp, system="gas", adsorbate="H2")
+    _fake_result(tmp_path, 11, h2, -6.0, c, sz, system="gas", adsorbate="H2")
+    ResultsStore(tmp_path).rebuild()
+    report = free_energies(tmp_path)
+    dE = {v.system: v.dE for v in report.sites}
+    assert dE["A"] == pytest.approx(-13.7 + 10.0 + 3.4)  # never the lower clean energy at sz(dzp)
+    assert dE["C"] == pytest.approx(-12.2 + 9.0 + 3.0)  # the sz(dzp) H2, though the dzp one is lower
+    assert report.references["A"] != report.references["C"] and "sz(dzp)" in report.references["C"]
+    assert any(n.startswith("A: results at 2 calculator settings") for n in report.notes)

@@ -209,8 +209,15 @@ def test_supported_cluster_can_take_its_own_kpoints_and_settings(tmp_path):
     supported = {x.settings["calculator"]["kpt_density"] for x in dft if x.metadata["system"] == "NiO(100)/Ru13"}
     others = {x.settings["calculator"]["kpt_density"] for x in dft if x.metadata["system"] != "NiO(100)/Ru13"}
     assert supported == {0.0} and others == {s["calculator"]["kpt_density"]}  # gases and slabs keep the preset's
-    basis = {x.metadata["system"] == "NiO(100)/Ru13": x.settings["calculator"]["basis"] for x in dft}
-    assert basis == {True: "sz(dzp)", False: "dzp"}
+    basis = {x.name: x.settings["calculator"]["basis"] for x in dft}
+    assert {b for n, b in basis.items() if n.startswith("NiO100-Ru13/")} == {"sz(dzp)"}
+    assert {b for n, b in basis.items() if n.startswith(("Ru0001/", "NiO100/"))} == {"dzp"}
+    # H2 at the preset's basis for the slabs, and again at the supported cluster's own basis
+    # (same geometry, no k-points): its adsorption energies subtract an H2 of the same basis
+    gas = {n: b for n, b in basis.items() if n.startswith("gas/H2/")}
+    assert gas["gas/H2/relax"] == "dzp"
+    (variant,) = [n for n in gas if n.startswith("gas/H2/relax-L")]
+    assert gas[variant] == "sz(dzp)"
 
 
 def test_supported_cluster_can_run_mlip_only_against_mlip_gases(tmp_path):

@@ -59,6 +59,9 @@ class FreeEnergyReport:
     method: str = "dft"
     #: method of each surface's energies and of the gas references it is measured against
     methods: dict[str, str] = field(default_factory=dict)
+    #: key in ``gases`` of each surface's references: its method, or the method and the
+    #: settings when one method's gases were computed at several settings
+    references: dict[str, str] = field(default_factory=dict)
 
     def methods_text(self) -> str:
         """``dft energies``, or each surface's method when they differ."""
@@ -67,7 +70,7 @@ class FreeEnergyReport:
         return "energies: " + ", ".join(f"{s} {m}" for s, m in self.methods.items()) + " (gas references alike)"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"method": self.method, "methods": self.methods,
+        return {"method": self.method, "methods": self.methods, "references": self.references,
             "sites": [asdict(s) for s in self.sites],
             "best": {sys_: {ads: asdict(v) for ads, v in d.items()} for sys_, d in self.best.items()},
             "pathways": {sys_: {name: p.to_dict() for name, p in d.items()} for sys_, d in self.pathways.items()},
@@ -158,6 +161,51 @@ def _site_value(store: ResultsStore, row: dict, clean: dict, gases: dict[str, di
                      corrections=corr, task_hash=row["task_hash"], level_of_theory=row["level"], notes=site_notes)
 
 
+def choose_level(system: str, rows: list[dict]) -> tuple[str, str]:
+    """The settings level (``level_id``) of ``system``'s energies, and a note if others are stored.
+
+    Among the levels of its clean-surface results, the one most of its results
+    share: an adsorbate is only ever measured against a clean surface (and gases)
+    computed with the same calculator settings.
+    """
+    count: dict[str, int] = {}
+    for r in rows:
+        count[r.get("level_id", "")] = count.get(r.get("level_id", ""), 0) + 1
+    if len(count) <= 1:
+        return next(iter(count), ""), ""
+    clean = {r.get("level_id", "") for r in rows if not r["adsorbate"]} or set(count)
+    level = max(sorted(clean), key=lambda lv: count[lv])
+    text = next(r["level"] for r in rows if r.get("level_id", "") == level)
+    return level, (f"{system}: results at {len(count)} calculator settings stored; used the "
+                   f"{count[level]} at {text} ({level}), left out {len(rows) - count[level]}")
+
+
+def _main_gas_level(final: list[dict], method: str) -> str:
+    """The gas level of ``method`` with the most stored gas results (for a store of gases only)."""
+    count: dict[str, int] = {}
+    for r in final:
+        if r["system"] == GAS_SYSTEM and r.get("method", "dft") == method:
+            count[r.get("gas_level_id", "")] = count.get(r.get("gas_level_id", ""), 0) + 1
+    return max(sorted(count), key=lambda lv: count[lv]) if count else ""
+
+
+def _reference_labels(needed: set[tuple[str, str]], final: list[dict]) -> dict[tuple[str, str], str]:
+    """Key in ``FreeEnergyReport.gases`` of each (method, gas_level_id): the method alone, or
+    with the gas level of theory and id when one method's gases come at several settings."""
+    per_method: dict[str, int] = {}
+    for m, _ in needed:
+        per_method[m] = per_method.get(m, 0) + 1
+    out = {}
+    for m, gas_id in sorted(needed):
+        if per_method[m] == 1:
+            out[(m, gas_id)] = m
+        else:
+            text = next((r["level"] for r in final if r["system"] == GAS_SYSTEM
+                         and r.get("gas_level_id", "") == gas_id), "no gas stored")
+            out[(m, gas_id)] = f"{m}: {text} ({gas_id})"
+    return out
+
+
 def system_methods(rows: list[dict], method: str | dict[str, str] = "auto") -> dict[str, str]:
     """The method of each surface's energies: ``method`` (one for all, or one per surface,
     ``auto`` where not given), with ``auto`` DFT when any DFT final energy of that surface is
@@ -186,26 +234,42 @@ def free_energies(workdir: str | os.PathLike, *, temperature: float = 298.15, ac
     usable = rows if accept_flagged else [r for r in rows if not r.get("flagged")]
     methods = system_methods(usable, method) or {GAS_SYSTEM: choose_method(
         usable, method if isinstance(method, str) else "auto")}
-    relaxed = {m: _energies(usable, m) for m in set(methods.values())}
+    final = [r for r in usable if r["status"] == "done" and _is_final_energy(r)]
     vibs = _vibrations(usable)
-    gases = {m: {name: g for name in gas_table() if (g := _gas_G(store, relaxed[m], vibs, name, temperature))}
-             for m in relaxed}
-    for m, table in gases.items():
-        if "H2" not in table:
-            raise HeterocatError(f"no stored {m} H2 reference (system 'gas', adsorbate 'H2'): the CHE needs it")
-    sites: list[SiteValue] = []
     notes: list[str] = []
-    systems = sorted(s for s in methods if s != GAS_SYSTEM
-                     and any(k[0] == s for k in relaxed[methods[s]]))
-    clean = {s: relaxed[methods[s]].get((s, "", "")) for s in systems}
+    relaxed: dict[str, dict[tuple[str, str, str], dict]] = {}  # per surface, at its one level
+    gas_level: dict[str, tuple[str, str]] = {}  # per surface: (method, gas_level_id) of its references
+    for system, m in methods.items():
+        rows = [r for r in final if r["system"] == system and r.get("method", "dft") == m]
+        level, note = choose_level(system, rows)
+        if note:
+            notes.append(note)
+        relaxed[system] = _energies([r for r in rows if r.get("level_id", "") == level], m)
+        gas_level[system] = (m, next((r.get("gas_level_id", "") for r in rows if r.get("level_id", "") == level),
+                                     _main_gas_level(final, m)))
+    labels = _reference_labels(set(gas_level.values()), final)
+    gases: dict[str, dict[str, dict[str, Any]]] = {}
+    for (m, gas_id), label in labels.items():
+        gas_rows = [r for r in final if r["system"] == GAS_SYSTEM and r.get("method", "dft") == m
+                    and r.get("gas_level_id", "") == gas_id]
+        table = _energies(gas_rows, m)
+        gases[label] = {name: g for name in gas_table() if (g := _gas_G(store, table, vibs, name, temperature))}
+        if "H2" not in gases[label]:
+            where = "" if label == m else f" at the settings of {label}"
+            raise HeterocatError(f"no stored {m} H2 reference{where} (system 'gas', adsorbate 'H2'): "
+                                 "the CHE needs it")
+    reference = {s: labels[gas_level[s]] for s in methods}
+    sites: list[SiteValue] = []
+    systems = sorted(s for s in methods if s != GAS_SYSTEM and relaxed[s])
+    clean = {s: relaxed[s].get((s, "", "")) for s in systems}
     for system in systems:
-        for (sys_, adsorbate, site), row in sorted(relaxed[methods[system]].items()):
+        for (sys_, adsorbate, site), row in sorted(relaxed[system].items()):
             if sys_ != system or not adsorbate:
                 continue
             if clean[system] is None:
                 notes.append(f"{system}: no clean-surface relaxation stored; its adsorbates are skipped")
                 break
-            value = _site_value(store, row, clean[system], gases[methods[system]], vibs, temperature, cutoff_cm1)
+            value = _site_value(store, row, clean[system], gases[reference[system]], vibs, temperature, cutoff_cm1)
             if isinstance(value, str):
                 notes.append(value)
             else:
@@ -220,7 +284,7 @@ def free_energies(workdir: str | os.PathLike, *, temperature: float = 298.15, ac
         if clean.get(system) is None:
             continue
         # absolute free energies (eV): clean surface, best site of each adsorbate, gases
-        table = gases[methods[system]]
+        table = gases[reference[system]]
         G = {"*": clean[system]["energy"], **{f"{g}(g)": v["G"] for g, v in table.items()}}
         for ads, value in best.get(system, {}).items():
             ref_G = sum(n * table[r]["G"] for r, n in get_adsorbate(ads).reference.items())
@@ -231,8 +295,9 @@ def free_energies(workdir: str | os.PathLike, *, temperature: float = 298.15, ac
             except HeterocatError as err:  # a species of this pathway was not computed on this surface
                 if pathway_species(pathway) & {species for species in G if species.startswith("*")}:
                     notes.append(f"{system}: {name} not analysed ({err})")
-    used = {methods[s] for s in systems} or set(relaxed)
+    used = {methods[s] for s in systems} or set(methods.values())
     return FreeEnergyReport(sites=sites, best=best, pathways=pathways, gases=gases, excluded=excluded,
                             temperature=temperature, notes=notes,
                             method=used.pop() if len(used) == 1 else "mixed",
-                            methods={s: methods[s] for s in systems})
+                            methods={s: methods[s] for s in systems},
+                            references={s: reference[s] for s in systems})

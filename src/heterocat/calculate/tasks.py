@@ -96,6 +96,24 @@ def _calculator_identity(calc: dict) -> dict:
     return {k: calc[k] for k in keep}
 
 
+#: Calculator keys that change how far an SCF goes, not the energy it converges to.
+_NUMERICS = ("maxiter", "convergence_energy", "convergence_density", "vacuum_check")
+
+
+def level_id(calc: dict, *, kpoints: bool = True) -> str:
+    """Short identity (``L`` + 12 hex) of the calculator settings that change total energies.
+
+    Energies are subtracted only between tasks of one ``level_id``: an adsorbate
+    and its clean surface share it with k-points (``kpoints=True``); a gas
+    reference shares it with the surface without them (a molecule has only the
+    Γ point).  SCF limits and the vacuum check do not enter.
+    """
+    identity = {k: v for k, v in _calculator_identity(calc).items()
+                if k not in _NUMERICS and (kpoints or k != "kpt_density")}
+    digest = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()
+    return "L" + digest[:12]  # a letter first: ASE's database refuses strings that read as numbers
+
+
 def _numeric(text: str) -> bool:
     try:
         float(text)

@@ -281,6 +281,8 @@ def plan_tasks(plan: Plan, dft: dict, mlip: dict | None, workdir: str | os.PathL
             continue  # relaxed below if it ranks among the best of its group
         specs += _candidate_tasks(plan, md, structure, strategy, dft_of.get(md["system"], preset_dft), mlip,
                                   finished, screened)
+        if is_gas and strategy != "mlip":
+            specs += _gas_at_surface_settings(md, structure, strategy, preset_dft, dft_of, strategy_of)
     for key, group in ranked.items():
         if key in unranked:
             continue  # rank a group only when all its single points are in
@@ -320,6 +322,33 @@ def _candidate_tasks(plan: Plan, md: dict, structure: str, strategy: str, dft: d
             screened.setdefault(key, []).append((result["energy"], md, first.name))
         return out  # the DFT stage is added by plan_tasks, for the k best of each group
     return out + _vibration(plan, strategy, energy, md, is_gas, dft, mlip)
+
+
+def _gas_at_surface_settings(md: dict, structure: str, strategy: str, preset_dft: dict,
+                             dft_of: dict[str, dict], strategy_of: dict[str, str]) -> list[TaskSpec]:
+    """The gas energy again at the GPAW settings of each surface whose settings differ from the
+    preset's in more than k-points (e.g. its own basis): an adsorption energy subtracts gas
+    energies computed with the surface's settings.  ZPE/TS stay those of the preset's vibrations."""
+    from heterocat.calculate.tasks import level_id  # noqa: PLC0415
+
+    from heterocat.calculate.settings import merge  # noqa: PLC0415
+
+    main = level_id(preset_dft["calculator"], kpoints=False)
+    kpts = {"calculator": {"kpt_density": preset_dft["calculator"]["kpt_density"]}}  # a molecule: Γ anyway
+    variants = {level_id(d["calculator"], kpoints=False): merge(d, kpts) for s, d in sorted(dft_of.items())
+                if strategy_of[s] != "mlip"}
+    out = []
+    for gas_id, settings in sorted(variants.items()):
+        if gas_id == main:
+            continue
+        base = _name(md, "")
+        if strategy == "dft":
+            out.append(TaskSpec(f"{base}relax-{gas_id}", "relax", settings, structure=structure, metadata=md))
+        else:  # on the MLIP geometry of the gas, as at the preset's settings
+            out.append(TaskSpec(f"{base}dft-single-{gas_id}", "single", settings,
+                                structure_from=base + "mlip-relax",
+                                metadata={**md, "strategy": "mlip-relax + dft"}))
+    return out
 
 
 def surface_settings(settings: dict, surface: Surface) -> dict:
