@@ -84,3 +84,20 @@ def test_cli_json_keys(tmp_path, system):
     assert abs(data["integral_drho"]) < 0.01 and data["transfer_to_cluster_hirshfeld"] > 0
     assert os.path.exists(data["cube"]) and "transfer_to_cluster_bader" not in data
     assert any(f.endswith("drho_isosurface.png") for f in data["figures"])
+
+
+def test_runner_tasks_are_the_steps_calculations(system, tmp_path):
+    """The charge difference's single points run by the local runner (as paper.py does, beside other
+    tasks) have the identities the step computes: the step then reads all three back, runs none."""
+    from heterocat.run.local import run_local
+    from heterocat.run.steps import charge_difference_step, charge_difference_tasks
+
+    combined = write_structure(tmp_path / "al_h.extxyz", system)
+    settings = load_settings("ci")
+    specs = charge_difference_tasks(str(combined), settings, tmp_path / "w", cluster=[3])
+    assert [s.gpts_from for s in specs] == [None, specs[0].name, specs[0].name]
+    results = run_local(specs, tmp_path / "w", workers=2, progress=False)
+    assert all(r["status"] == "done" and r["ran"] for r in results.values())
+    cd, _ = charge_difference_step(str(combined), settings, tmp_path / "w", cluster=[3])
+    assert set(cd.task_hashes.values()) == {r["task_hash"] for r in results.values()}
+    assert abs(cd.integral_drho) < 0.01

@@ -76,3 +76,24 @@ def test_cli_run_status_index_and_ase_db(tmp_path):
         assert key in listing.stdout, key
     r = run("calc", "single", str(tmp_path / "h2.extxyz"), "--preset", "ci", "--set", "vib.nfree=3", "--workdir", w)
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "vib.nfree" in r.stderr
+
+
+def test_long_tasks_start_first_and_replanned_tasks_run(tmp_path):
+    """One worker takes the ready task of highest priority; tasks that a replan adds once their
+    inputs exist run in the same call."""
+    settings = load_settings("ci", assignments=['calculator.name="emt"'])
+    specs = []
+    for k, (bond, priority) in enumerate(((0.70, 1.0), (0.74, 5.0), (0.78, 3.0))):
+        path = tmp_path / f"h2_{k}.extxyz"
+        write(path, h2(bond))
+        specs.append(TaskSpec(name=f"h2-{k}", kind="single", settings=settings, structure=str(path),
+                              priority=priority))
+    added = TaskSpec(name="late", kind="relax", settings=settings, structure_from="h2-0")
+
+    def replan(results):
+        return specs + ([added] if "h2-0" in results else [])
+
+    results = run_local(specs, tmp_path / "w", workers=1, progress=False, replan=replan)
+    assert results["late"]["status"] == "done" and results["late"]["ran"]
+    finished = sorted(results, key=lambda n: os.path.getmtime(os.path.join(results[n]["directory"], "result.json")))
+    assert finished == ["h2-1", "h2-2", "h2-0", "late"]

@@ -81,6 +81,21 @@ def _load(directory: Path) -> np.ndarray:
         return data["density"]
 
 
+def density_outputs(pseudo: bool = False) -> tuple[str, str]:
+    """Single-point outputs a charge difference needs."""
+    return ("pseudo-density" if pseudo else "density", "hirshfeld")
+
+
+def part_structures(atoms: Atoms, support: list[int], cluster: list[int]) -> dict[str, Atoms]:
+    """The support (``A``) and the cluster (``B``) alone, in the cell of the combined model."""
+    parts = {}
+    for name, idx in (("A", support), ("B", cluster)):
+        piece = atoms[list(idx)]
+        piece.info = {k: v for k, v in atoms.info.items() if k == "system_kind"}
+        parts[name] = piece
+    return parts
+
+
 def charge_difference(atoms: Atoms, settings: dict, workdir: str | os.PathLike, *,
                       support: list[int] | None = None, cluster: list[int] | None = None,
                       pseudo: bool = False, outdir: str | os.PathLike | None = None) -> ChargeDifference:
@@ -90,14 +105,12 @@ def charge_difference(atoms: Atoms, settings: dict, workdir: str | os.PathLike, 
     from heterocat.calculate.tasks import run_task  # noqa: PLC0415
 
     support, cluster = split_parts(atoms, support, cluster)
-    outputs = ("pseudo-density" if pseudo else "density", "hirshfeld")
+    outputs = density_outputs(pseudo)
     ab = run_task(atoms, "single", settings, workdir, outputs=outputs, metadata={"system": "AB"})
     _require(ab, "AB")
     gpts = tuple(ab["coarse_grid"])
     parts = {}
-    for name, idx in (("A", support), ("B", cluster)):
-        piece = atoms[idx]
-        piece.info = {k: v for k, v in atoms.info.items() if k == "system_kind"}
+    for name, piece in part_structures(atoms, support, cluster).items():
         parts[name] = run_task(piece, "single", settings, workdir, outputs=outputs, gpts=gpts,
                                metadata={"system": name})
         _require(parts[name], name)

@@ -11,6 +11,7 @@ import os
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from multiprocessing import get_context
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,11 +34,18 @@ class TaskSpec:
     depends_on: list[str] = field(default_factory=list)
     metadata: dict = field(default_factory=dict)
     indices: list[int] | None = None
+    #: extra outputs of a single point (``potential``, ``density``, ``hirshfeld`` ...)
+    outputs: list[str] = field(default_factory=list)
+    #: a task whose real-space grid this single point uses (a charge difference's parts)
+    gpts_from: str | None = None
+    #: estimated cost (s): a free worker takes the ready task of highest priority
+    priority: float = 0.0
 
     def dependencies(self) -> list[str]:
         deps = list(self.depends_on)
-        if self.structure_from and self.structure_from not in deps:
-            deps.append(self.structure_from)
+        for extra in (self.structure_from, self.gpts_from):
+            if extra and extra not in deps:
+                deps.append(extra)
         return deps
 
 
@@ -76,7 +84,7 @@ def _die_with_parent() -> None:
         pass  # not Linux: workers finish their task, then exit
 
 
-def _work(spec: dict, structure: str, workdir: str, retry_failed: bool) -> dict:
+def _work(spec: dict, structure: str, workdir: str, retry_failed: bool, gpts: list[int] | None = None) -> dict:
     """Worker: read the structure, run the task, return its result (without large arrays).
 
     Anything the calculators print goes to stderr: stdout belongs to the caller's report.
@@ -85,17 +93,18 @@ def _work(spec: dict, structure: str, workdir: str, retry_failed: bool) -> dict:
     import sys  # noqa: PLC0415
 
     with contextlib.redirect_stdout(sys.stderr):
-        return _run_one(spec, structure, workdir, retry_failed)
+        return _run_one(spec, structure, workdir, retry_failed, gpts)
 
 
-def _run_one(spec: dict, structure: str, workdir: str, retry_failed: bool) -> dict:
+def _run_one(spec: dict, structure: str, workdir: str, retry_failed: bool, gpts: list[int] | None = None) -> dict:
     from heterocat.calculate.tasks import run_task  # noqa: PLC0415
     from heterocat.io import read_structure  # noqa: PLC0415
 
     try:
         result = run_task(read_structure(structure), spec["kind"], spec["settings"], workdir,
                           metadata=spec["metadata"], indices=spec["indices"],
-                          retry_failed=retry_failed)
+                          retry_failed=retry_failed, outputs=tuple(spec.get("outputs") or ()),
+                          gpts=tuple(gpts) if gpts else None)
     except HeterocatError as err:
         return {"status": "failed", "reason": str(err), "ran": False}
     except Exception as err:  # noqa: BLE001 - one task's crash must not stop the others
@@ -105,16 +114,22 @@ def _run_one(spec: dict, structure: str, workdir: str, retry_failed: bool) -> di
 
 
 def run_local(specs: list[TaskSpec], workdir: str | os.PathLike, *, workers: int = 1,
-              retry_failed: bool = False, progress: bool = True) -> dict[str, dict[str, Any]]:
+              retry_failed: bool = False, progress: bool = True,
+              replan: Callable[[dict[str, dict]], list[TaskSpec]] | None = None) -> dict[str, dict[str, Any]]:
     """Run ``specs`` respecting dependencies; returns each task's result by name.
 
-    A task whose dependency failed is not run (status ``skipped``).
+    A task whose dependency failed is not run (status ``skipped``).  A free
+    worker takes the ready task of highest ``priority`` (estimated cost: long
+    tasks first, so that none is left to run alone at the end).  ``replan``,
+    given the results so far, returns the tasks of the workflow as it now
+    stands (screening's GPAW stage appears once its MLIP stage has run); it is
+    called whenever a worker would otherwise wait, so stages overlap.
     """
     _check_graph(specs)
     if workers < 1:
         raise HeterocatError(f"workers must be >= 1, got {workers}")
     workdir = str(Path(workdir).resolve())
-    by_name = {s.name: s for s in specs}
+    specs = list(specs)
     results: dict[str, dict[str, Any]] = {}
     running: dict[Future, str] = {}
     threads = str(max(1, (os.cpu_count() or 1) // workers))
@@ -122,27 +137,27 @@ def run_local(specs: list[TaskSpec], workdir: str | os.PathLike, *, workers: int
     # a thread count the user set is kept (e.g. 1 when other jobs share the machine)
     os.environ.update({k: os.environ.get(k) or threads for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")})
     bar = _progress(len(specs), progress)
+    replanned_at = -1  # number of results when replan last ran
     try:
         with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"),
                                  initializer=_die_with_parent) as pool:
-            while len(results) < len(specs):
-                for spec in specs:
-                    if spec.name in results or spec.name in running.values():
+            while True:
+                ready = _ready(specs, results, set(running.values()), bar)
+                if len(ready) < workers - len(running) and replan and replanned_at != len(results):
+                    replanned_at = len(results)
+                    if _extend(specs, replan(results)):
+                        bar.total = len(specs)
+                        bar.refresh()
                         continue
-                    deps = spec.dependencies()
-                    if any(results.get(d, {}).get("status") in ("failed", "skipped") for d in deps):
-                        results[spec.name] = {"status": "skipped", "reason": "a dependency failed"}
-                        bar.update(1)
-                        continue
-                    if not all(results.get(d, {}).get("status") == "done" for d in deps):
-                        continue
+                for spec in ready[:workers - len(running)]:
                     structure = spec.structure
                     if spec.structure_from:
                         structure = str(Path(results[spec.structure_from]["directory"]) / "final.extxyz")
-                    future = pool.submit(_work, asdict(spec), structure, workdir, retry_failed)
+                    gpts = results[spec.gpts_from].get("coarse_grid") if spec.gpts_from else None
+                    future = pool.submit(_work, asdict(spec), structure, workdir, retry_failed, gpts)
                     running[future] = spec.name
                 if not running:
-                    continue
+                    break
                 done, _ = wait(list(running), return_when=FIRST_COMPLETED)
                 for future in done:
                     name = running.pop(future)
@@ -156,7 +171,32 @@ def run_local(specs: list[TaskSpec], workdir: str | os.PathLike, *, workers: int
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-    return {s.name: results[s.name] for s in by_name.values()}
+    return {s.name: results[s.name] for s in specs if s.name in results}
+
+
+def _ready(specs: list[TaskSpec], results: dict[str, dict], running: set[str], bar) -> list[TaskSpec]:
+    """Tasks whose dependencies are done, highest priority first; marks those of failed ones skipped."""
+    ready = []
+    for spec in specs:
+        if spec.name in results or spec.name in running:
+            continue
+        deps = spec.dependencies()
+        if any(results.get(d, {}).get("status") in ("failed", "skipped") for d in deps):
+            results[spec.name] = {"status": "skipped", "reason": "a dependency failed"}
+            bar.update(1)
+        elif all(results.get(d, {}).get("status") == "done" for d in deps):
+            ready.append(spec)
+    return sorted(ready, key=lambda s: -s.priority)
+
+
+def _extend(specs: list[TaskSpec], planned: list[TaskSpec]) -> bool:
+    """Add the tasks of ``planned`` not yet in ``specs`` (checking the whole graph); True if any."""
+    known = {s.name for s in specs}
+    new = [s for s in planned if s.name not in known]
+    if new:
+        _check_graph(specs + new)
+        specs += new
+    return bool(new)
 
 
 def _counts(results: dict[str, dict]) -> str:

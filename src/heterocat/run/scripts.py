@@ -101,8 +101,9 @@ def scale_of(args: argparse.Namespace) -> str:
     return args.scale or ("paper" if args.preset == "paper" else "small")
 
 
-def run_free_energy_workflow(names: list[str], args: argparse.Namespace) -> dict[str, Any]:
-    """Run the recipes ``names`` and analyse the store; returns the free-energy JSON document."""
+def run_free_energy_workflow(names: list[str], args: argparse.Namespace, extra: list | None = None) -> dict[str, Any]:
+    """Run the recipes ``names`` (and ``extra`` tasks on the same workers) and analyse the store;
+    returns the free-energy JSON document."""
     from heterocat.run.recipes import recipe_plans  # noqa: PLC0415
     from heterocat.run.steps import free_energy_step  # noqa: PLC0415
     from heterocat.run.workflow import run_plans  # noqa: PLC0415
@@ -115,7 +116,8 @@ def run_free_energy_workflow(names: list[str], args: argparse.Namespace) -> dict
                          supported_prescreen=args.supported_prescreen)
     if getattr(args, "cluster", "local") != "local":
         return submit_plans(plans, dft, mlip, args)
-    results = run_plans(plans, dft, mlip, args.workdir, workers=args.workers, progress=not args.json)
+    results = run_plans(plans, dft, mlip, args.workdir, workers=args.workers, progress=not args.json,
+                        extra=extra or ())
     failed = {n: r.get("reason", "") for n, r in results.items() if r.get("status") != "done"}
     # the method each surface was computed with: never filled in from another method
     method = {p.name: "mlip" if (p.strategy or args.strategy) == "mlip" else "dft" for p in plans[0].surfaces}
@@ -221,15 +223,23 @@ def run_charge_difference(args: argparse.Namespace) -> dict[str, Any]:
     """NiO(100) -> Ru13 charge-density difference and transfer (the paper's Figure 8b,c)."""
     from heterocat.run.recipes import SUPPORTED  # noqa: PLC0415
     from heterocat.run.steps import charge_difference_step  # noqa: PLC0415
+
+    model = _models(args)[SUPPORTED]
+    result, data = charge_difference_step(model, _charge_difference_settings(args), args.workdir)
+    data["kpoints"] = "Γ point" if supported_kpt_density(args) == 0 else "the preset's density"
+    return {"result": result, **data}
+
+
+def _charge_difference_settings(args: argparse.Namespace) -> dict:
+    """GPAW settings of the NiO(100)/Ru13 charge difference: the preset's, with the supported
+    model's k-points and ``--supported-set`` overrides."""
+    from heterocat.run.recipes import SUPPORTED  # noqa: PLC0415
     from heterocat.run.workflow import Surface, surface_settings  # noqa: PLC0415
 
     dft, _ = settings_from(args)
-    kpts = supported_kpt_density(args)
     model = _models(args)[SUPPORTED]
-    settings = surface_settings(dft, Surface(SUPPORTED, model, kpt_density=kpts, settings=supported_settings(args)))
-    result, data = charge_difference_step(model, settings, args.workdir)
-    data["kpoints"] = "Γ point" if kpts == 0 else "the preset's density"
-    return {"result": result, **data}
+    return surface_settings(dft, Surface(SUPPORTED, model, kpt_density=supported_kpt_density(args),
+                                         settings=supported_settings(args)))
 
 
 def _main_step(description: str, run: Callable, key: str, text: Callable,
@@ -261,33 +271,30 @@ def main_charge_difference(argv: Sequence[str] | None = None) -> int:
 def run_paper(args: argparse.Namespace) -> dict[str, Any]:
     """Everything: work functions, charge difference, HER, water and HzOR free energies.
 
-    Locally, the work functions and the charge difference (a few long GPAW runs
-    in sequence) go to one extra process while the free-energy tasks fill the
-    ``--workers``; on a cluster they run here after the free-energy jobs are submitted.
+    Locally, the single points of the work functions and the charge difference
+    join the free-energy tasks on the same ``--workers`` (the longest start
+    first); on a cluster they run here after the free-energy jobs are submitted.
     """
-    from concurrent.futures import ProcessPoolExecutor  # noqa: PLC0415
-    from multiprocessing import get_context  # noqa: PLC0415
-
-    from heterocat.run.local import _die_with_parent  # noqa: PLC0415
-
     start = time.perf_counter()
     if getattr(args, "cluster", "local") != "local":
         fe = run_free_energy_workflow(["her", "water", "hzor"], args)
         return {"submitted": fe["submitted"], "electronic_structure": "run workflows/work_function.py and "
                 "workflows/charge_difference.py in a cluster job (see the README)"}
-    with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn"), initializer=_die_with_parent) as pool:
-        electronic = pool.submit(electronic_structure, args)
-        fe = run_free_energy_workflow(["her", "water", "hzor"], args)
-        wf, cd = electronic.result()
+    fe = run_free_energy_workflow(["her", "water", "hzor"], args, extra=electronic_tasks(args))
+    wf, cd = run_work_functions(args), run_charge_difference(args)  # read back, plot, analyse
     return summary(args, wf, cd, fe, time.perf_counter() - start)
 
 
-def electronic_structure(args: argparse.Namespace) -> tuple[dict, dict]:
-    """Work functions, then the charge difference (stdout goes to stderr: it belongs to the report)."""
-    import contextlib  # noqa: PLC0415
+def electronic_tasks(args: argparse.Namespace) -> list:
+    """The GPAW single points of the work functions and of the charge difference, as runner tasks."""
+    from heterocat.run.recipes import SUPPORTED  # noqa: PLC0415
+    from heterocat.run.steps import charge_difference_tasks, work_function_tasks  # noqa: PLC0415
 
-    with contextlib.redirect_stdout(sys.stderr):
-        return run_work_functions(args), run_charge_difference(args)
+    dft, _ = settings_from(args)
+    models = _models(args)
+    names = [n for n in ("NiO(100)", "Ru(0001)") if not args.surfaces or n in args.surfaces]
+    specs = work_function_tasks([models[n] for n in names], dft)
+    return specs + charge_difference_tasks(models[SUPPORTED], _charge_difference_settings(args), args.workdir)
 
 
 def summary(args: argparse.Namespace, wf: dict, cd: dict, fe: dict, seconds: float) -> dict[str, Any]:

@@ -41,6 +41,49 @@ def work_function_step(structures: list[str], settings: dict, workdir: str | os.
     return results, data
 
 
+def work_function_tasks(structures: list[str], settings: dict) -> list:
+    """The single points of :func:`work_function_step` as runner tasks (same identities, so the
+    step reads them back): for running them beside other tasks."""
+    from heterocat.io import read_structure  # noqa: PLC0415
+    from heterocat.run.local import TaskSpec  # noqa: PLC0415
+    from heterocat.run.workflow import estimated_seconds, slug  # noqa: PLC0415
+
+    out = []
+    for path in structures:
+        atoms = read_structure(path)
+        name = atoms.info.get("system") or Path(path).stem
+        out.append(TaskSpec(f"workfunction/{slug(name)}", "single", settings, structure=str(path),
+                            metadata={"system": name}, outputs=["potential"],
+                            priority=estimated_seconds("single", "gpaw", len(atoms))))
+    return out
+
+
+def charge_difference_tasks(combined: str, settings: dict, workdir: str | os.PathLike, *,
+                            support: list[int] | None = None, cluster: list[int] | None = None,
+                            pseudo: bool = False) -> list:
+    """The three single points of :func:`charge_difference_step` (AB, then A and B on AB's grid)
+    as runner tasks with the same identities."""
+    from heterocat.analyse.chargediff import density_outputs, part_structures, split_parts  # noqa: PLC0415
+    from heterocat.io import read_structure, write_structure  # noqa: PLC0415
+    from heterocat.run.local import TaskSpec  # noqa: PLC0415
+    from heterocat.run.workflow import estimated_seconds  # noqa: PLC0415
+
+    atoms = read_structure(combined)
+    support_idx, cluster_idx = split_parts(atoms, support, cluster)
+    outputs = list(density_outputs(pseudo))
+    stem = Path(combined).stem
+    specs = [TaskSpec(f"chargediff/{stem}/AB", "single", settings, structure=str(combined), metadata={"system": "AB"},
+                      outputs=outputs, priority=estimated_seconds("single", "gpaw", len(atoms)))]
+    for name, piece in part_structures(atoms, list(support_idx), list(cluster_idx)).items():
+        path = Path(workdir) / "inputs" / f"chargediff__{stem}__{name}.extxyz"
+        if not path.exists():
+            write_structure(path, piece)
+        specs.append(TaskSpec(f"chargediff/{stem}/{name}", "single", settings, structure=str(path),
+                              metadata={"system": name}, outputs=outputs, gpts_from=specs[0].name,
+                              priority=estimated_seconds("single", "gpaw", len(piece))))
+    return specs
+
+
 def _summary(path: Path, data: dict[str, Any]) -> None:
     """Keep a step's numbers beside its figures (read by ``heterocat report``)."""
     from heterocat.io import write_json  # noqa: PLC0415

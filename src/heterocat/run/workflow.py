@@ -11,8 +11,8 @@ cluster engine executes.  Strategies (energies always of one method):
     MLIP relaxation, then one GPAW single point on its geometry.
 ``screen``
     MLIP relaxation of every candidate; the ``k`` lowest per site group go to a
-    GPAW single point.  The second stage is planned once the first has run, so
-    :func:`run_plans` plans again until nothing new appears.
+    GPAW single point.  The second stage is planned once the first has run:
+    the runner plans again whenever a worker would wait.
 ``mlip``
     MLIP only: quick looks, labelled MLIP on every output.
 
@@ -263,9 +263,11 @@ def plan_tasks(plan: Plan, dft: dict, mlip: dict | None, workdir: str | os.PathL
     prescreen_of = {s.name: s.prescreen for s in plan.surfaces if s.prescreen}
     ranked: dict[str, list[tuple[float, dict, str]]] = {}
     unranked: set[str] = set()
+    natoms: dict[str, int] = {}  # atoms per candidate, by task-name stem
     for atoms, md in candidates(plan, relaxed_cleans(plan, finished)):
         is_gas = md["system"] == GAS_SYSTEM
         base = _name(md, "")
+        natoms[base.rstrip("/")] = len(atoms)
         structure = _input(workdir, base + "input", atoms)
         strategy = md.pop("gas_strategy") if is_gas else strategy_of[md["system"]]
         if md["adsorbate"] and not is_gas and strategy != "dft" and md["system"] in prescreen_of:
@@ -296,7 +298,17 @@ def plan_tasks(plan: Plan, dft: dict, mlip: dict | None, workdir: str | os.PathL
             energy = TaskSpec(base + "dft-single", "single", dft, structure_from=first_name,
                               metadata={**md, "strategy": f"{SCREEN_DFT}{plan.k} + dft"})
             specs += [energy, *_vibration(plan, "screen", energy, md, False, dft, mlip)]
+    for spec in specs:
+        _set_priority(spec, natoms.get(spec.name.rsplit("/", 1)[0], 0))
     return specs
+
+
+def _set_priority(spec: TaskSpec, natoms: int) -> None:
+    """Estimated seconds of ``spec``; a clean surface counts three times (its adsorbates wait for it)."""
+    displaced = len(spec.indices) if spec.indices else 1
+    cost = estimated_seconds(spec.kind, spec.settings["calculator"]["name"], natoms, displaced=displaced)
+    clean = not spec.metadata.get("adsorbate") and spec.metadata.get("system") != GAS_SYSTEM
+    spec.priority = cost * (3 if clean else 1)
 
 
 def _candidate_tasks(plan: Plan, md: dict, structure: str, strategy: str, dft: dict, mlip: dict | None,
@@ -393,13 +405,30 @@ def plan_all(plans: list[Plan], dft: dict, mlip: dict | None, workdir: str | os.
 
 
 def run_plans(plans: list[Plan], dft: dict, mlip: dict | None, workdir: str | os.PathLike, *,
-              workers: int = 1, retry_failed: bool = False, progress: bool = True) -> dict[str, dict]:
-    """Plan, run, and plan again until no new task appears (screening's second stage)."""
+              workers: int = 1, retry_failed: bool = False, progress: bool = True,
+              extra: list[TaskSpec] | tuple[TaskSpec, ...] = ()) -> dict[str, dict]:
+    """Plan and run; the runner plans again whenever a worker would wait, so screening's GPAW
+    stage starts as soon as its MLIP stage allows.  ``extra`` tasks (e.g. the work-function and
+    charge-difference single points) share the same workers."""
     from heterocat.run.local import run_local  # noqa: PLC0415
+
+    def replan(finished: dict[str, dict]) -> list[TaskSpec]:
+        return [*extra, *plan_all(plans, dft, mlip, workdir, finished=finished)]
 
     results: dict[str, dict] = {}
     while True:
-        specs = plan_all(plans, dft, mlip, workdir, finished=results)
+        specs = replan(results)
         if all(s.name in results for s in specs):
             return results
-        results = run_local(specs, workdir, workers=workers, retry_failed=retry_failed, progress=progress)
+        results = run_local(specs, workdir, workers=workers, retry_failed=retry_failed, progress=progress,
+                            replan=replan)
+
+
+def estimated_seconds(kind: str, calculator: str, natoms: int, *, displaced: int = 0) -> float:
+    """Rough cost (s on one core) of a task, to start long ones first: GPAW LCAO about 0.3 n² s
+    per single point (n atoms; fast preset: 12-atom slab ~50 s, 77-atom supported cluster
+    ~20 min), an MLIP about 0.02 n s per force call; relaxations ~15 GPAW or ~100 MLIP steps,
+    vibrations 6 single points per displaced atom."""
+    single = 0.3 * natoms**2 if calculator == "gpaw" else 0.02 * natoms
+    steps = {"single": 1, "relax": 15 if calculator == "gpaw" else 100, "vib": 6 * displaced + 1}[kind]
+    return single * steps
