@@ -10,6 +10,7 @@ ZPE and entropy were obtained and at which level of theory.
 from __future__ import annotations
 
 import os
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -168,9 +169,7 @@ def choose_level(system: str, rows: list[dict]) -> tuple[str, str]:
     share: an adsorbate is only ever measured against a clean surface (and gases)
     computed with the same calculator settings.
     """
-    count: dict[str, int] = {}
-    for r in rows:
-        count[r.get("level_id", "")] = count.get(r.get("level_id", ""), 0) + 1
+    count = Counter(r.get("level_id", "") for r in rows)
     if len(count) <= 1:
         return next(iter(count), ""), ""
     clean = {r.get("level_id", "") for r in rows if not r["adsorbate"]} or set(count)
@@ -182,19 +181,15 @@ def choose_level(system: str, rows: list[dict]) -> tuple[str, str]:
 
 def _main_gas_level(final: list[dict], method: str) -> str:
     """The gas level of ``method`` with the most stored gas results (for a store of gases only)."""
-    count: dict[str, int] = {}
-    for r in final:
-        if r["system"] == GAS_SYSTEM and r.get("method", "dft") == method:
-            count[r.get("gas_level_id", "")] = count.get(r.get("gas_level_id", ""), 0) + 1
+    count = Counter(r.get("gas_level_id", "") for r in final
+                    if r["system"] == GAS_SYSTEM and r.get("method", "dft") == method)
     return max(sorted(count), key=lambda lv: count[lv]) if count else ""
 
 
 def _reference_labels(needed: set[tuple[str, str]], final: list[dict]) -> dict[tuple[str, str], str]:
     """Key in ``FreeEnergyReport.gases`` of each (method, gas_level_id): the method alone, or
     with the gas level of theory and id when one method's gases come at several settings."""
-    per_method: dict[str, int] = {}
-    for m, _ in needed:
-        per_method[m] = per_method.get(m, 0) + 1
+    per_method = Counter(m for m, _ in needed)
     out = {}
     for m, gas_id in sorted(needed):
         if per_method[m] == 1:

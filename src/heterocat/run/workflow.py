@@ -415,13 +415,9 @@ def run_plans(plans: list[Plan], dft: dict, mlip: dict | None, workdir: str | os
     def replan(finished: dict[str, dict]) -> list[TaskSpec]:
         return [*extra, *plan_all(plans, dft, mlip, workdir, finished=finished)]
 
-    results: dict[str, dict] = {}
-    while True:
-        specs = replan(results)
-        if all(s.name in results for s in specs):
-            return results
-        results = run_local(specs, workdir, workers=workers, retry_failed=retry_failed, progress=progress,
-                            replan=replan)
+    # run_local ends only after a replan on its final results has found nothing new
+    return run_local(replan({}), workdir, workers=workers, retry_failed=retry_failed, progress=progress,
+                     replan=replan)
 
 
 def estimated_seconds(kind: str, calculator: str, natoms: int, *, displaced: int = 0) -> float:
