@@ -17,6 +17,11 @@ WORK_FUNCTION_KEYS = ("phi_top", "phi_bottom", "fermi_level", "vacuum_level_top"
                       "plateau_flatness_top", "plateau_flatness_bottom")
 
 
+def _system_name(atoms, path: str | os.PathLike) -> str:
+    """The name a slab file goes by: its ``system`` info, else the file stem."""
+    return atoms.info.get("system") or Path(path).stem
+
+
 def work_function_step(structures: list[str], settings: dict, workdir: str | os.PathLike, *,
                        allow_unflat: bool = False, figure: str = "work_function") -> tuple[list, dict[str, Any]]:
     """Two-sided work functions (eV) of slab files and the potential-profile figure."""
@@ -27,9 +32,8 @@ def work_function_step(structures: list[str], settings: dict, workdir: str | os.
     results = []
     for path in structures:
         atoms = read_structure(path)
-        name = atoms.info.get("system") or Path(path).stem
         results.append(work_function(atoms, settings, workdir, allow_unflat=allow_unflat,
-                                     metadata={"system": name}))
+                                     metadata={"system": _system_name(atoms, path)}))
     figures = plot_work_functions(results, Path(workdir) / "figures" / figure)
     docs = []
     for wf in results:
@@ -51,7 +55,7 @@ def work_function_tasks(structures: list[str], settings: dict) -> list:
     out = []
     for path in structures:
         atoms = read_structure(path)
-        name = atoms.info.get("system") or Path(path).stem
+        name = _system_name(atoms, path)
         out.append(TaskSpec(f"workfunction/{slug(name)}", "single", settings, structure=str(path),
                             metadata={"system": name}, outputs=["potential"],
                             priority=estimated_seconds("single", "gpaw", len(atoms))))

@@ -264,6 +264,7 @@ def plan_tasks(plan: Plan, dft: dict, mlip: dict | None, workdir: str | os.PathL
     ranked: dict[str, list[tuple[float, dict, str]]] = {}
     unranked: set[str] = set()
     natoms: dict[str, int] = {}  # atoms per candidate, by task-name stem
+    gas_variants = gas_settings_of_surfaces(preset_dft, dft_of, strategy_of)
     for atoms, md in candidates(plan, relaxed_cleans(plan, finished)):
         is_gas = md["system"] == GAS_SYSTEM
         base = _name(md, "")
@@ -284,7 +285,7 @@ def plan_tasks(plan: Plan, dft: dict, mlip: dict | None, workdir: str | os.PathL
         specs += _candidate_tasks(plan, md, structure, strategy, dft_of.get(md["system"], preset_dft), mlip,
                                   finished, screened)
         if is_gas and strategy != "mlip":
-            specs += _gas_at_surface_settings(md, structure, strategy, preset_dft, dft_of, strategy_of)
+            specs += _gas_at_surface_settings(md, structure, strategy, gas_variants)
     for key, group in ranked.items():
         if key in unranked:
             continue  # rank a group only when all its single points are in
@@ -336,24 +337,28 @@ def _candidate_tasks(plan: Plan, md: dict, structure: str, strategy: str, dft: d
     return out + _vibration(plan, strategy, energy, md, is_gas, dft, mlip)
 
 
-def _gas_at_surface_settings(md: dict, structure: str, strategy: str, preset_dft: dict,
-                             dft_of: dict[str, dict], strategy_of: dict[str, str]) -> list[TaskSpec]:
-    """The gas energy again at the GPAW settings of each surface whose settings differ from the
-    preset's in more than k-points (e.g. its own basis): an adsorption energy subtracts gas
-    energies computed with the surface's settings.  ZPE/TS stay those of the preset's vibrations."""
-    from heterocat.calculate.tasks import level_id  # noqa: PLC0415
-
+def gas_settings_of_surfaces(preset_dft: dict, dft_of: dict[str, dict],
+                             strategy_of: dict[str, str]) -> dict[str, dict]:
+    """GPAW settings (by gas ``level_id``) of the surfaces whose settings differ from the
+    preset's in more than k-points (e.g. their own basis), with the preset's k-points."""
     from heterocat.calculate.settings import merge  # noqa: PLC0415
+    from heterocat.calculate.tasks import level_id  # noqa: PLC0415
 
     main = level_id(preset_dft["calculator"], kpoints=False)
     kpts = {"calculator": {"kpt_density": preset_dft["calculator"]["kpt_density"]}}  # a molecule: Γ anyway
     variants = {level_id(d["calculator"], kpoints=False): merge(d, kpts) for s, d in sorted(dft_of.items())
                 if strategy_of[s] != "mlip"}
+    return {gas_id: settings for gas_id, settings in sorted(variants.items()) if gas_id != main}
+
+
+def _gas_at_surface_settings(md: dict, structure: str, strategy: str,
+                             variants: dict[str, dict]) -> list[TaskSpec]:
+    """The gas energy again at each of the surfaces' own GPAW settings ``variants`` (from
+    :func:`gas_settings_of_surfaces`): an adsorption energy subtracts gas energies computed
+    with the surface's settings.  ZPE/TS stay those of the preset's vibrations."""
+    base = _name(md, "")
     out = []
-    for gas_id, settings in sorted(variants.items()):
-        if gas_id == main:
-            continue
-        base = _name(md, "")
+    for gas_id, settings in variants.items():
         if strategy == "dft":
             out.append(TaskSpec(f"{base}relax-{gas_id}", "relax", settings, structure=structure, metadata=md))
         else:  # on the MLIP geometry of the gas, as at the preset's settings
