@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+import warnings
 
 from functools import cache
 
@@ -35,7 +36,10 @@ def _load(name: str, model: str):
             return CHGNet.load(model_name=model, use_device="cpu", verbose=False)
         from sevenn.calculator import SevenNetCalculator  # noqa: PLC0415
 
-        return SevenNetCalculator(model=model, device="cpu")
+        with warnings.catch_warnings():
+            # its tensor-product accelerators (cuEquivariance, FlashTP, OpenEquivariance) are GPU-only
+            warnings.filterwarnings("ignore", message="No tensor product accelerator")
+            return SevenNetCalculator(model=model, device="cpu")
     except ImportError:
         raise HeterocatError(f"MLIP {name!r} is not installed: {INSTALL_HINT}") from None
     except HeterocatError:
