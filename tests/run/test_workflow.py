@@ -111,8 +111,11 @@ def test_plan_refuses_bad_input(pt_slab):
     s = load_settings("ci", assignments=EMT)
     with pytest.raises(HeterocatError, match="unknown strategy"):
         plan_tasks(Plan([Surface("Pt", pt_slab)], ["H"], ["H2"], strategy="fast"), s, s, "/tmp/x")
-    with pytest.raises(HeterocatError, match="no sites left"):
+    with pytest.raises(HeterocatError, match="no site labelled 'nowhere'"):
         plan_tasks(Plan([Surface("Pt", pt_slab, labels=("nowhere",))], ["H"], ["H2"]), s, s, "/tmp/x")
+    with pytest.raises(HeterocatError, match="no sites left"):  # labels exist, but not in the region
+        plan_tasks(Plan([Surface("Pt", pt_slab, regions=("interface",), labels=("fcc",))], ["H"], ["H2"]),
+                   s, s, "/tmp/x")
     with pytest.raises(HeterocatError, match="unknown workflow"):
         recipe_plans(["orr"], ROOT / "structures", "small")
 
@@ -218,6 +221,21 @@ def test_supported_cluster_can_take_its_own_kpoints_and_settings(tmp_path):
     assert gas["gas/H2/relax"] == "dzp"
     (variant,) = [n for n in gas if n.startswith("gas/H2/relax-L")]
     assert gas[variant] == "sz(dzp)"
+
+
+def test_supported_cluster_sites_can_be_chosen_by_label(tmp_path):
+    """--supported-sites Ru-Top Ru-Bottom: adsorbates only there on NiO/Ru13; the slabs keep all their sites."""
+    plans = recipe_plans(["her"], ROOT / "structures", "small", strategy="mlip+dft",
+                         supported_sites=("Ru-Top", "Ru-Bottom"))
+    s = load_settings("fast")
+    specs = plan_all(plans, s, load_settings("fast", assignments=["calculator.name=chgnet"]), "/tmp/heterocat-unused",
+                     finished=_clean_supported_done(tmp_path))
+    groups = {x.metadata.get("group") for x in specs if x.metadata["system"] == "NiO(100)/Ru13"
+              and x.metadata["adsorbate"]}
+    assert groups == {"Ru-Top", "Ru-Bottom"}
+    slab_sites = {x.metadata["site"].split(":")[0] for x in specs if x.metadata["system"] == "Ru(0001)"
+                  and x.metadata["adsorbate"]}
+    assert slab_sites == {"Ru-bridge", "Ru-top", "fcc", "hcp"}
 
 
 def test_supported_cluster_can_run_mlip_only_against_mlip_gases(tmp_path):

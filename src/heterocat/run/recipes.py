@@ -77,7 +77,7 @@ def recipe_plans(names: list[str], structures: str | Path, scale: str, *, strate
                  vibrations: str = "none", k: int = 1, surfaces: tuple[str, ...] | None = None,
                  supported_kpt_density: float | None = None, orientations: str = "all",
                  supported_settings: dict | None = None, supported_strategy: str | None = None,
-                 supported_prescreen: int = 0) -> list[Plan]:
+                 supported_prescreen: int = 0, supported_sites: tuple[str, ...] | None = None) -> list[Plan]:
     """One plan per recipe; plans share gases and clean surfaces by task identity.
 
     Slabs use all their sites and orientations.  The supported cluster uses the
@@ -90,7 +90,8 @@ def recipe_plans(names: list[str], structures: str | Path, scale: str, *, strate
     ``supported_prescreen`` relaxes only that many placements per site group,
     the lowest by an MLIP single point (0: all).  Adsorbates on the supported
     cluster are placed on its relaxed clean geometry (the built Ru13 fragment
-    reconstructs on relaxation).
+    reconstructs on relaxation).  ``supported_sites`` keeps only the supported-cluster sites
+    with those labels (e.g. ``("Ru-Top", "Ru-Middle", "Ru-Bottom")``).
     ``orientations="first"`` tries one orientation of each adsorbate per site.
     """
     unknown = [n for n in names if n not in RECIPES]
@@ -111,7 +112,7 @@ def recipe_plans(names: list[str], structures: str | Path, scale: str, *, strate
                 surface = Surface(surface.name, surface.structure, surface.sites,
                                   regions=recipe.cluster_regions, kpt_density=supported_kpt_density,
                                   settings=supported_settings, strategy=supported_strategy,
-                                  prescreen=supported_prescreen, relaxed_start=True)
+                                  prescreen=supported_prescreen, relaxed_start=True, labels=supported_sites)
             plan_surfaces.append(surface)
         plans.append(Plan(plan_surfaces, list(recipe.adsorbates), gases_for(recipe.adsorbates),
                           strategy=strategy, vibrations=vibrations, k=k, group_by=recipe.screen_by,

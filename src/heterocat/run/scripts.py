@@ -64,6 +64,9 @@ def parser(description: str, *, free_energy: bool = True) -> argparse.ArgumentPa
         p.add_argument("--supported-strategy", choices=("screen", "mlip+dft", "dft", "mlip"),
                        help="strategy for the NiO(100)/Ru13 model only (default: --strategy); 'mlip' gives its "
                        "adsorption energies from the MLIP alone, labelled so, with MLIP gas references")
+        p.add_argument("--supported-sites", nargs="+", metavar="LABEL",
+                       help="NiO(100)/Ru13: only sites with these labels, e.g. Ru-Top Ru-Middle Ru-Bottom "
+                       "(default: the workflow's regions: cluster and interface for HER and water)")
         p.add_argument("--supported-prescreen", type=int, default=0, metavar="N",
                        help="NiO(100)/Ru13: rank every placement by an MLIP single point and relax only the N "
                        "lowest per site group (default 0: relax all)")
@@ -113,7 +116,8 @@ def run_free_energy_workflow(names: list[str], args: argparse.Namespace, extra: 
                          vibrations=args.vibrations, k=args.k, surfaces=tuple(args.surfaces or ()) or None,
                          supported_kpt_density=supported_kpt_density(args), orientations=args.orientations,
                          supported_settings=supported_settings(args), supported_strategy=args.supported_strategy,
-                         supported_prescreen=args.supported_prescreen)
+                         supported_prescreen=args.supported_prescreen,
+                         supported_sites=tuple(args.supported_sites or ()) or None)
     if getattr(args, "cluster", "local") != "local":
         return submit_plans(plans, dft, mlip, args)
     results = run_plans(plans, dft, mlip, args.workdir, workers=args.workers, progress=not args.json,
@@ -173,6 +177,8 @@ def strategy_note(args: argparse.Namespace) -> str:
                  f"{args.supported_prescreen} lowest per site group relaxed")
     if args.supported_set:
         text += f"; NiO(100)/Ru13 GPAW settings: {', '.join(args.supported_set)}"
+    if args.supported_sites:
+        text += f"; NiO(100)/Ru13 sites: {', '.join(args.supported_sites)} only"
     return text
 
 

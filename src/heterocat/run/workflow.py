@@ -172,7 +172,12 @@ def candidates(plan: Plan, relaxed: dict[str, Atoms] | None = None) -> list[tupl
     for surface in plan.surfaces:
         clean = read_structure(surface.structure)
         out.append((clean, {"system": surface.name, "adsorbate": "", "site": ""}))
-        sites = [s for s in load_sites(surface, clean).sites
+        enumerated = load_sites(surface, clean).sites
+        unknown = sorted(set(surface.labels or ()) - {s.label for s in enumerated})
+        if unknown:
+            known = ", ".join(sorted({s.label for s in enumerated}))
+            raise HeterocatError(f"{surface.name}: no site labelled {unknown[0]!r} (labels: {known})")
+        sites = [s for s in enumerated
                  if (surface.regions is None or s.region in surface.regions)
                  and (surface.labels is None or s.label in surface.labels)]
         if not sites:
