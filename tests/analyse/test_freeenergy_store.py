@@ -95,6 +95,27 @@ def test_flagged_result_is_excluded_unless_accepted(workdir):
         store.rebuild()
 
 
+def test_relaxation_stopped_at_the_step_limit_is_used_with_a_note(workdir, tmp_path):
+    """An EMT relaxation of OH on Pt(111) cut at 2 steps: its energy enters dG(*OH), and the report says
+    it is an upper bound, naming the site and its fmax."""
+    import shutil  # noqa: PLC0415
+
+    w = tmp_path / "w"
+    shutil.copytree(workdir, w)
+    store = ResultsStore(w)
+    assert not any("step limit" in n for n in free_energies(w).notes)
+    slab = store.atoms(_row(store, system="Pt(111)", adsorbate="", task="relax")["task_hash"])
+    site = next(x for x in find_sites(slab).sites if x.kind == "bridge")
+    s = load_settings("ci", assignments=['calculator.name="emt"', "relax.fmax=0.01", "relax.steps=2"])
+    r = run_task(place_adsorbate(slab, site, "OH"), "relax", s, w,
+                 metadata={"system": "Pt(111)", "site": site.id, "adsorbate": "OH", "site_indices": site.indices})
+    assert r["converged"] is False and r["fmax"] > 0.01
+    report = free_energies(w)
+    assert any(v.adsorbate == "OH" and v.site == site.id for v in report.sites)
+    (note,) = [n for n in report.notes if "step limit" in n]
+    assert f"*OH at {site.id}" in note and f"fmax {r['fmax']:.2f}" in note
+
+
 def test_cli_prints_tables_and_writes_figures(workdir):
     r = subprocess.run([sys.executable, "-m", "heterocat", "freeenergy", str(workdir), "--json"],
                        capture_output=True, text=True)

@@ -86,6 +86,17 @@ def _is_final_energy(row: dict) -> bool:
                                       and row.get("strategy", "").startswith("mlip-"))
 
 
+def step_limit_note(row: dict) -> str | None:
+    """A note when ``row`` is a relaxation that stopped at the step limit before reaching fmax:
+    its energy is used, but it lies above the minimum."""
+    if row.get("task") != "relax" or row.get("converged", True):
+        return None
+    what = f"*{row['adsorbate']} at {row['site']}" if row["adsorbate"] else "clean surface"
+    fmax = row.get("fmax")
+    return (f"{row['system']}: {what}: relaxation stopped at the step limit"
+            + (f" (fmax {fmax:.2f} eV/Å)" if fmax is not None else "") + "; its energy is an upper bound")
+
+
 def _energies(rows: list[dict], method: str) -> dict[tuple[str, str, str], dict]:
     """Lowest final energy of ``method`` per (system, adsorbate, site), over orientations."""
     out: dict[tuple[str, str, str], dict] = {}
@@ -242,6 +253,7 @@ def free_energies(workdir: str | os.PathLike, *, temperature: float = 298.15, ac
         relaxed[system] = _energies([r for r in rows if r.get("level_id", "") == level], m)
         gas_level[system] = (m, next((r.get("gas_level_id", "") for r in rows if r.get("level_id", "") == level),
                                      _main_gas_level(final, m)))
+    notes += [n for system in methods if (n := step_limit_note(relaxed[system].get((system, "", ""), {})))]
     labels = _reference_labels(set(gas_level.values()), final)
     gases: dict[str, dict[str, dict[str, Any]]] = {}
     for (m, gas_id), label in labels.items():
@@ -269,6 +281,7 @@ def free_energies(workdir: str | os.PathLike, *, temperature: float = 298.15, ac
                 notes.append(value)
             else:
                 sites.append(value)
+                notes += [n for n in (step_limit_note(row),) if n]
     best: dict[str, dict[str, SiteValue]] = {}
     for value in sites:
         current = best.setdefault(value.system, {}).get(value.adsorbate)
