@@ -15,6 +15,7 @@ from ase.thermochemistry import HarmonicThermo, IdealGasThermo
 from heterocat.analyse.freeenergy import free_energies
 from heterocat.calculate.settings import load_settings
 from heterocat.calculate.tasks import run_task
+from heterocat.errors import HeterocatError
 from heterocat.io import read_json, read_structure, write_json
 from heterocat.sites import find_sites
 from heterocat.sites.adsorbates import place_adsorbate
@@ -114,6 +115,21 @@ def test_relaxation_stopped_at_the_step_limit_is_used_with_a_note(workdir, tmp_p
     assert any(v.adsorbate == "OH" and v.site == site.id for v in report.sites)
     (note,) = [n for n in report.notes if "step limit" in n]
     assert f"*OH at {site.id}" in note and f"fmax {r['fmax']:.2f}" in note
+
+
+def test_single_points_of_other_analyses_do_not_need_the_chosen_method(workdir, tmp_path):
+    """A store also holding e.g. the charge difference's single points (system 'AB', no final energy):
+    asking for one method still works, and a surface without it is named in the error."""
+    import shutil  # noqa: PLC0415
+
+    w = tmp_path / "w"
+    shutil.copytree(workdir, w)
+    s = load_settings("ci", assignments=['calculator.name="emt"'])
+    run_task(fcc111("Pt", size=(2, 2, 2), vacuum=6.0), "single", s, w, metadata={"system": "AB"})
+    report = free_energies(w, method="emt")
+    assert "AB" not in report.methods and "Pt(111)" in report.methods
+    with pytest.raises(HeterocatError, match=r"Pt\(111\): no mlip energies stored"):
+        free_energies(w, method="mlip")
 
 
 def test_cli_prints_tables_and_writes_figures(workdir):

@@ -216,9 +216,17 @@ def system_methods(rows: list[dict], method: str | dict[str, str] = "auto") -> d
     """The method of each surface's energies: ``method`` (one for all, or one per surface,
     ``auto`` where not given), with ``auto`` DFT when any DFT final energy of that surface is
     stored, else the one method there is."""
-    systems = sorted({r["system"] for r in rows if r["system"] != GAS_SYSTEM})
+    # surfaces only: systems with a final energy (not e.g. the single points of a charge difference)
+    systems = sorted({r["system"] for r in rows if r["system"] != GAS_SYSTEM and r["status"] == "done"
+                      and _is_final_energy(r)})
     wanted = method if isinstance(method, dict) else dict.fromkeys(systems, method)
-    return {s: choose_method([r for r in rows if r["system"] == s], wanted.get(s, "auto")) for s in systems}
+    out = {}
+    for s in systems:
+        try:
+            out[s] = choose_method([r for r in rows if r["system"] == s], wanted.get(s, "auto"))
+        except HeterocatError as err:
+            raise HeterocatError(f"{s}: {err}") from None
+    return out
 
 
 def free_energies(workdir: str | os.PathLike, *, temperature: float = 298.15, accept_flagged: bool = False,
