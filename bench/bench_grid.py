@@ -9,7 +9,10 @@ reference models in ``structures/``, at the fast preset's other settings:
     dE(H) = E(slab+H) - E(slab) - 1/2 E(H2)   (eV, no relaxation, energies only)
 
 Prints one JSON line per surface: seconds of the three single points at each
-spacing, their ratio, and the change of dE(H) in meV.
+spacing, their ratio, and the change of dE(H) in meV.  Energies are not the
+whole story: at 0.25 Å finite-difference vibrations of the gases break (egg-box
+modes of thousands of cm-1; see configs/presets/fast.toml), so the fast preset
+keeps 0.2 Å.
 
     python bench/bench_grid.py
 """
