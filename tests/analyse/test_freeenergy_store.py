@@ -132,6 +132,25 @@ def test_single_points_of_other_analyses_do_not_need_the_chosen_method(workdir, 
         free_energies(w, method="mlip")
 
 
+def test_noisy_gas_vibrations_get_a_note(workdir):
+    """EMT gases have near-zero rigid-body modes (no note); H2 frequencies with rigid-body modes of
+    2200 cm-1 (as the fast preset gave on a 0.25 Å grid) get a note naming the gas."""
+    store = ResultsStore(workdir)
+    assert not any("rigid-body" in n for n in free_energies(workdir).notes)
+    vib = store.result(_row(store, system="gas", adsorbate="H2", task="vib")["task_hash"])
+    path = Path(vib["directory"]) / "result.json"
+    original = read_json(path)
+    noisy = [-2200.0, -2200.0, -2171.0, -2170.0, -1163.0, max(original["frequencies_cm1"])]
+    write_json(path, {**original, "frequencies_cm1": noisy})
+    try:
+        store.rebuild()
+        (note,) = [n for n in free_energies(workdir).notes if "rigid-body" in n]
+        assert note.startswith("gas H2:") and "2200 cm-1" in note
+    finally:
+        write_json(path, original)
+        store.rebuild()
+
+
 def test_cli_prints_tables_and_writes_figures(workdir):
     r = subprocess.run([sys.executable, "-m", "heterocat", "freeenergy", str(workdir), "--json"],
                        capture_output=True, text=True)

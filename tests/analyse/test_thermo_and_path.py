@@ -44,6 +44,18 @@ def test_gas_G_equals_ideal_gas_thermo_and_sanity_values():
     assert water.pressure == 3534.0 and ts_w == pytest.approx(0.67, abs=0.02)  # 0.035 bar
 
 
+def test_rigid_body_modes_measure_finite_difference_noise():
+    """Frequencies (cm-1) from the fast preset's GPAW LCAO vibrations in the demo: H2 on a 0.25 Å grid
+    (rigid-body modes of -2200) and N2H4 on a 0.2 Å grid (up to 355, ZPE 1.47 eV, sound)."""
+    from heterocat.analyse.thermo import RIGID_MODE_LIMIT_CM1, rigid_mode_noise  # noqa: PLC0415
+
+    h2 = [-2200, -2200, -2171, -2170, -1163, 4010]
+    n2h4 = [-315, -259, -80, 304, 349, 355, 386, 855, 1030, 1159, 1302, 1318, 1619, 1633, 3292, 3300, 3378, 3378]
+    assert rigid_mode_noise("H2", h2) == 2200  # linear: the 5 smallest in magnitude
+    assert rigid_mode_noise("N2H4", n2h4) == 355  # nonlinear: the 6 smallest in magnitude (80 ... 355)
+    assert rigid_mode_noise("H2", h2) > RIGID_MODE_LIMIT_CM1 > rigid_mode_noise("N2H4", n2h4)
+
+
 def test_tabulated_correction_names_its_source():
     g = tabulated_gas_free_energy("H2", -6.77)
     assert g.G == pytest.approx(-6.77 + 0.27 - 0.41) and "tabulated" in g.method and "Norskov" in g.method

@@ -17,9 +17,11 @@ from typing import Any
 from heterocat.analyse.path import PathResult, evaluate_pathway, pathway_species, reaction_table
 from heterocat.analyse.thermo import (
     H_SHORTCUT,
+    RIGID_MODE_LIMIT_CM1,
     adsorbate_free_energy,
     gas_free_energy,
     gas_table,
+    rigid_mode_noise,
     tabulated_gas_free_energy,
 )
 from heterocat.errors import HeterocatError
@@ -140,9 +142,21 @@ def _gas_G(store: ResultsStore, relaxed: dict, vibs: dict, name: str, temperatur
     if vib is not None:
         freqs = store.result(vib["task_hash"])["frequencies_cm1"]
         fe = gas_free_energy(name, row["energy"], freqs, store.atoms(row["task_hash"]), temperature=temperature)
+        noise = rigid_mode_noise(name, freqs)
     else:
-        fe = tabulated_gas_free_energy(name, row["energy"])
-    return {"G": fe.G, "energy": fe.energy, "zpe": fe.zpe, "method": fe.method, "level": row["level"]}
+        fe, noise = tabulated_gas_free_energy(name, row["energy"]), None
+    return {"G": fe.G, "energy": fe.energy, "zpe": fe.zpe, "method": fe.method, "level": row["level"],
+            "rigid_mode_max_cm1": noise}
+
+
+def rigid_mode_note(name: str, gas: dict[str, Any]) -> str | None:
+    """A note when the rigid-body modes of a gas's computed vibrations are far from zero."""
+    noise = gas.get("rigid_mode_max_cm1")
+    if noise is None or noise <= RIGID_MODE_LIMIT_CM1:
+        return None
+    return (f"gas {name}: its rigid-body modes reach {noise:.0f} cm-1 (zero for a converged finite "
+            f"difference; limit {RIGID_MODE_LIMIT_CM1:.0f}): its ZPE/TS are unreliable, e.g. from the "
+            "grid's egg-box error (use a finer grid spacing h for the gas vibrations)")
 
 
 def _site_value(store: ResultsStore, row: dict, clean: dict, gases: dict[str, dict], vibs: dict,
@@ -269,6 +283,7 @@ def free_energies(workdir: str | os.PathLike, *, temperature: float = 298.15, ac
                     and r.get("gas_level_id", "") == gas_id]
         table = _energies(gas_rows, m)
         gases[label] = {name: g for name in gas_table() if (g := _gas_G(store, table, vibs, name, temperature))}
+        notes += [n for name, g in gases[label].items() if (n := rigid_mode_note(name, g))]
         if "H2" not in gases[label]:
             where = "" if label == m else f" at the settings of {label}"
             raise HeterocatError(f"no stored {m} H2 reference{where} (system 'gas', adsorbate 'H2'): "
@@ -313,7 +328,7 @@ def free_energies(workdir: str | os.PathLike, *, temperature: float = 298.15, ac
                     notes.append(f"{system}: {name} not analysed ({err})")
     used = {methods[s] for s in systems} or set(methods.values())
     return FreeEnergyReport(sites=sites, best=best, pathways=pathways, gases=gases, excluded=excluded,
-                            temperature=temperature, notes=notes,
+                            temperature=temperature, notes=list(dict.fromkeys(notes)),
                             method=used.pop() if len(used) == 1 else "mixed",
                             methods={s: methods[s] for s in systems},
                             references={s: reference[s] for s in systems})

@@ -81,6 +81,20 @@ def gas_free_energy(name: str, energy: float, frequencies_cm1: list[float], atom
                       pressure=pressure, imaginary_modes=imaginary)
 
 
+#: Largest |frequency| (cm^-1) the rigid-body modes (3 translations, 2-3 rotations) of a gas may
+#: reach before its vibrations count as noisy.  They are zero in exact arithmetic; LCAO
+#: finite differences give a few hundred cm^-1 on a 0.2 Å grid (N2H4: up to 355) and thousands
+#: on a 0.25 Å grid (H2: 2200; N2H4 then had ZPE 2.57 eV instead of 1.47).
+RIGID_MODE_LIMIT_CM1 = 500.0
+
+
+def rigid_mode_noise(name: str, frequencies_cm1: list[float]) -> float:
+    """Largest |frequency| (cm^-1) among the rigid-body modes of gas ``name``: the 5 (linear) or
+    6 (nonlinear) modes of smallest magnitude."""
+    rigid = 5 if _gas(name)["geometry"] == "linear" else 6
+    return float(sorted(abs(f) for f in frequencies_cm1)[rigid - 1])
+
+
 def tabulated_gas_free_energy(name: str, energy: float) -> FreeEnergy:
     """G = E + ZPE - TS (eV) with tabulated corrections at 298.15 K (source in gases.toml)."""
     data = _gas(name)
