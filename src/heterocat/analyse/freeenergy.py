@@ -275,7 +275,8 @@ def free_energies(workdir: str | os.PathLike, *, temperature: float = 298.15, ac
         relaxed[system] = _energies([r for r in rows if r.get("level_id", "") == level], m)
         gas_level[system] = (m, next((r.get("gas_level_id", "") for r in rows if r.get("level_id", "") == level),
                                      _main_gas_level(final, m)))
-    notes += [n for system in methods if (n := step_limit_note(relaxed[system].get((system, "", ""), {})))]
+        if note := step_limit_note(relaxed[system].get((system, "", ""), {})):
+            notes.append(note)
     labels = _reference_labels(set(gas_level.values()), final)
     gases: dict[str, dict[str, dict[str, Any]]] = {}
     for (m, gas_id), label in labels.items():
@@ -304,7 +305,8 @@ def free_energies(workdir: str | os.PathLike, *, temperature: float = 298.15, ac
                 notes.append(value)
             else:
                 sites.append(value)
-                notes += [n for n in (step_limit_note(row),) if n]
+                if note := step_limit_note(row):
+                    notes.append(note)
     best: dict[str, dict[str, SiteValue]] = {}
     for value in sites:
         current = best.setdefault(value.system, {}).get(value.adsorbate)
