@@ -106,3 +106,50 @@ def test_a_fixed_grid_replaces_the_grid_spacing_in_lcao():
     calc = make_calculator(ru0001_slab(), load_settings("fast"), None,
                            extra={"gpts": (16, 16, 60), "legacy_gpaw": True})
     assert tuple(calc.parameters["gpts"]) == (16, 16, 60) and calc.parameters.get("h") is None
+
+
+def test_task_identity_holds_only_the_sections_its_kind_uses():
+    from ase.build import molecule  # noqa: PLC0415
+
+    from heterocat.calculate.tasks import task_hash  # noqa: PLC0415
+
+    atoms = molecule("H2")
+    atoms.center(vacuum=3.0)
+    base = load_settings("fast")
+    finer_vib = load_settings("fast", assignments=["vib.h=0.15"])
+    looser_relax = load_settings("fast", assignments=["relax.fmax=0.1"])
+    # a single point does not depend on how relaxations or vibrations are run
+    assert task_hash(atoms, base, "single") == task_hash(atoms, finer_vib, "single") \
+        == task_hash(atoms, looser_relax, "single")
+    assert task_hash(atoms, base, "relax") == task_hash(atoms, finer_vib, "relax")
+    assert task_hash(atoms, base, "relax") != task_hash(atoms, looser_relax, "relax")
+    assert task_hash(atoms, base, "vib") != task_hash(atoms, finer_vib, "vib")
+    assert task_hash(atoms, base, "single") != task_hash(atoms, load_settings("fast", assignments=["calculator.h=0.2"]),
+                                                         "single")
+
+
+def test_fast_preset_vibrations_use_a_finer_grid_than_energies():
+    fast = load_settings("fast")
+    assert 0 < fast["vib"]["h"] < fast["calculator"]["h"]
+    with pytest.raises(HeterocatError, match="vib.h"):
+        load_settings("fast", assignments=["vib.h=1.0"])
+
+
+def test_preconditioned_lbfgs_relaxes_to_the_bfgs_minimum(tmp_path):
+    from ase.build import add_adsorbate, fcc111  # noqa: PLC0415
+    from ase.constraints import FixAtoms  # noqa: PLC0415
+
+    from heterocat.calculate.tasks import run_task  # noqa: PLC0415
+
+    slab = fcc111("Cu", (2, 2, 3), vacuum=6.0)
+    slab.pbc = (True, True, False)
+    slab.set_constraint(FixAtoms(mask=slab.get_tags() == 3))
+    add_adsorbate(slab, "H", 1.5, "fcc")
+    slab.rattle(0.05, seed=3)
+    results = {}
+    for name in ("BFGS", "PreconLBFGS"):
+        s = load_settings("ci", assignments=['calculator.name="emt"', f'relax.optimizer="{name}"',
+                                             "relax.fmax=0.01", "relax.steps=200"])
+        results[name] = run_task(slab, "relax", s, tmp_path / name, store=False)
+    assert all(r["converged"] and r["fmax"] < 0.01 for r in results.values())
+    assert results["PreconLBFGS"]["energy"] == pytest.approx(results["BFGS"]["energy"], abs=2e-3)

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from ase.io import Trajectory, write
+from ase.io import Trajectory, read, write
 
 from heterocat.calculate.settings import load_settings
 from heterocat.calculate.tasks import run_task, task_directory, task_hash
@@ -109,3 +109,19 @@ def test_scf_failure_on_every_rung_is_recorded_and_rerun_only_on_request(tmp_pat
     status = task_status(tmp_path)
     assert status[0]["status"] == "failed" and "did not converge" in status[0]["reason"]
     assert ResultsStore(tmp_path).rows()[0]["status"] == "failed"
+
+
+def test_lcao_vibrations_run_on_the_vibration_grid(tmp_path):
+    """vib.h sets GPAW's grid for finite differences only; H2's stretch stays physical."""
+    lcao = ['calculator.mode="lcao"', 'calculator.basis="dzp"', "calculator.h=0.3", "relax.fmax=0.02",
+            "calculator.convergence_density=1e-5"]  # finite differences need well-converged forces
+    relaxed = run_task(h2(), "relax", load_settings("ci", assignments=lcao), tmp_path)
+    atoms = read(Path(relaxed["directory"]) / "final.extxyz")
+    result = run_task(atoms, "vib", load_settings("ci", assignments=[*lcao, "vib.h=0.22"]), tmp_path, indices=[0, 1])
+    log = (Path(result["directory"]) / "gpaw.txt").read_text()
+    assert re.search(r"h\s*[=:]\s*0\.22", log) and not re.search(r"h\s*[=:]\s*0\.3\b", log)
+    stretch = max(result["frequencies_cm1"])
+    print("H2 stretch", stretch, result["frequencies_cm1"])
+    assert 3900 < stretch < 4700  # H2 stretch, experiment 4401 cm-1
+    again = run_task(atoms, "vib", load_settings("ci", assignments=lcao), tmp_path, indices=[0, 1])
+    assert again["ran"] and again["task_hash"] != result["task_hash"]

@@ -49,7 +49,9 @@ DEFAULTS: dict[str, Any] = {
         "vacuum_check": 4.0,
     },
     "relax": {"optimizer": "BFGS", "fmax": 0.03, "steps": 300},
-    "vib": {"delta": 0.01, "nfree": 2},
+    # h: grid spacing (Å) of GPAW's finite-difference vibrations; 0 = calculator.h.  Egg-box
+    # noise in the forces makes vibrations need a finer grid than energies.
+    "vib": {"delta": 0.01, "nfree": 2, "h": 0.0},
 }
 
 
@@ -113,11 +115,11 @@ SCHEMA: dict[str, Any] = {
         "vacuum_check": _number(0.0, 50.0),
     },
     "relax": {
-        "optimizer": _choice("BFGS", "FIRE", "LBFGS", "BFGSLineSearch"),
+        "optimizer": _choice("BFGS", "FIRE", "LBFGS", "BFGSLineSearch", "PreconLBFGS"),
         "fmax": _number(0.001, 5.0),
         "steps": _number(1, 100000, integer=True),
     },
-    "vib": {"delta": _number(0.001, 0.1), "nfree": _choice(2, 4)},
+    "vib": {"delta": _number(0.001, 0.1), "nfree": _choice(2, 4), "h": _number(0.0, 0.4)},
 }
 
 

@@ -29,7 +29,7 @@ from ase.constraints import FixAtoms
 from ase.io import Trajectory
 
 from heterocat import __version__
-from heterocat.calculate.settings import check_vacuum, gpaw_parameters, structure_pbc
+from heterocat.calculate.settings import check_vacuum, gpaw_parameters, merge, structure_pbc
 from heterocat.errors import HeterocatError
 from heterocat.io import read_json, read_structure, write_json, write_structure
 from heterocat.parallel import broadcast, is_writer
@@ -71,11 +71,13 @@ def _structure_record(atoms: Atoms) -> dict[str, Any]:
 def task_hash(atoms: Atoms, settings: dict, kind: str, extra: dict | None = None) -> str:
     """Identity of a task (hex SHA-256, 16 characters).
 
-    ``settings['description']`` and ``settings['preset']`` do not enter: two
-    presets that resolve to the same parameters share their results.
+    Only the calculator and the task kind's own section (``relax`` or ``vib``)
+    enter, not ``description`` or ``preset``: two presets that resolve to the
+    same parameters share their results, and a change of the vibration settings
+    does not redo single points.
     """
-    physics = {k: v for k, v in settings.items() if k not in ("description", "preset")}
-    physics["calculator"] = _calculator_identity(settings["calculator"])
+    physics = {"calculator": _calculator_identity(settings["calculator"])}
+    physics.update({section: settings[section] for section in _SECTIONS_OF[kind] if section in settings})
     payload = {"structure": _structure_record(atoms), "settings": physics, "kind": kind,
                "extra": extra or {}, "major": __version__.split(".")[0]}
     text = json.dumps(payload, sort_keys=True, default=str)
@@ -83,6 +85,9 @@ def task_hash(atoms: Atoms, settings: dict, kind: str, extra: dict | None = None
     # a hash such as '53565867e5856178' reads as a number, which ASE's database refuses
     return next(digest[k:k + 16] for k in range(len(digest) - 15) if not _numeric(digest[k:k + 16]))
 
+
+#: Settings sections, besides the calculator, that enter the identity of each task kind.
+_SECTIONS_OF = {"single": (), "relax": ("relax",), "vib": ("vib",)}
 
 #: Calculator keys that matter for each calculator; the rest do not enter a task's identity.
 _NOT_FOR = {"gpaw": ("model",)}
@@ -269,8 +274,6 @@ def relax(atoms: Atoms, settings: dict, directory: Path) -> dict[str, Any]:
     Restarts from the last frame of ``relax.traj`` and the optimiser's saved
     state when a previous run was killed.
     """
-    import ase.optimize  # noqa: PLC0415
-
     atoms = atoms.copy()
     traj_path = directory / "relax.traj"
     # files are read on rank 0 and shared, so that all MPI ranks take the same path
@@ -281,15 +284,15 @@ def relax(atoms: Atoms, settings: dict, directory: Path) -> dict[str, Any]:
         resumed_from = broadcast(_count_frames(traj_path))
     opts = settings["relax"]
     attempts: list = []
-    optimizer_cls = getattr(ase.optimize, opts["optimizer"])
+    optimizer_cls, options = _optimizer(opts["optimizer"])
     state: dict[str, Any] = {"converged": False}
 
     def run() -> bool:
         done = broadcast(_count_frames(traj_path))
         remaining = max(opts["steps"] - done, 0)
         with Trajectory(str(traj_path), "a", atoms) as traj:
-            kwargs = {"logfile": str(directory / "relax.log"), "trajectory": traj}
-            if opts["optimizer"] in ("BFGS", "LBFGS", "FIRE"):
+            kwargs = {"logfile": str(directory / "relax.log"), "trajectory": traj, **options}
+            if opts["optimizer"] in ("BFGS", "LBFGS", "FIRE"):  # ASE's PreconLBFGS cannot restart
                 kwargs["restart"] = str(directory / "optimizer.json")
             optimizer = optimizer_cls(atoms, **kwargs)
             state["converged"] = bool(optimizer.run(fmax=opts["fmax"], steps=remaining))
@@ -303,6 +306,24 @@ def relax(atoms: Atoms, settings: dict, directory: Path) -> dict[str, Any]:
                   resumed_from_step=resumed_from, scf_attempts=attempts)
     write_structure(directory / "final.extxyz", _frozen(atoms, result))
     return result
+
+
+def _optimizer(name: str) -> tuple[type, dict[str, Any]]:
+    """ASE optimiser class of ``name`` and its keyword arguments.
+
+    ``PreconLBFGS`` is ASE's preconditioned LBFGS with the ``Exp`` preconditioner
+    (Packwood et al., J. Chem. Phys. 144, 164109 (2016)), given explicitly because
+    ASE switches preconditioning off below 100 atoms.  It is no default: on the
+    77-atom NiO(100)/Ru13 model with SevenNet it took 738 force calls where BFGS took
+    609 for the same six relaxations (``bench/bench_optimizers.py``, 2026-11-27).
+    """
+    import ase.optimize  # noqa: PLC0415
+
+    if name == "PreconLBFGS":
+        from ase.optimize.precon import Exp, PreconLBFGS  # noqa: PLC0415
+
+        return PreconLBFGS, {"precon": Exp(), "use_armijo": True}
+    return getattr(ase.optimize, name), {}
 
 
 def _count_frames(path: Path) -> int:
@@ -328,6 +349,10 @@ def vibrations(atoms: Atoms, settings: dict, directory: Path, indices: list[int]
     atoms = atoms.copy()
     attempts: list = []
     opts = settings["vib"]
+    regrid: dict[str, Any] = {}
+    if opts.get("h") and settings["calculator"]["name"] == "gpaw" and opts["h"] != settings["calculator"]["h"]:
+        settings = merge(settings, {"calculator": {"h": opts["h"]}})  # a finer grid than the energies'
+        atoms, regrid = _relaxed_on_grid(atoms, settings, directory / "regrid", indices)
 
     def run() -> Vibrations:  # Vibrations takes the calculator attached when it is made
         vib = Vibrations(atoms, indices=indices, name=str(directory / "vib"), delta=opts["delta"],
@@ -344,7 +369,26 @@ def vibrations(atoms: Atoms, settings: dict, directory: Path, indices: list[int]
     return {"energy": None, "frequencies_cm1": freqs, "vib_energies_eV": [float(abs(e)) for e in energies],
             "imaginary_modes": sum(f < 0 for f in freqs), "indices": list(map(int, indices)),
             "zpe": float(vib.get_zero_point_energy()), "converged": True, "steps": 0,
-            "scf_attempts": attempts}
+            "scf_attempts": attempts, **regrid}
+
+
+def _relaxed_on_grid(atoms: Atoms, settings: dict, directory: Path, indices: list[int]) -> tuple[Atoms, dict]:
+    """``atoms`` with the atoms ``indices`` relaxed again with ``settings`` (the vibration grid).
+
+    A Hessian must be taken at a stationary point of the energy it differentiates: at
+    another grid's minimum, the residual forces give a molecule's rotations a curvature
+    of about force/bond length (H2 relaxed at h 0.3 Å, displaced at 0.22 Å: rotations
+    at -1170 cm-1, stretch 4770 cm-1).  Returns the atoms and what the relaxation did.
+    """
+    moving = atoms.copy()
+    keep = set(map(int, indices))
+    moving.set_constraint(FixAtoms(indices=[i for i in range(len(moving)) if i not in keep]))
+    directory.mkdir(parents=True, exist_ok=True)
+    result = relax(moving, settings, directory)
+    out = atoms.copy()
+    out.positions = read_structure(directory / "final.extxyz").positions
+    return out, {"vibration_grid_h": settings["calculator"]["h"], "relaxed_on_vibration_grid": {
+        "steps": result["steps"], "converged": result["converged"], "fmax": round(result["fmax"], 4)}}
 
 
 def _frozen(atoms: Atoms, result: dict) -> Atoms:
