@@ -17,10 +17,12 @@ from typing import Any
 from heterocat.analyse.path import PathResult, evaluate_pathway, pathway_species, reaction_table
 from heterocat.analyse.thermo import (
     H_SHORTCUT,
+    RIGID_MODE_FRACTION,
     RIGID_MODE_LIMIT_CM1,
     adsorbate_free_energy,
     gas_free_energy,
     gas_table,
+    noisy_gas_vibrations,
     rigid_mode_noise,
     tabulated_gas_free_energy,
 )
@@ -142,21 +144,21 @@ def _gas_G(store: ResultsStore, relaxed: dict, vibs: dict, name: str, temperatur
     if vib is not None:
         freqs = store.result(vib["task_hash"])["frequencies_cm1"]
         fe = gas_free_energy(name, row["energy"], freqs, store.atoms(row["task_hash"]), temperature=temperature)
-        noise = rigid_mode_noise(name, freqs)
+        noise, noisy = rigid_mode_noise(name, freqs), noisy_gas_vibrations(name, freqs)
     else:
-        fe, noise = tabulated_gas_free_energy(name, row["energy"]), None
+        fe, noise, noisy = tabulated_gas_free_energy(name, row["energy"]), None, False
     return {"G": fe.G, "energy": fe.energy, "zpe": fe.zpe, "method": fe.method, "level": row["level"],
-            "rigid_mode_max_cm1": noise}
+            "rigid_mode_max_cm1": noise, "noisy_vibrations": noisy}
 
 
 def rigid_mode_note(name: str, gas: dict[str, Any]) -> str | None:
     """A note when the rigid-body modes of a gas's computed vibrations are far from zero."""
-    noise = gas.get("rigid_mode_max_cm1")
-    if noise is None or noise <= RIGID_MODE_LIMIT_CM1:
+    if not gas.get("noisy_vibrations"):
         return None
-    return (f"gas {name}: its rigid-body modes reach {noise:.0f} cm-1 (zero for a converged finite "
-            f"difference; limit {RIGID_MODE_LIMIT_CM1:.0f}): its ZPE/TS are unreliable, e.g. from the "
-            "grid's egg-box error (use a finer grid spacing h for the gas vibrations)")
+    return (f"gas {name}: its rigid-body modes reach {gas['rigid_mode_max_cm1']:.0f} cm-1 (zero for a converged "
+            f"finite difference; limit {RIGID_MODE_LIMIT_CM1:.0f} and {RIGID_MODE_FRACTION:g} of the lowest "
+            "internal mode): its ZPE/TS are unreliable, e.g. from the grid's egg-box error (use a finer "
+            "grid spacing for the gas vibrations, vib.h)")
 
 
 def _site_value(store: ResultsStore, row: dict, clean: dict, gases: dict[str, dict], vibs: dict,

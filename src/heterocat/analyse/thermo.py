@@ -87,12 +87,32 @@ def gas_free_energy(name: str, energy: float, frequencies_cm1: list[float], atom
 #: on a 0.25 Å grid (H2: 2200; N2H4 then had ZPE 2.57 eV instead of 1.47).
 RIGID_MODE_LIMIT_CM1 = 500.0
 
+#: ... and this fraction of the lowest internal mode.  Noise nu mixed into an internal mode w
+#: shifts it by about nu^2 / (2 w) (second-order perturbation), 3 % of w at nu = 0.25 w: H2 on
+#: a 0.2 Å grid (rigid-body modes 523 cm^-1 beside a 4175 cm^-1 stretch) is sound.
+RIGID_MODE_FRACTION = 0.25
+
+
+def _rigid_count(name: str) -> int:
+    return 5 if _gas(name)["geometry"] == "linear" else 6
+
 
 def rigid_mode_noise(name: str, frequencies_cm1: list[float]) -> float:
     """Largest |frequency| (cm^-1) among the rigid-body modes of gas ``name``: the 5 (linear) or
     6 (nonlinear) modes of smallest magnitude."""
-    rigid = 5 if _gas(name)["geometry"] == "linear" else 6
-    return float(sorted(abs(f) for f in frequencies_cm1)[rigid - 1])
+    return float(sorted(abs(f) for f in frequencies_cm1)[_rigid_count(name) - 1])
+
+
+def lowest_internal_mode(name: str, frequencies_cm1: list[float]) -> float:
+    """Smallest |frequency| (cm^-1) among the 3N-5 or 3N-6 internal modes of gas ``name``."""
+    return float(sorted(abs(f) for f in frequencies_cm1)[_rigid_count(name)])
+
+
+def noisy_gas_vibrations(name: str, frequencies_cm1: list[float]) -> bool:
+    """True when the rigid-body modes of gas ``name`` exceed both :data:`RIGID_MODE_LIMIT_CM1` and
+    :data:`RIGID_MODE_FRACTION` of its lowest internal mode: its ZPE/TS are then unreliable."""
+    noise = rigid_mode_noise(name, frequencies_cm1)
+    return noise > RIGID_MODE_LIMIT_CM1 and noise > RIGID_MODE_FRACTION * lowest_internal_mode(name, frequencies_cm1)
 
 
 def tabulated_gas_free_energy(name: str, energy: float) -> FreeEnergy:
