@@ -173,10 +173,11 @@ def candidates(plan: Plan, relaxed: dict[str, Atoms] | None = None) -> list[tupl
         clean = read_structure(surface.structure)
         out.append((clean, {"system": surface.name, "adsorbate": "", "site": ""}))
         enumerated = load_sites(surface, clean).sites
-        unknown = sorted(set(surface.labels or ()) - {s.label for s in enumerated})
+        labels = {s.label for s in enumerated}
+        unknown = sorted(set(surface.labels or ()) - labels)
         if unknown:
-            known = ", ".join(sorted({s.label for s in enumerated}))
-            raise HeterocatError(f"{surface.name}: no site labelled {unknown[0]!r} (labels: {known})")
+            raise HeterocatError(f"{surface.name}: no site labelled {unknown[0]!r} "
+                                 f"(labels: {', '.join(sorted(labels))})")
         sites = [s for s in enumerated
                  if (surface.regions is None or s.region in surface.regions)
                  and (surface.labels is None or s.label in surface.labels)]
