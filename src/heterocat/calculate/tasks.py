@@ -386,7 +386,8 @@ def _relaxed_on_grid(atoms: Atoms, settings: dict, directory: Path, indices: lis
     directory.mkdir(parents=True, exist_ok=True)
     result = relax(moving, settings, directory)
     out = atoms.copy()
-    out.positions = read_structure(directory / "final.extxyz").positions
+    # rank 0 wrote final.extxyz; under MPI the other ranks take its positions from it
+    out.positions = broadcast(read_structure(directory / "final.extxyz").positions if is_writer() else None)
     return out, {"vibration_grid_h": settings["calculator"]["h"], "relaxed_on_vibration_grid": {
         "steps": result["steps"], "converged": result["converged"], "fmax": round(result["fmax"], 4)}}
 
