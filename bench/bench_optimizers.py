@@ -23,12 +23,14 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
 from heterocat.calculate.mlip import mlip_calculator
-from heterocat.calculate.tasks import _optimizer
+from heterocat.calculate.tasks import ase_optimizer
 from heterocat.io import read_structure
 from heterocat.run.workflow import follow_relaxation
 from heterocat.sites.adsorbates import place_adsorbate
@@ -39,34 +41,35 @@ MODEL = ROOT / "structures" / "nio100_ru13_small.extxyz"
 CASES = [("H", "Ru-Top"), ("H", "Ru-Bottom"), ("H", "interface"), ("H2O", "Ru-Top"), ("H2O", "interface")]
 
 
-class Counter:
-    """Counts the force calls of a calculator."""
+@contextmanager
+def counted(calc) -> Iterator[list[int]]:
+    """Count the calls of ``calc.calculate`` (one per force evaluation) while inside; the
+    calculator is shared (loaded once per process), so its method is restored afterwards."""
+    calls = [0]
+    original = calc.calculate
 
-    def __init__(self, calc) -> None:
-        self.calc, self.calls = calc, 0
+    def counting(*args, **kwargs):
+        calls[0] += 1
+        return original(*args, **kwargs)
 
-    def attach(self, atoms) -> None:
-        original = self.calc.calculate
-
-        def counted(*args, **kwargs):
-            self.calls += 1
-            return original(*args, **kwargs)
-
-        self.calc.calculate = counted
-        atoms.calc = self.calc
+    calc.calculate = counting
+    try:
+        yield calls
+    finally:
+        del calc.calculate  # back to the class's method
 
 
 def relax(atoms, optimizer: str, fmax: float, steps: int) -> dict:
     """Relax with SevenNet; steps, force calls, seconds, energy (eV), fmax (eV/Å)."""
     atoms = atoms.copy()
-    counter = Counter(mlip_calculator("sevenn"))
-    counter.attach(atoms)
-    cls, options = _optimizer(optimizer)
+    atoms.calc = mlip_calculator("sevenn")
+    cls, options = ase_optimizer(optimizer)
     start = time.perf_counter()
-    opt = cls(atoms, logfile=None, **options)
-    converged = bool(opt.run(fmax=fmax, steps=steps))
-    forces = atoms.get_forces()
-    return {"optimizer": optimizer, "converged": converged, "steps": opt.nsteps, "force_calls": counter.calls,
+    with counted(atoms.calc) as calls:
+        opt = cls(atoms, logfile=None, **options)
+        converged = bool(opt.run(fmax=fmax, steps=steps))
+        forces = atoms.get_forces()
+    return {"optimizer": optimizer, "converged": converged, "steps": opt.nsteps, "force_calls": calls[0],
             "seconds": round(time.perf_counter() - start, 1), "energy": round(float(atoms.get_potential_energy()), 4),
             "fmax": round(float(np.sqrt((forces ** 2).sum(1)).max()), 3), "atoms": atoms}
 

@@ -121,7 +121,6 @@ def test_lcao_vibrations_run_on_the_vibration_grid(tmp_path):
     log = (Path(result["directory"]) / "gpaw.txt").read_text()
     assert re.search(r"h\s*[=:]\s*0\.22", log) and not re.search(r"h\s*[=:]\s*0\.3\b", log)
     stretch = max(result["frequencies_cm1"])
-    print("H2 stretch", stretch, result["frequencies_cm1"])
     assert 3900 < stretch < 4700  # H2 stretch, experiment 4401 cm-1
     again = run_task(atoms, "vib", load_settings("ci", assignments=lcao), tmp_path, indices=[0, 1])
     assert again["ran"] and again["task_hash"] != result["task_hash"]

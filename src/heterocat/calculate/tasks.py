@@ -284,7 +284,7 @@ def relax(atoms: Atoms, settings: dict, directory: Path) -> dict[str, Any]:
         resumed_from = broadcast(_count_frames(traj_path))
     opts = settings["relax"]
     attempts: list = []
-    optimizer_cls, options = _optimizer(opts["optimizer"])
+    optimizer_cls, options = ase_optimizer(opts["optimizer"])
     state: dict[str, Any] = {"converged": False}
 
     def run() -> bool:
@@ -308,7 +308,7 @@ def relax(atoms: Atoms, settings: dict, directory: Path) -> dict[str, Any]:
     return result
 
 
-def _optimizer(name: str) -> tuple[type, dict[str, Any]]:
+def ase_optimizer(name: str) -> tuple[type, dict[str, Any]]:
     """ASE optimiser class of ``name`` and its keyword arguments.
 
     ``PreconLBFGS`` is ASE's preconditioned LBFGS with the ``Exp`` preconditioner
