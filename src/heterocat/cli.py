@@ -261,6 +261,13 @@ def _cmd_report(args: argparse.Namespace) -> None:
           f"{data['calculations']} calculations, {data['flagged_or_failed']} flagged or failed")
 
 
+def _cmd_check(args: argparse.Namespace) -> None:
+    from heterocat.run.check import check_text, recheck  # noqa: PLC0415
+
+    rows = recheck(args.workdir)
+    _emit({"results": rows}, args.json, lambda: check_text(rows))
+
+
 def _cmd_index(args: argparse.Namespace) -> None:
     from heterocat.store import ResultsStore  # noqa: PLC0415
 
@@ -547,6 +554,15 @@ def _build_parser() -> argparse.ArgumentParser:
     rp.add_argument("workdir")
     rp.add_argument("--json", action="store_true")
     rp.set_defaults(func=_cmd_report)
+
+    ck = sub.add_parser("check", help="apply the current checks again to every stored result (no calculation)",
+                        description="Anomaly flags (dissociated, desorbed, surface changed, intercalated), the "
+                        "site where each adsorbate ended and its species, from the stored structures; updates "
+                        "the records and the index.  Example:\n  heterocat check work/demo",
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    ck.add_argument("workdir")
+    ck.add_argument("--json", action="store_true")
+    ck.set_defaults(func=_cmd_check)
 
     ix = sub.add_parser("index", help="rebuild WORKDIR/results.db from the task folders")
     ix.add_argument("workdir")

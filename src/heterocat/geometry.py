@@ -25,3 +25,25 @@ def rotation_about(axis: np.ndarray, degrees: float) -> np.ndarray:
     t = np.radians(degrees)
     k = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
     return np.eye(3) + np.sin(t) * k + (1 - np.cos(t)) * k @ k
+
+
+#: Skin (Å) of ASE's NeighborList, kept at its default as fairchem's ``DetectTrajAnomaly``
+#: (AdsorbML) keeps it: two atoms are bonded when d < mult (r_i + r_j) + 2 x 0.3 Å.
+NEIGHBOR_SKIN = 0.3
+
+
+def connectivity(atoms, mult: float = 1.0) -> np.ndarray:
+    """Bond matrix (bool, n x n) from ASE's natural cutoffs (covalent radii) times ``mult``.
+
+    The definition of a bond used by fairchem's anomaly detection (AdsorbML): ASE's
+    ``NeighborList(natural_cutoffs(atoms, mult))`` with its default skin, minimum image
+    where the structure is periodic, so that flags agree with that code.
+    """
+    from ase.neighborlist import NeighborList, get_connectivity_matrix, natural_cutoffs  # noqa: PLC0415
+
+    if len(atoms) == 0:
+        return np.zeros((0, 0), dtype=bool)
+    nl = NeighborList(natural_cutoffs(atoms, mult=mult), skin=NEIGHBOR_SKIN, self_interaction=False,
+                      bothways=True)
+    nl.update(atoms)
+    return get_connectivity_matrix(nl.nl).toarray().astype(bool)

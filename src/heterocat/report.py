@@ -81,7 +81,7 @@ def _free_energies(workdir: Path) -> Section | None:
         report = free_energies(workdir)
     except HeterocatError as err:
         return Section("Free energies", [f"not available: {err}"])
-    sites = [[v.system, v.adsorbate, v.site, _f(v.dE), _f(v.dG),
+    sites = [[v.system, v.adsorbate, v.site, f"*{v.adsorbate_start} at {v.site_start}", _f(v.dE), _f(v.dG),
               "yes" if report.best[v.system][v.adsorbate] is v else "", v.corrections, v.level_of_theory]
              for v in report.sites]
     paths = []
@@ -93,7 +93,8 @@ def _free_energies(workdir: Path) -> Section | None:
     text = [f"T = {report.temperature:g} K, U = 0 V vs RHE (computational hydrogen electrode); "
             f"{report.methods_text()}."] + [f"note: {n}" for n in report.notes]
     return Section("Free energies", text, [
-        Table(["system", "adsorbate", "site", "dE (eV)", "dG (eV)", "best", "ZPE/TS", "level of theory"], sites),
+        Table(["system", "adsorbate", "site (where it ended)", "placed as", "dE (eV)", "dG (eV)", "best",
+               "ZPE/TS", "level of theory"], sites),
         Table(["system", "pathway", "dG per step (eV)", "U_L (V)", "potential-determining step",
                "largest step (eV)", "branch"], paths)])
 

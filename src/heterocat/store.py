@@ -2,9 +2,11 @@
 
 ``WORKDIR/results.db`` (SQLite) has one row per finished task, the final
 structure with energy, forces and moments (so ``ase db`` shows ``energy``,
-``fmax`` and ``magmom``), and the key-value pairs ``system``, ``site``,
-``adsorbate``, ``preset``, ``task``, ``status``, ``converged``, ``flagged``,
-``flags``, ``wall_time``, ``steps``, ``level``, ``method`` (``dft``, ``mlip`` or
+``fmax`` and ``magmom``), and the key-value pairs ``system``, ``site`` and
+``adsorbate`` (where the adsorbate ended and what it became, see
+:mod:`heterocat.calculate.checks`), ``site_start`` and ``adsorbate_start`` (what was
+placed), ``site_label`` (the final site's label), ``magnetic_order``, ``preset``,
+``task``, ``status``, ``converged``, ``flagged``, ``flags``, ``wall_time``, ``steps``, ``level``, ``method`` (``dft``, ``mlip`` or
 ``emt``: energies of different methods are never compared), ``strategy``,
 ``orientation``, ``task_hash``, and ``level_id`` / ``gas_level_id`` (the
 calculator settings that change energies, with and without k-points: energies
@@ -75,10 +77,16 @@ class ResultsStore:
         else:
             atoms.calc = None
         meta = result.get("metadata", {})
+        final_site = result.get("site_final") or {}
+        start_site = str(meta.get("site", ""))
         keys: dict[str, Any] = {
             "task_hash": result["task_hash"], "task": result["task"], "status": result["status"],
             "preset": result.get("preset", ""), "system": str(meta.get("system", "")),
-            "site": str(meta.get("site", "")), "adsorbate": str(meta.get("adsorbate", "")),
+            "site": str(final_site.get("id") or start_site), "site_start": start_site,
+            "site_label": str(final_site.get("label") or start_site.split(":", 1)[0]),
+            "adsorbate": str(result.get("adsorbate_final") or meta.get("adsorbate", "")),
+            "adsorbate_start": str(meta.get("adsorbate", "")),
+            "magnetic_order": str(result.get("magnetic_order", "")),
             "converged": bool(result.get("converged", False)),
             "flagged": bool(result.get("flags")),
             "flags": "; ".join(f"{f['check']}: {f['reason']}" for f in result.get("flags", [])),

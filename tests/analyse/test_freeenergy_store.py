@@ -245,3 +245,103 @@ def test_energies_are_subtracted_only_at_one_calculator_setting(tmp_path):
     assert dE["C"] == pytest.approx(-12.2 + 9.0 + 3.0)  # the sz(dzp) H2, though the dzp one is lower
     assert report.references["A"] != report.references["C"] and "sz(dzp)" in report.references["C"]
     assert any(n.startswith("A: results at 2 calculator settings") for n in report.notes)
+
+
+def _copy(workdir, tmp_path):
+    import shutil  # noqa: PLC0415
+
+    w = tmp_path / "w"
+    shutil.copytree(workdir, w)
+    return w
+
+
+def test_relaxation_that_moved_counts_where_it_ended(workdir, tmp_path):
+    """O placed on a Pt-Pt bridge but nudged towards a hollow relaxes (EMT) into the hollow: the
+    result is kept under that hollow, keeps its start, and the bridge is reported as no minimum."""
+    w = _copy(workdir, tmp_path)
+    store = ResultsStore(w)
+    slab = store.atoms(_row(store, system="Pt(111)", adsorbate="", task="relax")["task_hash"])
+    enumeration = find_sites(slab)
+    bridge = next(x for x in enumeration.sites if x.kind == "bridge")
+    fcc = next(x for x in enumeration.sites if x.kind == "fcc")
+    atoms = place_adsorbate(slab, bridge, "O")
+    hollow = np.asarray(fcc.position)
+    atoms.positions[-1, :2] += 0.4 * (hollow[:2] - atoms.positions[-1, :2]) / np.linalg.norm(
+        hollow[:2] - atoms.positions[-1, :2])
+    s = load_settings("ci", assignments=['calculator.name="emt"', "relax.fmax=0.05"])
+    enumeration.save(w / "sites" / "Pt111.sites.json")
+    md = {"system": "Pt(111)", "site": bridge.id, "adsorbate": "O", "site_indices": bridge.indices,
+          "sites_file": "sites/Pt111.sites.json"}
+    r = run_task(atoms, "relax", s, w, metadata=md)
+    assert r["flags"] == [] and r["site_final"]["kind"] in ("fcc", "hcp")
+    row = _row(store, task_hash=r["task_hash"])
+    assert row["site_start"] == bridge.id and row["site"] == r["site_final"]["id"] != bridge.id
+    report = free_energies(w)
+    assert not any(v.adsorbate == "O" and v.site == bridge.id for v in report.sites)
+    moved = [v for v in report.sites if v.adsorbate == "O" and v.site == r["site_final"]["id"]]
+    assert len(moved) == 1 and moved[0].label == r["site_final"]["label"]
+    assert f"Pt(111): *O has no minimum at Pt-bridge (started there, ended at {r['site_final']['label']})" \
+        in report.notes
+    assert not any("no minimum" in n for n in free_energies(workdir).notes)
+
+
+def test_dft_single_point_takes_the_flags_of_its_mlip_relaxation():
+    from heterocat.analyse.freeenergy import inherit_flags  # noqa: PLC0415
+
+    base = {"system": "S", "adsorbate": "H", "site": "fcc:fcc:1", "site_start": "fcc:fcc:1", "orientation": 0,
+            "status": "done", "flagged": False, "flags": ""}
+    rows = [{**base, "task": "relax", "method": "mlip", "flagged": True, "flags": "desorbed: far"},
+            {**base, "task": "single", "method": "dft"},
+            {**base, "task": "single", "method": "dft", "site_start": "top:top:1", "site": "top:top:1"}]
+    out = inherit_flags(rows)
+    assert out[1]["flagged"] and "its MLIP relaxation: desorbed" in out[1]["flags"]
+    assert not out[2]["flagged"]
+
+
+def test_far_from_minimum_single_point_is_noted():
+    from heterocat.analyse.freeenergy import FAR_FROM_MINIMUM_FMAX, far_from_minimum_note  # noqa: PLC0415
+
+    row = {"system": "S", "adsorbate": "H", "site": "x", "task": "single", "method": "dft",
+           "strategy": "mlip-relax + dft", "fmax": FAR_FROM_MINIMUM_FMAX + 1.0}
+    assert "far from a DFT minimum (fmax 1.50" in far_from_minimum_note(row)
+    assert far_from_minimum_note({**row, "fmax": 0.05}) is None
+    assert far_from_minimum_note({**row, "task": "relax"}) is None
+
+
+def test_heterocat_check_brings_an_old_store_up_to_date(workdir, tmp_path):
+    """A store written before the current checks (an old 'moved' flag, no final sites, no kept
+    site enumeration): `heterocat check` replaces the flag by the anomaly classes, names final
+    sites from the clean surface's input, flags a dissociated OH, and updates the index."""
+    from heterocat.calculate.tasks import task_directory  # noqa: PLC0415
+    from heterocat.cli import main  # noqa: PLC0415
+    from heterocat.io import write_structure  # noqa: PLC0415
+
+    w = _copy(workdir, tmp_path)
+    store = ResultsStore(w)
+    h = _row(store, system="Pt(111)", adsorbate="H", site="fcc:fcc:1", task="relax")
+    oh = _row(store, system="Pt(111)", adsorbate="OH", task="relax")
+    old_fields = ("site_final", "adsorbate_final", "site_start", "adsorbate_start", "magnetic_order")
+    for row, flags in ((h, [{"check": "moved", "reason": "old check"}]), (oh, [])):
+        path = task_directory(w, "relax", row["task_hash"]) / "result.json"
+        record = {k: v for k, v in read_json(path).items() if k not in old_fields}
+        write_json(path, {**record, "flags": flags})
+    oh_dir = task_directory(w, "relax", oh["task_hash"])
+    broken = read_structure(oh_dir / "final.extxyz")
+    broken.positions[-1] += [2.5, 0.0, 0.0]  # H torn off O
+    write_structure(oh_dir / "final.extxyz", broken)
+    store.rebuild()
+    assert _row(store, task_hash=h["task_hash"])["flagged"]
+    assert main(["check", str(w), "--json"]) == 0
+    assert _row(store, task_hash=h["task_hash"])["flagged"] is False
+    after = read_json(task_directory(w, "relax", h["task_hash"]) / "result.json")
+    assert after["site_final"]["id"] == "fcc:fcc:1" and after["site_final"]["match"] == "enumeration"
+    assert _row(store, task_hash=oh["task_hash"])["flags"].startswith("dissociated")
+    assert (w / "sites" / "Pt111.sites.json").exists()
+    assert any(e["task_hash"] == oh["task_hash"] for e in free_energies(w).excluded)
+
+
+def test_heterocat_check_refuses_a_missing_workdir(tmp_path, capsys):
+    from heterocat.cli import main  # noqa: PLC0415
+
+    assert main(["check", str(tmp_path / "nope")]) == 2
+    assert "no work directory" in capsys.readouterr().err

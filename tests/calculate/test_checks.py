@@ -1,4 +1,5 @@
-"""Each relaxation check fires on a constructed case and stays silent on a clean one."""
+"""Anomaly classes (fairchem DetectTrajAnomaly) fire on constructed cases and stay silent on
+valid ones; a relaxation is named by the site where it ended and the species it became."""
 
 import warnings
 
@@ -7,97 +8,208 @@ import pytest
 from ase.calculators.singlepoint import SinglePointCalculator
 
 from heterocat.build import metal_cluster, nio100_slab, ru0001_slab, supported_cluster
-from heterocat.calculate.checks import check_relaxation
+from heterocat.calculate.checks import check_record, inspect
+from heterocat.geometry import connectivity
 from heterocat.sites import find_sites
-from heterocat.sites.adsorbates import place_adsorbate
+from heterocat.sites.adsorbates import orientations, get_adsorbate, place_adsorbate
 from heterocat.systems import part_indices
 
 
 @pytest.fixture(scope="module")
-def ru_h():
+def ru():
     slab = ru0001_slab(size=(2, 2, 3))
-    site = next(s for s in find_sites(slab).sites if s.kind == "fcc")
-    return place_adsorbate(slab, site, "OH"), site
+    return slab, find_sites(slab)
 
 
-def _names(flags):
-    return {f["check"] for f in flags}
+def _site(enumeration, kind):
+    return next(s for s in enumeration.sites if s.kind == kind)
 
 
-def test_clean_relaxation_is_silent(ru_h):
-    atoms, site = ru_h
+def _names(result):
+    return {f["check"] for f in result["flags"]}
+
+
+def test_bond_definition_is_ase_natural_cutoffs_with_its_neighbor_list_skin():
+    """fairchem's connectivity: ASE NeighborList(natural_cutoffs) with the default 0.3 Å skin, so a
+    Ru-H pair (radii 1.46 + 0.31 Å) is bonded up to 1.77 + 0.6 = 2.37 Å."""
+    from ase import Atoms
+
+    assert connectivity(Atoms("HRu", positions=[[0, 0, 0], [0, 0, 2.35]]))[0, 1]
+    assert not connectivity(Atoms("HRu", positions=[[0, 0, 0], [0, 0, 2.40]]))[0, 1]
+    assert connectivity(Atoms("HRu", positions=[[0, 0, 0], [0, 0, 3.2]]), 1.5)[0, 1]
+
+
+def test_valid_relaxation_is_silent_and_keeps_its_site(ru):
+    slab, enumeration = ru
+    site = _site(enumeration, "fcc")
+    atoms = place_adsorbate(slab, site, "OH")
     final = atoms.copy()
     final.positions[-2:, 2] -= 0.05  # a small, honest relaxation
-    assert check_relaxation(atoms, final, site.indices) == []
+    out = inspect(atoms, final, adsorbate="OH", enumeration=enumeration)
+    assert out["flags"] == [] and out["adsorbate_final"] == "OH"
+    assert out["site_final"]["id"] == site.id and out["site_final"]["match"] == "enumeration"
 
 
-def test_desorbed(ru_h):
-    atoms, site = ru_h
+def test_desorbed(ru):
+    slab, enumeration = ru
+    atoms = place_adsorbate(slab, _site(enumeration, "fcc"), "OH")
     final = atoms.copy()
-    final.positions[-2:, 2] += 3.0
-    assert "desorbed" in _names(check_relaxation(atoms, final, site.indices))
+    final.positions[-2:, 2] += 4.0  # O 5 Å above the surface: beyond 1.5 x (r_O + r_Ru) + 0.6 Å
+    out = inspect(atoms, final, adsorbate="OH", enumeration=enumeration)
+    assert _names(out) == {"desorbed"} and out["site_final"]["match"] == "none"
 
 
-def test_dissociated(ru_h):
-    atoms, site = ru_h
+def test_dissociated(ru):
+    slab, enumeration = ru
+    atoms = place_adsorbate(slab, _site(enumeration, "fcc"), "OH")
     final = atoms.copy()
     final.positions[-1] += [2.0, 0.0, -0.3]  # H leaves O
-    assert "dissociated" in _names(check_relaxation(atoms, final, site.indices))
+    assert _names(inspect(atoms, final, adsorbate="OH")) == {"dissociated"}
 
 
-def test_moved_to_another_site(ru_h):
-    atoms, site = ru_h
+def test_intercalated(ru):
+    """An H that sinks under the free top layer bonds to a Ru of the fixed layers below it."""
+    slab, enumeration = ru
+    atoms = place_adsorbate(slab, _site(enumeration, "hcp"), "H")
+    fixed = [int(i) for c in atoms.constraints for i in c.get_indices()]
+    assert fixed, "the lower layers of the slab are fixed"
+    highest_fixed = max(fixed, key=lambda i: atoms.positions[i, 2])
     final = atoms.copy()
-    top = next(s for s in find_sites(ru0001_slab(size=(2, 2, 3))).sites if s.kind == "top")
-    shift = np.asarray(top.position) - np.asarray(site.position)
-    final.positions[-2:, :2] += shift[:2]
-    final.positions[-2:, 2] += 0.8  # the O now sits on top of one Ru
-    flags = check_relaxation(atoms, final, site.indices)
-    assert _names(flags) == {"moved"}
+    final.positions[-1] = atoms.positions[highest_fixed] + [0.0, 0.0, 1.0]  # under the top layer
+    assert final.positions[-1, 2] < atoms.positions[part_indices(atoms, "support"), 2].max()
+    assert "intercalated" in _names(inspect(atoms, final, adsorbate="H"))
+    assert inspect(atoms, atoms, adsorbate="H")["flags"] == []
 
 
-def test_slab_bottom_moved(ru_h):
-    atoms, site = ru_h
+def test_h_from_a_hollow_to_a_bridge_is_kept_and_labelled_bridge(ru):
+    slab, enumeration = ru
+    hollow = _site(enumeration, "fcc")
+    atoms = place_adsorbate(slab, hollow, "H")
     final = atoms.copy()
-    z = final.positions[:, 2]
-    final.positions[z < z.min() + 0.5, 2] += 0.6
-    assert "slab bottom moved" in _names(check_relaxation(atoms, final, site.indices))
+    a, b = hollow.indices[:2]
+    mid = atoms.positions[a] + 0.5 * (atoms.get_distance(a, b, mic=True, vector=True))
+    final.positions[-1] = mid + [0.0, 0.0, 1.2]  # Ru-H 1.8 Å to both ends of the bridge
+    out = inspect(atoms, final, adsorbate="H", enumeration=enumeration)
+    assert out["flags"] == []
+    site = out["site_final"]
+    assert site["kind"] == "bridge" and site["id"] == _site(enumeration, "bridge").id
+    assert sorted(site["indices"]) == sorted([a, b]) and site["match"] == "enumeration"
+
+
+def test_fcc_and_hcp_are_told_apart_in_a_2x2_cell(ru):
+    """In a 2x2 cell the same three atoms make an fcc and an hcp hollow: the layer below decides."""
+    slab, enumeration = ru
+    for kind in ("fcc", "hcp"):
+        atoms = place_adsorbate(slab, _site(enumeration, kind), "H")
+        assert inspect(atoms, atoms, adsorbate="H", enumeration=enumeration)["site_final"]["kind"] == kind
+
+
+def test_bridging_n2h4_is_kept(ru):
+    """*N2H4 with one N on each Ru of a bridge: a valid bidentate geometry, its site the bridge."""
+    slab, enumeration = ru
+    bridge = _site(enumeration, "bridge")
+    ads = get_adsorbate("N2H4")
+    bridging = next(k for k in orientations(ads, bridge) if ads.orientations[k]["mode"] == "bridging")
+    atoms = place_adsorbate(slab, bridge, "N2H4", bridging)
+    final = atoms.copy()
+    final.positions[part_indices(atoms, "adsorbate"), 2] -= 0.05
+    out = inspect(atoms, final, adsorbate="N2H4", enumeration=enumeration)
+    assert out["flags"] == [] and out["adsorbate_final"] == "N2H4"
+    assert out["site_final"]["id"] == bridge.id and len(out["site_final"]["binding"]) == 2
+
+
+def test_nhnh_that_ends_as_nnh2_is_renamed(ru):
+    slab, enumeration = ru
+    top = _site(enumeration, "top")
+    atoms = place_adsorbate(slab, top, "NHNH")
+    ads = part_indices(atoms, "adsorbate")  # N(bound), N, H on the bound N, H on the other N
+    n1, n2, h1 = ads[0], ads[1], ads[2]
+    final = atoms.copy()
+    axis = final.positions[n2] - final.positions[n1]
+    side = np.cross(axis, [1.0, 0.0, 0.0])
+    side /= np.linalg.norm(side)
+    final.positions[h1] = final.positions[n2] + 1.02 * (0.5 * axis / np.linalg.norm(axis) + 0.87 * side)
+    out = inspect(atoms, final, adsorbate="NHNH", enumeration=enumeration)
+    assert out["flags"] == [] and out["adsorbate_final"] == "NNH2"
+    record = {"task": "relax", "status": "done", "level_of_theory": "MLIP", "metadata":
+              {"adsorbate": "NHNH", "site": top.id, "site_indices": top.indices}}
+    checked = check_record(record, atoms, final, enumeration)
+    assert checked["adsorbate_start"] == "NHNH" and checked["adsorbate_final"] == "NNH2"
 
 
 @pytest.fixture(scope="module")
 def supported():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        return supported_cluster(nio100_slab(layers=2, repeat=(4, 4)), metal_cluster("Ru", "icosahedron"))
+        atoms = supported_cluster(nio100_slab(layers=2, repeat=(4, 4)), metal_cluster("Ru", "icosahedron"))
+    return atoms, find_sites(atoms)
 
 
-def test_cluster_detached_and_reconstructed(supported):
-    cluster = part_indices(supported, "cluster")
-    lifted = supported.copy()
-    lifted.positions[cluster, 2] += 2.0
-    assert _names(check_relaxation(supported, lifted)) == {"cluster detached"}
-    with_h = place_adsorbate(supported, next(s for s in find_sites(supported).sites if s.region == "cluster"), "H")
-    squashed = with_h.copy()
-    centre = squashed.positions[cluster].mean(axis=0)
-    squashed.positions[cluster] = centre + (squashed.positions[cluster] - centre) * [1.4, 1.4, 0.6]
-    assert "cluster reconstructed" in _names(check_relaxation(with_h, squashed))
-    # the clean cluster's own relaxation is its reference geometry, not a reconstruction to flag
-    clean = supported.copy()
-    clean.positions[cluster] = squashed.positions[cluster]
-    assert check_relaxation(supported, clean) == []
+def test_surface_changed_only_with_an_adsorbate(supported):
+    atoms, enumeration = supported
+    cluster = part_indices(atoms, "cluster")
+    site = next(s for s in enumeration.sites if s.region == "cluster")
+    with_h = place_adsorbate(atoms, site, "H")
+    # the 1.5 x cushion tolerates a strong distortion: every Ru-Ru distance stretched by 15 %
+    stretched = with_h.copy()
+    centre = stretched.positions[cluster].mean(axis=0)
+    stretched.positions[cluster] = centre + (stretched.positions[cluster] - centre) * 1.15
+    assert inspect(with_h, stretched, adsorbate="H")["flags"] == []
+    # one Ru of the top layer leaves the cluster for the support: bonds broken and formed
+    moved = with_h.copy()
+    top = cluster[np.argmax(moved.positions[cluster, 2])]
+    far = moved.positions[part_indices(moved, "support")].max(axis=0)
+    moved.positions[top] = [moved.positions[top, 0] + 5.9, moved.positions[top, 1], far[2] + 1.9]
+    out = inspect(with_h, moved, adsorbate="H")
+    assert "surface changed" in _names(out) and "broken" in out["flags"][-1]["reason"]
+    lifted = with_h.copy()
+    lifted.positions[np.r_[cluster, part_indices(with_h, "adsorbate")], 2] += 2.5  # cluster leaves the support
+    assert "surface changed" in _names(inspect(with_h, lifted, adsorbate="H"))
+    # the clean cluster's own relaxation is the reference geometry, not a change to flag
+    clean = atoms.copy()
+    clean.positions[cluster] = moved.positions[cluster]
+    assert inspect(atoms, clean)["flags"] == []
 
 
-def test_magnetic_order_lost(supported):
-    final = supported.copy()
-    start = supported.get_initial_magnetic_moments()
+def test_supported_site_on_the_cluster_keeps_layer_label_and_layers(supported):
+    atoms, enumeration = supported
+    for site in [s for s in enumeration.sites if s.region in ("cluster", "interface")][:6]:
+        placed = place_adsorbate(atoms, site, "H")
+        found = inspect(placed, placed, adsorbate="H", enumeration=enumeration)["site_final"]
+        assert found["label"] == site.label and found["layers"] == site.layers
+        assert sum(int(c) for c in found["layers"][1::2]) == len(found["indices"])
+
+
+def test_ru_moments_collapsing_are_information_a_flipped_ni_is_flagged(supported):
+    atoms, _ = supported
+    start = atoms.get_initial_magnetic_moments()
+    cluster = part_indices(atoms, "cluster")
+    ni = [i for i, s in enumerate(atoms.get_chemical_symbols()) if s == "Ni"]
     moments = start * 0.9
-    final.calc = SinglePointCalculator(final, energy=0.0, magmoms=moments)
-    assert check_relaxation(supported, final) == []
-    ni = [i for i, s in enumerate(supported.get_chemical_symbols()) if s == "Ni"]
+    moments[cluster] = 0.0  # Ru13 quenched on the oxide
+    out = inspect(atoms, atoms, magmoms=moments)
+    assert out["flags"] == [] and out["magnetic_order"] == "kept"
+    assert out["cluster_moments"]["total"] == 0.0 and len(out["cluster_moments"]["per_atom"]) == 13
+    moments[cluster[:4]] *= -1  # Ru flips: still information
+    moments[cluster[:4]] += 0.6
+    assert inspect(atoms, atoms, magmoms=moments)["flags"] == []
     flipped = moments.copy()
     flipped[ni[0]] *= -1
-    flipped[ni[1]] = 0.1
+    out = inspect(atoms, atoms, magmoms=flipped)
+    assert _names(out) == {"surface changed"} and f"Ni{ni[0]} flipped" in out["flags"][0]["reason"]
+    assert out["magnetic_order"] == "lost"
+
+
+def test_single_points_record_magnetic_order_only_in_dft(supported):
+    atoms, _ = supported
+    flipped = atoms.get_initial_magnetic_moments() * 0.9
+    ni = next(i for i, s in enumerate(atoms.get_chemical_symbols()) if s == "Ni")
+    flipped[ni] *= -1
+    final = atoms.copy()
     final.calc = SinglePointCalculator(final, energy=0.0, magmoms=flipped)
-    flags = check_relaxation(supported, final)
-    reasons = " ".join(f["reason"] for f in flags)
-    assert _names(flags) == {"magnetic order lost"} and "flipped" in reasons and "collapsed" in reasons
+    dft = {"task": "single", "status": "done", "level_of_theory": "DFT GPAW PBE+U", "magmoms": flipped.tolist(),
+           "metadata": {}}
+    assert check_record(dft, atoms, final)["magnetic_order"] == "lost"
+    mlip = {**dft, "level_of_theory": "MLIP SevenNet", "magmoms": [0.0] * len(atoms)}
+    assert check_record(mlip, atoms, final) == {"flags": [], "magnetic_order": "not checked"}
+    assert check_record({**dft, "task": "vib"}, atoms, final) == {"flags": []}

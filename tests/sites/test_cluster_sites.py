@@ -83,3 +83,31 @@ def test_support_sites_not_under_cluster(supported):
             probe = np.asarray(s.position) + [0, 0, 1.5]
             _, d = get_distances(probe[None], atoms.positions[cluster], cell=atoms.cell, pbc=atoms.pbc)
             assert d.min() > 2.0, s.id
+
+
+def test_layers_record_where_the_atoms_of_a_supported_site_come_from():
+    """`layers` counts coordinating atoms per layer (T, M, B, S) and the label is the layer that
+    holds most of them, a tie going to the lower layer (reference NiO(100)/Ru13 model)."""
+    import re  # noqa: PLC0415
+    from pathlib import Path  # noqa: PLC0415
+
+    from heterocat.sites.records import SiteEnumeration  # noqa: PLC0415
+
+    root = Path(__file__).resolve().parents[2] / "structures"
+    enumeration = SiteEnumeration.load(root / "nio100_ru13_small.sites.json")
+    order = {"B": 0, "M": 1, "T": 2}
+    names = {"T": "Ru-Top", "M": "Ru-Middle", "B": "Ru-Bottom"}
+    seen = set()
+    for site in enumeration.sites:
+        counts = {k: int(n) for k, n in re.findall(r"([TMBS])(\d+)", site.layers)}
+        if site.region == "cluster":
+            assert sum(counts.values()) == len(site.indices) and "S" not in counts
+            best = max(counts.values())
+            expected = min((k for k, n in counts.items() if n == best), key=order.get)
+            assert site.label == names[expected], (site.id, site.layers)
+            seen.add(site.layers)
+        elif site.region == "interface":
+            assert site.layers == "B1S1"
+        else:
+            assert site.layers == ""
+    assert {"T3", "T1M2", "T2M2", "M1B1"} <= seen

@@ -27,11 +27,42 @@ def test_json_round_trip_and_fixed_keys(tmp_path):
     path = tmp_path / "ru.sites.json"
     enumeration.save(path)
     data = json.loads(path.read_text())
-    assert data["format"] == "heterocat.sites" and data["version"] == 1
+    assert data["format"] == "heterocat.sites" and data["version"] == 2
     assert data["fingerprint"] == fingerprint(slab)
     assert all(tuple(s) == SITE_KEYS for s in data["sites"])
     loaded = SiteEnumeration.load(path, slab)
     assert loaded.to_dict() == enumeration.to_dict()
+
+
+def test_equivalents_cover_every_site_of_the_surface_cell():
+    """Ru(0001) 2x2: 4 top, 12 bridge, 4 fcc and 4 hcp sites in 4 symmetry classes."""
+    slab = ru0001_slab(size=(2, 2, 3))
+    enumeration = find_sites(slab)
+    sizes = {s.kind: len(enumeration.equivalents[s.id]) for s in enumeration.sites}
+    assert sizes == {"top": 4, "bridge": 12, "fcc": 4, "hcp": 4}
+    # every top atom of the cell is a member of the one top class
+    top = next(s for s in enumeration.sites if s.kind == "top")
+    z = slab.positions[:, 2]
+    assert sorted(i for (i,) in enumeration.equivalents[top.id]) == sorted(np.flatnonzero(z > z.max() - 0.5))
+    assert all(enumeration.site_of_atoms(m, s.kind).id == s.id
+               for s in enumeration.sites for m in enumeration.equivalents[s.id])
+    # in a 2x2 cell the same three atoms make an fcc and an hcp hollow: the kind decides
+    fcc = next(s for s in enumeration.sites if s.kind == "fcc")
+    assert enumeration.site_of_atoms(fcc.indices, "hcp").kind == "hcp"
+
+
+def test_version_1_file_is_still_read(tmp_path):
+    slab = ru0001_slab()
+    data = find_sites(slab).to_dict()
+    data["version"] = 1
+    del data["equivalents"]
+    for site in data["sites"]:
+        del site["layers"]
+    (tmp_path / "v1.json").write_text(json.dumps(data))
+    loaded = SiteEnumeration.load(tmp_path / "v1.json", slab)
+    assert [s.id for s in loaded.sites] == [s["id"] for s in data["sites"]] and loaded.equivalents == {}
+    # without symmetry classes only the listed sites themselves are recognised
+    assert loaded.site_of_atoms(loaded.sites[0].indices).id == loaded.sites[0].id
 
 
 def test_fingerprint_survives_file_round_trip(tmp_path):

@@ -3,8 +3,15 @@
 Reads relaxations and vibrations recorded by the calculation layer, by their
 metadata: ``system`` (a surface name, or ``gas`` for molecules), ``adsorbate``
 (empty for the clean surface; the molecule's name for a gas) and ``site``.
-Flagged relaxations are left out unless accepted.  Every number says how its
-ZPE and entropy were obtained and at which level of theory.
+Results are grouped and ranked where the adsorbate ended: by its final site and
+species (``site``, ``adsorbate``; what was placed is ``site_start`` /
+``adsorbate_start``).  A site label where adsorbates were placed but none stayed is
+named in a note ("*H has no minimum at Ru-Bottom").  Results flagged with an anomaly
+(:mod:`heterocat.calculate.checks`) are left out unless accepted, and a DFT single
+point on an MLIP geometry carries the flags of that MLIP relaxation.  A single point
+whose residual DFT force exceeds ``FAR_FROM_MINIMUM_FMAX`` gets a note wherever it is
+used.  Every number says how its ZPE and entropy were obtained and at which level of
+theory.
 """
 
 from __future__ import annotations
@@ -31,6 +38,10 @@ from heterocat.sites.adsorbates import ALIASES, get_adsorbate
 from heterocat.store import ResultsStore
 
 GAS_SYSTEM = "gas"
+#: A DFT single point (on an MLIP geometry) whose largest force on a free atom exceeds this
+#: (eV/Å) is far from a DFT minimum: relaxed structures reach 0.05; at 0.5 eV/Å a typical
+#: 0.1-0.2 Å residual displacement per atom already holds tens of meV.
+FAR_FROM_MINIMUM_FMAX = 0.5
 
 
 @dataclass
@@ -39,6 +50,7 @@ class SiteValue:
 
     system: str
     adsorbate: str
+    #: where the adsorbate ended: site id and its label (Ru-Top, fcc ...)
     site: str
     dE: float
     dG: float
@@ -46,6 +58,10 @@ class SiteValue:
     task_hash: str
     level_of_theory: str
     notes: list[str] = field(default_factory=list)
+    label: str = ""
+    #: what was placed: the start site and species
+    site_start: str = ""
+    adsorbate_start: str = ""
 
 
 @dataclass
@@ -113,13 +129,66 @@ def _energies(rows: list[dict], method: str) -> dict[tuple[str, str, str], dict]
     return out
 
 
+def placement(row: dict) -> tuple[str, str, str, int]:
+    """What was placed: (system, start species, start site, orientation); one candidate's key
+    across its relaxation, single point and vibrations."""
+    return (row["system"], row.get("adsorbate_start") or row["adsorbate"], row.get("site_start") or row["site"],
+            int(row.get("orientation", 0)))
+
+
 def _vibrations(rows: list[dict]) -> dict[tuple[str, str, str, int], dict]:
-    """Vibration tasks by (system, adsorbate, site, orientation); DFT ones preferred."""
+    """Vibration tasks by :func:`placement`; DFT ones preferred."""
     out: dict[tuple[str, str, str, int], dict] = {}
     for r in sorted(rows, key=lambda r: r.get("method", "") == "dft"):
         if r["task"] == "vib" and r["status"] == "done":
-            out[(r["system"], r["adsorbate"], r["site"], int(r.get("orientation", 0)))] = r
+            out[placement(r)] = r
     return out
+
+
+def inherit_flags(rows: list[dict]) -> list[dict]:
+    """``rows`` with each DFT single point on an MLIP geometry flagged as its MLIP relaxation is
+    (the same placement), since it shares that geometry."""
+    relaxed = {placement(r): r for r in rows if r["task"] == "relax" and r.get("method") == "mlip"}
+    out = []
+    for r in rows:
+        parent = relaxed.get(placement(r)) if r["task"] == "single" and r["adsorbate"] else None
+        if parent is not None and parent.get("flagged") and not r.get("flagged"):
+            r = {**r, "flagged": True, "flags": f"its MLIP relaxation: {parent['flags']}"}
+        out.append(r)
+    return out
+
+
+def far_from_minimum_note(row: dict) -> str | None:
+    """A note when ``row`` is a DFT single point whose residual force (eV/Å) is above
+    ``FAR_FROM_MINIMUM_FMAX``: its geometry is not a DFT minimum."""
+    fmax = row.get("fmax")
+    if row.get("task") != "single" or row.get("method") != "dft" or fmax is None or fmax <= FAR_FROM_MINIMUM_FMAX:
+        return None
+    what = f"*{row['adsorbate']} at {row['site']}" if row["adsorbate"] else "clean surface"
+    return (f"{row['system']}: {what}: DFT single point far from a DFT minimum (fmax {fmax:.2f} eV/Å "
+            f"> {FAR_FROM_MINIMUM_FMAX:g}; geometry from {row.get('strategy') or 'another method'})")
+
+
+def missing_minima(rows: list[dict]) -> list[str]:
+    """Notes on site labels where a species was placed and no result of it stayed, per surface."""
+    started: dict[tuple[str, str], set[str]] = {}
+    reached: dict[tuple[str, str], set[str]] = {}
+    ended: dict[tuple[str, str, str], set[str]] = {}
+    for r in rows:
+        if not r["adsorbate"] or r["system"] == GAS_SYSTEM or not r.get("site_start"):
+            continue
+        start = (r["system"], r.get("adsorbate_start") or r["adsorbate"])
+        label = r["site_start"].split(":", 1)[0]
+        started.setdefault(start, set()).add(label)
+        reached.setdefault((r["system"], r["adsorbate"]), set()).add(r.get("site_label") or label)
+        ended.setdefault((*start, label), set()).add(f"{r['adsorbate']} at {r.get('site_label') or '?'}"
+                                                     if r["adsorbate"] != start[1] else r.get("site_label") or "?")
+    notes = []
+    for (system, species), labels in sorted(started.items()):
+        for label in sorted(labels - reached.get((system, species), set())):
+            notes.append(f"{system}: *{species} has no minimum at {label} (started there, ended at "
+                         f"{', '.join(sorted(ended[(system, species, label)]))})")
+    return notes
 
 
 def choose_method(rows: list[dict], method: str = "auto") -> str:
@@ -172,13 +241,14 @@ def _site_value(store: ResultsStore, row: dict, clean: dict, gases: dict[str, di
     ref_E = sum(n * gases[g]["energy"] for g, n in ads.reference.items())
     ref_G = sum(n * gases[g]["G"] for g, n in ads.reference.items())
     dE = row["energy"] - clean["energy"] - ref_E
-    vib = vibs.get((system, adsorbate, site, int(row.get("orientation", 0))))
-    site_notes: list[str] = []
+    vib = vibs.get(placement(row))
+    site_notes: list[str] = [n] if (n := far_from_minimum_note(row)) else []
     if vib is not None:
         freqs = store.result(vib["task_hash"])["frequencies_cm1"]
         fe = adsorbate_free_energy(f"*{adsorbate}", row["energy"], freqs, temperature=temperature,
                                    cutoff_cm1=cutoff_cm1)
-        G_ads, site_notes = fe.G, fe.notes
+        G_ads = fe.G
+        site_notes += fe.notes
         corr = f"ZPE/TS: computed (HarmonicThermo, adsorbate modes; {vib['level']})"
     elif ads.name == "H":
         G_ads = row["energy"] + H_SHORTCUT + 0.5 * (gases["H2"]["G"] - gases["H2"]["energy"])
@@ -186,7 +256,9 @@ def _site_value(store: ResultsStore, row: dict, clean: dict, gases: dict[str, di
     else:
         G_ads, corr = row["energy"], "ZPE/TS: none for the adsorbate (no vibration task stored)"
     return SiteValue(system=system, adsorbate=ads.name, site=site, dE=dE, dG=G_ads - clean["energy"] - ref_G,
-                     corrections=corr, task_hash=row["task_hash"], level_of_theory=row["level"], notes=site_notes)
+                     corrections=corr, task_hash=row["task_hash"], level_of_theory=row["level"], notes=site_notes,
+                     label=row.get("site_label") or site.split(":", 1)[0], site_start=row.get("site_start") or site,
+                     adsorbate_start=row.get("adsorbate_start") or adsorbate)
 
 
 def choose_level(system: str, rows: list[dict]) -> tuple[str, str]:
@@ -259,8 +331,10 @@ def free_energies(workdir: str | os.PathLike, *, temperature: float = 298.15, ac
     rows = store.rows()
     if not rows:
         raise HeterocatError(f"no stored results in {workdir} (run calculations first)")
+    rows = inherit_flags(rows)
     excluded = [{"task_hash": r["task_hash"], "system": r["system"], "adsorbate": r["adsorbate"],
-                 "site": r["site"], "flags": r["flags"]} for r in rows if r.get("flagged")]
+                 "site": r["site"], "site_start": r.get("site_start", ""), "flags": r["flags"]}
+                for r in rows if r.get("flagged")]
     usable = rows if accept_flagged else [r for r in rows if not r.get("flagged")]
     methods = system_methods(usable, method) or {GAS_SYSTEM: choose_method(
         usable, method if isinstance(method, str) else "auto")}
@@ -274,11 +348,12 @@ def free_energies(workdir: str | os.PathLike, *, temperature: float = 298.15, ac
         level, note = choose_level(system, rows)
         if note:
             notes.append(note)
-        relaxed[system] = _energies([r for r in rows if r.get("level_id", "") == level], m)
-        gas_level[system] = (m, next((r.get("gas_level_id", "") for r in rows if r.get("level_id", "") == level),
-                                     _main_gas_level(final, m)))
-        if note := step_limit_note(relaxed[system].get((system, "", ""), {})):
-            notes.append(note)
+        at_level = [r for r in rows if r.get("level_id", "") == level]
+        relaxed[system] = _energies(at_level, m)
+        gas_level[system] = (m, next((r.get("gas_level_id", "") for r in at_level), _main_gas_level(final, m)))
+        clean_row = relaxed[system].get((system, "", ""), {})
+        notes += [n for n in (step_limit_note(clean_row), far_from_minimum_note(clean_row)) if n]
+        notes += missing_minima(at_level)
     labels = _reference_labels(set(gas_level.values()), final)
     gases: dict[str, dict[str, dict[str, Any]]] = {}
     for (m, gas_id), label in labels.items():
@@ -307,8 +382,7 @@ def free_energies(workdir: str | os.PathLike, *, temperature: float = 298.15, ac
                 notes.append(value)
             else:
                 sites.append(value)
-                if note := step_limit_note(row):
-                    notes.append(note)
+                notes += [n for n in (step_limit_note(row), far_from_minimum_note(row)) if n]
     best: dict[str, dict[str, SiteValue]] = {}
     for value in sites:
         current = best.setdefault(value.system, {}).get(value.adsorbate)

@@ -1,131 +1,272 @@
-"""Checks on finished relaxations: results that would lie are flagged, never dropped.
+"""Checks on finished calculations: anomalies as the field defines them, and what a result is.
 
-Each check compares the initial and the relaxed structure and returns flags
-``{"check": name, "reason": text}``.  Flagged results stay in the store; the
-free-energy code leaves them out unless the user accepts them.
+A result is excluded from free energies (unless the user accepts it) only for one of
+the anomaly classes of fairchem's ``DetectTrajAnomaly``, which AdsorbML uses, with its
+definition of a bond (:func:`heterocat.geometry.connectivity`):
+
+``dissociated``
+    the adsorbate's own bond graph (natural cutoffs x 1.0) is neither its species' nor
+    that of another known species of the same formula (an isomer such as *NHNH ->
+    *NNH2 is renamed, not excluded);
+``desorbed``
+    no adsorbate atom is bonded to a surface atom with the cutoffs x 1.5;
+``surface changed``
+    the bond graph of the surface (slab, cluster and support) differs from that of the
+    clean surface the adsorbate was placed on, with a x 1.5 cushion both ways (a bond
+    present in one that the other lacks even at 1.5 x its cutoff); and, in DFT, a
+    cation of the support whose moment was set (an ordered magnetic support such as
+    AFM-II NiO) flipped sign or collapsed below ``COLLAPSED_MOMENT``;
+``intercalated``
+    an adsorbate atom is bonded to a fixed atom (the frozen layers under the surface).
+
+Everything else is information kept with the result: the site where the adsorbate
+ended (:func:`heterocat.sites.identify.identify_site`), its species, the moments of a
+cluster (which quench or flip on an oxide without anything being wrong).
 """
 
 from __future__ import annotations
 
+from functools import cache
+from typing import Any
+
+import networkx as nx
 import numpy as np
 from ase import Atoms
-from ase.data import covalent_radii
-from scipy.sparse.csgraph import connected_components
+from ase.constraints import FixAtoms
 
-from heterocat.systems import distances, part_indices
+from heterocat.geometry import connectivity
+from heterocat.sites.adsorbates import adsorbate_names, get_adsorbate
+from heterocat.sites.identify import identify_site
+from heterocat.sites.records import SiteEnumeration
+from heterocat.systems import part_indices
 
-#: Bonded if closer than this factor times the sum of covalent radii.
-BOND_FACTOR = 1.25
-#: Desorbed if the adsorbate's closest approach to the surface exceeds this (Å).
-DESORBED_DISTANCE = 3.0
-#: Cluster detached if no cluster atom is closer than this to the support (Å).
-DETACHED_DISTANCE = 3.2
-#: A moment smaller than this (mu_B) on a magnetic cation counts as collapsed.
+#: The anomaly classes that exclude a result (fairchem ``DetectTrajAnomaly``).
+ANOMALIES = ("dissociated", "desorbed", "surface changed", "intercalated")
+#: Cutoff multiplier of the desorption and surface-change tests (AdsorbML's 1.5).
+CUSHION = 1.5
+#: A support cation whose initial moment is at least this (mu_B) carries the set magnetic order.
+ORDERED_MOMENT = 1.0
+#: A moment smaller than this (mu_B) on such a cation counts as collapsed.
 COLLAPSED_MOMENT = 0.5
-#: Bottom layer moved if its mean height changed by more than this (Å).
-BOTTOM_SHIFT = 0.3
-
-
-def _distances(atoms: Atoms, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return distances(atoms, atoms.positions[a], b)
-
-
-def _bond_matrix(atoms: Atoms, idx: np.ndarray) -> np.ndarray:
-    d = _distances(atoms, idx, idx)
-    r = covalent_radii[atoms.numbers[idx]]
-    bonded = d < BOND_FACTOR * (r[:, None] + r[None])
-    np.fill_diagonal(bonded, False)
-    return bonded
 
 
 def _flag(check: str, reason: str) -> dict[str, str]:
     return {"check": check, "reason": reason}
 
 
-def adsorbate_checks(initial: Atoms, final: Atoms, site_indices: list[int] | None) -> list[dict]:
-    """Desorbed, dissociated, or moved to another site."""
-    ads = part_indices(final, "adsorbate")
-    if len(ads) == 0:
+def _graph(symbols: list[str], bonds: np.ndarray) -> nx.Graph:
+    graph = nx.Graph()
+    graph.add_nodes_from((k, {"element": s}) for k, s in enumerate(symbols))
+    graph.add_edges_from(zip(*np.nonzero(np.triu(bonds))))
+    return graph
+
+
+@cache
+def species_graph(name: str) -> nx.Graph:
+    """Bond graph of a known adsorbate species, from its geometry in the adsorbate table."""
+    ads = get_adsorbate(name)
+    molecule = Atoms(ads.symbols, positions=ads.positions)
+    return _graph(list(ads.symbols), connectivity(molecule))
+
+
+def adsorbate_graph(atoms: Atoms) -> nx.Graph:
+    """Bond graph of the adsorbate atoms of ``atoms`` (natural cutoffs x 1.0, minimum image)."""
+    ads = part_indices(atoms, "adsorbate")
+    return _graph([atoms.get_chemical_symbols()[i] for i in ads], connectivity(atoms[ads]))
+
+
+def identify_species(graph: nx.Graph, start: str) -> str | None:
+    """The known species whose bond graph ``graph`` is: ``start`` if it still is, else another
+    one of the same formula (an isomer), else None."""
+    def same(name: str) -> bool:
+        return nx.is_isomorphic(graph, species_graph(name), node_match=lambda a, b: a["element"] == b["element"])
+
+    formula = sorted(nx.get_node_attributes(graph, "element").values())
+    for name in [start] + [n for n in adsorbate_names() if n != start]:
+        if sorted(get_adsorbate(name).symbols) == formula and same(name):
+            return name
+    return None
+
+
+def species_check(atoms: Atoms, start: str) -> tuple[str, list[dict]]:
+    """(final species, flags): renamed when it became an isomer, ``dissociated`` when no species fits."""
+    graph = adsorbate_graph(atoms)
+    final = identify_species(graph, start)
+    if final is not None:
+        return final, []
+    parts = nx.number_connected_components(graph)
+    reason = (f"adsorbate split into {parts} fragments" if parts > 1
+              else f"adsorbate rearranged into a bond graph of no known species of its formula (started as {start})")
+    return start, [_flag("dissociated", reason)]
+
+
+def desorption_check(atoms: Atoms) -> list[dict]:
+    """``desorbed`` when no adsorbate atom is bonded to a surface atom at the cutoffs x ``CUSHION``."""
+    ads = part_indices(atoms, "adsorbate")
+    surface = np.setdiff1d(np.arange(len(atoms)), ads)
+    if connectivity(atoms, CUSHION)[np.ix_(ads, surface)].any():
         return []
-    surface = np.setdiff1d(np.arange(len(final)), ads)
-    flags = []
-    closest = _distances(final, ads, surface).min()
-    if closest > DESORBED_DISTANCE:
-        flags.append(_flag("desorbed", f"adsorbate is {closest:.2f} Å from the nearest surface atom"))
-    parts_before = connected_components(_bond_matrix(initial, ads), directed=False)[0]
-    parts_after = connected_components(_bond_matrix(final, ads), directed=False)[0]
-    if parts_after > parts_before:
-        flags.append(_flag("dissociated", f"adsorbate split into {parts_after} fragments"))
-    if site_indices:
-        binding = ads[0]
-        d = _distances(final, np.array([binding]), surface)[0]
-        r = covalent_radii[final.numbers[binding]] + covalent_radii[final.numbers[surface]]
-        now = set(int(k) for k in surface[d < BOND_FACTOR * r])
-        if now and now != set(site_indices):
-            flags.append(_flag("moved", f"binding atom now bonds to {sorted(now)}, not to the site's {sorted(site_indices)}"))
-    return flags
+    return [_flag("desorbed", f"no adsorbate atom within {CUSHION:g} x natural cutoffs of a surface atom")]
 
 
-def cluster_checks(initial: Atoms, final: Atoms) -> list[dict]:
-    """Cluster reconstructed (its bond graph changed) or detached from the support.
+def surface_change_check(reference: Atoms, final: Atoms) -> list[dict]:
+    """``surface changed`` when the surface's bonds differ from ``reference``'s, with a cushion both ways.
 
-    Reconstruction is checked only with an adsorbate present: a clean cluster's relaxation
-    is its reference geometry (a built Ru13 fragment may well change some bonds), and
-    adsorbates placed on that relaxed geometry are checked against it.
+    Both structures hold the same surface atoms (the adsorbate, if any, is left out).
     """
-    cluster, support = part_indices(final, "cluster"), part_indices(final, "support")
-    if len(cluster) == 0:
+    surf_ref = reference[np.flatnonzero(_surface_mask(reference))]
+    surf_fin = final[np.flatnonzero(_surface_mask(final))]
+    now, now_wide = connectivity(surf_fin), connectivity(surf_fin, CUSHION)
+    ref, ref_wide = connectivity(surf_ref), connectivity(surf_ref, CUSHION)
+    formed = np.triu(now & ~ref_wide)
+    broken = np.triu(ref & ~now_wide)
+    if not formed.any() and not broken.any():
         return []
-    flags = []
-    before, after = _bond_matrix(initial, cluster), _bond_matrix(final, cluster)
-    changed = int(np.triu(before ^ after).sum())
-    if len(part_indices(final, "adsorbate")) and changed > max(2, len(cluster) // 4):
-        flags.append(_flag("cluster reconstructed", f"{changed} cluster bonds formed or broken"))
-    if len(support) and _distances(final, cluster, support).min() > DETACHED_DISTANCE:
-        flags.append(_flag("cluster detached", "no cluster atom within "
-                           f"{DETACHED_DISTANCE} Å of the support"))
-    return flags
+    surface = np.flatnonzero(_surface_mask(final))
+    pairs = [f"{surface[i]}-{surface[j]}" for i, j in zip(*np.nonzero(formed | broken))]
+    return [_flag("surface changed", f"{int(formed.sum())} bonds formed, {int(broken.sum())} broken "
+                  f"against the clean surface ({', '.join(pairs[:6])}{' ...' if len(pairs) > 6 else ''})")]
 
 
-def magnetic_checks(initial: Atoms, final_magmoms: np.ndarray | None) -> list[dict]:
-    """A cation moment that flipped sign or collapsed against its initial (AFM) guess."""
-    if final_magmoms is None:
+def _surface_mask(atoms: Atoms) -> np.ndarray:
+    mask = np.ones(len(atoms), dtype=bool)
+    mask[part_indices(atoms, "adsorbate")] = False
+    return mask
+
+
+def fixed_atoms(atoms: Atoms) -> np.ndarray:
+    """Indices of the atoms held by FixAtoms constraints."""
+    return np.array(sorted({int(i) for c in atoms.constraints if isinstance(c, FixAtoms)
+                            for i in c.get_indices()}), dtype=int)
+
+
+def intercalation_check(atoms: Atoms) -> list[dict]:
+    """``intercalated`` when an adsorbate atom is bonded to a fixed atom."""
+    fixed = fixed_atoms(atoms)
+    ads = part_indices(atoms, "adsorbate")
+    if len(fixed) == 0 or len(ads) == 0:
+        return []
+    bonded = connectivity(atoms)[np.ix_(ads, fixed)]
+    if not bonded.any():
+        return []
+    i, j = np.argwhere(bonded)[0]
+    symbols = atoms.get_chemical_symbols()
+    return [_flag("intercalated", f"adsorbate atom {symbols[ads[i]]}{ads[i]} is bonded to the fixed atom "
+                  f"{symbols[fixed[j]]}{fixed[j]}")]
+
+
+def ordered_cations(atoms: Atoms) -> np.ndarray:
+    """Support atoms whose initial moment (mu_B) sets a magnetic order (|m| >= ``ORDERED_MOMENT``)."""
+    start = atoms.get_initial_magnetic_moments()
+    support = part_indices(atoms, "support")
+    return support[np.abs(start[support]) >= ORDERED_MOMENT]
+
+
+def magnetic_check(initial: Atoms, magmoms: np.ndarray | None) -> list[dict]:
+    """``surface changed`` when a support cation with a set moment flipped or collapsed.
+
+    Cluster atoms are not checked: their moments are information (:func:`cluster_moments`).
+    """
+    if magmoms is None:
         return []
     start = initial.get_initial_magnetic_moments()
-    flags = []
-    for i in np.flatnonzero(np.abs(start) >= 1.0):
-        symbol = initial.get_chemical_symbols()[i]
-        if abs(final_magmoms[i]) < COLLAPSED_MOMENT:
-            flags.append(_flag("magnetic order lost", f"{symbol}{i} moment collapsed to {final_magmoms[i]:.2f} mu_B"))
-        elif np.sign(final_magmoms[i]) != np.sign(start[i]):
-            flags.append(_flag("magnetic order lost", f"{symbol}{i} moment flipped to {final_magmoms[i]:.2f} mu_B"))
-    return flags
-
-
-def bottom_checks(initial: Atoms, final: Atoms) -> list[dict]:
-    """The slab's bottom layer moved (fixed atoms displaced, or the free bottom drifted)."""
-    support = part_indices(initial, "support")
-    if len(support) == 0 or not initial.pbc[:2].all():
+    symbols = initial.get_chemical_symbols()
+    out = []
+    for i in ordered_cations(initial):
+        if abs(magmoms[i]) < COLLAPSED_MOMENT:
+            out.append(f"{symbols[i]}{i} collapsed to {magmoms[i]:.2f} mu_B")
+        elif np.sign(magmoms[i]) != np.sign(start[i]):
+            out.append(f"{symbols[i]}{i} flipped to {magmoms[i]:.2f} mu_B")
+    if not out:
         return []
-    z = initial.positions[support, 2]
-    bottom = support[z < z.min() + 0.5]
-    shift = np.abs(final.positions[bottom, 2] - initial.positions[bottom, 2]).mean()
-    if shift > BOTTOM_SHIFT:
-        return [_flag("slab bottom moved", f"bottom layer moved {shift:.2f} Å on average")]
-    return []
+    return [_flag("surface changed", "magnetic order of the support lost: " + "; ".join(out))]
 
 
-def check_relaxation(initial: Atoms, final: Atoms, site_indices: list[int] | None = None,
-                     magnetic: bool = True) -> list[dict]:
-    """All checks; an empty list means a clean relaxation.
+def magnetic_order(initial: Atoms, magmoms: np.ndarray | None) -> str:
+    """``kept``, ``lost`` or ``not checked`` (no spin-polarised moments, or no ordered support)."""
+    if magmoms is None or len(ordered_cations(initial)) == 0:
+        return "not checked"
+    return "lost" if magnetic_check(initial, magmoms) else "kept"
 
-    ``magnetic=False`` skips the moment check (MLIPs predict no spin signs).
+
+def cluster_moments(atoms: Atoms, magmoms: np.ndarray | None) -> dict[str, Any] | None:
+    """Moments (mu_B) of the cluster atoms and their sum, or None without a cluster or moments."""
+    cluster = part_indices(atoms, "cluster")
+    if magmoms is None or len(cluster) == 0:
+        return None
+    values = np.asarray(magmoms)[cluster]
+    return {"total": round(float(values.sum()), 3), "per_atom": [round(float(m), 3) for m in values],
+            "indices": cluster.tolist()}
+
+
+def spin_moments(atoms: Atoms, magmoms: list[float] | np.ndarray | None) -> np.ndarray | None:
+    """Final moments to check, or None when the calculation had no spin (all zero, or absent)."""
+    if magmoms is None:
+        return None
+    values = np.asarray(magmoms, dtype=float)
+    if len(values) != len(atoms) or not values.any():
+        return None
+    return values
+
+
+def inspect(initial: Atoms, final: Atoms, *, adsorbate: str = "", relaxation: bool = True,
+            magmoms: np.ndarray | None = None, enumeration: SiteEnumeration | None = None,
+            start: tuple[str, list[int]] | None = None) -> dict[str, Any]:
+    """All checks of one finished calculation, and what its result is.
+
+    Parameters
+    ----------
+    initial, final : Atoms
+        The structure before and after (the same for a single point).  ``initial`` less
+        its adsorbate is the clean surface of the surface-change test.
+    adsorbate : str
+        The species placed (empty for a clean surface or a gas).
+    relaxation : bool
+        Surface changes are looked for only when the structure moved (a relaxation).
+    magmoms : array, optional
+        Final moments (mu_B) of a spin-polarised DFT calculation; None for no spin check.
+    enumeration : SiteEnumeration, optional
+        Sites of the structure the adsorbate was placed on, to name the final site.
+    start : (str, list of int), optional
+        Id and atoms of the site it was placed on (names the final site without an enumeration).
+
+    Returns
+    -------
+    dict
+        ``flags`` (anomalies only), ``magnetic_order``, and with an adsorbate
+        ``adsorbate_final`` and ``site_final``; with a cluster ``cluster_moments``.
     """
-    try:
-        magmoms = final.get_magnetic_moments() if magnetic else None
-    except Exception:
-        magmoms = None
-    if initial.get_initial_magnetic_moments().any() and magmoms is not None and not np.any(magmoms):
-        magmoms = None  # calculator without spin: nothing to check
-    return (adsorbate_checks(initial, final, site_indices) + cluster_checks(initial, final)
-            + magnetic_checks(initial, magmoms) + bottom_checks(initial, final))
+    flags = magnetic_check(initial, magmoms)
+    out: dict[str, Any] = {"magnetic_order": magnetic_order(initial, magmoms)}
+    if moments := cluster_moments(final, magmoms):
+        out["cluster_moments"] = moments
+    if adsorbate and len(part_indices(final, "adsorbate")):
+        species, species_flags = species_check(final, adsorbate)
+        flags = species_flags + desorption_check(final) + intercalation_check(final) + flags
+        if relaxation:
+            flags += surface_change_check(initial, final)
+        out.update(adsorbate_final=species, site_final=identify_site(final, enumeration, start=start))
+    out["flags"] = flags
+    return out
+
+
+def check_record(record: dict[str, Any], initial: Atoms, final: Atoms,
+                 enumeration: SiteEnumeration | None = None) -> dict[str, Any]:
+    """The check fields of one finished task's result record (``result.json``).
+
+    Relaxations and single points are checked (a single point cannot have moved, so
+    no surface change is looked for); vibrations and failed tasks get no flags.  The
+    spin check runs for DFT results only (MLIPs predict no spin signs).  Adds
+    ``site_start`` and ``adsorbate_start``: what was placed, from the task's metadata.
+    """
+    if record.get("task") == "vib" or record.get("status") != "done":
+        return {"flags": []}
+    metadata = record.get("metadata", {})
+    dft = str(record.get("level_of_theory", "")).startswith("DFT")
+    magmoms = spin_moments(final, record.get("magmoms")) if dft else None
+    out = inspect(initial, final, adsorbate=str(metadata.get("adsorbate", "")),
+                  relaxation=record.get("task") == "relax", magmoms=magmoms, enumeration=enumeration,
+                  start=(str(metadata.get("site", "")), list(metadata.get("site_indices") or [])))
+    if "site_final" in out:
+        out.update(site_start=str(metadata.get("site", "")), adsorbate_start=str(metadata.get("adsorbate", "")))
+    return out

@@ -29,6 +29,7 @@ from ase.constraints import FixAtoms
 from ase.io import Trajectory
 
 from heterocat import __version__
+from heterocat.calculate.checks import check_record
 from heterocat.calculate.settings import check_vacuum, gpaw_parameters, merge, structure_pbc
 from heterocat.errors import HeterocatError
 from heterocat.io import read_json, read_structure, write_json, write_structure
@@ -535,13 +536,17 @@ def _execute(atoms: Atoms, kind: str, settings: dict, directory: Path, hash_: st
         return record
     record.update(out)
     record.update(status="done", wall_time=round(time.time() - start, 3))
-    if kind == "relax":
-        from heterocat.calculate.checks import check_relaxation  # noqa: PLC0415
-
-        final = read_structure(directory / "final.extxyz")
-        record["flags"] = check_relaxation(atoms, final, metadata.get("site_indices"),
-                                           magnetic=settings["calculator"]["name"] == "gpaw")
-    else:
-        record["flags"] = []
+    final = read_structure(directory / "final.extxyz") if kind != "vib" else atoms
+    record.update(check_record(record, atoms, final, task_enumeration(directory, metadata)))
     write_json(directory / RESULT, record)
     return record
+
+
+def task_enumeration(directory: Path, metadata: dict):
+    """The site enumeration a task's adsorbate was placed with (``metadata['sites_file']``,
+    relative to the work directory that holds ``directory``), or None."""
+    from heterocat.sites.records import SiteEnumeration  # noqa: PLC0415
+
+    name = metadata.get("sites_file")
+    path = directory.parents[2] / name if name else None
+    return SiteEnumeration.load(path) if path is not None and path.exists() else None

@@ -190,13 +190,20 @@ def free_energy_step(workdir: str | os.PathLike, *, temperature: float = 298.15,
     return report, {**report.to_dict(), "figures": figures}
 
 
+def started_text(value: Any) -> str:
+    """``; placed as *NHNH at Ru-Top:bridge:1`` when a result ended elsewhere than it started."""
+    if value.site_start in ("", value.site) and value.adsorbate_start in ("", value.adsorbate):
+        return ""
+    return f"; placed as *{value.adsorbate_start} at {value.site_start}"
+
+
 def free_energy_text(report: Any, figures: list[str]) -> str:
     lines = [f"Adsorption free energies (eV, T = {report.temperature:g} K; {report.methods_text()})",
-             f"  {'system':<18} {'adsorbate':<6} {'site':<24} {'dE':>7} {'dG':>7}  corrections"]
+             f"  {'system':<18} {'adsorbate':<6} {'site (where it ended)':<30} {'dE':>7} {'dG':>7}  corrections"]
     for v in report.sites:
         best = report.best[v.system][v.adsorbate] is v
-        lines.append(f"  {v.system:<18} {v.adsorbate:<6} {v.site:<24} {v.dE:7.3f} {v.dG:7.3f}"
-                     f"{' *' if best else '  '} {v.corrections}")
+        lines.append(f"  {v.system:<18} {v.adsorbate:<6} {v.site:<30} {v.dE:7.3f} {v.dG:7.3f}"
+                     f"{' *' if best else '  '} {v.corrections}" + started_text(v))
     lines.append("  (* best site)")
     for system, paths in report.pathways.items():
         for name, r in paths.items():
@@ -210,7 +217,9 @@ def free_energy_text(report: Any, figures: list[str]) -> str:
         lines.append(f"gases ({method} energies): " + "; ".join(f"{g} {v['method']}" for g, v in table.items()))
     if report.excluded:
         lines.append(f"excluded (flagged; --accept-flagged to use): {len(report.excluded)}")
-        lines += [f"  {e['system']} {e['adsorbate']} {e['site']}: {e['flags']}" for e in report.excluded]
+        lines += [f"  {e['system']} {e['adsorbate']} {e['site']}"
+                  + (f" (placed at {e['site_start']})" if e.get("site_start") not in ("", e["site"]) else "")
+                  + f": {e['flags']}" for e in report.excluded]
     lines += [f"note: {n}" for n in report.notes]
     lines.append("figures: " + ", ".join(figures))
     return "\n".join(lines)

@@ -122,7 +122,8 @@ def load_sites(surface: Surface, atoms: Atoms):
         saved = SiteEnumeration.load(surface.sites)
         try:
             saved.check_matches(atoms)
-            return saved
+            # a version 1 file lacks the symmetry classes that name where adsorbates end
+            return saved if saved.equivalents else find_sites(atoms)
         except HeterocatError:
             print(f"heterocat: notice: {surface.sites} belongs to another structure than "
                   f"{surface.structure}; enumerating the sites again", file=sys.stderr)
@@ -155,11 +156,15 @@ def gas_strategies(plan: Plan) -> list[str]:
     return out + ["mlip"] if "mlip" in used and out != ["mlip"] else out
 
 
-def candidates(plan: Plan, relaxed: dict[str, Atoms] | None = None) -> list[tuple[Atoms, dict[str, Any]]]:
+def candidates(plan: Plan, relaxed: dict[str, Atoms] | None = None,
+               workdir: str | os.PathLike | None = None) -> list[tuple[Atoms, dict[str, Any]]]:
     """(structure, metadata) of every clean surface, adsorbate placement and gas.
 
     ``relaxed`` holds the relaxed clean geometry of surfaces with ``relaxed_start``;
-    their adsorbates are placed on it, and left out until it is there.
+    their adsorbates are placed on it, and left out until it is there.  With a
+    ``workdir``, each surface's site enumeration is kept in ``WORKDIR/sites/`` and named
+    in the metadata (``sites_file``), so that a finished task can name the site where
+    its adsorbate ended.
     """
     from heterocat.sites.adsorbates import get_adsorbate, orientations, place_adsorbate  # noqa: PLC0415
 
@@ -172,7 +177,9 @@ def candidates(plan: Plan, relaxed: dict[str, Atoms] | None = None) -> list[tupl
     for surface in plan.surfaces:
         clean = read_structure(surface.structure)
         out.append((clean, {"system": surface.name, "adsorbate": "", "site": ""}))
-        enumerated = load_sites(surface, clean).sites
+        enumeration = load_sites(surface, clean)
+        enumerated = enumeration.sites
+        sites_file = keep_sites(workdir, surface.name, enumeration) if workdir is not None else None
         labels = {s.label for s in enumerated}
         unknown = sorted(set(surface.labels or ()) - labels)
         if unknown:
@@ -197,10 +204,25 @@ def candidates(plan: Plan, relaxed: dict[str, Atoms] | None = None) -> list[tupl
                         atoms = place_adsorbate(clean, site, ads.name, orientation)
                     except HeterocatError:
                         continue  # does not fit there (too close to other atoms)
-                    out.append((atoms, {"system": surface.name, "adsorbate": ads.name, "site": site.id,
-                                        "orientation": orientation, "group": _group(site, plan.group_by),
-                                        "site_indices": list(site.indices)}))
+                    md = {"system": surface.name, "adsorbate": ads.name, "site": site.id,
+                          "orientation": orientation, "group": _group(site, plan.group_by),
+                          "site_indices": list(site.indices)}
+                    if sites_file:
+                        md["sites_file"] = sites_file
+                    out.append((atoms, md))
     return out
+
+
+def keep_sites(workdir: str | os.PathLike, system: str, enumeration) -> str:
+    """Write ``enumeration`` to ``WORKDIR/sites/<system>.sites.json`` unless it is there; the
+    path relative to ``workdir``."""
+    from heterocat.io import read_json  # noqa: PLC0415
+
+    name = f"sites/{slug(system)}.sites.json"
+    path = Path(workdir) / name
+    if not path.exists() or read_json(path) != enumeration.to_dict():
+        enumeration.save(path)
+    return name
 
 
 def follow_relaxation(site, built: Atoms, relaxed: Atoms):
@@ -230,6 +252,14 @@ def relaxed_cleans(plan: Plan, finished: dict[str, dict]) -> dict[str, Atoms]:
 def _group(site, group_by: str = "layer") -> str:
     """Screening group of a site: its layer on a cluster (Ru-Top ...) or its region."""
     return site.label if site.region == "cluster" and group_by == "layer" else site.region
+
+
+def final_group(result: dict, md: dict, group_by: str = "layer") -> str:
+    """Screening group of the site where a relaxation ended (its start group when not recorded)."""
+    site = result.get("site_final") or {}
+    if not site.get("region"):
+        return md["group"]
+    return site["label"] if site["region"] == "cluster" and group_by == "layer" else site["region"]
 
 
 def _name(md: dict[str, Any], stage: str) -> str:
@@ -271,7 +301,7 @@ def plan_tasks(plan: Plan, dft: dict, mlip: dict | None, workdir: str | os.PathL
     unranked: set[str] = set()
     natoms: dict[str, int] = {}  # atoms per candidate, by task-name stem
     gas_variants = gas_settings_of_surfaces(preset_dft, dft_of, strategy_of)
-    for atoms, md in candidates(plan, relaxed_cleans(plan, finished)):
+    for atoms, md in candidates(plan, relaxed_cleans(plan, finished), workdir):
         is_gas = md["system"] == GAS_SYSTEM
         base = _name(md, "")
         natoms[base.rstrip("/")] = len(atoms)
@@ -337,7 +367,9 @@ def _candidate_tasks(plan: Plan, md: dict, structure: str, strategy: str, dft: d
     elif strategy == "screen":
         result = finished.get(first.name, {})
         if result.get("status") == "done" and not result.get("flags"):
-            key = f"{md['system']}|{md['adsorbate']}|{md['group']}"
+            # ranked where the relaxation ended: its final species and site group
+            species = result.get("adsorbate_final") or md["adsorbate"]
+            key = f"{md['system']}|{species}|{final_group(result, md, plan.group_by)}"
             screened.setdefault(key, []).append((result["energy"], md, first.name))
         return out  # the DFT stage is added by plan_tasks, for the k best of each group
     return out + _vibration(plan, strategy, energy, md, is_gas, dft, mlip)

@@ -30,7 +30,7 @@ def pair_label(symbols: list[str], kind: str) -> str:
     return kind if kind in ("fcc", "hcp") else "hollow"
 
 
-def candidate(label: str, kind: str, region: str, position, normal, indices) -> dict:
+def candidate(label: str, kind: str, region: str, position, normal, indices, layers: str = "") -> dict:
     """A site before it has an id (plain dict with rounded numbers)."""
     normal = np.asarray(normal, dtype=float)
     normal = normal / np.linalg.norm(normal)
@@ -39,6 +39,7 @@ def candidate(label: str, kind: str, region: str, position, normal, indices) -> 
         "position": [round(float(x), 6) for x in position],
         "normal": [round(float(x), 6) + 0.0 for x in normal],
         "indices": sorted(int(i) for i in indices),
+        "layers": layers,
     }
 
 

@@ -11,7 +11,10 @@ cluster and sites facing the support.
 On a supported cluster, cluster atoms are grouped into layers by height above
 the support: the highest is *Top*, the lowest (touching the support) *Bottom*,
 the rest *Middle*.  A site takes the layer that holds most of its coordinating
-atoms, a tie going to the lower layer.  Interface (perimeter) sites bridge a
+atoms, a tie going to the lower layer, and records where its atoms come from as
+counts per layer (:func:`layer_code`): a hollow of one top-layer atom and two
+middle-layer atoms is ``Ru-Middle`` with layers ``T1M2``; a fourfold hollow of two top
+and two middle atoms is ``Ru-Middle`` too (the tie goes down), layers ``T2M2``.  Interface (perimeter) sites bridge a
 bottom-layer cluster atom and a support surface atom; support sites are the
 slab's sites not blocked by the cluster, *near* within ``NEAR_CUTOFF`` (in
 plane) of a cluster atom and *far* (the single farthest site of each label).
@@ -135,6 +138,31 @@ def _layer_label(layer_ids: list[int], top_layer: int) -> str:
     return "Bottom" if layer == 0 else ("Top" if layer == top_layer else "Middle")
 
 
+def layer_code(layer_ids: list[int], top_layer: int, support_atoms: int = 0) -> str:
+    """Counts of coordinating atoms per layer, ``T`` top, ``M`` middle, ``B`` bottom, ``S``
+    support: ``T2M1``, ``B1S1`` (layer 0 is the bottom; ``top_layer`` the highest)."""
+    counts = Counter("B" if k == 0 else ("T" if k == top_layer else "M") for k in layer_ids)
+    counts["S"] += support_atoms
+    return "".join(f"{key}{counts[key]}" for key in "TMBS" if counts[key])
+
+
+def site_layer_label(name: str, layer_ids: list[int], top_layer: int) -> str:
+    """``<name>-Top`` / ``-Middle`` / ``-Bottom`` of a cluster site from its atoms' layers."""
+    return f"{name}-{_layer_label(layer_ids, top_layer)}"
+
+
+def cluster_layers(atoms: Atoms, cluster: np.ndarray) -> np.ndarray:
+    """Layer number (0 = bottom) of each atom of ``cluster`` by its height (Å) above the support."""
+    pos = _unwrap(atoms, atoms.positions[cluster[0]], atoms.positions[cluster])
+    return layers(pos[:, 2])
+
+
+def cluster_name(atoms: Atoms, cluster: np.ndarray) -> str:
+    """The element of a one-element cluster (``Ru``), else ``cluster``."""
+    elements = sorted(set(np.asarray(atoms.get_chemical_symbols())[cluster]))
+    return elements[0] if len(elements) == 1 else "cluster"
+
+
 def cluster_candidates(atoms: Atoms, cluster: np.ndarray, support: np.ndarray) -> list[dict]:
     """Reachable top/bridge/hollow sites on the cluster atoms ``cluster``."""
     cluster = np.asarray(cluster)
@@ -145,8 +173,7 @@ def cluster_candidates(atoms: Atoms, cluster: np.ndarray, support: np.ndarray) -
         nb[i].add(j)
         nb[j].add(i)
     symbols = np.asarray(atoms.get_chemical_symbols())[cluster]
-    elements = sorted(set(symbols))
-    name = elements[0] if len(elements) == 1 else "cluster"
+    name = cluster_name(atoms, cluster)
     supported = len(support) > 0
     layer_of = layers(pos[:, 2]) if supported else None
     found = []
@@ -159,14 +186,16 @@ def cluster_candidates(atoms: Atoms, cluster: np.ndarray, support: np.ndarray) -
         position = pos[list(local)].mean(axis=0)
         if not _reachable(atoms, position, normal, own, support, SUPPORT_CLEARANCE):
             continue
+        code = ""
         if supported:
-            label = f"{name}-{_layer_label([int(layer_of[k]) for k in local], int(layer_of.max()))}"
+            ids = [int(layer_of[k]) for k in local]
+            label, code = site_layer_label(name, ids, int(layer_of.max())), layer_code(ids, int(layer_of.max()))
             region = "cluster"
         else:
             label, region = pair_label(list(symbols[list(local)]), kind), "cluster"
             if kind == "hollow":
                 label = "hollow"
-        found.append(candidate(label, kind, region, position, normal, own))
+        found.append(candidate(label, kind, region, position, normal, own, code))
     return found
 
 
@@ -192,7 +221,7 @@ def interface_candidates(atoms: Atoms, cluster: np.ndarray, support: np.ndarray)
             normal /= np.linalg.norm(normal)
             own = [int(i), int(j)]
             if _reachable(atoms, mid, normal, own, np.array([], dtype=int), 0.0):
-                found.append(candidate("interface", "bridge", "interface", mid, normal, own))
+                found.append(candidate("interface", "bridge", "interface", mid, normal, own, "B1S1"))
     return found
 
 

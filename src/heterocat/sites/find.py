@@ -11,10 +11,10 @@ from heterocat.sites._common import name_sites, sort_key
 from heterocat.sites.records import SiteEnumeration, fingerprint
 from heterocat.sites.slab import slab_candidates
 from heterocat.sites.symmetry import (
+    classes,
     identity,
     point_group_operations,
     slab_operations,
-    unique,
 )
 from heterocat.systems import part_indices, system_kind
 
@@ -34,7 +34,8 @@ def find_sites(atoms: Atoms, *, symmetry: bool = True, symprec: float = 0.05) ->
     Returns
     -------
     SiteEnumeration
-        Sites in a deterministic order with stable ids, and the structure's fingerprint.
+        Sites in a deterministic order with stable ids, the coordinating atoms of the
+        members of each site's symmetry class, and the structure's fingerprint.
 
     >>> from heterocat.build import metal_slab
     >>> [s.id for s in find_sites(metal_slab("Ru", size=(2, 2, 3))).sites]
@@ -58,11 +59,15 @@ def find_sites(atoms: Atoms, *, symmetry: bool = True, symprec: float = 0.05) ->
                  + cluster_sites.support_candidates(atoms, cluster, support))
         ops = slab_operations(atoms, symprec) if symmetry else identity()
     found.sort(key=sort_key)
-    sites = name_sites(unique(found, ops))
+    owner = classes(found, ops)
+    firsts = [k for k, o in enumerate(owner) if o == k]
+    sites = name_sites([found[k] for k in firsts])
+    equivalents = {site.id: [found[j]["indices"] for j, o in enumerate(owner) if o == k]
+                   for site, k in zip(sites, firsts)}
     system = {"formula": atoms.get_chemical_formula(), "natoms": len(atoms), "kind": kind,
               "name": atoms.info.get("system", "")}
     return SiteEnumeration(fingerprint=fingerprint(atoms), system=system, sites=sites,
-                           parameters={"symmetry": symmetry, "symprec": symprec})
+                           parameters={"symmetry": symmetry, "symprec": symprec}, equivalents=equivalents)
 
 
 def site_table(enumeration: SiteEnumeration) -> str:

@@ -12,10 +12,19 @@ A site is a plain record with a fixed set of keys:
              the midpoint of a bridge, the centroid of a hollow
 ``normal``   unit vector pointing away from the surface, along which an adsorbate sits
 ``indices``  indices of the coordinating atoms
+``layers``   on a supported cluster, which layers the coordinating atoms come from, as
+             counts in the order T (top layer of the cluster), M (any middle layer),
+             B (bottom layer, touching the support), S (support atom): ``T1M2`` is a
+             hollow of one top-layer atom and two middle-layer atoms (label
+             ``Ru-Middle``, the layer holding most of its atoms), ``B1S1`` an interface
+             bridge; empty on slabs and free clusters
 
 An enumeration ties a list of sites to the structure it was made for through
 the structure's :func:`fingerprint`; loading it against another structure is
-refused.
+refused.  An enumeration also lists, for each unique site, the coordinating atoms of
+every site symmetry-equivalent to it (``equivalents``), so that the site on which a
+relaxed adsorbate ended can be named by the id of its class.  Version 1 files (no
+``layers``, no ``equivalents``) are still read.
 """
 
 from __future__ import annotations
@@ -33,8 +42,10 @@ from heterocat.errors import HeterocatError
 from heterocat.io import read_json, write_json
 
 FORMAT = "heterocat.sites"
-FORMAT_VERSION = 1
-SITE_KEYS = ("id", "label", "kind", "region", "position", "normal", "indices")
+FORMAT_VERSION = 2
+#: versions this heterocat reads
+READABLE_VERSIONS = (1, 2)
+SITE_KEYS = ("id", "label", "kind", "region", "position", "normal", "indices", "layers")
 KINDS = ("top", "bridge", "hollow", "fcc", "hcp", "fourfold")
 REGIONS = ("surface", "cluster", "interface", "support-near", "support-far")
 
@@ -50,6 +61,7 @@ class Site:
     position: list[float]
     normal: list[float]
     indices: list[int]
+    layers: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready dict with exactly :data:`SITE_KEYS`."""
@@ -57,8 +69,9 @@ class Site:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Site:
-        """Inverse of :meth:`to_dict`; refuses missing or unknown keys."""
-        keys = set(data)
+        """Inverse of :meth:`to_dict`; refuses missing or unknown keys (``layers`` may be
+        missing: version 1)."""
+        keys = set(data) | {"layers"}
         if keys != set(SITE_KEYS):
             missing, extra = set(SITE_KEYS) - keys, keys - set(SITE_KEYS)
             raise HeterocatError(
@@ -91,6 +104,8 @@ class SiteEnumeration:
     system: dict[str, Any]
     sites: list[Site]
     parameters: dict[str, Any] = field(default_factory=dict)
+    #: site id -> coordinating atoms of every site of its symmetry class (itself included)
+    equivalents: dict[str, list[list[int]]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """Versioned JSON-ready dict."""
@@ -102,6 +117,7 @@ class SiteEnumeration:
             "system": self.system,
             "parameters": self.parameters,
             "sites": [s.to_dict() for s in self.sites],
+            "equivalents": self.equivalents,
         }
 
     @classmethod
@@ -109,14 +125,16 @@ class SiteEnumeration:
         """Inverse of :meth:`to_dict`; refuses other formats and newer versions."""
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             raise HeterocatError("not a heterocat site enumeration (format key missing)")
-        if data.get("version") != FORMAT_VERSION:
+        if data.get("version") not in READABLE_VERSIONS:
             raise HeterocatError(
                 f"site enumeration version {data.get('version')} is not supported "
-                f"(this heterocat reads version {FORMAT_VERSION})"
+                f"(this heterocat reads versions {', '.join(map(str, READABLE_VERSIONS))})"
             )
         return cls(fingerprint=data["fingerprint"], system=data.get("system", {}),
                    sites=[Site.from_dict(s) for s in data["sites"]],
-                   parameters=data.get("parameters", {}))
+                   parameters=data.get("parameters", {}),
+                   equivalents={k: [list(map(int, v)) for v in vs]
+                                for k, vs in data.get("equivalents", {}).items()})
 
     def site(self, site_id: str) -> Site:
         """The site named ``site_id``; a clear error lists the known ids otherwise."""
@@ -125,6 +143,22 @@ class SiteEnumeration:
                 return s
         known = ", ".join(s.id for s in self.sites)
         raise HeterocatError(f"no site {site_id!r} in this enumeration; known ids: {known}")
+
+    def site_of_atoms(self, indices: list[int], kind: str | None = None) -> Site | None:
+        """The site whose symmetry class holds a site on exactly the atoms ``indices`` (and of
+        ``kind`` when given), or None.
+
+        In a small periodic cell one set of atoms can form sites of several classes (on a
+        2x2 close-packed cell every three atoms make an fcc and an hcp hollow): ``kind``
+        tells them apart.  Uses ``equivalents``; a version 1 enumeration has none and
+        matches only its listed sites.
+        """
+        wanted = sorted(set(int(i) for i in indices))
+        for s in self.sites:
+            members = self.equivalents.get(s.id) or [s.indices]
+            if (kind is None or s.kind == kind) and any(sorted(set(m)) == wanted for m in members):
+                return s
+        return None
 
     def check_matches(self, atoms: Atoms) -> None:
         """Refuse to use this enumeration for a structure with another fingerprint."""

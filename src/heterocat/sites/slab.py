@@ -92,7 +92,7 @@ def _hollow_polygons(xy: np.ndarray, max_edge: float) -> list[tuple[int, ...]]:
     return [p for p in polygons if max(_ring_edges(xy, p)) < max_edge]
 
 
-def _three_fold_flavour(atoms: Atoms, corners: np.ndarray, centre: np.ndarray,
+def three_fold_flavour(atoms: Atoms, corners: np.ndarray, centre: np.ndarray,
                         below: np.ndarray) -> str:
     """``fcc`` / ``hcp`` for a near-equilateral triangle, ``hollow`` otherwise."""
     edges = [np.linalg.norm(corners[i] - corners[j]) for i, j in ((0, 1), (1, 2), (0, 2))]
@@ -159,7 +159,7 @@ def slab_candidates(atoms: Atoms, indices: np.ndarray | None = None,
         centre = fresh(corners.mean(axis=0))
         if centre is None:
             continue
-        kind = "fourfold" if len(polygon) == 4 else _three_fold_flavour(atoms, corners, centre, below)
+        kind = "fourfold" if len(polygon) == 4 else three_fold_flavour(atoms, corners, centre, below)
         if len(polygon) > 4:
             kind = "hollow"
         found.append(candidate(pair_label([], kind), kind, region, centre, up,

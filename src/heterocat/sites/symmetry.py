@@ -89,22 +89,26 @@ def point_group_operations(atoms: Atoms, tolerance: float = 0.3) -> Operations:
     return Operations(rotations, translations)
 
 
-def unique(candidates: list[dict], ops: Operations, tol: float = 0.2) -> list[dict]:
-    """Keep the first candidate of each symmetry-equivalence class.
+def classes(candidates: list[dict], ops: Operations, tol: float = 0.2) -> list[int]:
+    """Symmetry class of each candidate: the position of its class's first member in ``candidates``.
 
     Two candidates are equivalent if they have the same kind and label and an
     image of one lies within ``tol`` (Å) of the other.
     """
-    kept: list[dict] = []
-    for cand in candidates:
+    first: list[int] = []  # the first member of each class found so far
+    out: list[int] = []
+    for k, cand in enumerate(candidates):
         images = ops.images(np.asarray(cand["position"]))
-        duplicate = False
-        for other in kept:
+        owner = k
+        for j in first:
+            other = candidates[j]
             if other["kind"] != cand["kind"] or other["label"] != cand["label"]:
                 continue
             if ops.distances(images, np.asarray(other["position"])).min() < tol:
-                duplicate = True
+                owner = j
                 break
-        if not duplicate:
-            kept.append(cand)
-    return kept
+        if owner == k:
+            first.append(k)
+        out.append(owner)
+    return out
+
