@@ -171,3 +171,15 @@ def test_collision_and_periodic_image_refused():
         place_adsorbate(tiny, tiny_site, "N2H4")
     with pytest.raises(HeterocatError, match="orientation 9"):
         place_adsorbate(slab, site, "H", 9)
+
+
+def test_every_reference_holds_exactly_its_adsorbates_atoms():
+    """dG(*X) subtracts gases holding X's atoms: NH2 is half an N2H4 (it once lacked half an H2)."""
+    from heterocat.sites.adsorbates import check_reference
+
+    assert get_adsorbate("NH2").reference == {"N2H4": 0.5}
+    for name in adsorbate_names():
+        ads = get_adsorbate(name)
+        check_reference(name, list(ads.symbols), ads.reference)  # raises on a mismatch
+    with pytest.raises(HeterocatError, match="NH2: its reference"):
+        check_reference("NH2", ["N", "H", "H"], {"N2H4": 0.5, "H2": -0.5})

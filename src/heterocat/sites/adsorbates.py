@@ -75,7 +75,27 @@ def zmatrix_positions(rows: list[list]) -> np.ndarray:
 @cache
 def _table() -> dict:
     with resources.files("heterocat.data").joinpath("adsorbates.toml").open("rb") as fh:
-        return tomllib.load(fh)
+        table = tomllib.load(fh)
+    for name, entry in table.items():
+        check_reference(name, [row[0] for row in entry["zmatrix"]], entry["reference"])
+    return table
+
+
+def check_reference(name: str, symbols: list[str], reference: dict[str, float]) -> None:
+    """Refuse a reference whose gases (amounts ``n``) do not hold exactly the atoms ``symbols``."""
+    from collections import Counter  # noqa: PLC0415
+
+    from ase.formula import Formula  # noqa: PLC0415
+
+    held: Counter = Counter()
+    for gas, n in reference.items():
+        for element, count in Formula(gas).count().items():
+            held[element] += n * count
+    wanted = Counter(symbols)
+    if any(abs(held[e] - wanted[e]) > 1e-9 for e in set(held) | set(wanted)):
+        got = " ".join(f"{e}{held[e]:g}" for e in sorted(held) if abs(held[e]) > 1e-9)
+        raise HeterocatError(f"adsorbate {name}: its reference {reference} holds {got}, "
+                             f"not its atoms {''.join(symbols)}")
 
 
 def adsorbate_names() -> list[str]:
