@@ -292,3 +292,23 @@ def test_a_changed_input_structure_is_written_again(tmp_path, pt_slab):
     moved.positions[0, 2] += 0.1
     assert _input(tmp_path, "Pt/H/input", moved) == path
     assert abs(read_structure(path).positions[0, 2] - moved.positions[0, 2]) < 1e-6
+
+
+def test_screening_ranks_a_relaxation_where_it_ended(tmp_path):
+    """An MLIP relaxation placed on Ru-Top that ended on Ru-Middle competes in Ru-Middle: with k = 1
+    the lower of it and a Ru-Middle start goes to DFT, and Ru-Top sends none."""
+    plans = recipe_plans(["her"], ROOT / "structures", "small", strategy="screen", surfaces=("NiO(100)/Ru13",))
+    s = load_settings("ci")
+    finished = _clean_supported_done(tmp_path)
+    first = [x for x in plan_tasks(plans[0], s, s, tmp_path, finished=finished)
+             if x.metadata.get("adsorbate") == "H" and x.name.endswith("mlip-relax")]
+    top = next(x for x in first if x.metadata["site"].startswith("Ru-Top"))
+    middle = next(x for x in first if x.metadata["site"].startswith("Ru-Middle"))
+    assert top.metadata["sites_file"] == "sites/NiO100-Ru13.sites.json"
+    assert (tmp_path / top.metadata["sites_file"]).exists()
+    ended = {"label": "Ru-Middle", "region": "cluster", "id": middle.metadata["site"]}
+    finished[top.name] = {"status": "done", "energy": -10.0, "flags": [], "site_final": ended, "adsorbate_final": "H"}
+    finished[middle.name] = {"status": "done", "energy": -9.0, "flags": [], "site_final": ended}
+    dft = [x.name for x in plan_tasks(plans[0], s, s, tmp_path, finished=finished) if x.name.endswith("dft-single")
+           and x.metadata["adsorbate"] == "H"]
+    assert dft == [top.name.replace("mlip-relax", "dft-single")]

@@ -251,15 +251,18 @@ def relaxed_cleans(plan: Plan, finished: dict[str, dict]) -> dict[str, Atoms]:
 
 def _group(site, group_by: str = "layer") -> str:
     """Screening group of a site: its layer on a cluster (Ru-Top ...) or its region."""
-    return site.label if site.region == "cluster" and group_by == "layer" else site.region
+    return group_of(site.label, site.region, group_by)
+
+
+def group_of(label: str, region: str, group_by: str = "layer") -> str:
+    """Screening group of a site of ``label`` in ``region``: the label on a cluster, else the region."""
+    return label if region == "cluster" and group_by == "layer" else region
 
 
 def final_group(result: dict, md: dict, group_by: str = "layer") -> str:
     """Screening group of the site where a relaxation ended (its start group when not recorded)."""
     site = result.get("site_final") or {}
-    if not site.get("region"):
-        return md["group"]
-    return site["label"] if site["region"] == "cluster" and group_by == "layer" else site["region"]
+    return group_of(site["label"], site["region"], group_by) if site.get("region") else md["group"]
 
 
 def _name(md: dict[str, Any], stage: str) -> str:
