@@ -345,3 +345,12 @@ def test_heterocat_check_refuses_a_missing_workdir(tmp_path, capsys):
 
     assert main(["check", str(tmp_path / "nope")]) == 2
     assert "no work directory" in capsys.readouterr().err
+
+
+def test_gas_references_never_mix_computed_and_tabulated_corrections():
+    from heterocat.analyse.freeenergy import refuse_mixed_gas_corrections  # noqa: PLC0415
+
+    refuse_mixed_gas_corrections("dft", {"H2": {"computed": True}, "H2O": {"computed": True}})
+    refuse_mixed_gas_corrections("dft", {"H2": {"computed": False}, "H2O": {"computed": False}})
+    with pytest.raises(HeterocatError, match=r"mix computed vibrations \(H2\) with tabulated ZPE/TS \(N2H4\)"):
+        refuse_mixed_gas_corrections("dft", {"H2": {"computed": True}, "N2H4": {"computed": False}})

@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 from ase.build import molecule
-from ase.thermochemistry import IdealGasThermo
+from ase.thermochemistry import HarmonicThermo, IdealGasThermo
 
 from heterocat.analyse.path import analyse_steps, evaluate_pathway, read_path_file, reaction_table
 from heterocat.analyse.thermo import (
@@ -80,12 +80,27 @@ def test_tabulated_correction_names_its_source():
 
 
 def test_adsorbate_free_energy_by_hand_and_mode_handling():
-    freqs = [1150.0, 820.0, 35.0, -40.0]  # one soft mode, one imaginary
+    """A soft mode and a small imaginary one (-40 cm-1, noise) both count at the 50 cm-1 cutoff; a
+    large imaginary one (-250 cm-1) is dropped and the result says it is not a minimum."""
+    freqs = [1150.0, 820.0, 35.0, -40.0, -250.0]
     f = adsorbate_free_energy("*H", -100.0, freqs, cutoff_cm1=50.0)
-    assert f.raised_modes == 1 and f.imaginary_modes == 1 and len(f.notes) == 2
-    eps = np.array([1150.0, 820.0, 50.0]) / CM1_PER_EV
+    assert f.raised_modes == 2 and f.imaginary_modes == 1 and len(f.notes) == 2
+    assert any(n.startswith("not a minimum") for n in f.notes)
+    eps = np.array([1150.0, 820.0, 50.0, 50.0]) / CM1_PER_EV
     by_hand = -100.0 + np.sum(eps / 2 + KB * T * np.log(1 - np.exp(-eps / (KB * T))))
     assert f.G == pytest.approx(by_hand, abs=1e-6)
+    assert HarmonicThermo(list(eps), potentialenergy=-100.0).get_helmholtz_energy(T, verbose=False) \
+        == pytest.approx(f.G, abs=1e-9)
+    assert adsorbate_free_energy("*H", -100.0, [1150.0, 820.0, 400.0]).notes == []
+
+
+def test_gases_count_imaginary_internal_modes_only():
+    """Rigid-body modes may come out imaginary (noise); an imaginary internal mode is counted and noted."""
+    rigid_noise = [-120.0, -80.0, 30.0, 60.0, 90.0]
+    ok = gas_free_energy("H2", -6.77, rigid_noise + [4342.0], molecule("H2"))
+    assert ok.imaginary_modes == 0 and ok.notes == []
+    bent = gas_free_energy("H2O", -14.2, [-50.0, 20, 30, 40, 60, 80, -1500.0, 3600.0, 3700.0], molecule("H2O"))
+    assert bent.imaginary_modes == 1 and "not a minimum" in bent.notes[0]
 
 
 def test_dG_H_equals_dE_plus_dZPE_minus_TdS_by_hand():

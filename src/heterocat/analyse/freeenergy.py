@@ -217,7 +217,20 @@ def _gas_G(store: ResultsStore, relaxed: dict, vibs: dict, name: str, temperatur
     else:
         fe, noise, noisy = tabulated_gas_free_energy(name, row["energy"]), None, False
     return {"G": fe.G, "energy": fe.energy, "zpe": fe.zpe, "method": fe.method, "level": row["level"],
-            "rigid_mode_max_cm1": noise, "noisy_vibrations": noisy}
+            "rigid_mode_max_cm1": noise, "noisy_vibrations": noisy, "computed": vib is not None,
+            "imaginary_modes": fe.imaginary_modes, "notes": fe.notes}
+
+
+def refuse_mixed_gas_corrections(label: str, table: dict[str, dict[str, Any]]) -> None:
+    """Refuse gas references of which some have computed ZPE/TS (IdealGasThermo: with the
+    heat-capacity integral, about 0.1 eV per molecule at 298 K) and others tabulated ones
+    (ZPE and TS only): a reaction between them would mix the two."""
+    computed = sorted(g for g, v in table.items() if v["computed"])
+    tabulated = sorted(g for g, v in table.items() if not v["computed"])
+    if computed and tabulated:
+        raise HeterocatError(f"gas references ({label}) mix computed vibrations ({', '.join(computed)}) with "
+                             f"tabulated ZPE/TS ({', '.join(tabulated)}), which lack the heat-capacity integral: "
+                             "compute the missing gas vibrations")
 
 
 def rigid_mode_note(name: str, gas: dict[str, Any]) -> str | None:
@@ -361,7 +374,9 @@ def free_energies(workdir: str | os.PathLike, *, temperature: float = 298.15, ac
                     and r.get("gas_level_id", "") == gas_id]
         table = _energies(gas_rows, m)
         gases[label] = {name: g for name in gas_table() if (g := _gas_G(store, table, vibs, name, temperature))}
+        refuse_mixed_gas_corrections(label, gases[label])
         notes += [n for name, g in gases[label].items() if (n := rigid_mode_note(name, g))]
+        notes += [f"gas {name}: {n}" for name, g in gases[label].items() for n in g["notes"]]
         if "H2" not in gases[label]:
             where = "" if label == m else f" at the settings of {label}"
             raise HeterocatError(f"no stored {m} H2 reference{where} (system 'gas', adsorbate 'H2'): "

@@ -3,8 +3,12 @@
 Gases: :class:`ase.thermochemistry.IdealGasThermo` (G at T and p).  Adsorbates:
 :class:`ase.thermochemistry.HarmonicThermo` (Helmholtz F; all modes harmonic,
 frustrated translations and rotations included as vibrations).  Modes softer
-than a cutoff (default 50 cm^-1) are raised to it and imaginary modes are
-dropped; both are counted and returned with the result.
+than a cutoff (default 50 cm^-1) are raised to it.  An imaginary mode smaller than
+``SMALL_IMAGINARY_CM1`` (100 cm^-1) is finite-difference noise on a flat mode and is
+treated as a real mode at the cutoff; a larger one means the geometry is not a
+minimum: it is dropped and the result says "not a minimum".  A gas counts the
+imaginary modes among its 3N-5 or 3N-6 internal modes.  All are counted and returned
+with the result.
 """
 
 from __future__ import annotations
@@ -54,13 +58,19 @@ class FreeEnergy:
         return asdict(self)
 
 
+#: Imaginary modes (cm^-1) smaller than this are noise on a soft mode, taken as real at the cutoff.
+SMALL_IMAGINARY_CM1 = 100.0
+
+
 def clean_modes(frequencies_cm1: list[float], cutoff_cm1: float = 50.0) -> tuple[list[float], int, int]:
-    """Mode energies (eV): imaginary modes (negative numbers) dropped, soft modes raised to the cutoff."""
+    """Mode energies (eV) for HarmonicThermo, the number of modes raised to the cutoff, and the
+    number of imaginary modes (negative numbers) of at least ``SMALL_IMAGINARY_CM1``, which are
+    dropped; smaller imaginary modes count as real modes at the cutoff (and as raised)."""
     freqs = np.asarray(frequencies_cm1, dtype=float)
-    imaginary = int((freqs < 0).sum())
-    real = freqs[freqs >= 0]
-    raised = int((real < cutoff_cm1).sum())
-    return list(np.maximum(real, cutoff_cm1) / CM1_PER_EV), raised, imaginary
+    large = freqs <= -SMALL_IMAGINARY_CM1
+    kept = np.where(freqs < 0, 0.0, freqs)[~large]
+    raised = int((kept < cutoff_cm1).sum())
+    return list(np.maximum(kept, cutoff_cm1) / CM1_PER_EV), raised, int(large.sum())
 
 
 def gas_free_energy(name: str, energy: float, frequencies_cm1: list[float], atoms: Atoms, *,
@@ -72,13 +82,23 @@ def gas_free_energy(name: str, energy: float, frequencies_cm1: list[float], atom
     """
     data = _gas(name)
     pressure = data["pressure"] if pressure is None else float(pressure)
-    energies, _, imaginary = clean_modes([abs(f) for f in frequencies_cm1], cutoff_cm1=0.0)
+    energies = [abs(f) / CM1_PER_EV for f in frequencies_cm1]
     thermo = IdealGasThermo(vib_energies=energies, geometry=data["geometry"], potentialenergy=energy,
                             atoms=atoms, symmetrynumber=data["symmetry"], spin=data["spin"])
     G = thermo.get_gibbs_energy(temperature=temperature, pressure=pressure, verbose=False)
+    imaginary = internal_imaginary_modes(name, frequencies_cm1)
+    notes = [f"{imaginary} imaginary internal mode(s), taken at their magnitude: the geometry is not a "
+             "minimum"] if imaginary else []
     return FreeEnergy(species=f"{name}(g)", energy=energy, G=float(G), zpe=float(thermo.get_ZPE_correction()),
                       method="IdealGasThermo (computed vibrations)", temperature=temperature,
-                      pressure=pressure, imaginary_modes=imaginary)
+                      pressure=pressure, imaginary_modes=imaginary, notes=notes)
+
+
+def internal_imaginary_modes(name: str, frequencies_cm1: list[float]) -> int:
+    """Imaginary modes (negative numbers) among the 3N-5 or 3N-6 internal modes of gas ``name``
+    (those of largest magnitude, as IdealGasThermo keeps them)."""
+    internal = sorted(frequencies_cm1, key=abs)[_rigid_count(name):]
+    return sum(f < 0 for f in internal)
 
 
 #: Largest |frequency| (cm^-1) the rigid-body modes (3 translations, 2-3 rotations) of a gas may
@@ -132,9 +152,10 @@ def adsorbate_free_energy(species: str, energy: float, frequencies_cm1: list[flo
     F = thermo.get_helmholtz_energy(temperature, verbose=False)
     notes = []
     if raised:
-        notes.append(f"{raised} mode(s) below {cutoff_cm1:g} cm^-1 raised to it")
+        notes.append(f"{raised} mode(s) below {cutoff_cm1:g} cm^-1 (imaginary ones under "
+                     f"{SMALL_IMAGINARY_CM1:g} included) raised to it")
     if imaginary:
-        notes.append(f"{imaginary} imaginary mode(s) dropped: the geometry is not a minimum")
+        notes.append(f"not a minimum: {imaginary} imaginary mode(s) of {SMALL_IMAGINARY_CM1:g} cm^-1 or more dropped")
     return FreeEnergy(species=species, energy=energy, G=float(F), zpe=float(thermo.get_ZPE_correction()),
                       method="HarmonicThermo (computed adsorbate vibrations)", temperature=temperature,
                       raised_modes=raised, imaginary_modes=imaginary, notes=notes)
