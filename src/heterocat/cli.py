@@ -342,7 +342,7 @@ def _cmd_freeenergy(args: argparse.Namespace) -> None:
     from heterocat.run.steps import free_energy_step, free_energy_text  # noqa: PLC0415
 
     report, data = free_energy_step(args.workdir, temperature=args.T, accept_flagged=args.accept_flagged,
-                                    U=args.U, method=args.method)
+                                    U=args.U, method=args.method, n2h4_state=args.n2h4)
     _emit(data, args.json, lambda: free_energy_text(report, data["figures"]))
 
 
@@ -532,6 +532,9 @@ def _build_parser() -> argparse.ArgumentParser:
     fe.add_argument("--accept-flagged", action="store_true", help="use results flagged by the checks")
     fe.add_argument("--method", choices=("auto", "dft", "mlip", "emt"), default="auto",
                     help="energies of this method only (default: DFT when stored)")
+    fe.add_argument("--n2h4", choices=("gas", "liquid", "aqueous"), default="gas",
+                    help="reference state of hydrazine (default gas at 1 bar; aqueous: 0.32 eV lower, as dissolved "
+                         "in the electrolyte)")
     fe.add_argument("--json", action="store_true")
     fe.set_defaults(func=_cmd_freeenergy)
 

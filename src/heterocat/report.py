@@ -88,6 +88,7 @@ def _free_energies(workdir: Path) -> Section | None:
     for system, named in report.pathways.items():
         for name, r in named.items():
             paths.append([system, name, ", ".join(f"{s.dG:+.2f}" for s in r.steps), _f(r.limiting_potential),
+                          _f(r.equilibrium_potential), _f(r.overpotential),
                           r.potential_determining_step or "-", f"{r.largest_step} ({r.largest_step_dG:+.2f})",
                           str(r.branches or "")])
     text = [f"T = {report.temperature:g} K, U = 0 V vs RHE (computational hydrogen electrode); "
@@ -95,7 +96,7 @@ def _free_energies(workdir: Path) -> Section | None:
     return Section("Free energies", text, [
         Table(["system", "adsorbate", "site (where it ended)", "placed as", "dE (eV)", "dG (eV)", "best",
                "ZPE/TS", "level of theory"], sites),
-        Table(["system", "pathway", "dG per step (eV)", "U_L (V)", "potential-determining step",
+        Table(["system", "pathway", "dG per step (eV)", "U_L (V)", "U_eq (V)", "eta (V)", "potential-determining step",
                "largest step (eV)", "branch"], paths)])
 
 

@@ -354,3 +354,21 @@ def test_gas_references_never_mix_computed_and_tabulated_corrections():
     refuse_mixed_gas_corrections("dft", {"H2": {"computed": False}, "H2O": {"computed": False}})
     with pytest.raises(HeterocatError, match=r"mix computed vibrations \(H2\) with tabulated ZPE/TS \(N2H4\)"):
         refuse_mixed_gas_corrections("dft", {"H2": {"computed": True}, "N2H4": {"computed": False}})
+
+
+def test_hydrazine_reference_state_shifts_its_gas_free_energy(workdir, tmp_path):
+    w = _copy(workdir, tmp_path)
+    s = load_settings("ci", assignments=['calculator.name="emt"', "relax.fmax=0.05"])
+    m = molecule("N2H4")
+    m.center(vacuum=5.0)
+    m.pbc = False
+    md = {"system": "gas", "adsorbate": "N2H4"}
+    r = run_task(m, "relax", s, w, metadata=md)
+    run_task(read_structure(Path(r["directory"]) / "final.extxyz"), "vib", s, w, metadata=md,
+             indices=list(range(len(m))))
+    gas = free_energies(w)
+    aqueous = free_energies(w, n2h4_state="aqueous")
+    shift = aqueous.gases["emt"]["N2H4"]["G"] - gas.gases["emt"]["N2H4"]["G"]
+    assert shift == pytest.approx((128.1 - 159.35) / 96.485, abs=1e-3)
+    assert aqueous.reference_states["N2H4"] == "aqueous" and gas.reference_states["N2H4"] == "gas"
+    assert aqueous.gases["emt"]["H2"]["G"] == gas.gases["emt"]["H2"]["G"]

@@ -216,3 +216,38 @@ def test_path_cli_json_keys_and_errors(tmp_path):
     r = subprocess.run([sys.executable, "-m", "heterocat", "path", str(f)], capture_output=True, text=True)
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "dG" in r.stderr
     assert math.isclose(analyse_steps("u", [{"dG": 0.1}], "oxidation", pH=14).U_SHE, -0.0592 * 14, abs_tol=1e-3)
+
+
+def test_equilibrium_potential_and_overpotential_by_hand():
+    """HzOR: U_eq = [G(N2) + 2 G(H2) - G(N2H4)] / 4 and eta = U_L - U_eq; HER: U_eq = 0, eta = |dG(*H)|."""
+    G = {"*": 0.0, "N2H4(g)": -30.0, "N2(g)": -16.0, "H2(g)": -6.0,
+         "*N2H4": -30.5, "*N2H3": -27.3, "*NHNH": -24.0, "*N2H": -19.9, "*N2": -16.2}
+    r = evaluate_pathway("HzOR", reaction_table()["HzOR"], G)
+    u_eq = (-16.0 + 2 * -6.0 - -30.0) / 4
+    assert r.equilibrium_potential == pytest.approx(u_eq)  # +0.5 V here
+    steps = [-0.5, -27.3 + -3.0 - -30.5, -24.0 - 3.0 + 27.3, -19.9 - 3.0 + 24.0, -16.2 - 3.0 + 19.9, 0.2]
+    assert [s.dG for s in r.steps] == pytest.approx(steps)
+    assert r.limiting_potential == pytest.approx(max(steps[1:5]))
+    assert r.overpotential == pytest.approx(max(steps[1:5]) - u_eq)
+    her = evaluate_pathway("HER", reaction_table()["HER"], {"*": 0.0, "*H": -3.3, "H2(g)": -6.0})
+    assert her.equilibrium_potential == pytest.approx(0.0, abs=1e-12)
+    assert her.overpotential == pytest.approx(0.3)
+    # water dissociation does not end on the clean surface: no overall reaction, no U_eq
+    water = evaluate_pathway("w", reaction_table()["water_dissociation"],
+                             {"*": 0.0, "H2O(g)": -14.0, "*H2O": -14.3, "*OH": -10.5, "H2(g)": -6.0})
+    assert water.equilibrium_potential is None and water.overpotential is None
+
+
+def test_hydrazine_reference_states_from_standard_gibbs_energies_of_formation():
+    """dfG(N2H4) = 159.35 (g), 149.34 (l), 128.1 (aq) kJ/mol: G(aq) - G(g) = -0.32 eV, G(l) - G(g) = -0.10 eV,
+    so U_eq of HzOR moves from about -0.41 V (gas) towards -0.33 V (aqueous) by 0.32 / 4 V."""
+    from heterocat.analyse.thermo import reference_state_shift  # noqa: PLC0415
+
+    kj = 96.485
+    assert reference_state_shift("N2H4", "gas") == 0.0
+    assert reference_state_shift("N2H4", "aqueous") == pytest.approx((128.1 - 159.35) / kj, abs=1e-3)
+    assert reference_state_shift("N2H4", "liquid") == pytest.approx((149.34 - 159.35) / kj, abs=1e-3)
+    with pytest.raises(HeterocatError, match="no 'solid' reference state for N2H4"):
+        reference_state_shift("N2H4", "solid")
+    with pytest.raises(HeterocatError, match="no 'aqueous' reference state for H2"):
+        reference_state_shift("H2", "aqueous")

@@ -30,6 +30,7 @@ from heterocat.analyse.thermo import (
     gas_free_energy,
     gas_table,
     noisy_gas_vibrations,
+    reference_state_shift,
     rigid_mode_noise,
     tabulated_gas_free_energy,
 )
@@ -83,6 +84,8 @@ class FreeEnergyReport:
     #: key in ``gases`` of each surface's references: its method, or the method and the
     #: settings when one method's gases were computed at several settings
     references: dict[str, str] = field(default_factory=dict)
+    #: reference state of each gas whose state is a choice (N2H4: gas, liquid, aqueous)
+    reference_states: dict[str, str] = field(default_factory=dict)
 
     def methods_text(self) -> str:
         """``dft energies``, or each surface's method when they differ."""
@@ -96,7 +99,7 @@ class FreeEnergyReport:
             "best": {sys_: {ads: asdict(v) for ads, v in d.items()} for sys_, d in self.best.items()},
             "pathways": {sys_: {name: p.to_dict() for name, p in d.items()} for sys_, d in self.pathways.items()},
             "gases": self.gases, "excluded": self.excluded, "temperature": self.temperature,
-            "notes": self.notes,
+            "reference_states": self.reference_states, "notes": self.notes,
         }
 
 
@@ -332,14 +335,16 @@ def system_methods(rows: list[dict], method: str | dict[str, str] = "auto") -> d
 
 def free_energies(workdir: str | os.PathLike, *, temperature: float = 298.15, accept_flagged: bool = False,
                   cutoff_cm1: float = 50.0, U: float = 0.0,
-                  method: str | dict[str, str] = "auto") -> FreeEnergyReport:
+                  method: str | dict[str, str] = "auto", n2h4_state: str = "gas") -> FreeEnergyReport:
     """Adsorption free energies and pathway analyses from everything stored in ``workdir``.
 
     Each surface's free energies use energies of one ``method`` only (``dft``,
     ``mlip`` or ``emt``; ``auto``: DFT when stored for that surface), with gas
     references of the same method; ZPE/TS may come from vibrations of another
-    method, and then say so.
+    method, and then say so.  ``n2h4_state`` is the reference state of hydrazine:
+    ``gas`` (1 bar), ``liquid`` or ``aqueous`` (see :func:`reference_state_shift`).
     """
+    n2h4_shift = reference_state_shift("N2H4", n2h4_state)
     store = ResultsStore(workdir)
     rows = store.rows()
     if not rows:
@@ -375,6 +380,9 @@ def free_energies(workdir: str | os.PathLike, *, temperature: float = 298.15, ac
         table = _energies(gas_rows, m)
         gases[label] = {name: g for name in gas_table() if (g := _gas_G(store, table, vibs, name, temperature))}
         refuse_mixed_gas_corrections(label, gases[label])
+        if "N2H4" in gases[label]:
+            gases[label]["N2H4"].update(G=gases[label]["N2H4"]["G"] + n2h4_shift, reference_state=n2h4_state,
+                                        reference_state_shift=n2h4_shift)
         notes += [n for name, g in gases[label].items() if (n := rigid_mode_note(name, g))]
         notes += [f"gas {name}: {n}" for name, g in gases[label].items() for n in g["notes"]]
         if "H2" not in gases[label]:
@@ -424,4 +432,5 @@ def free_energies(workdir: str | os.PathLike, *, temperature: float = 298.15, ac
                             temperature=temperature, notes=list(dict.fromkeys(notes)),
                             method=used.pop() if len(used) == 1 else "mixed",
                             methods={s: methods[s] for s in systems},
-                            references={s: reference[s] for s in systems})
+                            references={s: reference[s] for s in systems},
+                            reference_states={"N2H4": n2h4_state, "H2O": "gas at 0.035 bar (liquid water)"})

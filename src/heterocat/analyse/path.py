@@ -11,6 +11,11 @@ electrochemical step is downhill; the step that sets it is the
 potential-determining step.  The largest uphill step over all steps, chemical
 ones included, is reported separately: a desorption can be the bottleneck
 (the paper's *N2 -> N2 on NiO and Ru) without shifting with U.
+
+When a pathway starts and ends on the clean surface (HER, HzOR), its overall
+reaction has an equilibrium potential from the computed overall dG, U_eq =
+dG/n (oxidation) or -dG/n (reduction) for n pairs, and the overpotential is
+eta = U_L - U_eq (oxidation) or U_eq - U_L (reduction): |dG(*H)| for HER.
 """
 
 from __future__ import annotations
@@ -62,6 +67,11 @@ class PathResult:
     pH: float = 0.0
     U_SHE: float = 0.0
     notes: list[str] = field(default_factory=list)
+    #: V vs RHE, from the computed overall dG; None when the path does not start and end on the
+    #: clean surface (no overall reaction)
+    equilibrium_potential: float | None = None
+    #: V: U_L - U_eq (oxidation) or U_eq - U_L (reduction)
+    overpotential: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -172,10 +182,28 @@ def evaluate_pathway(name: str, pathway: dict, G: dict[str, float], *, U: float 
                       "kind": "electrochemical" if pairs else "chemical", "electrons": abs(pairs) or 1})
     result = analyse_steps(name, steps, pathway["direction"], U=U, pH=pH,
                            labels=[_label(s, choice) for s in states])
+    if _on_clean_surface(states[0]) and _on_clean_surface(states[-1]):
+        pairs = states[-1]["species"].get(PAIR, 0) - states[0]["species"].get(PAIR, 0)
+        set_equilibrium(result, energies[-1] - energies[0], abs(pairs))
     result.branches = dict(choice)
     if choice:
         result.notes.append("branch taken: " + ", ".join(f"{k} as {v}" for k, v in choice.items()))
     return result
+
+
+def _on_clean_surface(state: dict) -> bool:
+    """True when a state holds no adsorbate: the clean surface, gases and pairs."""
+    return not any(name.startswith("*") and name != "*" for name in state["species"])
+
+
+def set_equilibrium(result: PathResult, overall_dG: float, pairs: float) -> None:
+    """Set U_eq (V vs RHE) from the overall dG (eV) of ``pairs`` (H+ + e-), and eta against U_L."""
+    if not pairs:
+        return
+    sign = 1.0 if result.direction == "oxidation" else -1.0
+    result.equilibrium_potential = sign * overall_dG / pairs
+    if result.limiting_potential is not None:
+        result.overpotential = sign * (result.limiting_potential - result.equilibrium_potential)
 
 
 def _path_key(energies: list[float]) -> tuple[float, float]:

@@ -161,6 +161,18 @@ def adsorbate_free_energy(species: str, energy: float, frequencies_cm1: list[flo
                       raised_modes=raised, imaginary_modes=imaginary, notes=notes)
 
 
+def reference_state_shift(name: str, state: str) -> float:
+    """G(state) - G(gas at its table pressure) (eV, 298.15 K) of gas ``name``; ``gas`` is 0.
+
+    The states and their sources are data (``reference_states`` in ``gases.toml``):
+    N2H4 ``gas`` (1 bar), ``liquid`` and ``aqueous``.
+    """
+    states = {"gas": 0.0, **_gas(name).get("reference_states", {})}
+    if state not in states:
+        raise HeterocatError(f"no {state!r} reference state for {name}; choose from {', '.join(states)}")
+    return float(states[state])
+
+
 def _gas(name: str) -> dict:
     table = gas_table()
     key = name.removesuffix("(g)")

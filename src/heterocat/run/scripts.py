@@ -318,6 +318,7 @@ def summary(args: argparse.Namespace, wf: dict, cd: dict, fe: dict, seconds: flo
             r = paths["HzOR"]
             hzor[system] = {"steps": [{"name": s.name, "dG": round(s.dG, 3), "kind": s.kind} for s in r.steps],
                             "limiting_potential": r.limiting_potential,
+                            "equilibrium_potential": r.equilibrium_potential, "overpotential": r.overpotential,
                             "potential_determining_step": r.potential_determining_step,
                             "largest_step": r.largest_step, "largest_step_dG": round(r.largest_step_dG, 3),
                             "branches": r.branches}
@@ -359,9 +360,11 @@ def summary_text(doc: dict[str, Any]) -> str:
     lines += ["", "HzOR (N2H4 -> N2), dG per step (eV)"]
     for system, h in doc["hzor"].items():
         lines.append(f"  {system}: " + ", ".join(f"{s['dG']:+.2f}" for s in h["steps"]))
-        ul = h["limiting_potential"]
+        ul, eq, eta = h["limiting_potential"], h.get("equilibrium_potential"), h.get("overpotential")
         lines.append(f"    U_L {'-' if ul is None else f'{ul:+.3f} V'} (PDS {h['potential_determining_step']});"
-                     f" largest step {h['largest_step']} {h['largest_step_dG']:+.3f} eV; branch {h['branches']}")
+                     + ("" if eq is None else f" U_eq {eq:+.3f} V;")
+                     + ("" if eta is None else f" eta {eta:+.3f} V;")
+                     + f" largest step {h['largest_step']} {h['largest_step_dG']:+.3f} eV; branch {h['branches']}")
     lines += ["", f"GPAW calculations stored: {doc['gpaw_calculations']}; tasks {doc['tasks']['total']}"
               f" ({doc['tasks']['ran']} ran now); wall time {doc['wall_time_s']:.0f} s",
               f"figures: {len(doc['figures'])} files in {Path(doc['figures'][0]).parent if doc['figures'] else '-'}"

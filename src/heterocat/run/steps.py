@@ -155,7 +155,8 @@ def charge_difference_text(result: Any, figures: list[str]) -> str:
 
 
 def free_energy_step(workdir: str | os.PathLike, *, temperature: float = 298.15, accept_flagged: bool = False,
-                     U: float = 0.0, method: str | dict[str, str] = "auto") -> tuple[Any, dict]:
+                     U: float = 0.0, method: str | dict[str, str] = "auto",
+                     n2h4_state: str = "gas") -> tuple[Any, dict]:
     """Free energies, pathways and their figures (HER, dG bars, HzOR at 0 and U_L) from the store."""
     from heterocat.analyse.freeenergy import free_energies  # noqa: PLC0415
     from heterocat.analyse.path import analyse_steps  # noqa: PLC0415
@@ -164,7 +165,8 @@ def free_energy_step(workdir: str | os.PathLike, *, temperature: float = 298.15,
 
     if not Path(workdir).is_dir():
         raise HeterocatError(f"no work directory {workdir}")
-    report = free_energies(workdir, temperature=temperature, accept_flagged=accept_flagged, U=U, method=method)
+    report = free_energies(workdir, temperature=temperature, accept_flagged=accept_flagged, U=U, method=method,
+                           n2h4_state=n2h4_state)
     figdir = Path(workdir) / "figures"
     figures: list[str] = []
     h_sites = [v for v in report.sites if v.adsorbate == "H"]
@@ -208,13 +210,17 @@ def free_energy_text(report: Any, figures: list[str]) -> str:
     for system, paths in report.pathways.items():
         for name, r in paths.items():
             ul = "-" if r.limiting_potential is None else f"{r.limiting_potential:+.3f} V"
-            lines.append(f"{system} {name}: U_L {ul} (PDS {r.potential_determining_step}); largest step "
+            eq = "" if r.equilibrium_potential is None else (
+                f"; U_eq {r.equilibrium_potential:+.3f} V, eta {r.overpotential:+.3f} V"
+                if r.overpotential is not None else f"; U_eq {r.equilibrium_potential:+.3f} V")
+            lines.append(f"{system} {name}: U_L {ul} (PDS {r.potential_determining_step}){eq}; largest step "
                          f"{r.largest_step} {r.largest_step_dG:+.3f} eV"
                          + (f"; branch {r.branches}" if r.branches else ""))
     levels = sorted({v.level_of_theory for v in report.sites})
     lines.append("level of theory: " + "; ".join(levels))
     for method, table in report.gases.items():
         lines.append(f"gases ({method} energies): " + "; ".join(f"{g} {v['method']}" for g, v in table.items()))
+    lines.append("reference states: " + "; ".join(f"{g} {state}" for g, state in report.reference_states.items()))
     if report.excluded:
         lines.append(f"excluded (flagged; --accept-flagged to use): {len(report.excluded)}")
         lines += [f"  {e['system']} {e['adsorbate']} {e['site']}"
