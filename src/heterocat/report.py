@@ -81,9 +81,13 @@ def _free_energies(workdir: Path) -> Section | None:
         report = free_energies(workdir)
     except HeterocatError as err:
         return Section("Free energies", [f"not available: {err}"])
-    sites = [[v.system, v.adsorbate, v.site, f"*{v.adsorbate_start} at {v.site_start}", _f(v.dE), _f(v.dG),
+    sites = [[v.system, v.adsorbate, v.site, f"*{v.adsorbate_start} at {v.site_start}", _f(v.dE),
+              *(_f(v.parts.get(k)) for k in ("ZPE", "heat", "-TS")), _f(v.dG),
               "yes" if report.best[v.system][v.adsorbate] is v else "", v.corrections, v.level_of_theory]
              for v in report.sites]
+    steps = [[system, name, st.name, st.kind, *(_f(st.parts.get(k)) for k in ("E", "ZPE", "heat", "-TS")), _f(st.dG)]
+             for system, named in report.pathways.items() for name, r in named.items() if name in ("HER", "HzOR")
+             for st in r.steps]
     paths = []
     for system, named in report.pathways.items():
         for name, r in named.items():
@@ -92,12 +96,16 @@ def _free_energies(workdir: Path) -> Section | None:
                           r.potential_determining_step or "-", f"{r.largest_step} ({r.largest_step_dG:+.2f})",
                           str(r.branches or "")])
     text = [f"T = {report.temperature:g} K, U = 0 V vs RHE (computational hydrogen electrode); "
-            f"{report.methods_text()}."] + [f"note: {n}" for n in report.notes]
+            f"{report.methods_text()}; reference states: "
+            + "; ".join(f"{g} {state}" for g, state in report.reference_states.items())
+            + ". dG = dE + dZPE + d(heat) - TdS, d(heat) being the heat-capacity integral from 0 K."] \
+        + [f"note: {n}" for n in report.notes]
     return Section("Free energies", text, [
-        Table(["system", "adsorbate", "site (where it ended)", "placed as", "dE (eV)", "dG (eV)", "best",
-               "ZPE/TS", "level of theory"], sites),
+        Table(["system", "adsorbate", "site (where it ended)", "placed as", "dE (eV)", "dZPE", "d(heat)", "-TdS",
+               "dG (eV)", "best", "ZPE/TS", "level of theory"], sites),
         Table(["system", "pathway", "dG per step (eV)", "U_L (V)", "U_eq (V)", "eta (V)", "potential-determining step",
-               "largest step (eV)", "branch"], paths)])
+               "largest step (eV)", "branch"], paths),
+        Table(["system", "pathway", "step", "kind", "dE (eV)", "dZPE", "d(heat)", "-TdS", "dG (eV)"], steps)])
 
 
 def _calculations(workdir: Path) -> tuple[Section, Section]:

@@ -372,3 +372,20 @@ def test_hydrazine_reference_state_shifts_its_gas_free_energy(workdir, tmp_path)
     assert shift == pytest.approx((128.1 - 159.35) / 96.485, abs=1e-3)
     assert aqueous.reference_states["N2H4"] == "aqueous" and gas.reference_states["N2H4"] == "gas"
     assert aqueous.gases["emt"]["H2"]["G"] == gas.gases["emt"]["H2"]["G"]
+
+
+def test_every_step_splits_into_dE_dZPE_heat_and_minus_TdS(workdir):
+    """Per site and per pathway step, dE + dZPE + d(heat) - TdS adds up to dG; dE is the electronic
+    difference; for *H the ZPE gained on adsorption (~0.14-0.2 eV vs 1/2 H2) and the entropy lost
+    (1/2 TS(H2) ~ 0.2 eV) have the textbook signs."""
+    report = free_energies(workdir)
+    for v in report.sites:
+        assert set(v.parts) >= {"E", "ZPE", "heat", "-TS"}
+        assert sum(v.parts.values()) == pytest.approx(v.dG, abs=1e-9) and v.parts["E"] == pytest.approx(v.dE)
+    h = report.best["Pt(111)"]["H"]
+    assert h.parts["-TS"] > 0.1 and h.parts["ZPE"] < 0.1  # entropy of 1/2 H2 lost; ZPE(*H) - 1/2 ZPE(H2)
+    for path in report.pathways["Pt(111)"].values():
+        for step in path.steps:
+            assert sum(step.parts.values()) == pytest.approx(step.dG, abs=1e-9)
+    her = report.pathways["Pt(111)"]["HER"].to_dict()["steps"][0]
+    assert {"dE", "dZPE", "dheat", "-TdS"} <= set(her) and her["dE"] == pytest.approx(h.dE)

@@ -63,6 +63,9 @@ class SiteValue:
     #: what was placed: the start site and species
     site_start: str = ""
     adsorbate_start: str = ""
+    #: dG split into dE, dZPE, d(heat) (heat-capacity integral), -TdS and a gas's reference-state
+    #: shift (``state``), eV; empty when the corrections do not split (the +0.24 eV shortcut)
+    parts: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -219,7 +222,7 @@ def _gas_G(store: ResultsStore, relaxed: dict, vibs: dict, name: str, temperatur
         noise, noisy = rigid_mode_noise(name, freqs), noisy_gas_vibrations(name, freqs)
     else:
         fe, noise, noisy = tabulated_gas_free_energy(name, row["energy"]), None, False
-    return {"G": fe.G, "energy": fe.energy, "zpe": fe.zpe, "method": fe.method, "level": row["level"],
+    return {"G": fe.G, "energy": fe.energy, "zpe": fe.zpe, "parts": fe.parts(), "method": fe.method, "level": row["level"],
             "rigid_mode_max_cm1": noise, "noisy_vibrations": noisy, "computed": vib is not None,
             "imaginary_modes": fe.imaginary_modes, "notes": fe.notes}
 
@@ -259,22 +262,38 @@ def _site_value(store: ResultsStore, row: dict, clean: dict, gases: dict[str, di
     dE = row["energy"] - clean["energy"] - ref_E
     vib = vibs.get(placement(row))
     site_notes: list[str] = [n] if (n := far_from_minimum_note(row)) else []
+    ads_parts: dict[str, float] | None
     if vib is not None:
         freqs = store.result(vib["task_hash"])["frequencies_cm1"]
         fe = adsorbate_free_energy(f"*{adsorbate}", row["energy"], freqs, temperature=temperature,
                                    cutoff_cm1=cutoff_cm1)
-        G_ads = fe.G
+        G_ads, ads_parts = fe.G, fe.parts()
         site_notes += fe.notes
         corr = f"ZPE/TS: computed (HarmonicThermo, adsorbate modes; {vib['level']})"
     elif ads.name == "H":
         G_ads = row["energy"] + H_SHORTCUT + 0.5 * (gases["H2"]["G"] - gases["H2"]["energy"])
+        ads_parts = None  # the shortcut does not split its 0.24 eV
         corr = "ZPE/TS: tabulated dG = dE + 0.24 eV (Norskov et al., J. Electrochem. Soc. 152, J23 (2005))"
     else:
         G_ads, corr = row["energy"], "ZPE/TS: none for the adsorbate (no vibration task stored)"
+        ads_parts = {"E": row["energy"]}
+    parts = {}
+    if ads_parts is not None:
+        parts = add_parts(ads_parts, {"E": clean["energy"]}, *(gases[g]["parts"] for g in ads.reference),
+                          scale=[1.0, -1.0, *(-n for n in ads.reference.values())])
     return SiteValue(system=system, adsorbate=ads.name, site=site, dE=dE, dG=G_ads - clean["energy"] - ref_G,
                      corrections=corr, task_hash=row["task_hash"], level_of_theory=row["level"], notes=site_notes,
                      label=row.get("site_label") or site.split(":", 1)[0], site_start=row.get("site_start") or site,
-                     adsorbate_start=row.get("adsorbate_start") or adsorbate)
+                     adsorbate_start=row.get("adsorbate_start") or adsorbate, parts=parts)
+
+
+def add_parts(*parts: dict[str, float], scale: list[float]) -> dict[str, float]:
+    """Sum of ``scale[i] * parts[i]`` key by key (E, ZPE, heat, -TS, state; eV)."""
+    out: dict[str, float] = {}
+    for d, factor in zip(parts, scale):
+        for key, value in d.items():
+            out[key] = out.get(key, 0.0) + factor * value
+    return out
 
 
 def choose_level(system: str, rows: list[dict]) -> tuple[str, str]:
@@ -380,9 +399,9 @@ def free_energies(workdir: str | os.PathLike, *, temperature: float = 298.15, ac
         table = _energies(gas_rows, m)
         gases[label] = {name: g for name in gas_table() if (g := _gas_G(store, table, vibs, name, temperature))}
         refuse_mixed_gas_corrections(label, gases[label])
-        if "N2H4" in gases[label]:
-            gases[label]["N2H4"].update(G=gases[label]["N2H4"]["G"] + n2h4_shift, reference_state=n2h4_state,
-                                        reference_state_shift=n2h4_shift)
+        if "N2H4" in gases[label] and n2h4_shift:
+            n2h4 = gases[label]["N2H4"]
+            n2h4.update(G=n2h4["G"] + n2h4_shift, reference_state=n2h4_state, parts={**n2h4["parts"], "state": n2h4_shift})
         notes += [n for name, g in gases[label].items() if (n := rigid_mode_note(name, g))]
         notes += [f"gas {name}: {n}" for name, g in gases[label].items() for n in g["notes"]]
         if "H2" not in gases[label]:
@@ -418,12 +437,18 @@ def free_energies(workdir: str | os.PathLike, *, temperature: float = 298.15, ac
         # absolute free energies (eV): clean surface, best site of each adsorbate, gases
         table = gases[reference[system]]
         G = {"*": clean[system]["energy"], **{f"{g}(g)": v["G"] for g, v in table.items()}}
+        parts = {"*": {"E": clean[system]["energy"]}, **{f"{g}(g)": v["parts"] for g, v in table.items()}}
         for ads, value in best.get(system, {}).items():
-            ref_G = sum(n * table[r]["G"] for r, n in get_adsorbate(ads).reference.items())
+            reference_gases = get_adsorbate(ads).reference
+            ref_G = sum(n * table[r]["G"] for r, n in reference_gases.items())
             G[f"*{ads}"] = value.dG + clean[system]["energy"] + ref_G
+            if value.parts:  # absolute parts of G(*ads): its dG parts plus the clean surface and gases
+                parts[f"*{ads}"] = add_parts(value.parts, parts["*"], *(table[r]["parts"] for r in reference_gases),
+                                             scale=[1.0, 1.0, *reference_gases.values()])
         for name, pathway in reaction_table().items():
             try:
-                pathways.setdefault(system, {})[name] = evaluate_pathway(f"{system}: {name}", pathway, G, U=U)
+                pathways.setdefault(system, {})[name] = evaluate_pathway(f"{system}: {name}", pathway, G, U=U,
+                                                                         parts=parts)
             except HeterocatError as err:  # a species of this pathway was not computed on this surface
                 if pathway_species(pathway) & {species for species in G if species.startswith("*")}:
                     notes.append(f"{system}: {name} not analysed ({err})")

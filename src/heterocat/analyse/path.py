@@ -39,13 +39,19 @@ DIRECTIONS = ("oxidation", "reduction")
 
 @dataclass
 class Step:
-    """One step: free-energy change at U = 0 (eV) and at the chosen U."""
+    """One step: free-energy change at U = 0 (eV) and at the chosen U.
+
+    ``parts`` splits dG (U = 0) into dE, dZPE, d(heat) (the heat-capacity integral) and
+    -TdS (eV), plus ``state`` where a reference state shifts a gas (N2H4 aqueous); empty
+    when a species' parts are not known.
+    """
 
     name: str
     dG: float
     kind: str
     electrons: float
     dG_at_U: float
+    parts: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -76,7 +82,8 @@ class PathResult:
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["steps"] = [{"name": s.name, "dG": s.dG, "kind": s.kind, "electrons": s.electrons,
-                         "dG_at_U": s.dG_at_U} for s in self.steps]
+                         "dG_at_U": s.dG_at_U, **{f"d{k}" if k != "-TS" else "-TdS": v for k, v in s.parts.items()}}
+                        for s in self.steps]
         return out
 
 
@@ -158,9 +165,27 @@ def _state_energy(species: dict[str, float], G: dict[str, float], choice: dict[s
     return total
 
 
+def _state_parts(species: dict[str, float], parts: dict[str, dict[str, float]],
+                 choice: dict[str, str]) -> dict[str, float] | None:
+    """Sum of the parts (E, ZPE, heat, -TS ...) of a state's species; None if one is unknown."""
+    total: dict[str, float] = {}
+    for name, count in species.items():
+        key = "H2(g)" if name == PAIR else choice.get(name, name)
+        if key not in parts:
+            return None
+        scale = 0.5 * count if name == PAIR else count
+        for part, value in parts[key].items():
+            total[part] = total.get(part, 0.0) + scale * value
+    return total
+
+
 def evaluate_pathway(name: str, pathway: dict, G: dict[str, float], *, U: float = 0.0,
-                     pH: float = 0.0) -> PathResult:
-    """Steps of a data-defined pathway from species free energies ``G`` (eV), lower branch taken."""
+                     pH: float = 0.0, parts: dict[str, dict[str, float]] | None = None) -> PathResult:
+    """Steps of a data-defined pathway from species free energies ``G`` (eV), lower branch taken.
+
+    ``parts`` (optional) gives each species' G split into E, ZPE, heat, -TS (eV, adding up
+    to G), so that every step also reports dE, dZPE, d(heat) and -TdS.
+    """
     alternatives: dict[str, list[str]] = pathway.get("alternatives", {})
     options: list[dict[str, str]] = [{}]
     for generic, isomers in alternatives.items():
@@ -182,6 +207,10 @@ def evaluate_pathway(name: str, pathway: dict, G: dict[str, float], *, U: float 
                       "kind": "electrochemical" if pairs else "chemical", "electrons": abs(pairs) or 1})
     result = analyse_steps(name, steps, pathway["direction"], U=U, pH=pH,
                            labels=[_label(s, choice) for s in states])
+    state_parts = [_state_parts(s["species"], parts or {}, choice) for s in states]
+    for step, a, b in zip(result.steps, state_parts[:-1], state_parts[1:]):
+        if a is not None and b is not None:
+            step.parts = {k: b.get(k, 0.0) - a.get(k, 0.0) for k in dict.fromkeys([*a, *b])}
     if _on_clean_surface(states[0]) and _on_clean_surface(states[-1]):
         pairs = states[-1]["species"].get(PAIR, 0) - states[0]["species"].get(PAIR, 0)
         set_equilibrium(result, energies[-1] - energies[0], abs(pairs))

@@ -41,7 +41,11 @@ def gas_table() -> dict:
 
 @dataclass
 class FreeEnergy:
-    """A free energy (eV) and how it was obtained."""
+    """A free energy (eV) and how it was obtained: G = energy + zpe + heat + (-TS).
+
+    ``heat`` is the integral of the heat capacity from 0 K to T (Cp for a gas, Cv for an
+    adsorbate), ``minus_TS`` the entropy term; tabulated corrections have no heat term.
+    """
 
     species: str
     energy: float
@@ -53,9 +57,15 @@ class FreeEnergy:
     raised_modes: int = 0
     imaginary_modes: int = 0
     notes: list[str] = field(default_factory=list)
+    heat: float = 0.0
+    minus_TS: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def parts(self) -> dict[str, float]:
+        """``E``, ``ZPE``, ``heat`` and ``-TS`` (eV), which add up to G."""
+        return {"E": self.energy, "ZPE": self.zpe, "heat": self.heat, "-TS": self.minus_TS}
 
 
 #: Imaginary modes (cm^-1) smaller than this are noise on a soft mode, taken as real at the cutoff.
@@ -86,12 +96,15 @@ def gas_free_energy(name: str, energy: float, frequencies_cm1: list[float], atom
     thermo = IdealGasThermo(vib_energies=energies, geometry=data["geometry"], potentialenergy=energy,
                             atoms=atoms, symmetrynumber=data["symmetry"], spin=data["spin"])
     G = thermo.get_gibbs_energy(temperature=temperature, pressure=pressure, verbose=False)
+    H = thermo.get_enthalpy(temperature=temperature, verbose=False)
+    zpe = float(thermo.get_ZPE_correction())
     imaginary = internal_imaginary_modes(name, frequencies_cm1)
     notes = [f"{imaginary} imaginary internal mode(s), taken at their magnitude: the geometry is not a "
              "minimum"] if imaginary else []
-    return FreeEnergy(species=f"{name}(g)", energy=energy, G=float(G), zpe=float(thermo.get_ZPE_correction()),
+    return FreeEnergy(species=f"{name}(g)", energy=energy, G=float(G), zpe=zpe,
                       method="IdealGasThermo (computed vibrations)", temperature=temperature,
-                      pressure=pressure, imaginary_modes=imaginary, notes=notes)
+                      pressure=pressure, imaginary_modes=imaginary, notes=notes,
+                      heat=float(H - energy - zpe), minus_TS=float(G - H))
 
 
 def internal_imaginary_modes(name: str, frequencies_cm1: list[float]) -> int:
@@ -141,7 +154,7 @@ def tabulated_gas_free_energy(name: str, energy: float) -> FreeEnergy:
     tab = data["tabulated"]
     return FreeEnergy(species=f"{name}(g)", energy=energy, G=energy + tab["zpe"] - tab["ts"], zpe=tab["zpe"],
                       method="ZPE/TS: tabulated, source heterocat/data/gases.toml (Norskov 2004; NIST CCCBDB)",
-                      temperature=ROOM_TEMPERATURE, pressure=data["pressure"])
+                      temperature=ROOM_TEMPERATURE, pressure=data["pressure"], minus_TS=-tab["ts"])
 
 
 def adsorbate_free_energy(species: str, energy: float, frequencies_cm1: list[float], *,
@@ -150,15 +163,18 @@ def adsorbate_free_energy(species: str, energy: float, frequencies_cm1: list[flo
     energies, raised, imaginary = clean_modes(frequencies_cm1, cutoff_cm1)
     thermo = HarmonicThermo(vib_energies=energies, potentialenergy=energy)
     F = thermo.get_helmholtz_energy(temperature, verbose=False)
+    U = thermo.get_internal_energy(temperature, verbose=False)
+    zpe = float(thermo.get_ZPE_correction())
     notes = []
     if raised:
         notes.append(f"{raised} mode(s) below {cutoff_cm1:g} cm^-1 (imaginary ones under "
                      f"{SMALL_IMAGINARY_CM1:g} included) raised to it")
     if imaginary:
         notes.append(f"not a minimum: {imaginary} imaginary mode(s) of {SMALL_IMAGINARY_CM1:g} cm^-1 or more dropped")
-    return FreeEnergy(species=species, energy=energy, G=float(F), zpe=float(thermo.get_ZPE_correction()),
+    return FreeEnergy(species=species, energy=energy, G=float(F), zpe=zpe,
                       method="HarmonicThermo (computed adsorbate vibrations)", temperature=temperature,
-                      raised_modes=raised, imaginary_modes=imaginary, notes=notes)
+                      raised_modes=raised, imaginary_modes=imaginary, notes=notes,
+                      heat=float(U - energy - zpe), minus_TS=float(F - U))
 
 
 def reference_state_shift(name: str, state: str) -> float:

@@ -310,13 +310,15 @@ def summary(args: argparse.Namespace, wf: dict, cd: dict, fe: dict, seconds: flo
 
     report = fe["report"]
     per_site = {ads: [{"system": v.system, "site": v.site, "dG": round(v.dG, 3), "dE": round(v.dE, 3),
+                       **{f"d{k}" if k != "-TS" else "-TdS": round(x, 3) for k, x in v.parts.items() if k != "E"},
                        "corrections": v.corrections, "level_of_theory": v.level_of_theory}
                       for v in report.sites if v.adsorbate == ads] for ads in ("H", "H2O", "OH")}
     hzor = {}
     for system, paths in report.pathways.items():
         if "HzOR" in paths:
             r = paths["HzOR"]
-            hzor[system] = {"steps": [{"name": s.name, "dG": round(s.dG, 3), "kind": s.kind} for s in r.steps],
+            hzor[system] = {"steps": [{"name": s.name, "dG": round(s.dG, 3), "kind": s.kind,
+                                       **{k: round(v, 3) for k, v in s.parts.items()}} for s in r.steps],
                             "limiting_potential": r.limiting_potential,
                             "equilibrium_potential": r.equilibrium_potential, "overpotential": r.overpotential,
                             "potential_determining_step": r.potential_determining_step,

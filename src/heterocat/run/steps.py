@@ -192,6 +192,22 @@ def free_energy_step(workdir: str | os.PathLike, *, temperature: float = 298.15,
     return report, {**report.to_dict(), "figures": figures}
 
 
+def _e_text(parts: dict[str, float]) -> str:
+    return f"{parts['E']:7.3f}" if "E" in parts else f"{'-':>7}"
+
+
+def _signed(value: float) -> str:
+    """``+0.123 V`` without a negative zero."""
+    return f"{round(value, 6) + 0.0:+.3f} V"
+
+
+def _parts_text(parts: dict[str, float]) -> str:
+    """dZPE, d(heat) and -TdS (eV) in fixed columns; dashes when the corrections do not split."""
+    if not parts:
+        return f"{'-':>6} {'-':>6} {'-':>6}"
+    return " ".join(f"{parts.get(k, 0.0):6.3f}" for k in ("ZPE", "heat", "-TS"))
+
+
 def started_text(value: Any) -> str:
     """``; placed as *NHNH at Ru-Top:bridge:1`` when a result ended elsewhere than it started."""
     if value.site_start in ("", value.site) and value.adsorbate_start in ("", value.adsorbate):
@@ -201,18 +217,24 @@ def started_text(value: Any) -> str:
 
 def free_energy_text(report: Any, figures: list[str]) -> str:
     lines = [f"Adsorption free energies (eV, T = {report.temperature:g} K; {report.methods_text()})",
-             f"  {'system':<18} {'adsorbate':<6} {'site (where it ended)':<30} {'dE':>7} {'dG':>7}  corrections"]
+             f"  {'system':<18} {'adsorbate':<6} {'site (where it ended)':<30} {'dE':>7} {'dZPE':>6} {'dheat':>6}"
+             f" {'-TdS':>6} {'dG':>7}  corrections"]
     for v in report.sites:
         best = report.best[v.system][v.adsorbate] is v
-        lines.append(f"  {v.system:<18} {v.adsorbate:<6} {v.site:<30} {v.dE:7.3f} {v.dG:7.3f}"
+        lines.append(f"  {v.system:<18} {v.adsorbate:<6} {v.site:<30} {v.dE:7.3f} {_parts_text(v.parts)} {v.dG:7.3f}"
                      f"{' *' if best else '  '} {v.corrections}" + started_text(v))
-    lines.append("  (* best site)")
+    lines.append("  (* best site; dheat: heat-capacity integral 0 -> T)")
     for system, paths in report.pathways.items():
         for name, r in paths.items():
+            if name in ("HER", "HzOR"):
+                lines.append(f"{system} {name} steps (eV):  {'dE':>7} {'dZPE':>6} {'dheat':>6} {'-TdS':>6} {'dG':>7}")
+                lines += [f"  {st.name:<34} {_e_text(st.parts)} {_parts_text(st.parts)} "
+                          f"{st.dG:7.3f}" + (f"  (reference state {st.parts['state']:+.3f})" if st.parts.get("state")
+                                             else "") for st in r.steps]
             ul = "-" if r.limiting_potential is None else f"{r.limiting_potential:+.3f} V"
             eq = "" if r.equilibrium_potential is None else (
-                f"; U_eq {r.equilibrium_potential:+.3f} V, eta {r.overpotential:+.3f} V"
-                if r.overpotential is not None else f"; U_eq {r.equilibrium_potential:+.3f} V")
+                f"; U_eq {_signed(r.equilibrium_potential)}, eta {_signed(r.overpotential)}"
+                if r.overpotential is not None else f"; U_eq {_signed(r.equilibrium_potential)}")
             lines.append(f"{system} {name}: U_L {ul} (PDS {r.potential_determining_step}){eq}; largest step "
                          f"{r.largest_step} {r.largest_step_dG:+.3f} eV"
                          + (f"; branch {r.branches}" if r.branches else ""))
