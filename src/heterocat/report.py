@@ -85,6 +85,16 @@ def _free_energies(workdir: Path) -> Section | None:
               *(_f(v.parts.get(k)) for k in ("ZPE", "heat", "-TS")), _f(v.dG),
               "yes" if report.best[v.system][v.adsorbate] is v else "", v.corrections, v.level_of_theory]
              for v in report.sites]
+    her = [[system, label, f"{d['most_active']['site']} ({_f(d['most_active']['dG'])})",
+            f"{d['strongest']['site']} ({_f(d['strongest']['dG'])})"]
+           for system, h in report.her.items() for label, d in [("all sites", h), *h["per_label"].items()]]
+    for system, labels in report.by_label.items():
+        for label, named in labels.items():
+            r = named["HzOR"]
+            paths.append([system, f"HzOR at {label} only", ", ".join(f"{s.dG:+.2f}" for s in r.steps),
+                          _f(r.limiting_potential), _f(r.equilibrium_potential), _f(r.overpotential),
+                          r.potential_determining_step or "-", f"{r.largest_step} ({r.largest_step_dG:+.2f})",
+                          str(r.branches or "")])
     steps = [[system, name, st.name, st.kind, *(_f(st.parts.get(k)) for k in ("E", "ZPE", "heat", "-TS")), _f(st.dG)]
              for system, named in report.pathways.items() for name, r in named.items() if name in ("HER", "HzOR")
              for st in r.steps]
@@ -105,7 +115,8 @@ def _free_energies(workdir: Path) -> Section | None:
                "dG (eV)", "best", "ZPE/TS", "level of theory"], sites),
         Table(["system", "pathway", "dG per step (eV)", "U_L (V)", "U_eq (V)", "eta (V)", "potential-determining step",
                "largest step (eV)", "branch"], paths),
-        Table(["system", "pathway", "step", "kind", "dE (eV)", "dZPE", "d(heat)", "-TdS", "dG (eV)"], steps)])
+        Table(["system", "pathway", "step", "kind", "dE (eV)", "dZPE", "d(heat)", "-TdS", "dG (eV)"], steps),
+        Table(["system", "*H sites", "most active: smallest |dG| (eV)", "strongest binding: lowest dG (eV)"], her)])
 
 
 def _calculations(workdir: Path) -> tuple[Section, Section]:

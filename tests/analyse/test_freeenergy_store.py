@@ -389,3 +389,29 @@ def test_every_step_splits_into_dE_dZPE_heat_and_minus_TdS(workdir):
             assert sum(step.parts.values()) == pytest.approx(step.dG, abs=1e-9)
     her = report.pathways["Pt(111)"]["HER"].to_dict()["steps"][0]
     assert {"dE", "dZPE", "dheat", "-TdS"} <= set(her) and her["dE"] == pytest.approx(h.dE)
+
+
+def test_her_names_the_most_active_and_the_strongest_site_per_label():
+    from heterocat.analyse.freeenergy import SiteValue, her_sites  # noqa: PLC0415
+
+    def value(site, label, dG):
+        return SiteValue("S", "H", site, dE=dG - 0.24, dG=dG, corrections="", task_hash="", level_of_theory="",
+                         label=label)
+
+    values = [value("Ru-Top:top:1", "Ru-Top", -0.20), value("Ru-Top:hollow:1", "Ru-Top", -0.45),
+              value("Ru-Middle:bridge:1", "Ru-Middle", -0.95), value("Ru-Bottom:bridge:1", "Ru-Bottom", -1.39),
+              value("interface:bridge:1", "interface", 0.10)]
+    her = her_sites(values)
+    assert her["strongest"]["site"] == "Ru-Bottom:bridge:1" and her["most_active"]["site"] == "interface:bridge:1"
+    assert her["per_label"]["Ru-Top"]["most_active"]["dG"] == -0.20
+    assert her["per_label"]["Ru-Top"]["strongest"]["dG"] == -0.45
+    assert set(her["per_label"]) == {"Ru-Top", "Ru-Middle", "Ru-Bottom", "interface"}
+
+
+def test_report_shows_her_per_site_label(workdir):
+    report = free_energies(workdir)
+    her = report.her["Pt(111)"]
+    values = [v for v in report.sites if v.adsorbate == "H"]
+    assert her["strongest"]["dG"] == min(v.dG for v in values)
+    assert abs(her["most_active"]["dG"]) == min(abs(v.dG) for v in values)
+    assert set(her["per_label"]) == {v.label for v in values}

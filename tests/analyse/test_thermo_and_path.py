@@ -152,6 +152,14 @@ def test_hzor_takes_the_lower_n2h2_branch_and_names_it():
     assert low.branches == {"*N2H2": "*NHNH"} and "*NHNH" in low.state_labels
     high = evaluate_pathway("HzOR", reaction_table()["HzOR"], {**base, "*NHNH": 0.4, "*NNH2": -0.5})
     assert high.branches == {"*N2H2": "*NNH2"}
+    # the branch of the lower G(*N2H2) is taken even where the other has the lower U_L; that U_L is shown
+    close = evaluate_pathway("HzOR", reaction_table()["HzOR"], {**base, "*NHNH": -0.25, "*NNH2": -0.2,
+                                                                 "*N2H": -0.6})
+    assert close.branches == {"*N2H2": "*NHNH"}
+    (other,) = close.other_branches
+    assert other["branch"] == {"*N2H2": "*NNH2"}
+    assert other["limiting_potential"] == pytest.approx(max(-0.2 - -0.1, -0.6 - -0.2, -1.4 - -0.6, -0.1 - -0.3))
+    assert any("other branch *N2H2 as *NNH2: U_L" in n for n in close.notes)
     assert [s.kind for s in low.steps] == ["chemical"] + ["electrochemical"] * 4 + ["chemical"]
     # overall: N2H4 -> N2 + 4 (H+ + e-) adds up to the gas-phase reaction energy
     assert low.levels[-1] == pytest.approx(-1.0)

@@ -89,6 +89,11 @@ class FreeEnergyReport:
     references: dict[str, str] = field(default_factory=dict)
     #: reference state of each gas whose state is a choice (N2H4: gas, liquid, aqueous)
     reference_states: dict[str, str] = field(default_factory=dict)
+    #: HER per surface: the strongest-binding and the most active (smallest |dG|) *H site, overall
+    #: and per site label (layer: Ru-Top ... on a supported cluster), see :func:`her_sites`
+    her: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: per surface and site label: pathways from the lowest G of each species ending at that label
+    by_label: dict[str, dict[str, dict[str, PathResult]]] = field(default_factory=dict)
 
     def methods_text(self) -> str:
         """``dft energies``, or each surface's method when they differ."""
@@ -102,7 +107,10 @@ class FreeEnergyReport:
             "best": {sys_: {ads: asdict(v) for ads, v in d.items()} for sys_, d in self.best.items()},
             "pathways": {sys_: {name: p.to_dict() for name, p in d.items()} for sys_, d in self.pathways.items()},
             "gases": self.gases, "excluded": self.excluded, "temperature": self.temperature,
-            "reference_states": self.reference_states, "notes": self.notes,
+            "reference_states": self.reference_states, "her": self.her,
+            "by_label": {sys_: {label: {name: p.to_dict() for name, p in d.items()} for label, d in labels.items()}
+                         for sys_, labels in self.by_label.items()},
+            "notes": self.notes,
         }
 
 
@@ -287,6 +295,43 @@ def _site_value(store: ResultsStore, row: dict, clean: dict, gases: dict[str, di
                      adsorbate_start=row.get("adsorbate_start") or adsorbate, parts=parts)
 
 
+def _site_brief(value: SiteValue) -> dict[str, Any]:
+    return {"site": value.site, "label": value.label, "dG": value.dG, "dE": value.dE}
+
+
+def her_sites(values: list[SiteValue]) -> dict[str, Any]:
+    """The strongest-binding (lowest dG) and most active (smallest |dG|, the HER volcano's top) *H
+    site of one surface, overall and per site label; dG in eV."""
+    def pick(group: list[SiteValue]) -> dict[str, Any]:
+        return {"strongest": _site_brief(min(group, key=lambda v: v.dG)),
+                "most_active": _site_brief(min(group, key=lambda v: abs(v.dG)))}
+
+    labels = sorted({v.label for v in values})
+    return {**pick(values), "per_label": {label: pick([v for v in values if v.label == label]) for label in labels}}
+
+
+def pathways_of(system: str, values: dict[str, SiteValue], clean: dict, table: dict[str, dict[str, Any]],
+                U: float, notes: list[str], prefix: str = "") -> dict[str, PathResult]:
+    """Every built-in pathway on ``system`` from the adsorbate ``values`` (one per species), the clean
+    surface and the gas ``table``; a pathway lacking a species it needs is noted (when it has others)."""
+    G = {"*": clean["energy"], **{f"{g}(g)": v["G"] for g, v in table.items()}}
+    parts = {"*": {"E": clean["energy"]}, **{f"{g}(g)": v["parts"] for g, v in table.items()}}
+    for ads, value in values.items():
+        reference_gases = get_adsorbate(ads).reference
+        G[f"*{ads}"] = value.dG + clean["energy"] + sum(n * table[r]["G"] for r, n in reference_gases.items())
+        if value.parts:  # absolute parts of G(*ads): its dG parts plus the clean surface and gases
+            parts[f"*{ads}"] = add_parts(value.parts, parts["*"], *(table[r]["parts"] for r in reference_gases),
+                                         scale=[1.0, 1.0, *reference_gases.values()])
+    out = {}
+    for name, pathway in reaction_table().items():
+        try:
+            out[name] = evaluate_pathway(f"{system}{prefix}: {name}", pathway, G, U=U, parts=parts)
+        except HeterocatError as err:  # a species of this pathway was not computed on this surface
+            if pathway_species(pathway) & {species for species in G if species.startswith("*")}:
+                notes.append(f"{system}{prefix}: {name} not analysed ({err})")
+    return out
+
+
 def add_parts(*parts: dict[str, float], scale: list[float]) -> dict[str, float]:
     """Sum of ``scale[i] * parts[i]`` key by key (E, ZPE, heat, -TS, state; eV)."""
     out: dict[str, float] = {}
@@ -431,31 +476,29 @@ def free_energies(workdir: str | os.PathLike, *, temperature: float = 298.15, ac
         if current is None or value.dG < current.dG:
             best[value.system][value.adsorbate] = value
     pathways: dict[str, dict[str, PathResult]] = {}
+    by_label: dict[str, dict[str, dict[str, PathResult]]] = {}
     for system in systems:
         if clean.get(system) is None:
             continue
-        # absolute free energies (eV): clean surface, best site of each adsorbate, gases
+        # the lowest free energy of each species, then per site label with what ended there
         table = gases[reference[system]]
-        G = {"*": clean[system]["energy"], **{f"{g}(g)": v["G"] for g, v in table.items()}}
-        parts = {"*": {"E": clean[system]["energy"]}, **{f"{g}(g)": v["parts"] for g, v in table.items()}}
-        for ads, value in best.get(system, {}).items():
-            reference_gases = get_adsorbate(ads).reference
-            ref_G = sum(n * table[r]["G"] for r, n in reference_gases.items())
-            G[f"*{ads}"] = value.dG + clean[system]["energy"] + ref_G
-            if value.parts:  # absolute parts of G(*ads): its dG parts plus the clean surface and gases
-                parts[f"*{ads}"] = add_parts(value.parts, parts["*"], *(table[r]["parts"] for r in reference_gases),
-                                             scale=[1.0, 1.0, *reference_gases.values()])
-        for name, pathway in reaction_table().items():
-            try:
-                pathways.setdefault(system, {})[name] = evaluate_pathway(f"{system}: {name}", pathway, G, U=U,
-                                                                         parts=parts)
-            except HeterocatError as err:  # a species of this pathway was not computed on this surface
-                if pathway_species(pathway) & {species for species in G if species.startswith("*")}:
-                    notes.append(f"{system}: {name} not analysed ({err})")
+        pathways[system] = pathways_of(system, best.get(system, {}), clean[system], table, U, notes)
+        mine = [v for v in sites if v.system == system]
+        for label in sorted({v.label for v in mine if v.adsorbate != "H"}):
+            lowest: dict[str, SiteValue] = {}
+            for v in mine:
+                if v.label == label and (v.adsorbate not in lowest or v.dG < lowest[v.adsorbate].dG):
+                    lowest[v.adsorbate] = v
+            found = pathways_of(system, lowest, clean[system], table, U, [], prefix=f" at {label}")
+            if "HzOR" in found:
+                by_label.setdefault(system, {})[label] = {"HzOR": found["HzOR"]}
+    her = {system: her_sites(h) for system in systems if (h := [v for v in sites if v.system == system
+                                                                and v.adsorbate == "H"])}
     used = {methods[s] for s in systems} or set(methods.values())
     return FreeEnergyReport(sites=sites, best=best, pathways=pathways, gases=gases, excluded=excluded,
                             temperature=temperature, notes=list(dict.fromkeys(notes)),
                             method=used.pop() if len(used) == 1 else "mixed",
                             methods={s: methods[s] for s in systems},
                             references={s: reference[s] for s in systems},
-                            reference_states={"N2H4": n2h4_state, "H2O": "gas at 0.035 bar (liquid water)"})
+                            reference_states={"N2H4": n2h4_state, "H2O": "gas at 0.035 bar (liquid water)"},
+                            her=her, by_label=by_label)

@@ -78,6 +78,9 @@ class PathResult:
     equilibrium_potential: float | None = None
     #: V: U_L - U_eq (oxidation) or U_eq - U_L (reduction)
     overpotential: float | None = None
+    #: the branches not taken (higher G of their isomer): ``branch``, ``limiting_potential``,
+    #: ``potential_determining_step``
+    other_branches: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -181,7 +184,10 @@ def _state_parts(species: dict[str, float], parts: dict[str, dict[str, float]],
 
 def evaluate_pathway(name: str, pathway: dict, G: dict[str, float], *, U: float = 0.0,
                      pH: float = 0.0, parts: dict[str, dict[str, float]] | None = None) -> PathResult:
-    """Steps of a data-defined pathway from species free energies ``G`` (eV), lower branch taken.
+    """Steps of a data-defined pathway from species free energies ``G`` (eV).
+
+    A generic species with isomers (``*N2H2``) is taken as the isomer of lower G; the other
+    branches' limiting potentials are kept in ``other_branches``.
 
     ``parts`` (optional) gives each species' G split into E, ZPE, heat, -TS (eV, adding up
     to G), so that every step also reports dE, dZPE, d(heat) and -TdS.
@@ -193,13 +199,25 @@ def evaluate_pathway(name: str, pathway: dict, G: dict[str, float], *, U: float 
         if not present:
             raise HeterocatError(f"no free energy for any of {isomers} ({generic})")
         options = [{**o, generic: iso} for o in options for iso in present]
-    best = None
-    for choice in options:
-        energies = [_state_energy(s["species"], G, choice) for s in pathway["states"]]
-        if best is None or _path_key(energies) < _path_key(best[1]):
-            best = (choice, energies)
-    choice, energies = best
+    # the branch of the lower G of its isomers (the more stable intermediate is the one formed)
+    options.sort(key=lambda choice: sum(G[iso] for iso in choice.values()))
+    results = [_evaluate_branch(name, pathway, G, choice, U=U, pH=pH, parts=parts) for choice in options]
+    result = results[0]
+    result.other_branches = [{"branch": other.branches, "limiting_potential": other.limiting_potential,
+                              "potential_determining_step": other.potential_determining_step}
+                             for other in results[1:]]
+    for other in result.other_branches:
+        ul = other["limiting_potential"]
+        result.notes.append("other branch " + ", ".join(f"{k} as {v}" for k, v in other["branch"].items())
+                            + (f": U_L {ul:+.3f} V" if ul is not None else ""))
+    return result
+
+
+def _evaluate_branch(name: str, pathway: dict, G: dict[str, float], choice: dict[str, str], *, U: float,
+                     pH: float, parts: dict[str, dict[str, float]] | None) -> PathResult:
+    """A pathway with each generic species taken as the isomer ``choice`` names."""
     states = pathway["states"]
+    energies = [_state_energy(s["species"], G, choice) for s in states]
     steps = []
     for a, b, ea, eb in zip(states[:-1], states[1:], energies[:-1], energies[1:]):
         pairs = b["species"].get(PAIR, 0) - a["species"].get(PAIR, 0)
@@ -216,7 +234,7 @@ def evaluate_pathway(name: str, pathway: dict, G: dict[str, float], *, U: float 
         set_equilibrium(result, energies[-1] - energies[0], abs(pairs))
     result.branches = dict(choice)
     if choice:
-        result.notes.append("branch taken: " + ", ".join(f"{k} as {v}" for k, v in choice.items()))
+        result.notes.append("branch taken (lower G): " + ", ".join(f"{k} as {v}" for k, v in choice.items()))
     return result
 
 
@@ -233,12 +251,6 @@ def set_equilibrium(result: PathResult, overall_dG: float, pairs: float) -> None
     result.equilibrium_potential = sign * overall_dG / pairs
     if result.limiting_potential is not None:
         result.overpotential = sign * (result.limiting_potential - result.equilibrium_potential)
-
-
-def _path_key(energies: list[float]) -> tuple[float, float]:
-    """Lower branch: the smaller largest step, then the lower sum of intermediate levels."""
-    steps = [b - a for a, b in zip(energies[:-1], energies[1:])]
-    return (max(steps), sum(energies))
 
 
 def _label(state: dict, choice: dict[str, str]) -> str:

@@ -338,10 +338,23 @@ def summary(args: argparse.Namespace, wf: dict, cd: dict, fe: dict, seconds: flo
                             "integral_drho": cd["integral_drho"], "sign_convention": cd["sign_convention"],
                             "cube": cd["cube"]},
         "dG_H": per_site["H"], "dG_H2O": per_site["H2O"], "dG_OH": per_site["OH"], "hzor": hzor,
+        "her": report.her,
         "figures": wf["figures"] + cd["figures"] + fe["figures"],
         "gpaw_calculations": gpaw_runs, "tasks": fe["tasks"], "wall_time_s": round(seconds, 1),
         "notes": report.notes,
     }
+
+
+def her_text(her: dict[str, dict[str, Any]]) -> list[str]:
+    """Per surface: the most active and the strongest-binding *H site, and the most active per label."""
+    lines = []
+    for system, h in her.items():
+        lines.append(f"  {system}: most active {h['most_active']['site']} {h['most_active']['dG']:+.3f};"
+                     f" strongest binding {h['strongest']['site']} {h['strongest']['dG']:+.3f}")
+        if len(h["per_label"]) > 1:
+            lines.append("    most active per label: " + ", ".join(
+                f"{label} {d['most_active']['dG']:+.3f}" for label, d in h["per_label"].items()))
+    return lines
 
 
 def summary_text(doc: dict[str, Any]) -> str:
@@ -359,6 +372,8 @@ def summary_text(doc: dict[str, Any]) -> str:
     for ads in ("H", "H2O", "OH"):
         lines += ["", f"dG(*{ads}) per site (eV, U = 0 V vs RHE)"]
         lines += [f"  {v['system']:<16} {v['site']:<26} {v['dG']:+.3f}" for v in doc[f"dG_{ads}"]]
+        if ads == "H":
+            lines += her_text(doc.get("her", {}))
     lines += ["", "HzOR (N2H4 -> N2), dG per step (eV)"]
     for system, h in doc["hzor"].items():
         lines.append(f"  {system}: " + ", ".join(f"{s['dG']:+.2f}" for s in h["steps"]))

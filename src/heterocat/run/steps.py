@@ -192,6 +192,10 @@ def free_energy_step(workdir: str | os.PathLike, *, temperature: float = 298.15,
     return report, {**report.to_dict(), "figures": figures}
 
 
+def _brief(site: dict) -> str:
+    return f"{site['site']} ({site['dG']:+.3f} eV)"
+
+
 def _e_text(parts: dict[str, float]) -> str:
     return f"{parts['E']:7.3f}" if "E" in parts else f"{'-':>7}"
 
@@ -238,6 +242,18 @@ def free_energy_text(report: Any, figures: list[str]) -> str:
             lines.append(f"{system} {name}: U_L {ul} (PDS {r.potential_determining_step}){eq}; largest step "
                          f"{r.largest_step} {r.largest_step_dG:+.3f} eV"
                          + (f"; branch {r.branches}" if r.branches else ""))
+    for system, her in report.her.items():
+        lines.append(f"{system} HER: most active *H site {_brief(her['most_active'])}; strongest binding "
+                     f"{_brief(her['strongest'])}")
+        if len(her["per_label"]) > 1:
+            lines += [f"  {label:<12} most active {_brief(d['most_active'])}; strongest {_brief(d['strongest'])}"
+                      for label, d in her["per_label"].items()]
+    for system, labels in report.by_label.items():
+        for label, paths in labels.items():
+            r = paths["HzOR"]
+            ul = "-" if r.limiting_potential is None else f"{r.limiting_potential:+.3f} V"
+            lines.append(f"{system} HzOR at {label} only: U_L {ul} (PDS {r.potential_determining_step}); "
+                         f"largest step {r.largest_step} {r.largest_step_dG:+.3f} eV")
     levels = sorted({v.level_of_theory for v in report.sites})
     lines.append("level of theory: " + "; ".join(levels))
     for method, table in report.gases.items():
