@@ -101,7 +101,8 @@ def _free_energies(workdir: Path) -> Section | None:
     paths = []
     for system, named in report.pathways.items():
         for name, r in named.items():
-            paths.append([system, name, ", ".join(f"{s.dG:+.2f}" for s in r.steps), _f(r.limiting_potential),
+            paths.append([system, name + (" (electronic energies)" if r.energy_kind == "electronic" else ""),
+                          ", ".join(f"{s.dG:+.2f}" for s in r.steps), _f(r.limiting_potential),
                           _f(r.equilibrium_potential), _f(r.overpotential),
                           r.potential_determining_step or "-", f"{r.largest_step} ({r.largest_step_dG:+.2f})",
                           str(r.branches or "")])

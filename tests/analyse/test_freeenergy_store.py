@@ -415,3 +415,28 @@ def test_report_shows_her_per_site_label(workdir):
     assert her["strongest"]["dG"] == min(v.dG for v in values)
     assert abs(her["most_active"]["dG"]) == min(abs(v.dG) for v in values)
     assert set(her["per_label"]) == {v.label for v in values}
+
+
+def test_without_vibrations_no_row_mixes_bare_and_free_energies(workdir, tmp_path):
+    """*OH whose vibration failed: dG(*OH) is its electronic dE (said so, with the failure), and the
+    water pathway through it is computed from electronic energies throughout, *H2O included."""
+    from heterocat.calculate.tasks import task_directory  # noqa: PLC0415
+
+    w = _copy(workdir, tmp_path)
+    store = ResultsStore(w)
+    vib = _row(store, system="Pt(111)", adsorbate="OH", task="vib")
+    path = task_directory(w, "vib", vib["task_hash"]) / "result.json"
+    write_json(path, {**read_json(path), "status": "failed", "reason": "SCF did not converge (constructed)"})
+    store.rebuild()
+    report = free_energies(w)
+    oh = report.best["Pt(111)"]["OH"]
+    h2o = report.best["Pt(111)"]["H2O"]
+    assert oh.electronic and oh.dG == pytest.approx(oh.dE) and "failed" in oh.corrections
+    assert any("OH" in n and "vibration task failed" in n for n in report.notes)
+    assert not h2o.electronic and h2o.dG != pytest.approx(h2o.dE, abs=1e-3)
+    water = report.pathways["Pt(111)"]["water_dissociation"]
+    assert water.energy_kind == "electronic"
+    assert water.steps[0].dG == pytest.approx(h2o.dE, abs=1e-9)  # electronic, although *H2O has vibrations
+    # E(*OH) + 1/2 E(H2) - E(*H2O), with *OH referenced to H2O - 1/2 H2: dE(*OH) - dE(*H2O)
+    assert water.steps[1].dG == pytest.approx(oh.dE - h2o.dE, abs=1e-9)
+    assert report.pathways["Pt(111)"]["HER"].energy_kind == "free"

@@ -66,6 +66,9 @@ class SiteValue:
     #: dG split into dE, dZPE, d(heat) (heat-capacity integral), -TdS and a gas's reference-state
     #: shift (``state``), eV; empty when the corrections do not split (the +0.24 eV shortcut)
     parts: dict[str, float] = field(default_factory=dict)
+    #: True when no vibrations were there: dG is then the electronic dE, and every pathway
+    #: through this species is computed from electronic energies only
+    electronic: bool = False
 
 
 @dataclass
@@ -157,6 +160,12 @@ def _vibrations(rows: list[dict]) -> dict[tuple[str, str, str, int], dict]:
         if r["task"] == "vib" and r["status"] == "done":
             out[placement(r)] = r
     return out
+
+
+def _failed_vibrations(store: ResultsStore, rows: list[dict]) -> dict[tuple[str, str, str, int], str]:
+    """The reason of each failed vibration task, by :func:`placement`."""
+    return {placement(r): store.result(r["task_hash"]).get("reason", "failed")
+            for r in rows if r["task"] == "vib" and r["status"] == "failed"}
 
 
 def inherit_flags(rows: list[dict]) -> list[dict]:
@@ -258,7 +267,7 @@ def rigid_mode_note(name: str, gas: dict[str, Any]) -> str | None:
 
 
 def _site_value(store: ResultsStore, row: dict, clean: dict, gases: dict[str, dict], vibs: dict,
-                temperature: float, cutoff_cm1: float) -> SiteValue | str:
+                temperature: float, cutoff_cm1: float, failed_vibs: dict | None = None) -> SiteValue | str:
     """dE and dG of one stored adsorbate against its clean surface and gases; a note if impossible."""
     system, adsorbate, site = row["system"], row["adsorbate"], row["site"]
     ads = get_adsorbate(ALIASES.get(adsorbate, adsorbate))
@@ -270,6 +279,7 @@ def _site_value(store: ResultsStore, row: dict, clean: dict, gases: dict[str, di
     dE = row["energy"] - clean["energy"] - ref_E
     vib = vibs.get(placement(row))
     site_notes: list[str] = [n] if (n := far_from_minimum_note(row)) else []
+    failed_vibs = failed_vibs or {}
     ads_parts: dict[str, float] | None
     if vib is not None:
         freqs = store.result(vib["task_hash"])["frequencies_cm1"]
@@ -282,9 +292,17 @@ def _site_value(store: ResultsStore, row: dict, clean: dict, gases: dict[str, di
         G_ads = row["energy"] + H_SHORTCUT + 0.5 * (gases["H2"]["G"] - gases["H2"]["energy"])
         ads_parts = None  # the shortcut does not split its 0.24 eV
         corr = "ZPE/TS: tabulated dG = dE + 0.24 eV (Norskov et al., J. Electrochem. Soc. 152, J23 (2005))"
-    else:
-        G_ads, corr = row["energy"], "ZPE/TS: none for the adsorbate (no vibration task stored)"
-        ads_parts = {"E": row["energy"]}
+    else:  # no vibrations: electronic energies against electronic gas energies, never mixed with free ones
+        failed = failed_vibs.get(placement(row))
+        why = f"its vibration task failed: {failed}" if failed is not None else "no vibration task stored"
+        corr = f"electronic energies only: dG = dE ({why})"
+        if failed is not None:
+            site_notes.append(f"{system}: *{adsorbate} at {site}: {why}; dG is the electronic dE")
+        return SiteValue(system=system, adsorbate=ads.name, site=site, dE=dE, dG=dE, corrections=corr,
+                         task_hash=row["task_hash"], level_of_theory=row["level"], notes=site_notes,
+                         label=row.get("site_label") or site.split(":", 1)[0],
+                         site_start=row.get("site_start") or site, adsorbate_start=row.get("adsorbate_start") or adsorbate,
+                         parts={"E": dE}, electronic=True)
     parts = {}
     if ads_parts is not None:
         parts = add_parts(ads_parts, {"E": clean["energy"]}, *(gases[g]["parts"] for g in ads.reference),
@@ -315,17 +333,30 @@ def pathways_of(system: str, values: dict[str, SiteValue], clean: dict, table: d
     """Every built-in pathway on ``system`` from the adsorbate ``values`` (one per species), the clean
     surface and the gas ``table``; a pathway lacking a species it needs is noted (when it has others)."""
     G = {"*": clean["energy"], **{f"{g}(g)": v["G"] for g, v in table.items()}}
+    E = {"*": clean["energy"], **{f"{g}(g)": v["energy"] for g, v in table.items()}}
     parts = {"*": {"E": clean["energy"]}, **{f"{g}(g)": v["parts"] for g, v in table.items()}}
+    electronic = set()
     for ads, value in values.items():
         reference_gases = get_adsorbate(ads).reference
         G[f"*{ads}"] = value.dG + clean["energy"] + sum(n * table[r]["G"] for r, n in reference_gases.items())
-        if value.parts:  # absolute parts of G(*ads): its dG parts plus the clean surface and gases
+        E[f"*{ads}"] = value.dE + clean["energy"] + sum(n * table[r]["energy"] for r, n in reference_gases.items())
+        if value.electronic:
+            electronic.add(f"*{ads}")
+        elif value.parts:  # absolute parts of G(*ads): its dG parts plus the clean surface and gases
             parts[f"*{ads}"] = add_parts(value.parts, parts["*"], *(table[r]["parts"] for r in reference_gases),
                                          scale=[1.0, 1.0, *reference_gases.values()])
     out = {}
     for name, pathway in reaction_table().items():
+        bare = sorted(pathway_species(pathway) & electronic)
         try:
-            out[name] = evaluate_pathway(f"{system}{prefix}: {name}", pathway, G, U=U, parts=parts)
+            if bare:  # one kind of energy per pathway: electronic throughout
+                result = evaluate_pathway(f"{system}{prefix}: {name} (electronic energies)", pathway, E, U=U,
+                                          parts={k: {"E": v} for k, v in E.items()})
+                result.energy_kind = "electronic"
+                result.notes.append(f"electronic energies throughout (no ZPE/TS): no vibrations for {', '.join(bare)}")
+            else:
+                result = evaluate_pathway(f"{system}{prefix}: {name}", pathway, G, U=U, parts=parts)
+            out[name] = result
         except HeterocatError as err:  # a species of this pathway was not computed on this surface
             if pathway_species(pathway) & {species for species in G if species.startswith("*")}:
                 notes.append(f"{system}{prefix}: {name} not analysed ({err})")
@@ -422,6 +453,7 @@ def free_energies(workdir: str | os.PathLike, *, temperature: float = 298.15, ac
         usable, method if isinstance(method, str) else "auto")}
     final = [r for r in usable if r["status"] == "done" and _is_final_energy(r)]
     vibs = _vibrations(usable)
+    failed_vibs = _failed_vibrations(store, usable)
     notes: list[str] = []
     relaxed: dict[str, dict[tuple[str, str, str], dict]] = {}  # per surface, at its one level
     gas_level: dict[str, tuple[str, str]] = {}  # per surface: (method, gas_level_id) of its references
@@ -464,12 +496,14 @@ def free_energies(workdir: str | os.PathLike, *, temperature: float = 298.15, ac
             if clean[system] is None:
                 notes.append(f"{system}: no clean-surface relaxation stored; its adsorbates are skipped")
                 break
-            value = _site_value(store, row, clean[system], gases[reference[system]], vibs, temperature, cutoff_cm1)
+            value = _site_value(store, row, clean[system], gases[reference[system]], vibs, temperature, cutoff_cm1,
+                                failed_vibs)
             if isinstance(value, str):
                 notes.append(value)
             else:
                 sites.append(value)
                 notes += [n for n in (step_limit_note(row), far_from_minimum_note(row)) if n]
+                notes += [n for n in value.notes if n.startswith(f"{system}: *")]
     best: dict[str, dict[str, SiteValue]] = {}
     for value in sites:
         current = best.setdefault(value.system, {}).get(value.adsorbate)

@@ -81,6 +81,8 @@ class PathResult:
     #: the branches not taken (higher G of their isomer): ``branch``, ``limiting_potential``,
     #: ``potential_determining_step``
     other_branches: list[dict[str, Any]] = field(default_factory=list)
+    #: ``free`` energies (with ZPE and entropy), or ``electronic`` when a species had no vibrations
+    energy_kind: str = "free"
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)

@@ -207,7 +207,7 @@ def _signed(value: float) -> str:
 
 def _parts_text(parts: dict[str, float]) -> str:
     """dZPE, d(heat) and -TdS (eV) in fixed columns; dashes when the corrections do not split."""
-    if not parts:
+    if "ZPE" not in parts:  # the corrections do not split, or there are none (electronic energies)
         return f"{'-':>6} {'-':>6} {'-':>6}"
     return " ".join(f"{parts.get(k, 0.0):6.3f}" for k in ("ZPE", "heat", "-TS"))
 
@@ -239,7 +239,8 @@ def free_energy_text(report: Any, figures: list[str]) -> str:
             eq = "" if r.equilibrium_potential is None else (
                 f"; U_eq {_signed(r.equilibrium_potential)}, eta {_signed(r.overpotential)}"
                 if r.overpotential is not None else f"; U_eq {_signed(r.equilibrium_potential)}")
-            lines.append(f"{system} {name}: U_L {ul} (PDS {r.potential_determining_step}){eq}; largest step "
+            kind = " [electronic energies: no ZPE/TS]" if r.energy_kind == "electronic" else ""
+            lines.append(f"{system} {name}{kind}: U_L {ul} (PDS {r.potential_determining_step}){eq}; largest step "
                          f"{r.largest_step} {r.largest_step_dG:+.3f} eV"
                          + (f"; branch {r.branches}" if r.branches else ""))
     for system, her in report.her.items():
