@@ -74,7 +74,7 @@ def test_dG_H_matches_hand_computation_with_ase(workdir):
     best = report.best["Pt(111)"]["H"]
     assert her.steps[0].dG == pytest.approx(best.dG, abs=1e-9)
     assert her.limiting_potential == pytest.approx(-abs(best.dG), abs=1e-9)
-    assert "water_dissociation" in report.pathways["Pt(111)"]
+    assert {"water_oxidation", "water_dissociation"} <= set(report.pathways["Pt(111)"])
 
 
 def test_flagged_result_is_excluded_unless_accepted(workdir):
@@ -434,7 +434,7 @@ def test_without_vibrations_no_row_mixes_bare_and_free_energies(workdir, tmp_pat
     assert oh.electronic and oh.dG == pytest.approx(oh.dE) and "failed" in oh.corrections
     assert any("OH" in n and "vibration task failed" in n for n in report.notes)
     assert not h2o.electronic and h2o.dG != pytest.approx(h2o.dE, abs=1e-3)
-    water = report.pathways["Pt(111)"]["water_dissociation"]
+    water = report.pathways["Pt(111)"]["water_oxidation"]
     assert water.energy_kind == "electronic"
     assert water.steps[0].dG == pytest.approx(h2o.dE, abs=1e-9)  # electronic, although *H2O has vibrations
     # E(*OH) + 1/2 E(H2) - E(*H2O), with *OH referenced to H2O - 1/2 H2: dE(*OH) - dE(*H2O)

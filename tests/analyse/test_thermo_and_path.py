@@ -241,7 +241,7 @@ def test_equilibrium_potential_and_overpotential_by_hand():
     assert her.equilibrium_potential == pytest.approx(0.0, abs=1e-12)
     assert her.overpotential == pytest.approx(0.3)
     # water dissociation does not end on the clean surface: no overall reaction, no U_eq
-    water = evaluate_pathway("w", reaction_table()["water_dissociation"],
+    water = evaluate_pathway("w", reaction_table()["water_oxidation"],
                              {"*": 0.0, "H2O(g)": -14.0, "*H2O": -14.3, "*OH": -10.5, "H2(g)": -6.0})
     assert water.equilibrium_potential is None and water.overpotential is None
 
@@ -259,3 +259,13 @@ def test_hydrazine_reference_states_from_standard_gibbs_energies_of_formation():
         reference_state_shift("N2H4", "solid")
     with pytest.raises(HeterocatError, match="no 'aqueous' reference state for H2"):
         reference_state_shift("H2", "aqueous")
+
+
+def test_chemical_water_dissociation_by_hand():
+    """*H2O + * -> *H + *OH: G(*H) + G(*OH) - G(*H2O) - G(*), a chemical step (no shift with U)."""
+    G = {"*": -100.0, "H2O(g)": -14.0, "H2(g)": -6.8, "*H2O": -114.4, "*H": -103.6, "*OH": -110.6}
+    r = evaluate_pathway("w", reaction_table()["water_dissociation"], G, U=-0.5)
+    assert [s.kind for s in r.steps] == ["chemical", "chemical"]
+    assert r.steps[0].dG == pytest.approx(-114.4 - -100.0 - -14.0)
+    assert r.steps[1].dG == pytest.approx(-103.6 + -110.6 - -114.4 - -100.0)
+    assert r.steps[1].dG_at_U == r.steps[1].dG and r.limiting_potential is None

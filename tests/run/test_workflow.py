@@ -51,9 +51,16 @@ def test_plans_share_gases_and_clean_surfaces(tmp_path):
     names = [x.name for x in specs]
     assert len(names) == len(set(names))
     assert names.count("gas/H2/relax") == 1 and names.count("Ru0001/clean/mlip-relax") == 1
-    # the supported cluster uses cluster and interface sites only for HER and water
-    sites = {x.metadata["site"] for x in specs if x.metadata["system"] == "NiO(100)/Ru13" and x.metadata["site"]}
-    assert sites and all(site.split(":")[0] in ("Ru-Top", "Ru-Middle", "Ru-Bottom", "interface") for site in sites)
+    # the supported cluster uses cluster and interface sites for HER; water also the support next to it
+    def labels(adsorbates):
+        return {x.metadata["site"].split(":")[0] for x in specs if x.metadata["system"] == "NiO(100)/Ru13"
+                and x.metadata["site"] and x.metadata["adsorbate"] in adsorbates}
+
+    cluster = {"Ru-Top", "Ru-Middle", "Ru-Bottom", "interface"}
+    assert labels({"H"}) and labels({"H"}) <= cluster
+    assert labels({"H2O", "OH"}) & cluster and labels({"H2O", "OH"}) - cluster <= {"Ni-top", "O-top", "Ni-O-bridge",
+                                                                                  "hollow"}
+    assert labels({"H2O", "OH"}) - cluster
 
 
 def test_screening_sends_exactly_k_per_group_to_dft(tmp_path, pt_slab):

@@ -42,7 +42,8 @@ class Recipe:
 
 RECIPES: dict[str, Recipe] = {
     "her": Recipe("her", ("H",), ("cluster", "interface"), "layer"),
-    "water": Recipe("water", ("H2O", "OH"), ("cluster", "interface"), "layer"),
+    # water also on the support next to the cluster (the paper's "substrate" site)
+    "water": Recipe("water", ("H2O", "OH"), ("cluster", "interface", "support-near"), "layer"),
     "hzor": Recipe("hzor", ("N2H4", "N2H3", "NHNH", "NNH2", "N2H", "N2"), ("cluster",), "region"),
 }
 
