@@ -124,3 +124,6 @@ def test_lcao_vibrations_run_on_the_vibration_grid(tmp_path):
     assert 3900 < stretch < 4700  # H2 stretch, experiment 4401 cm-1
     again = run_task(atoms, "vib", load_settings("ci", assignments=lcao), tmp_path, indices=[0, 1])
     assert again["ran"] and again["task_hash"] != result["task_hash"]
+    # on the relaxation's own settings the structure is at the minimum already: one SCF, no step
+    assert again["relaxed_on_vibration_grid"]["steps"] <= 1
+    assert again["relaxed_on_vibration_grid"]["fmax"] <= 0.02

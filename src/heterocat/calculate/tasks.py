@@ -342,6 +342,12 @@ def vibrations(atoms: Atoms, settings: dict, directory: Path, indices: list[int]
 
     Returns mode energies in eV and frequencies in cm^-1; an imaginary mode is
     reported as a negative frequency and counted in ``imaginary_modes``.
+
+    With GPAW the Hessian is taken only at a minimum of the energy it differentiates: the
+    atoms ``indices`` are first relaxed with the vibration settings (the vibration grid
+    ``vib.h`` where set) to the preset's ``relax.fmax``.  A structure already there costs
+    one SCF; one from another method or grid (an MLIP geometry, the paper preset's single
+    points on MLIP geometries) moves to the DFT minimum first.
     """
     from ase.vibrations import Vibrations  # noqa: PLC0415
 
@@ -351,8 +357,9 @@ def vibrations(atoms: Atoms, settings: dict, directory: Path, indices: list[int]
     attempts: list = []
     opts = settings["vib"]
     regrid: dict[str, Any] = {}
-    if opts.get("h") and settings["calculator"]["name"] == "gpaw" and opts["h"] != settings["calculator"]["h"]:
-        settings = merge(settings, {"calculator": {"h": opts["h"]}})  # a finer grid than the energies'
+    if settings["calculator"]["name"] == "gpaw":
+        if opts.get("h") and opts["h"] != settings["calculator"]["h"]:
+            settings = merge(settings, {"calculator": {"h": opts["h"]}})  # a finer grid than the energies'
         atoms, regrid = _relaxed_on_grid(atoms, settings, directory / "regrid", indices)
 
     def run() -> Vibrations:  # Vibrations takes the calculator attached when it is made
@@ -374,7 +381,7 @@ def vibrations(atoms: Atoms, settings: dict, directory: Path, indices: list[int]
 
 
 def _relaxed_on_grid(atoms: Atoms, settings: dict, directory: Path, indices: list[int]) -> tuple[Atoms, dict]:
-    """``atoms`` with the atoms ``indices`` relaxed again with ``settings`` (the vibration grid).
+    """``atoms`` with the atoms ``indices`` relaxed again with ``settings`` (the vibration settings).
 
     A Hessian must be taken at a stationary point of the energy it differentiates: at
     another grid's minimum, the residual forces give a molecule's rotations a curvature
