@@ -73,15 +73,15 @@ def test_parameters_follow_system_kind():
     slab = gpaw_parameters(nio100_slab(repeat=(2, 2)), s)
     assert slab["kpts"]["size"][2] == 1 and slab["kpts"]["size"][0] > 1
     assert slab["poissonsolver"] == {"dipolelayer": "xy"}
-    assert slab["spinpol"] is True and slab["setups"] == {"Ni": ":d,6.2"}
+    assert slab["spinpol"] is True and slab["setups"] == {"Ni": ":d,6.2,0"}  # the VASP projection of MP's U
     bulk = gpaw_parameters(nio_bulk(), s)
     assert min(bulk["kpts"]["size"]) > 1 and "poissonsolver" not in bulk
     cluster = gpaw_parameters(metal_cluster("Ru"), s)
     assert cluster["kpts"] == (1, 1, 1) and "setups" not in cluster and cluster["spinpol"]
     ru = gpaw_parameters(ru0001_slab(), s)
     assert ru["spinpol"] is False and "setups" not in ru  # U only where the element is present
-    vasp_like = load_settings("paper", assignments=["calculator.u_normalized=false"])
-    assert gpaw_parameters(nio_bulk(), vasp_like)["setups"] == {"Ni": ":d,6.2,0"}
+    gpaw_like = load_settings("paper", assignments=["calculator.u_normalized=true"])
+    assert gpaw_parameters(nio_bulk(), gpaw_like)["setups"] == {"Ni": ":d,6.2"}
 
 
 def test_valence_setups_combine_with_hubbard_u_and_are_named_in_the_level():

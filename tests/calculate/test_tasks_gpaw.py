@@ -127,3 +127,26 @@ def test_lcao_vibrations_run_on_the_vibration_grid(tmp_path):
     # on the relaxation's own settings the structure is at the minimum already: one SCF, no step
     assert again["relaxed_on_vibration_grid"]["steps"] <= 1
     assert again["relaxed_on_vibration_grid"]["fmax"] <= 0.02
+
+
+def test_d3_dispersion_adds_the_dftd3_energy_and_enters_the_task_identity(tmp_path, al_h):
+    """calculator.dispersion = "D3(BJ)": energy and forces are GPAW's plus dftd3's own numbers for the
+    same structure; the level of theory says so; the identity changes, and the default ("") leaves
+    the identity of older tasks as it was (the key did not exist then)."""
+    from dftd3.ase import DFTD3
+
+    from heterocat.calculate.tasks import _calculator_identity
+
+    plain = load_settings("ci")
+    d3 = load_settings("ci", assignments=['calculator.dispersion="D3(BJ)"'])
+    bare = run_task(al_h, "single", plain, tmp_path)
+    summed = run_task(al_h, "single", d3, tmp_path)
+    reference = al_h.copy()
+    reference.calc = DFTD3(method="PBE", damping="d3bj")
+    assert summed["energy"] == pytest.approx(bare["energy"] + reference.get_potential_energy(), abs=1e-6)
+    assert summed["forces"][-1] == pytest.approx(
+        [f + g for f, g in zip(bare["forces"][-1], reference.get_forces()[-1])], abs=1e-5)
+    assert summed["level_of_theory"] == "DFT GPAW PBE+D3(BJ) PW 250 eV"
+    assert summed["task_hash"] != bare["task_hash"]
+    legacy = {k: v for k, v in plain["calculator"].items() if k != "dispersion"}
+    assert _calculator_identity(plain["calculator"]) == _calculator_identity(legacy)

@@ -40,7 +40,11 @@ DEFAULTS: dict[str, Any] = {
         "smearing": 0.05,
         # Hubbard U_eff (eV) on d states, Dudarev; Ni 6.2 eV is the Materials Project value.
         "hubbard_u": {"Ni": 6.2, "Co": 3.32, "Fe": 5.3, "Mn": 3.9},
+        # True: GPAW's normalised projection (its default); False: VASP's, for which the Materials
+        # Project fitted its U values (GPAW setups ':d,U,0')
         "u_normalized": True,
+        # "" or "D3(BJ)": Grimme's D3 with Becke-Johnson damping (package dftd3), added to GPAW
+        "dispersion": "",
         # PAW dataset per element ("" = GPAW's default; "8" = Ru.8, valence only)
         "setups": {},
         "maxiter": 300,
@@ -108,6 +112,7 @@ SCHEMA: dict[str, Any] = {
         "smearing": _number(0.0, 1.0),
         "hubbard_u": _hubbard,
         "u_normalized": _boolean,
+        "dispersion": _choice("", "D3(BJ)"),
         "setups": _setups,
         "maxiter": _number(10, 10000, integer=True),
         "convergence_energy": _number(1e-8, 1.0),

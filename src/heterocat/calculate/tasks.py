@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 from ase import Atoms
+from ase.calculators.mixing import SumCalculator
 from ase.calculators.singlepoint import SinglePointCalculator
 from ase.constraints import FixAtoms
 from ase.io import Trajectory
@@ -94,10 +95,16 @@ _SECTIONS_OF = {"single": (), "relax": ("relax",), "vib": ("vib",)}
 _NOT_FOR = {"gpaw": ("model",)}
 
 
+#: Calculator keys added after stores were made, with the value they had implicitly: left out of
+#: a task's identity at that value, so that older stores keep their task hashes.
+_LATER_KEYS = {"dispersion": ""}
+
+
 def _calculator_identity(calc: dict) -> dict:
     """The calculator settings that change the numbers of this calculator."""
     if calc["name"] == "gpaw":
-        return {k: v for k, v in calc.items() if k not in _NOT_FOR["gpaw"]}
+        return {k: v for k, v in calc.items() if k not in _NOT_FOR["gpaw"]
+                and not (k in _LATER_KEYS and v == _LATER_KEYS[k])}
     keep = ("name",) if calc["name"] == "emt" else ("name", "model")
     return {k: calc[k] for k in keep}
 
@@ -161,7 +168,33 @@ def make_calculator(atoms: Atoms, settings: dict, txt: str | None, rung: dict | 
             params["mixer"] = Mixer(**step["mixer"])
         if "smearing" in step:
             params["occupations"] = FermiDirac(settings["calculator"]["smearing"] * step["smearing"])
-    return GPAW(**params)
+    gpaw = GPAW(**params)
+    if not settings["calculator"].get("dispersion"):
+        return gpaw
+    return WithDispersion(gpaw, settings["calculator"]["xc"])
+
+
+class WithDispersion(SumCalculator):
+    """GPAW plus Grimme's D3(BJ) (the ``dftd3`` package, ASE interface): energies and forces add;
+    everything electronic (moments, densities, potentials, Fermi level) is GPAW's, read through
+    ``dft``.  Grimme et al., J. Chem. Phys. 132, 154104 (2010); J. Comput. Chem. 32, 1456 (2011)."""
+
+    def __init__(self, dft, xc: str):
+        from dftd3.ase import DFTD3  # noqa: PLC0415
+
+        super().__init__([dft, DFTD3(method=xc, damping="d3bj")])
+        self.dft = dft
+
+    def get_magnetic_moment(self, atoms=None) -> float:
+        return self.dft.get_magnetic_moment(atoms)
+
+    def get_magnetic_moments(self, atoms=None):
+        return self.dft.get_magnetic_moments(atoms)
+
+    def __getattr__(self, name: str):  # GPAW's own methods (get_fermi_level, get_pseudo_density ...)
+        if name == "dft":
+            raise AttributeError(name)
+        return getattr(self.dft, name)
 
 
 def level_of_theory(settings: dict, atoms: Atoms | None = None) -> str:
@@ -182,7 +215,9 @@ def level_of_theory(settings: dict, atoms: Atoms | None = None) -> str:
                  if v and (present is None or el in present))
     datasets = ",".join(f"{el}.{name}" for el, name in sorted(c.get("setups", {}).items())
                         if name and (present is None or el in present))
-    return f"DFT GPAW {c['xc']}{'+U(' + u + ')' if u else ''} {basis}" + (f" PAW {datasets}" if datasets else "")
+    u_text = "+U(" + u + (", VASP projection" if not c.get("u_normalized", True) else "") + ")" if u else ""
+    d3 = f"+{c['dispersion']}" if c.get("dispersion") else ""
+    return f"DFT GPAW {c['xc']}{u_text}{d3} {basis}" + (f" PAW {datasets}" if datasets else "")
 
 
 def _is_scf_failure(err: Exception) -> bool:
