@@ -319,3 +319,19 @@ def test_screening_ranks_a_relaxation_where_it_ended(tmp_path):
     dft = [x.name for x in plan_tasks(plans[0], s, s, tmp_path, finished=finished) if x.name.endswith("dft-single")
            and x.metadata["adsorbate"] == "H"]
     assert dft == [top.name.replace("mlip-relax", "dft-single")]
+
+
+def test_paper_stage_relaxes_with_gpaw_from_the_mlip_geometry(tmp_path, pt_slab):
+    """dft_stage = "relax" (the paper preset's): clean surface, gases and the k best adsorbates get a
+    GPAW relaxation from their MLIP geometry instead of a single point."""
+    s = load_settings("ci", assignments=EMT)
+    plan = Plan([Surface("Pt(111)", pt_slab)], ["H"], ["H2"], strategy="mlip+dft", dft_stage="relax")
+    specs = plan_tasks(plan, s, s, tmp_path)
+    stages = {x.name.rsplit("/", 1)[1] for x in specs}
+    assert "dft-relax" in stages and "dft-single" not in stages
+    relax = [x for x in specs if x.name.endswith("dft-relax")]
+    assert all(x.kind == "relax" and x.structure_from.endswith("mlip-relax") for x in relax)
+    assert {x.metadata["system"] for x in relax} == {"Pt(111)"}  # the clean surface and *H
+    assert any(x.name == "gas/H2/relax" and x.kind == "relax" for x in specs)  # gases: GPAW relaxations
+    with pytest.raises(HeterocatError, match="dft_stage"):
+        Plan([Surface("Pt(111)", pt_slab)], ["H"], ["H2"], dft_stage="hessian").check()

@@ -78,7 +78,8 @@ def recipe_plans(names: list[str], structures: str | Path, scale: str, *, strate
                  vibrations: str = "none", k: int = 1, surfaces: tuple[str, ...] | None = None,
                  supported_kpt_density: float | None = None, orientations: str = "all",
                  supported_settings: dict | None = None, supported_strategy: str | None = None,
-                 supported_prescreen: int = 0, supported_sites: tuple[str, ...] | None = None) -> list[Plan]:
+                 supported_prescreen: int = 0, supported_sites: tuple[str, ...] | None = None,
+                 dft_stage: str = "single") -> list[Plan]:
     """One plan per recipe; plans share gases and clean surfaces by task identity.
 
     Slabs use all their sites and orientations.  The supported cluster uses the
@@ -94,6 +95,7 @@ def recipe_plans(names: list[str], structures: str | Path, scale: str, *, strate
     reconstructs on relaxation).  ``supported_sites`` keeps only the supported-cluster sites
     with those labels (e.g. ``("Ru-Top", "Ru-Middle", "Ru-Bottom")``).
     ``orientations="first"`` tries one orientation of each adsorbate per site.
+    ``dft_stage="relax"`` relaxes with GPAW from each MLIP geometry instead of a single point.
     """
     unknown = [n for n in names if n not in RECIPES]
     if unknown:
@@ -117,5 +119,5 @@ def recipe_plans(names: list[str], structures: str | Path, scale: str, *, strate
             plan_surfaces.append(surface)
         plans.append(Plan(plan_surfaces, list(recipe.adsorbates), gases_for(recipe.adsorbates),
                           strategy=strategy, vibrations=vibrations, k=k, group_by=recipe.screen_by,
-                          orientations=orientations))
+                          orientations=orientations, dft_stage=dft_stage))
     return plans

@@ -58,7 +58,11 @@ def parser(description: str, *, free_energy: bool = True) -> argparse.ArgumentPa
         p.add_argument("--mlip", choices=("chgnet", "sevenn"), default=DEFAULT_MLIP)
         p.add_argument("--vibrations", choices=("dft", "mlip", "none"), default="mlip",
                        help="adsorbate ZPE/TS from DFT or MLIP frequencies, or none (default mlip)")
-        p.add_argument("--k", type=int, default=1, help="DFT candidates per site group (default 1)")
+        p.add_argument("--k", type=int, help="DFT candidates per site group (default 3 for the paper preset, "
+                       "1 otherwise)")
+        p.add_argument("--dft-stage", choices=("single", "relax"), help="after an MLIP relaxation: a GPAW single "
+                       "point on its geometry, or a GPAW relaxation from it (default relax for the paper preset, "
+                       "single otherwise)")
         p.add_argument("--orientations", choices=("all", "first"), default="all",
                        help="adsorbate orientations tried per site: all (default) or the first only")
         p.add_argument("--supported-strategy", choices=("screen", "mlip+dft", "dft", "mlip"),
@@ -104,6 +108,16 @@ def scale_of(args: argparse.Namespace) -> str:
     return args.scale or ("paper" if args.preset == "paper" else "small")
 
 
+def k_of(args: argparse.Namespace) -> int:
+    """DFT candidates per site group: ``--k``, else 3 for the paper preset and 1 otherwise."""
+    return args.k if args.k is not None else (3 if args.preset == "paper" else 1)
+
+
+def dft_stage_of(args: argparse.Namespace) -> str:
+    """``--dft-stage``, else ``relax`` (a GPAW relaxation from the MLIP geometry) for the paper preset."""
+    return args.dft_stage or ("relax" if args.preset == "paper" else "single")
+
+
 def run_free_energy_workflow(names: list[str], args: argparse.Namespace, extra: list | None = None) -> dict[str, Any]:
     """Run the recipes ``names`` (and ``extra`` tasks on the same workers) and analyse the store;
     returns the free-energy JSON document."""
@@ -113,7 +127,8 @@ def run_free_energy_workflow(names: list[str], args: argparse.Namespace, extra: 
 
     dft, mlip = settings_from(args)
     plans = recipe_plans(names, args.structures, scale_of(args), strategy=args.strategy,
-                         vibrations=args.vibrations, k=args.k, surfaces=tuple(args.surfaces or ()) or None,
+                         vibrations=args.vibrations, k=k_of(args), dft_stage=dft_stage_of(args),
+                         surfaces=tuple(args.surfaces or ()) or None,
                          supported_kpt_density=supported_kpt_density(args), orientations=args.orientations,
                          supported_settings=supported_settings(args), supported_strategy=args.supported_strategy,
                          supported_prescreen=args.supported_prescreen,
@@ -157,12 +172,14 @@ def submit_plans(plans: list, dft: dict, mlip: dict | None, args: argparse.Names
 
 def strategy_note(args: argparse.Namespace) -> str:
     """One line saying how the numbers were obtained."""
-    notes = {"screen": f"MLIP ({args.mlip}) relaxes every site; the best {args.k} per site group get a "
-                       "GPAW single point on the MLIP geometry",
-             "mlip+dft": f"MLIP ({args.mlip}) relaxation, then a GPAW single point on its geometry",
+    stage = ("a GPAW relaxation from the MLIP geometry" if dft_stage_of(args) == "relax"
+             else "a GPAW single point on the MLIP geometry")
+    notes = {"screen": f"MLIP ({args.mlip}) relaxes every site; the best {k_of(args)} per site group get {stage}",
+             "mlip+dft": f"MLIP ({args.mlip}) relaxation, then {stage}",
              "dft": "GPAW relaxations", "mlip": f"MLIP ({args.mlip}) only: not DFT"}
     vib = {"dft": "adsorbate ZPE/TS from GPAW frequencies", "mlip": f"adsorbate ZPE/TS from {args.mlip} "
-           "frequencies at the MLIP geometry", "none": "no adsorbate ZPE/TS except the tabulated one for *H"}
+           "frequencies at the MLIP geometry", "none": "no adsorbate ZPE/TS except the tabulated one for *H "
+           "(electronic energies for the rest)"}
     gases = "MLIP" if args.strategy == "mlip" else "GPAW relaxation and frequencies"
     kpts = ("NiO(100)/Ru13 supercell at the Γ point" if supported_kpt_density(args) == 0
             else "NiO(100)/Ru13 at the preset's k-point density")

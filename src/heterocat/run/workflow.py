@@ -11,7 +11,8 @@ cluster engine executes.  Strategies (energies always of one method):
     MLIP relaxation, then one GPAW single point on its geometry.
 ``screen``
     MLIP relaxation of every candidate; the ``k`` lowest per site group go to a
-    GPAW single point.  The second stage is planned once the first has run:
+    GPAW single point (or, with ``Plan.dft_stage = "relax"``, a GPAW relaxation from the
+    MLIP geometry: the paper preset's default).  The second stage is planned once the first has run:
     the runner plans again whenever a worker would wait.
 ``mlip``
     MLIP only: quick looks, labelled MLIP on every output.
@@ -43,6 +44,7 @@ from heterocat.io import read_structure, write_structure
 from heterocat.run.local import TaskSpec
 
 STRATEGIES = ("dft", "mlip+dft", "screen", "mlip")
+DFT_STAGES = ("single", "relax")
 VIBRATIONS = ("dft", "mlip", "none")
 GAS_SYSTEM = "gas"
 #: Strategy label of screening's GPAW stage (planned once the MLIP ranking is known).
@@ -93,6 +95,9 @@ class Plan:
     k: int = 1
     group_by: str = "layer"  # screening groups on clusters: "layer" (Ru-Top ...) or "region"
     orientations: str = "all"  # or "first"
+    #: the GPAW stage after an MLIP relaxation (mlip+dft, screen): "single" (a single point on the MLIP
+    #: geometry) or "relax" (a GPAW relaxation from it, to a DFT minimum; the paper preset's)
+    dft_stage: str = "single"
 
     def check(self) -> None:
         for strategy in (self.strategy, *(s.strategy for s in self.surfaces if s.strategy)):
@@ -106,6 +111,8 @@ class Plan:
             raise HeterocatError("prescreen must be >= 0")
         if self.group_by not in ("layer", "region"):
             raise HeterocatError(f"group_by must be layer or region, got {self.group_by!r}")
+        if self.dft_stage not in DFT_STAGES:
+            raise HeterocatError(f"dft_stage must be {' or '.join(DFT_STAGES)}, got {self.dft_stage!r}")
 
 
 def slug(text: str) -> str:
@@ -324,7 +331,7 @@ def plan_tasks(plan: Plan, dft: dict, mlip: dict | None, workdir: str | os.PathL
         specs += _candidate_tasks(plan, md, structure, strategy, dft_of.get(md["system"], preset_dft), mlip,
                                   finished, screened)
         if is_gas and strategy != "mlip":
-            specs += _gas_at_surface_settings(md, structure, strategy, gas_variants)
+            specs += _gas_at_surface_settings(plan, md, structure, strategy, gas_variants)
     for key, group in ranked.items():
         if key in unranked:
             continue  # rank a group only when all its single points are in
@@ -334,9 +341,7 @@ def plan_tasks(plan: Plan, dft: dict, mlip: dict | None, workdir: str | os.PathL
     for group in screened.values():
         for _, md, first_name in sorted(group, key=lambda g: g[0])[:plan.k]:
             dft = dft_of[md["system"]]
-            base = _name(md, "")
-            energy = TaskSpec(base + "dft-single", "single", dft, structure_from=first_name,
-                              metadata={**md, "strategy": f"{SCREEN_DFT}{plan.k} + dft"})
+            energy = dft_stage_task(plan, md, first_name, dft, f"{SCREEN_DFT}{plan.k} + dft")
             specs += [energy, *_vibration(plan, "screen", energy, md, False, dft, mlip)]
     for spec in specs:
         _set_priority(spec, natoms.get(spec.name.rsplit("/", 1)[0], 0))
@@ -364,8 +369,7 @@ def _candidate_tasks(plan: Plan, md: dict, structure: str, strategy: str, dft: d
     out = [first]
     energy = first
     if strategy == "mlip+dft" or (strategy == "screen" and (is_gas or not md["adsorbate"])):
-        energy = TaskSpec(base + "dft-single", "single", dft, structure_from=first.name,
-                          metadata={**md, "strategy": "mlip-relax + dft"})
+        energy = dft_stage_task(plan, md, first.name, dft, "mlip-relax + dft")
         out.append(energy)
     elif strategy == "screen":
         result = finished.get(first.name, {})
@@ -376,6 +380,17 @@ def _candidate_tasks(plan: Plan, md: dict, structure: str, strategy: str, dft: d
             screened.setdefault(key, []).append((result["energy"], md, first.name))
         return out  # the DFT stage is added by plan_tasks, for the k best of each group
     return out + _vibration(plan, strategy, energy, md, is_gas, dft, mlip)
+
+
+def dft_stage_task(plan: Plan, md: dict, mlip_relaxation: str, dft: dict, strategy: str) -> TaskSpec:
+    """The GPAW task on an MLIP relaxation's geometry: a single point, or with ``plan.dft_stage ==
+    "relax"`` a relaxation from it (``strategy`` labels the result, with `` relax`` added)."""
+    base = _name(md, "")
+    if plan.dft_stage == "relax":
+        return TaskSpec(base + "dft-relax", "relax", dft, structure_from=mlip_relaxation,
+                        metadata={**md, "strategy": strategy + " relax"})
+    return TaskSpec(base + "dft-single", "single", dft, structure_from=mlip_relaxation,
+                    metadata={**md, "strategy": strategy})
 
 
 def gas_settings_of_surfaces(preset_dft: dict, dft_of: dict[str, dict],
@@ -392,7 +407,7 @@ def gas_settings_of_surfaces(preset_dft: dict, dft_of: dict[str, dict],
     return {gas_id: settings for gas_id, settings in sorted(variants.items()) if gas_id != main}
 
 
-def _gas_at_surface_settings(md: dict, structure: str, strategy: str,
+def _gas_at_surface_settings(plan: Plan, md: dict, structure: str, strategy: str,
                              variants: dict[str, dict]) -> list[TaskSpec]:
     """The gas energy again at each of the surfaces' own GPAW settings ``variants`` (from
     :func:`gas_settings_of_surfaces`): an adsorption energy subtracts gas energies computed
@@ -402,10 +417,10 @@ def _gas_at_surface_settings(md: dict, structure: str, strategy: str,
     for gas_id, settings in variants.items():
         if strategy == "dft":
             out.append(TaskSpec(f"{base}relax-{gas_id}", "relax", settings, structure=structure, metadata=md))
-        else:  # on the MLIP geometry of the gas, as at the preset's settings
-            out.append(TaskSpec(f"{base}dft-single-{gas_id}", "single", settings,
-                                structure_from=base + "mlip-relax",
-                                metadata={**md, "strategy": "mlip-relax + dft"}))
+        else:  # from the MLIP geometry of the gas, as at the preset's settings
+            task = dft_stage_task(plan, md, base + "mlip-relax", settings, "mlip-relax + dft")
+            task.name += f"-{gas_id}"
+            out.append(task)
     return out
 
 
