@@ -109,7 +109,9 @@ def _free_energies(workdir: Path) -> Section | None:
     text = [f"T = {report.temperature:g} K, U = 0 V vs RHE (computational hydrogen electrode); "
             f"{report.methods_text()}; reference states: "
             + "; ".join(f"{g} {state}" for g, state in report.reference_states.items())
-            + ". dG = dE + dZPE + d(heat) - TdS, d(heat) being the heat-capacity integral from 0 K."] \
+            + ". dG = dE + dZPE + d(heat) - TdS, d(heat) being the heat-capacity integral from 0 K."
+            + ("" if not report.gas_zpe else " Gas ZPE, MLIP - DFT (eV): " + "; ".join(
+                f"{g} {z['mlip_minus_dft']:+.3f}" for g, z in report.gas_zpe.items()) + ".")] \
         + [f"note: {n}" for n in report.notes]
     return Section("Free energies", text, [
         Table(["system", "adsorbate", "site (where it ended)", "placed as", "dE (eV)", "dZPE", "d(heat)", "-TdS",

@@ -440,3 +440,34 @@ def test_without_vibrations_no_row_mixes_bare_and_free_energies(workdir, tmp_pat
     # E(*OH) + 1/2 E(H2) - E(*H2O), with *OH referenced to H2O - 1/2 H2: dE(*OH) - dE(*H2O)
     assert water.steps[1].dG == pytest.approx(oh.dE - h2o.dE, abs=1e-9)
     assert report.pathways["Pt(111)"]["HER"].energy_kind == "free"
+
+
+def test_gas_vibrations_follow_the_adsorbates_method_and_zpes_are_compared(workdir, tmp_path):
+    from heterocat.analyse.freeenergy import gas_vibrations, gas_zpe_comparison  # noqa: PLC0415
+    from heterocat.calculate.tasks import task_directory  # noqa: PLC0415
+
+    def row(system, method, name="H2"):
+        return {"system": system, "adsorbate": name, "task": "vib", "status": "done", "method": method}
+
+    rows = [row("gas", "dft"), row("gas", "mlip"), row("S", "mlip", "H")]
+    chosen, method = gas_vibrations(rows)
+    assert method == "mlip" and chosen[("gas", "H2", "")]["method"] == "mlip"
+    chosen, method = gas_vibrations([row("gas", "dft"), row("gas", "mlip"), row("S", "dft", "H")])
+    assert method == "dft" and chosen[("gas", "H2", "")]["method"] == "dft"
+    # the same H2 frequencies stored once as DFT and once as MLIP (relabelled copies): difference 0
+    import shutil  # noqa: PLC0415
+
+    w = _copy(workdir, tmp_path)
+    store = ResultsStore(w)
+    vib = _row(store, system="gas", adsorbate="H2", task="vib")
+    source = task_directory(w, "vib", vib["task_hash"])
+    for method, level in (("dft", "DFT GPAW PBE PW 250 eV"), ("mlip", "MLIP SevenNet-0 (not DFT)")):
+        copy = source.parent / f"copy{method}"
+        shutil.copytree(source, copy)
+        record = read_json(copy / "result.json")
+        write_json(copy / "result.json", {**record, "task_hash": f"copy{method}", "level_of_theory": level})
+    store.rebuild()
+    comparison = gas_zpe_comparison(store, store.rows())
+    assert set(comparison) == {"H2"} and comparison["H2"]["mlip_minus_dft"] == pytest.approx(0.0, abs=1e-12)
+    stretch = max(store.result(vib["task_hash"])["frequencies_cm1"])
+    assert comparison["H2"]["dft"] == pytest.approx(0.5 * stretch / CM1, abs=1e-9)  # ZPE = h nu / 2, one mode

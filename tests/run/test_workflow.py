@@ -256,9 +256,16 @@ def test_supported_cluster_can_run_mlip_only_against_mlip_gases(tmp_path):
     assert supported and all(x.settings["calculator"]["name"] == "chgnet" for x in supported)
     assert {x.metadata.get("strategy") for x in supported if x.kind == "relax"} == {"mlip-relax"}
     gas = {x.name for x in specs if x.metadata["system"] == "gas"}
-    # H2 by GPAW (relaxation and frequencies) for the slabs, and by the MLIP for the supported cluster;
-    # the MLIP H2 takes its ZPE/TS from the GPAW frequencies, so it has no vibration task of its own
-    assert gas == {"gas/H2/relax", "gas/H2/vib-dft", "gas/H2/mlip-relax"}
+    # H2's energy by GPAW for the slabs and by the MLIP for the supported cluster; its ZPE/TS from MLIP
+    # frequencies at its MLIP minimum, the method of the adsorbates' vibrations (vibrations="mlip")
+    assert gas == {"gas/H2/relax", "gas/H2/mlip-relax", "gas/H2/vib-mlip"}
+    vib = next(x for x in specs if x.name == "gas/H2/vib-mlip")
+    assert vib.structure_from == "gas/H2/mlip-relax" and vib.indices == [0, 1]
+    mixed = recipe_plans(["her"], ROOT / "structures", "small", strategy="screen", vibrations="mlip",
+                         gas_vibrations="dft")
+    specs = plan_all(mixed, s, load_settings("fast", assignments=["calculator.name=chgnet"]), tmp_path / "w",
+                     finished=_clean_supported_done(tmp_path))
+    assert {x.name for x in specs if x.metadata["system"] == "gas"} == {"gas/H2/relax", "gas/H2/vib-dft"}
     slabs = [x for x in specs if x.metadata["system"] in ("Ru(0001)", "NiO(100)")]
     assert any(x.settings["calculator"]["name"] == "gpaw" for x in slabs)
     assert all(x.settings["calculator"]["basis"] == "dzp" for x in slabs if x.settings["calculator"]["name"] == "gpaw")

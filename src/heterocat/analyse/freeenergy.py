@@ -97,6 +97,8 @@ class FreeEnergyReport:
     her: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: per surface and site label: pathways from the lowest G of each species ending at that label
     by_label: dict[str, dict[str, dict[str, PathResult]]] = field(default_factory=dict)
+    #: per gas with DFT and MLIP vibrations both stored: their ZPEs (eV) and ``mlip_minus_dft``
+    gas_zpe: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def methods_text(self) -> str:
         """``dft energies``, or each surface's method when they differ."""
@@ -110,7 +112,7 @@ class FreeEnergyReport:
             "best": {sys_: {ads: asdict(v) for ads, v in d.items()} for sys_, d in self.best.items()},
             "pathways": {sys_: {name: p.to_dict() for name, p in d.items()} for sys_, d in self.pathways.items()},
             "gases": self.gases, "excluded": self.excluded, "temperature": self.temperature,
-            "reference_states": self.reference_states, "her": self.her,
+            "reference_states": self.reference_states, "her": self.her, "gas_zpe": self.gas_zpe,
             "by_label": {sys_: {label: {name: p.to_dict() for name, p in d.items()} for label, d in labels.items()}
                          for sys_, labels in self.by_label.items()},
             "notes": self.notes,
@@ -232,16 +234,46 @@ def _gas_G(store: ResultsStore, relaxed: dict, vibs: dict, name: str, temperatur
     row = relaxed.get((GAS_SYSTEM, name, ""))
     if row is None:
         return None
-    vib = vibs.get((GAS_SYSTEM, name, "", int(row.get("orientation", 0))))
+    vib = vibs.get((GAS_SYSTEM, name, ""))
     if vib is not None:
         freqs = store.result(vib["task_hash"])["frequencies_cm1"]
         fe = gas_free_energy(name, row["energy"], freqs, store.atoms(row["task_hash"]), temperature=temperature)
         noise, noisy = rigid_mode_noise(name, freqs), noisy_gas_vibrations(name, freqs)
+        method = f"{fe.method}: {vib.get('method', '')} frequencies ({vib['level']})"
     else:
         fe, noise, noisy = tabulated_gas_free_energy(name, row["energy"]), None, False
-    return {"G": fe.G, "energy": fe.energy, "zpe": fe.zpe, "parts": fe.parts(), "method": fe.method, "level": row["level"],
+        method = fe.method
+    return {"G": fe.G, "energy": fe.energy, "zpe": fe.zpe, "parts": fe.parts(), "method": method, "level": row["level"],
             "rigid_mode_max_cm1": noise, "noisy_vibrations": noisy, "computed": vib is not None,
+            "vibration_method": vib.get("method", "") if vib is not None else "",
             "imaginary_modes": fe.imaginary_modes, "notes": fe.notes}
+
+
+def gas_vibrations(rows: list[dict]) -> tuple[dict[tuple[str, str, str], dict], str]:
+    """Each gas's vibration task, of the method of the adsorbates' vibrations where there is one
+    (so that a free-energy difference takes its ZPE/TS from one method), and that method
+    (``dft`` when the adsorbates have none or both)."""
+    done = [r for r in rows if r["task"] == "vib" and r["status"] == "done"]
+    adsorbate_methods = {r.get("method", "") for r in done if r["system"] != GAS_SYSTEM}
+    wanted = adsorbate_methods.pop() if len(adsorbate_methods) == 1 else "dft"
+    out: dict[tuple[str, str, str], dict] = {}
+    for r in sorted((r for r in done if r["system"] == GAS_SYSTEM), key=lambda r: r.get("method", "") == wanted):
+        out[(r["system"], r["adsorbate"], "")] = r  # the wanted method last: it wins
+    return out, wanted
+
+
+def gas_zpe_comparison(store: ResultsStore, rows: list[dict]) -> dict[str, dict[str, float]]:
+    """ZPE (eV, internal modes) of each gas from its DFT and its MLIP vibrations where both are stored,
+    and ``mlip_minus_dft``."""
+    from ase.build import molecule  # noqa: PLC0415
+
+    zpe: dict[str, dict[str, float]] = {}
+    for r in rows:
+        if r["system"] == GAS_SYSTEM and r["task"] == "vib" and r["status"] == "done" and r.get("method") in ("dft", "mlip"):
+            freqs = store.result(r["task_hash"])["frequencies_cm1"]
+            zpe.setdefault(r["adsorbate"], {})[r["method"]] = gas_free_energy(
+                r["adsorbate"], 0.0, freqs, molecule(r["adsorbate"])).zpe
+    return {g: {**z, "mlip_minus_dft": z["mlip"] - z["dft"]} for g, z in sorted(zpe.items()) if len(z) == 2}
 
 
 def refuse_mixed_gas_corrections(label: str, table: dict[str, dict[str, Any]]) -> None:
@@ -453,6 +485,7 @@ def free_energies(workdir: str | os.PathLike, *, temperature: float = 298.15, ac
         usable, method if isinstance(method, str) else "auto")}
     final = [r for r in usable if r["status"] == "done" and _is_final_energy(r)]
     vibs = _vibrations(usable)
+    gas_vibs, vib_method = gas_vibrations(usable)
     failed_vibs = _failed_vibrations(store, usable)
     notes: list[str] = []
     relaxed: dict[str, dict[tuple[str, str, str], dict]] = {}  # per surface, at its one level
@@ -474,7 +507,11 @@ def free_energies(workdir: str | os.PathLike, *, temperature: float = 298.15, ac
         gas_rows = [r for r in final if r["system"] == GAS_SYSTEM and r.get("method", "dft") == m
                     and r.get("gas_level_id", "") == gas_id]
         table = _energies(gas_rows, m)
-        gases[label] = {name: g for name in gas_table() if (g := _gas_G(store, table, vibs, name, temperature))}
+        gases[label] = {name: g for name in gas_table() if (g := _gas_G(store, table, gas_vibs, name, temperature))}
+        mixed = sorted(g for g, v in gases[label].items() if v["vibration_method"] not in ("", vib_method))
+        if mixed:
+            notes.append(f"gas ZPE/TS of {', '.join(mixed)} from other vibrations than the adsorbates' "
+                         f"({vib_method}): a mix of methods")
         refuse_mixed_gas_corrections(label, gases[label])
         if "N2H4" in gases[label] and n2h4_shift:
             n2h4 = gases[label]["N2H4"]
@@ -535,4 +572,4 @@ def free_energies(workdir: str | os.PathLike, *, temperature: float = 298.15, ac
                             methods={s: methods[s] for s in systems},
                             references={s: reference[s] for s in systems},
                             reference_states={"N2H4": n2h4_state, "H2O": "gas at 0.035 bar (liquid water)"},
-                            her=her, by_label=by_label)
+                            her=her, by_label=by_label, gas_zpe=gas_zpe_comparison(store, usable))

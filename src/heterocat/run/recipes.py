@@ -79,7 +79,7 @@ def recipe_plans(names: list[str], structures: str | Path, scale: str, *, strate
                  supported_kpt_density: float | None = None, orientations: str = "all",
                  supported_settings: dict | None = None, supported_strategy: str | None = None,
                  supported_prescreen: int = 0, supported_sites: tuple[str, ...] | None = None,
-                 dft_stage: str = "single") -> list[Plan]:
+                 dft_stage: str = "single", gas_vibrations: str | None = None) -> list[Plan]:
     """One plan per recipe; plans share gases and clean surfaces by task identity.
 
     Slabs use all their sites and orientations.  The supported cluster uses the
@@ -119,5 +119,5 @@ def recipe_plans(names: list[str], structures: str | Path, scale: str, *, strate
             plan_surfaces.append(surface)
         plans.append(Plan(plan_surfaces, list(recipe.adsorbates), gases_for(recipe.adsorbates),
                           strategy=strategy, vibrations=vibrations, k=k, group_by=recipe.screen_by,
-                          orientations=orientations, dft_stage=dft_stage))
+                          orientations=orientations, dft_stage=dft_stage, gas_vibrations=gas_vibrations))
     return plans

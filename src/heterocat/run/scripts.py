@@ -57,7 +57,9 @@ def parser(description: str, *, free_energy: bool = True) -> argparse.ArgumentPa
                        help="screen (default): MLIP ranks all sites, the best k per group go to GPAW")
         p.add_argument("--mlip", choices=("chgnet", "sevenn"), default=DEFAULT_MLIP)
         p.add_argument("--vibrations", choices=("dft", "mlip", "none"), default="mlip",
-                       help="adsorbate ZPE/TS from DFT or MLIP frequencies, or none (default mlip)")
+                       help="adsorbate and gas ZPE/TS from DFT or MLIP frequencies, or none (default mlip)")
+        p.add_argument("--gas-vibrations", choices=("dft", "mlip"), help="gas frequencies by another method than "
+                       "the adsorbates' (a mix, labelled on every free energy; default: the same method)")
         p.add_argument("--k", type=int, help="DFT candidates per site group (default 3 for the paper preset, "
                        "1 otherwise)")
         p.add_argument("--dft-stage", choices=("single", "relax"), help="after an MLIP relaxation: a GPAW single "
@@ -128,6 +130,7 @@ def run_free_energy_workflow(names: list[str], args: argparse.Namespace, extra: 
     dft, mlip = settings_from(args)
     plans = recipe_plans(names, args.structures, scale_of(args), strategy=args.strategy,
                          vibrations=args.vibrations, k=k_of(args), dft_stage=dft_stage_of(args),
+                         gas_vibrations=args.gas_vibrations,
                          surfaces=tuple(args.surfaces or ()) or None,
                          supported_kpt_density=supported_kpt_density(args), orientations=args.orientations,
                          supported_settings=supported_settings(args), supported_strategy=args.supported_strategy,
@@ -180,7 +183,10 @@ def strategy_note(args: argparse.Namespace) -> str:
     vib = {"dft": "adsorbate ZPE/TS from GPAW frequencies", "mlip": f"adsorbate ZPE/TS from {args.mlip} "
            "frequencies at the MLIP geometry", "none": "no adsorbate ZPE/TS except the tabulated one for *H "
            "(electronic energies for the rest)"}
-    gases = "MLIP" if args.strategy == "mlip" else "GPAW relaxation and frequencies"
+    gas_vib = args.gas_vibrations or args.vibrations
+    gases = ("MLIP" if args.strategy == "mlip" else "GPAW relaxation" + {
+        "dft": ", GPAW frequencies", "mlip": f", {args.mlip} frequencies at its MLIP geometry",
+        "none": ""}[gas_vib] + (" (a mix of methods, asked for)" if args.gas_vibrations else ""))
     kpts = ("NiO(100)/Ru13 supercell at the Γ point" if supported_kpt_density(args) == 0
             else "NiO(100)/Ru13 at the preset's k-point density")
     orientations = "all adsorbate orientations" if args.orientations == "all" else "one orientation per site"

@@ -260,6 +260,9 @@ def free_energy_text(report: Any, figures: list[str]) -> str:
     for method, table in report.gases.items():
         lines.append(f"gases ({method} energies): " + "; ".join(f"{g} {v['method']}" for g, v in table.items()))
     lines.append("reference states: " + "; ".join(f"{g} {state}" for g, state in report.reference_states.items()))
+    if report.gas_zpe:
+        lines.append("gas ZPE, MLIP - DFT (eV): " + "; ".join(f"{g} {z['mlip_minus_dft']:+.3f}"
+                                                            for g, z in report.gas_zpe.items()))
     if report.excluded:
         lines.append(f"excluded (flagged; --accept-flagged to use): {len(report.excluded)}")
         lines += [f"  {e['system']} {e['adsorbate']} {e['site']}"

@@ -98,6 +98,9 @@ class Plan:
     #: the GPAW stage after an MLIP relaxation (mlip+dft, screen): "single" (a single point on the MLIP
     #: geometry) or "relax" (a GPAW relaxation from it, to a DFT minimum; the paper preset's)
     dft_stage: str = "single"
+    #: method of the gases' vibrations when it is to differ from the adsorbates' (``vibrations``):
+    #: None (the same, default), "dft" or "mlip"; a mix is labelled in every free energy
+    gas_vibrations: str | None = None
 
     def check(self) -> None:
         for strategy in (self.strategy, *(s.strategy for s in self.surfaces if s.strategy)):
@@ -111,6 +114,8 @@ class Plan:
             raise HeterocatError("prescreen must be >= 0")
         if self.group_by not in ("layer", "region"):
             raise HeterocatError(f"group_by must be layer or region, got {self.group_by!r}")
+        if self.gas_vibrations not in (None, "dft", "mlip"):
+            raise HeterocatError(f"gas_vibrations must be dft or mlip, got {self.gas_vibrations!r}")
         if self.dft_stage not in DFT_STAGES:
             raise HeterocatError(f"dft_stage must be {' or '.join(DFT_STAGES)}, got {self.dft_stage!r}")
 
@@ -343,6 +348,10 @@ def plan_tasks(plan: Plan, dft: dict, mlip: dict | None, workdir: str | os.PathL
             dft = dft_of[md["system"]]
             energy = dft_stage_task(plan, md, first_name, dft, f"{SCREEN_DFT}{plan.k} + dft")
             specs += [energy, *_vibration(plan, "screen", energy, md, False, dft, mlip)]
+    unique: dict[str, TaskSpec] = {}
+    for spec in specs:  # a gas's MLIP relaxation may be planned by two of its candidates
+        unique.setdefault(spec.name, spec)
+    specs = list(unique.values())
     for spec in specs:
         _set_priority(spec, natoms.get(spec.name.rsplit("/", 1)[0], 0))
     return specs
@@ -437,22 +446,38 @@ def _vibration(plan: Plan, strategy: str, energy: TaskSpec, md: dict, is_gas: bo
                mlip: dict | None) -> list[TaskSpec]:
     """The vibration task of one candidate (adsorbate or gas atoms only), if asked for.
 
-    Gases computed by MLIP for an MLIP-only surface take ZPE/TS from the GPAW
-    vibrations of the same gas, so they get none of their own.
+    Gases are vibrated with the method of the adsorbates' vibrations (``plan.vibrations``),
+    so that a free-energy difference takes its ZPE and entropy from one method; a mix is
+    opt-in (``plan.gas_vibrations``).  MLIP vibrations of a gas start from its MLIP
+    relaxation, planned here when the gas's energy is GPAW's.
     """
     if plan.vibrations == "none" or not md["adsorbate"]:
         return []
-    if is_gas and strategy == "mlip" and plan.strategy != "mlip":
-        return []
-    use_dft = (plan.vibrations == "dft" or is_gas) and strategy != "mlip"
+    if is_gas:
+        return _gas_vibration(plan, strategy, energy, md, dft, mlip)
+    use_dft = plan.vibrations == "dft" and strategy != "mlip"
     settings = dft if use_dft else mlip
     # MLIP vibrations start from the MLIP geometry, DFT ones from the geometry of the DFT energy
     source = energy.name if use_dft or energy.kind == "relax" else energy.structure_from
-    spec = TaskSpec(_name(md, "vib-" + ("dft" if use_dft else "mlip")), "vib", settings,
-                    structure_from=source, metadata=md)
-    if is_gas:
-        spec.indices = list(range(len(gas_molecule(md["adsorbate"]))))
-    return [spec]
+    return [TaskSpec(_name(md, "vib-" + ("dft" if use_dft else "mlip")), "vib", settings,
+                     structure_from=source, metadata=md)]
+
+
+def _gas_vibration(plan: Plan, strategy: str, energy: TaskSpec, md: dict, dft: dict,
+                   mlip: dict | None) -> list[TaskSpec]:
+    """A gas's vibrations, with ``plan.gas_vibrations`` or else the adsorbates' method (MLIP-only
+    plans: MLIP); MLIP ones from the gas's MLIP relaxation, DFT ones from its GPAW geometry."""
+    method = "mlip" if plan.strategy == "mlip" else (plan.gas_vibrations or plan.vibrations)
+    indices = list(range(len(gas_molecule(md["adsorbate"]))))
+    if method == "dft":
+        if strategy == "mlip":
+            return []  # the GPAW candidate of this gas carries its vibrations
+        return [TaskSpec(_name(md, "vib-dft"), "vib", dft, structure_from=energy.name, metadata=md, indices=indices)]
+    relaxed = _name(md, "mlip-relax")
+    out = []
+    if strategy == "dft":  # its energy is a GPAW relaxation: an MLIP minimum for the MLIP Hessian
+        out.append(TaskSpec(relaxed, "relax", mlip, structure=energy.structure, metadata={**md, "strategy": "mlip-relax"}))
+    return out + [TaskSpec(_name(md, "vib-mlip"), "vib", mlip, structure_from=relaxed, metadata=md, indices=indices)]
 
 
 def plan_all(plans: list[Plan], dft: dict, mlip: dict | None, workdir: str | os.PathLike,
