@@ -41,3 +41,30 @@ def test_report_of_an_empty_folder_is_one_line(tmp_path):
     r = subprocess.run([sys.executable, "-m", "heterocat", "report", str(tmp_path)], capture_output=True, text=True)
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "no calculations" in r.stderr
     assert not (tmp_path / "report.md").exists()
+
+
+def test_report_shows_pathway_steps_split_and_hzor_per_site_label(tmp_path):
+    """A Pt(111) store (EMT, one BFGS step per placement) with every HzOR intermediate on the top site
+    and no adsorbate vibrations: the report lists HzOR (electronic energies, labelled), its steps split
+    into dE/dZPE/d(heat)/-TdS, U_eq and eta, and HzOR per site label."""
+    from heterocat.report import write_report
+    from heterocat.sites import find_sites
+    from heterocat.sites.adsorbates import place_adsorbate
+
+    s = load_settings("ci", assignments=['calculator.name="emt"', "relax.steps=1"])
+    slab = fcc111("Pt", size=(2, 2, 3), vacuum=6.0, orthogonal=False)
+    slab.pbc = (True, True, False)
+    run_task(slab, "relax", s, tmp_path, metadata={"system": "Pt(111)"})
+    top = next(x for x in find_sites(slab).sites if x.kind == "top")
+    for ads in ("N2H4", "N2H3", "NHNH", "N2H", "N2"):
+        md = {"system": "Pt(111)", "site": top.id, "adsorbate": ads, "site_indices": top.indices}
+        run_task(place_adsorbate(slab, top, ads), "relax", s, tmp_path, metadata=md)
+    for gas in ("H2", "N2", "N2H4"):
+        m = molecule(gas)
+        m.center(vacuum=5.0)
+        m.pbc = False
+        run_task(m, "relax", s, tmp_path, metadata={"system": "gas", "adsorbate": gas})
+    write_report(tmp_path)
+    md = (tmp_path / "report.md").read_text()
+    assert "HzOR (electronic energies)" in md and "HzOR at Pt-top only" in md
+    assert "U_eq (V)" in md and "-TdS" in md and "*N2H4 -> *N2H3" in md

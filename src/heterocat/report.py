@@ -88,24 +88,17 @@ def _free_energies(workdir: Path) -> Section | None:
     her = [[system, label, f"{d['most_active']['site']} ({_f(d['most_active']['dG'])})",
             f"{d['strongest']['site']} ({_f(d['strongest']['dG'])})"]
            for system, h in report.her.items() for label, d in [("all sites", h), *h["per_label"].items()]]
-    for system, labels in report.by_label.items():
-        for label, named in labels.items():
-            r = named["HzOR"]
-            paths.append([system, f"HzOR at {label} only", ", ".join(f"{s.dG:+.2f}" for s in r.steps),
-                          _f(r.limiting_potential), _f(r.equilibrium_potential), _f(r.overpotential),
-                          r.potential_determining_step or "-", f"{r.largest_step} ({r.largest_step_dG:+.2f})",
-                          str(r.branches or "")])
     steps = [[system, name, st.name, st.kind, *(_f(st.parts.get(k)) for k in ("E", "ZPE", "heat", "-TS")), _f(st.dG)]
              for system, named in report.pathways.items() for name, r in named.items() if name in ("HER", "HzOR")
              for st in r.steps]
-    paths = []
-    for system, named in report.pathways.items():
-        for name, r in named.items():
-            paths.append([system, name + (" (electronic energies)" if r.energy_kind == "electronic" else ""),
-                          ", ".join(f"{s.dG:+.2f}" for s in r.steps), _f(r.limiting_potential),
-                          _f(r.equilibrium_potential), _f(r.overpotential),
-                          r.potential_determining_step or "-", f"{r.largest_step} ({r.largest_step_dG:+.2f})",
-                          str(r.branches or "")])
+    named_paths = [(system, name, r) for system, named in report.pathways.items() for name, r in named.items()]
+    named_paths += [(system, f"HzOR at {label} only", labels[label]["HzOR"])
+                    for system, labels in report.by_label.items() for label in labels]
+    paths = [[system, name + (" (electronic energies)" if r.energy_kind == "electronic" else ""),
+              ", ".join(f"{s.dG:+.2f}" for s in r.steps), _f(r.limiting_potential),
+              _f(r.equilibrium_potential), _f(r.overpotential), r.potential_determining_step or "-",
+              f"{r.largest_step} ({r.largest_step_dG:+.2f})", str(r.branches or "")]
+             for system, name, r in named_paths]
     text = [f"T = {report.temperature:g} K, U = 0 V vs RHE (computational hydrogen electrode); "
             f"{report.methods_text()}; reference states: "
             + "; ".join(f"{g} {state}" for g, state in report.reference_states.items())
