@@ -20,6 +20,7 @@ from heterocat.calculate.checks import check_record
 from heterocat.calculate.tasks import RESULT, task_enumeration
 from heterocat.errors import HeterocatError
 from heterocat.io import read_json, read_structure, write_json
+from heterocat.run.workflow import GAS_SYSTEM
 from heterocat.sites.records import SiteEnumeration
 from heterocat.store import ResultsStore
 
@@ -101,10 +102,10 @@ def check_text(rows: list[dict[str, Any]]) -> str:
     """The table ``heterocat check`` prints: placed, ended, label and exclusion per result."""
     lines = [f"{'system':<16} {'task':<6} {'placed':<30} {'ended':<34} {'layers':<6} {'fmax':>5}  exclusion"]
     for r in rows:
-        if not r["adsorbate_start"]:
+        if not r["adsorbate_start"] or r["system"] == GAS_SYSTEM:
             if not r["flags"]:
                 continue  # clean surfaces and gases without a flag
-            placed, ended = "clean surface", ""
+            placed, ended = r["adsorbate_start"] or "clean surface", ""
         else:
             placed = f"*{r['adsorbate_start']} {r['site_start']}"
             species = "" if r["adsorbate"] == r["adsorbate_start"] else f"*{r['adsorbate']} "
@@ -113,8 +114,12 @@ def check_text(rows: list[dict[str, Any]]) -> str:
         exclusion = "; ".join(f"{f['check']}: {f['reason']}" for f in r["flags"]) or "-"
         lines.append(f"{r['system']:<16} {r['task']:<6} {placed:<30} {ended:<34} {r['layers']:<6} {fmax:>5}  {exclusion}")
     flagged = sum(bool(r["flags"]) for r in rows)
-    moved = sum(r["site"] != r["site_start"] for r in rows if r["adsorbate_start"])
-    renamed = sum(r["adsorbate"] != r["adsorbate_start"] for r in rows if r["adsorbate_start"])
-    lines.append(f"{len(rows)} results checked: {flagged} excluded by an anomaly, {moved} ended on another site, "
-                 f"{renamed} became another species, {sum(r['changed'] for r in rows)} records updated")
+    # relaxations and DFT single points (on relaxed geometries); not the MLIP single points of placements
+    placed = [r for r in rows if r["adsorbate_start"] and r["system"] != GAS_SYSTEM
+              and (r["task"] == "relax" or r["level_of_theory"].startswith("DFT"))]
+    moved = sum(r["site"] != r["site_start"] for r in placed)
+    renamed = sum(r["adsorbate"] != r["adsorbate_start"] for r in placed)
+    lines.append(f"{len(rows)} results checked: {flagged} excluded by an anomaly; of {len(placed)} relaxed "
+                 f"adsorbates, {moved} ended on another site and {renamed} became another species; "
+                 f"{sum(r['changed'] for r in rows)} records updated")
     return "\n".join(lines)
