@@ -47,3 +47,16 @@ def connectivity(atoms, mult: float = 1.0) -> np.ndarray:
                       bothways=True)
     nl.update(atoms)
     return get_connectivity_matrix(nl.nl).toarray().astype(bool)
+
+
+def neighbours(atoms, index: int, mult: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """Atoms bonded to ``index`` (the bond of :func:`connectivity`), each periodic image apart:
+    their indices and image positions (Å).  In a small periodic cell one atom can be bonded
+    through two images (a bridge of a 1x1 surface cell)."""
+    from ase.neighborlist import NeighborList, natural_cutoffs  # noqa: PLC0415
+
+    nl = NeighborList(natural_cutoffs(atoms, mult=mult), skin=NEIGHBOR_SKIN, self_interaction=False,
+                      bothways=True)
+    nl.update(atoms)
+    indices, offsets = nl.get_neighbors(index)
+    return np.asarray(indices, dtype=int), atoms.positions[indices] + offsets @ np.asarray(atoms.cell)

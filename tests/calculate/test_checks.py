@@ -213,3 +213,16 @@ def test_single_points_record_magnetic_order_only_in_dft(supported):
     mlip = {**dft, "level_of_theory": "MLIP SevenNet", "magmoms": [0.0] * len(atoms)}
     assert check_record(mlip, atoms, final) == {"flags": [], "magnetic_order": "not checked"}
     assert check_record({**dft, "task": "vib"}, atoms, final) == {"flags": []}
+
+
+def test_sites_of_a_1x1_cell_count_periodic_images():
+    """In a 1x1 Ru(0001) cell every site is made of one top atom's images: a bridge is that atom
+    twice, a hollow three times; each placement is still found on its own site."""
+    slab = ru0001_slab(size=(1, 1, 3))
+    enumeration = find_sites(slab)
+    assert {s.kind for s in enumeration.sites} == {"top", "bridge", "fcc", "hcp"}
+    for site in enumeration.sites:
+        placed = place_adsorbate(slab, site, "H")
+        found = inspect(placed, placed, adsorbate="H", enumeration=enumeration)["site_final"]
+        assert found["id"] == site.id, (site.id, found)
+        assert len(found["indices"]) == {"top": 1, "bridge": 2, "fcc": 3, "hcp": 3}[site.kind]

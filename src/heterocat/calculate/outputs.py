@@ -50,7 +50,9 @@ def write_outputs(atoms: Atoms, directory: Path, outputs: tuple[str, ...]) -> di
     """Write the requested outputs for the converged calculator on ``atoms``; return record items."""
     if not outputs:
         return {}
-    calc = getattr(atoms.calc, "dft", atoms.calc)  # GPAW itself when a dispersion term is added to it
+    from heterocat.calculate.tasks import electronic_calculator  # noqa: PLC0415
+
+    calc = electronic_calculator(atoms.calc)  # GPAW itself when a dispersion term is added to it
     record: dict[str, Any] = {"outputs": list(outputs)}
     if "potential" in outputs:
         potential = calc.get_electrostatic_potential()

@@ -177,24 +177,30 @@ def make_calculator(atoms: Atoms, settings: dict, txt: str | None, rung: dict | 
 class WithDispersion(SumCalculator):
     """GPAW plus Grimme's D3(BJ) (the ``dftd3`` package, ASE interface): energies and forces add;
     everything electronic (moments, densities, potentials, Fermi level) is GPAW's, read through
-    ``dft``.  Grimme et al., J. Chem. Phys. 132, 154104 (2010); J. Comput. Chem. 32, 1456 (2011)."""
+    ``electronic_calculator``.  Grimme et al., J. Chem. Phys. 132, 154104 (2010); J. Comput. Chem.
+    32, 1456 (2011)."""
 
-    def __init__(self, dft, xc: str):
+    def __init__(self, gpaw, xc: str):
         from dftd3.ase import DFTD3  # noqa: PLC0415
 
-        super().__init__([dft, DFTD3(method=xc, damping="d3bj")])
-        self.dft = dft
+        super().__init__([gpaw, DFTD3(method=xc, damping="d3bj")])
+        self.electronic_calculator = gpaw
 
     def get_magnetic_moment(self, atoms=None) -> float:
-        return self.dft.get_magnetic_moment(atoms)
+        return self.electronic_calculator.get_magnetic_moment(atoms)
 
     def get_magnetic_moments(self, atoms=None):
-        return self.dft.get_magnetic_moments(atoms)
+        return self.electronic_calculator.get_magnetic_moments(atoms)
 
     def __getattr__(self, name: str):  # GPAW's own methods (get_fermi_level, get_pseudo_density ...)
-        if name == "dft":
+        if name == "electronic_calculator":
             raise AttributeError(name)
-        return getattr(self.dft, name)
+        return getattr(self.electronic_calculator, name)
+
+
+def electronic_calculator(calc):
+    """The calculator that holds the electrons: GPAW itself, also when a dispersion term is added."""
+    return calc.electronic_calculator if isinstance(calc, WithDispersion) else calc
 
 
 def level_of_theory(settings: dict, atoms: Atoms | None = None) -> str:

@@ -29,7 +29,7 @@ import numpy as np
 from ase import Atoms
 from ase.geometry import find_mic
 
-from heterocat.geometry import connectivity
+from heterocat.geometry import connectivity, neighbours
 from heterocat.sites._common import pair_label
 from heterocat.sites.cluster import NEAR_CUTOFF, cluster_layers, cluster_name, layer_code, site_layer_label
 from heterocat.sites.records import SiteEnumeration
@@ -55,12 +55,19 @@ def binding_atoms(atoms: Atoms, bonds: np.ndarray | None = None) -> list[int]:
     return [i for i in heavy if bonds[i, surface].any()]
 
 
-def coordinating_atoms(atoms: Atoms, bonds: np.ndarray | None = None) -> list[int]:
-    """Surface atoms bonded to any binding atom of the adsorbate, sorted."""
+def coordinating_atoms(atoms: Atoms, bonds: np.ndarray | None = None) -> tuple[list[int], np.ndarray]:
+    """Surface atoms bonded to any binding atom of the adsorbate, each periodic image once: their
+    indices (sorted, an atom repeated when two of its images take part, as in a 1x1 cell) and
+    the image positions (Å) in the same order."""
     bonds = connectivity(atoms) if bonds is None else bonds
     ads = set(part_indices(atoms, "adsorbate").tolist())
-    return sorted({int(j) for i in binding_atoms(atoms, bonds) for j in np.flatnonzero(bonds[i])
-                   if int(j) not in ads})
+    found: dict[tuple, tuple[int, np.ndarray]] = {}
+    for i in binding_atoms(atoms, bonds):
+        for j, position in zip(*neighbours(atoms, i)):
+            if int(j) not in ads:  # an image bonded to two binding atoms counts once
+                found.setdefault((int(j), *np.round(position, 2)), (int(j), position))
+    ordered = sorted(found.values(), key=lambda item: item[0])
+    return [j for j, _ in ordered], np.array([p for _, p in ordered]).reshape(-1, 3)
 
 
 def nearest_contact(atoms: Atoms) -> tuple[list[int], list[int]]:
@@ -77,9 +84,14 @@ def nearest_contact(atoms: Atoms) -> tuple[list[int], list[int]]:
     return [heavy[k]], sorted(int(j) for j in near)
 
 
-def describe_site(atoms: Atoms, indices: list[int], near: np.ndarray | None = None) -> dict[str, str]:
-    """``kind``, ``label``, ``region`` and ``layers`` of the site on the atoms ``indices``; ``near``
-    (Å) is a point over the site (the binding atom) that picks the periodic images forming it."""
+def _images_near(atoms: Atoms, indices: list[int], point: np.ndarray) -> np.ndarray:
+    """Positions (Å) of the images of ``indices`` nearest ``point``."""
+    return point + find_mic(atoms.positions[indices] - point, atoms.cell, atoms.pbc)[0]
+
+
+def describe_site(atoms: Atoms, indices: list[int], corners: np.ndarray) -> dict[str, str]:
+    """``kind``, ``label``, ``region`` and ``layers`` of the site on the atoms ``indices``, whose
+    image positions (Å) are ``corners``."""
     kind = KIND_OF_COUNT.get(len(indices), "hollow")
     symbols = [atoms.get_chemical_symbols()[i] for i in indices]
     cluster, support = part_indices(atoms, "cluster"), part_indices(atoms, "support")
@@ -87,11 +99,11 @@ def describe_site(atoms: Atoms, indices: list[int], near: np.ndarray | None = No
     if len(cluster) and len(support) == 0:  # a free cluster
         return {"kind": kind, "label": pair_label(symbols, kind), "region": "cluster", "layers": ""}
     if kind == "hollow" and not on_cluster:
-        kind = _three_fold_kind(atoms, indices, support if len(cluster) else np.arange(len(atoms)), near)
+        kind = _three_fold_kind(atoms, corners, support if len(cluster) else np.arange(len(atoms)))
     if len(cluster) == 0:  # a slab
         return {"kind": kind, "label": pair_label(symbols, kind), "region": "surface", "layers": ""}
     if not on_cluster:  # a support site beside the cluster
-        centre = atoms.positions[indices].mean(axis=0)
+        centre = corners.mean(axis=0)
         delta = atoms.positions[cluster, :2] - centre[:2]
         frac = delta @ np.linalg.inv(atoms.cell[:2, :2])
         frac -= np.rint(frac)
@@ -108,15 +120,13 @@ def describe_site(atoms: Atoms, indices: list[int], near: np.ndarray | None = No
             "region": "cluster", "layers": code}
 
 
-def _three_fold_kind(atoms: Atoms, indices: list[int], slab: np.ndarray, near: np.ndarray | None) -> str:
-    """``fcc`` / ``hcp`` / ``hollow`` of a three-fold slab site, by the enumeration's rule (an atom
-    of the layer below under the hollow makes it hcp); corners are the images nearest ``near``."""
+def _three_fold_kind(atoms: Atoms, corners: np.ndarray, slab: np.ndarray) -> str:
+    """``fcc`` / ``hcp`` / ``hollow`` of a three-fold slab site with corners at ``corners`` (Å), by
+    the enumeration's rule (an atom of the layer below under the hollow makes it hcp)."""
     ads = set(part_indices(atoms, "adsorbate").tolist())
     slab = np.array([i for i in slab if i not in ads])
     below_all = np.setdiff1d(slab, surface_layer(atoms, slab))
     below = surface_layer(atoms, below_all) if len(below_all) else below_all
-    origin = atoms.positions[indices[0]] if near is None else np.asarray(near)
-    corners = origin + find_mic(atoms.positions[indices] - origin, atoms.cell, atoms.pbc)[0]
     return three_fold_flavour(atoms, corners, corners.mean(axis=0), below)
 
 
@@ -135,7 +145,7 @@ def identify_site(atoms: Atoms, enumeration: SiteEnumeration | None = None,
     """
     bonds = connectivity(atoms) if bonds is None else bonds
     binding = binding_atoms(atoms, bonds)
-    indices = coordinating_atoms(atoms, bonds)
+    indices, corners = coordinating_atoms(atoms, bonds)
     contact = "bonded"
     if not indices:  # held without a bond (within the 1.5 x cushion), or desorbed
         ads = part_indices(atoms, "adsorbate")
@@ -144,13 +154,14 @@ def identify_site(atoms: Atoms, enumeration: SiteEnumeration | None = None,
             return {"id": "", "label": "", "kind": "", "region": "", "layers": "", "indices": [],
                     "binding": [], "match": "none", "contact": "none"}
         (binding, indices), contact = nearest_contact(atoms), "nearest"
-    described = describe_site(atoms, indices, atoms.positions[binding].mean(axis=0))
+        corners = _images_near(atoms, indices, atoms.positions[binding[0]])
+    described = describe_site(atoms, indices, corners)
     site = enumeration.site_of_atoms(indices, described["kind"]) if enumeration is not None else None
     if site is not None:
         return {"id": site.id, "label": site.label, "kind": site.kind, "region": site.region,
                 "layers": site.layers or described["layers"], "indices": indices, "binding": binding,
                 "match": "enumeration", "contact": contact}
-    if enumeration is None and start is not None and start[0] and sorted(set(start[1])) == indices:
+    if enumeration is None and start is not None and start[0] and sorted(start[1]) == indices:
         return {"id": start[0], **described, "label": site_label_of(start[0]), "indices": indices,
                 "binding": binding, "match": "start", "contact": contact}
     name = f"{described['label']}:{described['kind']}:atoms-" + "-".join(map(str, indices))

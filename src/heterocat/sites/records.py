@@ -145,18 +145,18 @@ class SiteEnumeration:
         raise HeterocatError(f"no site {site_id!r} in this enumeration; known ids: {known}")
 
     def site_of_atoms(self, indices: list[int], kind: str | None = None) -> Site | None:
-        """The site whose symmetry class holds a site on exactly the atoms ``indices`` (and of
-        ``kind`` when given), or None.
+        """The site whose symmetry class holds a site on exactly the atoms ``indices`` (a list in
+        which an atom appears once per periodic image taking part; of ``kind`` when given), or None.
 
         In a small periodic cell one set of atoms can form sites of several classes (on a
         2x2 close-packed cell every three atoms make an fcc and an hcp hollow): ``kind``
         tells them apart.  Uses ``equivalents``; a version 1 enumeration has none and
         matches only its listed sites.
         """
-        wanted = sorted(set(int(i) for i in indices))
+        wanted = sorted(int(i) for i in indices)  # an atom twice: two of its images (a 1x1 cell)
         for s in self.sites:
             members = self.equivalents.get(s.id) or [s.indices]
-            if (kind is None or s.kind == kind) and any(sorted(set(m)) == wanted for m in members):
+            if (kind is None or s.kind == kind) and any(sorted(m) == wanted for m in members):
                 return s
         return None
 
