@@ -140,13 +140,14 @@ def fixed_atoms(atoms: Atoms) -> np.ndarray:
                             for i in c.get_indices()}), dtype=int)
 
 
-def intercalation_check(atoms: Atoms) -> list[dict]:
-    """``intercalated`` when an adsorbate atom is bonded to a fixed atom."""
+def intercalation_check(atoms: Atoms, bonds: np.ndarray | None = None) -> list[dict]:
+    """``intercalated`` when an adsorbate atom is bonded to a fixed atom (``bonds``: the bond
+    matrix of ``atoms`` at mult 1.0, when already at hand)."""
     fixed = fixed_atoms(atoms)
     ads = part_indices(atoms, "adsorbate")
     if len(fixed) == 0 or len(ads) == 0:
         return []
-    bonded = connectivity(atoms)[np.ix_(ads, fixed)]
+    bonded = (connectivity(atoms) if bonds is None else bonds)[np.ix_(ads, fixed)]
     if not bonded.any():
         return []
     i, j = np.argwhere(bonded)[0]
@@ -242,10 +243,11 @@ def inspect(initial: Atoms, final: Atoms, *, adsorbate: str = "", relaxation: bo
         out["cluster_moments"] = moments
     if adsorbate and len(part_indices(final, "adsorbate")):
         species, species_flags = species_check(final, adsorbate)
-        flags = species_flags + desorption_check(final) + intercalation_check(final) + flags
+        bonds = connectivity(final)  # one bond matrix for the intercalation test and the final site
+        flags = species_flags + desorption_check(final) + intercalation_check(final, bonds) + flags
         if relaxation:
             flags += surface_change_check(initial, final)
-        out.update(adsorbate_final=species, site_final=identify_site(final, enumeration, start=start))
+        out.update(adsorbate_final=species, site_final=identify_site(final, enumeration, bonds, start=start))
     out["flags"] = flags
     return out
 
