@@ -291,7 +291,9 @@ def _cmd_chargediff(args: argparse.Namespace) -> None:
     from heterocat.run.steps import charge_difference_step, charge_difference_text  # noqa: PLC0415
 
     result, data = charge_difference_step(args.combined, _settings(args), args.workdir, support=args.support,
-                                          cluster=args.cluster, pseudo=args.pseudo, plane=args.plane)
+                                          cluster=args.cluster, pseudo=args.pseudo, plane=args.plane,
+                                          counterpoise=not args.no_counterpoise,
+                                          geometry=f"as given ({Path(args.combined).name})")
     _emit(data, args.json, lambda: charge_difference_text(result, data["figures"]))
 
 
@@ -512,6 +514,8 @@ def _build_parser() -> argparse.ArgumentParser:
     cd.add_argument("--pseudo", action="store_true", help="pseudo density instead of all-electron")
     cd.add_argument("--plane", type=_nonnegative_int, nargs=2, metavar=("I", "J"),
                     help="contour plane through atoms I and J (default: interface atoms)")
+    cd.add_argument("--no-counterpoise", action="store_true", help="LCAO: parts without the other part's basis "
+                    "functions (to measure the basis-set superposition; default: ghost atoms)")
     cd.set_defaults(func=_cmd_chargediff)
 
     pa = sub.add_parser("path", help="limiting potential of a reaction path from given free energies", description=(

@@ -51,7 +51,8 @@ def _work_functions(workdir: Path) -> Section | None:
     rows = [[d["system"], _f(d["phi_top"]), _f(d["phi_bottom"]), _f(d["fermi_level"]),
              _f(d.get("ionization_potential_top")), _f(d.get("gap"), 2),
              _f(d["plateau_flatness_top"], 4), d["level_of_theory"]] for doc in docs for d in doc["systems"]]
-    notes = [f"{d['system']}: {n}" for doc in docs for d in doc["systems"] for n in d.get("notes", [])]
+    notes = [f"{d['system']} geometry: {d.get('geometry') or 'as built'}" for doc in docs for d in doc["systems"]]
+    notes += [f"{d['system']}: {n}" for doc in docs for d in doc["systems"] for n in d.get("notes", [])]
     return Section("Work functions", ["Energies in eV; Phi = E_vac - E_F on each side of the slab; "
                                       "IP = E_vac - E_VBM (gapped slabs)."] + notes,
                    [Table(["system", "Phi top", "Phi bottom", "E_F", "IP", "gap", "flatness", "level of theory"],
@@ -65,13 +66,15 @@ def _charge_differences(workdir: Path) -> Section | None:
     rows, text = [], []
     for path in docs:
         d = json.loads(path.read_text())
-        rows.append([path.parent.name, _f(d["transfer_to_cluster_hirshfeld"]),
-                     _f(d.get("transfer_to_cluster_bader")), _f(d["transfer_across_interface_plane"]),
-                     f"{d['integral_drho']:+.1e}", d["density_kind"], d["level_of_theory"]])
-        text.append(f"{path.parent.name}: {d['sign_convention']}; cube file {d['cube']}")
+        rows.append([path.parent.name, _f(d.get("transfer_to_cluster_bader")),
+                     _f(d["transfer_across_interface_plane"]), f"{d['integral_drho']:+.1e}", d["density_kind"],
+                     d.get("counterpoise") or "parts alone", d["level_of_theory"]])
+        text.append(f"{path.parent.name}: {d['sign_convention']}; geometry: {d.get('geometry') or 'as built'};"
+                    f" cube file {d['cube']}")
+        text += [f"{path.parent.name}: {n}" for n in d.get("notes", [])]
     return Section("Charge transfer support -> cluster", text,
-                   [Table(["model", "Hirshfeld (e)", "Bader (e)", "across interface plane (e)", "integral drho (e)",
-                           "density", "level of theory"], rows)])
+                   [Table(["model", "Bader (e)", "across interface plane (e)", "integral drho (e)",
+                           "density", "parts A and B", "level of theory"], rows)])
 
 
 def _free_energies(workdir: Path) -> Section | None:

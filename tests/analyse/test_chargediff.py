@@ -1,4 +1,5 @@
-"""Charge-density difference: charge conserved, cube readable, transfer with the right sign, stored runs reused."""
+"""Charge-density difference: charge conserved, cube readable, transfer with the right sign, stored runs
+reused, ghost basis functions (counterpoise) in LCAO, the relaxed geometry from the runner."""
 
 import json
 import os
@@ -54,17 +55,18 @@ def test_cube_round_trips_and_spin_channels_add_up(result, system):
 def test_transfer_direction_is_physical(result):
     cd, _ = result
     # Al (Pauling 1.61) gives electrons to H (2.20): the "cluster" (H) gains
-    assert cd.transfer_to_cluster_hirshfeld > 0 and cd.transfer_across_interface_plane > 0
+    assert cd.transfer_to_cluster_bader > 0 and cd.transfer_across_interface_plane > 0
     assert "positive = electron accumulation" in cd.sign_convention
+    assert sum(cd.bader_charges) == pytest.approx(0.0, abs=0.01)  # neutral: Bader conserves the electrons
+    assert cd.counterpoise.startswith("parts alone (plane waves")  # the ci preset is PW: no ghosts
 
 
 def test_stored_runs_are_reused(result, system):
     cd, workdir = result
     from heterocat.calculate.tasks import run_task
 
-    again = run_task(system, "single", load_settings("ci"), workdir, outputs=("density", "hirshfeld"))
+    again = run_task(system, "single", load_settings("ci"), workdir, outputs=("density",))
     assert not again["ran"] and again["task_hash"] == cd.task_hashes["AB"]
-    assert sum(again["hirshfeld_charges"]) == pytest.approx(0.0, abs=0.02)  # neutral system
 
 
 def test_bad_partition_refused(system):
@@ -81,23 +83,57 @@ def test_cli_json_keys(tmp_path, system):
                        capture_output=True, text=True, env=env)
     assert r.returncode == 0, r.stderr
     data = json.loads(r.stdout)
-    assert abs(data["integral_drho"]) < 0.01 and data["transfer_to_cluster_hirshfeld"] > 0
-    assert os.path.exists(data["cube"]) and "transfer_to_cluster_bader" not in data
+    assert abs(data["integral_drho"]) < 0.01 and data["transfer_to_cluster_bader"] > 0
+    assert os.path.exists(data["cube"]) and data["geometry"] == "as given (alh.extxyz)"
     assert any(f.endswith("drho_isosurface.png") for f in data["figures"])
 
 
 def test_runner_tasks_are_the_steps_calculations(system, tmp_path):
     """The charge difference's single points run by the local runner (as paper.py does, beside other
-    tasks) have the identities the step computes: the step then reads all three back, runs none."""
-    from heterocat.run.local import run_local
+    tasks) on the final structure of another task (the relaxed model) have the identities the step
+    computes on that structure: the step then reads all three back, runs none."""
+    from heterocat.calculate.settings import load_settings as settings_of
+    from heterocat.run.local import TaskSpec, run_local
     from heterocat.run.steps import charge_difference_step, charge_difference_tasks
 
     combined = write_structure(tmp_path / "al_h.extxyz", system)
     settings = load_settings("ci")
-    specs = charge_difference_tasks(str(combined), settings, tmp_path / "w", cluster=[3])
+    relax = TaskSpec("clean/relax", "relax", settings_of("ci", None, ("calculator.name=emt",)),
+                     structure=str(combined))
+    specs = charge_difference_tasks(str(combined), settings, cluster=[3], structure_from=relax.name)
     assert [s.gpts_from for s in specs] == [None, specs[0].name, specs[0].name]
-    results = run_local(specs, tmp_path / "w", workers=2, progress=False)
+    results = run_local([relax, *specs], tmp_path / "w", workers=2, progress=False)
     assert all(r["status"] == "done" and r["ran"] for r in results.values())
-    cd, _ = charge_difference_step(str(combined), settings, tmp_path / "w", cluster=[3])
-    assert set(cd.task_hashes.values()) == {r["task_hash"] for r in results.values()}
-    assert abs(cd.integral_drho) < 0.01
+    relaxed = str(tmp_path / "w" / "tasks" / "relax" / results["clean/relax"]["task_hash"] / "final.extxyz")
+    moved = np.abs(read(relaxed).positions - system.positions).max()
+    assert moved > 0.01  # EMT moved the H: the charge difference is on the relaxed geometry
+    cd, _ = charge_difference_step(relaxed, settings, tmp_path / "w", cluster=[3], geometry="relaxed by EMT")
+    assert set(cd.task_hashes.values()) == {r["task_hash"] for n, r in results.items() if n != "clean/relax"}
+    assert abs(cd.integral_drho) < 0.01 and cd.geometry == "relaxed by EMT"
+
+
+def test_lcao_parts_carry_the_other_parts_basis(system, tmp_path):
+    """In LCAO each part keeps the other's atoms as ghosts (basis functions, no electrons): the part
+    has the electrons of its own atoms, and its energy is lower than without the ghost basis
+    (variational: a larger basis); the difference is the basis-set superposition error."""
+    from heterocat.calculate.tasks import fragment, run_task
+
+    settings = load_settings("ci", None, ("calculator.mode=lcao", "calculator.basis=dzp", "calculator.h=0.22"))
+    ab = run_task(system, "single", settings, tmp_path, outputs=("density",))
+    gpts = tuple(ab["coarse_grid"])
+    part, ghosts = fragment(system, settings, [0, 1, 2])
+    assert ghosts == [3] and len(part) == len(system)
+    with_ghost = run_task(part, "single", settings, tmp_path, outputs=("density",), gpts=gpts, ghosts=ghosts)
+    alone, none = fragment(system, settings, [0, 1, 2], counterpoise=False)
+    assert none == [] and len(alone) == 3
+    without = run_task(alone, "single", settings, tmp_path, outputs=("density",), gpts=gpts)
+    assert with_ghost["ghosts"] == [3] and with_ghost["magmoms"][3] == pytest.approx(0.0, abs=1e-6)
+    assert with_ghost["energy"] < without["energy"]  # counterpoise lowers the part's energy
+    assert without["energy"] - with_ghost["energy"] < 0.5  # ... by a basis-set superposition error, not more
+    for result in (with_ghost, without):  # the part holds its own 3 Al atoms' electrons (all-electron: 3 x 13)
+        rho = np.load(os.path.join(result["directory"], "density.npz"))["density"]
+        assert rho.sum() * system.get_volume() / rho[0].size == pytest.approx(39.0, abs=0.01)
+    assert with_ghost["task_hash"] != without["task_hash"]
+    cd = charge_difference(system, settings, tmp_path, cluster=[3])
+    assert cd.counterpoise.startswith("ghost basis functions") and abs(cd.integral_drho) < 0.01
+    assert cd.task_hashes["A"] == with_ghost["task_hash"]

@@ -284,8 +284,8 @@ def test_paper_summary_has_the_demo_keys_and_prints(tmp_path, pt_slab):
     report, data = free_energy_step(tmp_path)
     args = argparse.Namespace(preset="ci", config=None, set=None, scale="small", workdir=str(tmp_path))
     wf = {"work_functions": {"Pt(111)": {"phi_top": 5.6, "phi_bottom": 5.6, "fermi_level": -5.6}}, "figures": []}
-    cd = {"transfer_to_cluster_hirshfeld": 0.5, "transfer_across_interface_plane": 0.4, "integral_drho": 1e-4,
-          "sign_convention": "positive: the cluster gains electrons", "cube": "x.cube", "figures": []}
+    cd = {"transfer_to_cluster_bader": 0.5, "counterpoise": "parts alone", "geometry": "as built",
+          "transfer_across_interface_plane": 0.4, "integral_drho": 1e-4, "sign_convention": "positive: the cluster gains electrons", "cube": "x.cube", "figures": []}
     doc = summary(args, wf, cd, {"report": report, "strategy": "GPAW relaxations", "figures": data["figures"],
                                  "tasks": {"total": 5, "ran": 5, "not_done": {}}}, 12.3)
     assert {"preset", "accuracy", "work_functions", "charge_transfer", "dG_H", "dG_H2O", "dG_OH", "hzor",
@@ -342,3 +342,23 @@ def test_paper_stage_relaxes_with_gpaw_from_the_mlip_geometry(tmp_path, pt_slab)
     assert any(x.name == "gas/H2/relax" and x.kind == "relax" for x in specs)  # gases: GPAW relaxations
     with pytest.raises(HeterocatError, match="dft_stage"):
         Plan([Surface("Pt(111)", pt_slab)], ["H"], ["H2"], dft_stage="hessian").check()
+
+
+@pytest.mark.parametrize(("options", "stage"), [((), "mlip-relax"), (("--dft-stage", "relax"), "dft-relax"),
+                                                (("--strategy", "dft"), "relax")])
+def test_electronic_tasks_start_from_the_clean_geometry_the_adsorbates_use(tmp_path, options, stage):
+    """Work functions and the charge difference run on the final structure of each clean surface's
+    energy task (the MLIP relaxation the single point is taken on, or the GPAW relaxation), which the
+    free-energy plan holds, so one run resolves them."""
+    from heterocat.run.scripts import electronic_tasks, parser, plans_of, settings_from
+
+    args = parser("").parse_args(["--preset", "ci", "--workdir", str(tmp_path), *options])
+    plans = plans_of(["her", "water", "hzor"], args)
+    dft, mlip = settings_from(args)
+    planned = {s.name for s in plan_all(plans, dft, mlip, tmp_path)}
+    specs = electronic_tasks(args, plans)
+    assert {s.structure_from for s in specs} == {f"NiO100/clean/{stage}", f"Ru0001/clean/{stage}",
+                                                 f"NiO100-Ru13/clean/{stage}"}
+    assert {s.structure_from for s in specs} <= planned and all(s.structure is None for s in specs)
+    parts = [s for s in specs if s.fragment]
+    assert len(parts) == 2 and sorted(len(s.fragment) for s in parts) == [13, 64]

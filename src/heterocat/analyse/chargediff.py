@@ -2,10 +2,14 @@
 
 drho = rho(AB) - rho(A) - rho(B), with A the support and B the cluster, the
 three computed at the geometry of AB, in the same cell, on the same grid
-(AB's grid is passed to A and B as fixed ``gpts``).  Densities are
-all-electron by default (``gridrefinement=2``), pseudo on request, and per spin
-for spin-polarised systems.  Sign convention everywhere: drho > 0 where
-electrons accumulate; a transfer is the number of electrons the cluster gains.
+(AB's grid is passed to A and B as fixed ``gpts``).  In LCAO, A and B keep the
+other part's atoms as ghosts (basis functions only), so that the basis-set
+superposition of AB does not appear as transfer.  Densities are all-electron
+by default (``gridrefinement=2``), pseudo on request, and per spin for
+spin-polarised systems.  The field's usual measure of transfer, Bader charges,
+comes from AB's all-electron density (:mod:`heterocat.analyse.bader`).  Sign
+convention everywhere: drho > 0 where electrons accumulate; a transfer is the
+number of electrons the cluster gains.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ class ChargeDifference:
     """Charge-density difference results (electrons; lengths in Å)."""
 
     integral_drho: float
-    transfer_to_cluster_hirshfeld: float
+    transfer_to_cluster_bader: float | None
     transfer_across_interface_plane: float
     interface_plane_z: float
     cube: str
@@ -39,6 +43,11 @@ class ChargeDifference:
     sign_convention: str = SIGN_CONVENTION
     task_hashes: dict[str, str] = field(default_factory=dict)
     level_of_theory: str = ""
+    #: how A and B were made: ghost basis functions of the other part (LCAO) or the part alone
+    counterpoise: str = ""
+    #: the geometry of AB: which relaxed clean model (task, method), or "as built"
+    geometry: str = ""
+    bader_charges: list[float] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -81,28 +90,31 @@ def _load(directory: Path) -> np.ndarray:
         return data["density"]
 
 
-def density_outputs(pseudo: bool = False) -> tuple[str, str]:
+def density_outputs(pseudo: bool = False) -> tuple[str]:
     """Single-point outputs a charge difference needs."""
-    return ("pseudo-density" if pseudo else "density", "hirshfeld")
+    return ("pseudo-density" if pseudo else "density",)
 
 
-def part_structures(atoms: Atoms, support: list[int], cluster: list[int]) -> dict[str, Atoms]:
-    """The support (``A``) and the cluster (``B``) alone, in the cell of the combined model."""
-    parts = {}
-    for name, idx in (("A", support), ("B", cluster)):
-        piece = atoms[list(idx)]
-        piece.info = {k: v for k, v in atoms.info.items() if k == "system_kind"}
-        parts[name] = piece
-    return parts
+def counterpoise_text(settings: dict, counterpoise: bool = True) -> str:
+    """How the parts A and B are made, in words."""
+    if settings["calculator"].get("mode") != "lcao":
+        return "parts alone (plane waves/grid: no basis-set superposition)"
+    return ("ghost basis functions of the other part (counterpoise)" if counterpoise
+            else "parts alone, without the other part's basis functions (LCAO: includes basis-set superposition)")
 
 
 def charge_difference(atoms: Atoms, settings: dict, workdir: str | os.PathLike, *,
                       support: list[int] | None = None, cluster: list[int] | None = None,
-                      pseudo: bool = False, outdir: str | os.PathLike | None = None) -> ChargeDifference:
-    """Run (or read back) AB, A and B and write drho as a cube file and a planar profile."""
+                      pseudo: bool = False, outdir: str | os.PathLike | None = None,
+                      counterpoise: bool = True, geometry: str = "as built") -> ChargeDifference:
+    """Run (or read back) AB, A and B and write drho as a cube file and a planar profile.
+
+    ``counterpoise=False`` (LCAO only) computes A and B without the other part's basis functions,
+    for measuring the basis-set superposition; ``geometry`` names where ``atoms`` come from.
+    """
     from ase.io.cube import write_cube  # noqa: PLC0415
 
-    from heterocat.calculate.tasks import run_task  # noqa: PLC0415
+    from heterocat.calculate.tasks import fragment, run_task  # noqa: PLC0415
 
     support, cluster = split_parts(atoms, support, cluster)
     outputs = density_outputs(pseudo)
@@ -110,10 +122,22 @@ def charge_difference(atoms: Atoms, settings: dict, workdir: str | os.PathLike, 
     _require(ab, "AB")
     gpts = tuple(ab["coarse_grid"])
     parts = {}
-    for name, piece in part_structures(atoms, support, cluster).items():
-        parts[name] = run_task(piece, "single", settings, workdir, outputs=outputs, gpts=gpts,
+    for name, keep in (("A", support), ("B", cluster)):
+        piece, ghosts = fragment(atoms, settings, list(keep), counterpoise=counterpoise)
+        parts[name] = run_task(piece, "single", settings, workdir, outputs=outputs, gpts=gpts, ghosts=ghosts,
                                metadata={"system": name})
         _require(parts[name], name)
+    return difference_from_results(atoms, support, cluster, ab, parts, Path(outdir or Path(workdir) / "chargediff"),
+                                   counterpoise=counterpoise_text(settings, counterpoise), geometry=geometry,
+                                   write_cube=write_cube)
+
+
+def difference_from_results(atoms: Atoms, support: np.ndarray, cluster: np.ndarray, ab: dict,
+                            parts: dict[str, dict], outdir: Path, *, counterpoise: str, geometry: str,
+                            write_cube) -> ChargeDifference:
+    """drho, its cube files and planar profile, and the Bader transfer from three finished single points."""
+    from heterocat.analyse.bader import GRID_WARNING, bader_charges  # noqa: PLC0415
+
     rho_ab = _load(Path(ab["directory"]))
     rho_a, rho_b = _load(Path(parts["A"]["directory"])), _load(Path(parts["B"]["directory"]))
     if not (rho_ab.shape[1:] == rho_a.shape[1:] == rho_b.shape[1:]):
@@ -122,7 +146,6 @@ def charge_difference(atoms: Atoms, settings: dict, workdir: str | os.PathLike, 
     drho = drho_spin.sum(axis=0)
     cell = np.asarray(atoms.cell)
     dv = abs(np.linalg.det(cell)) / drho.size
-    outdir = Path(outdir or Path(workdir) / "chargediff")
     outdir.mkdir(parents=True, exist_ok=True)
     cube = outdir / "drho.cube"
     _write_cube_atomically(cube, atoms, drho, write_cube)
@@ -138,19 +161,29 @@ def charge_difference(atoms: Atoms, settings: dict, workdir: str | os.PathLike, 
     csv = outdir / "drho_planar.csv"
     np.savetxt(csv, np.column_stack([z, line, dq]), delimiter=",", fmt="%.6e", comments="",
                header="z_angstrom,drho_plane_e_per_angstrom,dq_cumulative_e")
-    q_ab = np.asarray(ab["hirshfeld_charges"])
-    q_b = np.asarray(parts["B"]["hirshfeld_charges"])
-    result = ChargeDifference(
-        integral_drho=float(drho.sum() * dv),
-        transfer_to_cluster_hirshfeld=float(-(q_ab[cluster].sum() - q_b.sum())),
+    notes, transfer, charges = [], None, []
+    if ab["density_kind"] != "all-electron":
+        notes.append("Bader charges need the all-electron density (drop --pseudo)")
+    else:
+        try:
+            bader = bader_charges(rho_ab.sum(axis=0), cell, atoms.positions, atoms.numbers)
+        except HeterocatError as err:
+            notes.append(f"Bader charges not computed: {err}")
+        else:
+            charges = [round(q, 4) for q in bader.charges]
+            transfer = -float(np.sum(np.asarray(bader.charges)[cluster]))
+            notes.append(f"Bader: {bader.method}, all-electron density of AB on a {bader.grid_spacing:.3f} Å grid")
+            if bader.grid_spacing > GRID_WARNING:
+                notes.append(f"Bader grid coarser than {GRID_WARNING} Å: light atoms (H, O) may lose their basins;"
+                             " check with a smaller h")
+    return ChargeDifference(
+        integral_drho=float(drho.sum() * dv), transfer_to_cluster_bader=transfer,
         transfer_across_interface_plane=float(-below),
         interface_plane_z=float(z_plane), cube=str(cube), planar_csv=str(csv),
         density_kind=ab["density_kind"], spin_cubes=spin_cubes,
         task_hashes={"AB": ab["task_hash"], "A": parts["A"]["task_hash"], "B": parts["B"]["task_hash"]},
-        level_of_theory=ab["level_of_theory"],
-        notes=["Bader charges not computed: no maintained Bader tool on PyPI or Debian "
-               "(the cube file works with Henkelman's bader program)"])
-    return result
+        level_of_theory=ab["level_of_theory"], counterpoise=counterpoise, geometry=geometry,
+        bader_charges=charges, notes=notes)
 
 
 def _require(result: dict, name: str) -> None:

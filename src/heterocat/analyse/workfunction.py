@@ -75,6 +75,8 @@ class WorkFunction:
     task_hash: str = ""
     level_of_theory: str = ""
     profile: str = ""
+    #: where the slab's geometry comes from: the relaxed clean surface (task, method), or "as built"
+    geometry: str = "as built"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -158,7 +160,8 @@ def read_profile(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
 
 
 def work_function(atoms: Atoms, settings: dict, workdir: str | os.PathLike, *,
-                  allow_unflat: bool = False, metadata: dict | None = None) -> WorkFunction:
+                  allow_unflat: bool = False, metadata: dict | None = None,
+                  geometry: str = "as built") -> WorkFunction:
     """Single point with the potential output (stored, never repeated), then both work functions."""
     from heterocat.calculate.tasks import run_task  # noqa: PLC0415
     from heterocat.systems import system_kind  # noqa: PLC0415
@@ -175,4 +178,5 @@ def work_function(atoms: Atoms, settings: dict, workdir: str | os.PathLike, *,
     wf.gpaw_workfunctions = result.get("gpaw_workfunctions")
     wf.system = (metadata or {}).get("system", atoms.info.get("system", atoms.get_chemical_formula()))
     wf.task_hash, wf.level_of_theory, wf.profile = result["task_hash"], result["level_of_theory"], str(profile)
+    wf.geometry = geometry
     return wf

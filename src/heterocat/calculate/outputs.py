@@ -46,7 +46,41 @@ def band_edges(calc) -> dict[str, float]:
     return edges
 
 
-def write_outputs(atoms: Atoms, directory: Path, outputs: tuple[str, ...]) -> dict[str, Any]:
+class _WithoutGhosts:
+    """GPAW's atomic density matrices seen without the ghost atoms (a ghost has no partial waves,
+    so no PAW correction): lets GPAW's own all-electron density run on a counterpoise calculation."""
+
+    def __init__(self, arrays, ghosts: set[int]):
+        self._arrays, self._ghosts = arrays, ghosts
+
+    def gather(self, broadcast: bool = False):
+        return _WithoutGhosts(self._arrays.gather(broadcast=broadcast), self._ghosts)
+
+    def items(self):
+        return ((a, d) for a, d in self._arrays.items() if a not in self._ghosts)
+
+    def __contains__(self, a: int) -> bool:
+        return a in self._arrays and a not in self._ghosts
+
+
+def all_electron_density(calc, spin: int | None, ghosts: tuple[int, ...] = ()) -> np.ndarray:
+    """All-electron density (electrons/Å³, twice the coarse grid) of one spin or the total.
+
+    With ghost atoms (new GPAW only) the PAW corrections are those of the real atoms; GPAW's own
+    routine stops at a ghost's missing partial waves.
+    """
+    if not ghosts:
+        return calc.get_all_electron_density(spin=spin, gridrefinement=2)
+    densities = calc.dft.densities()
+    densities.D_asii = _WithoutGhosts(densities.D_asii, set(ghosts))
+    n_sr = densities.all_electron_densities(grid_refinement=2)  # as GPAW's ASE interface does
+    if spin is None:
+        return n_sr.gather(broadcast=True).data.sum(0)
+    return n_sr[spin].gather(broadcast=True).data
+
+
+def write_outputs(atoms: Atoms, directory: Path, outputs: tuple[str, ...],
+                  ghosts: tuple[int, ...] = ()) -> dict[str, Any]:
     """Write the requested outputs for the converged calculator on ``atoms``; return record items."""
     if not outputs:
         return {}
@@ -67,7 +101,7 @@ def write_outputs(atoms: Atoms, directory: Path, outputs: tuple[str, ...]) -> di
         all_electron = "density" in outputs
         if all_electron:
             def density(spin):
-                return calc.get_all_electron_density(spin=spin, gridrefinement=2)
+                return all_electron_density(calc, spin, tuple(ghosts))
         else:
             def density(spin):
                 return calc.get_pseudo_density(spin=spin, gridrefinement=1)

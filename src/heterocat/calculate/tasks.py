@@ -144,7 +144,8 @@ def make_calculator(atoms: Atoms, settings: dict, txt: str | None, rung: dict | 
                     extra: dict | None = None):
     """The calculator named in the settings (GPAW, or ASE's EMT for tests and demos).
 
-    ``extra`` adds GPAW keywords: ``gpts`` (a fixed grid) and ``legacy_gpaw``.
+    ``extra`` adds GPAW keywords: ``gpts`` (a fixed grid), ``legacy_gpaw`` and ``ghosts`` (atom
+    indices that carry only their basis functions: GPAW ghost setups, no nucleus, no electrons).
     """
     if settings["calculator"]["name"] == "emt":
         from ase.calculators.emt import EMT  # noqa: PLC0415
@@ -157,7 +158,11 @@ def make_calculator(atoms: Atoms, settings: dict, txt: str | None, rung: dict | 
     from gpaw import GPAW, FermiDirac, Mixer  # noqa: PLC0415
 
     params = gpaw_parameters(atoms, settings, txt=txt)
-    params.update(extra or {})
+    extra = dict(extra or {})
+    ghosts = extra.pop("ghosts", None)
+    if ghosts:
+        params["setups"] = {**params.get("setups", {}), **{int(i): "ghost" for i in ghosts}}
+    params.update(extra)
     if "gpts" in params:  # a fixed grid replaces the spacing (GPAW refuses both)
         params.pop("h", None)
     upto = 0 if rung is None else RETRY_LADDER.index(rung)
@@ -267,14 +272,15 @@ OUTPUTS = ("potential", "density", "pseudo-density", "hirshfeld")
 
 
 def single_point(atoms: Atoms, settings: dict, directory: Path, outputs: tuple[str, ...] = (),
-                 gpts: tuple[int, int, int] | None = None) -> dict[str, Any]:
+                 gpts: tuple[int, int, int] | None = None, ghosts: list[int] | None = None) -> dict[str, Any]:
     """Energy (eV), forces and moments of ``atoms`` as they are, and optional outputs.
 
     ``outputs`` (GPAW only): ``potential`` writes the planar-averaged electrostatic
     potential along z to ``potential_z.csv`` and records the Fermi level, band
     edges and GPAW's own work functions; ``density`` / ``pseudo-density`` write
     the all-electron / pseudo electron density (per spin) to ``density.npz``;
-    ``hirshfeld`` records GPAW's Hirshfeld charges.  ``gpts`` fixes the grid.
+    ``hirshfeld`` records GPAW's Hirshfeld charges.  ``gpts`` fixes the grid.  ``ghosts``:
+    atoms present only through their basis functions (GPAW ghost setups; LCAO counterpoise).
     """
     from heterocat.calculate import outputs as out_mod  # noqa: PLC0415
 
@@ -283,14 +289,38 @@ def single_point(atoms: Atoms, settings: dict, directory: Path, outputs: tuple[s
     extra: dict[str, Any] = {}
     if gpts is not None:
         extra["gpts"] = tuple(int(n) for n in gpts)
+    if ghosts:
+        if "hirshfeld" in outputs:
+            raise HeterocatError("Hirshfeld charges need legacy GPAW, whose all-electron density "
+                                 "has no ghost atoms")
+        extra["ghosts"] = [int(i) for i in ghosts]
     if "hirshfeld" in outputs:
         extra["legacy_gpaw"] = True  # GPAW's Hirshfeld partitioning needs the legacy code
     _with_ladder(atoms, settings, directory, atoms.get_potential_energy, attempts, extra)
     result = _summary(atoms)
     result.update(converged=True, steps=0, scf_attempts=attempts)
-    result.update(out_mod.write_outputs(atoms, directory, outputs))
+    result.update(out_mod.write_outputs(atoms, directory, outputs, ghosts or ()))
     write_structure(directory / "final.extxyz", _frozen(atoms, result))
     return result
+
+
+def fragment(atoms: Atoms, settings: dict, keep: list[int], *,
+             counterpoise: bool = True) -> tuple[Atoms, list[int]]:
+    """The part ``keep`` of ``atoms`` for a charge difference, and its ghost atoms.
+
+    In LCAO the other atoms stay as ghosts (basis functions without nucleus or electrons, GPAW's
+    ``setups={i: 'ghost'}``), so that the part has the basis of the whole and basis-set
+    superposition does not show up as charge transfer (Boys-Bernardi counterpoise).  Plane waves
+    and grids do not follow the atoms: there the other atoms are removed (and in LCAO with
+    ``counterpoise=False``, to measure the superposition).
+    """
+    keep = sorted(int(i) for i in keep)
+    calc = settings["calculator"]
+    if counterpoise and calc["name"] == "gpaw" and calc["mode"] == "lcao":
+        return atoms.copy(), sorted(set(range(len(atoms))) - set(keep))
+    piece = atoms[keep]
+    piece.info = {k: v for k, v in atoms.info.items() if k == "system_kind"}
+    return piece, []
 
 
 def _last_frame(path: Path) -> Atoms | None:
@@ -480,7 +510,7 @@ def read_result(directory: Path) -> dict | None:
 def run_task(atoms: Atoms, kind: str, settings: dict, workdir: str | os.PathLike, *,
              metadata: dict | None = None, indices: list[int] | None = None,
              retry_failed: bool = False, store: bool = True, outputs: tuple[str, ...] = (),
-             gpts: tuple[int, int, int] | None = None) -> dict[str, Any]:
+             gpts: tuple[int, int, int] | None = None, ghosts: list[int] | None = None) -> dict[str, Any]:
     """Run one task unless its result exists; record it in the task folder and the store.
 
     Parameters
@@ -499,9 +529,10 @@ def run_task(atoms: Atoms, kind: str, settings: dict, workdir: str | os.PathLike
         Atoms to displace for ``vib`` (default: the adsorbate).
     retry_failed : bool
         Run again a task whose stored result is a failure.
-    outputs, gpts : optional
-        Extra outputs of a single point and a fixed grid, see :func:`single_point`;
-        both are part of the task's identity.
+    outputs, gpts, ghosts : optional
+        Extra outputs of a single point, a fixed grid and ghost atoms (basis functions only;
+        their initial moments are set to zero), see :func:`single_point`; all are part of
+        the task's identity.
 
     Returns
     -------
@@ -524,6 +555,16 @@ def run_task(atoms: Atoms, kind: str, settings: dict, workdir: str | os.PathLike
         extra["outputs"] = sorted(outputs)
     if gpts is not None:
         extra["gpts"] = [int(n) for n in gpts]
+    if ghosts:
+        if kind != "single" or settings["calculator"]["name"] != "gpaw":
+            raise HeterocatError("ghost atoms: GPAW single points only")
+        ghosts = sorted({int(i) for i in ghosts})
+        if ghosts[0] < 0 or ghosts[-1] >= len(atoms):
+            raise HeterocatError(f"ghost atom index out of range (structure has {len(atoms)} atoms)")
+        magmoms = atoms.get_initial_magnetic_moments()
+        magmoms[ghosts] = 0.0
+        atoms.set_initial_magnetic_moments(magmoms)
+        extra["ghosts"] = ghosts
     hash_ = task_hash(atoms, settings, kind, extra)
     directory = task_directory(workdir, kind, hash_)
     previous = read_result(directory)
@@ -538,7 +579,7 @@ def run_task(atoms: Atoms, kind: str, settings: dict, workdir: str | os.PathLike
         if previous and is_writer():
             (directory / RESULT).unlink()
         result = _execute(atoms, kind, settings, directory, hash_, metadata or {}, indices,
-                          tuple(sorted(outputs)), gpts)
+                          tuple(sorted(outputs)), gpts, ghosts or None)
     if store and is_writer():
         from heterocat.store import ResultsStore  # noqa: PLC0415
 
@@ -548,7 +589,7 @@ def run_task(atoms: Atoms, kind: str, settings: dict, workdir: str | os.PathLike
 
 def _execute(atoms: Atoms, kind: str, settings: dict, directory: Path, hash_: str,
              metadata: dict, indices: list[int] | None, outputs: tuple[str, ...] = (),
-             gpts: tuple[int, int, int] | None = None) -> dict[str, Any]:
+             gpts: tuple[int, int, int] | None = None, ghosts: list[int] | None = None) -> dict[str, Any]:
     """Write inputs, run, check, and write ``result.json`` atomically."""
     import ase  # noqa: PLC0415
 
@@ -569,10 +610,12 @@ def _execute(atoms: Atoms, kind: str, settings: dict, directory: Path, hash_: st
         "level_of_theory": level_of_theory(settings, atoms), "metadata": metadata,
         "versions": versions, "directory": str(directory),
     }
+    if ghosts:
+        record["ghosts"] = list(ghosts)
     start = time.time()
     try:
         if kind == "single":
-            out = single_point(atoms, settings, directory, outputs, gpts)
+            out = single_point(atoms, settings, directory, outputs, gpts, ghosts)
         elif kind == "relax":
             out = relax(atoms, settings, directory)
         else:

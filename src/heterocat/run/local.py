@@ -38,6 +38,10 @@ class TaskSpec:
     outputs: list[str] = field(default_factory=list)
     #: a task whose real-space grid this single point uses (a charge difference's parts)
     gpts_from: str | None = None
+    #: the atoms of a charge difference's part: the others become ghosts (LCAO) or are removed
+    fragment: list[int] | None = None
+    #: with ``fragment``: False keeps LCAO parts without the other part's basis (to measure it)
+    counterpoise: bool = True
     #: estimated cost (s): a free worker takes the ready task of highest priority
     priority: float = 0.0
 
@@ -97,11 +101,15 @@ def _work(spec: dict, structure: str, workdir: str, retry_failed: bool, gpts: li
 
 
 def _run_one(spec: dict, structure: str, workdir: str, retry_failed: bool, gpts: list[int] | None = None) -> dict:
-    from heterocat.calculate.tasks import run_task  # noqa: PLC0415
+    from heterocat.calculate.tasks import fragment, run_task  # noqa: PLC0415
     from heterocat.io import read_structure  # noqa: PLC0415
 
     try:
-        result = run_task(read_structure(structure), spec["kind"], spec["settings"], workdir,
+        atoms, ghosts = read_structure(structure), None
+        if spec.get("fragment"):
+            atoms, ghosts = fragment(atoms, spec["settings"], spec["fragment"],
+                                     counterpoise=spec.get("counterpoise", True))
+        result = run_task(atoms, spec["kind"], spec["settings"], workdir, ghosts=ghosts,
                           metadata=spec["metadata"], indices=spec["indices"],
                           retry_failed=retry_failed, outputs=tuple(spec.get("outputs") or ()),
                           gpts=tuple(gpts) if gpts else None)

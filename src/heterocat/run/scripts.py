@@ -120,22 +120,28 @@ def dft_stage_of(args: argparse.Namespace) -> str:
     return args.dft_stage or ("relax" if args.preset == "paper" else "single")
 
 
+def plans_of(names: list[str], args: argparse.Namespace) -> list:
+    """The free-energy plans of the recipes ``names`` with the options of ``args``."""
+    from heterocat.run.recipes import recipe_plans  # noqa: PLC0415
+
+    return recipe_plans(names, args.structures, scale_of(args), strategy=args.strategy,
+                        vibrations=args.vibrations, k=k_of(args), dft_stage=dft_stage_of(args),
+                        gas_vibrations=args.gas_vibrations,
+                        surfaces=tuple(args.surfaces or ()) or None,
+                        supported_kpt_density=supported_kpt_density(args), orientations=args.orientations,
+                        supported_settings=supported_settings(args), supported_strategy=args.supported_strategy,
+                        supported_prescreen=args.supported_prescreen,
+                        supported_sites=tuple(args.supported_sites or ()) or None)
+
+
 def run_free_energy_workflow(names: list[str], args: argparse.Namespace, extra: list | None = None) -> dict[str, Any]:
     """Run the recipes ``names`` (and ``extra`` tasks on the same workers) and analyse the store;
-    returns the free-energy JSON document."""
-    from heterocat.run.recipes import recipe_plans  # noqa: PLC0415
+    returns the free-energy JSON document (and the task results by name under ``results``)."""
     from heterocat.run.steps import free_energy_step  # noqa: PLC0415
     from heterocat.run.workflow import run_plans  # noqa: PLC0415
 
     dft, mlip = settings_from(args)
-    plans = recipe_plans(names, args.structures, scale_of(args), strategy=args.strategy,
-                         vibrations=args.vibrations, k=k_of(args), dft_stage=dft_stage_of(args),
-                         gas_vibrations=args.gas_vibrations,
-                         surfaces=tuple(args.surfaces or ()) or None,
-                         supported_kpt_density=supported_kpt_density(args), orientations=args.orientations,
-                         supported_settings=supported_settings(args), supported_strategy=args.supported_strategy,
-                         supported_prescreen=args.supported_prescreen,
-                         supported_sites=tuple(args.supported_sites or ()) or None)
+    plans = plans_of(names, args)
     if getattr(args, "cluster", "local") != "local":
         return submit_plans(plans, dft, mlip, args)
     results = run_plans(plans, dft, mlip, args.workdir, workers=args.workers, progress=not args.json,
@@ -147,7 +153,7 @@ def run_free_energy_workflow(names: list[str], args: argparse.Namespace, extra: 
     data["tasks"] = {"total": len(results), "ran": sum(bool(r.get("ran")) for r in results.values()),
                      "not_done": failed}
     data["strategy"] = strategy_note(args)
-    return {"report": report, **data}
+    return {"report": report, "results": results, **data}
 
 
 def submit_plans(plans: list, dft: dict, mlip: dict | None, args: argparse.Namespace) -> dict[str, Any]:
@@ -235,26 +241,90 @@ def _models(args: argparse.Namespace) -> dict[str, str]:
     return {name: s.structure for name, s in reference_surfaces(args.structures, scale_of(args)).items()}
 
 
-def run_work_functions(args: argparse.Namespace) -> dict[str, Any]:
-    """Two-sided work functions of NiO(100) and Ru(0001) (the paper's Figure 3f)."""
+def with_workflow_defaults(args: argparse.Namespace) -> argparse.Namespace:
+    """``args`` of a one-step script completed with the free-energy workflows' defaults (strategy,
+    MLIP ...), so that it relaxes the clean surfaces exactly as they do (same tasks, shared)."""
+    full = vars(parser("").parse_args(["--workdir", args.workdir]))
+    return argparse.Namespace(**{**full, **vars(args)})
+
+
+def electronic_run(args: argparse.Namespace) -> dict[str, dict]:
+    """Relax the clean surfaces as the free-energy workflows do, then the electronic single points
+    on them (work functions, charge difference); results by task name."""
+    from heterocat.run.local import run_local  # noqa: PLC0415
+    from heterocat.run.workflow import plan_all  # noqa: PLC0415
+
+    args = with_workflow_defaults(args)
+    dft, mlip = settings_from(args)
+    plans = plans_of(["her", "water", "hzor"], args)
+    extra = electronic_tasks(args, plans)
+    planned = {s.name: s for s in plan_all(plans, dft, mlip, args.workdir)}
+    needed, todo = {}, [d for s in extra for d in s.dependencies()]
+    while todo:  # the clean-surface tasks the electronic ones start from, and theirs
+        name = todo.pop()
+        if name in planned and name not in needed:
+            needed[name] = planned[name]
+            todo += planned[name].dependencies()
+    return run_local([*needed.values(), *extra], args.workdir, workers=args.workers, progress=not args.json)
+
+
+def clean_geometries(args: argparse.Namespace, plans: list) -> dict[str, str]:
+    """The task whose final structure is each surface's clean reference (what its adsorbates use)."""
+    from heterocat.run.workflow import clean_geometry_task  # noqa: PLC0415
+
+    out = {}
+    for plan in plans:
+        for surface in plan.surfaces:
+            out.setdefault(surface.name, clean_geometry_task(plan, surface.name))
+    return out
+
+
+def geometry_of(name: str, task: str | None, results: dict[str, dict], built: str) -> tuple[str, str]:
+    """(structure file, description) of surface ``name``: the final structure of its clean task when
+    that finished, else the built model."""
+    result = results.get(task or "", {})
+    if result.get("status") != "done":
+        return built, f"as built ({Path(built).name}): its clean relaxation has not finished"
+    path = str(Path(result["directory"]) / "final.extxyz")
+    return path, (f"{name} clean surface as its adsorbates use it: task {task} ({result['task_hash']}, "
+                  f"{result['level_of_theory']})")
+
+
+def _work_function_surfaces(args: argparse.Namespace) -> list[str]:
+    return [n for n in ("NiO(100)", "Ru(0001)") if not args.surfaces or n in args.surfaces]
+
+
+def run_work_functions(args: argparse.Namespace, results: dict[str, dict] | None = None) -> dict[str, Any]:
+    """Two-sided work functions of NiO(100) and Ru(0001) (the paper's Figure 3f) on the relaxed clean
+    slabs; ``results`` of a run that had them (else they are run or read back here)."""
     from heterocat.run.steps import work_function_step  # noqa: PLC0415
 
+    args = with_workflow_defaults(args)
+    results = electronic_run(args) if results is None else results
     dft, _ = settings_from(args)
-    models = _models(args)
-    names = [n for n in ("NiO(100)", "Ru(0001)") if not args.surfaces or n in args.surfaces]
-    results, data = work_function_step([models[n] for n in names], dft, args.workdir)
+    models, tasks = _models(args), clean_geometries(args, plans_of(["her", "water", "hzor"], args))
+    names = _work_function_surfaces(args)
+    found = [geometry_of(n, tasks.get(n), results, models[n]) for n in names]
+    out, data = work_function_step([f[0] for f in found], dft, args.workdir, geometries=[f[1] for f in found],
+                                   names=names)
     systems = data.get("systems", [data])
-    return {"results": results, "work_functions": dict(zip(names, systems, strict=True)),
+    return {"results": out, "work_functions": dict(zip(names, systems, strict=True)),
             "figures": data["figures"]}
 
 
-def run_charge_difference(args: argparse.Namespace) -> dict[str, Any]:
-    """NiO(100) -> Ru13 charge-density difference and transfer (the paper's Figure 8b,c)."""
+def run_charge_difference(args: argparse.Namespace, results: dict[str, dict] | None = None) -> dict[str, Any]:
+    """NiO(100) -> Ru13 charge-density difference and transfer (the paper's Figure 8b,c) on the relaxed
+    clean NiO(100)/Ru13 model."""
     from heterocat.run.recipes import SUPPORTED  # noqa: PLC0415
     from heterocat.run.steps import charge_difference_step  # noqa: PLC0415
 
+    args = with_workflow_defaults(args)
+    results = electronic_run(args) if results is None else results
     model = _models(args)[SUPPORTED]
-    result, data = charge_difference_step(model, _charge_difference_settings(args), args.workdir)
+    task = clean_geometries(args, plans_of(["her", "water", "hzor"], args)).get(SUPPORTED)
+    structure, geometry = geometry_of(SUPPORTED, task, results, model)
+    result, data = charge_difference_step(structure, _charge_difference_settings(args), args.workdir,
+                                          geometry=geometry, name=Path(model).stem)
     data["kpoints"] = "Γ point" if supported_kpt_density(args) == 0 else "the preset's density"
     return {"result": result, **data}
 
@@ -302,28 +372,33 @@ def run_paper(args: argparse.Namespace) -> dict[str, Any]:
 
     Locally, the single points of the work functions and the charge difference
     join the free-energy tasks on the same ``--workers`` (the longest start
-    first); on a cluster they run here after the free-energy jobs are submitted.
+    first), on the relaxed clean surfaces the adsorbates use; on a cluster they
+    run here after the free-energy jobs are submitted.
     """
     start = time.perf_counter()
     if getattr(args, "cluster", "local") != "local":
         fe = run_free_energy_workflow(["her", "water", "hzor"], args)
         return {"submitted": fe["submitted"], "electronic_structure": "run workflows/work_function.py and "
                 "workflows/charge_difference.py in a cluster job (see the README)"}
-    fe = run_free_energy_workflow(["her", "water", "hzor"], args, extra=electronic_tasks(args))
-    wf, cd = run_work_functions(args), run_charge_difference(args)  # read back, plot, analyse
+    plans = plans_of(["her", "water", "hzor"], args)
+    fe = run_free_energy_workflow(["her", "water", "hzor"], args, extra=electronic_tasks(args, plans))
+    results = fe.pop("results")
+    wf, cd = run_work_functions(args, results), run_charge_difference(args, results)  # read back, plot
     return summary(args, wf, cd, fe, time.perf_counter() - start)
 
 
-def electronic_tasks(args: argparse.Namespace) -> list:
-    """The GPAW single points of the work functions and of the charge difference, as runner tasks."""
+def electronic_tasks(args: argparse.Namespace, plans: list) -> list:
+    """The GPAW single points of the work functions and of the charge difference, as runner tasks on
+    the clean surfaces' relaxed geometries (the tasks of ``plans`` that make them)."""
     from heterocat.run.recipes import SUPPORTED  # noqa: PLC0415
     from heterocat.run.steps import charge_difference_tasks, work_function_tasks  # noqa: PLC0415
 
     dft, _ = settings_from(args)
-    models = _models(args)
-    names = [n for n in ("NiO(100)", "Ru(0001)") if not args.surfaces or n in args.surfaces]
-    specs = work_function_tasks([models[n] for n in names], dft)
-    return specs + charge_difference_tasks(models[SUPPORTED], _charge_difference_settings(args), args.workdir)
+    models, tasks = _models(args), clean_geometries(args, plans)
+    names = _work_function_surfaces(args)
+    specs = work_function_tasks([models[n] for n in names], dft, [tasks.get(n) for n in names])
+    return specs + charge_difference_tasks(models[SUPPORTED], _charge_difference_settings(args),
+                                           structure_from=tasks.get(SUPPORTED))
 
 
 def summary(args: argparse.Namespace, wf: dict, cd: dict, fe: dict, seconds: float) -> dict[str, Any]:
@@ -356,7 +431,8 @@ def summary(args: argparse.Namespace, wf: dict, cd: dict, fe: dict, seconds: flo
         "work_functions": {n: {k: w[k] for k in ("phi_top", "phi_bottom", "fermi_level")}
                            | {"ionization_potential_top": w.get("ionization_potential_top")}
                            for n, w in wf["work_functions"].items()},
-        "charge_transfer": {"transfer_to_cluster_hirshfeld": cd["transfer_to_cluster_hirshfeld"],
+        "charge_transfer": {"transfer_to_cluster_bader": cd["transfer_to_cluster_bader"],
+                            "counterpoise": cd["counterpoise"], "geometry": cd["geometry"],
                             "transfer_across_interface_plane": cd["transfer_across_interface_plane"],
                             "integral_drho": cd["integral_drho"], "sign_convention": cd["sign_convention"],
                             "cube": cd["cube"]},
@@ -389,9 +465,12 @@ def summary_text(doc: dict[str, Any]) -> str:
         lines.append(f"  {name:<16} Phi top {w['phi_top']:.3f}  bottom {w['phi_bottom']:.3f}"
                      + (f"  IP {ip:.3f}" if ip is not None else ""))
     ct = doc["charge_transfer"]
-    lines += ["", f"NiO -> Ru13 charge transfer (electrons gained by Ru13): Hirshfeld "
-              f"{ct['transfer_to_cluster_hirshfeld']:+.3f}, across the interface plane "
-              f"{ct['transfer_across_interface_plane']:+.3f} (integral of drho {ct['integral_drho']:+.1e})"]
+    bader = ct["transfer_to_cluster_bader"]
+    lines += ["", "NiO -> Ru13 charge transfer (electrons gained by Ru13): Bader "
+              + ("not computed" if bader is None else f"{bader:+.3f}")
+              + f", across the interface plane {ct['transfer_across_interface_plane']:+.3f}"
+              f" (integral of drho {ct['integral_drho']:+.1e})", f"  geometry: {ct['geometry']}",
+              f"  parts: {ct['counterpoise']}"]
     for ads in ("H", "H2O", "OH"):
         lines += ["", f"dG(*{ads}) per site (eV, U = 0 V vs RHE)"]
         lines += [f"  {v['system']:<16} {v['site']:<26} {v['dG']:+.3f}" for v in doc[f"dG_{ads}"]]

@@ -23,17 +23,23 @@ def _system_name(atoms, path: str | os.PathLike) -> str:
 
 
 def work_function_step(structures: list[str], settings: dict, workdir: str | os.PathLike, *,
-                       allow_unflat: bool = False, figure: str = "work_function") -> tuple[list, dict[str, Any]]:
-    """Two-sided work functions (eV) of slab files and the potential-profile figure."""
+                       allow_unflat: bool = False, figure: str = "work_function",
+                       geometries: list[str] | None = None, names: list[str] | None = None) -> tuple[list, dict]:
+    """Two-sided work functions (eV) of slab files and the potential-profile figure.
+
+    ``geometries`` says where each structure comes from (default "as built"); ``names`` overrides
+    the systems' names (default: their ``system`` info, else the file stem)."""
     from heterocat.analyse.workfunction import work_function  # noqa: PLC0415
     from heterocat.io import read_structure  # noqa: PLC0415
     from heterocat.plot.workfunction import plot_work_functions  # noqa: PLC0415
 
     results = []
-    for path in structures:
+    for k, path in enumerate(structures):
         atoms = read_structure(path)
+        name = names[k] if names else _system_name(atoms, path)
         results.append(work_function(atoms, settings, workdir, allow_unflat=allow_unflat,
-                                     metadata={"system": _system_name(atoms, path)}))
+                                     metadata={"system": name},
+                                     geometry=geometries[k] if geometries else "as built"))
     figures = plot_work_functions(results, Path(workdir) / "figures" / figure)
     docs = []
     for wf in results:
@@ -45,46 +51,49 @@ def work_function_step(structures: list[str], settings: dict, workdir: str | os.
     return results, data
 
 
-def work_function_tasks(structures: list[str], settings: dict) -> list:
+def work_function_tasks(structures: list[str], settings: dict, structure_from: list[str | None] | None = None) -> list:
     """The single points of :func:`work_function_step` as runner tasks (same identities, so the
-    step reads them back): for running them beside other tasks."""
+    step reads them back): for running them beside other tasks.  ``structure_from`` names, per
+    structure, a task whose final structure is used instead (the relaxed clean surface)."""
     from heterocat.io import read_structure  # noqa: PLC0415
     from heterocat.run.local import TaskSpec  # noqa: PLC0415
     from heterocat.run.workflow import estimated_seconds, slug  # noqa: PLC0415
 
     out = []
-    for path in structures:
+    for k, path in enumerate(structures):
         atoms = read_structure(path)
         name = _system_name(atoms, path)
-        out.append(TaskSpec(f"workfunction/{slug(name)}", "single", settings, structure=str(path),
+        source = structure_from[k] if structure_from else None
+        where = {"structure_from": source} if source else {"structure": str(path)}
+        out.append(TaskSpec(f"workfunction/{slug(name)}", "single", settings, **where,
                             metadata={"system": name}, outputs=["potential"],
                             priority=estimated_seconds("single", "gpaw", len(atoms))))
     return out
 
 
-def charge_difference_tasks(combined: str, settings: dict, workdir: str | os.PathLike, *,
-                            support: list[int] | None = None, cluster: list[int] | None = None,
-                            pseudo: bool = False) -> list:
+def charge_difference_tasks(combined: str, settings: dict, *, support: list[int] | None = None,
+                            cluster: list[int] | None = None, pseudo: bool = False,
+                            structure_from: str | None = None, counterpoise: bool = True) -> list:
     """The three single points of :func:`charge_difference_step` (AB, then A and B on AB's grid)
-    as runner tasks with the same identities."""
-    from heterocat.analyse.chargediff import density_outputs, part_structures, split_parts  # noqa: PLC0415
-    from heterocat.io import read_structure, write_structure  # noqa: PLC0415
+    as runner tasks with the same identities.  ``combined`` is the model file (for its parts);
+    with ``structure_from`` the three run on that task's final structure (the relaxed model)."""
+    from heterocat.analyse.chargediff import density_outputs, split_parts  # noqa: PLC0415
+    from heterocat.io import read_structure  # noqa: PLC0415
     from heterocat.run.local import TaskSpec  # noqa: PLC0415
     from heterocat.run.workflow import estimated_seconds  # noqa: PLC0415
 
     atoms = read_structure(combined)
-    support_idx, cluster_idx = split_parts(atoms, support, cluster)
+    parts = dict(zip("AB", split_parts(atoms, support, cluster), strict=True))
+    source = {"structure_from": structure_from} if structure_from else {"structure": str(combined)}
     outputs = list(density_outputs(pseudo))
     stem = Path(combined).stem
-    specs = [TaskSpec(f"chargediff/{stem}/AB", "single", settings, structure=str(combined), metadata={"system": "AB"},
-                      outputs=outputs, priority=estimated_seconds("single", "gpaw", len(atoms)))]
-    for name, piece in part_structures(atoms, list(support_idx), list(cluster_idx)).items():
-        path = Path(workdir) / "inputs" / f"chargediff__{stem}__{name}.extxyz"
-        if not path.exists():
-            write_structure(path, piece)
-        specs.append(TaskSpec(f"chargediff/{stem}/{name}", "single", settings, structure=str(path),
-                              metadata={"system": name}, outputs=outputs, gpts_from=specs[0].name,
-                              priority=estimated_seconds("single", "gpaw", len(piece))))
+    cost = estimated_seconds("single", "gpaw", len(atoms))
+    specs = [TaskSpec(f"chargediff/{stem}/AB", "single", settings, metadata={"system": "AB"}, outputs=outputs,
+                      priority=cost, **source)]
+    for name, keep in parts.items():
+        specs.append(TaskSpec(f"chargediff/{stem}/{name}", "single", settings, metadata={"system": name},
+                              outputs=outputs, gpts_from=specs[0].name, priority=cost, **source,
+                              fragment=[int(i) for i in keep], counterpoise=counterpoise))
     return specs
 
 
@@ -107,6 +116,7 @@ def work_function_text(results: list, figures: list[str]) -> str:
             lines.append(f"{'':<16} IP {wf.ionization_potential_top:.3f}/{wf.ionization_potential_bottom:.3f}"
                          f"  EA {wf.electron_affinity_top:.3f}/{wf.electron_affinity_bottom:.3f}"
                          f"  gap {wf.gap:.2f} eV")
+        lines.append(f"{'':<16} geometry: {wf.geometry}")
         lines += [f"{'':<16} note: {n}" for n in wf.notes]
     levels = "; ".join(sorted({r.level_of_theory for r in results}))
     lines.append(f"energies in eV ({levels}); figures: {', '.join(figures)}")
@@ -115,8 +125,13 @@ def work_function_text(results: list, figures: list[str]) -> str:
 
 def charge_difference_step(combined: str, settings: dict, workdir: str | os.PathLike, *,
                            support: list[int] | None = None, cluster: list[int] | None = None,
-                           pseudo: bool = False, plane: tuple[int, int] | None = None) -> tuple[Any, dict]:
-    """drho = rho(AB) - rho(A) - rho(B) of a supported cluster, its cube file and figures."""
+                           pseudo: bool = False, plane: tuple[int, int] | None = None,
+                           geometry: str = "as built", name: str | None = None,
+                           counterpoise: bool = True) -> tuple[Any, dict]:
+    """drho = rho(AB) - rho(A) - rho(B) of a supported cluster, its cube file and figures.
+
+    ``combined`` is the structure used (the relaxed model when there is one); ``geometry`` says
+    what it is and ``name`` names the output folder (default: the file stem)."""
     from ase.io.cube import read_cube_data  # noqa: PLC0415
 
     from heterocat.analyse.chargediff import charge_difference, split_parts  # noqa: PLC0415
@@ -125,9 +140,9 @@ def charge_difference_step(combined: str, settings: dict, workdir: str | os.Path
 
     atoms = read_structure(combined)
     support_idx, cluster_idx = split_parts(atoms, support, cluster)
-    outdir = Path(workdir) / "chargediff" / Path(combined).stem
+    outdir = Path(workdir) / "chargediff" / (name or Path(combined).stem)
     result = charge_difference(atoms, settings, workdir, support=list(support_idx), cluster=list(cluster_idx),
-                               pseudo=pseudo, outdir=outdir)
+                               pseudo=pseudo, outdir=outdir, geometry=geometry, counterpoise=counterpoise)
     drho, _ = read_cube_data(result.cube)
     # default contour plane: the lowest cluster atom and the support atom closest under it
     i = int(cluster_idx[np.argmin(atoms.positions[cluster_idx, 2])])
@@ -136,7 +151,7 @@ def charge_difference_step(combined: str, settings: dict, workdir: str | os.Path
     figures = plot_planar(result.planar_csv, result.interface_plane_z, outdir / "drho_planar")
     figures += plot_contour(atoms, drho, *(plane or (i, j)), outdir / "drho_contour")
     figures += plot_isosurface(atoms, drho, outdir / "drho_isosurface")
-    first = ("integral_drho", "transfer_to_cluster_hirshfeld", "cube")
+    first = ("integral_drho", "transfer_to_cluster_bader", "cube")
     data = {**{k: getattr(result, k) for k in first},
             **{k: v for k, v in result.to_dict().items() if k not in first}, "figures": figures}
     _summary(outdir / "charge_difference.json", data)
@@ -144,13 +159,17 @@ def charge_difference_step(combined: str, settings: dict, workdir: str | os.Path
 
 
 def charge_difference_text(result: Any, figures: list[str]) -> str:
+    bader = ("not computed" if result.transfer_to_cluster_bader is None
+             else f"{result.transfer_to_cluster_bader:+.3f} e")
     return "\n".join([
         f"integral of drho over the cell     {result.integral_drho:+.2e} e",
-        f"transfer to cluster (Hirshfeld)    {result.transfer_to_cluster_hirshfeld:+.3f} e",
+        f"transfer to cluster (Bader)        {bader}",
         f"transfer across interface plane    {result.transfer_across_interface_plane:+.3f} e"
         f" (z = {result.interface_plane_z:.2f} Å)",
         f"sign convention: {result.sign_convention}",
         f"density: {result.density_kind}; {result.level_of_theory}",
+        f"parts A and B: {result.counterpoise}",
+        f"geometry: {result.geometry}",
         f"cube: {result.cube}", f"figures: {', '.join(figures)}", *(f"note: {n}" for n in result.notes)])
 
 

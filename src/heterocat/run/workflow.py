@@ -261,6 +261,19 @@ def relaxed_cleans(plan: Plan, finished: dict[str, dict]) -> dict[str, Atoms]:
     return out
 
 
+def clean_geometry_task(plan: Plan, surface: str) -> str:
+    """Name of the task whose final structure is ``surface``'s clean reference: its GPAW relaxation
+    (strategy dft, or a DFT stage that relaxes), else its MLIP relaxation (on whose geometry the
+    GPAW single point of the clean surface is taken)."""
+    md = {"system": surface, "adsorbate": "", "site": ""}
+    strategy = strategies(plan)[surface]
+    if strategy == "dft":
+        return _name(md, "relax")
+    if strategy in ("screen", "mlip+dft") and plan.dft_stage == "relax":
+        return _name(md, "dft-relax")
+    return _name(md, "mlip-relax")
+
+
 def _group(site, group_by: str = "layer") -> str:
     """Screening group of a site: its layer on a cluster (Ru-Top ...) or its region."""
     return group_of(site.label, site.region, group_by)
