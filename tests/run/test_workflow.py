@@ -14,7 +14,8 @@ from heterocat.build import metal_slab
 from heterocat.calculate.settings import load_settings
 from heterocat.errors import HeterocatError
 from heterocat.io import read_json, write_structure
-from heterocat.run.recipes import gases_for, recipe_plans
+from heterocat.run.recipes import recipe_plans
+from heterocat.study.spec import gases_for
 from heterocat.run.workflow import Plan, Surface, plan_all, plan_tasks, run_plans
 from heterocat.sites import find_sites
 from heterocat.store import ResultsStore
@@ -283,11 +284,13 @@ def test_paper_summary_has_the_demo_keys_and_prints(tmp_path, pt_slab):
     run_plans([plan], s, s, tmp_path, progress=False)
     report, data = free_energy_step(tmp_path)
     args = argparse.Namespace(preset="ci", config=None, set=None, scale="small", workdir=str(tmp_path))
-    wf = {"work_functions": {"Pt(111)": {"phi_top": 5.6, "phi_bottom": 5.6, "fermi_level": -5.6}}, "figures": []}
-    cd = {"transfer_to_cluster_bader": 0.5, "counterpoise": "parts alone", "geometry": "as built",
-          "transfer_across_interface_plane": 0.4, "integral_drho": 1e-4, "sign_convention": "positive: the cluster gains electrons", "cube": "x.cube", "figures": []}
-    doc = summary(args, wf, cd, {"report": report, "strategy": "GPAW relaxations", "figures": data["figures"],
-                                 "tasks": {"total": 5, "ran": 5, "not_done": {}}}, 12.3)
+    wf = {"Pt(111)": {"phi_top": 5.6, "phi_bottom": 5.6, "fermi_level": -5.6, "geometry": "as built"}}
+    cd = {"Pt(111)/Pt4": {"transfer_to_cluster_bader": 0.5, "counterpoise": "parts alone", "geometry": "as built",
+                          "transfer_across_interface_plane": 0.4, "integral_drho": 1e-4, "notes": [],
+                          "sign_convention": "positive: the cluster gains electrons", "cube": "x.cube"}}
+    doc = summary(args, {"report": report, "strategy": "GPAW relaxations", "figures": data["figures"],
+                         "work_functions": wf, "charge_transfer": cd, "wall_time_s": 12.3,
+                         "tasks": {"total": 5, "ran": 5, "not_done": {}}})
     assert {"preset", "accuracy", "work_functions", "charge_transfer", "dG_H", "dG_H2O", "dG_OH", "hzor",
             "figures", "gpaw_calculations", "wall_time_s"} <= set(doc)
     assert len(doc["dG_H"]) == 4 and doc["gpaw_calculations"] == 0  # EMT here: no GPAW number claimed
@@ -350,13 +353,15 @@ def test_electronic_tasks_start_from_the_clean_geometry_the_adsorbates_use(tmp_p
     """Work functions and the charge difference run on the final structure of each clean surface's
     energy task (the MLIP relaxation the single point is taken on, or the GPAW relaxation), which the
     free-energy plan holds, so one run resolves them."""
-    from heterocat.run.scripts import electronic_tasks, parser, plans_of, settings_from
+    from heterocat.run.scripts import parser, study_of
+    from heterocat.study.run import electronic_tasks
 
     args = parser("").parse_args(["--preset", "ci", "--workdir", str(tmp_path), *options])
-    plans = plans_of(["her", "water", "hzor"], args)
-    dft, mlip = settings_from(args)
+    study = study_of(["her", "water", "hzor"], args)
+    plans = study.plans()
+    dft, mlip = study.settings()
     planned = {s.name for s in plan_all(plans, dft, mlip, tmp_path)}
-    specs = electronic_tasks(args, plans)
+    specs = electronic_tasks(study, plans, dft)
     assert {s.structure_from for s in specs} == {f"NiO100/clean/{stage}", f"Ru0001/clean/{stage}",
                                                  f"NiO100-Ru13/clean/{stage}"}
     assert {s.structure_from for s in specs} <= planned and all(s.structure is None for s in specs)

@@ -507,6 +507,40 @@ def read_result(directory: Path) -> dict | None:
     return broadcast(read_json(path) if is_writer() and path.exists() else None)
 
 
+def task_identity(atoms: Atoms, kind: str, settings: dict, *, indices: list[int] | None = None,
+                  outputs: tuple[str, ...] = (), gpts: tuple[int, int, int] | None = None,
+                  ghosts: list[int] | None = None) -> tuple[Atoms, list[int] | None, list[int], str]:
+    """The structure a task runs on (periodicity set, ghosts' moments zeroed), its displaced atoms,
+    its ghost atoms and its hash: the one definition of a task's identity (see :func:`run_task`)."""
+    if kind not in KINDS:
+        raise HeterocatError(f"unknown task kind {kind!r}; choose from {', '.join(KINDS)}")
+    atoms = atoms.copy()
+    atoms.pbc = structure_pbc(atoms)
+    check_vacuum(atoms, settings)
+    if kind == "vib" and indices is None:
+        indices = [int(i) for i in part_indices(atoms, "adsorbate")]
+    extra: dict[str, Any] = {"indices": indices} if kind == "vib" else {}
+    unknown = set(outputs) - set(OUTPUTS)
+    if unknown or (outputs and kind != "single"):
+        raise HeterocatError(f"outputs {sorted(outputs)}: single points only, from {', '.join(OUTPUTS)}")
+    if outputs:
+        extra["outputs"] = sorted(outputs)
+    if gpts is not None:
+        extra["gpts"] = [int(n) for n in gpts]
+    if ghosts:
+        if kind != "single" or settings["calculator"]["name"] != "gpaw":
+            raise HeterocatError("ghost atoms: GPAW single points only")
+        ghosts = sorted({int(i) for i in ghosts})
+        if ghosts[0] < 0 or ghosts[-1] >= len(atoms):
+            raise HeterocatError(f"ghost atom index out of range (structure has {len(atoms)} atoms)")
+        magmoms = atoms.get_initial_magnetic_moments()
+        magmoms[ghosts] = 0.0
+        atoms.set_initial_magnetic_moments(magmoms)
+        extra["ghosts"] = ghosts
+    hash_ = task_hash(atoms, settings, kind, extra)
+    return atoms, indices, ghosts or [], hash_
+
+
 def run_task(atoms: Atoms, kind: str, settings: dict, workdir: str | os.PathLike, *,
              metadata: dict | None = None, indices: list[int] | None = None,
              retry_failed: bool = False, store: bool = True, outputs: tuple[str, ...] = (),
@@ -540,32 +574,8 @@ def run_task(atoms: Atoms, kind: str, settings: dict, workdir: str | os.PathLike
         The result record (as in ``result.json``); ``ran`` tells whether this call
         started a calculation.
     """
-    if kind not in KINDS:
-        raise HeterocatError(f"unknown task kind {kind!r}; choose from {', '.join(KINDS)}")
-    atoms = atoms.copy()
-    atoms.pbc = structure_pbc(atoms)
-    check_vacuum(atoms, settings)
-    if kind == "vib" and indices is None:
-        indices = [int(i) for i in part_indices(atoms, "adsorbate")]
-    extra: dict[str, Any] = {"indices": indices} if kind == "vib" else {}
-    unknown = set(outputs) - set(OUTPUTS)
-    if unknown or (outputs and kind != "single"):
-        raise HeterocatError(f"outputs {sorted(outputs)}: single points only, from {', '.join(OUTPUTS)}")
-    if outputs:
-        extra["outputs"] = sorted(outputs)
-    if gpts is not None:
-        extra["gpts"] = [int(n) for n in gpts]
-    if ghosts:
-        if kind != "single" or settings["calculator"]["name"] != "gpaw":
-            raise HeterocatError("ghost atoms: GPAW single points only")
-        ghosts = sorted({int(i) for i in ghosts})
-        if ghosts[0] < 0 or ghosts[-1] >= len(atoms):
-            raise HeterocatError(f"ghost atom index out of range (structure has {len(atoms)} atoms)")
-        magmoms = atoms.get_initial_magnetic_moments()
-        magmoms[ghosts] = 0.0
-        atoms.set_initial_magnetic_moments(magmoms)
-        extra["ghosts"] = ghosts
-    hash_ = task_hash(atoms, settings, kind, extra)
+    atoms, indices, ghosts, hash_ = task_identity(atoms, kind, settings, indices=indices, outputs=outputs,
+                                                  gpts=gpts, ghosts=ghosts)
     directory = task_directory(workdir, kind, hash_)
     previous = read_result(directory)
     if previous and (previous["status"] == "done" or not retry_failed):

@@ -8,11 +8,12 @@ and ``small`` (fewer layers and atoms, for a laptop and ``make demo``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from heterocat.errors import HeterocatError
 from heterocat.run.workflow import Plan, Surface
+from heterocat.study.spec import PATHWAYS, PathwaySpec, Study, SurfaceSpec, check_study
 
 #: Reference model file stems per scale (see heterocat.build.reference.MODELS).
 SCALES: dict[str, dict[str, str]] = {
@@ -23,41 +24,8 @@ SCALES: dict[str, dict[str, str]] = {
 SUPPORTED = "NiO(100)/Ru13"
 
 
-@dataclass(frozen=True)
-class Recipe:
-    """Adsorbates of one workflow and the supported-cluster sites it uses.
-
-    ``cluster_regions`` are the site regions used on the supported cluster;
-    ``screen_by`` how its MLIP-screened sites are grouped before the best k go to
-    DFT: ``layer`` (Ru-Top, Ru-Middle, Ru-Bottom, interface: one value per
-    layer, as the paper's Figure 8d) or ``region`` (the best site of the
-    cluster as a whole).
-    """
-
-    name: str
-    adsorbates: tuple[str, ...]
-    cluster_regions: tuple[str, ...]
-    screen_by: str
-
-
-RECIPES: dict[str, Recipe] = {
-    "her": Recipe("her", ("H",), ("cluster", "interface"), "layer"),
-    # water also on the support next to the cluster (the paper's "substrate" site)
-    "water": Recipe("water", ("H2O", "OH"), ("cluster", "interface", "support-near"), "layer"),
-    "hzor": Recipe("hzor", ("N2H4", "N2H3", "NHNH", "NNH2", "N2H", "N2"), ("cluster",), "region"),
-}
-
-
-def gases_for(adsorbates: tuple[str, ...] | list[str]) -> list[str]:
-    """Gas references the adsorbates need (H2 always: the CHE's proton-electron pair)."""
-    from heterocat.sites.adsorbates import get_adsorbate  # noqa: PLC0415
-
-    names = {"H2"}
-    for name in adsorbates:
-        names |= {g for g, n in get_adsorbate(name).reference.items() if n}
-    if "N2H4" in adsorbates or "N2" in adsorbates:
-        names |= {"N2H4", "N2"}  # the HzOR pathway starts from N2H4(g) and ends at N2(g)
-    return sorted(names)
+#: The built-in pathways (her, water, hzor): adsorbates, site regions, screening groups.
+RECIPES = PATHWAYS
 
 
 def reference_surfaces(structures: str | Path, scale: str) -> dict[str, Surface]:
@@ -74,28 +42,20 @@ def reference_surfaces(structures: str | Path, scale: str) -> dict[str, Surface]
     return out
 
 
-def recipe_plans(names: list[str], structures: str | Path, scale: str, *, strategy: str = "screen",
-                 vibrations: str = "none", k: int = 1, surfaces: tuple[str, ...] | None = None,
-                 supported_kpt_density: float | None = None, orientations: str = "all",
-                 supported_settings: dict | None = None, supported_strategy: str | None = None,
-                 supported_prescreen: int = 0, supported_sites: tuple[str, ...] | None = None,
-                 dft_stage: str = "single", gas_vibrations: str | None = None) -> list[Plan]:
-    """One plan per recipe; plans share gases and clean surfaces by task identity.
+def paper_study(names: list[str], structures: str | Path, scale: str, *, strategy: str = "screen",
+                vibrations: str = "none", k: int = 1, surfaces: tuple[str, ...] | None = None,
+                supported_kpt_density: float | None = None, orientations: str = "all",
+                supported_settings: dict | None = None, supported_strategy: str | None = None,
+                supported_prescreen: int = 0, supported_sites: tuple[str, ...] | None = None,
+                dft_stage: str = "single", gas_vibrations: str | None = None, **study: Any) -> Study:
+    """The paper's study (pathways ``names`` on its reference models at ``scale``) as the workflow
+    scripts' options describe it; ``workflows/paper.toml`` says the same as a file.
 
-    Slabs use all their sites and orientations.  The supported cluster uses the
-    recipe's regions, and with ``strategy="screen"`` sends the ``k`` best of each
-    group (layer or region) to DFT.  ``supported_kpt_density`` replaces the
-    preset's k-point density for the supported cluster (0: the Γ point),
-    ``supported_settings`` are merged over the preset for its GPAW tasks, and
-    ``supported_strategy`` replaces ``strategy`` for it (``mlip``: its
-    adsorption energies from the MLIP alone, with MLIP gas references);
-    ``supported_prescreen`` relaxes only that many placements per site group,
-    the lowest by an MLIP single point (0: all).  Adsorbates on the supported
-    cluster are placed on its relaxed clean geometry (the built Ru13 fragment
-    reconstructs on relaxation).  ``supported_sites`` keeps only the supported-cluster sites
-    with those labels (e.g. ``("Ru-Top", "Ru-Middle", "Ru-Bottom")``).
-    ``orientations="first"`` tries one orientation of each adsorbate per site.
-    ``dft_stage="relax"`` relaxes with GPAW from each MLIP geometry instead of a single point.
+    Slabs use all their sites and orientations and get work functions.  The supported cluster
+    uses each pathway's regions, its own k-points (``supported_kpt_density``, 0: the Γ point),
+    settings, strategy, prescreen and site labels, places adsorbates on its relaxed clean geometry
+    (the built Ru13 fragment reconstructs) and gets the charge difference.  ``study`` sets the
+    remaining :class:`~heterocat.study.spec.Study` fields (preset, set, mlip ...).
     """
     unknown = [n for n in names if n not in RECIPES]
     if unknown:
@@ -105,19 +65,24 @@ def recipe_plans(names: list[str], structures: str | Path, scale: str, *, strate
     missing = [s for s in chosen if s not in available]
     if missing:
         raise HeterocatError(f"unknown surface {missing[0]!r}; choose from {', '.join(available)}")
-    plans = []
-    for name in names:
-        recipe = RECIPES[name]
-        plan_surfaces = []
-        for surface_name in chosen:
-            surface = available[surface_name]
-            if surface_name == SUPPORTED:
-                surface = Surface(surface.name, surface.structure, surface.sites,
-                                  regions=recipe.cluster_regions, kpt_density=supported_kpt_density,
-                                  settings=supported_settings, strategy=supported_strategy,
-                                  prescreen=supported_prescreen, relaxed_start=True, labels=supported_sites)
-            plan_surfaces.append(surface)
-        plans.append(Plan(plan_surfaces, list(recipe.adsorbates), gases_for(recipe.adsorbates),
-                          strategy=strategy, vibrations=vibrations, k=k, group_by=recipe.screen_by,
-                          orientations=orientations, dft_stage=dft_stage, gas_vibrations=gas_vibrations))
-    return plans
+    specs = []
+    for name in chosen:
+        built = available[name]
+        if name == SUPPORTED:
+            specs.append(SurfaceSpec(name, built.structure, built.sites, strategy=supported_strategy,
+                                     prescreen=supported_prescreen, relaxed_start=True,
+                                     kpt_density=supported_kpt_density, settings=supported_settings,
+                                     labels=list(supported_sites) if supported_sites else None,
+                                     charge_difference=True))
+        else:
+            specs.append(SurfaceSpec(name, built.structure, built.sites, work_function=True))
+    pathways = [PathwaySpec(n, **RECIPES[n]) for n in names]
+    out = Study("paper", specs, pathways, strategy=strategy, vibrations=vibrations, k=k, orientations=orientations,
+                dft_stage=dft_stage, gas_vibrations=gas_vibrations, **study)
+    check_study(out)
+    return out
+
+
+def recipe_plans(names: list[str], structures: str | Path, scale: str, **options: Any) -> list[Plan]:
+    """One plan per pathway of :func:`paper_study`; plans share gases and clean surfaces by task identity."""
+    return paper_study(names, structures, scale, **options).plans()

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -120,95 +119,34 @@ def dft_stage_of(args: argparse.Namespace) -> str:
     return args.dft_stage or ("relax" if args.preset == "paper" else "single")
 
 
+def study_of(names: list[str], args: argparse.Namespace):
+    """The paper's study (pathways ``names``) with the options of ``args``."""
+    from heterocat.run.recipes import paper_study  # noqa: PLC0415
+
+    return paper_study(names, args.structures, scale_of(args), strategy=args.strategy,
+                       vibrations=args.vibrations, k=k_of(args), dft_stage=dft_stage_of(args),
+                       gas_vibrations=args.gas_vibrations, surfaces=tuple(args.surfaces or ()) or None,
+                       supported_kpt_density=supported_kpt_density(args), orientations=args.orientations,
+                       supported_settings=supported_settings(args), supported_strategy=args.supported_strategy,
+                       supported_prescreen=args.supported_prescreen,
+                       supported_sites=tuple(args.supported_sites or ()) or None,
+                       preset=args.preset, config=args.config, set=list(args.set or ()), mlip=args.mlip)
+
+
 def plans_of(names: list[str], args: argparse.Namespace) -> list:
     """The free-energy plans of the recipes ``names`` with the options of ``args``."""
-    from heterocat.run.recipes import recipe_plans  # noqa: PLC0415
-
-    return recipe_plans(names, args.structures, scale_of(args), strategy=args.strategy,
-                        vibrations=args.vibrations, k=k_of(args), dft_stage=dft_stage_of(args),
-                        gas_vibrations=args.gas_vibrations,
-                        surfaces=tuple(args.surfaces or ()) or None,
-                        supported_kpt_density=supported_kpt_density(args), orientations=args.orientations,
-                        supported_settings=supported_settings(args), supported_strategy=args.supported_strategy,
-                        supported_prescreen=args.supported_prescreen,
-                        supported_sites=tuple(args.supported_sites or ()) or None)
+    return study_of(names, args).plans()
 
 
-def run_free_energy_workflow(names: list[str], args: argparse.Namespace, extra: list | None = None) -> dict[str, Any]:
-    """Run the recipes ``names`` (and ``extra`` tasks on the same workers) and analyse the store;
-    returns the free-energy JSON document (and the task results by name under ``results``)."""
-    from heterocat.run.steps import free_energy_step  # noqa: PLC0415
-    from heterocat.run.workflow import run_plans  # noqa: PLC0415
+def run_free_energy_workflow(names: list[str], args: argparse.Namespace) -> dict[str, Any]:
+    """Run the pathways ``names`` of the paper's study and analyse the store (or submit them with
+    ``--cluster``); returns the free-energy JSON document (``report``: the report object)."""
+    from heterocat.study.run import run_study, submit_study  # noqa: PLC0415
 
-    dft, mlip = settings_from(args)
-    plans = plans_of(names, args)
+    study = study_of(names, args)
     if getattr(args, "cluster", "local") != "local":
-        return submit_plans(plans, dft, mlip, args)
-    results = run_plans(plans, dft, mlip, args.workdir, workers=args.workers, progress=not args.json,
-                        extra=extra or ())
-    failed = {n: r.get("reason", "") for n, r in results.items() if r.get("status") != "done"}
-    # the method each surface was computed with: never filled in from another method
-    method = {p.name: "mlip" if (p.strategy or args.strategy) == "mlip" else "dft" for p in plans[0].surfaces}
-    report, data = free_energy_step(args.workdir, method=method)
-    data["tasks"] = {"total": len(results), "ran": sum(bool(r.get("ran")) for r in results.values()),
-                     "not_done": failed}
-    data["strategy"] = strategy_note(args)
-    return {"report": report, "results": results, **data}
-
-
-def submit_plans(plans: list, dft: dict, mlip: dict | None, args: argparse.Namespace) -> dict[str, Any]:
-    """Submit the tasks of ``plans`` to the cluster of ``args.cluster``; returns what was submitted.
-
-    Screening's GPAW stage depends on the MLIP results: run the same command
-    again once the first jobs have finished, and it submits the rest.
-    """
-    from heterocat.run.submit import load_profile, submit  # noqa: PLC0415
-    from heterocat.run.task import all_finished  # noqa: PLC0415
-    from heterocat.run.workflow import SCREEN_DFT, plan_all  # noqa: PLC0415
-
-    profile = load_profile(args.cluster)
-    if profile.scheduler == "local":
-        raise HeterocatError(f"profile {profile.name!r} runs locally: leave out --cluster")
-    done = all_finished(args.workdir)
-    specs = plan_all(plans, dft, mlip, args.workdir, finished=done)
-    out = submit(specs, args.workdir, profile)
-    first_stage = [s for s in specs if not s.metadata.get("strategy", "").startswith(SCREEN_DFT)]
-    waiting = args.strategy == "screen" and any(s.name not in done for s in first_stage)
-    out["next"] = ("when these jobs have finished, run this command again: screening then submits its "
-                   "GPAW stage" if waiting else "when the jobs have finished: heterocat freeenergy WORKDIR")
-    return {"submitted": out}
-
-
-def strategy_note(args: argparse.Namespace) -> str:
-    """One line saying how the numbers were obtained."""
-    stage = ("a GPAW relaxation from the MLIP geometry" if dft_stage_of(args) == "relax"
-             else "a GPAW single point on the MLIP geometry")
-    notes = {"screen": f"MLIP ({args.mlip}) relaxes every site; the best {k_of(args)} per site group get {stage}",
-             "mlip+dft": f"MLIP ({args.mlip}) relaxation, then {stage}",
-             "dft": "GPAW relaxations", "mlip": f"MLIP ({args.mlip}) only: not DFT"}
-    vib = {"dft": "adsorbate ZPE/TS from GPAW frequencies", "mlip": f"adsorbate ZPE/TS from {args.mlip} "
-           "frequencies at the MLIP geometry", "none": "no adsorbate ZPE/TS except the tabulated one for *H "
-           "(electronic energies for the rest)"}
-    gas_vib = args.gas_vibrations or args.vibrations
-    gases = ("MLIP" if args.strategy == "mlip" else "GPAW relaxation" + {
-        "dft": ", GPAW frequencies", "mlip": f", {args.mlip} frequencies at its MLIP geometry",
-        "none": ""}[gas_vib] + (" (a mix of methods, asked for)" if args.gas_vibrations else ""))
-    kpts = ("NiO(100)/Ru13 supercell at the Γ point" if supported_kpt_density(args) == 0
-            else "NiO(100)/Ru13 at the preset's k-point density")
-    orientations = "all adsorbate orientations" if args.orientations == "all" else "one orientation per site"
-    text = f"{notes[args.strategy]}; {orientations}; {vib[args.vibrations]}; gases: {gases}; {kpts}"
-    if args.supported_strategy and args.supported_strategy != args.strategy:
-        text += f"; NiO(100)/Ru13 adsorbates: {notes[args.supported_strategy]}"
-        if args.supported_strategy == "mlip":
-            text += f", against {args.mlip} gas references"
-    if args.supported_prescreen:
-        text += (f"; NiO(100)/Ru13 placements ranked by an unrelaxed {args.mlip} single point, the "
-                 f"{args.supported_prescreen} lowest per site group relaxed")
-    if args.supported_set:
-        text += f"; NiO(100)/Ru13 GPAW settings: {', '.join(args.supported_set)}"
-    if args.supported_sites:
-        text += f"; NiO(100)/Ru13 sites: {', '.join(args.supported_sites)} only"
-    return text
+        return {"submitted": submit_study(study, args.workdir, args.cluster)}
+    return run_study(study, args.workdir, workers=args.workers, electronic=False, progress=not args.json)
 
 
 def main_free_energy(names: list[str], description: str, argv: Sequence[str] | None = None) -> int:
@@ -235,12 +173,6 @@ def _emit_free_energy(out: dict, args: argparse.Namespace) -> None:
         print(f"tasks: {out['tasks']['total']} ({out['tasks']['ran']} ran now)")
 
 
-def _models(args: argparse.Namespace) -> dict[str, str]:
-    from heterocat.run.recipes import reference_surfaces  # noqa: PLC0415
-
-    return {name: s.structure for name, s in reference_surfaces(args.structures, scale_of(args)).items()}
-
-
 def with_workflow_defaults(args: argparse.Namespace) -> argparse.Namespace:
     """``args`` of a one-step script completed with the free-energy workflows' defaults (strategy,
     MLIP ...), so that it relaxes the clean surfaces exactly as they do (same tasks, shared)."""
@@ -248,123 +180,53 @@ def with_workflow_defaults(args: argparse.Namespace) -> argparse.Namespace:
     return argparse.Namespace(**{**full, **vars(args)})
 
 
-def electronic_run(args: argparse.Namespace) -> dict[str, dict]:
-    """Relax the clean surfaces as the free-energy workflows do, then the electronic single points
-    on them (work functions, charge difference); results by task name."""
-    from heterocat.run.local import run_local  # noqa: PLC0415
-    from heterocat.run.workflow import plan_all  # noqa: PLC0415
+def _electronic_only(args: argparse.Namespace, work_function: bool, charge_difference: bool) -> dict[str, Any]:
+    """Work functions and/or the charge difference of the paper's study, on the relaxed clean surfaces."""
+    import dataclasses  # noqa: PLC0415
+
+    from heterocat.study.run import run_electronic  # noqa: PLC0415
 
     args = with_workflow_defaults(args)
-    dft, mlip = settings_from(args)
-    plans = plans_of(["her", "water", "hzor"], args)
-    extra = electronic_tasks(args, plans)
-    planned = {s.name: s for s in plan_all(plans, dft, mlip, args.workdir)}
-    needed, todo = {}, [d for s in extra for d in s.dependencies()]
-    while todo:  # the clean-surface tasks the electronic ones start from, and theirs
-        name = todo.pop()
-        if name in planned and name not in needed:
-            needed[name] = planned[name]
-            todo += planned[name].dependencies()
-    return run_local([*needed.values(), *extra], args.workdir, workers=args.workers, progress=not args.json)
+    study = study_of(["her", "water", "hzor"], args)
+    surfaces = [dataclasses.replace(s, work_function=s.work_function and work_function,
+                                    charge_difference=s.charge_difference and charge_difference)
+                for s in study.surfaces]
+    return run_electronic(dataclasses.replace(study, surfaces=surfaces), args.workdir, workers=args.workers,
+                          progress=not args.json)
 
 
-def clean_geometries(args: argparse.Namespace, plans: list) -> dict[str, str]:
-    """The task whose final structure is each surface's clean reference (what its adsorbates use)."""
-    from heterocat.run.workflow import clean_geometry_task  # noqa: PLC0415
-
-    out = {}
-    for plan in plans:
-        for surface in plan.surfaces:
-            out.setdefault(surface.name, clean_geometry_task(plan, surface.name))
-    return out
+def run_work_functions(args: argparse.Namespace) -> dict[str, Any]:
+    """Two-sided work functions of NiO(100) and Ru(0001) (the paper's Figure 3f) on the relaxed clean slabs."""
+    doc = _electronic_only(args, True, False)
+    return {"work_functions": doc["work_functions"], "figures": doc["figures"]}
 
 
-def geometry_of(name: str, task: str | None, results: dict[str, dict], built: str) -> tuple[str, str]:
-    """(structure file, description) of surface ``name``: the final structure of its clean task when
-    that finished, else the built model."""
-    result = results.get(task or "", {})
-    if result.get("status") != "done":
-        return built, f"as built ({Path(built).name}): its clean relaxation has not finished"
-    path = str(Path(result["directory"]) / "final.extxyz")
-    return path, (f"{name} clean surface as its adsorbates use it: task {task} ({result['task_hash']}, "
-                  f"{result['level_of_theory']})")
-
-
-def _work_function_surfaces(args: argparse.Namespace) -> list[str]:
-    return [n for n in ("NiO(100)", "Ru(0001)") if not args.surfaces or n in args.surfaces]
-
-
-def run_work_functions(args: argparse.Namespace, results: dict[str, dict] | None = None) -> dict[str, Any]:
-    """Two-sided work functions of NiO(100) and Ru(0001) (the paper's Figure 3f) on the relaxed clean
-    slabs; ``results`` of a run that had them (else they are run or read back here)."""
-    from heterocat.run.steps import work_function_step  # noqa: PLC0415
-
-    args = with_workflow_defaults(args)
-    results = electronic_run(args) if results is None else results
-    dft, _ = settings_from(args)
-    models, tasks = _models(args), clean_geometries(args, plans_of(["her", "water", "hzor"], args))
-    names = _work_function_surfaces(args)
-    found = [geometry_of(n, tasks.get(n), results, models[n]) for n in names]
-    out, data = work_function_step([f[0] for f in found], dft, args.workdir, geometries=[f[1] for f in found],
-                                   names=names)
-    systems = data.get("systems", [data])
-    return {"results": out, "work_functions": dict(zip(names, systems, strict=True)),
-            "figures": data["figures"]}
-
-
-def run_charge_difference(args: argparse.Namespace, results: dict[str, dict] | None = None) -> dict[str, Any]:
+def run_charge_difference(args: argparse.Namespace) -> dict[str, Any]:
     """NiO(100) -> Ru13 charge-density difference and transfer (the paper's Figure 8b,c) on the relaxed
     clean NiO(100)/Ru13 model."""
-    from heterocat.run.recipes import SUPPORTED  # noqa: PLC0415
-    from heterocat.run.steps import charge_difference_step  # noqa: PLC0415
-
-    args = with_workflow_defaults(args)
-    results = electronic_run(args) if results is None else results
-    model = _models(args)[SUPPORTED]
-    task = clean_geometries(args, plans_of(["her", "water", "hzor"], args)).get(SUPPORTED)
-    structure, geometry = geometry_of(SUPPORTED, task, results, model)
-    result, data = charge_difference_step(structure, _charge_difference_settings(args), args.workdir,
-                                          geometry=geometry, name=Path(model).stem)
-    data["kpoints"] = "Γ point" if supported_kpt_density(args) == 0 else "the preset's density"
-    return {"result": result, **data}
+    doc = _electronic_only(args, False, True)
+    return {"charge_transfer": doc["charge_transfer"], "figures": doc["figures"]}
 
 
-def _charge_difference_settings(args: argparse.Namespace) -> dict:
-    """GPAW settings of the NiO(100)/Ru13 charge difference: the preset's, with the supported
-    model's k-points and ``--supported-set`` overrides."""
-    from heterocat.run.recipes import SUPPORTED  # noqa: PLC0415
-    from heterocat.run.workflow import Surface, surface_settings  # noqa: PLC0415
-
-    dft, _ = settings_from(args)
-    model = _models(args)[SUPPORTED]
-    return surface_settings(dft, Surface(SUPPORTED, model, kpt_density=supported_kpt_density(args),
-                                         settings=supported_settings(args)))
-
-
-def _main_step(description: str, run: Callable, key: str, text: Callable,
-               argv: Sequence[str] | None) -> int:
-    """Entry point of a one-step script: run, then print JSON or the step's table."""
+def _main_step(description: str, run: Callable, argv: Sequence[str] | None) -> int:
+    """Entry point of a one-step script: run, then print JSON or its table."""
     args = parser(description, free_energy=False).parse_args(argv)
 
     def action() -> None:
+        from heterocat.study.run import electronic_text  # noqa: PLC0415
+
         out = run(args)
-        result = out.pop(key)
-        print(json.dumps(out, indent=1, default=str) if args.json else text(result, out["figures"]))
+        print(json.dumps(out, indent=1, default=str) if args.json else "\n".join(
+            electronic_text(out) + [f"figures: {', '.join(out['figures'])}"]))
     return guarded(action)
 
 
 def main_work_function(argv: Sequence[str] | None = None) -> int:
-    from heterocat.run.steps import work_function_text  # noqa: PLC0415
-
-    return _main_step("Work functions of NiO(100) and Ru(0001)", run_work_functions, "results",
-                      work_function_text, argv)
+    return _main_step("Work functions of NiO(100) and Ru(0001)", run_work_functions, argv)
 
 
 def main_charge_difference(argv: Sequence[str] | None = None) -> int:
-    from heterocat.run.steps import charge_difference_text  # noqa: PLC0415
-
-    return _main_step("Charge-density difference of NiO(100)/Ru13", run_charge_difference, "result",
-                      charge_difference_text, argv)
+    return _main_step("Charge-density difference of NiO(100)/Ru13", run_charge_difference, argv)
 
 
 def run_paper(args: argparse.Namespace) -> dict[str, Any]:
@@ -375,38 +237,24 @@ def run_paper(args: argparse.Namespace) -> dict[str, Any]:
     first), on the relaxed clean surfaces the adsorbates use; on a cluster they
     run here after the free-energy jobs are submitted.
     """
-    start = time.perf_counter()
+    from heterocat.study.run import run_study, submit_study  # noqa: PLC0415
+
+    study = study_of(["her", "water", "hzor"], args)
     if getattr(args, "cluster", "local") != "local":
-        fe = run_free_energy_workflow(["her", "water", "hzor"], args)
-        return {"submitted": fe["submitted"], "electronic_structure": "run workflows/work_function.py and "
-                "workflows/charge_difference.py in a cluster job (see the README)"}
-    plans = plans_of(["her", "water", "hzor"], args)
-    fe = run_free_energy_workflow(["her", "water", "hzor"], args, extra=electronic_tasks(args, plans))
-    results = fe.pop("results")
-    wf, cd = run_work_functions(args, results), run_charge_difference(args, results)  # read back, plot
-    return summary(args, wf, cd, fe, time.perf_counter() - start)
+        return {"submitted": submit_study(study, args.workdir, args.cluster),
+                "electronic_structure": "run workflows/work_function.py and workflows/charge_difference.py "
+                "in a cluster job (see docs/clusters.md)"}
+    doc = run_study(study, args.workdir, workers=args.workers, progress=not args.json)
+    return summary(args, doc)
 
 
-def electronic_tasks(args: argparse.Namespace, plans: list) -> list:
-    """The GPAW single points of the work functions and of the charge difference, as runner tasks on
-    the clean surfaces' relaxed geometries (the tasks of ``plans`` that make them)."""
-    from heterocat.run.recipes import SUPPORTED  # noqa: PLC0415
-    from heterocat.run.steps import charge_difference_tasks, work_function_tasks  # noqa: PLC0415
-
-    dft, _ = settings_from(args)
-    models, tasks = _models(args), clean_geometries(args, plans)
-    names = _work_function_surfaces(args)
-    specs = work_function_tasks([models[n] for n in names], dft, [tasks.get(n) for n in names])
-    return specs + charge_difference_tasks(models[SUPPORTED], _charge_difference_settings(args),
-                                           structure_from=tasks.get(SUPPORTED))
-
-
-def summary(args: argparse.Namespace, wf: dict, cd: dict, fe: dict, seconds: float) -> dict[str, Any]:
-    """The paper's numbers in one JSON-ready document (energies eV, potentials V vs RHE)."""
+def summary(args: argparse.Namespace, doc: dict[str, Any]) -> dict[str, Any]:
+    """The paper's numbers in one JSON-ready document (energies eV, potentials V vs RHE) from a
+    :func:`~heterocat.study.run.run_study` document."""
     from heterocat.calculate.settings import load_settings  # noqa: PLC0415
     from heterocat.store import ResultsStore  # noqa: PLC0415
 
-    report = fe["report"]
+    report = doc["report"]
     per_site = {ads: [{"system": v.system, "site": v.site, "dG": round(v.dG, 3), "dE": round(v.dE, 3),
                        **{f"d{k}" if k != "-TS" else "-TdS": round(x, 3) for k, x in v.parts.items() if k != "E"},
                        "corrections": v.corrections, "level_of_theory": v.level_of_theory}
@@ -427,19 +275,18 @@ def summary(args: argparse.Namespace, wf: dict, cd: dict, fe: dict, seconds: flo
     return {
         "preset": args.preset,
         "accuracy": load_settings(args.preset, args.config, tuple(args.set or ()))["description"],
-        "scale": scale_of(args), "strategy": fe["strategy"],
+        "scale": scale_of(args), "strategy": doc["strategy"],
         "work_functions": {n: {k: w[k] for k in ("phi_top", "phi_bottom", "fermi_level")}
-                           | {"ionization_potential_top": w.get("ionization_potential_top")}
-                           for n, w in wf["work_functions"].items()},
-        "charge_transfer": {"transfer_to_cluster_bader": cd["transfer_to_cluster_bader"],
-                            "counterpoise": cd["counterpoise"], "geometry": cd["geometry"],
-                            "transfer_across_interface_plane": cd["transfer_across_interface_plane"],
-                            "integral_drho": cd["integral_drho"], "sign_convention": cd["sign_convention"],
-                            "cube": cd["cube"]},
+                           | {"ionization_potential_top": w.get("ionization_potential_top"),
+                              "geometry": w.get("geometry", "as built")}
+                           for n, w in doc.get("work_functions", {}).items()},
+        "charge_transfer": {n: {k: cd[k] for k in ("transfer_to_cluster_bader", "transfer_across_interface_plane",
+                                                   "integral_drho", "counterpoise", "geometry", "sign_convention",
+                                                   "cube", "notes")}
+                            for n, cd in doc.get("charge_transfer", {}).items()},
         "dG_H": per_site["H"], "dG_H2O": per_site["H2O"], "dG_OH": per_site["OH"], "hzor": hzor,
-        "her": report.her,
-        "figures": wf["figures"] + cd["figures"] + fe["figures"],
-        "gpaw_calculations": gpaw_runs, "tasks": fe["tasks"], "wall_time_s": round(seconds, 1),
+        "her": report.her, "figures": doc["figures"],
+        "gpaw_calculations": gpaw_runs, "tasks": doc["tasks"], "wall_time_s": doc["wall_time_s"],
         "notes": report.notes,
     }
 
@@ -459,18 +306,10 @@ def her_text(her: dict[str, dict[str, Any]]) -> list[str]:
 def summary_text(doc: dict[str, Any]) -> str:
     """The demo's closing table."""
     lines = [f"heterocat paper workflow: preset {doc['preset']} ({doc['accuracy']}), {doc['scale']} models",
-             f"strategy: {doc['strategy']}", "", "Work functions (eV)"]
-    for name, w in doc["work_functions"].items():
-        ip = w.get("ionization_potential_top")
-        lines.append(f"  {name:<16} Phi top {w['phi_top']:.3f}  bottom {w['phi_bottom']:.3f}"
-                     + (f"  IP {ip:.3f}" if ip is not None else ""))
-    ct = doc["charge_transfer"]
-    bader = ct["transfer_to_cluster_bader"]
-    lines += ["", "NiO -> Ru13 charge transfer (electrons gained by Ru13): Bader "
-              + ("not computed" if bader is None else f"{bader:+.3f}")
-              + f", across the interface plane {ct['transfer_across_interface_plane']:+.3f}"
-              f" (integral of drho {ct['integral_drho']:+.1e})", f"  geometry: {ct['geometry']}",
-              f"  parts: {ct['counterpoise']}"]
+             f"strategy: {doc['strategy']}", ""]
+    from heterocat.study.run import electronic_text  # noqa: PLC0415
+
+    lines += electronic_text({"work_functions": doc["work_functions"], "charge_transfer": doc["charge_transfer"]})
     for ads in ("H", "H2O", "OH"):
         lines += ["", f"dG(*{ads}) per site (eV, U = 0 V vs RHE)"]
         lines += [f"  {v['system']:<16} {v['site']:<26} {v['dG']:+.3f}" for v in doc[f"dG_{ads}"]]

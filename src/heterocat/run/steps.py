@@ -22,13 +22,14 @@ def _system_name(atoms, path: str | os.PathLike) -> str:
     return atoms.info.get("system") or Path(path).stem
 
 
-def work_function_step(structures: list[str], settings: dict, workdir: str | os.PathLike, *,
+def work_function_step(structures: list[str], settings: dict | list[dict], workdir: str | os.PathLike, *,
                        allow_unflat: bool = False, figure: str = "work_function",
                        geometries: list[str] | None = None, names: list[str] | None = None) -> tuple[list, dict]:
     """Two-sided work functions (eV) of slab files and the potential-profile figure.
 
-    ``geometries`` says where each structure comes from (default "as built"); ``names`` overrides
-    the systems' names (default: their ``system`` info, else the file stem)."""
+    ``settings`` is one for all or one per structure; ``geometries`` says where each structure
+    comes from (default "as built"); ``names`` overrides the systems' names (default: their
+    ``system`` info, else the file stem)."""
     from heterocat.analyse.workfunction import work_function  # noqa: PLC0415
     from heterocat.io import read_structure  # noqa: PLC0415
     from heterocat.plot.workfunction import plot_work_functions  # noqa: PLC0415
@@ -37,7 +38,8 @@ def work_function_step(structures: list[str], settings: dict, workdir: str | os.
     for k, path in enumerate(structures):
         atoms = read_structure(path)
         name = names[k] if names else _system_name(atoms, path)
-        results.append(work_function(atoms, settings, workdir, allow_unflat=allow_unflat,
+        own = settings[k] if isinstance(settings, list) else settings
+        results.append(work_function(atoms, own, workdir, allow_unflat=allow_unflat,
                                      metadata={"system": name},
                                      geometry=geometries[k] if geometries else "as built"))
     figures = plot_work_functions(results, Path(workdir) / "figures" / figure)

@@ -376,6 +376,9 @@ def _build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"heterocat {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
+    from heterocat.cli.study import add_parser as add_study  # noqa: PLC0415
+
+    add_study(sub)
 
     b = sub.add_parser("build", help="build a structure (extxyz)", description=(
         "Build a model.  Examples:\n"

@@ -1,0 +1,150 @@
+"""``heterocat study``: run, submit, inspect and analyse a study file.
+
+    heterocat study show workflows/demo.toml
+    heterocat study run workflows/demo.toml --workdir work/demo --workers 2
+    heterocat study run workflows/paper.toml --workdir runs/paper --cluster slurm   # submit
+    heterocat study freeenergy workflows/demo.toml --workdir work/demo --json
+    heterocat study report workflows/demo.toml --workdir work/demo
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from heterocat.errors import HeterocatError
+
+ACTIONS = ("show", "run", "submit", "status", "freeenergy", "report")
+
+
+def add_parser(sub: Any) -> None:
+    """The ``study`` command and its options."""
+    p = sub.add_parser("study", help="run a study file (which surfaces, sites, pathways, strategy)", description=(
+        "A study file (TOML) says what to compute; see docs/study.md.  Examples:\n"
+        "  heterocat study show workflows/demo.toml\n"
+        "  heterocat study run workflows/demo.toml --workdir work/demo --workers 2\n"
+        "  heterocat study run workflows/paper.toml --workdir runs/paper --cluster slurm"),
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("action", choices=ACTIONS, help="show the plan, run it (here, or submit with --cluster), "
+                   "task status, free energies, or the report")
+    p.add_argument("study", help="study file (TOML)")
+    p.add_argument("--workdir", help="work directory (results store, figures); needed but for show")
+    p.add_argument("--workers", type=int, default=1, help="tasks run side by side (default 1)")
+    p.add_argument("--only", nargs="+", metavar="PATHWAY", help="only these pathways of the study")
+    p.add_argument("--cluster", help="cluster profile: submit one job per task through myqueue")
+    p.add_argument("--no-electronic", action="store_true", help="run without the work functions and charge "
+                   "differences the study asks for")
+    over = p.add_argument_group("overrides of the study file")
+    over.add_argument("--preset", help="ci, fast, paper or a preset file")
+    over.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one setting (repeatable)")
+    over.add_argument("--strategy", choices=("screen", "mlip+dft", "dft", "mlip"))
+    over.add_argument("--vibrations", choices=("dft", "mlip", "none"))
+    over.add_argument("--k", type=int)
+    p.add_argument("--json", action="store_true", help="print one JSON document")
+    p.set_defaults(func=run_command)
+
+
+def _study(args: argparse.Namespace):
+    from heterocat.study.spec import load_study  # noqa: PLC0415
+
+    study = load_study(args.study)
+    return study.with_overrides(preset=args.preset, strategy=args.strategy, vibrations=args.vibrations, k=args.k,
+                                set=[*study.set, *args.set] if args.set else None)
+
+
+def _workdir(args: argparse.Namespace) -> str:
+    if not args.workdir:
+        raise HeterocatError(f"study {args.action} needs --workdir")
+    path = Path(args.workdir)
+    if path.exists() and not path.is_dir():
+        raise HeterocatError(f"--workdir {path} is a file, not a folder")
+    return args.workdir
+
+
+def run_command(args: argparse.Namespace) -> None:
+    """Dispatch ``heterocat study ACTION STUDY``."""
+    from heterocat.cli.main import _emit  # noqa: PLC0415
+
+    study = _study(args)
+    if args.action == "show":
+        doc = show(study, args.only)
+        _emit(doc, args.json, lambda: show_text(doc))
+        return
+    workdir = _workdir(args)
+    if args.action in ("run", "submit"):
+        if args.action == "submit" or args.cluster:
+            if not args.cluster:
+                raise HeterocatError("study submit needs --cluster PROFILE (see configs/clusters/)")
+            from heterocat.study.run import submit_study  # noqa: PLC0415
+
+            out = submit_study(study, workdir, args.cluster, args.only)
+            _emit(out, args.json, lambda: f"{out['tasks']} tasks for profile {out['profile']} "
+                  f"({out['scheduler']}), {out['finished_before']} finished before\n{out['myqueue']}\n"
+                  f"next: {out['next']}")
+            return
+        from heterocat.study.run import run_study, study_text  # noqa: PLC0415
+
+        doc = run_study(study, workdir, workers=args.workers, only=args.only, electronic=not args.no_electronic,
+                        progress=not args.json)
+        report = doc.pop("report")
+        if args.json:
+            print(json.dumps(doc, indent=1, default=str))
+        else:
+            print(study_text({**doc, "report": report}))
+        return
+    if args.action == "freeenergy":
+        from heterocat.run.steps import free_energy_step, free_energy_text  # noqa: PLC0415
+        from heterocat.study.run import methods  # noqa: PLC0415
+
+        report, data = free_energy_step(workdir, method=methods(study))
+        _emit(data, args.json, lambda: free_energy_text(report, data["figures"]))
+        return
+    from heterocat.cli import main as cli  # noqa: PLC0415
+
+    if args.action == "status":
+        cli._cmd_status(argparse.Namespace(workdir=workdir, json=args.json))
+    else:
+        cli._cmd_report(argparse.Namespace(workdir=workdir, json=args.json))
+
+
+def show(study, only: list[str] | None = None) -> dict[str, Any]:
+    """What the study computes: surfaces, pathways, settings and the first-stage tasks."""
+    import tempfile  # noqa: PLC0415
+
+    from heterocat.run.workflow import plan_all  # noqa: PLC0415
+
+    dft, mlip = study.settings()
+    with tempfile.TemporaryDirectory() as scratch:  # the planner writes task inputs: not into a work directory
+        specs = plan_all(study.plans(only), dft, mlip, scratch)
+    kinds: dict[str, int] = {}
+    for spec in specs:
+        method = "mlip" if spec.settings["calculator"]["name"] in ("sevenn", "chgnet") else "gpaw"
+        key = f"{method} {spec.kind}"
+        kinds[key] = kinds.get(key, 0) + 1
+    return {"study": study.name, "file": study.path, "preset": study.preset, "accuracy": dft["description"],
+            "strategy": study.strategy, "mlip": study.mlip, "vibrations": study.vibrations, "k": study.k,
+            "surfaces": [{"name": s.name, "structure": s.structure, "sites": s.sites,
+                          "strategy": s.strategy or study.strategy, "work_function": s.work_function,
+                          "charge_difference": s.charge_difference} for s in study.surfaces],
+            "pathways": [{"name": p.name, "adsorbates": p.adsorbates, "regions": p.regions}
+                         for p in study.pathways if not only or p.name in only],
+            "first_stage_tasks": len(specs), "tasks_by_kind": kinds}
+
+
+def show_text(doc: dict[str, Any]) -> str:
+    lines = [f"study {doc['study']} ({doc['file']})", f"preset {doc['preset']}: {doc['accuracy']}",
+             f"strategy {doc['strategy']} (MLIP {doc['mlip']}, vibrations {doc['vibrations']}, k {doc['k']})",
+             "surfaces:"]
+    for s in doc["surfaces"]:
+        extra = [w for w, on in (("work function", s["work_function"]), ("charge difference",
+                                                                         s["charge_difference"])) if on]
+        lines.append(f"  {s['name']:<20} {Path(s['structure']).name:<28} {s['strategy']:<9} {', '.join(extra)}")
+    lines.append("pathways:")
+    lines += [f"  {p['name']:<8} {' '.join(p['adsorbates']):<36} regions {', '.join(p['regions'] or ['all'])}"
+              for p in doc["pathways"]]
+    lines.append(f"first-stage tasks: {doc['first_stage_tasks']} ("
+                 + ", ".join(f"{n} {k}" for k, n in sorted(doc["tasks_by_kind"].items())) + "); screening adds "
+                 "its GPAW stage once the MLIP stage has run")
+    return "\n".join(lines)

@@ -1,0 +1,240 @@
+"""Run a study: its free-energy tasks, the work functions and charge differences it asks for, and
+the analysis of the store, here (the local runner) or as cluster jobs (``submit_study``).
+
+Work functions and charge differences are taken on each surface's clean geometry as its adsorbates
+use it (the final structure of the clean surface's energy task), and their outputs name it.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from heterocat.errors import HeterocatError
+from heterocat.study.spec import Study
+
+
+def methods(study: Study) -> dict[str, str]:
+    """The method of each surface's energies: never filled in from another method."""
+    return {s.name: "mlip" if (s.strategy or study.strategy) == "mlip" else "dft" for s in study.surfaces}
+
+
+def clean_geometries(plans: list) -> dict[str, str]:
+    """The task whose final structure is each surface's clean reference (what its adsorbates use)."""
+    from heterocat.run.workflow import clean_geometry_task  # noqa: PLC0415
+
+    out: dict[str, str] = {}
+    for plan in plans:
+        for surface in plan.surfaces:
+            out.setdefault(surface.name, clean_geometry_task(plan, surface.name))
+    return out
+
+
+def surface_gpaw_settings(study: Study, name: str, dft: dict) -> dict:
+    """The GPAW settings of surface ``name``: the study's, with its k-points and overrides."""
+    from heterocat.run.workflow import Surface, surface_settings  # noqa: PLC0415
+
+    s = study.surface(name)
+    return surface_settings(dft, Surface(s.name, s.structure, kpt_density=s.kpt_density, settings=s.settings))
+
+
+def electronic_tasks(study: Study, plans: list, dft: dict) -> list:
+    """The GPAW single points of the work functions and charge differences the study asks for, as
+    runner tasks on the clean surfaces' relaxed geometries (tasks of ``plans``)."""
+    from heterocat.run.steps import charge_difference_tasks, work_function_tasks  # noqa: PLC0415
+
+    geometry = clean_geometries(plans)
+    specs = []
+    for s in study.surfaces:
+        settings = surface_gpaw_settings(study, s.name, dft)
+        if s.work_function:
+            specs += work_function_tasks([s.structure], settings, [geometry.get(s.name)])
+        if s.charge_difference:
+            specs += charge_difference_tasks(s.structure, settings, structure_from=geometry.get(s.name))
+    return specs
+
+
+def geometry_of(name: str, task: str | None, results: dict[str, dict], built: str) -> tuple[str, str]:
+    """(structure file, description) of surface ``name``: the final structure of its clean task when
+    that finished, else the built model."""
+    result = results.get(task or "", {})
+    if result.get("status") != "done":
+        return built, f"as built ({Path(built).name}): its clean relaxation has not finished"
+    path = str(Path(result["directory"]) / "final.extxyz")
+    return path, (f"{name} clean surface as its adsorbates use it: task {task} ({result['task_hash']}, "
+                  f"{result['level_of_theory']})")
+
+
+def electronic_results(study: Study, plans: list, dft: dict, workdir: str | os.PathLike,
+                       results: dict[str, dict]) -> tuple[dict, dict, list[str]]:
+    """Work functions and charge differences read back (or run) on the relaxed clean geometries:
+    JSON-ready dicts by surface name, and the work-function figures."""
+    from heterocat.run.steps import charge_difference_step, work_function_step  # noqa: PLC0415
+
+    geometry = clean_geometries(plans)
+    slabs = [s for s in study.surfaces if s.work_function]
+    work_functions: dict[str, Any] = {}
+    if slabs:
+        found = [geometry_of(s.name, geometry.get(s.name), results, s.structure) for s in slabs]
+        _, data = work_function_step([f[0] for f in found], [surface_gpaw_settings(study, s.name, dft) for s in slabs],
+                                     workdir, geometries=[f[1] for f in found], names=[s.name for s in slabs])
+        work_functions = dict(zip([s.name for s in slabs], data.get("systems", [data]), strict=True))
+        figures = data["figures"]
+    transfers: dict[str, Any] = {}
+    for s in study.surfaces:
+        if s.charge_difference:
+            structure, text = geometry_of(s.name, geometry.get(s.name), results, s.structure)
+            _, transfers[s.name] = charge_difference_step(structure, surface_gpaw_settings(study, s.name, dft),
+                                                          workdir, geometry=text, name=Path(s.structure).stem)
+    return work_functions, transfers, figures if slabs else []
+
+
+def run_study(study: Study, workdir: str | os.PathLike, *, workers: int = 1, only: list[str] | None = None,
+              electronic: bool = True, progress: bool = True) -> dict[str, Any]:
+    """Run (or read back) every task of the study here, then analyse; the JSON-ready summary
+    (``report`` holds the free-energy report object)."""
+    from heterocat.run.steps import free_energy_step  # noqa: PLC0415
+    from heterocat.run.workflow import run_plans  # noqa: PLC0415
+
+    start = time.perf_counter()
+    dft, mlip = study.settings()
+    plans = study.plans(only)
+    extra = electronic_tasks(study, plans, dft) if electronic else []
+    results = run_plans(plans, dft, mlip, workdir, workers=workers, progress=progress, extra=extra)
+    failed = {n: r.get("reason", "") for n, r in results.items() if r.get("status") != "done"}
+    report, data = free_energy_step(workdir, method=methods(study))
+    doc: dict[str, Any] = {"study": study.name, "preset": study.preset, "strategy": strategy_note(study),
+                           **data, "report": report}
+    if electronic:
+        work_functions, transfers, figures = electronic_results(study, plans, dft, workdir, results)
+        doc["work_functions"] = work_functions
+        doc["charge_transfer"] = transfers
+        doc["figures"] = [*doc["figures"], *figures, *(f for d in transfers.values() for f in d["figures"])]
+    doc["tasks"] = {"total": len(results), "ran": sum(bool(r.get("ran")) for r in results.values()),
+                    "not_done": failed}
+    doc["wall_time_s"] = round(time.perf_counter() - start, 1)
+    return doc
+
+
+def run_electronic(study: Study, workdir: str | os.PathLike, *, workers: int = 1,
+                   progress: bool = True) -> dict[str, Any]:
+    """Only the work functions and charge differences: the clean-surface tasks they start from (as the
+    free-energy run makes them, same identities), then their single points."""
+    from heterocat.run.local import run_local  # noqa: PLC0415
+    from heterocat.run.workflow import plan_all  # noqa: PLC0415
+
+    dft, mlip = study.settings()
+    plans = study.plans()
+    extra = electronic_tasks(study, plans, dft)
+    if not extra:
+        raise HeterocatError(f"study {study.name!r} asks for no work function or charge difference")
+    planned = {s.name: s for s in plan_all(plans, dft, mlip, workdir)}
+    needed: dict[str, Any] = {}
+    todo = [d for s in extra for d in s.dependencies()]
+    while todo:  # the clean-surface tasks the electronic ones start from, and theirs
+        name = todo.pop()
+        if name in planned and name not in needed:
+            needed[name] = planned[name]
+            todo += planned[name].dependencies()
+    results = run_local([*needed.values(), *extra], workdir, workers=workers, progress=progress)
+    work_functions, transfers, figures = electronic_results(study, plans, dft, workdir, results)
+    return {"study": study.name, "work_functions": work_functions, "charge_transfer": transfers,
+            "figures": figures + [f for d in transfers.values() for f in d["figures"]]}
+
+
+def submit_study(study: Study, workdir: str | os.PathLike, profile_name: str,
+                 only: list[str] | None = None) -> dict[str, Any]:
+    """Submit the study's free-energy tasks as cluster jobs (myqueue); returns what was submitted.
+
+    Screening's GPAW stage depends on the MLIP results: submit again once the first jobs have
+    finished, and the rest goes.
+    """
+    from heterocat.run.submit import load_profile, submit  # noqa: PLC0415
+    from heterocat.run.task import all_finished  # noqa: PLC0415
+    from heterocat.run.workflow import SCREEN_DFT, plan_all  # noqa: PLC0415
+
+    profile = load_profile(profile_name)
+    if profile.scheduler == "local":
+        raise HeterocatError(f"profile {profile.name!r} runs locally: use `heterocat study run`")
+    dft, mlip = study.settings()
+    done = all_finished(workdir)
+    specs = plan_all(study.plans(only), dft, mlip, workdir, finished=done)
+    out = submit(specs, workdir, profile)
+    first_stage = [s for s in specs if not s.metadata.get("strategy", "").startswith(SCREEN_DFT)]
+    waiting = "screen" in {s.strategy or study.strategy for s in study.surfaces} and any(
+        s.name not in done for s in first_stage)
+    out["next"] = ("when these jobs have finished, submit again: screening then submits its GPAW stage"
+                   if waiting else "when the jobs have finished: heterocat freeenergy WORKDIR")
+    return out
+
+
+def strategy_note(study: Study) -> str:
+    """One line saying how the numbers were obtained."""
+    stage = ("a GPAW relaxation from the MLIP geometry" if study.dft_stage == "relax"
+             else "a GPAW single point on the MLIP geometry")
+    mlip = study.mlip
+    notes = {"screen": f"MLIP ({mlip}) relaxes every site; the best {study.k} per site group get {stage}",
+             "mlip+dft": f"MLIP ({mlip}) relaxation, then {stage}",
+             "dft": "GPAW relaxations", "mlip": f"MLIP ({mlip}) only: not DFT"}
+    vib = {"dft": "adsorbate ZPE/TS from GPAW frequencies",
+           "mlip": f"adsorbate ZPE/TS from {mlip} frequencies at the MLIP geometry",
+           "none": "no adsorbate ZPE/TS except the tabulated one for *H (electronic energies for the rest)"}
+    gas_vib = study.gas_vibrations or study.vibrations
+    gases = ("MLIP" if study.strategy == "mlip" else "GPAW relaxation" + {
+        "dft": ", GPAW frequencies", "mlip": f", {mlip} frequencies at its MLIP geometry", "none": ""}[gas_vib]
+        + (" (a mix of methods, asked for)" if study.gas_vibrations else ""))
+    orientations = "all adsorbate orientations" if study.orientations == "all" else "one orientation per site"
+    text = f"{notes[study.strategy]}; {orientations}; {vib[study.vibrations]}; gases: {gases}"
+    for s in study.surfaces:
+        own = []
+        if s.strategy and s.strategy != study.strategy:
+            own.append(notes[s.strategy] + (f", against {mlip} gas references" if s.strategy == "mlip" else ""))
+        if s.prescreen:
+            own.append(f"placements ranked by an unrelaxed {mlip} single point, the {s.prescreen} lowest per "
+                       "site group relaxed")
+        if s.kpt_density is not None:
+            own.append("the Γ point" if s.kpt_density == 0 else f"k-point density {s.kpt_density:g}")
+        if s.settings:
+            own.append(f"GPAW settings {s.settings}")
+        if s.labels:
+            own.append(f"sites {', '.join(s.labels)} only")
+        if own:
+            text += f"; {s.name}: " + "; ".join(own)
+    return text
+
+
+def study_text(doc: dict[str, Any]) -> str:
+    """The human-readable summary of :func:`run_study`."""
+    from heterocat.run.steps import free_energy_text  # noqa: PLC0415
+
+    lines = [f"study {doc['study']} (preset {doc['preset']}); strategy: {doc['strategy']}", ""]
+    if doc.get("report") is not None:
+        lines += [free_energy_text(doc["report"], [f for f in doc["figures"] if "/figures/" in f]), ""]
+    lines += electronic_text(doc)
+    tasks = doc.get("tasks")
+    if tasks:
+        lines.append(f"tasks: {tasks['total']} ({tasks['ran']} ran now, {len(tasks['not_done'])} not done); "
+                     f"wall time {doc['wall_time_s']:.0f} s")
+    return "\n".join(lines)
+
+
+def electronic_text(doc: dict[str, Any]) -> list[str]:
+    """Work functions and charge transfers as text lines."""
+    lines = []
+    if doc.get("work_functions"):
+        lines.append("Work functions (eV; Phi = E_vac - E_F on each side)")
+        for name, w in doc["work_functions"].items():
+            ip = w.get("ionization_potential_top")
+            lines.append(f"  {name:<18} Phi top {w['phi_top']:.3f}  bottom {w['phi_bottom']:.3f}"
+                         + (f"  IP {ip:.3f}" if ip is not None else ""))
+            lines.append(f"  {'':<18} geometry: {w.get('geometry', 'as built')}")
+    for name, ct in (doc.get("charge_transfer") or {}).items():
+        bader = ct["transfer_to_cluster_bader"]
+        lines += [f"{name}: support -> cluster transfer (electrons gained by the cluster): Bader "
+                  + ("not computed" if bader is None else f"{bader:+.3f}")
+                  + f", across the interface plane {ct['transfer_across_interface_plane']:+.3f}"
+                  f" (integral of drho {ct['integral_drho']:+.1e})", f"  geometry: {ct['geometry']}",
+                  f"  parts A and B: {ct['counterpoise']}", *(f"  note: {n}" for n in ct.get("notes", []))]
+    return lines

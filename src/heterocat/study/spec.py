@@ -1,0 +1,281 @@
+"""A study as data: which surfaces, which sites, which adsorbates and pathways, which strategy.
+
+A study file (TOML) says everything a run needs; no catalyst is named in the code::
+
+    name = "Pt13 on MgO(100)"
+    preset = "fast"                 # ci, fast, paper, or a preset file (relative to this file)
+    strategy = "screen"             # screen, mlip+dft, dft, mlip
+    mlip = "sevenn"
+    vibrations = "mlip"             # dft, mlip, none
+
+    [[surface]]
+    name = "MgO(100)/Pt13"
+    settings = { calculator = { kpt_density = 0 } }   # over the preset, this surface's GPAW tasks
+    structure = "mgo_pt13.extxyz"   # relative to this file; sites: <stem>.sites.json beside it
+    relaxed_start = true            # adsorbates on the relaxed clean model (clusters reconstruct)
+    charge_difference = true        # support (oxide part) -> cluster (metal part)
+
+    [[pathway]]
+    name = "her"                    # her, water, hzor: the built-in adsorbate sets; or give adsorbates
+
+Unknown keys and bad values are refused in one line.  ``Study.plans()`` gives the task plans the
+runners execute; the same study always gives the same tasks, so a store is reused across runs
+and machines.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from heterocat.errors import HeterocatError
+
+#: Built-in pathways: their adsorbates, the site regions they visit and how screening groups
+#: cluster sites (``layer``: one value per Ru-Top / Ru-Middle / Ru-Bottom / interface, as the
+#: paper's Figure 8d; ``region``: the best site of the cluster as a whole).  Slab sites are in
+#: region ``surface``.
+PATHWAYS: dict[str, dict[str, Any]] = {
+    "her": {"adsorbates": ["H"], "regions": ["surface", "cluster", "interface"], "group_by": "layer"},
+    # water also on the support next to the cluster (the paper's "substrate" site)
+    "water": {"adsorbates": ["H2O", "OH"], "regions": ["surface", "cluster", "interface", "support-near"],
+              "group_by": "layer"},
+    "hzor": {"adsorbates": ["N2H4", "N2H3", "NHNH", "NNH2", "N2H", "N2"], "regions": ["surface", "cluster"],
+             "group_by": "region"},
+}
+
+STUDY_KEYS = {"name": str, "preset": str, "set": list, "strategy": str, "mlip": str, "vibrations": str,
+              "gas_vibrations": str, "k": int, "dft_stage": str, "orientations": str, "surface": list,
+              "pathway": list, "description": str}
+SURFACE_KEYS = {"name": str, "structure": str, "sites": str, "strategy": str, "prescreen": int,
+                "relaxed_start": bool, "kpt_density": (int, float), "settings": dict, "labels": list, "regions": list,
+                "work_function": bool, "charge_difference": bool}
+PATHWAY_KEYS = {"name": str, "adsorbates": list, "regions": list, "group_by": str}
+MLIPS = ("sevenn", "chgnet")
+
+
+def gases_for(adsorbates: tuple[str, ...] | list[str]) -> list[str]:
+    """Gas references the adsorbates need (H2 always: the CHE's proton-electron pair)."""
+    from heterocat.sites.adsorbates import get_adsorbate  # noqa: PLC0415
+
+    names = {"H2"}
+    for name in adsorbates:
+        names |= {g for g, n in get_adsorbate(name).reference.items() if n}
+    if "N2H4" in adsorbates or "N2" in adsorbates:
+        names |= {"N2H4", "N2"}  # the HzOR pathway starts from N2H4(g) and ends at N2(g)
+    return sorted(names)
+
+
+@dataclass
+class SurfaceSpec:
+    """One surface of a study (a slab, or a cluster on a support) and what to compute on it."""
+
+    name: str
+    structure: str
+    sites: str | None = None
+    #: strategy of this surface (None: the study's)
+    strategy: str | None = None
+    #: rank every placement by an MLIP single point and relax only this many per site group (0: all)
+    prescreen: int = 0
+    #: place adsorbates on the clean surface as relaxed by its first stage (clusters reconstruct)
+    relaxed_start: bool = False
+    #: k-point density (per Å^-1) of this surface's GPAW tasks; None: the preset's; 0: the Γ point
+    kpt_density: float | None = None
+    #: settings over the preset's for this surface's GPAW tasks, e.g. {"calculator": {"basis": "sz(dzp)"}}
+    settings: dict | None = None
+    #: only sites with these labels (e.g. Ru-Top); None: all
+    labels: list[str] | None = None
+    #: only sites in these regions, for every pathway (None: the pathway's regions)
+    regions: list[str] | None = None
+    work_function: bool = False
+    charge_difference: bool = False
+
+
+
+@dataclass
+class PathwaySpec:
+    """A named set of adsorbates with the site regions they visit."""
+
+    name: str
+    adsorbates: list[str]
+    regions: list[str] | None = None
+    group_by: str = "layer"
+
+
+@dataclass
+class Study:
+    """What to compute (surfaces, pathways) and how (preset, strategy, vibrations)."""
+
+    name: str
+    surfaces: list[SurfaceSpec]
+    pathways: list[PathwaySpec]
+    preset: str = "fast"
+    #: a user TOML over the preset (command line --config)
+    config: str | None = None
+    set: list[str] = field(default_factory=list)
+    strategy: str = "screen"
+    mlip: str = "sevenn"
+    vibrations: str = "mlip"
+    gas_vibrations: str | None = None
+    k: int = 1
+    dft_stage: str = "single"
+    orientations: str = "all"
+    description: str = ""
+    #: the file it was read from (paths in it are relative to its folder)
+    path: str = ""
+
+    def settings(self) -> tuple[dict, dict]:
+        """GPAW settings of the study's preset with its ``set``, and the MLIP settings on the same preset."""
+        from heterocat.calculate.settings import load_settings  # noqa: PLC0415
+
+        dft = load_settings(self.preset, self.config, tuple(self.set))
+        mlip = load_settings(self.preset, self.config, (*self.set, f"calculator.name={self.mlip}"))
+        return dft, mlip
+
+    def surface(self, name: str) -> SurfaceSpec:
+        for s in self.surfaces:
+            if s.name == name:
+                return s
+        raise HeterocatError(f"no surface {name!r} in study {self.name!r} "
+                             f"(surfaces: {', '.join(s.name for s in self.surfaces)})")
+
+    def plans(self, only: list[str] | None = None) -> list:
+        """One task plan per pathway (``only``: those pathways); plans share gases and clean surfaces
+        by task identity."""
+        from heterocat.run.workflow import Plan, Surface  # noqa: PLC0415
+
+        names = [p.name for p in self.pathways]
+        unknown = [n for n in only or () if n not in names]
+        if unknown:
+            raise HeterocatError(f"no pathway {unknown[0]!r} in study {self.name!r} (pathways: {', '.join(names)})")
+        plans = []
+        for pathway in self.pathways:
+            if only and pathway.name not in only:
+                continue
+            surfaces = [Surface(s.name, s.structure, s.sites,
+                                regions=tuple(s.regions or pathway.regions or ()) or None,
+                                labels=tuple(s.labels) if s.labels else None, kpt_density=s.kpt_density,
+                                settings=s.settings, strategy=s.strategy, prescreen=s.prescreen,
+                                relaxed_start=s.relaxed_start) for s in self.surfaces]
+            plan = Plan(surfaces, list(pathway.adsorbates), gases_for(pathway.adsorbates), strategy=self.strategy,
+                        vibrations=self.vibrations, k=self.k, group_by=pathway.group_by,
+                        orientations=self.orientations, dft_stage=self.dft_stage,
+                        gas_vibrations=self.gas_vibrations)
+            plan.check()
+            plans.append(plan)
+        return plans
+
+    def with_overrides(self, **changes: Any) -> Study:
+        """A copy with command-line overrides (None values are ignored), checked again."""
+        study = replace(self, **{k: v for k, v in changes.items() if v is not None})
+        check_study(study)
+        return study
+
+
+def _check_keys(table: dict, known: dict, where: str) -> None:
+    for key, value in table.items():
+        if key not in known:
+            raise HeterocatError(f"{where}: unknown key {key!r}; known: {', '.join(known)}")
+        kind = known[key]
+        if isinstance(value, bool) and kind in (int, (int, float)):
+            raise HeterocatError(f"{where}: {key} must be a number, got {value!r}")
+        if not isinstance(value, kind):
+            name = kind.__name__ if isinstance(kind, type) else "number"
+            raise HeterocatError(f"{where}: {key} must be a {name}, got {value!r}")
+
+
+def _path(base: Path, text: str, where: str) -> str:
+    path = (base / text).resolve() if not Path(text).is_absolute() else Path(text)
+    if not path.exists():
+        raise HeterocatError(f"{where}: no file {path}")
+    return str(path)
+
+
+def _surface(table: dict, base: Path, k: int) -> SurfaceSpec:
+    where = f"surface {k + 1}"
+    _check_keys(table, SURFACE_KEYS, where)
+    for key in ("name", "structure"):
+        if key not in table:
+            raise HeterocatError(f"{where}: needs {key!r}")
+    structure = _path(base, table["structure"], f"surface {table['name']!r}")
+    sites = table.get("sites")
+    if sites is not None:
+        sites = _path(base, sites, f"surface {table['name']!r}")
+    else:
+        beside = Path(structure).with_suffix("").with_suffix(".sites.json")
+        sites = str(beside) if beside.exists() else None
+    return SurfaceSpec(**{**table, "structure": structure, "sites": sites,
+                          "kpt_density": None if table.get("kpt_density") is None else float(table["kpt_density"])})
+
+
+def _pathway(table: dict, k: int) -> PathwaySpec:
+    where = f"pathway {k + 1}"
+    _check_keys(table, PATHWAY_KEYS, where)
+    if "name" not in table:
+        raise HeterocatError(f"{where}: needs 'name'")
+    base = PATHWAYS.get(table["name"], {})
+    merged = {**base, **table}
+    if "adsorbates" not in merged:
+        raise HeterocatError(f"pathway {table['name']!r}: give its adsorbates (built-in pathways: "
+                             f"{', '.join(PATHWAYS)})")
+    return PathwaySpec(**merged)
+
+
+def check_study(study: Study) -> None:
+    """Refuse bad values in one line (the plan checks the rest)."""
+    from heterocat.run.workflow import DFT_STAGES, STRATEGIES, VIBRATIONS  # noqa: PLC0415
+    from heterocat.sites.adsorbates import get_adsorbate  # noqa: PLC0415
+
+    if not study.surfaces:
+        raise HeterocatError(f"study {study.name!r} has no [[surface]]")
+    if not study.pathways:
+        raise HeterocatError(f"study {study.name!r} has no [[pathway]]")
+    names = [s.name for s in study.surfaces]
+    if len(set(names)) != len(names):
+        raise HeterocatError("surface names must be unique")
+    for strategy in (study.strategy, *(s.strategy for s in study.surfaces if s.strategy)):
+        if strategy not in STRATEGIES:
+            raise HeterocatError(f"unknown strategy {strategy!r}; choose from {', '.join(STRATEGIES)}")
+    choices = {"mlip": MLIPS, "vibrations": VIBRATIONS, "dft_stage": DFT_STAGES, "orientations": ("all", "first")}
+    for key, allowed in choices.items():
+        if getattr(study, key) not in allowed:
+            raise HeterocatError(f"{key} must be one of {', '.join(allowed)}, got {getattr(study, key)!r}")
+    if study.gas_vibrations not in (None, "dft", "mlip"):
+        raise HeterocatError(f"gas_vibrations must be dft or mlip, got {study.gas_vibrations!r}")
+    if study.k < 1:
+        raise HeterocatError(f"k must be >= 1, got {study.k}")
+    for pathway in study.pathways:
+        for name in pathway.adsorbates:
+            get_adsorbate(name)  # refuses unknown adsorbates in one line
+        if pathway.group_by not in ("layer", "region"):
+            raise HeterocatError(f"pathway {pathway.name!r}: group_by must be layer or region")
+    for surface in study.surfaces:
+        if surface.settings:
+            from heterocat.calculate.settings import validate  # noqa: PLC0415
+
+            validate(surface.settings)  # refuses unknown settings in one line
+        if surface.prescreen < 0:
+            raise HeterocatError(f"surface {surface.name!r}: prescreen must be >= 0")
+
+
+def load_study(path: str | Path) -> Study:
+    """Read and check a study file."""
+    path = Path(path)
+    if not path.is_file():
+        raise HeterocatError(f"no study file {path}")
+    try:
+        data = tomllib.loads(path.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise HeterocatError(f"{path}: not a TOML file ({err})") from None
+    _check_keys(data, STUDY_KEYS, str(path.name))
+    base = path.parent.resolve()
+    surfaces = [_surface(t, base, k) for k, t in enumerate(data.pop("surface", []))]
+    pathways = [_pathway(t, k) for k, t in enumerate(data.pop("pathway", []))]
+    preset = data.get("preset", "fast")
+    if preset.endswith(".toml"):
+        data["preset"] = _path(base, preset, "preset")
+    study = Study(**{"name": path.stem, **data, "surfaces": surfaces, "pathways": pathways,
+                     "path": str(path.resolve())})
+    check_study(study)
+    return study

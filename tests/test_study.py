@@ -1,0 +1,138 @@
+"""Study files: the demo and the paper as data give today's tasks; a catalyst the code never names
+runs end to end from its own file; bad files are refused in one line."""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from heterocat.calculate.tasks import task_identity
+from heterocat.io import read_structure
+from heterocat.run.workflow import plan_all
+from heterocat.study import load_study
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _identities(study) -> dict[str, str]:
+    """Task name -> identity (hash) of a study's first-stage tasks; later stages name their source."""
+    dft, mlip = study.settings()
+    with tempfile.TemporaryDirectory() as workdir:
+        specs = plan_all(study.plans(), dft, mlip, workdir)
+        return {s.name: task_identity(read_structure(s.structure), s.kind, s.settings, indices=s.indices)[3]
+                if s.structure else f"from {s.structure_from}" for s in specs}
+
+
+def test_the_demo_study_file_gives_the_tasks_of_the_store_made_before_it():
+    """tests/data/demo_task_hashes.json: the demo's task identities computed at a499554, before study
+    files (its clean NiO(100)/Ru13 relaxation, 35f39442f725f49d, is the demo store's own): a store made
+    then is read back by the study, nothing recomputed."""
+    before = json.loads((ROOT / "tests" / "data" / "demo_task_hashes.json").read_text())
+    assert _identities(load_study(ROOT / "workflows" / "demo.toml")) == before
+
+
+def test_the_paper_study_file_is_what_paper_py_runs():
+    from heterocat.run.scripts import parser, study_of
+
+    args = parser("").parse_args(["--preset", "paper", "--workdir", "unused"])
+    script = study_of(["her", "water", "hzor"], args)
+    study = load_study(ROOT / "workflows" / "paper.toml")
+    dft, mlip = study.settings()
+    assert (dft, mlip) == script.settings()
+    with tempfile.TemporaryDirectory() as w:
+        names = {s.name: (s.kind, s.settings, Path(s.structure).read_text() if s.structure else s.structure_from)
+                 for s in plan_all(study.plans(), dft, mlip, w)}
+    with tempfile.TemporaryDirectory() as w:
+        assert names == {s.name: (s.kind, s.settings, Path(s.structure).read_text() if s.structure
+                                  else s.structure_from) for s in plan_all(script.plans(), dft, mlip, w)}
+
+
+def _heterocat(*args: str, cwd: Path, timeout: int = 900) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONWARNINGS="ignore", OMP_NUM_THREADS="1")
+    return subprocess.run([sys.executable, "-m", "heterocat", *args], capture_output=True, text=True, cwd=cwd,
+                          env=env, timeout=timeout)
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ('foo = 1\n', "unknown key 'foo'"),
+    ('strategy = "fast"\n[[surface]]\nname = "x"\nstructure = "s.extxyz"\n[[pathway]]\nname = "her"\n',
+     "unknown strategy 'fast'"),
+    ('[[surface]]\nname = "x"\nstructure = "missing.extxyz"\n', "no file"),
+    ('[[surface]]\nname = "x"\nstructure = "s.extxyz"\n[[pathway]]\nname = "orr"\n', "give its adsorbates"),
+    ('[[surface]]\nname = "x"\nstructure = "s.extxyz"\n[[pathway]]\nname = "p"\nadsorbates = ["XY"]\n',
+     "XY"),
+    ('[[surface]]\nname = "x"\nstructure = "s.extxyz"\nsettings = { calculator = { bassis = "dzp" } }\n'
+     '[[pathway]]\nname = "her"\n', "bassis"),
+    ('k = "three"\n', "k must be a int"),
+])
+def test_a_bad_study_file_is_one_line_and_exit_2(tmp_path, text, message):
+    (tmp_path / "s.extxyz").write_text((ROOT / "structures" / "ru0001_small.extxyz").read_text())
+    (tmp_path / "study.toml").write_text(text)
+    out = _heterocat("study", "show", "study.toml", cwd=tmp_path)
+    assert out.returncode == 2 and out.stderr.count("\n") == 1 and message in out.stderr, out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_a_work_directory_that_is_a_file_is_refused(tmp_path):
+    (tmp_path / "w").write_text("not a folder")
+    out = _heterocat("study", "run", str(ROOT / "workflows" / "demo.toml"), "--workdir", "w", cwd=tmp_path)
+    assert out.returncode == 2 and "is a file" in out.stderr and out.stderr.count("\n") == 1
+
+
+@pytest.mark.gpaw
+def test_a_catalyst_the_code_never_names_runs_from_its_study_file(tmp_path):
+    """Ru13 on MgO(100), built and enumerated with the command line, then its study file: MLIP
+    free energies of *H per cluster layer and at the interface, GPAW's work function of the MgO(100)
+    slab on its relaxed geometry, and the report."""
+    steps = [("build", "oxide-slab", "--oxide", "MgO", "--layers", "2", "--repeat", "4", "4", "--vacuum", "7",
+              "-o", "mgo.extxyz"),
+             ("build", "cluster", "--element", "Ru", "-o", "ru13.extxyz"),
+             ("build", "supported", "--support", "mgo.extxyz", "--cluster", "ru13.extxyz", "-o", "mgo_ru13.extxyz"),
+             ("sites", "mgo_ru13.extxyz", "--json", "mgo_ru13.sites.json"),
+             ("build", "oxide-slab", "--oxide", "MgO", "--layers", "2", "--repeat", "2", "2", "--vacuum", "6",
+              "-o", "mgo_small.extxyz")]
+    for step in steps:
+        out = _heterocat(*step, cwd=tmp_path)
+        assert out.returncode == 0, out.stderr
+    (tmp_path / "study.toml").write_text('''
+name = "Ru13 on MgO(100)"
+preset = "ci"
+strategy = "mlip"
+vibrations = "none"
+orientations = "first"
+
+[[surface]]
+name = "MgO(100)"
+structure = "mgo_small.extxyz"
+work_function = true
+
+[[surface]]
+name = "MgO(100)/Ru13"
+structure = "mgo_ru13.extxyz"
+relaxed_start = true
+prescreen = 1
+labels = ["Ru-Top", "interface"]
+
+[[pathway]]
+name = "her"
+''')
+    run = _heterocat("study", "run", "study.toml", "--workdir", "w", "--json", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-3000:]
+    doc = json.loads(run.stdout)
+    assert not doc["tasks"]["not_done"]
+    cluster = {v["site"].split(":")[0] for v in doc["sites"] if v["system"] == "MgO(100)/Ru13"}
+    assert cluster and cluster <= {"Ru-Top", "Ru-Middle", "Ru-Bottom", "interface"}
+    # H binds to Ru (negative dG, as on Ru(0001)) and not to MgO's O-top (positive)
+    best = doc["best"]["MgO(100)/Ru13"]["H"]
+    assert best["dG"] < 0 and doc["best"]["MgO(100)"]["H"]["dG"] > best["dG"]
+    assert all("not DFT" in v["level_of_theory"] for v in doc["sites"])
+    wf = doc["work_functions"]["MgO(100)"]
+    assert 2.0 < wf["phi_top"] < 6.0 and "clean surface as its adsorbates use it" in wf["geometry"]
+    again = _heterocat("study", "run", "study.toml", "--workdir", "w", "--json", cwd=tmp_path)
+    assert json.loads(again.stdout)["tasks"]["ran"] == 0  # a second run reads everything back
+    report = _heterocat("study", "report", "study.toml", "--workdir", "w", "--json", cwd=tmp_path)
+    assert report.returncode == 0 and (tmp_path / "w" / "report.html").exists()
