@@ -58,7 +58,7 @@ test: install
 # The paper's workflow on the fast preset (small models, MLIP screening in front of GPAW),
 # then a report.  Finished calculations are kept in work/demo: a second run only reads them.
 demo: install
-	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(PY) workflows/paper.py --preset fast --workdir work/demo --workers 2 --demo
+	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(VENV)/bin/heterocat study run workflows/demo.toml --workdir work/demo --workers 2
 	$(VENV)/bin/heterocat report work/demo
 
 structures: install

@@ -26,10 +26,24 @@ import numpy as np
 
 from heterocat.build import metal_slab, nio100_slab
 from heterocat.calculate.settings import load_settings
-from heterocat.calculate.strategies import mlip_then_dft
-from heterocat.calculate.tasks import run_task
 from heterocat.sites import find_sites
 from heterocat.sites.adsorbates import place_adsorbate
+from heterocat.store import run_task
+
+
+def mlip_then_dft(atoms, mlip: dict, dft: dict, workdir: str, metadata: dict) -> dict:
+    """MLIP relaxation, then one GPAW single point on its geometry (the planner's mlip+dft, inline)."""
+    from heterocat.io import read_structure
+
+    first = run_task(atoms, "relax", mlip, workdir, metadata={**metadata, "strategy": "mlip-relax"})
+    if first["status"] != "done":
+        return {"mlip": first, "dft": None}
+    start = read_structure(f"{first['directory']}/final.extxyz")
+    start.set_initial_magnetic_moments(atoms.get_initial_magnetic_moments())
+    second = run_task(start, "single", dft, workdir, metadata={**metadata, "strategy": "mlip-relax + dft",
+                                                                 "geometry_from": first["task_hash"]})
+    return {"mlip": first, "dft": second}
+
 
 CASES = {
     "Ru(0001)": [("H", "fcc"), ("H", "hcp"), ("H", "Ru-top"), ("OH", "fcc"), ("OH", "Ru-top"),

@@ -15,9 +15,9 @@ from pathlib import Path
 
 from ase.build import fcc111, molecule
 from ase.constraints import FixAtoms
-from heterocat.io import write_structure as write
 
 from heterocat.calculate.settings import load_settings
+from heterocat.io import write_structure as write
 from heterocat.run.local import TaskSpec, run_local
 from heterocat.sites import find_sites
 from heterocat.sites.adsorbates import place_adsorbate

@@ -7,7 +7,7 @@ import sys
 from ase.build import fcc111, molecule
 
 from heterocat.calculate.settings import load_settings
-from heterocat.calculate.tasks import run_task
+from heterocat.store import run_task
 
 
 def test_report_lists_every_calculation_and_embeds_figures(tmp_path):

@@ -2,7 +2,7 @@
 # Matches Debian 12 packages: libxc-dev libopenblas-dev libfftw3-dev
 # libopenmpi-dev openmpi-bin libscalapack-openmpi-dev.
 # On a cluster, copy this file, load your MPI/BLAS/FFTW modules and add their
-# paths to library_dirs / include_dirs / runtime_library_dirs (see README).
+# paths to library_dirs / include_dirs / runtime_library_dirs (see docs/install.md).
 mpi = True
 compiler = 'mpic++'
 fftw = True

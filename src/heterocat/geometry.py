@@ -60,3 +60,15 @@ def neighbours(atoms, index: int, mult: float = 1.0) -> tuple[np.ndarray, np.nda
     nl.update(atoms)
     indices, offsets = nl.get_neighbors(index)
     return np.asarray(indices, dtype=int), atoms.positions[indices] + offsets @ np.asarray(atoms.cell)
+
+
+#: Two atoms of a finite cluster are bonded within this factor of its shortest distance.
+BOND_FACTOR = 1.2
+
+
+def bonds(positions: np.ndarray) -> np.ndarray:
+    """Index pairs (i < j) of bonded atoms in a finite cluster (within BOND_FACTOR of its shortest distance)."""
+    d = np.linalg.norm(positions[:, None] - positions[None], axis=-1)
+    np.fill_diagonal(d, np.inf)
+    i, j = np.nonzero(np.triu(d < BOND_FACTOR * d.min()))
+    return np.column_stack([i, j])

@@ -146,3 +146,16 @@ class ResultsStore:
         # the task folder by its place in this work directory (a stored path may be relative
         # to where the run started, or the work directory may have moved)
         return read_json(task_directory(self.workdir, row.task, task_hash) / RESULT)
+
+
+def run_task(atoms, kind: str, settings: dict, workdir: str | os.PathLike, *, store: bool = True,
+             **options: Any) -> dict[str, Any]:
+    """Run one task unless its result exists (:func:`heterocat.calculate.tasks.execute_task`, same
+    options) and index it in the results store of ``workdir`` (``store=False``: the task folder only)."""
+    from heterocat.calculate.tasks import execute_task  # noqa: PLC0415
+    from heterocat.parallel import is_writer  # noqa: PLC0415
+
+    result = execute_task(atoms, kind, settings, workdir, **options)
+    if store and result.get("ran") and is_writer():
+        ResultsStore(workdir).add(result["directory"])
+    return result

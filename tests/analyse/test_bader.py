@@ -34,7 +34,7 @@ def test_water_has_the_textbook_bader_charges(tmp_path):
     from ase.build import molecule
 
     from heterocat.calculate.settings import load_settings
-    from heterocat.calculate.tasks import run_task
+    from heterocat.store import run_task
 
     atoms = molecule("H2O")
     atoms.center(vacuum=3.5)

@@ -63,7 +63,7 @@ def test_transfer_direction_is_physical(result):
 
 def test_stored_runs_are_reused(result, system):
     cd, workdir = result
-    from heterocat.calculate.tasks import run_task
+    from heterocat.store import run_task
 
     again = run_task(system, "single", load_settings("ci"), workdir, outputs=("density",))
     assert not again["ran"] and again["task_hash"] == cd.task_hashes["AB"]
@@ -116,7 +116,8 @@ def test_lcao_parts_carry_the_other_parts_basis(system, tmp_path):
     """In LCAO each part keeps the other's atoms as ghosts (basis functions, no electrons): the part
     has the electrons of its own atoms, and its energy is lower than without the ghost basis
     (variational: a larger basis); the difference is the basis-set superposition error."""
-    from heterocat.calculate.tasks import fragment, run_task
+    from heterocat.calculate.tasks import fragment
+    from heterocat.store import run_task
 
     settings = load_settings("ci", None, ("calculator.mode=lcao", "calculator.basis=dzp", "calculator.h=0.22"))
     ab = run_task(system, "single", settings, tmp_path, outputs=("density",))

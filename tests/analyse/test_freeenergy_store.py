@@ -14,12 +14,11 @@ from ase.thermochemistry import HarmonicThermo, IdealGasThermo
 
 from heterocat.analyse.freeenergy import free_energies
 from heterocat.calculate.settings import load_settings
-from heterocat.calculate.tasks import run_task
 from heterocat.errors import HeterocatError
 from heterocat.io import read_json, read_structure, write_json
 from heterocat.sites import find_sites
 from heterocat.sites.adsorbates import place_adsorbate
-from heterocat.store import ResultsStore
+from heterocat.store import ResultsStore, run_task
 
 CM1 = 8065.543937
 
@@ -299,7 +298,10 @@ def test_dft_single_point_takes_the_flags_of_its_mlip_relaxation():
 
 
 def test_far_from_minimum_single_point_is_noted():
-    from heterocat.analyse.freeenergy import FAR_FROM_MINIMUM_FMAX, far_from_minimum_note  # noqa: PLC0415
+    from heterocat.analyse.freeenergy import (  # noqa: PLC0415
+        FAR_FROM_MINIMUM_FMAX,
+        far_from_minimum_note,
+    )
 
     row = {"system": "S", "adsorbate": "H", "site": "x", "task": "single", "method": "dft",
            "strategy": "mlip-relax + dft", "fmax": FAR_FROM_MINIMUM_FMAX + 1.0}

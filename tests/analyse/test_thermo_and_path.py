@@ -11,7 +11,12 @@ import pytest
 from ase.build import molecule
 from ase.thermochemistry import HarmonicThermo, IdealGasThermo
 
-from heterocat.analyse.path import analyse_steps, evaluate_pathway, read_path_file, reaction_table
+from heterocat.analyse.path import (
+    analyse_steps,
+    evaluate_pathway,
+    reaction_table,
+    read_path_file,
+)
 from heterocat.analyse.thermo import (
     CM1_PER_EV,
     adsorbate_free_energy,

@@ -5,8 +5,9 @@ import pytest
 from ase.neighborlist import neighbor_list
 
 from heterocat.build import ISOMERS, metal_bulk, metal_cluster, ru0001_slab
-from heterocat.build.clusters import bonds, bulk_nearest_neighbour
+from heterocat.build.clusters import bulk_nearest_neighbour
 from heterocat.errors import HeterocatError
+from heterocat.geometry import bonds
 
 RU_NN = (2.706 + np.sqrt(2.706**2 / 3 + 4.282**2 / 4)) / 2  # 2.678 Å
 

@@ -6,7 +6,12 @@ import numpy as np
 import pytest
 from ase.geometry import get_distances
 
-from heterocat.build import metal_cluster, nio100_slab, rocksalt100_slab, supported_cluster
+from heterocat.build import (
+    metal_cluster,
+    nio100_slab,
+    rocksalt100_slab,
+    supported_cluster,
+)
 from heterocat.errors import HeterocatError
 from heterocat.systems import part_indices, system_kind
 

@@ -11,7 +11,7 @@ from heterocat.build import metal_cluster, nio100_slab, ru0001_slab, supported_c
 from heterocat.calculate.checks import check_record, inspect
 from heterocat.geometry import connectivity
 from heterocat.sites import find_sites
-from heterocat.sites.adsorbates import orientations, get_adsorbate, place_adsorbate
+from heterocat.sites.adsorbates import get_adsorbate, orientations, place_adsorbate
 from heterocat.systems import part_indices
 
 

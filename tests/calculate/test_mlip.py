@@ -8,15 +8,10 @@ import pytest
 
 from heterocat.build import metal_slab
 from heterocat.calculate.settings import load_settings
-from heterocat.calculate.strategies import mlip_then_dft, screen
-from heterocat.calculate.tasks import run_task
-from heterocat.errors import HeterocatError
 from heterocat.io import write_structure
 from heterocat.sites import find_sites
 from heterocat.sites.adsorbates import place_adsorbate
-from heterocat.store import ResultsStore
-
-from .conftest import al111_h
+from heterocat.store import ResultsStore, run_task
 
 pytest.importorskip("chgnet", reason="MLIP extra not installed")  # make test installs it
 
@@ -52,33 +47,3 @@ def test_missing_weights_is_a_one_line_error(tmp_path):
                         "--workdir", str(tmp_path / "w")], capture_output=True, text=True, env=env)
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert len([line for line in r.stderr.splitlines() if line.startswith("heterocat")]) == 1
-
-
-@pytest.mark.gpaw
-def test_screening_sends_exactly_k_to_dft_and_records_levels(tmp_path):
-    slab = al111_h()[:3]
-    candidates = []
-    for site in find_sites(slab).sites:
-        candidates.append((place_adsorbate(slab, site, "H"), {"system": "Al(111)", "site": site.id,
-                                                              "adsorbate": "H", "site_indices": site.indices}))
-    assert len(candidates) == 4
-    mlip, dft = load_settings("ci", assignments=CHGNET), load_settings("ci")
-    out = screen(candidates, mlip, dft, tmp_path, k=2)
-    assert len(out.ranked) == 4 and len(out.selected) == 2 and len(out.dft) == 2
-    rows = ResultsStore(tmp_path).rows()
-    dft_rows = [r for r in rows if r["level"].startswith("DFT")]
-    assert len(dft_rows) == 2 and len([r for r in rows if "MLIP" in r["level"]]) == 4
-    energies = sorted(c["result"]["energy"] for c in out.ranked)
-    assert sorted(c["result"]["energy"] for c in out.selected) == energies[:2]
-    assert all(r["metadata"]["geometry_from"] for r in out.dft)
-
-
-@pytest.mark.gpaw
-def test_mlip_then_dft_single_point(tmp_path):
-    both = mlip_then_dft(al111_h(0.5), load_settings("ci", assignments=CHGNET), load_settings("ci"), tmp_path,
-                         metadata={"system": "Al(111)", "adsorbate": "H"})
-    assert both["dft"]["status"] == "done" and both["dft"]["task"] == "single"
-    assert both["dft"]["metadata"]["geometry_from"] == both["mlip"]["task_hash"]
-    assert both["dft"]["level_of_theory"].startswith("DFT") and "MLIP" in both["mlip"]["level_of_theory"]
-    with pytest.raises(HeterocatError, match="MLIP settings first"):
-        mlip_then_dft(al111_h(), load_settings("ci"), load_settings("ci"), tmp_path)

@@ -139,7 +139,7 @@ def test_preconditioned_lbfgs_relaxes_to_the_bfgs_minimum(tmp_path):
     from ase.build import add_adsorbate, fcc111  # noqa: PLC0415
     from ase.constraints import FixAtoms  # noqa: PLC0415
 
-    from heterocat.calculate.tasks import run_task  # noqa: PLC0415
+    from heterocat.store import run_task  # noqa: PLC0415
 
     slab = fcc111("Cu", (2, 2, 3), vacuum=6.0)
     slab.pbc = (True, True, False)

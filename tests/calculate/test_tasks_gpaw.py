@@ -12,9 +12,9 @@ import pytest
 from ase.io import Trajectory, read, write
 
 from heterocat.calculate.settings import load_settings
-from heterocat.calculate.tasks import run_task, task_directory, task_hash
+from heterocat.calculate.tasks import task_directory, task_hash
 from heterocat.run.local import task_status
-from heterocat.store import ResultsStore
+from heterocat.store import ResultsStore, run_task
 
 from .conftest import al111_h, h2
 

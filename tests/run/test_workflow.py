@@ -15,10 +15,10 @@ from heterocat.calculate.settings import load_settings
 from heterocat.errors import HeterocatError
 from heterocat.io import read_json, write_structure
 from heterocat.run.recipes import recipe_plans
-from heterocat.study.spec import gases_for
 from heterocat.run.workflow import Plan, Surface, plan_all, plan_tasks, run_plans
 from heterocat.sites import find_sites
 from heterocat.store import ResultsStore
+from heterocat.study.spec import gases_for
 
 ROOT = Path(__file__).resolve().parents[2]
 EMT = ['calculator.name="emt"', "relax.fmax=0.05"]

@@ -114,7 +114,8 @@ def charge_difference(atoms: Atoms, settings: dict, workdir: str | os.PathLike, 
     """
     from ase.io.cube import write_cube  # noqa: PLC0415
 
-    from heterocat.calculate.tasks import fragment, run_task  # noqa: PLC0415
+    from heterocat.calculate.tasks import fragment  # noqa: PLC0415
+    from heterocat.store import run_task  # noqa: PLC0415
 
     support, cluster = split_parts(atoms, support, cluster)
     outputs = density_outputs(pseudo)

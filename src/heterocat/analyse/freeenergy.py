@@ -21,7 +21,12 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from heterocat.analyse.path import PathResult, evaluate_pathway, pathway_species, reaction_table
+from heterocat.analyse.path import (
+    PathResult,
+    evaluate_pathway,
+    pathway_species,
+    reaction_table,
+)
 from heterocat.analyse.thermo import (
     H_SHORTCUT,
     RIGID_MODE_FRACTION,

@@ -23,12 +23,13 @@ from __future__ import annotations
 import json
 import math
 import os
-import tomllib
 from dataclasses import asdict, dataclass, field
 from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
+
+import tomllib
 
 from heterocat.errors import HeterocatError
 
@@ -263,7 +264,7 @@ def _label(state: dict, choice: dict[str, str]) -> str:
 
 
 def read_path_file(path: str | os.PathLike, *, U: float = 0.0, pH: float = 0.0) -> list[PathResult]:
-    """Analyse the path(s) in a TOML or JSON file (format in the README, ``heterocat path``).
+    """Analyse the path(s) in a TOML or JSON file (format in docs/commands.md, ``heterocat path``).
 
     Either ``steps = [{name, dG, kind, electrons}]`` with ``direction``, or
     ``free_energies = {species: G}`` with ``pathway`` (a built-in name or a list

@@ -13,13 +13,13 @@ with the result.
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import asdict, dataclass, field
 from functools import cache
 from importlib import resources
 from typing import Any
 
 import numpy as np
+import tomllib
 from ase import Atoms
 from ase.thermochemistry import HarmonicThermo, IdealGasThermo
 

@@ -163,7 +163,7 @@ def work_function(atoms: Atoms, settings: dict, workdir: str | os.PathLike, *,
                   allow_unflat: bool = False, metadata: dict | None = None,
                   geometry: str = "as built") -> WorkFunction:
     """Single point with the potential output (stored, never repeated), then both work functions."""
-    from heterocat.calculate.tasks import run_task  # noqa: PLC0415
+    from heterocat.store import run_task  # noqa: PLC0415
     from heterocat.systems import system_kind  # noqa: PLC0415
 
     if system_kind(atoms) not in ("slab", "supported"):

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 
+import tomllib
 from ase.data import atomic_numbers, reference_states
 
 from heterocat.errors import HeterocatError

@@ -27,10 +27,8 @@ from ase.cluster import Icosahedron, Octahedron
 
 from heterocat.build._data import metal
 from heterocat.errors import HeterocatError
+from heterocat.geometry import bonds
 from heterocat.systems import CLUSTER, set_parts
-
-#: Bonds are pairs closer than this factor times the shortest distance.
-BOND_FACTOR = 1.2
 
 
 def bulk_nearest_neighbour(element: str) -> float:
@@ -42,14 +40,6 @@ def bulk_nearest_neighbour(element: str) -> float:
         return data.a * np.sqrt(3) / 2
     out_of_plane = np.sqrt(data.a**2 / 3 + data.c**2 / 4)
     return (data.a + out_of_plane) / 2
-
-
-def bonds(positions: np.ndarray) -> np.ndarray:
-    """Index pairs (i < j) of bonded atoms in a finite cluster (BOND_FACTOR rule)."""
-    d = np.linalg.norm(positions[:, None] - positions[None], axis=-1)
-    np.fill_diagonal(d, np.inf)
-    i, j = np.nonzero(np.triu(d < BOND_FACTOR * d.min()))
-    return np.column_stack([i, j])
 
 
 def mean_bond_length(positions: np.ndarray) -> float:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import sys
 import warnings
-
 from functools import cache
 
 from heterocat.errors import HeterocatError

@@ -15,11 +15,11 @@ from __future__ import annotations
 import copy
 import math
 import os
-import tomllib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import tomllib
 from ase import Atoms
 
 from heterocat.errors import HeterocatError

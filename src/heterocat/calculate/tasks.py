@@ -31,7 +31,12 @@ from ase.io import Trajectory
 
 from heterocat import __version__
 from heterocat.calculate.checks import check_record
-from heterocat.calculate.settings import check_vacuum, gpaw_parameters, merge, structure_pbc
+from heterocat.calculate.settings import (
+    check_vacuum,
+    gpaw_parameters,
+    merge,
+    structure_pbc,
+)
 from heterocat.errors import HeterocatError
 from heterocat.io import read_json, read_structure, write_json, write_structure
 from heterocat.parallel import broadcast, is_writer
@@ -511,7 +516,7 @@ def task_identity(atoms: Atoms, kind: str, settings: dict, *, indices: list[int]
                   outputs: tuple[str, ...] = (), gpts: tuple[int, int, int] | None = None,
                   ghosts: list[int] | None = None) -> tuple[Atoms, list[int] | None, list[int], str]:
     """The structure a task runs on (periodicity set, ghosts' moments zeroed), its displaced atoms,
-    its ghost atoms and its hash: the one definition of a task's identity (see :func:`run_task`)."""
+    its ghost atoms and its hash: the one definition of a task's identity (see :func:`execute_task`)."""
     if kind not in KINDS:
         raise HeterocatError(f"unknown task kind {kind!r}; choose from {', '.join(KINDS)}")
     atoms = atoms.copy()
@@ -541,11 +546,13 @@ def task_identity(atoms: Atoms, kind: str, settings: dict, *, indices: list[int]
     return atoms, indices, ghosts or [], hash_
 
 
-def run_task(atoms: Atoms, kind: str, settings: dict, workdir: str | os.PathLike, *,
-             metadata: dict | None = None, indices: list[int] | None = None,
-             retry_failed: bool = False, store: bool = True, outputs: tuple[str, ...] = (),
+def execute_task(atoms: Atoms, kind: str, settings: dict, workdir: str | os.PathLike, *,
+                 metadata: dict | None = None, indices: list[int] | None = None,
+                 retry_failed: bool = False, outputs: tuple[str, ...] = (),
              gpts: tuple[int, int, int] | None = None, ghosts: list[int] | None = None) -> dict[str, Any]:
-    """Run one task unless its result exists; record it in the task folder and the store.
+    """Run one task unless its result exists; record it in its task folder (``result.json``).
+
+    :func:`heterocat.store.run_task` also indexes it in the results store: use that one.
 
     Parameters
     ----------
@@ -590,10 +597,6 @@ def run_task(atoms: Atoms, kind: str, settings: dict, workdir: str | os.PathLike
             (directory / RESULT).unlink()
         result = _execute(atoms, kind, settings, directory, hash_, metadata or {}, indices,
                           tuple(sorted(outputs)), gpts, ghosts or None)
-    if store and is_writer():
-        from heterocat.store import ResultsStore  # noqa: PLC0415
-
-        ResultsStore(workdir).add(directory)
     return {**result, "ran": True}
 
 

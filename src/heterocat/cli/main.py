@@ -185,8 +185,8 @@ def _settings(args: argparse.Namespace) -> dict:
 
 
 def _cmd_calc(args: argparse.Namespace) -> None:
-    from heterocat.calculate.tasks import run_task  # noqa: PLC0415
     from heterocat.io import read_structure  # noqa: PLC0415
+    from heterocat.store import run_task  # noqa: PLC0415
 
     settings = _settings(args)
     atoms = read_structure(args.structure)

@@ -8,10 +8,10 @@ serial GPAW with ``cores // workers`` BLAS threads (or OMP_NUM_THREADS if set).
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from multiprocessing import get_context
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -101,8 +101,9 @@ def _work(spec: dict, structure: str, workdir: str, retry_failed: bool, gpts: li
 
 
 def _run_one(spec: dict, structure: str, workdir: str, retry_failed: bool, gpts: list[int] | None = None) -> dict:
-    from heterocat.calculate.tasks import fragment, run_task  # noqa: PLC0415
+    from heterocat.calculate.tasks import fragment  # noqa: PLC0415
     from heterocat.io import read_structure  # noqa: PLC0415
+    from heterocat.store import run_task  # noqa: PLC0415
 
     try:
         atoms, ghosts = read_structure(structure), None

@@ -25,7 +25,7 @@ from heterocat.errors import HeterocatError
 #: The MLIP used by default for pre-relaxation and screening.  bench/bench_mlip.py (H at
 #: fcc/hcp/top and OH at fcc/top on Ru(0001)): after one GPAW single point, SevenNet-0's
 #: adsorption energies are within 0.1 eV of plain GPAW relaxation in 4 of 5 cases, CHGNet
-#: 0.3.0's in 1 of 5 (README, Benchmarks).
+#: 0.3.0's in 1 of 5 (docs/benchmarks.md).
 DEFAULT_MLIP = "sevenn"
 REPO_STRUCTURES = Path(__file__).resolve().parents[3] / "structures"
 

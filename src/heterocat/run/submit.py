@@ -29,10 +29,11 @@ import re
 import shutil
 import subprocess
 import sys
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import tomllib
 
 from heterocat.errors import HeterocatError
 from heterocat.run.local import TaskSpec, _check_graph

@@ -65,8 +65,8 @@ def structure_of(spec: dict[str, Any], workdir: str | Path) -> str:
 
 def run_spec(path: str | Path) -> dict[str, Any]:
     """Run the task described in ``path`` (a spec.json); returns its result."""
-    from heterocat.calculate.tasks import run_task  # noqa: PLC0415
     from heterocat.io import read_json, read_structure, write_json  # noqa: PLC0415
+    from heterocat.store import run_task  # noqa: PLC0415
 
     spec = read_json(path)
     workdir = spec["workdir"]

@@ -7,12 +7,12 @@ binding atom(s), the surface bond length and the orientations worth trying.
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 
 import numpy as np
+import tomllib
 from ase import Atoms
 from ase.data import atomic_numbers, covalent_radii
 from ase.geometry import get_distances

@@ -29,7 +29,7 @@ import numpy as np
 from ase import Atoms
 from ase.geometry import get_distances
 
-from heterocat.build.clusters import bonds
+from heterocat.geometry import bonds
 from heterocat.sites._common import candidate, pair_label, probe_height
 from heterocat.sites.slab import slab_candidates, surface_layer
 from heterocat.systems import distances

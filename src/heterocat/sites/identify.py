@@ -31,7 +31,13 @@ from ase.geometry import find_mic
 
 from heterocat.geometry import connectivity, neighbours
 from heterocat.sites._common import pair_label
-from heterocat.sites.cluster import NEAR_CUTOFF, cluster_layers, cluster_name, layer_code, site_layer_label
+from heterocat.sites.cluster import (
+    NEAR_CUTOFF,
+    cluster_layers,
+    cluster_name,
+    layer_code,
+    site_layer_label,
+)
 from heterocat.sites.records import SiteEnumeration
 from heterocat.sites.slab import surface_layer, three_fold_flavour
 from heterocat.systems import distances, part_indices

@@ -25,10 +25,11 @@ and machines.
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+
+import tomllib
 
 from heterocat.errors import HeterocatError
 
