@@ -11,7 +11,7 @@ reference models in ``structures/``, at the fast preset's other settings:
 Prints one JSON line per surface: seconds of the three single points at each
 spacing, their ratio, and the change of dE(H) in meV.  Energies are not the
 whole story: at 0.25 Å finite-difference vibrations of the gases break (egg-box
-modes of thousands of cm-1; see configs/presets/fast.toml), so the fast preset
+modes of thousands of cm-1; see src/heterocat/data/presets/fast.toml), so the fast preset
 takes 0.25 Å for energies and 0.2 Å for vibrations (``vib.h``).
 
     python bench/bench_grid.py

@@ -1,6 +1,8 @@
 """The command line: worked examples run, bad input gets one line and exit 2."""
 
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -91,3 +93,16 @@ def test_bad_input_one_line_exit_2_nothing_written(cli, tmp_path, ru_files, case
     assert len(lines) == 1 and "error" in lines[0] and "Traceback" not in r.stderr
     assert not out.exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp files left
+
+
+def test_a_work_directory_that_is_a_file_is_one_line(tmp_path):
+    """File-system trouble ends like bad input: one line, exit 2, no traceback."""
+    from heterocat.build import metal_slab
+    from heterocat.io import write_structure
+
+    slab = write_structure(tmp_path / "pt.extxyz", metal_slab("Pt", size=(1, 1, 2), vacuum=5.0))
+    (tmp_path / "file").write_text("")
+    out = subprocess.run([sys.executable, "-m", "heterocat", "calc", "single", str(slab), "--preset", "ci",
+                          "--set", "calculator.name=emt", "--workdir", str(tmp_path / "file")],
+                         capture_output=True, text=True)
+    assert out.returncode == 2 and out.stderr.count("\n") == 1 and "Not a directory" in out.stderr, out.stderr

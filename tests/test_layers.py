@@ -59,3 +59,18 @@ def test_every_module_has_a_layer():
 
 def test_imports_point_down_the_layers():
     assert imports_against_the_order() == []
+
+
+def test_importing_heterocat_changes_no_global_state():
+    """No umask, matplotlib backend or rcParams, or spglib error mode set on import."""
+    import subprocess
+    import sys
+
+    code = ("import os, matplotlib, spglib.error; mask = os.umask(0o027); backend = matplotlib.get_backend(); "
+            "rc = dict(matplotlib.rcParams); old = spglib.error.OLD_ERROR_HANDLING; "
+            "import heterocat.cli.main, heterocat.plot.freeenergy, heterocat.plot.chargediff, "
+            "heterocat.sites.symmetry, heterocat.io, heterocat.report; "
+            "assert os.umask(mask) == 0o027; assert matplotlib.get_backend() == backend; "
+            "assert dict(matplotlib.rcParams) == rc; assert spglib.error.OLD_ERROR_HANDLING == old")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr

@@ -31,8 +31,17 @@ def read_structure(path: str | os.PathLike) -> Atoms:
     return atoms
 
 
-_UMASK = os.umask(0o022)
-os.umask(_UMASK)
+def _umask() -> int:
+    """The process's umask, read without changing it (Linux), else set and restored at once."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _atomic_replace(path: Path, write_tmp) -> None:
@@ -56,7 +65,7 @@ def _replace(path: Path, write_tmp) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
-    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; results are as readable as any file
+    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; results are as readable as any file
     try:
         write_tmp(tmp)
         os.replace(tmp, path)

@@ -200,17 +200,17 @@ states = [
 
 def test_diagram_draws_one_level_per_state(tmp_path):
     from heterocat.plot.freeenergy import plot_pathways
-    from heterocat.plot.style import plt
+    from matplotlib.axes import Axes
 
     steps = [{"name": "A -> B", "dG": 0.2}, {"name": "B -> C", "dG": -0.5}]
     r = analyse_steps("t", steps, "oxidation")
     calls = []
-    original = plt.Axes.hlines
-    plt.Axes.hlines = lambda self, *a, **k: calls.append(a) or original(self, *a, **k)
+    original = Axes.hlines
+    Axes.hlines = lambda self, *a, **k: calls.append(a) or original(self, *a, **k)
     try:
         files = plot_pathways([r, r], tmp_path / "d")
     finally:
-        plt.Axes.hlines = original
+        Axes.hlines = original
     assert len(calls) == 2 * 3 and all(os.path.exists(p) for p in files)
 
 

@@ -1,7 +1,7 @@
 """Calculation settings: presets layered by one merge, every key validated.
 
 Precedence, lowest first: package defaults (:data:`DEFAULTS`) < preset file
-(``configs/presets/NAME.toml``) < user file < ``--set section.key=value``.
+(``heterocat/data/presets/NAME.toml``, shipped with the package) < user file < ``--set section.key=value``.
 :func:`merge` copies and never mutates its inputs.  :func:`validate` refuses
 unknown keys and bad values, naming the key and what it accepts.
 
@@ -163,11 +163,11 @@ def validate(settings: dict, schema: dict = SCHEMA, prefix: str = "") -> dict:
 
 
 def presets_dir() -> Path:
-    """Folder of the preset files: ``$HETEROCAT_PRESETS`` or the checkout's ``configs/presets``."""
+    """Folder of the preset files: ``$HETEROCAT_PRESETS`` or the package's ``data/presets``."""
     env = os.environ.get("HETEROCAT_PRESETS")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parents[3] / "configs" / "presets"
+    return Path(__file__).resolve().parents[1] / "data" / "presets"
 
 
 def preset_names() -> list[str]:

@@ -153,8 +153,11 @@ def make_calculator(atoms: Atoms, settings: dict, txt: str | None, rung: dict | 
     indices that carry only their basis functions: GPAW ghost setups, no nucleus, no electrons).
     """
     if settings["calculator"]["name"] == "emt":
-        from ase.calculators.emt import EMT  # noqa: PLC0415
+        from ase.calculators.emt import EMT, parameters  # noqa: PLC0415
 
+        missing = sorted(set(atoms.get_chemical_symbols()) - set(parameters))
+        if missing:
+            raise HeterocatError(f"EMT has no parameters for {', '.join(missing)} (it knows {', '.join(parameters)})")
         return EMT()
     if settings["calculator"]["name"] in MLIPS:
         from heterocat.calculate.mlip import mlip_calculator  # noqa: PLC0415

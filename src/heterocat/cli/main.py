@@ -581,6 +581,12 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def os_error_text(err: OSError) -> str:
+    """One line for a file-system error: what failed and on which path."""
+    where = f": {err.filename}" if err.filename else ""
+    return f"{err.strerror or type(err).__name__}{where}" if err.strerror else str(err).splitlines()[0]
+
+
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
     print(f"heterocat: warning: {message}", file=sys.stderr)
 
@@ -600,6 +606,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.func(args)
     except HeterocatError as err:
         print(f"heterocat: error: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except OSError as err:  # a work directory that is a file or not writable, a full disk ...
+        print(f"heterocat: error: {os_error_text(err)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("heterocat: interrupted", file=sys.stderr)

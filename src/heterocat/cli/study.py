@@ -76,7 +76,7 @@ def run_command(args: argparse.Namespace) -> None:
     if args.action in ("run", "submit"):
         if args.action == "submit" or args.cluster:
             if not args.cluster:
-                raise HeterocatError("study submit needs --cluster PROFILE (see configs/clusters/)")
+                raise HeterocatError("study submit needs --cluster PROFILE (see src/heterocat/data/clusters/)")
             from heterocat.study.run import submit_study  # noqa: PLC0415
 
             out = submit_study(study, workdir, args.cluster, args.only)

@@ -10,14 +10,15 @@ from ase import Atoms
 from ase.data.colors import jmol_colors
 from scipy.ndimage import map_coordinates
 
-from heterocat.plot.style import ACCUMULATION, DEPLETION, plt, save
+from heterocat.plot.style import ACCUMULATION, DEPLETION, figure, save, styled, subplots
 
 
+@styled
 def plot_planar(csv: str | os.PathLike, interface_z: float, stem: str | os.PathLike) -> list[str]:
     """Plane-integrated drho(z) and cumulative dq(z), interface plane marked."""
     data = np.loadtxt(csv, delimiter=",", skiprows=1)
     z, line, dq = data.T
-    fig, ax = plt.subplots(figsize=(4.5, 3.0))
+    fig, ax = subplots(figsize=(4.5, 3.0))
     ax.fill_between(z, line, where=line > 0, color=ACCUMULATION, alpha=0.7, lw=0, label="accumulation")
     ax.fill_between(z, line, where=line < 0, color=DEPLETION, alpha=0.7, lw=0, label="depletion")
     ax.set_xlabel("z (Å)")
@@ -51,11 +52,12 @@ def plane_through(atoms: Atoms, drho: np.ndarray, i: int, j: int, width: float =
     return s, z, values
 
 
+@styled
 def plot_contour(atoms: Atoms, drho: np.ndarray, i: int, j: int, stem: str | os.PathLike) -> list[str]:
     """2D contour map of drho on the vertical plane through atoms i and j (paper's Fig. 8c)."""
     s, z, values = plane_through(atoms, drho, i, j)
     limit = np.percentile(np.abs(values), 99.5) or 1e-6
-    fig, ax = plt.subplots(figsize=(4.5, 4.0))
+    fig, ax = subplots(figsize=(4.5, 4.0))
     mesh = ax.contourf(s, z, values.T, levels=np.linspace(-limit, limit, 41), cmap="RdBu_r", extend="both")
     fig.colorbar(mesh, ax=ax, label=r"$\Delta\rho$ (e/Å$^3$)")
     zs = atoms.positions[:, 2]
@@ -69,6 +71,7 @@ def plot_contour(atoms: Atoms, drho: np.ndarray, i: int, j: int, stem: str | os.
     return [*save(fig, stem), str(stem.with_suffix(".csv"))]
 
 
+@styled
 def plot_isosurface(atoms: Atoms, drho: np.ndarray, stem: str | os.PathLike,
                     level: float | None = None) -> list[str]:
     """Isosurfaces of drho: accumulation (yellow, +level) and depletion (blue, -level)."""
@@ -76,7 +79,7 @@ def plot_isosurface(atoms: Atoms, drho: np.ndarray, stem: str | os.PathLike,
     from skimage.measure import marching_cubes  # noqa: PLC0415
 
     level = level or float(np.percentile(np.abs(drho), 99.0))
-    fig = plt.figure(figsize=(5, 5))
+    fig = figure(figsize=(5, 5))
     ax = fig.add_subplot(projection="3d")
     spacing = tuple(np.linalg.norm(atoms.cell, axis=1) / np.array(drho.shape))
     for sign, col in ((1, ACCUMULATION), (-1, DEPLETION)):

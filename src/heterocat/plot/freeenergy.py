@@ -5,15 +5,16 @@ from __future__ import annotations
 import os
 
 from heterocat.analyse.path import PathResult
-from heterocat.plot.style import colour, plt, save, write_csv
+from heterocat.plot.style import colour, save, styled, subplots, write_csv
 
 LEVEL_WIDTH = 0.6
 
 
+@styled
 def plot_pathways(results: list[PathResult], stem: str | os.PathLike, *, at_U: bool = False,
                   title: str = "") -> list[str]:
     """Diagram of several paths (one colour each); PNG, SVG and the levels as CSV."""
-    fig, ax = plt.subplots(figsize=(max(4.0, 1.0 * max(len(r.levels) for r in results) + 1), 3.4))
+    fig, ax = subplots(figsize=(max(4.0, 1.0 * max(len(r.levels) for r in results) + 1), 3.4))
     rows = []
     for k, result in enumerate(results):
         levels = result.levels_at_U if at_U else result.levels
@@ -45,10 +46,11 @@ def plot_pathways(results: list[PathResult], stem: str | os.PathLike, *, at_U: b
     return [*save(fig, stem), csv]
 
 
+@styled
 def plot_site_bars(values: list, adsorbate: str, stem: str | os.PathLike) -> list[str]:
     """Bar chart of dG(*adsorbate) per site, grouped and coloured by surface; PNG, SVG, CSV."""
     chosen = [v for v in values if v.adsorbate == adsorbate]
-    fig, ax = plt.subplots(figsize=(max(3.5, 0.45 * len(chosen) + 1.5), 3.2))
+    fig, ax = subplots(figsize=(max(3.5, 0.45 * len(chosen) + 1.5), 3.2))
     systems = list(dict.fromkeys(v.system for v in chosen))
     for k, v in enumerate(chosen):
         ax.bar(k, v.dG, color=colour(v.system, systems.index(v.system)),

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.figure import Figure
 
 #: Consistent colour per surface across all figures.
 SURFACE_COLOURS = {"NiO": "#1f77b4", "Ru": "#d62728", "NiO/Ru13": "#2ca02c"}
@@ -16,8 +17,30 @@ FALLBACK = ["#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
 #: Accumulation / depletion colours of charge-density differences (as in the paper).
 ACCUMULATION, DEPLETION = "#e6b800", "#1f9bd8"
 
-plt.rcParams.update({"font.size": 10, "axes.linewidth": 0.8, "savefig.dpi": 200,
-                     "axes.spines.top": False, "axes.spines.right": False})
+#: matplotlib settings of every figure, applied while it is drawn (the user's own rcParams and
+#: backend are left alone: figures are matplotlib ``Figure`` objects, not pyplot's)
+STYLE = {"font.size": 10, "axes.linewidth": 0.8, "savefig.dpi": 200,
+         "axes.spines.top": False, "axes.spines.right": False}
+
+
+def styled(plot: Callable) -> Callable:
+    """Draw and save a figure under :data:`STYLE`."""
+    @functools.wraps(plot)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with matplotlib.rc_context(STYLE):
+            return plot(*args, **kwargs)
+    return wrapper
+
+
+def subplots(nrows: int = 1, ncols: int = 1, **kwargs: Any):
+    """A new figure and its axes (as ``pyplot.subplots``, without pyplot's global state)."""
+    figure_keys = {k: kwargs.pop(k) for k in ("figsize",) if k in kwargs}
+    fig = Figure(**figure_keys)
+    return fig, fig.subplots(nrows, ncols, **kwargs)
+
+
+def figure(**kwargs: Any) -> Figure:
+    return Figure(**kwargs)
 
 
 def colour(name: str, k: int = 0) -> str:
@@ -39,7 +62,6 @@ def save(fig, stem: str | os.PathLike) -> list[str]:
         fig.savefig(tmp, bbox_inches="tight")
         os.replace(tmp, path)
         paths.append(str(path))
-    plt.close(fig)
     return paths
 
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import os
 
 from heterocat.analyse.workfunction import WorkFunction, read_profile
-from heterocat.plot.style import colour, plt, save, write_csv
+from heterocat.plot.style import colour, save, styled, subplots, write_csv
 
 
+@styled
 def plot_work_functions(results: list[WorkFunction], stem: str | os.PathLike) -> list[str]:
     """One panel per slab, side by side; writes PNG, SVG and ``stem.csv`` (all profiles)."""
-    fig, axes = plt.subplots(1, len(results), figsize=(3.6 * len(results), 3.2), squeeze=False)
+    fig, axes = subplots(1, len(results), figsize=(3.6 * len(results), 3.2), squeeze=False)
     rows = []
     for k, (ax, wf) in enumerate(zip(axes[0], results)):
         z, v = read_profile(wf.profile)

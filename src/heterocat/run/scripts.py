@@ -50,7 +50,7 @@ def parser(description: str, *, free_energy: bool = True) -> argparse.ArgumentPa
                    "the NiO(100)/Ru13 model only, e.g. calculator.basis=sz(dzp) (repeatable)")
     p.add_argument("--json", action="store_true", help="print one JSON document")
     if free_energy:
-        p.add_argument("--cluster", default="local", help="cluster profile (configs/clusters/NAME.toml or a "
+        p.add_argument("--cluster", default="local", help="cluster profile (src/heterocat/data/clusters/NAME.toml or a "
                        "path): submit one job per task through myqueue; 'local' (default) runs here")
         p.add_argument("--strategy", choices=("screen", "mlip+dft", "dft", "mlip"), default="screen",
                        help="screen (default): MLIP ranks all sites, the best k per group go to GPAW")
@@ -376,7 +376,7 @@ def main_submit(argv: Sequence[str]) -> int:
         print(f"heterocat: error: no submittable workflow {argv[0]!r} (known: {known})", file=sys.stderr)
         return 2
     if "--cluster" not in argv and not any(a.startswith("--cluster=") for a in argv[1:]):
-        print("heterocat: error: submit needs --cluster PROFILE (see configs/clusters/)", file=sys.stderr)
+        print("heterocat: error: submit needs --cluster PROFILE (see src/heterocat/data/clusters/)", file=sys.stderr)
         return 2
     return main_free_energy(SUBMITTABLE[name], f"submit {name}", argv[1:])
 
@@ -387,6 +387,11 @@ def guarded(action: Callable[[], Any]) -> int:
         action()
     except HeterocatError as err:
         print(f"heterocat: error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:  # a work directory that is a file or not writable, a full disk ...
+        from heterocat.cli.main import os_error_text  # noqa: PLC0415
+
+        print(f"heterocat: error: {os_error_text(err)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("heterocat: interrupted (finished tasks are kept; run again to continue)", file=sys.stderr)

@@ -9,7 +9,7 @@ that have several cores, and the cores and walltime of its task kind.  myqueue
 never submits a task again that is done, queued or running; heterocat's task
 cache makes a repeated job read its result back.
 
-Cluster profiles are TOML files in ``configs/clusters/`` (or any path)::
+Cluster profiles are TOML files in ``heterocat/data/clusters/`` (or any path)::
 
     scheduler = "slurm"            # slurm, pbs, lsf; or local (heterocat's own runner)
     mpiexec = "srun"               # launcher for jobs with more than one core
@@ -39,7 +39,7 @@ from heterocat.errors import HeterocatError
 from heterocat.run.local import TaskSpec, _check_graph
 from heterocat.run.task import SPEC, finished, job_dir, write_spec
 
-CLUSTERS = Path(__file__).resolve().parents[3] / "configs" / "clusters"
+CLUSTERS = Path(__file__).resolve().parents[1] / "data" / "clusters"
 KINDS = ("single", "relax", "vib", "mlip")
 SCHEDULERS = ("local", "slurm", "pbs", "lsf")
 DEFAULT_RESOURCES = {"single": {"cores": 1, "walltime": "1h"}, "relax": {"cores": 1, "walltime": "4h"},
@@ -89,7 +89,7 @@ def _walltime(value: Any, where: str) -> str:
 
 
 def load_profile(name: str) -> ClusterProfile:
-    """A cluster profile by name (``configs/clusters/NAME.toml``) or path."""
+    """A cluster profile by name (``heterocat/data/clusters/NAME.toml``) or path."""
     path = Path(name)
     if not path.suffix:
         path = CLUSTERS / f"{name}.toml"

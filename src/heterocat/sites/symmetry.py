@@ -23,7 +23,6 @@ import spglib
 import spglib.error
 from ase import Atoms
 
-spglib.error.OLD_ERROR_HANDLING = False  # raise SpglibError instead of returning None
 
 
 @dataclass(frozen=True)
