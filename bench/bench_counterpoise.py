@@ -19,9 +19,9 @@ import json
 import time
 from pathlib import Path
 
-from heterocat.analyse.chargediff import charge_difference
 from heterocat.calculate.settings import load_settings
 from heterocat.io import read_json, read_structure
+from heterocat.run.steps import charge_difference
 
 
 def main() -> None:

@@ -74,3 +74,10 @@ def test_importing_heterocat_changes_no_global_state():
             "assert dict(matplotlib.rcParams) == rc; assert spglib.error.OLD_ERROR_HANDLING == old")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
+
+
+def test_analysis_starts_no_calculation():
+    """analyse/ takes arrays and stored results and returns numbers: it never runs a task."""
+    for path in sorted((SRC / "analyse").glob("*.py")):
+        text = path.read_text()
+        assert "run_task" not in text and "execute_task" not in text, path.name

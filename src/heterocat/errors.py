@@ -3,3 +3,9 @@
 
 class HeterocatError(ValueError):
     """Bad input or a refused request; the message is shown to the user as is."""
+
+
+def os_error_text(err: OSError) -> str:
+    """One line for a file-system error: what failed and on which path."""
+    where = f": {err.filename}" if err.filename else ""
+    return f"{err.strerror or type(err).__name__}{where}" if err.strerror else str(err).splitlines()[0]

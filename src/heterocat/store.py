@@ -94,6 +94,7 @@ class ResultsStore:
             "level": result.get("level_of_theory", ""),
             "method": method_of(result.get("level_of_theory", "")),
             "strategy": str(meta.get("strategy", "")),
+            "stage": str(meta.get("stage", "")),
             "orientation": int(meta.get("orientation", 0)),
         }
         if result.get("zpe") is not None:

@@ -11,10 +11,11 @@ import pytest
 from ase.io import read
 from ase.io.cube import read_cube_data
 
-from heterocat.analyse.chargediff import charge_difference, split_parts
+from heterocat.analyse.chargediff import split_parts
 from heterocat.calculate.settings import load_settings
 from heterocat.errors import HeterocatError
 from heterocat.io import write_structure
+from heterocat.run.steps import charge_difference
 
 from ..calculate.conftest import al111_h
 

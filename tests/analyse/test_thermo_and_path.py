@@ -199,8 +199,9 @@ states = [
 
 
 def test_diagram_draws_one_level_per_state(tmp_path):
-    from heterocat.plot.freeenergy import plot_pathways
     from matplotlib.axes import Axes
+
+    from heterocat.plot.freeenergy import plot_pathways
 
     steps = [{"name": "A -> B", "dG": 0.2}, {"name": "B -> C", "dG": -0.5}]
     r = analyse_steps("t", steps, "oxidation")

@@ -9,14 +9,11 @@ import numpy as np
 import pytest
 from ase.build import fcc111
 
-from heterocat.analyse.workfunction import (
-    find_plateau,
-    work_function,
-    work_functions_from_profile,
-)
+from heterocat.analyse.workfunction import find_plateau, work_functions_from_profile
 from heterocat.calculate.settings import load_settings
 from heterocat.errors import HeterocatError
 from heterocat.io import write_structure
+from heterocat.run.steps import work_function
 
 from ..calculate.conftest import al111_h
 

@@ -103,36 +103,6 @@ def counterpoise_text(settings: dict, counterpoise: bool = True) -> str:
             else "parts alone, without the other part's basis functions (LCAO: includes basis-set superposition)")
 
 
-def charge_difference(atoms: Atoms, settings: dict, workdir: str | os.PathLike, *,
-                      support: list[int] | None = None, cluster: list[int] | None = None,
-                      pseudo: bool = False, outdir: str | os.PathLike | None = None,
-                      counterpoise: bool = True, geometry: str = "as built") -> ChargeDifference:
-    """Run (or read back) AB, A and B and write drho as a cube file and a planar profile.
-
-    ``counterpoise=False`` (LCAO only) computes A and B without the other part's basis functions,
-    for measuring the basis-set superposition; ``geometry`` names where ``atoms`` come from.
-    """
-    from ase.io.cube import write_cube  # noqa: PLC0415
-
-    from heterocat.calculate.tasks import fragment  # noqa: PLC0415
-    from heterocat.store import run_task  # noqa: PLC0415
-
-    support, cluster = split_parts(atoms, support, cluster)
-    outputs = density_outputs(pseudo)
-    ab = run_task(atoms, "single", settings, workdir, outputs=outputs, metadata={"system": "AB"})
-    _require(ab, "AB")
-    gpts = tuple(ab["coarse_grid"])
-    parts = {}
-    for name, keep in (("A", support), ("B", cluster)):
-        piece, ghosts = fragment(atoms, settings, list(keep), counterpoise=counterpoise)
-        parts[name] = run_task(piece, "single", settings, workdir, outputs=outputs, gpts=gpts, ghosts=ghosts,
-                               metadata={"system": name})
-        _require(parts[name], name)
-    return difference_from_results(atoms, support, cluster, ab, parts, Path(outdir or Path(workdir) / "chargediff"),
-                                   counterpoise=counterpoise_text(settings, counterpoise), geometry=geometry,
-                                   write_cube=write_cube)
-
-
 def difference_from_results(atoms: Atoms, support: np.ndarray, cluster: np.ndarray, ab: dict,
                             parts: dict[str, dict], outdir: Path, *, counterpoise: str, geometry: str,
                             write_cube) -> ChargeDifference:
@@ -185,11 +155,6 @@ def difference_from_results(atoms: Atoms, support: np.ndarray, cluster: np.ndarr
         task_hashes={"AB": ab["task_hash"], "A": parts["A"]["task_hash"], "B": parts["B"]["task_hash"]},
         level_of_theory=ab["level_of_theory"], counterpoise=counterpoise, geometry=geometry,
         bader_charges=charges, notes=notes)
-
-
-def _require(result: dict, name: str) -> None:
-    if result["status"] != "done":
-        raise HeterocatError(f"the {name} single point failed: {result.get('reason')}")
 
 
 def _spin_difference(ab: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:

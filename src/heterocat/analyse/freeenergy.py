@@ -125,7 +125,10 @@ class FreeEnergyReport:
 
 
 def _is_final_energy(row: dict) -> bool:
-    """A relaxation, or the DFT single point on an MLIP-relaxed geometry."""
+    """A final energy of its method: the planner's ``stage``; for results stored before stages
+    were written, a relaxation or a DFT single point on an MLIP-relaxed geometry."""
+    if row.get("stage"):
+        return row["stage"] == "final"
     return row["task"] == "relax" or (row["task"] == "single" and row.get("method") == "dft"
                                       and row.get("strategy", "").startswith("mlip-"))
 

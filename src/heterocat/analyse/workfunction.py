@@ -159,16 +159,9 @@ def read_profile(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     return data[:, 0], data[:, 1]
 
 
-def work_function(atoms: Atoms, settings: dict, workdir: str | os.PathLike, *,
-                  allow_unflat: bool = False, metadata: dict | None = None,
-                  geometry: str = "as built") -> WorkFunction:
-    """Single point with the potential output (stored, never repeated), then both work functions."""
-    from heterocat.store import run_task  # noqa: PLC0415
-    from heterocat.systems import system_kind  # noqa: PLC0415
-
-    if system_kind(atoms) not in ("slab", "supported"):
-        raise HeterocatError("a work function needs a slab (periodic in x and y, vacuum along z)")
-    result = run_task(atoms, "single", settings, workdir, outputs=("potential",), metadata=metadata)
+def work_function_from_result(atoms: Atoms, result: dict, *, allow_unflat: bool = False,
+                               system: str | None = None, geometry: str = "as built") -> WorkFunction:
+    """Both work functions from a stored single point with the ``potential`` output (its record)."""
     if result["status"] != "done":
         raise HeterocatError(f"the single point failed: {result.get('reason')}")
     profile = Path(result["directory"]) / "potential_z.csv"
@@ -176,7 +169,7 @@ def work_function(atoms: Atoms, settings: dict, workdir: str | os.PathLike, *,
     wf = work_functions_from_profile(atoms, z, v, result["fermi_level"], gap=result["gap"],
                                      homo=result["homo"], lumo=result["lumo"], allow_unflat=allow_unflat)
     wf.gpaw_workfunctions = result.get("gpaw_workfunctions")
-    wf.system = (metadata or {}).get("system", atoms.info.get("system", atoms.get_chemical_formula()))
+    wf.system = system or atoms.info.get("system", atoms.get_chemical_formula())
     wf.task_hash, wf.level_of_theory, wf.profile = result["task_hash"], result["level_of_theory"], str(profile)
     wf.geometry = geometry
     return wf

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from heterocat import __version__
-from heterocat.errors import HeterocatError
+from heterocat.errors import HeterocatError, os_error_text
 
 EXIT_BAD_INPUT = 2
 
@@ -579,12 +579,6 @@ def _build_parser() -> argparse.ArgumentParser:
     ix.add_argument("--json", action="store_true")
     ix.set_defaults(func=_cmd_index)
     return parser
-
-
-def os_error_text(err: OSError) -> str:
-    """One line for a file-system error: what failed and on which path."""
-    where = f": {err.filename}" if err.filename else ""
-    return f"{err.strerror or type(err).__name__}{where}" if err.strerror else str(err).splitlines()[0]
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:

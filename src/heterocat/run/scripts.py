@@ -389,7 +389,7 @@ def guarded(action: Callable[[], Any]) -> int:
         print(f"heterocat: error: {err}", file=sys.stderr)
         return 2
     except OSError as err:  # a work directory that is a file or not writable, a full disk ...
-        from heterocat.cli.main import os_error_text  # noqa: PLC0415
+        from heterocat.errors import os_error_text  # noqa: PLC0415
 
         print(f"heterocat: error: {os_error_text(err)}", file=sys.stderr)
         return 2

@@ -22,6 +22,60 @@ def _system_name(atoms, path: str | os.PathLike) -> str:
     return atoms.info.get("system") or Path(path).stem
 
 
+def work_function(atoms, settings: dict, workdir: str | os.PathLike, *, allow_unflat: bool = False,
+                  metadata: dict | None = None, geometry: str = "as built") -> Any:
+    """Single point with the potential output (stored, never repeated), then both work functions (eV)."""
+    from heterocat.analyse.workfunction import work_function_from_result  # noqa: PLC0415
+    from heterocat.errors import HeterocatError  # noqa: PLC0415
+    from heterocat.store import run_task  # noqa: PLC0415
+    from heterocat.systems import system_kind  # noqa: PLC0415
+
+    if system_kind(atoms) not in ("slab", "supported"):
+        raise HeterocatError("a work function needs a slab (periodic in x and y, vacuum along z)")
+    result = run_task(atoms, "single", settings, workdir, outputs=("potential",), metadata=metadata)
+    return work_function_from_result(atoms, result, allow_unflat=allow_unflat,
+                                     system=(metadata or {}).get("system"), geometry=geometry)
+
+
+def charge_difference(atoms, settings: dict, workdir: str | os.PathLike, *,
+                      support: list[int] | None = None, cluster: list[int] | None = None,
+                      pseudo: bool = False, outdir: str | os.PathLike | None = None,
+                      counterpoise: bool = True, geometry: str = "as built") -> Any:
+    """Run (or read back) AB, A and B and write drho as a cube file and a planar profile.
+
+    ``counterpoise=False`` (LCAO only) computes A and B without the other part's basis functions,
+    for measuring the basis-set superposition; ``geometry`` names where ``atoms`` come from.
+    """
+    from ase.io.cube import write_cube  # noqa: PLC0415
+
+    from heterocat.analyse.chargediff import (  # noqa: PLC0415,E501
+        counterpoise_text,
+        density_outputs,
+        difference_from_results,
+        split_parts,
+    )
+    from heterocat.calculate.tasks import fragment  # noqa: PLC0415
+    from heterocat.errors import HeterocatError  # noqa: PLC0415
+    from heterocat.store import run_task  # noqa: PLC0415
+
+    support, cluster = split_parts(atoms, support, cluster)
+    outputs = density_outputs(pseudo)
+    ab = run_task(atoms, "single", settings, workdir, outputs=outputs, metadata={"system": "AB"})
+    if ab["status"] != "done":
+        raise HeterocatError(f"the AB single point failed: {ab.get('reason')}")
+    gpts = tuple(ab["coarse_grid"])
+    parts = {}
+    for name, keep in (("A", support), ("B", cluster)):
+        piece, ghosts = fragment(atoms, settings, list(keep), counterpoise=counterpoise)
+        parts[name] = run_task(piece, "single", settings, workdir, outputs=outputs, gpts=gpts, ghosts=ghosts,
+                               metadata={"system": name})
+        if parts[name]["status"] != "done":
+            raise HeterocatError(f"the {name} single point failed: {parts[name].get('reason')}")
+    return difference_from_results(atoms, support, cluster, ab, parts, Path(outdir or Path(workdir) / "chargediff"),
+                                   counterpoise=counterpoise_text(settings, counterpoise), geometry=geometry,
+                                   write_cube=write_cube)
+
+
 def work_function_step(structures: list[str], settings: dict | list[dict], workdir: str | os.PathLike, *,
                        allow_unflat: bool = False, figure: str = "work_function",
                        geometries: list[str] | None = None, names: list[str] | None = None) -> tuple[list, dict]:
@@ -30,7 +84,6 @@ def work_function_step(structures: list[str], settings: dict | list[dict], workd
     ``settings`` is one for all or one per structure; ``geometries`` says where each structure
     comes from (default "as built"); ``names`` overrides the systems' names (default: their
     ``system`` info, else the file stem)."""
-    from heterocat.analyse.workfunction import work_function  # noqa: PLC0415
     from heterocat.io import read_structure  # noqa: PLC0415
     from heterocat.plot.workfunction import plot_work_functions  # noqa: PLC0415
 
@@ -68,7 +121,7 @@ def work_function_tasks(structures: list[str], settings: dict, structure_from: l
         source = structure_from[k] if structure_from else None
         where = {"structure_from": source} if source else {"structure": str(path)}
         out.append(TaskSpec(f"workfunction/{slug(name)}", "single", settings, **where,
-                            metadata={"system": name}, outputs=["potential"],
+                            metadata={"system": name, "stage": "electronic"}, outputs=["potential"],
                             priority=estimated_seconds("single", "gpaw", len(atoms))))
     return out
 
@@ -90,10 +143,12 @@ def charge_difference_tasks(combined: str, settings: dict, *, support: list[int]
     outputs = list(density_outputs(pseudo))
     stem = Path(combined).stem
     cost = estimated_seconds("single", "gpaw", len(atoms))
-    specs = [TaskSpec(f"chargediff/{stem}/AB", "single", settings, metadata={"system": "AB"}, outputs=outputs,
+    specs = [TaskSpec(f"chargediff/{stem}/AB", "single", settings, metadata={"system": "AB", "stage": "electronic"},
+                      outputs=outputs,
                       priority=cost, **source)]
     for name, keep in parts.items():
-        specs.append(TaskSpec(f"chargediff/{stem}/{name}", "single", settings, metadata={"system": name},
+        specs.append(TaskSpec(f"chargediff/{stem}/{name}", "single", settings,
+                              metadata={"system": name, "stage": "electronic"},
                               outputs=outputs, gpts_from=specs[0].name, priority=cost, **source,
                               fragment=[int(i) for i in keep], counterpoise=counterpoise))
     return specs
@@ -136,7 +191,7 @@ def charge_difference_step(combined: str, settings: dict, workdir: str | os.Path
     what it is and ``name`` names the output folder (default: the file stem)."""
     from ase.io.cube import read_cube_data  # noqa: PLC0415
 
-    from heterocat.analyse.chargediff import charge_difference, split_parts  # noqa: PLC0415
+    from heterocat.analyse.chargediff import split_parts  # noqa: PLC0415
     from heterocat.io import read_structure  # noqa: PLC0415
     from heterocat.plot.chargediff import plot_contour, plot_isosurface, plot_planar  # noqa: PLC0415
 

@@ -367,7 +367,21 @@ def plan_tasks(plan: Plan, dft: dict, mlip: dict | None, workdir: str | os.PathL
     specs = list(unique.values())
     for spec in specs:
         _set_priority(spec, natoms.get(spec.name.rsplit("/", 1)[0], 0))
+        spec.metadata = {**spec.metadata, "stage": stage_of(spec)}
     return specs
+
+
+#: What a stored result is to the analysis (``metadata['stage']``): ``final`` (an energy of its
+#: method: a relaxation, or a GPAW single point on an MLIP geometry), ``rank`` (an MLIP single point
+#: of an unrelaxed placement, for ranking only), ``vibrations``; the electronic steps write ``electronic``.
+STAGES = ("final", "rank", "vibrations", "electronic")
+
+
+def stage_of(spec: TaskSpec) -> str:
+    """The stage of a planned task (see :data:`STAGES`)."""
+    if spec.kind == "vib":
+        return "vibrations"
+    return "rank" if spec.metadata.get("strategy") == RANK else "final"
 
 
 def _set_priority(spec: TaskSpec, natoms: int) -> None:

@@ -24,7 +24,6 @@ import spglib.error
 from ase import Atoms
 
 
-
 @dataclass(frozen=True)
 class Operations:
     """Cartesian symmetry operations ``x' = R x + t`` and the periodicity to compare under."""
