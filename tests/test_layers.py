@@ -8,7 +8,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "heterocat"
 
 #: layer of each top-level module or package, lowest first
 LAYERS = [
-    ("base", {"errors", "io", "geometry", "systems", "parallel", "data", "__init__", "__main__"}),
+    ("base", {"errors", "io", "geometry", "systems", "parallel", "records", "data", "__init__", "__main__"}),
     ("sites", {"sites"}),
     ("build", {"build"}),
     ("calculate", {"calculate"}),

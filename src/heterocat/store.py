@@ -29,6 +29,7 @@ from ase.calculators.singlepoint import SinglePointCalculator
 from ase.db import connect
 
 from heterocat.io import read_json, read_structure
+from heterocat.records import Settings, TaskResult
 
 DB_NAME = "results.db"
 
@@ -149,8 +150,8 @@ class ResultsStore:
         return read_json(task_directory(self.workdir, row.task, task_hash) / RESULT)
 
 
-def run_task(atoms, kind: str, settings: dict, workdir: str | os.PathLike, *, store: bool = True,
-             **options: Any) -> dict[str, Any]:
+def run_task(atoms, kind: str, settings: Settings, workdir: str | os.PathLike, *, store: bool = True,
+             **options: Any) -> TaskResult:
     """Run one task unless its result exists (:func:`heterocat.calculate.tasks.execute_task`, same
     options) and index it in the results store of ``workdir`` (``store=False``: the task folder only)."""
     from heterocat.calculate.tasks import execute_task  # noqa: PLC0415

@@ -23,6 +23,7 @@ import tomllib
 from ase import Atoms
 
 from heterocat.errors import HeterocatError
+from heterocat.records import Settings
 from heterocat.systems import system_kind
 
 #: Package defaults: the ``paper`` physics with nothing preset-specific.
@@ -204,7 +205,7 @@ def parse_assignment(text: str) -> dict:
 
 
 def load_settings(preset: str = "fast", user_file: str | os.PathLike | None = None,
-                  assignments: list[str] | tuple[str, ...] = ()) -> dict:
+                  assignments: list[str] | tuple[str, ...] = ()) -> Settings:
     """Resolved, validated settings: defaults < preset < user file < assignments.
 
     ``preset`` is a name in :func:`presets_dir` or a path to a TOML file.  The

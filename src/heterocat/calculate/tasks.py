@@ -40,6 +40,7 @@ from heterocat.calculate.settings import (
 from heterocat.errors import HeterocatError
 from heterocat.io import read_json, read_structure, write_json, write_structure
 from heterocat.parallel import broadcast, is_writer
+from heterocat.records import Settings, TaskMetadata, TaskResult
 from heterocat.systems import part_indices
 
 KINDS = ("single", "relax", "vib")
@@ -549,10 +550,10 @@ def task_identity(atoms: Atoms, kind: str, settings: dict, *, indices: list[int]
     return atoms, indices, ghosts or [], hash_
 
 
-def execute_task(atoms: Atoms, kind: str, settings: dict, workdir: str | os.PathLike, *,
-                 metadata: dict | None = None, indices: list[int] | None = None,
+def execute_task(atoms: Atoms, kind: str, settings: Settings, workdir: str | os.PathLike, *,
+                 metadata: TaskMetadata | None = None, indices: list[int] | None = None,
                  retry_failed: bool = False, outputs: tuple[str, ...] = (),
-             gpts: tuple[int, int, int] | None = None, ghosts: list[int] | None = None) -> dict[str, Any]:
+             gpts: tuple[int, int, int] | None = None, ghosts: list[int] | None = None) -> TaskResult:
     """Run one task unless its result exists; record it in its task folder (``result.json``).
 
     :func:`heterocat.store.run_task` also indexes it in the results store: use that one.

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from heterocat.errors import HeterocatError
+from heterocat.records import TaskMetadata
 
 
 @dataclass
@@ -32,7 +33,7 @@ class TaskSpec:
     structure: str | None = None
     structure_from: str | None = None
     depends_on: list[str] = field(default_factory=list)
-    metadata: dict = field(default_factory=dict)
+    metadata: TaskMetadata = field(default_factory=dict)
     indices: list[int] | None = None
     #: extra outputs of a single point (``potential``, ``density``, ``hirshfeld`` ...)
     outputs: list[str] = field(default_factory=list)
