@@ -101,12 +101,10 @@ def run_command(args: argparse.Namespace) -> None:
         report, data = free_energy_step(workdir, method=methods(study))
         _emit(data, args.json, lambda: free_energy_text(report, data["figures"]))
         return
-    from heterocat.cli import main as cli  # noqa: PLC0415
+    from heterocat.cli.main import _cmd_report, _cmd_status  # noqa: PLC0415
 
-    if args.action == "status":
-        cli._cmd_status(argparse.Namespace(workdir=workdir, json=args.json))
-    else:
-        cli._cmd_report(argparse.Namespace(workdir=workdir, json=args.json))
+    command = _cmd_status if args.action == "status" else _cmd_report
+    command(argparse.Namespace(workdir=workdir, json=args.json))
 
 
 def show(study, only: list[str] | None = None) -> dict[str, Any]:
