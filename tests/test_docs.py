@@ -41,3 +41,13 @@ def test_a_shown_command_parses(where, line):
         _build_parser().parse_args(argv)
     except SystemExit as err:
         pytest.fail(f"{where}: {line!r} does not parse (exit {err.code})")
+
+
+def test_the_settings_reference_is_current():
+    """docs/settings.md is generated from the one settings table (and every setting has a meaning)."""
+    from heterocat.calculate.settings import MEANING, SCHEMA, settings_reference
+
+    names = {f"{s}.{k}" if isinstance(r, dict) else s for s, r in SCHEMA.items()
+             for k in (r if isinstance(r, dict) else [s])}
+    assert names == set(MEANING)
+    assert (ROOT / "docs" / "settings.md").read_text() == settings_reference()

@@ -144,6 +144,65 @@ def merge(base: dict, override: dict) -> dict:
     return out
 
 
+#: What each setting means, with its unit (docs/settings.md is generated from this and SCHEMA).
+MEANING: dict[str, str] = {
+    "description": "one line shown in every output that names the preset",
+    "calculator.name": "gpaw, ASE's emt (tests), or an MLIP (chgnet, sevenn)",
+    "calculator.model": "MLIP model name (default: the package's own weights)",
+    "calculator.mode": "GPAW basis: plane waves, LCAO or finite differences",
+    "calculator.ecut": "plane-wave cutoff, eV (mode pw)",
+    "calculator.basis": "LCAO basis (mode lcao)",
+    "calculator.h": "real-space grid spacing, Å (lcao, fd)",
+    "calculator.xc": "exchange-correlation functional",
+    "calculator.kpt_density": "k-points per Å⁻¹ along periodic axes, Γ-centred; 0 is the Γ point",
+    "calculator.smearing": "Fermi-Dirac width, eV",
+    "calculator.hubbard_u": "Dudarev U_eff on d states per element, eV (Materials Project values)",
+    "calculator.u_normalized": "GPAW's normalised U projection (true) or VASP's (false, `:d,U,0`)",
+    "calculator.dispersion": "\"\" or D3(BJ): Grimme's D3 with Becke-Johnson damping (dftd3)",
+    "calculator.setups": "PAW dataset per element, e.g. {Ru = \"8\"} for Ru.8 (valence only)",
+    "calculator.maxiter": "SCF iterations before the retry ladder takes over",
+    "calculator.convergence_energy": "SCF energy change per valence electron, eV",
+    "calculator.convergence_density": "SCF density change per valence electron, electrons",
+    "calculator.vacuum_check": "least vacuum between periodic images along z, Å (refused below)",
+    "relax.optimizer": "ASE optimizer",
+    "relax.fmax": "largest force on a free atom at convergence, eV/Å",
+    "relax.steps": "most optimizer steps (a relaxation that stops there is noted)",
+    "vib.delta": "finite-difference displacement, Å",
+    "vib.nfree": "displacements per coordinate (2 or 4)",
+    "vib.h": "GPAW grid spacing of the Hessian, Å (0: calculator.h); egg-box noise needs a finer grid",
+}
+
+
+def settings_reference() -> str:
+    """docs/settings.md: every setting, what it means, what it may be, and its value per preset."""
+    presets = [p for p in ("ci", "fast", "paper") if (presets_dir() / f"{p}.toml").exists()]
+    resolved = {p: load_settings(p) for p in presets}
+    lines = ["# Settings", "",
+             "Generated from `heterocat.calculate.settings` (SCHEMA, MEANING, DEFAULTS and the presets)",
+             "by `python -m heterocat.calculate.settings > docs/settings.md`; a test keeps it current.",
+             "Set them in a preset file, a `--config` TOML, `--set section.key=value`, or a study's",
+             "`set` list and per-surface `settings` table.", "",
+             "| setting | meaning | allowed | default | " + " | ".join(presets) + " |",
+             "|---|---|---|---|" + "---|" * len(presets)]
+
+    def value(settings: dict, section: str | None, key: str) -> str:
+        v = settings.get(section, {}).get(key) if section else settings.get(key)
+        return "" if key == "description" else f"`{v}`" if not isinstance(v, dict) else \
+            "`{" + ", ".join(f"{k} = {x}" for k, x in v.items()) + "}`"
+
+    for section, rule in SCHEMA.items():
+        keys = rule.items() if isinstance(rule, dict) else [(section, rule)]
+        for key, check in keys:
+            name = f"{section}.{key}" if isinstance(rule, dict) else key
+            sec = section if isinstance(rule, dict) else None
+            allowed = check(object()) or ""
+            if allowed in ("a number", "a whole number"):  # the range, from a number far below it
+                allowed = (check(-10**300) or allowed).replace("a number", allowed)
+            lines.append(f"| `{name}` | {MEANING.get(name, '')} | {allowed} | {value(DEFAULTS, sec, key)} | "
+                         + " | ".join(value(resolved[p], sec, key) for p in presets) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def validate(settings: dict, schema: dict = SCHEMA, prefix: str = "") -> dict:
     """Return ``settings`` if every key is known and every value allowed; else refuse."""
     for key, value in settings.items():
@@ -304,3 +363,7 @@ def check_vacuum(atoms: Atoms, settings: dict) -> None:
                 f"vacuum along axis {'xyz'[axis]} is {gaps[axis]:.1f} Å, below calculator.vacuum_check"
                 f" = {limit} Å: add vacuum or lower the check"
             )
+
+
+if __name__ == "__main__":
+    print(settings_reference(), end="")
