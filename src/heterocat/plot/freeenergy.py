@@ -33,8 +33,9 @@ def plot_pathways(results: list[PathResult], stem: str | os.PathLike, *, at_U: b
             if limiting or largest:
                 tag = "PDS" if limiting else "largest"
                 ax.annotate(f"{tag} {step.dG_at_U if at_U else step.dG:+.2f}",
-                            ((i + 0.5), max(levels[i], levels[i + 1])), ha="center", va="bottom",
-                            fontsize=7, color=style["color"])
+                            ((i + 0.5), max(levels[i], levels[i + 1])), xytext=(0, 3), textcoords="offset points",
+                            ha="center", va="bottom", fontsize=7, color=style["color"],
+                            bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.85})
     labels = results[0].state_labels
     ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right", fontsize=8)
     ax.set_ylabel("ΔG (eV)")

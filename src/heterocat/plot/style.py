@@ -44,9 +44,13 @@ def figure(**kwargs: Any) -> Figure:
 
 
 def colour(name: str, k: int = 0) -> str:
-    """Colour of a surface: fixed for the paper's three, cycling for others."""
+    """Colour of a surface: fixed for the paper's three (facets in brackets ignored, so NiO(100)/Ru13
+    is NiO/Ru13), cycling for others."""
+    import re  # noqa: PLC0415
+
+    plain = re.sub(r"\([^)]*\)", "", name)
     for key, value in SURFACE_COLOURS.items():
-        if name.startswith(key) and (key != "NiO" or "/" not in name):
+        if plain == key or (plain.startswith(key) and "/" not in plain and "/" not in key):
             return value
     return FALLBACK[k % len(FALLBACK)]
 
