@@ -16,6 +16,7 @@ Ni are related by reversing every spin, which leaves the energy unchanged.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -55,9 +56,11 @@ def slab_operations(atoms: Atoms, symprec: float = 0.05) -> Operations:
     """In-plane space-group operations of a slab (spglib; ``symprec`` in Å)."""
     cell = np.asarray(atoms.cell)
     try:
-        data = spglib.get_symmetry(
-            (cell, atoms.get_scaled_positions(wrap=True), atoms.numbers), symprec=symprec
-        )
+        with warnings.catch_warnings():  # spglib's old error handling (its default) warns on every call
+            warnings.simplefilter("ignore", DeprecationWarning)
+            data = spglib.get_symmetry(
+                (cell, atoms.get_scaled_positions(wrap=True), atoms.numbers), symprec=symprec
+            )
     except spglib.error.SpglibError:  # pragma: no cover - no symmetry found: identity only
         data = None
     if data is None:  # pragma: no cover
