@@ -8,6 +8,7 @@ import pytest
 
 from heterocat.build import metal_slab
 from heterocat.calculate.settings import load_settings
+from heterocat.errors import HeterocatError
 from heterocat.io import write_structure
 from heterocat.sites import find_sites
 from heterocat.sites.adsorbates import place_adsorbate
@@ -30,6 +31,9 @@ def test_mlip_relaxes_adsorbate_on_a_small_slab(tmp_path, name):
     assert result["status"] == "done" and result["converged"] and result["fmax"] < 0.05
     assert result["flags"] == []  # H stays in its fcc hollow
     assert "MLIP" in result["level_of_theory"] and "not DFT" in result["level_of_theory"]
+    import torch
+
+    assert result["device"] == ("cuda" if torch.cuda.is_available() else "cpu")  # device = auto
     row = ResultsStore(tmp_path).rows()[0]
     assert "MLIP" in row["level"] and row["adsorbate"] == "H"
 
@@ -47,3 +51,24 @@ def test_missing_weights_is_a_one_line_error(tmp_path):
                         "--workdir", str(tmp_path / "w")], capture_output=True, text=True, env=env)
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert len([line for line in r.stderr.splitlines() if line.startswith("heterocat")]) == 1
+
+
+def test_device_auto_is_recorded_and_not_part_of_the_identity():
+    """calculator.device: auto picks CUDA only when torch sees a GPU; cuda without one is refused in
+    one line; the device never changes a task's identity (a GPU result is the CPU result's task)."""
+    import torch
+
+    from heterocat.calculate.mlip import resolve_device
+    from heterocat.calculate.tasks import task_hash
+
+    assert resolve_device("cpu") == "cpu"
+    assert resolve_device("auto") == ("cuda" if torch.cuda.is_available() else "cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(HeterocatError, match="no CUDA GPU"):
+            resolve_device("cuda")
+    slab = metal_slab("Ru", size=(1, 1, 2))
+    for name in ("sevenn", "gpaw"):
+        hashes = {task_hash(slab, load_settings("ci", assignments=[f"calculator.name={name}",
+                                                                   f"calculator.device={d}"]), "single")
+                  for d in ("auto", "cpu", "cuda")}
+        assert len(hashes) == 1

@@ -26,19 +26,38 @@ def mlip_label(name: str, model: str = "default") -> str:
     return f"MLIP {'CHGNet' if name == 'chgnet' else 'SevenNet'} {model} (machine-learned; not DFT)"
 
 
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def resolve_device(device: str = "auto") -> str:
+    """``cuda`` or ``cpu``: ``auto`` is CUDA when torch sees a GPU; asking for CUDA without one is refused."""
+    if device not in DEVICES:
+        raise HeterocatError(f"unknown device {device!r}; choose from {', '.join(DEVICES)}")
+    if device == "cpu":
+        return "cpu"
+    try:
+        import torch  # noqa: PLC0415
+    except ImportError:
+        raise HeterocatError(f"the MLIPs need torch: {INSTALL_HINT}") from None
+    available = torch.cuda.is_available()
+    if device == "cuda" and not available:
+        raise HeterocatError("calculator.device = cuda, but torch sees no CUDA GPU here (use auto or cpu)")
+    return "cuda" if available else "cpu"
+
+
 @cache
-def _load(name: str, model: str):
+def _load(name: str, model: str, device: str = "cpu"):
     try:
         if name == "chgnet":
             from chgnet.model import CHGNet  # noqa: PLC0415
 
-            return CHGNet.load(model_name=model, use_device="cpu", verbose=False)
+            return CHGNet.load(model_name=model, use_device=device, verbose=False)
         from sevenn.calculator import SevenNetCalculator  # noqa: PLC0415
 
         with warnings.catch_warnings():
             # its tensor-product accelerators (cuEquivariance, FlashTP, OpenEquivariance) are GPU-only
             warnings.filterwarnings("ignore", message="No tensor product accelerator")
-            return SevenNetCalculator(model=model, device="cpu")
+            return SevenNetCalculator(model=model, device=device)
     except ImportError:
         raise HeterocatError(f"MLIP {name!r} is not installed: {INSTALL_HINT}") from None
     except HeterocatError:
@@ -49,17 +68,19 @@ def _load(name: str, model: str):
                              f"in the package: {DEFAULT_MODELS[name]!r}") from None
 
 
-def mlip_calculator(name: str, model: str = "default"):
-    """An ASE calculator for the MLIP ``name`` (``chgnet`` or ``sevenn``) on the CPU."""
+def mlip_calculator(name: str, model: str = "default", device: str = "auto"):
+    """An ASE calculator for the MLIP ``name`` (``chgnet`` or ``sevenn``) on ``device`` (see
+    :func:`resolve_device`; the result records where it ran)."""
     if name not in DEFAULT_MODELS:
         raise HeterocatError(f"unknown MLIP {name!r}; choose from {', '.join(DEFAULT_MODELS)}")
     model = DEFAULT_MODELS[name] if model == "default" else model
     # the packages print banners ("CHGNet will run on cpu") on stdout, which belongs to
     # --json documents: send them to stderr
+    device = resolve_device(device)
     with contextlib.redirect_stdout(sys.stderr):
-        loaded = _load(name, model)
+        loaded = _load(name, model, device)
         if name == "chgnet":
             from chgnet.model.dynamics import CHGNetCalculator  # noqa: PLC0415
 
-            return CHGNetCalculator(model=loaded, use_device="cpu")
+            return CHGNetCalculator(model=loaded, use_device=device)
     return loaded

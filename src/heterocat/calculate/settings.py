@@ -32,6 +32,8 @@ DEFAULTS: dict[str, Any] = {
     "calculator": {
         "name": "gpaw",
         "model": "default",
+        # where an MLIP runs: "auto" (CUDA when torch sees a GPU, else the CPU), "cpu" or "cuda"
+        "device": "auto",
         "mode": "pw",
         "ecut": 450.0,
         "basis": "dzp",
@@ -104,6 +106,7 @@ SCHEMA: dict[str, Any] = {
     "calculator": {
         "name": _choice("gpaw", "emt", "chgnet", "sevenn"),
         "model": _text,
+        "device": _choice("auto", "cpu", "cuda"),
         "mode": _choice("pw", "lcao", "fd"),
         "ecut": _number(100.0, 2000.0),
         "basis": _choice("sz", "szp", "dz", "dzp", "sz(dzp)", "szp(dzp)"),
@@ -149,6 +152,7 @@ MEANING: dict[str, str] = {
     "description": "one line shown in every output that names the preset",
     "calculator.name": "gpaw, ASE's emt (tests), or an MLIP (chgnet, sevenn)",
     "calculator.model": "MLIP model name (default: the package's own weights)",
+    "calculator.device": "where an MLIP runs: auto (CUDA when torch sees a GPU), cpu or cuda; recorded, not in a task's identity",
     "calculator.mode": "GPAW basis: plane waves, LCAO or finite differences",
     "calculator.ecut": "plane-wave cutoff, eV (mode pw)",
     "calculator.basis": "LCAO basis (mode lcao)",

@@ -98,7 +98,7 @@ def task_hash(atoms: Atoms, settings: dict, kind: str, extra: dict | None = None
 _SECTIONS_OF = {"single": (), "relax": ("relax",), "vib": ("vib",)}
 
 #: Calculator keys that matter for each calculator; the rest do not enter a task's identity.
-_NOT_FOR = {"gpaw": ("model",)}
+_NOT_FOR = {"gpaw": ("model", "device")}
 
 
 #: Calculator keys added after stores were made, with the value they had implicitly: left out of
@@ -163,7 +163,8 @@ def make_calculator(atoms: Atoms, settings: dict, txt: str | None, rung: dict | 
     if settings["calculator"]["name"] in MLIPS:
         from heterocat.calculate.mlip import mlip_calculator  # noqa: PLC0415
 
-        return mlip_calculator(settings["calculator"]["name"], settings["calculator"]["model"])
+        return mlip_calculator(settings["calculator"]["name"], settings["calculator"]["model"],
+                               settings["calculator"].get("device", "auto"))
     from gpaw import GPAW, FermiDirac, Mixer  # noqa: PLC0415
 
     params = gpaw_parameters(atoms, settings, txt=txt)
@@ -178,8 +179,8 @@ def make_calculator(atoms: Atoms, settings: dict, txt: str | None, rung: dict | 
     for step in RETRY_LADDER[1:upto + 1]:  # every rung adds to the ones before it
         if "maxiter" in step:
             params["maxiter"] = int(params["maxiter"] * step["maxiter"])
-        if "mixer" in step:
-            params["mixer"] = Mixer(**step["mixer"])
+        if "mixer" in step:  # a damped mixer of the code's own family: MSR1 in new GPAW, Pulay in legacy
+            params["mixer"] = Mixer(**step["mixer"]) if params.get("legacy_gpaw") else {"name": "msr1", **step["mixer"]}
         if "smearing" in step:
             params["occupations"] = FermiDirac(settings["calculator"]["smearing"] * step["smearing"])
     gpaw = GPAW(**params)
@@ -614,6 +615,7 @@ def _execute(atoms: Atoms, kind: str, settings: dict, directory: Path, hash_: st
         write_structure(directory / "input.extxyz", atoms)
         write_json(directory / "settings.json", settings)
     versions = {"heterocat": __version__, "ase": ase.__version__}
+    device = "cpu"  # GPAW here runs on the CPU
     if settings["calculator"]["name"] == "gpaw":
         import gpaw  # noqa: PLC0415
 
@@ -621,11 +623,14 @@ def _execute(atoms: Atoms, kind: str, settings: dict, directory: Path, hash_: st
     elif settings["calculator"]["name"] in MLIPS:
         from importlib.metadata import version  # noqa: PLC0415
 
+        from heterocat.calculate.mlip import resolve_device  # noqa: PLC0415
+
         versions[settings["calculator"]["name"]] = version(settings["calculator"]["name"])
+        device = resolve_device(settings["calculator"].get("device", "auto"))
     record: dict[str, Any] = {
         "task_hash": hash_, "task": kind, "preset": settings.get("preset", ""),
         "level_of_theory": level_of_theory(settings, atoms), "metadata": metadata,
-        "versions": versions, "directory": str(directory),
+        "versions": versions, "directory": str(directory), "device": device,
     }
     if ghosts:
         record["ghosts"] = list(ghosts)
