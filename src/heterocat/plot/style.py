@@ -77,3 +77,69 @@ def write_csv(stem: str | os.PathLike, header: str, rows) -> str:
         fh.write(header + "\n")
         fh.writelines(",".join(str(x) for x in row) + "\n" for row in rows)
     return str(csv)
+
+
+def layout_problems(fig: Figure, *, legend_clearance: bool = True) -> list[str]:
+    """Text that collides in a drawn figure: two text boxes that overlap, text that leaves the
+    canvas, and (``legend_clearance``) a legend over plotted lines.  Empty when the layout is clean."""
+    from itertools import combinations  # noqa: PLC0415
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: PLC0415
+    from matplotlib.legend import Legend  # noqa: PLC0415
+    from matplotlib.text import Text  # noqa: PLC0415
+
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    from matplotlib.axis import Tick  # noqa: PLC0415
+
+    legends = [lg for lg in fig.findobj(Legend) if lg.get_visible()]
+    in_legend = {id(t) for lg in legends for t in lg.get_texts()}
+    ticks = {id(t) for tick in fig.findobj(Tick) for t in (tick.label1, tick.label2)}
+    drawn_ticks = [label for ax in fig.axes for axis in (ax.xaxis, ax.yaxis) if axis.get_visible()
+                   for tick in axis._update_ticks() for label in (tick.label1, tick.label2)
+                   if label.get_visible() and label.get_text().strip()]  # those matplotlib draws
+    texts = [t for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip()
+             and id(t) not in in_legend and id(t) not in ticks] + drawn_ticks
+    boxes = [(t.get_text(), t.get_window_extent(renderer).padded(-1.0)) for t in texts]
+    boxes += [(f"legend ({', '.join(t.get_text() for t in lg.get_texts())})", lg.get_window_extent(renderer))
+              for lg in legends]
+    problems = []
+    page = fig.bbox.padded(1.0)
+    for name, box in boxes:
+        if box.width > 0 and not (page.x0 <= box.x0 and box.x1 <= page.x1 and page.y0 <= box.y0 and box.y1 <= page.y1):
+            problems.append(f"{name!r} leaves the canvas")
+    for (a, box_a), (b, box_b) in combinations(boxes, 2):
+        if box_a.width > 0 and box_b.width > 0 and box_a.overlaps(box_b):
+            problems.append(f"{a!r} overlaps {b!r}")
+    if legend_clearance:
+        for lg in legends:
+            box = lg.get_window_extent(renderer)
+            for points, label in _plotted_points(lg.axes) if lg.axes else []:
+                if any(box.contains(x, y) for x, y in points):
+                    problems.append(f"legend sits on the data ({label})")
+                    break
+    return problems
+
+
+def _plotted_points(ax) -> list[tuple]:
+    """Display coordinates of the plotted lines of ``ax`` (lines, and the ends and middle of each
+    segment of line collections such as hlines), with their labels."""
+    import numpy as np  # noqa: PLC0415
+    from matplotlib.collections import LineCollection  # noqa: PLC0415
+    from matplotlib.lines import Line2D  # noqa: PLC0415
+
+    out = []
+    for line in ax.get_lines():
+        if line.get_visible() and len(line.get_xydata()):
+            data = np.asarray(line.get_xydata(), dtype=float)
+            if len(data) == 2:  # a straight segment: its middle too
+                data = np.vstack([data, data.mean(axis=0)])
+            out.append((line.get_transform().transform(data), line.get_label()))
+    for coll in ax.collections:
+        if isinstance(coll, LineCollection) and coll.get_visible():
+            for seg in coll.get_segments():
+                seg = np.asarray(seg, dtype=float)
+                pts = np.vstack([seg, seg.mean(axis=0)])
+                out.append((coll.get_transform().transform(pts), coll.get_label()))
+    return [(p, label) for p, label in out if not isinstance(p, Line2D)]

@@ -1,0 +1,100 @@
+"""Every kind of figure is fit for a paper: no text over text, none off the canvas, no legend over
+the data, one colour per surface everywhere (matplotlib's window extents of the drawn figure)."""
+
+import numpy as np
+import pytest
+from ase.build import fcc111
+
+from heterocat.analyse.path import analyse_steps
+from heterocat.plot import chargediff, freeenergy, style, workfunction
+from heterocat.plot.style import layout_problems
+
+
+@pytest.fixture
+def drawn(monkeypatch):
+    """Figures drawn by the plot functions (their saving replaced by keeping them)."""
+    figures = []
+
+    def keep(fig, stem):
+        figures.append(fig)
+        return []
+    for module in (freeenergy, chargediff, workfunction):
+        monkeypatch.setattr(module, "save", keep)
+    return figures
+
+
+def _hzor(name: str, levels: list[float]):
+    labels = ["N2H4", "*N2H4", "*N2H3", "*NHNH", "*N2H", "*N2", "N2"]
+    steps = [{"name": f"{a} -> {b}", "dG": g1 - g0, "kind": "electrochemical" if k not in (0, 5) else "chemical",
+              "electrons": 1 if k not in (0, 5) else 0}
+             for k, (a, b, g0, g1) in enumerate(zip(labels, labels[1:], levels, levels[1:]))]
+    return analyse_steps(name, steps, "oxidation", labels=labels)
+
+
+def _her(name: str, dg: float):
+    return analyse_steps(name, [{"name": "H+ + e- -> *H", "dG": dg}, {"name": "*H -> 1/2 H2", "dG": -dg}],
+                         "reduction")
+
+
+def test_free_energy_diagrams_have_room_for_their_text(drawn, tmp_path):
+    """Three surfaces whose limiting steps fall on the same step (as in the demo)."""
+    paths = [_hzor("NiO(100): HzOR", [0, -0.15, 0.67, 0.52, 1.42, -0.43, -0.54]),
+             _hzor("NiO(100)/Ru13: HzOR", [0, -1.93, -1.45, -3.26, -3.44, -3.20, -0.54]),
+             _hzor("Ru(0001): HzOR", [0, 0.48, 1.42, 0.58, 1.23, 0.48, -0.54])]
+    freeenergy.plot_pathways(paths, tmp_path / "hzor", title="HzOR, U = 0 V vs RHE")
+    her = [_her(f"{s} Ru-Top:bridge:{k}", g) for k, (s, g) in enumerate(
+        [("NiO(100)/Ru13", -1.57), ("NiO(100)/Ru13", -1.62), ("Ru(0001)", -0.35), ("NiO(100)", 2.17)])]
+    freeenergy.plot_pathways(her, tmp_path / "her", title="HER, U = 0 V vs RHE")
+    freeenergy.plot_pathways(paths[:1], tmp_path / "hzor_ul", at_U=True, title="at U_L")
+    for fig in drawn:
+        assert layout_problems(fig) == []
+
+
+def test_site_bars_with_many_long_site_names(drawn, tmp_path):
+    class Value:
+        def __init__(self, system, site, dg):
+            self.system, self.site, self.dG, self.dE, self.adsorbate = system, site, dg, dg, "H"
+            self.corrections = ""
+    values = [Value("NiO(100)/Ru13", f"Ru-Middle:fourfold:atoms-64-70-75-{k}", -1.0 + 0.1 * k) for k in range(8)]
+    values += [Value("Ru(0001)", s, -0.3) for s in ("fcc:fcc:1", "hcp:hcp:1", "Ru-top:top:1")]
+    freeenergy.plot_site_bars(values, "H", tmp_path / "bars")
+    assert layout_problems(drawn[0]) == []
+
+
+def test_charge_difference_pictures(drawn, tmp_path):
+    z = np.linspace(0, 20, 200)
+    line = np.exp(-((z - 9) ** 2)) - np.exp(-((z - 11) ** 2))
+    csv = tmp_path / "planar.csv"
+    np.savetxt(csv, np.column_stack([z, line, np.cumsum(line) * 0.1]), delimiter=",", header="z,l,q",
+               comments="")
+    chargediff.plot_planar(csv, 10.0, tmp_path / "planar")
+    atoms = fcc111("Pt", size=(2, 2, 3), vacuum=6.0)
+    grid = np.random.default_rng(0).normal(size=(16, 16, 40)) * 1e-3
+    chargediff.plot_contour(atoms, grid, 0, 11, tmp_path / "contour")
+    for fig in drawn:
+        assert layout_problems(fig) == []
+
+
+def test_one_colour_per_surface():
+    assert style.colour("NiO(100)/Ru13") == style.colour("NiO/Ru13") != style.colour("NiO(100)")
+    assert style.colour("Ru(0001)") == style.SURFACE_COLOURS["Ru"]
+    assert len({style.colour(n, k) for k, n in enumerate(["A", "B", "C"])}) == 3
+
+
+def test_work_function_panels(drawn, tmp_path):
+    from heterocat.analyse.workfunction import work_functions_from_profile
+
+    results = []
+    for k, (name, phi) in enumerate((("NiO(100)", 4.3), ("Ru(0001)", 5.3))):
+        atoms = fcc111("Pt", size=(1, 1, 4), vacuum=8.0)
+        z = np.linspace(0, atoms.cell[2, 2], 240)
+        middle = atoms.positions[:, 2].mean()
+        v = phi - 1.0 - 12.0 * np.exp(-((z - middle) / 3.0) ** 2)  # vacuum flat at E_F + phi, E_F = -1
+        wf = work_functions_from_profile(atoms, z, v, -1.0, gap=0.0, homo=-1.0, lumo=-1.0)
+        path = tmp_path / f"profile{k}.csv"
+        np.savetxt(path, np.column_stack([z, v]), delimiter=",", header="z,v", comments="")
+        wf.profile, wf.system = str(path), name
+        results.append(wf)
+    workfunction.plot_work_functions(results, tmp_path / "wf")
+    assert results[0].phi_top == pytest.approx(4.3, abs=0.01)
+    assert layout_problems(drawn[0]) == []
