@@ -136,3 +136,51 @@ name = "her"
     assert json.loads(again.stdout)["tasks"]["ran"] == 0  # a second run reads everything back
     report = _heterocat("study", "report", "study.toml", "--workdir", "w", "--json", cwd=tmp_path)
     assert report.returncode == 0 and (tmp_path / "w" / "report.html").exists()
+
+
+def test_a_live_run_interrupted_leaves_a_valid_report_of_what_was_done(tmp_path):
+    """The report is rewritten as results arrive, with the run's progress; killed mid-run, the
+    last one is whole (written atomically) and says how far the run got."""
+    import signal
+    import time
+
+    from heterocat.build import metal_slab
+    from heterocat.io import write_structure
+
+    write_structure(tmp_path / "pt.extxyz", metal_slab("Pt", size=(2, 2, 3), vacuum=6.0, fixed_layers=1))
+    (tmp_path / "study.toml").write_text('''
+preset = "ci"
+set = ["calculator.name=emt", "relax.fmax=0.05"]
+strategy = "dft"
+vibrations = "dft"
+
+[[surface]]
+name = "Pt(111)"
+structure = "pt.extxyz"
+
+[[pathway]]
+name = "her"
+
+[[pathway]]
+name = "water"
+''')
+    env = dict(os.environ, PYTHONWARNINGS="ignore", OMP_NUM_THREADS="1")
+    run = subprocess.Popen([sys.executable, "-m", "heterocat", "study", "run", "study.toml", "--workdir", "w",
+                            "--report-every", "0", "--json"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, start_new_session=True)
+    progress = tmp_path / "w" / "progress.json"
+    deadline = time.time() + 300
+    while time.time() < deadline and run.poll() is None:
+        if progress.exists() and json.loads(progress.read_text())["done"] >= 3:
+            break
+        time.sleep(0.2)
+    os.killpg(run.pid, signal.SIGKILL)
+    run.wait()
+    state = json.loads(progress.read_text())
+    assert state["done"] >= 3 and state["total"] > state["done"] and not state["finished"]
+    html = (tmp_path / "w" / "report.html").read_text()
+    assert html.rstrip().endswith("</html>") and "Progress" in html and "tasks planned so far" in html
+    again = _heterocat("study", "run", "study.toml", "--workdir", "w", "--json", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert json.loads(progress.read_text())["finished"]  # the rerun finished what was missing
+    assert "Run finished" in (tmp_path / "w" / "report.md").read_text()

@@ -147,13 +147,68 @@ def _calculations(workdir: Path) -> tuple[Section, Section]:
     return settings, flags
 
 
+PROGRESS = "progress.json"
+
+
+def _progress(workdir: Path) -> Section | None:
+    """Where the run stood when the report was written (``progress.json`` of a live run)."""
+    path = workdir / PROGRESS
+    if not path.exists():
+        return None
+    p = json.loads(path.read_text())
+    state = "finished" if p["finished"] else "running (this report is rewritten as results arrive)"
+    left = "" if p["finished"] else f"; about {p['estimated_left_s'] / 60:.0f} min left (estimate)"
+    return Section("Progress", [
+        f"Run {state}: {p['done']} done, {p['failed']} failed or skipped, {p['running']} running, "
+        f"{p['waiting']} waiting, of {p['total']} tasks planned so far; {p['elapsed_s'] / 60:.1f} min so far{left}.",
+        f"Written {p['written']}. Sections below hold what is done; a missing reference or step says "
+        "what it waits for."])
+
+
+class LiveReport:
+    """Rewrites ``WORKDIR/progress.json`` and the report as a run goes, at most every ``every``
+    seconds (0: after every task): a callback for :func:`heterocat.run.local.run_local`."""
+
+    def __init__(self, workdir: str | os.PathLike, workers: int = 1, every: float = 60.0):
+        import time  # noqa: PLC0415
+
+        self.workdir, self.workers, self.every = Path(workdir), max(1, workers), every
+        self.start = time.time()
+        self.last = float("-inf")
+
+    def __call__(self, results: dict, specs: list, running: int) -> None:
+        import time  # noqa: PLC0415
+
+        if time.time() - self.last >= self.every:
+            self.write(results, specs, running, finished=False)
+
+    def write(self, results: dict, specs: list, running: int, *, finished: bool) -> None:
+        import time  # noqa: PLC0415
+
+        from heterocat.io import write_json  # noqa: PLC0415
+
+        self.last = time.time()
+        statuses = [r.get("status") for r in results.values()]
+        left = sum(s.priority for s in specs if s.name not in results) / self.workers
+        write_json(self.workdir / PROGRESS, {
+            "finished": finished, "total": len(specs), "done": statuses.count("done"),
+            "failed": len(statuses) - statuses.count("done"), "running": running,
+            "waiting": len(specs) - len(results) - running, "elapsed_s": round(self.last - self.start, 1),
+            "estimated_left_s": round(left, 1), "written": time.strftime("%Y-%m-%d %H:%M:%S")})
+        try:
+            write_report(self.workdir)
+        except HeterocatError:
+            pass  # nothing stored yet: the next result writes it
+
+
 def sections(workdir: str | os.PathLike) -> list[Section]:
     """Every section of the report of ``workdir``, in reading order."""
     workdir = Path(workdir)
     if not (workdir / "tasks").is_dir():
         raise HeterocatError(f"{workdir} holds no calculations (no tasks/ folder)")
     settings, flags = _calculations(workdir)
-    out = [s for s in (_work_functions(workdir), _charge_differences(workdir), _free_energies(workdir)) if s]
+    out = [s for s in (_progress(workdir), _work_functions(workdir), _charge_differences(workdir),
+                       _free_energies(workdir)) if s]
     figures = sorted([*(workdir / "figures").glob("*.png"), *(workdir / "chargediff").glob("*/*.png")])
     out.append(Section("Figures", [] if figures else ["none"], figures=figures))
     return [*out, flags, settings]

@@ -36,6 +36,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--cluster", help="cluster profile: submit one job per task through myqueue")
     p.add_argument("--no-electronic", action="store_true", help="run without the work functions and charge "
                    "differences the study asks for")
+    p.add_argument("--report-every", type=float, default=60.0, metavar="SECONDS", help="rewrite WORKDIR/report.html "
+                   "and progress.json while the run goes, at most this often (default 60; 0: after every task)")
     over = p.add_argument_group("overrides of the study file")
     over.add_argument("--preset", help="ci, fast, paper or a preset file")
     over.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one setting (repeatable)")
@@ -84,10 +86,18 @@ def run_command(args: argparse.Namespace) -> None:
                   f"({out['scheduler']}), {out['finished_before']} finished before\n{out['myqueue']}\n"
                   f"next: {out['next']}")
             return
+        from heterocat.report import LiveReport  # noqa: PLC0415
         from heterocat.study.run import run_study, study_text  # noqa: PLC0415
 
+        live = LiveReport(workdir, args.workers, args.report_every)
+        seen: dict[str, Any] = {}
+
+        def on_result(results: dict, specs: list, running: int) -> None:
+            seen.update(results=results, specs=specs)
+            live(results, specs, running)
         doc = run_study(study, workdir, workers=args.workers, only=args.only, electronic=not args.no_electronic,
-                        progress=not args.json)
+                        progress=not args.json, on_result=on_result)
+        live.write(seen.get("results", {}), seen.get("specs", []), 0, finished=True)  # and the report
         report = doc.pop("report")
         if args.json:
             print(json.dumps(doc, indent=1, default=str))

@@ -125,7 +125,9 @@ def _run_one(spec: dict, structure: str, workdir: str, retry_failed: bool, gpts:
 
 def run_local(specs: list[TaskSpec], workdir: str | os.PathLike, *, workers: int = 1,
               retry_failed: bool = False, progress: bool = True,
-              replan: Callable[[dict[str, dict]], list[TaskSpec]] | None = None) -> dict[str, dict[str, Any]]:
+              replan: Callable[[dict[str, dict]], list[TaskSpec]] | None = None,
+              on_result: Callable[[dict[str, dict], list[TaskSpec], int], None] | None = None,
+              ) -> dict[str, dict[str, Any]]:
     """Run ``specs`` respecting dependencies; returns each task's result by name.
 
     A task whose dependency failed is not run (status ``skipped``).  A free
@@ -133,7 +135,8 @@ def run_local(specs: list[TaskSpec], workdir: str | os.PathLike, *, workers: int
     tasks first, so that none is left to run alone at the end).  ``replan``,
     given the results so far, returns the tasks of the workflow as it now
     stands (screening's GPAW stage appears once its MLIP stage has run); it is
-    called whenever a worker would otherwise wait, so stages overlap.
+    called whenever a worker would otherwise wait, so stages overlap.  ``on_result(results, specs,
+    running)`` is called after each finished task (a live report).
     """
     _check_graph(specs)
     if workers < 1:
@@ -174,6 +177,8 @@ def run_local(specs: list[TaskSpec], workdir: str | os.PathLike, *, workers: int
                     results[name] = future.result()
                     bar.update(1)
                     bar.set_postfix_str(_counts(results))
+                if on_result is not None:
+                    on_result(results, specs, len(running))
     finally:
         bar.close()
         for key, value in saved.items():

@@ -519,10 +519,10 @@ def plan_all(plans: list[Plan], dft: dict, mlip: dict | None, workdir: str | os.
 
 def run_plans(plans: list[Plan], dft: dict, mlip: dict | None, workdir: str | os.PathLike, *,
               workers: int = 1, retry_failed: bool = False, progress: bool = True,
-              extra: list[TaskSpec] | tuple[TaskSpec, ...] = ()) -> dict[str, dict]:
+              extra: list[TaskSpec] | tuple[TaskSpec, ...] = (), on_result=None) -> dict[str, dict]:
     """Plan and run; the runner plans again whenever a worker would wait, so screening's GPAW
     stage starts as soon as its MLIP stage allows.  ``extra`` tasks (e.g. the work-function and
-    charge-difference single points) share the same workers."""
+    charge-difference single points) share the same workers; ``on_result`` as in ``run_local``."""
     from heterocat.run.local import run_local  # noqa: PLC0415
 
     def replan(finished: dict[str, dict]) -> list[TaskSpec]:
@@ -530,7 +530,7 @@ def run_plans(plans: list[Plan], dft: dict, mlip: dict | None, workdir: str | os
 
     # run_local ends only after a replan on its final results has found nothing new
     return run_local(replan({}), workdir, workers=workers, retry_failed=retry_failed, progress=progress,
-                     replan=replan)
+                     replan=replan, on_result=on_result)
 
 
 def estimated_seconds(kind: str, calculator: str, natoms: int, *, displaced: int = 0) -> float:

@@ -17,8 +17,10 @@ from heterocat.study.spec import Study
 
 
 def methods(study: Study) -> dict[str, str]:
-    """The method of each surface's energies: never filled in from another method."""
-    return {s.name: "mlip" if (s.strategy or study.strategy) == "mlip" else "dft" for s in study.surfaces}
+    """The method of each surface's energies (``dft``, ``mlip``, or ``emt`` when the study's
+    calculator is ASE's EMT): never filled in from another method."""
+    main = "emt" if study.settings()[0]["calculator"]["name"] == "emt" else "dft"
+    return {s.name: "mlip" if (s.strategy or study.strategy) == "mlip" else main for s in study.surfaces}
 
 
 def clean_geometries(plans: list) -> dict[str, str]:
@@ -92,9 +94,10 @@ def electronic_results(study: Study, plans: list, dft: dict, workdir: str | os.P
 
 
 def run_study(study: Study, workdir: str | os.PathLike, *, workers: int = 1, only: list[str] | None = None,
-              electronic: bool = True, progress: bool = True) -> dict[str, Any]:
+              electronic: bool = True, progress: bool = True, on_result=None) -> dict[str, Any]:
     """Run (or read back) every task of the study here, then analyse; the JSON-ready summary
-    (``report`` holds the free-energy report object)."""
+    (``report`` holds the free-energy report object).  ``on_result`` is called after each finished
+    task (``run_local``'s callback: a live report)."""
     from heterocat.run.steps import free_energy_step  # noqa: PLC0415
     from heterocat.run.workflow import run_plans  # noqa: PLC0415
 
@@ -102,7 +105,8 @@ def run_study(study: Study, workdir: str | os.PathLike, *, workers: int = 1, onl
     dft, mlip = study.settings()
     plans = study.plans(only)
     extra = electronic_tasks(study, plans, dft) if electronic else []
-    results = run_plans(plans, dft, mlip, workdir, workers=workers, progress=progress, extra=extra)
+    results = run_plans(plans, dft, mlip, workdir, workers=workers, progress=progress, extra=extra,
+                        on_result=on_result)
     failed = {n: r.get("reason", "") for n, r in results.items() if r.get("status") != "done"}
     report, data = free_energy_step(workdir, method=methods(study))
     doc: dict[str, Any] = {"study": study.name, "preset": study.preset, "strategy": strategy_note(study),
