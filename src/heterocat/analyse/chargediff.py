@@ -104,8 +104,7 @@ def counterpoise_text(settings: dict, counterpoise: bool = True) -> str:
 
 
 def difference_from_results(atoms: Atoms, support: np.ndarray, cluster: np.ndarray, ab: dict,
-                            parts: dict[str, dict], outdir: Path, *, counterpoise: str, geometry: str,
-                            write_cube) -> ChargeDifference:
+                            parts: dict[str, dict], outdir: Path, *, counterpoise: str, geometry: str) -> ChargeDifference:
     """drho, its cube files and planar profile, and the Bader transfer from three finished single points."""
     from heterocat.analyse.bader import GRID_WARNING, bader_charges  # noqa: PLC0415
 
@@ -119,12 +118,12 @@ def difference_from_results(atoms: Atoms, support: np.ndarray, cluster: np.ndarr
     dv = abs(np.linalg.det(cell)) / drho.size
     outdir.mkdir(parents=True, exist_ok=True)
     cube = outdir / "drho.cube"
-    _write_cube_atomically(cube, atoms, drho, write_cube)
+    _write_cube_atomically(cube, atoms, drho)
     spin_cubes = []
     if len(drho_spin) == 2:
         for label, grid in zip(("up", "down"), drho_spin):
             path = outdir / f"drho_{label}.cube"
-            _write_cube_atomically(path, atoms, grid, write_cube)
+            _write_cube_atomically(path, atoms, grid)
             spin_cubes.append(str(path))
     z, line, dq = planar_profile(drho, cell)
     z_plane = (atoms.positions[support, 2].max() + atoms.positions[cluster, 2].min()) / 2
@@ -167,7 +166,9 @@ def _spin_difference(ab: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray
     return channels(ab) - channels(a) - channels(b)
 
 
-def _write_cube_atomically(path: Path, atoms: Atoms, data: np.ndarray, write_cube) -> None:
+def _write_cube_atomically(path: Path, atoms: Atoms, data: np.ndarray) -> None:
+    from ase.io.cube import write_cube  # noqa: PLC0415
+
     tmp = path.with_name(f".{path.name}.tmp")
     with open(tmp, "w") as fh:
         write_cube(fh, atoms, data=data)

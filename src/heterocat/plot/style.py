@@ -127,7 +127,6 @@ def _plotted_points(ax) -> list[tuple]:
     segment of line collections such as hlines), with their labels."""
     import numpy as np  # noqa: PLC0415
     from matplotlib.collections import LineCollection  # noqa: PLC0415
-    from matplotlib.lines import Line2D  # noqa: PLC0415
 
     out = []
     for line in ax.get_lines():
@@ -142,4 +141,4 @@ def _plotted_points(ax) -> list[tuple]:
                 seg = np.asarray(seg, dtype=float)
                 pts = np.vstack([seg, seg.mean(axis=0)])
                 out.append((coll.get_transform().transform(pts), coll.get_label()))
-    return [(p, label) for p, label in out if not isinstance(p, Line2D)]
+    return out

@@ -78,17 +78,6 @@ def parser(description: str, *, free_energy: bool = True) -> argparse.ArgumentPa
     return p
 
 
-def settings_from(args: argparse.Namespace) -> tuple[dict, dict | None]:
-    """GPAW settings of the preset, and the MLIP settings on the same preset."""
-    from heterocat.calculate.settings import load_settings  # noqa: PLC0415
-
-    dft = load_settings(args.preset, args.config, tuple(args.set or ()))
-    mlip = None
-    if getattr(args, "mlip", None):
-        mlip = load_settings(args.preset, args.config, (*(args.set or ()), f"calculator.name={args.mlip}"))
-    return dft, mlip
-
-
 def supported_settings(args: argparse.Namespace) -> dict | None:
     """Settings merged over the preset for the NiO(100)/Ru13 model (``--supported-set``), or None."""
     from heterocat.calculate.settings import merge, parse_assignment, validate  # noqa: PLC0415

@@ -46,9 +46,7 @@ def charge_difference(atoms, settings: dict, workdir: str | os.PathLike, *,
     ``counterpoise=False`` (LCAO only) computes A and B without the other part's basis functions,
     for measuring the basis-set superposition; ``geometry`` names where ``atoms`` come from.
     """
-    from ase.io.cube import write_cube  # noqa: PLC0415
-
-    from heterocat.analyse.chargediff import (  # noqa: PLC0415,E501
+    from heterocat.analyse.chargediff import (  # noqa: PLC0415
         counterpoise_text,
         density_outputs,
         difference_from_results,
@@ -72,8 +70,7 @@ def charge_difference(atoms, settings: dict, workdir: str | os.PathLike, *,
         if parts[name]["status"] != "done":
             raise HeterocatError(f"the {name} single point failed: {parts[name].get('reason')}")
     return difference_from_results(atoms, support, cluster, ab, parts, Path(outdir or Path(workdir) / "chargediff"),
-                                   counterpoise=counterpoise_text(settings, counterpoise), geometry=geometry,
-                                   write_cube=write_cube)
+                                   counterpoise=counterpoise_text(settings, counterpoise), geometry=geometry)
 
 
 def work_function_step(structures: list[str], settings: dict | list[dict], workdir: str | os.PathLike, *,
