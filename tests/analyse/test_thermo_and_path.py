@@ -97,6 +97,9 @@ def test_adsorbate_free_energy_by_hand_and_mode_handling():
     assert HarmonicThermo(list(eps), potentialenergy=-100.0).get_helmholtz_energy(T, verbose=False) \
         == pytest.approx(f.G, abs=1e-9)
     assert adsorbate_free_energy("*H", -100.0, [1150.0, 820.0, 400.0]).notes == []
+    saddle = adsorbate_free_energy("*H", -100.0, [-768.0, -661.0, -316.0])  # every mode imaginary
+    assert saddle.G == -100.0 and saddle.zpe == 0.0 and saddle.imaginary_modes == 3
+    assert any(n.startswith("not a minimum") for n in saddle.notes)
 
 
 def test_gases_count_imaginary_internal_modes_only():

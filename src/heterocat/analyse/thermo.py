@@ -161,10 +161,13 @@ def adsorbate_free_energy(species: str, energy: float, frequencies_cm1: list[flo
                           temperature: float = ROOM_TEMPERATURE, cutoff_cm1: float = 50.0) -> FreeEnergy:
     """F (eV) of slab+adsorbate: DFT energy plus the adsorbate's harmonic ZPE and -TS (HarmonicThermo)."""
     energies, raised, imaginary = clean_modes(frequencies_cm1, cutoff_cm1)
-    thermo = HarmonicThermo(vib_energies=energies, potentialenergy=energy)
-    F = thermo.get_helmholtz_energy(temperature, verbose=False)
-    U = thermo.get_internal_energy(temperature, verbose=False)
-    zpe = float(thermo.get_ZPE_correction())
+    if energies:
+        thermo = HarmonicThermo(vib_energies=energies, potentialenergy=energy)
+        F = thermo.get_helmholtz_energy(temperature, verbose=False)
+        U = thermo.get_internal_energy(temperature, verbose=False)
+        zpe = float(thermo.get_ZPE_correction())
+    else:  # every mode imaginary (a saddle point): no harmonic term; the note and the flag say so
+        F, U, zpe = energy, energy, 0.0
     notes = []
     if raised:
         notes.append(f"{raised} mode(s) below {cutoff_cm1:g} cm^-1 (imaginary ones under "
