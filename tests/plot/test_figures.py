@@ -48,6 +48,8 @@ def test_free_energy_diagrams_have_room_for_their_text(drawn, tmp_path):
     freeenergy.plot_pathways(paths[:1], tmp_path / "hzor_ul", at_U=True, title="at U_L")
     for fig in drawn:
         assert layout_problems(fig) == []
+    written = {t.get_text() for t in drawn[0].axes[0].texts}  # each level's value, like the paper's Fig. 8d,e
+    assert {f"{g:+.2f}" for p in paths for g in p.levels} <= written
 
 
 def test_site_bars_with_many_long_site_names(drawn, tmp_path):

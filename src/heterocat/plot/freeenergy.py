@@ -46,6 +46,8 @@ def plot_pathways(results: list[PathResult], stem: str | os.PathLike, *, at_U: b
                     label=kind if kind and kind not in marked else None, **style)
             if kind:
                 marked.add(kind)
+    _level_values(ax, [(colour(r.name.split(": ")[0], k), r.levels_at_U if at_U else r.levels)
+                       for k, r in enumerate(results)])
     labels = results[0].state_labels
     ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right", fontsize=8)
     ax.set_ylabel("ΔG (eV)")
@@ -58,6 +60,42 @@ def plot_pathways(results: list[PathResult], stem: str | os.PathLike, *, at_U: b
     fig.tight_layout()
     csv = write_csv(stem, "path,index,state,G_eV", [(p, i, s, f"{g:.6f}") for p, i, s, g in rows])
     return [*save(fig, stem), csv]
+
+
+def _level_values(ax, paths: list[tuple[str, list[float]]]) -> None:
+    """The value of each level (eV) beside its line, like the paper's Fig. 8d,e, in its path's colour
+    (one grey label where several paths share a value, as at the start and end).  A label goes above
+    its line, or below it where another line or label of that state would be covered; the y range
+    grows to hold them."""
+    values = [g for _, levels in paths for g in levels]
+    span = max(max(values) - min(values), 0.5)
+    height, pad, line = 0.08 * span, 0.015 * span, 0.01 * span  # a 7-pt label in data units (3-in plot)
+    extent = [min(values), max(values)]
+    for i in range(max(len(levels) for _, levels in paths)):
+        shared: dict[str, list[str]] = {}
+        for col, levels in paths:
+            if i < len(levels):
+                shared.setdefault(f"{levels[i]:+.2f}", []).append(col)
+        taken = [(g - line, g + line) for _, levels in paths if i < len(levels) for g in [levels[i]]]
+        for text, cols in sorted(shared.items(), key=lambda t: -float(t[0])):
+            g = float(text)
+            col = cols[0] if len(set(cols)) == 1 else "0.3"
+            above, below = (g + pad, g + pad + height), (g - pad - height, g - pad)
+            free = [slot for slot in (above, below) if not any(a < slot[1] and slot[0] < b for a, b in taken)]
+            slot = free[0] if free else _lowest_free_above(above, taken, height)
+            taken.append(slot)
+            extent = [min(extent[0], slot[0]), max(extent[1], slot[1])]
+            ax.text(i, slot[0], text, color=col, fontsize=7, ha="center", va="bottom")
+    ax.set_ylim(extent[0] - 0.04 * span, extent[1] + 0.04 * span)
+
+
+def _lowest_free_above(slot: tuple[float, float], taken: list[tuple[float, float]], height: float):
+    """The lowest interval of ``height`` at or above ``slot`` that overlaps no label in ``taken``."""
+    low = slot[0]
+    for a, b in sorted(taken):
+        if a < low + height and low < b:
+            low = b
+    return low, low + height
 
 
 @styled
