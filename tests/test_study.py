@@ -184,3 +184,35 @@ name = "water"
     assert again.returncode == 0, again.stderr[-2000:]
     assert json.loads(progress.read_text())["finished"]  # the rerun finished what was missing
     assert "Run finished" in (tmp_path / "w" / "report.md").read_text()
+
+
+def test_the_live_analysis_draws_what_is_in_and_runs_nothing(tmp_path):
+    """Between results, a running study's free-energy figures are drawn from what is stored, and a
+    work function whose single point has not run is left out, not computed in the main process."""
+    from heterocat.build import metal_slab
+    from heterocat.io import write_structure
+    from heterocat.run.workflow import run_plans
+    from heterocat.study.run import analyse_finished
+
+    write_structure(tmp_path / "pt.extxyz", metal_slab("Pt", size=(2, 2, 3), vacuum=6.0, fixed_layers=1))
+    (tmp_path / "study.toml").write_text('''
+preset = "ci"
+set = ["calculator.name=emt", "relax.fmax=0.05"]
+strategy = "dft"
+
+[[surface]]
+name = "Pt(111)"
+structure = "pt.extxyz"
+work_function = true
+
+[[pathway]]
+name = "her"
+''')
+    study = load_study(tmp_path / "study.toml")
+    dft, mlip = study.settings()
+    work = tmp_path / "w"
+    results = run_plans(study.plans(), dft, mlip, work, progress=False)  # the free-energy tasks only
+    tasks = sorted(work.glob("tasks/*/*"))
+    analyse_finished(study, work, results)
+    assert (work / "figures" / "her.png").exists()
+    assert sorted(work.glob("tasks/*/*")) == tasks and not list(work.glob("figures/work_function*"))

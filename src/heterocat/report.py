@@ -13,6 +13,7 @@ import base64
 import html
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -169,10 +170,12 @@ class LiveReport:
     """Rewrites ``WORKDIR/progress.json`` and the report as a run goes, at most every ``every``
     seconds (0: after every task): a callback for :func:`heterocat.run.local.run_local`."""
 
-    def __init__(self, workdir: str | os.PathLike, workers: int = 1, every: float = 60.0):
+    def __init__(self, workdir: str | os.PathLike, workers: int = 1, every: float = 60.0,
+                 analyse: Callable[[dict], None] | None = None):
         import time  # noqa: PLC0415
 
         self.workdir, self.workers, self.every = Path(workdir), max(1, workers), every
+        self.analyse = analyse  # called with the results before each rewrite (figures, summaries)
         self.start = time.time()
         self.last = float("-inf")
 
@@ -196,6 +199,8 @@ class LiveReport:
             "waiting": len(specs) - len(results) - running, "elapsed_s": round(self.last - self.start, 1),
             "estimated_left_s": round(left, 1), "written": time.strftime("%Y-%m-%d %H:%M:%S")})
         try:
+            if self.analyse is not None and not finished:
+                self.analyse(results)
             write_report(self.workdir)
         except HeterocatError:
             pass  # nothing stored yet: the next result writes it

@@ -87,9 +87,11 @@ def run_command(args: argparse.Namespace) -> None:
                   f"next: {out['next']}")
             return
         from heterocat.report import LiveReport  # noqa: PLC0415
-        from heterocat.study.run import run_study, study_text  # noqa: PLC0415
+        from heterocat.study.run import analyse_finished, run_study, study_text  # noqa: PLC0415
 
-        live = LiveReport(workdir, args.workers, args.report_every)
+        live = LiveReport(workdir, args.workers, args.report_every,
+                          analyse=lambda results: analyse_finished(study, workdir, results, args.only,
+                                                                   electronic=not args.no_electronic))
         seen: dict[str, Any] = {}
 
         def on_result(results: dict, specs: list, running: int) -> None:

@@ -134,8 +134,9 @@ def run_local(specs: list[TaskSpec], workdir: str | os.PathLike, *, workers: int
     worker takes the ready task of highest ``priority`` (estimated cost: long
     tasks first, so that none is left to run alone at the end).  ``replan``,
     given the results so far, returns the tasks of the workflow as it now
-    stands (screening's GPAW stage appears once its MLIP stage has run); it is
-    called whenever a worker would otherwise wait, so stages overlap.  ``on_result(results, specs,
+    stands (screening's GPAW stage appears once its MLIP stage has run) with
+    their priorities; it is called after each finished task, so that a stage
+    starts as soon as it can and the planner's order holds.  ``on_result(results, specs,
     running)`` is called after each finished task (a live report).
     """
     _check_graph(specs)
@@ -156,7 +157,7 @@ def run_local(specs: list[TaskSpec], workdir: str | os.PathLike, *, workers: int
                                  initializer=_die_with_parent) as pool:
             while True:
                 ready = _ready(specs, results, set(running.values()), bar)
-                if len(ready) < workers - len(running) and replan and replanned_at != len(results):
+                if replan and replanned_at != len(results):
                     replanned_at = len(results)
                     if _extend(specs, replan(results)):
                         bar.total = len(specs)
@@ -205,7 +206,11 @@ def _ready(specs: list[TaskSpec], results: dict[str, dict], running: set[str], b
 
 
 def _extend(specs: list[TaskSpec], planned: list[TaskSpec]) -> bool:
-    """Add the tasks of ``planned`` not yet in ``specs`` (checking the whole graph); True if any."""
+    """Add the tasks of ``planned`` not yet in ``specs`` (checking the whole graph) and take its
+    priorities for the others; True if any was added."""
+    priority = {s.name: s.priority for s in planned}
+    for spec in specs:
+        spec.priority = priority.get(spec.name, spec.priority)
     known = {s.name for s in specs}
     new = [s for s in planned if s.name not in known]
     if new:

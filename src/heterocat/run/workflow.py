@@ -33,7 +33,7 @@ from __future__ import annotations
 import os
 import re
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +49,8 @@ VIBRATIONS = ("dft", "mlip", "none")
 GAS_SYSTEM = "gas"
 #: Strategy label of screening's GPAW stage (planned once the MLIP ranking is known).
 SCREEN_DFT = "mlip-screen top-"
+#: Key under which screening notes the surfaces whose MLIP relaxations have not all ended.
+_PENDING = "pending"
 #: Strategy label of the prescreen: an MLIP single point of the unrelaxed placement (never a final energy).
 RANK = "rank: MLIP single point of the placement"
 
@@ -81,6 +83,9 @@ class Surface:
     #: supported cluster that reconstruct on relaxation, so that energies and the checks'
     #: flags measure what the adsorbate does, not what the clean relaxation does
     relaxed_start: bool = False
+    #: extra outputs of the clean surface's GPAW single point (``("potential",)`` for its work
+    #: function), so that the work function needs no second single point of the same geometry
+    clean_outputs: tuple[str, ...] = ()
 
 
 @dataclass
@@ -274,6 +279,18 @@ def clean_geometry_task(plan: Plan, surface: str) -> str:
     return _name(md, "mlip-relax")
 
 
+def clean_single_point_task(plan: Plan, surface: str) -> str | None:
+    """Name of ``surface``'s clean GPAW single point on its clean geometry (strategies screen and
+    mlip+dft with a single-point DFT stage), which carries ``Surface.clean_outputs``; else None."""
+    if strategies(plan)[surface] in ("screen", "mlip+dft") and plan.dft_stage == "single":
+        return _name({"system": surface, "adsorbate": "", "site": ""}, "dft-single")
+    return None
+
+
+def _surface(plan: Plan, name: str) -> Surface:
+    return next(s for s in plan.surfaces if s.name == name)
+
+
 def _group(site, group_by: str = "layer") -> str:
     """Screening group of a site: its layer on a cluster (Ru-Top ...) or its region."""
     return group_of(site.label, site.region, group_by)
@@ -356,7 +373,10 @@ def plan_tasks(plan: Plan, dft: dict, mlip: dict | None, workdir: str | os.PathL
         for _, md, structure in sorted(group, key=lambda g: g[0])[:prescreen_of[md["system"]]]:
             specs += _candidate_tasks(plan, md, structure, strategy_of[md["system"]], dft_of[md["system"]],
                                       mlip, finished, screened)
+    pending = screened.pop(_PENDING, set())
     for group in screened.values():
+        if group[0][1]["system"] in pending:
+            continue  # ranked once every relaxation of the surface has ended (where it ends sets the group)
         for _, md, first_name in sorted(group, key=lambda g: g[0])[:plan.k]:
             dft = dft_of[md["system"]]
             energy = dft_stage_task(plan, md, first_name, dft, f"{SCREEN_DFT}{plan.k} + dft")
@@ -406,10 +426,14 @@ def _candidate_tasks(plan: Plan, md: dict, structure: str, strategy: str, dft: d
     energy = first
     if strategy == "mlip+dft" or (strategy == "screen" and (is_gas or not md["adsorbate"])):
         energy = dft_stage_task(plan, md, first.name, dft, "mlip-relax + dft")
+        if energy.kind == "single" and not is_gas and not md["adsorbate"]:
+            energy.outputs = list(_surface(plan, md["system"]).clean_outputs)
         out.append(energy)
     elif strategy == "screen":
         result = finished.get(first.name, {})
-        if result.get("status") == "done" and not result.get("flags"):
+        if not result:
+            screened.setdefault(_PENDING, set()).add(md["system"])
+        elif result.get("status") == "done" and not result.get("flags"):
             # ranked where the relaxation ended: its final species and site group
             species = result.get("adsorbate_final") or md["adsorbate"]
             key = f"{md['system']}|{species}|{final_group(result, md, plan.group_by)}"
@@ -525,12 +549,56 @@ def run_plans(plans: list[Plan], dft: dict, mlip: dict | None, workdir: str | os
     charge-difference single points) share the same workers; ``on_result`` as in ``run_local``."""
     from heterocat.run.local import run_local  # noqa: PLC0415
 
+    order = list(dict.fromkeys(s.name for plan in plans for s in plan.surfaces))
+
     def replan(finished: dict[str, dict]) -> list[TaskSpec]:
-        return [*extra, *plan_all(plans, dft, mlip, workdir, finished=finished)]
+        return schedule([*extra, *plan_all(plans, dft, mlip, workdir, finished=finished)], order)
 
     # run_local ends only after a replan on its final results has found nothing new
     return run_local(replan({}), workdir, workers=workers, retry_failed=retry_failed, progress=progress,
                      replan=replan, on_result=on_result)
+
+
+def schedule(specs: list[TaskSpec], surfaces: list[str]) -> list[TaskSpec]:
+    """Set the order in which a local run takes ready tasks (``priority``), so that every kind of
+    result is complete early and the rest refines it:
+
+    1. the electronic single points (work function, charge difference; ``stage == "electronic"``
+       or a single point with extra outputs) and every task they wait for;
+    2. the gases (every free energy needs them);
+    3. each surface in study order: the first surface's HER, water and HzOR tasks before the second's.
+
+    Within a band, the task with the longest chain of estimated work after it goes first (the
+    critical path), so the long chains (a GPAW stage after an MLIP relaxation) start early.
+    The specs' own ``priority`` is read as their estimated seconds; copies are returned."""
+    cost = {s.name: s.priority for s in specs}
+    specs = [replace(s) for s in specs]
+    by_name = {s.name: s for s in specs}
+    children: dict[str, list[str]] = {}
+    for spec in specs:
+        for dep in spec.dependencies():
+            children.setdefault(dep, []).append(spec.name)
+    chain: dict[str, float] = {}
+
+    def chain_of(name: str) -> float:  # estimated seconds of this task and the longest chain after it
+        if name not in chain:
+            chain[name] = cost[name] + max((chain_of(c) for c in children.get(name, ())), default=0.0)
+        return chain[name]
+
+    first = {s.name for s in specs if s.metadata.get("stage") == "electronic" or s.outputs}
+    todo = list(first)
+    while todo:  # and what they wait for
+        for dep in by_name[todo.pop()].dependencies():
+            if dep in by_name and dep not in first:
+                first.add(dep)
+                todo.append(dep)
+    bands = len(surfaces) + 2
+    for spec in specs:
+        system = spec.metadata.get("system")
+        band = 0 if spec.name in first else 1 if system == GAS_SYSTEM else (
+            2 + surfaces.index(system) if system in surfaces else bands)
+        spec.priority = (bands - band) * 1e9 + chain_of(spec.name)
+    return specs
 
 
 def estimated_seconds(kind: str, calculator: str, natoms: int, *, displaced: int = 0) -> float:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,20 @@ def clean_geometries(plans: list) -> dict[str, str]:
     return out
 
 
+def clean_single_points(plans: list) -> dict[str, str]:
+    """The clean GPAW single point of each surface that has one on its clean geometry: it carries the
+    work function's potential (``Surface.clean_outputs``), so no second single point is run."""
+    from heterocat.run.workflow import clean_single_point_task  # noqa: PLC0415
+
+    out: dict[str, str] = {}
+    for plan in plans:
+        for surface in plan.surfaces:
+            name = clean_single_point_task(plan, surface.name)
+            if name and "potential" in surface.clean_outputs:
+                out.setdefault(surface.name, name)
+    return out
+
+
 def surface_gpaw_settings(study: Study, name: str, dft: dict) -> dict:
     """The GPAW settings of surface ``name``: the study's, with its k-points and overrides."""
     from heterocat.run.workflow import Surface, surface_settings  # noqa: PLC0415
@@ -45,17 +60,28 @@ def surface_gpaw_settings(study: Study, name: str, dft: dict) -> dict:
 def electronic_tasks(study: Study, plans: list, dft: dict) -> list:
     """The GPAW single points of the work functions and charge differences the study asks for, as
     runner tasks on the clean surfaces' relaxed geometries (tasks of ``plans``)."""
+    return [spec for wf, cd in _electronic_by_surface(study, plans, dft).values() for spec in wf + cd]
+
+
+def _electronic_by_surface(study: Study, plans: list, dft: dict) -> dict[str, tuple[list, list]]:
+    """Per surface, the runner tasks of its work function and of its charge difference."""
     from heterocat.run.steps import charge_difference_tasks, work_function_tasks  # noqa: PLC0415
 
     geometry = clean_geometries(plans)
-    specs = []
+    own = clean_single_points(plans)
+    out = {}
     for s in study.surfaces:
         settings = surface_gpaw_settings(study, s.name, dft)
-        if s.work_function:
-            specs += work_function_tasks([s.structure], settings, [geometry.get(s.name)])
-        if s.charge_difference:
-            specs += charge_difference_tasks(s.structure, settings, structure_from=geometry.get(s.name))
-    return specs
+        wf = work_function_tasks([s.structure], settings, [geometry.get(s.name)]) \
+            if s.work_function and s.name not in own else []  # else the clean single point has the potential
+        cd = charge_difference_tasks(s.structure, settings, structure_from=geometry.get(s.name)) \
+            if s.charge_difference else []
+        out[s.name] = (wf, cd)
+    return out
+
+
+def _finished(names: list[str], results: dict[str, dict]) -> bool:
+    return all(results.get(n, {}).get("status") == "done" for n in names)
 
 
 def geometry_of(name: str, task: str | None, results: dict[str, dict], built: str) -> tuple[str, str]:
@@ -70,13 +96,21 @@ def geometry_of(name: str, task: str | None, results: dict[str, dict], built: st
 
 
 def electronic_results(study: Study, plans: list, dft: dict, workdir: str | os.PathLike,
-                       results: dict[str, dict]) -> tuple[dict, dict, list[str]]:
+                       results: dict[str, dict], *, finished_only: bool = False) -> tuple[dict, dict, list[str]]:
     """Work functions and charge differences read back (or run) on the relaxed clean geometries:
-    JSON-ready dicts by surface name, and the work-function figures."""
+    JSON-ready dicts by surface name, and the work-function figures.  ``finished_only``: only those
+    whose single points are in ``results`` (a running study's live report; nothing is run)."""
     from heterocat.run.steps import charge_difference_step, work_function_step  # noqa: PLC0415
 
     geometry = clean_geometries(plans)
     slabs = [s for s in study.surfaces if s.work_function]
+    if finished_only:
+        tasks = _electronic_by_surface(study, plans, dft)
+        own = clean_single_points(plans)
+        slabs = [s for s in slabs if _finished([geometry[s.name], *([own[s.name]] if s.name in own else []),
+                                                *(t.name for t in tasks[s.name][0])], results)]
+    waiting = {s.name for s in study.surfaces if finished_only and s.charge_difference
+               and not _finished([t.name for t in tasks[s.name][1]], results)}
     work_functions: dict[str, Any] = {}
     if slabs:
         found = [geometry_of(s.name, geometry.get(s.name), results, s.structure) for s in slabs]
@@ -86,7 +120,7 @@ def electronic_results(study: Study, plans: list, dft: dict, workdir: str | os.P
         figures = data["figures"]
     transfers: dict[str, Any] = {}
     for s in study.surfaces:
-        if s.charge_difference:
+        if s.charge_difference and s.name not in waiting:
             structure, text = geometry_of(s.name, geometry.get(s.name), results, s.structure)
             _, transfers[s.name] = charge_difference_step(structure, surface_gpaw_settings(study, s.name, dft),
                                                           workdir, geometry=text, name=Path(s.structure).stem)
@@ -122,6 +156,26 @@ def run_study(study: Study, workdir: str | os.PathLike, *, workers: int = 1, onl
     return doc
 
 
+def analyse_finished(study: Study, workdir: str | os.PathLike, results: dict[str, dict],
+                     only: list[str] | None = None, *, electronic: bool = True) -> None:
+    """Analyse what a running study has finished, for its live report: the free energies and their
+    figures, and the work functions and charge differences whose single points are done (each once).
+    Parts whose references are not in yet are left out; nothing is computed."""
+    from heterocat.run.steps import free_energy_step  # noqa: PLC0415
+
+    try:
+        free_energy_step(workdir, method=methods(study))
+    except HeterocatError:
+        pass  # no reference stored yet: the report says what is missing
+    if not electronic:
+        return
+    written = {p.parent.name for p in Path(workdir).glob("chargediff/*/charge_difference.json")}
+    todo = replace(study, surfaces=[replace(s, charge_difference=s.charge_difference
+                                            and Path(s.structure).stem not in written) for s in study.surfaces])
+    dft, _ = study.settings()
+    electronic_results(todo, study.plans(only), dft, workdir, results, finished_only=True)
+
+
 def run_electronic(study: Study, workdir: str | os.PathLike, *, workers: int = 1,
                    progress: bool = True) -> dict[str, Any]:
     """Only the work functions and charge differences: the clean-surface tasks they start from (as the
@@ -131,12 +185,12 @@ def run_electronic(study: Study, workdir: str | os.PathLike, *, workers: int = 1
 
     dft, mlip = study.settings()
     plans = study.plans()
-    extra = electronic_tasks(study, plans, dft)
-    if not extra:
+    if not any(s.work_function or s.charge_difference for s in study.surfaces):
         raise HeterocatError(f"study {study.name!r} asks for no work function or charge difference")
+    extra = electronic_tasks(study, plans, dft)
     planned = {s.name: s for s in plan_all(plans, dft, mlip, workdir)}
     needed: dict[str, Any] = {}
-    todo = [d for s in extra for d in s.dependencies()]
+    todo = [d for s in extra for d in s.dependencies()] + list(clean_single_points(plans).values())
     while todo:  # the clean-surface tasks the electronic ones start from, and theirs
         name = todo.pop()
         if name in planned and name not in needed:

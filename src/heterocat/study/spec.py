@@ -158,7 +158,8 @@ class Study:
                                 regions=tuple(s.regions or pathway.regions or ()) or None,
                                 labels=tuple(s.labels) if s.labels else None, kpt_density=s.kpt_density,
                                 settings=s.settings, strategy=s.strategy, prescreen=s.prescreen,
-                                relaxed_start=s.relaxed_start) for s in self.surfaces]
+                                relaxed_start=s.relaxed_start,
+                                clean_outputs=("potential",) if s.work_function else ()) for s in self.surfaces]
             plan = Plan(surfaces, list(pathway.adsorbates), gases_for(pathway.adsorbates), strategy=self.strategy,
                         vibrations=self.vibrations, k=self.k, group_by=pathway.group_by,
                         orientations=self.orientations, dft_stage=self.dft_stage,
