@@ -134,6 +134,13 @@ class ResultsStore:
                      "magmom": row.get("magmom"), "formula": row.formula}
                     for row in db.select(**filters)]
 
+    def holds(self, task_hash: str) -> bool:
+        """True when task ``task_hash`` has a row."""
+        if not self.path.exists():
+            return False
+        with self._connect() as db:
+            return db.count(task_hash=task_hash) > 0
+
     def atoms(self, task_hash: str):
         """Final structure of a task, with its energy as a single-point calculator."""
         with self._connect() as db:
@@ -158,6 +165,8 @@ def run_task(atoms, kind: str, settings: Settings, workdir: str | os.PathLike, *
     from heterocat.parallel import is_writer  # noqa: PLC0415
 
     result = execute_task(atoms, kind, settings, workdir, **options)
-    if store and result.get("ran") and is_writer():
+    # a finished result read back but not indexed: a run killed between writing and indexing it
+    lost = result.get("status") == "done" and not result.get("ran")
+    if store and is_writer() and (result.get("ran") or lost and not ResultsStore(workdir).holds(result["task_hash"])):
         ResultsStore(workdir).add(result["directory"])
     return result

@@ -97,3 +97,15 @@ def test_long_tasks_start_first_and_replanned_tasks_run(tmp_path):
     assert results["late"]["status"] == "done" and results["late"]["ran"]
     finished = sorted(results, key=lambda n: os.path.getmtime(os.path.join(results[n]["directory"], "result.json")))
     assert finished == ["h2-1", "h2-2", "h2-0", "late"]
+
+
+def test_a_result_written_but_not_indexed_is_indexed_when_read_back(tmp_path):
+    """A run killed between writing a task's result.json and indexing it in the store: the next run
+    reads the result back (nothing recomputed) and indexes it, so the analysis finds it."""
+    from heterocat.store import run_task
+
+    settings = load_settings("ci", assignments=['calculator.name="emt"'])
+    first = run_task(h2(0.74), "single", settings, tmp_path, store=False)  # as if killed before indexing
+    assert first["ran"] and not ResultsStore(tmp_path).holds(first["task_hash"])
+    again = run_task(h2(0.74), "single", settings, tmp_path)
+    assert not again["ran"] and ResultsStore(tmp_path).holds(first["task_hash"])
