@@ -178,6 +178,7 @@ name = "water"
     run.wait()
     state = json.loads(progress.read_text())
     assert state["done"] >= 3 and state["total"] > state["done"] and not state["finished"]
+    assert 0 < state["estimated_left_s"] < 3600  # seconds of estimated work, not the run order's priorities
     html = (tmp_path / "w" / "report.html").read_text()
     assert html.rstrip().endswith("</html>") and "Progress" in html and "tasks planned so far" in html
     again = _heterocat("study", "run", "study.toml", "--workdir", "w", "--json", cwd=tmp_path)

@@ -192,7 +192,7 @@ class LiveReport:
 
         self.last = time.time()
         statuses = [r.get("status") for r in results.values()]
-        left = sum(s.priority for s in specs if s.name not in results) / self.workers
+        left = sum(s.estimate for s in specs if s.name not in results) / self.workers
         write_json(self.workdir / PROGRESS, {
             "finished": finished, "total": len(specs), "done": statuses.count("done"),
             "failed": len(statuses) - statuses.count("done"), "running": running,

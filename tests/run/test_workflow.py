@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -378,3 +379,28 @@ def test_electronic_tasks_start_from_the_clean_geometry_the_adsorbates_use(tmp_p
     assert {s.structure_from for s in specs} <= set(planned) and all(s.structure is None for s in specs)
     parts = [s for s in specs if s.fragment]
     assert len(parts) == 2 and sorted(len(s.fragment) for s in parts) == [13, 64]
+
+
+def test_a_local_run_takes_the_electronic_tasks_then_gases_then_surface_by_surface():
+    """The demo's order (issue 18): the charge difference and the work-function single points and
+    what they wait for first, then the gas references, then Ru(0001), NiO(100), NiO(100)/Ru13 as the
+    study file lists them; in a band the longest chain of work after a task goes first."""
+    from heterocat.run.workflow import schedule
+    from heterocat.study import load_study
+    from heterocat.study.run import electronic_tasks
+
+    study = load_study(ROOT / "workflows" / "demo.toml")
+    dft, mlip = study.settings()
+    plans = study.plans()
+    with tempfile.TemporaryDirectory() as workdir:
+        specs = schedule([*electronic_tasks(study, plans, dft), *plan_all(plans, dft, mlip, workdir)],
+                         [s.name for s in study.surfaces])
+    order = [s.name for s in sorted(specs, key=lambda s: -s.priority)]
+    first = {"NiO100-Ru13/clean/mlip-relax", "NiO100/clean/mlip-relax", "Ru0001/clean/mlip-relax",
+             "NiO100/clean/dft-single", "Ru0001/clean/dft-single"} | {n for n in order if n.startswith("chargediff/")}
+    assert set(order[:len(first)]) == first
+    rest = order[len(first):]
+    band = [("gas" if n.startswith("gas/") else n.split("/")[0]) for n in rest]
+    assert band == sorted(band, key=["gas", "Ru0001", "NiO100", "NiO100-Ru13"].index)
+    chains = {s.name: s.priority for s in specs}  # the clean relaxation the charge difference waits for: first
+    assert max(chains, key=chains.get) == "NiO100-Ru13/clean/mlip-relax"

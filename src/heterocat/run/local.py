@@ -43,8 +43,10 @@ class TaskSpec:
     fragment: list[int] | None = None
     #: with ``fragment``: False keeps LCAO parts without the other part's basis (to measure it)
     counterpoise: bool = True
-    #: estimated cost (s): a free worker takes the ready task of highest priority
+    #: a free worker takes the ready task of highest priority (by default: the longest first)
     priority: float = 0.0
+    #: estimated seconds on one core (for ordering and the live report's time left)
+    estimate: float = 0.0
 
     def dependencies(self) -> list[str]:
         deps = list(self.depends_on)

@@ -119,7 +119,7 @@ def work_function_tasks(structures: list[str], settings: dict, structure_from: l
         where = {"structure_from": source} if source else {"structure": str(path)}
         out.append(TaskSpec(f"workfunction/{slug(name)}", "single", settings, **where,
                             metadata={"system": name, "stage": "electronic"}, outputs=["potential"],
-                            priority=estimated_seconds("single", "gpaw", len(atoms))))
+                            priority=(cost := estimated_seconds("single", "gpaw", len(atoms))), estimate=cost))
     return out
 
 
@@ -142,11 +142,11 @@ def charge_difference_tasks(combined: str, settings: dict, *, support: list[int]
     cost = estimated_seconds("single", "gpaw", len(atoms))
     specs = [TaskSpec(f"chargediff/{stem}/AB", "single", settings, metadata={"system": "AB", "stage": "electronic"},
                       outputs=outputs,
-                      priority=cost, **source)]
+                      priority=cost, estimate=cost, **source)]
     for name, keep in parts.items():
         specs.append(TaskSpec(f"chargediff/{stem}/{name}", "single", settings,
                               metadata={"system": name, "stage": "electronic"},
-                              outputs=outputs, gpts_from=specs[0].name, priority=cost, **source,
+                              outputs=outputs, gpts_from=specs[0].name, priority=cost, estimate=cost, **source,
                               fragment=[int(i) for i in keep], counterpoise=counterpoise))
     return specs
 

@@ -409,6 +409,7 @@ def _set_priority(spec: TaskSpec, natoms: int) -> None:
     displaced = len(spec.indices) if spec.indices else 1
     cost = estimated_seconds(spec.kind, spec.settings["calculator"]["name"], natoms, displaced=displaced)
     clean = not spec.metadata.get("adsorbate") and spec.metadata.get("system") != GAS_SYSTEM
+    spec.estimate = cost
     spec.priority = cost * (3 if clean else 1)
 
 
@@ -570,8 +571,8 @@ def schedule(specs: list[TaskSpec], surfaces: list[str]) -> list[TaskSpec]:
 
     Within a band, the task with the longest chain of estimated work after it goes first (the
     critical path), so the long chains (a GPAW stage after an MLIP relaxation) start early.
-    The specs' own ``priority`` is read as their estimated seconds; copies are returned."""
-    cost = {s.name: s.priority for s in specs}
+    The specs' ``estimate`` (seconds) sets the chains; copies are returned."""
+    cost = {s.name: s.estimate for s in specs}
     specs = [replace(s) for s in specs]
     by_name = {s.name: s for s in specs}
     children: dict[str, list[str]] = {}
