@@ -8,6 +8,7 @@ serial GPAW with ``cores // workers`` BLAS threads (or OMP_NUM_THREADS if set).
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
@@ -125,6 +126,10 @@ def _run_one(spec: dict, structure: str, workdir: str, retry_failed: bool, gpts:
     return {k: v for k, v in result.items() if k not in ("forces", "magmoms")}
 
 
+#: at most this often (s) a finished task makes the runner plan again while no worker waits
+REPLAN_EVERY_S = 10.0
+
+
 def run_local(specs: list[TaskSpec], workdir: str | os.PathLike, *, workers: int = 1,
               retry_failed: bool = False, progress: bool = True,
               replan: Callable[[dict[str, dict]], list[TaskSpec]] | None = None,
@@ -137,8 +142,9 @@ def run_local(specs: list[TaskSpec], workdir: str | os.PathLike, *, workers: int
     tasks first, so that none is left to run alone at the end).  ``replan``,
     given the results so far, returns the tasks of the workflow as it now
     stands (screening's GPAW stage appears once its MLIP stage has run) with
-    their priorities; it is called after each finished task, so that a stage
-    starts as soon as it can and the planner's order holds.  ``on_result(results, specs,
+    their priorities; it is called when a worker would otherwise wait, and after
+    a finished task at most every ``REPLAN_EVERY_S`` seconds, so that a stage
+    starts soon after it can and the planner's order holds.  ``on_result(results, specs,
     running)`` is called after each finished task (a live report).
     """
     _check_graph(specs)
@@ -154,13 +160,15 @@ def run_local(specs: list[TaskSpec], workdir: str | os.PathLike, *, workers: int
     os.environ.update({k: os.environ.get(k) or threads for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")})
     bar = _progress(len(specs), progress)
     replanned_at = -1  # number of results when replan last ran
+    last_plan = time.monotonic()
     try:
         with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"),
                                  initializer=_die_with_parent) as pool:
             while True:
                 ready = _ready(specs, results, set(running.values()), bar)
-                if replan and replanned_at != len(results):
-                    replanned_at = len(results)
+                idle = len(ready) < workers - len(running)
+                if replan and replanned_at != len(results) and (idle or time.monotonic() - last_plan >= REPLAN_EVERY_S):
+                    replanned_at, last_plan = len(results), time.monotonic()
                     if _extend(specs, replan(results)):
                         bar.total = len(specs)
                         bar.refresh()
