@@ -73,6 +73,10 @@ def test_charge_difference_pictures(drawn, tmp_path):
     atoms = fcc111("Pt", size=(2, 2, 3), vacuum=6.0)
     grid = np.random.default_rng(0).normal(size=(16, 16, 40)) * 1e-3
     chargediff.plot_contour(atoms, grid, 0, 11, tmp_path / "contour")
+    grid[4:8, 4:8, 18:22] = 2e-2  # a lobe of each sign for the isosurfaces
+    grid[9:12, 9:12, 18:22] = -2e-2
+    chargediff.plot_isosurface(atoms, grid, tmp_path / "isosurface")
+    assert len(drawn) == 3
     for fig in drawn:
         assert layout_problems(fig) == []
 

@@ -96,7 +96,7 @@ def layout_problems(fig: Figure, *, legend_clearance: bool = True) -> list[str]:
     legends = [lg for lg in fig.findobj(Legend) if lg.get_visible()]
     in_legend = {id(t) for lg in legends for t in lg.get_texts()}
     ticks = {id(t) for tick in fig.findobj(Tick) for t in (tick.label1, tick.label2)}
-    drawn_ticks = [label for ax in fig.axes for axis in (ax.xaxis, ax.yaxis) if axis.get_visible()
+    drawn_ticks = [label for ax in fig.axes if ax.axison for axis in (ax.xaxis, ax.yaxis) if axis.get_visible()
                    for tick in axis._update_ticks() for label in (tick.label1, tick.label2)
                    if label.get_visible() and label.get_text().strip()]  # those matplotlib draws
     texts = [t for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip()
