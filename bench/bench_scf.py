@@ -111,6 +111,9 @@ def main() -> int:
     p.add_argument("--one", nargs=3, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.one:
+        from heterocat.parallel import use_gpaw_mpi  # noqa: PLC0415
+
+        use_gpaw_mpi()  # under mpiexec: GPAW's MPI before anything imports GPAW
         row = one(*args.one)
         from gpaw.mpi import world  # noqa: PLC0415
 
