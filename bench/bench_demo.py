@@ -65,13 +65,14 @@ def demo(workdir: Path, study: str, workers: int) -> dict:
     before = {p.parent.name for p in (work / "tasks").glob("*/*/result.json")}
     start = time.perf_counter()
     first = None
-    with open(workdir / "demo.log", "w") as log:
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True, env=ENV)
+    with open(workdir / "demo.log", "w") as log, open(workdir / "demo.json", "w") as doc:
+        # stdout to a file: a pipe nobody reads fills at 64 KB and stops the run at its last print
+        proc = subprocess.Popen(cmd, stdout=doc, stderr=log, text=True, env=ENV)
         while proc.poll() is None:
             time.sleep(5)
             if first is None and complete(work):
                 first = time.perf_counter() - start
-        out = proc.stdout.read()
+    out = (workdir / "demo.log").read_text()
     seconds = time.perf_counter() - start
     if first is None and complete(work):
         first = seconds

@@ -161,6 +161,7 @@ def run_local(specs: list[TaskSpec], workdir: str | os.PathLike, *, workers: int
     bar = _progress(len(specs), progress)
     replanned_at = -1  # number of results when replan last ran
     last_plan = time.monotonic()
+    reported = 0  # number of results when on_result last ran
     try:
         with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"),
                                  initializer=_die_with_parent) as pool:
@@ -180,6 +181,9 @@ def run_local(specs: list[TaskSpec], workdir: str | os.PathLike, *, workers: int
                     gpts = results[spec.gpts_from].get("coarse_grid") if spec.gpts_from else None
                     future = pool.submit(_work, asdict(spec), structure, workdir, retry_failed, gpts)
                     running[future] = spec.name
+                if on_result is not None and reported != len(results):  # with the tasks just started
+                    reported = len(results)
+                    on_result(results, specs, len(running))
                 if not running:
                     break
                 done, _ = wait(list(running), return_when=FIRST_COMPLETED)
@@ -188,8 +192,6 @@ def run_local(specs: list[TaskSpec], workdir: str | os.PathLike, *, workers: int
                     results[name] = future.result()
                     bar.update(1)
                     bar.set_postfix_str(_counts(results))
-                if on_result is not None:
-                    on_result(results, specs, len(running))
     finally:
         bar.close()
         for key, value in saved.items():
