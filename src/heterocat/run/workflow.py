@@ -49,8 +49,6 @@ VIBRATIONS = ("dft", "mlip", "none")
 GAS_SYSTEM = "gas"
 #: Strategy label of screening's GPAW stage (planned once the MLIP ranking is known).
 SCREEN_DFT = "mlip-screen top-"
-#: Key under which screening notes the surfaces whose MLIP relaxations have not all ended.
-_PENDING = "pending"
 #: Strategy label of the prescreen: an MLIP single point of the unrelaxed placement (never a final energy).
 RANK = "rank: MLIP single point of the placement"
 
@@ -338,6 +336,7 @@ def plan_tasks(plan: Plan, dft: dict, mlip: dict | None, workdir: str | os.PathL
     finished = finished or {}
     specs: list[TaskSpec] = []
     screened: dict[str, list[tuple[float, dict, str]]] = {}
+    pending: set[str] = set()  # surfaces whose screening relaxations have not all ended
     preset_dft = dft
     dft_of = {s.name: surface_settings(preset_dft, s) for s in plan.surfaces}
     strategy_of = strategies(plan)
@@ -364,7 +363,7 @@ def plan_tasks(plan: Plan, dft: dict, mlip: dict | None, workdir: str | os.PathL
                 ranked.setdefault(key, []).append((result["energy"], md, structure))
             continue  # relaxed below if it ranks among the best of its group
         specs += _candidate_tasks(plan, md, structure, strategy, dft_of.get(md["system"], preset_dft), mlip,
-                                  finished, screened)
+                                  finished, screened, pending)
         if is_gas and strategy != "mlip":
             specs += _gas_at_surface_settings(plan, md, structure, strategy, gas_variants)
     for key, group in ranked.items():
@@ -372,8 +371,7 @@ def plan_tasks(plan: Plan, dft: dict, mlip: dict | None, workdir: str | os.PathL
             continue  # rank a group only when all its single points are in
         for _, md, structure in sorted(group, key=lambda g: g[0])[:prescreen_of[md["system"]]]:
             specs += _candidate_tasks(plan, md, structure, strategy_of[md["system"]], dft_of[md["system"]],
-                                      mlip, finished, screened)
-    pending = screened.pop(_PENDING, set())
+                                      mlip, finished, screened, pending)
     for group in screened.values():
         if group[0][1]["system"] in pending:
             continue  # ranked once every relaxation of the surface has ended (where it ends sets the group)
@@ -414,8 +412,9 @@ def _set_priority(spec: TaskSpec, natoms: int) -> None:
 
 
 def _candidate_tasks(plan: Plan, md: dict, structure: str, strategy: str, dft: dict, mlip: dict | None,
-                     finished: dict[str, dict], screened: dict[str, list]) -> list[TaskSpec]:
-    """Tasks of one candidate under ``strategy``; screening candidates go to ``screened`` once relaxed."""
+                     finished: dict[str, dict], screened: dict[str, list], pending: set[str]) -> list[TaskSpec]:
+    """Tasks of one candidate under ``strategy``; screening candidates go to ``screened`` once relaxed
+    (and their surface to ``pending`` while not)."""
     is_gas = md["system"] == GAS_SYSTEM
     base = _name(md, "")
     if strategy == "dft":
@@ -433,7 +432,7 @@ def _candidate_tasks(plan: Plan, md: dict, structure: str, strategy: str, dft: d
     elif strategy == "screen":
         result = finished.get(first.name, {})
         if not result:
-            screened.setdefault(_PENDING, set()).add(md["system"])
+            pending.add(md["system"])
         elif result.get("status") == "done" and not result.get("flags"):
             # ranked where the relaxation ended: its final species and site group
             species = result.get("adsorbate_final") or md["adsorbate"]
