@@ -19,9 +19,11 @@ def plot_pathways(results: list[PathResult], stem: str | os.PathLike, *, at_U: b
     fig, ax = subplots(figsize=(max(4.0, 1.0 * max(len(r.levels) for r in results) + 1) + legend_width, 3.4))
     rows = []
     marked = set()
+    drawn = []  # (colour, levels) per path, for the level values
     for k, result in enumerate(results):
         levels = result.levels_at_U if at_U else result.levels
         col = colour(result.name.split(": ")[0], k)
+        drawn.append((col, levels))
         pds = result.potential_determining_step
         tags = []
         for i, step in enumerate(result.steps):
@@ -46,8 +48,7 @@ def plot_pathways(results: list[PathResult], stem: str | os.PathLike, *, at_U: b
                     label=kind if kind and kind not in marked else None, **style)
             if kind:
                 marked.add(kind)
-    _level_values(ax, [(colour(r.name.split(": ")[0], k), r.levels_at_U if at_U else r.levels)
-                       for k, r in enumerate(results)])
+    _level_values(ax, drawn)
     labels = results[0].state_labels
     ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right", fontsize=8)
     ax.set_ylabel("ΔG (eV)")
