@@ -68,6 +68,7 @@ def _heterocat(*args: str, cwd: Path, timeout: int = 900) -> subprocess.Complete
     ('[[surface]]\nname = "x"\nstructure = "s.extxyz"\nsettings = { calculator = { bassis = "dzp" } }\n'
      '[[pathway]]\nname = "her"\n', "bassis"),
     ('k = "three"\n', "k must be a int"),
+    ('[[surface]]\nname = "x"\nstructure = "s.extxyz"\nfix = "cluster"\n', "fix must be one of"),
 ])
 def test_a_bad_study_file_is_one_line_and_exit_2(tmp_path, text, message):
     (tmp_path / "s.extxyz").write_text((ROOT / "structures" / "ru0001_small.extxyz").read_text())
@@ -75,6 +76,27 @@ def test_a_bad_study_file_is_one_line_and_exit_2(tmp_path, text, message):
     out = _heterocat("study", "show", "study.toml", cwd=tmp_path)
     assert out.returncode == 2 and out.stderr.count("\n") == 1 and message in out.stderr, out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_the_campaign_fixes_the_whole_support_and_leaves_the_cluster_free():
+    """workflows/nio_ru13_dft.toml (fix = "support"): every first-stage task of NiO(100)/Ru13 holds its
+    64 Ni and O atoms fixed and its 13 Ru free; the demo's model fixes only the bottom layer (32)."""
+    from ase.constraints import FixAtoms
+
+    from heterocat.systems import fixed_atoms, part_indices
+
+    study = load_study(ROOT / "workflows" / "nio_ru13_dft.toml")
+    dft, mlip = study.settings()
+    with tempfile.TemporaryDirectory() as w:
+        specs = [s for s in plan_all(study.plans(only=["her"]), dft, mlip, w) if s.structure]
+        surface = [read_structure(s.structure) for s in specs if s.name.startswith("NiO100-Ru13/")]
+    assert surface
+    for atoms in surface:
+        fixed = {int(i) for c in atoms.constraints if isinstance(c, FixAtoms) for i in c.get_indices()}
+        assert fixed == set(part_indices(atoms, "support").tolist()) and len(fixed) == 64
+        assert not fixed & set(part_indices(atoms, "cluster").tolist())
+        assert fixed_atoms(atoms) == "support"
+    assert fixed_atoms(read_structure(ROOT / "structures" / "nio100_ru13_small.extxyz")) == "32 of 64 support atoms"
 
 
 def test_a_work_directory_that_is_a_file_is_refused(tmp_path):

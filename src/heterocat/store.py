@@ -30,6 +30,7 @@ from ase.db import connect
 
 from heterocat.io import read_json, read_structure
 from heterocat.records import Settings, TaskResult
+from heterocat.systems import fixed_atoms
 
 DB_NAME = "results.db"
 
@@ -97,6 +98,7 @@ class ResultsStore:
             "strategy": str(meta.get("strategy", "")),
             "stage": str(meta.get("stage", "")),
             "orientation": int(meta.get("orientation", 0)),
+            "fixed": fixed_atoms(atoms),
         }
         if result.get("zpe") is not None:
             keys["zpe"] = float(result["zpe"])

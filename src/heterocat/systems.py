@@ -94,6 +94,39 @@ def part_indices(atoms: Atoms, part: str) -> np.ndarray:
     return np.flatnonzero(parts(atoms) == code)
 
 
+def fix_part(atoms: Atoms, part: str) -> Atoms:
+    """A copy of ``atoms`` with every atom of ``part`` (``support``, ``cluster``) fixed as well as
+    the atoms fixed already (one ``FixAtoms``; other constraints are kept)."""
+    from ase.constraints import FixAtoms  # noqa: PLC0415
+
+    out = atoms.copy()
+    fixed = set(int(i) for i in part_indices(atoms, part))
+    others = []
+    for c in out.constraints:
+        if isinstance(c, FixAtoms):
+            fixed |= set(int(i) for i in c.get_indices())
+        else:
+            others.append(c)
+    out.set_constraint([FixAtoms(indices=sorted(fixed)), *others])
+    return out
+
+
+def fixed_atoms(atoms: Atoms) -> str:
+    """What the ``FixAtoms`` constraints of ``atoms`` hold, in words: "" (none), "support" (the whole
+    support and nothing else) or "N of M support atoms" (e.g. a slab's bottom layers)."""
+    from ase.constraints import FixAtoms  # noqa: PLC0415
+
+    fixed = {int(i) for c in atoms.constraints if isinstance(c, FixAtoms) for i in c.get_indices()}
+    if not fixed:
+        return ""
+    support = {int(i) for i in part_indices(atoms, "support")}
+    if fixed == support:
+        return "support"
+    if fixed <= support:
+        return f"{len(fixed)} of {len(support)} support atoms"
+    return f"{len(fixed)} atoms"
+
+
 def set_parts(atoms: Atoms, codes: np.ndarray | int) -> None:
     """Record per-atom part codes on ``atoms`` (array ``part``)."""
     values = np.broadcast_to(np.asarray(codes, dtype=int), (len(atoms),)).copy()

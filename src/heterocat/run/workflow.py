@@ -84,6 +84,16 @@ class Surface:
     #: extra outputs of the clean surface's GPAW single point (``("potential",)`` for its work
     #: function), so that the work function needs no second single point of the same geometry
     clean_outputs: tuple[str, ...] = ()
+    #: "support": fix every support atom (cluster and adsorbates free); "": the structure file's constraints
+    fix: str = ""
+
+
+def surface_structure(surface: Surface) -> Atoms:
+    """The surface's clean model as its tasks start from it: the structure file, with ``fix`` applied."""
+    from heterocat.systems import fix_part  # noqa: PLC0415
+
+    atoms = read_structure(surface.structure)
+    return fix_part(atoms, surface.fix) if surface.fix else atoms
 
 
 @dataclass
@@ -190,7 +200,7 @@ def candidates(plan: Plan, relaxed: dict[str, Atoms] | None = None,
             out.append((gas_molecule(name), {"system": GAS_SYSTEM, "adsorbate": name, "site": "",
                                              "gas_strategy": strategy}))
     for surface in plan.surfaces:
-        clean = read_structure(surface.structure)
+        clean = surface_structure(surface)
         out.append((clean, {"system": surface.name, "adsorbate": "", "site": ""}))
         enumeration = load_sites(surface, clean)
         enumerated = enumeration.sites

@@ -51,7 +51,9 @@ STUDY_KEYS = {"name": str, "preset": str, "set": list, "strategy": str, "mlip": 
               "pathway": list, "description": str}
 SURFACE_KEYS = {"name": str, "structure": str, "sites": str, "strategy": str, "prescreen": int,
                 "relaxed_start": bool, "kpt_density": (int, float), "settings": dict, "labels": list, "regions": list,
-                "work_function": bool, "charge_difference": bool}
+                "work_function": bool, "charge_difference": bool, "fix": str}
+#: what a surface's ``fix`` may name: "" (the constraints of its structure file) or a part to fix whole
+FIXES = ("", "support")
 PATHWAY_KEYS = {"name": str, "adsorbates": list, "regions": list, "group_by": str}
 MLIPS = ("sevenn", "chgnet")
 
@@ -91,7 +93,8 @@ class SurfaceSpec:
     regions: list[str] | None = None
     work_function: bool = False
     charge_difference: bool = False
-
+    #: "support": every support atom fixed, the cluster and adsorbates free; "": the structure file's constraints
+    fix: str = ""
 
 
 @dataclass
@@ -158,7 +161,7 @@ class Study:
                                 regions=tuple(s.regions or pathway.regions or ()) or None,
                                 labels=tuple(s.labels) if s.labels else None, kpt_density=s.kpt_density,
                                 settings=s.settings, strategy=s.strategy, prescreen=s.prescreen,
-                                relaxed_start=s.relaxed_start,
+                                relaxed_start=s.relaxed_start, fix=s.fix,
                                 clean_outputs=("potential",) if s.work_function else ()) for s in self.surfaces]
             plan = Plan(surfaces, list(pathway.adsorbates), gases_for(pathway.adsorbates), strategy=self.strategy,
                         vibrations=self.vibrations, k=self.k, group_by=pathway.group_by,
@@ -201,6 +204,8 @@ def _surface(table: dict, base: Path, k: int) -> SurfaceSpec:
         if key not in table:
             raise HeterocatError(f"{where}: needs {key!r}")
     structure = _path(base, table["structure"], f"surface {table['name']!r}")
+    if table.get("fix", "") not in FIXES:
+        raise HeterocatError(f"{where}: fix must be one of {', '.join(map(repr, FIXES))}, got {table['fix']!r}")
     sites = table.get("sites")
     if sites is not None:
         sites = _path(base, sites, f"surface {table['name']!r}")

@@ -1,0 +1,174 @@
+"""The fast preset against plane waves at identical geometries: adsorption energies of H, OH, H2O, N2Hx.
+
+For each surface of a finished study store (``--from``, e.g. the demo's ``work/demo``) and each
+adsorbate, the geometry is the lowest-energy final structure the store holds for it (a GPAW
+single point on an MLIP geometry, or the MLIP relaxation itself), the clean surface and the gases
+likewise.  Every structure gets one single point per method; the methods differ only in what
+is named (basis, datasets, grid); k-points, smearing, U (Ni 6.2 eV, normalised), spin and dipole
+correction are the fast preset's::
+
+    fast         LCAO dzp, h 0.25 Å, valence-only Ni.10 / Ru.8 (the preset)
+    pw           PW 400 eV, GPAW's default datasets (semicore Ni, Ru)
+    lcao-default LCAO dzp, h 0.25 Å, GPAW's default datasets   (--diagnose: datasets or basis?)
+    pw-valence   PW 400 eV, Ni.10 / Ru.8                        (--diagnose)
+
+Adsorption energies against the gases of the same method (no mixing)::
+
+    dE(H)    = E(H*)    - E(*) - 1/2 E(H2)
+    dE(OH)   = E(OH*)   - E(*) - [E(H2O) - 1/2 E(H2)]
+    dE(H2O)  = E(H2O*)  - E(*) - E(H2O)
+    dE(N2Hx) = E(N2Hx*) - E(*) - [E(N2H4) - (4 - x)/2 E(H2)]
+
+Every single point is a task in the results store of ``--workdir``, so a killed run resumes and
+a rerun prints at once.  Prints a table (or ``--json``: one document, ``cases`` with ``system``,
+``adsorbate``, ``site``, ``dE`` per method, ``difference`` = method - pw, and ``seconds``).
+
+    python bench/bench_fast_vs_pw.py --from work/demo --systems "Ru(0001)" "NiO(100)" --diagnose
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+from heterocat.calculate.settings import load_settings  # noqa: E402
+from heterocat.store import ResultsStore, run_task  # noqa: E402
+
+#: method name -> settings assignments over the fast preset
+METHODS = {
+    "fast": [],
+    "pw": ["calculator.mode=pw", "calculator.ecut=400", "calculator.setups={}"],
+    "lcao-default": ["calculator.setups={}"],
+    "pw-valence": ["calculator.mode=pw", "calculator.ecut=400"],
+}
+DIAGNOSTIC = ("lcao-default", "pw-valence")
+#: gas reference of each adsorbate: (gas, multiple of 1/2 H2 added)
+REFERENCES = {"H": ("H2", 0), "OH": ("H2O", -1), "H2O": ("H2O", 0), "N2H4": ("N2H4", 0),
+              "N2H3": ("N2H4", -1), "NHNH": ("N2H4", -2), "NNH2": ("N2H4", -2), "N2H": ("N2H4", -3),
+              "N2": ("N2H4", -4)}
+ADSORBATES = ("H", "OH", "H2O", "N2H4", "N2H")
+
+
+def lowest(rows: list[dict]) -> dict | None:
+    """The finished final structure with the lowest energy, GPAW single points before MLIP relaxations."""
+    done = [r for r in rows if r.get("status") == "done" and r.get("stage") == "final" and r.get("energy") is not None]
+    dft = [r for r in done if r.get("method") == "dft"]
+    pool = dft or done
+    return min(pool, key=lambda r: r["energy"]) if pool else None
+
+
+def geometry(store: ResultsStore, system: str, adsorbate: str):
+    """(atoms, row) of the lowest-energy structure the store holds, or None."""
+    row = lowest(store.rows(system=system, adsorbate=adsorbate))
+    return None if row is None else (store.atoms(row["task_hash"]), row)
+
+
+def energy(atoms, method: str, workdir: Path, metadata: dict, assignments: list[str]) -> dict:
+    """One single point in the bench's store: energy (eV), seconds, total moment (μB)."""
+    settings = load_settings("fast", assignments=[*METHODS[method], *assignments])
+    settings["preset"] = f"fast-vs-pw:{method}"
+    result = run_task(atoms, "single", settings, workdir, metadata={**metadata, "strategy": f"bench {method}"})
+    if result.get("status") != "done":
+        raise RuntimeError(f"{metadata} {method}: {result.get('error', result.get('status'))}")
+    return {"energy": result["energy"], "seconds": result.get("wall_time", 0.0), "magmom": result.get("magmom", 0.0),
+            "ran": result.get("ran", False)}
+
+
+def surface_assignments(atoms) -> list[str]:
+    """Γ point for a supported cluster (as the demo's 11.8 Å NiO(100)/Ru13), the preset's k elsewhere."""
+    from heterocat.systems import system_kind  # noqa: PLC0415
+
+    return ["calculator.kpt_density=0"] if system_kind(atoms) == "supported" else []
+
+
+def run_system(source: ResultsStore, system: str, adsorbates: list[str], methods: list[str],
+               workdir: Path) -> list[dict]:
+    """Adsorption energies of ``adsorbates`` on ``system`` by every method; cases without a geometry are skipped."""
+    clean = geometry(source, system, "")
+    if clean is None:
+        raise SystemExit(f"error: the store holds no clean {system}")
+    extra = surface_assignments(clean[0])
+    energies: dict[tuple[str, str], dict] = {}
+
+    def of(name: str, atoms, row: dict, method: str, gas: bool = False) -> dict:
+        key = (name, method)
+        if key not in energies:
+            meta = {"system": "gas" if gas else system, "adsorbate": name, "site": row.get("site", ""),
+                    "geometry_from": row["task_hash"]}
+            energies[key] = energy(atoms, method, workdir, meta, [] if gas else extra)
+            print(f"# {system if not gas else 'gas'} {name or 'clean'} {method}: {energies[key]['energy']:.4f} eV "
+                  f"({energies[key]['seconds']:.0f} s{', stored' if not energies[key]['ran'] else ''})",
+                  file=sys.stderr, flush=True)
+        return energies[key]
+
+    cases = []
+    for adsorbate in adsorbates:
+        found = geometry(source, system, adsorbate)
+        gas_name, half_h2 = REFERENCES[adsorbate]
+        gas = geometry(source, "gas", gas_name)
+        h2 = geometry(source, "gas", "H2")
+        if found is None or gas is None or h2 is None:
+            print(f"# {system} {adsorbate}: no geometry in the store, skipped", file=sys.stderr)
+            continue
+        case = {"system": system, "adsorbate": adsorbate, "site": found[1].get("site", ""),
+                "geometry_from": found[1]["task_hash"], "geometry_level": found[1].get("level", ""),
+                "dE": {}, "seconds": {}, "magmom": {}}
+        for method in methods:
+            ads, surf = of(adsorbate, *found, method), of("", *clean, method)
+            ref, half = of(gas_name, *gas, method, gas=True), of("H2", *h2, method, gas=True)
+            reference = ref["energy"] + 0.5 * half_h2 * half["energy"]
+            case["dE"][method] = round(ads["energy"] - surf["energy"] - reference, 4)
+            case["seconds"][method] = round(ads["seconds"] + surf["seconds"], 1)
+            case["magmom"][method] = {"adsorbed": round(ads["magmom"], 3), "clean": round(surf["magmom"], 3)}
+        if "pw" in case["dE"]:
+            case["difference"] = {m: round(v - case["dE"]["pw"], 4) for m, v in case["dE"].items() if m != "pw"}
+        cases.append(case)
+    return cases
+
+
+def table(cases: list[dict], methods: list[str]) -> str:
+    """Fixed-width table: dE per method and each method's difference from pw (eV)."""
+    others = [m for m in methods if m != "pw"]
+    head = f"{'system':<15}{'adsorbate':<10}{'site':<26}" + "".join(f"{m:>13}" for m in methods) + \
+        "".join(f"{m + '-pw':>16}" for m in others if "pw" in methods)
+    lines = [head, "-" * len(head)]
+    for c in cases:
+        line = f"{c['system']:<15}{c['adsorbate']:<10}{c['site'][:25]:<26}" + \
+            "".join(f"{c['dE'][m]:>13.3f}" for m in methods)
+        if "difference" in c:
+            line += "".join(f"{c['difference'][m]:>+16.3f}" for m in others)
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--from", dest="source", required=True, help="a finished study's work directory")
+    parser.add_argument("--workdir", default="bench-work/fast-vs-pw", help="this bench's results store")
+    parser.add_argument("--systems", nargs="+", default=["Ru(0001)", "NiO(100)", "NiO(100)/Ru13"])
+    parser.add_argument("--adsorbates", nargs="+", default=list(ADSORBATES), choices=sorted(REFERENCES))
+    parser.add_argument("--diagnose", action="store_true", help="also LCAO with default datasets, PW with valence ones")
+    parser.add_argument("--methods", nargs="+", choices=sorted(METHODS), help="methods (default: fast pw)")
+    parser.add_argument("--json", action="store_true", help="print one JSON document")
+    args = parser.parse_args(argv)
+    if not (Path(args.source) / "results.db").exists():
+        print(f"error: {args.source} holds no results store (results.db)", file=sys.stderr)
+        return 2
+    methods = args.methods or ["fast", "pw", *(DIAGNOSTIC if args.diagnose else ())]
+    source, workdir = ResultsStore(args.source), Path(args.workdir)
+    cases = [c for system in args.systems for c in run_system(source, system, args.adsorbates, methods, workdir)]
+    if args.json:
+        print(json.dumps({"benchmark": "fast-vs-pw", "methods": {m: METHODS[m] for m in methods}, "cases": cases},
+                         indent=1))
+    else:
+        print(table(cases, methods))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
