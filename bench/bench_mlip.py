@@ -1,128 +1,213 @@
-"""MLIP pre-relaxation against plain GPAW relaxation (issue 6).
+"""Which MLIP fits this chemistry: adsorption energies of every shipped model against GPAW relaxations.
 
-For each adsorbate/site case on Ru(0001) 2x2x3 and NiO(100) p(2x2) 2 layers:
-GPAW force calls of a plain GPAW relaxation vs MLIP relaxation + one GPAW
-single point; the difference between the two final GPAW energies, as total
-energies (``dE``) and as adsorption energies against the clean slab treated the
-same way (``dE_ads``); and, per surface and adsorbate, whether the MLIP's best
-site is GPAW's best site.
-Prints one JSON line per case as it finishes, then a summary line per MLIP.
-Targets: >= 5x fewer GPAW force calls, |dE| <= 0.1 eV in >= 80% of cases.
+References are GPAW relaxations (fast preset) in one or more results stores (``--reference``): the
+DFT campaign's (``workflows/nio_ru13_dft.toml``: NiO(100)/Ru13) and this bench's own slab cases
+(``--run-slab-references``: H, OH, H2O, N2H4, N2H on Ru(0001) and NiO(100), the small models in
+``structures/``).  A case is an adsorbate relaxation with, in the same store and at the same level,
+the clean surface's relaxation and the gas references.  Each model relaxes the case from the same
+start as the GPAW chain (the placement, before any MLIP pre-relaxation), the clean surface and
+the gases, and its adsorption energy is compared with GPAW's::
 
-    python bench/bench_mlip.py --workdir bench-mlip   # resumable; ci preset by default
+    dE = E(A*) - E(*) - sum_gas n E(gas)       (each side with its own method; no mixing)
 
-On 2 cores the ci preset's PW mode is 3x faster than fast's LCAO dzp for these
-12-16 atom cells (LCAO's grid work dominates with k-points); ~2 h in all.
+Models: every one whose weights ship in its package: SevenNet-0, SevenNet-l3i5, SevenNet-MF-0
+with each fidelity head (PBE, R2SCAN) and CHGNet 0.3.0.  Per system and model it prints the
+adsorption-energy error (mean and max |error|, share within 0.1 eV), whether the model's
+lowest site is GPAW's (per system and adsorbate with two sites or more), its seconds per force
+call, and the GPAW force calls a screen saves (the reference relaxation's minus the one single
+point on the MLIP geometry).  ``--json``: one document with ``cases`` and ``summary``.
+
+    python bench/bench_mlip.py --run-slab-references --reference bench-work/mlip-slabs work/nio-ru13-dft
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
-import time
+from pathlib import Path
 
-import numpy as np
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-from heterocat.build import metal_slab, nio100_slab
-from heterocat.calculate.settings import load_settings
-from heterocat.sites import find_sites
-from heterocat.sites.adsorbates import place_adsorbate
-from heterocat.store import run_task
+import numpy as np  # noqa: E402
 
+from heterocat.calculate.settings import load_settings  # noqa: E402
+from heterocat.io import read_json, read_structure  # noqa: E402
+from heterocat.run.workflow import gas_molecule  # noqa: E402
+from heterocat.sites.adsorbates import get_adsorbate, place_adsorbate  # noqa: E402
+from heterocat.sites.records import SiteEnumeration  # noqa: E402
+from heterocat.store import ResultsStore, run_task  # noqa: E402
 
-def mlip_then_dft(atoms, mlip: dict, dft: dict, workdir: str, metadata: dict) -> dict:
-    """MLIP relaxation, then one GPAW single point on its geometry (the planner's mlip+dft, inline)."""
-    from heterocat.io import read_structure
-
-    first = run_task(atoms, "relax", mlip, workdir, metadata={**metadata, "strategy": "mlip-relax"})
-    if first["status"] != "done":
-        return {"mlip": first, "dft": None}
-    start = read_structure(f"{first['directory']}/final.extxyz")
-    start.set_initial_magnetic_moments(atoms.get_initial_magnetic_moments())
-    second = run_task(start, "single", dft, workdir, metadata={**metadata, "strategy": "mlip-relax + dft",
-                                                                 "geometry_from": first["task_hash"]})
-    return {"mlip": first, "dft": second}
-
-
-CASES = {
-    "Ru(0001)": [("H", "fcc"), ("H", "hcp"), ("H", "Ru-top"), ("OH", "fcc"), ("OH", "Ru-top"),
-                 ("H2O", "Ru-top")],
-    "NiO(100)": [("H", "O-top"), ("H", "Ni-top"), ("OH", "Ni-top")],
+ROOT = Path(__file__).resolve().parents[1]
+MODELS = ["sevenn:7net-0", "sevenn:7net-l3i5", "sevenn:7net-mf-0:PBE", "sevenn:7net-mf-0:R2SCAN", "chgnet:0.3.0"]
+#: the bench's own GPAW references: structure stem -> (system, [(adsorbate, site label)])
+SLAB_CASES = {
+    "ru0001_small": ("Ru(0001)", [("H", "fcc"), ("H", "hcp"), ("H", "Ru-top"), ("OH", "fcc"), ("OH", "Ru-top"),
+                                  ("H2O", "Ru-top"), ("N2H4", "Ru-top"), ("N2H", "fcc")]),
+    "nio100_small": ("NiO(100)", [("H", "O-top"), ("H", "Ni-top"), ("OH", "Ni-top"), ("OH", "O-top"),
+                                  ("H2O", "Ni-top"), ("N2H4", "Ni-top"), ("N2H", "Ni-top"), ("N2H", "O-top")]),
 }
 
 
-def surfaces() -> dict:
-    """The two small benchmark slabs (bottom layer fixed)."""
-    return {"Ru(0001)": metal_slab("Ru", size=(2, 2, 3), vacuum=6.0, fixed_layers=1),
-            "NiO(100)": nio100_slab(layers=2, repeat=(2, 2), vacuum=6.0, fixed_layers=1)}
+def run_slab_references(workdir: str, preset: str) -> None:
+    """GPAW relaxations of the slab cases, their clean slabs and the gases (resumable)."""
+    settings = load_settings(preset)
+    gases = sorted({g for _, cases in SLAB_CASES.values() for a, _ in cases
+                    for g, n in get_adsorbate(a).reference.items() if n} | {"H2"})
+    for gas in gases:
+        report(run_task(gas_molecule(gas), "relax", settings, workdir, metadata={"system": "gas", "adsorbate": gas}))
+    for stem, (system, cases) in SLAB_CASES.items():
+        clean = read_structure(ROOT / "structures" / f"{stem}.extxyz")
+        report(run_task(clean, "relax", settings, workdir, metadata={"system": system, "adsorbate": "", "site": ""}))
+        sites = SiteEnumeration.load(ROOT / "structures" / f"{stem}.sites.json").sites
+        for adsorbate, label in cases:
+            site = next(s for s in sites if s.label == label)
+            atoms = place_adsorbate(clean, site, adsorbate, 0)
+            report(run_task(atoms, "relax", settings, workdir,
+                            metadata={"system": system, "adsorbate": adsorbate, "site": site.id,
+                                      "site_indices": list(site.indices)}))
 
 
-def summary(mlip: str, rows: list[dict]) -> dict:
-    """Force-call ratio, |dE| statistics and best-site agreement over finished cases."""
-    rows = [r for r in rows if r["dE"] is not None]
-    if not rows:
-        return {"benchmark": "mlip", "mlip": mlip, "cases": 0}
-    dE = np.abs([r["dE"] for r in rows])
-    dE_ads = np.abs([r["dE_ads"] for r in rows])
-    groups = sorted({(r["surface"], r["adsorbate"]) for r in rows})
-    groups = [g for g in groups if sum((r["surface"], r["adsorbate"]) == g for r in rows) > 1]
-    agree = 0
-    for g in groups:
-        mine = [r for r in rows if (r["surface"], r["adsorbate"]) == g]
-        agree += min(mine, key=lambda r: r["E_mlip"])["site"] == min(mine, key=lambda r: r["E_plain"])["site"]
-    calls_plain = sum(r["gpaw_force_calls_plain"] for r in rows)
-    calls_mlip = sum(r["gpaw_force_calls_mlip"] for r in rows)
-    return {"benchmark": "mlip", "mlip": mlip, "cases": len(rows),
-            "gpaw_force_calls_plain": calls_plain, "gpaw_force_calls_mlip": calls_mlip,
-            "force_call_ratio": round(calls_plain / calls_mlip, 2),
-            "dE_mean": round(float(dE.mean()), 4), "dE_max": round(float(dE.max()), 4),
-            "within_0.1eV": f"{int((dE <= 0.1).sum())}/{len(dE)}",
-            "dE_ads_mean": round(float(dE_ads.mean()), 4), "dE_ads_max": round(float(dE_ads.max()), 4),
-            "ads_within_0.1eV": f"{int((dE_ads <= 0.1).sum())}/{len(dE_ads)}",
-            "best_site_agrees": f"{agree}/{len(groups)}"}
+def report(result: dict) -> None:
+    meta = result.get("metadata", {})
+    print(f"# GPAW {meta.get('system')} {meta.get('adsorbate') or 'clean'} {meta.get('site', '')}: "
+          f"{result.get('status')} {result.get('steps')} steps {result.get('wall_time', 0):.0f} s"
+          f"{'' if result.get('ran') else ' (stored)'}", file=sys.stderr, flush=True)
+
+
+def origin(store: Path, task_hash: str) -> Path:
+    """The input structure at the start of a task's chain (``geometry_from`` followed back)."""
+    seen = set()
+    while task_hash not in seen:
+        seen.add(task_hash)
+        directory = next((store / "tasks" / kind / task_hash for kind in ("relax", "single")
+                          if (store / "tasks" / kind / task_hash).exists()), None)
+        if directory is None:
+            break
+        start = read_json(directory / "result.json").get("metadata", {}).get("geometry_from")
+        if not start:
+            return directory / "input.extxyz"
+        task_hash = start
+    raise SystemExit(f"error: the chain of {task_hash} in {store} is broken")
+
+
+def references(store_dir: str) -> list[dict]:
+    """GPAW adsorption energies of every finished GPAW relaxation with its clean surface and gases."""
+    store = ResultsStore(store_dir)
+    rows = [r for r in store.rows(task="relax", status="done") if r.get("method") == "dft" and r.get("converged")]
+    gases = {(r["adsorbate"], r.get("gas_level_id")): r for r in rows if r["system"] == "gas"}
+    cleans = {(r["system"], r["level_id"]): r for r in rows if r["system"] != "gas" and not r["adsorbate"]}
+    cases = []
+    for r in rows:
+        if r["system"] == "gas" or not r["adsorbate"] or r.get("flagged"):
+            continue
+        clean = cleans.get((r["system"], r["level_id"]))
+        need = {g: n for g, n in get_adsorbate(r["adsorbate"]).reference.items() if n}
+        found = {g: gases.get((g, r.get("gas_level_id"))) for g in need}
+        if clean is None or not all(found.values()):
+            continue
+        de = r["energy"] - clean["energy"] - sum(n * found[g]["energy"] for g, n in need.items())
+        cases.append({"store": store_dir, "system": r["system"], "adsorbate": r["adsorbate"],
+                      "site": r.get("site_start") or r["site"], "site_final": r["site"], "dE_gpaw": round(de, 4),
+                      "gpaw_steps": int(r.get("steps", 0)), "task_hash": r["task_hash"],
+                      "start": str(origin(Path(store_dir), r["task_hash"])),
+                      "clean_start": str(origin(Path(store_dir), clean["task_hash"])),
+                      "gases": need, "level": r.get("level", "")})
+    return cases
+
+
+def mlip_settings(model: str):
+    name, _, weights = model.partition(":")
+    return load_settings("fast", assignments=[f"calculator.name={name}", f"calculator.model={weights}",
+                                              "calculator.device=cpu", "relax.fmax=0.05", "relax.steps=300"])
+
+
+def mlip_energy(atoms, model: str, workdir: str, metadata: dict) -> dict:
+    result = run_task(atoms, "relax", mlip_settings(model), workdir, metadata=metadata)
+    if result.get("status") != "done":
+        return {"energy": None, "steps": 0, "seconds": 0.0}
+    return {"energy": result["energy"], "steps": max(1, int(result.get("steps", 0))),
+            "seconds": float(result.get("wall_time", 0.0)), "flagged": bool(result.get("flags"))}
+
+
+def evaluate(case: dict, model: str, workdir: str) -> dict:
+    """The model's adsorption energy for ``case``, from the same start, and its error against GPAW's."""
+    ads = mlip_energy(read_structure(case["start"]), model, workdir,
+                      {"system": case["system"], "adsorbate": case["adsorbate"], "site": case["site"]})
+    clean = mlip_energy(read_structure(case["clean_start"]), model, workdir, {"system": case["system"], "adsorbate": ""})
+    gases = {g: mlip_energy(gas_molecule(g), model, workdir, {"system": "gas", "adsorbate": g}) for g in case["gases"]}
+    out = {"model": model, "system": case["system"], "adsorbate": case["adsorbate"], "site": case["site"],
+           "dE_gpaw": case["dE_gpaw"], "gpaw_steps": case["gpaw_steps"], "mlip_steps": ads["steps"],
+           "seconds_per_call": round(ads["seconds"] / ads["steps"], 3), "dE_mlip": None, "error": None,
+           "mlip_flagged": ads.get("flagged", False)}
+    if ads["energy"] is not None and clean["energy"] is not None and all(g["energy"] is not None for g in gases.values()):
+        de = ads["energy"] - clean["energy"] - sum(n * gases[g]["energy"] for g, n in case["gases"].items())
+        out.update(dE_mlip=round(de, 4), error=round(de - case["dE_gpaw"], 4))
+    return out
+
+
+def summary(rows: list[dict]) -> list[dict]:
+    """Per system and model: error statistics, best-site agreement, seconds per call, GPAW calls saved."""
+    out = []
+    for system in sorted({r["system"] for r in rows}):
+        for model in sorted({r["model"] for r in rows}, key=lambda m: (MODELS.index(m) if m in MODELS else 99, m)):
+            mine = [r for r in rows if r["system"] == system and r["model"] == model and r["error"] is not None]
+            if not mine:
+                continue
+            errors = np.abs([r["error"] for r in mine])
+            agree = total = 0
+            for adsorbate in sorted({r["adsorbate"] for r in mine}):
+                group = [r for r in mine if r["adsorbate"] == adsorbate]
+                if len(group) > 1:
+                    total += 1
+                    agree += min(group, key=lambda r: r["dE_mlip"])["site"] == min(group, key=lambda r: r["dE_gpaw"])["site"]
+            out.append({"system": system, "model": model, "cases": len(mine),
+                        "error_mean": round(float(errors.mean()), 3), "error_max": round(float(errors.max()), 3),
+                        "within_0.1eV": round(float((errors <= 0.1).mean()), 3),
+                        "signed_mean": round(float(np.mean([r["error"] for r in mine])), 3),
+                        "best_site_agrees": f"{agree}/{total}",
+                        "seconds_per_call": round(float(np.mean([r["seconds_per_call"] for r in mine])), 3),
+                        "gpaw_calls_saved": int(sum(r["gpaw_steps"] - 1 for r in mine))})
+    return out
+
+
+def table(rows: list[dict]) -> str:
+    head = (f"{'system':<15}{'model':<26}{'cases':>6}{'|err| mean':>11}{'max':>7}{'<=0.1':>7}{'signed':>8}"
+            f"{'best site':>10}{'s/call':>8}{'GPAW calls saved':>18}")
+    lines = [head, "-" * len(head)]
+    for s in rows:
+        lines.append(f"{s['system']:<15}{s['model']:<26}{s['cases']:>6}{s['error_mean']:>11.3f}{s['error_max']:>7.2f}"
+                     f"{s['within_0.1eV']:>7.0%}{s['signed_mean']:>+8.2f}{s['best_site_agrees']:>10}"
+                     f"{s['seconds_per_call']:>8.2f}{s['gpaw_calls_saved']:>18}")
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--preset", default="ci", help="GPAW preset (default ci: PW 250 eV)")
-    parser.add_argument("--workdir", default="bench-mlip", help="results store; a rerun resumes")
-    parser.add_argument("--mlips", nargs="+", default=["chgnet", "sevenn"])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--reference", nargs="+", default=["bench-work/mlip-slabs"],
+                        help="results stores holding the GPAW relaxations")
+    parser.add_argument("--run-slab-references", action="store_true",
+                        help="first run the slab cases' GPAW relaxations into the first --reference store")
+    parser.add_argument("--preset", default="fast", help="preset of the slab references (default fast)")
+    parser.add_argument("--models", nargs="+", default=MODELS, help="name:weights[:head] (default: all shipped)")
+    parser.add_argument("--workdir", default="bench-work/mlip", help="store of the MLIP relaxations")
+    parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
-    dft = load_settings(args.preset, assignments=["relax.fmax=0.05", "relax.steps=80"])
-    rows: dict[str, list[dict]] = {m: [] for m in args.mlips}
-    for surface, slab in surfaces().items():
-        sites = {s.label: s for s in find_sites(slab).sites}
-        clean_md = {"system": surface, "adsorbate": "", "site": "", "benchmark": "mlip"}
-        clean_plain = run_task(slab, "relax", dft, args.workdir, metadata=clean_md)
-        clean_mlip = {}
-        for m in args.mlips:
-            mlip = load_settings(args.preset, assignments=[f"calculator.name={m}", "relax.fmax=0.05"])
-            clean_mlip[m] = mlip_then_dft(slab, mlip, dft, args.workdir, metadata=clean_md)["dft"]
-        for ads, label in CASES[surface]:
-            atoms = place_adsorbate(slab, sites[label], ads)
-            md = {"system": surface, "adsorbate": ads, "site": sites[label].id, "benchmark": "mlip"}
-            t = time.perf_counter()
-            ref = run_task(atoms, "relax", dft, args.workdir, metadata=md)
-            t_plain = time.perf_counter() - t
-            for m in args.mlips:
-                mlip = load_settings(args.preset, assignments=[f"calculator.name={m}", "relax.fmax=0.05"])
-                t2 = time.perf_counter()
-                both = mlip_then_dft(atoms, mlip, dft, args.workdir, metadata=md)
-                ok = ref["status"] == "done" and both["dft"] is not None and both["dft"]["status"] == "done"
-                row = {"mlip": m, "surface": surface, "adsorbate": ads, "site": label,
-                       "gpaw_force_calls_plain": ref.get("steps", 0), "gpaw_force_calls_mlip": 1,
-                       "plain_converged": bool(ref.get("converged")),
-                       "E_plain": ref.get("energy"), "E_mlip_dft": both["dft"]["energy"] if ok else None,
-                       "dE": both["dft"]["energy"] - ref["energy"] if ok else None,
-                       "dE_ads": (both["dft"]["energy"] - clean_mlip[m]["energy"]
-                                  - ref["energy"] + clean_plain["energy"]) if ok else None,
-                       "E_mlip": both["mlip"].get("energy"), "mlip_steps": both["mlip"].get("steps"),
-                       "seconds_plain": round(t_plain, 1), "seconds_mlip": round(time.perf_counter() - t2, 1)}
-                rows[m].append(row)
-                print(json.dumps(row), flush=True)
-    for m in args.mlips:
-        print(json.dumps(summary(m, rows[m])), flush=True)
+    if args.run_slab_references:
+        run_slab_references(args.reference[0], args.preset)
+    cases = [c for store in args.reference if (Path(store) / "results.db").exists() for c in references(store)]
+    if not cases:
+        print("error: no GPAW relaxation with its clean surface and gases in " + ", ".join(args.reference),
+              file=sys.stderr)
+        return 2
+    rows = [evaluate(case, model, args.workdir) for case in cases for model in args.models]
+    result = {"benchmark": "mlip", "references": args.reference, "cases": rows, "summary": summary(rows)}
+    if args.json:
+        print(json.dumps(result, indent=1))
+    else:
+        print(table(result["summary"]))
+        print(f"\n{len(cases)} GPAW cases x {len(args.models)} models; errors in eV (MLIP - GPAW adsorption energy)")
     return 0
 
 

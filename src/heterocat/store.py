@@ -28,6 +28,7 @@ import numpy as np
 from ase.calculators.singlepoint import SinglePointCalculator
 from ase.db import connect
 
+from heterocat.errors import HeterocatError
 from heterocat.io import read_json, read_structure
 from heterocat.records import Settings, TaskResult
 from heterocat.systems import fixed_atoms
@@ -172,3 +173,85 @@ def run_task(atoms, kind: str, settings: Settings, workdir: str | os.PathLike, *
     if store and is_writer() and (result.get("ran") or lost and not ResultsStore(workdir).holds(result["task_hash"])):
         ResultsStore(workdir).add(result["directory"])
     return result
+
+
+def _trajectory(path: Path) -> list:
+    """Frames of an ASE trajectory; a last frame cut by a kill is left out."""
+    from ase.io import Trajectory  # noqa: PLC0415
+
+    out = []
+    try:
+        with Trajectory(str(path)) as traj:
+            for atoms in traj:
+                out.append(atoms)
+    except Exception:  # noqa: BLE001 - a truncated last frame: keep the complete ones
+        pass
+    return out
+
+
+def _running_relaxations(workdir: Path, level: str) -> list[tuple[str, list]]:
+    """(task hash, frames) of relaxations at ``level`` that have frames but no result yet (still running,
+    or killed: the store resumes them)."""
+    out = []
+    for traj in sorted((workdir / "tasks" / "relax").glob("*/relax.traj")):
+        directory = traj.parent
+        if (directory / "result.json").exists() or _level_ids(directory).get("level_id") != level:
+            continue
+        out.append((directory.name, _trajectory(traj)))
+    return out
+
+
+def labelled_frames(workdir: str | os.PathLike, method: str = "dft", level: str | None = None,
+                    running: bool = True, every: int = 1):
+    """The frames (structure, energy, forces) of one level of theory in ``workdir``'s store.
+
+    Every structure of every finished relaxation (its trajectory) and single point of ``method``
+    (``dft`` or ``emt``) at the level ``level`` (a ``level_id``; None: the level with the most
+    frames), and the gases whose level differs from it only by k-points; with ``running``, also the
+    frames so far of relaxations at that level that have not finished.  Single points with ghost
+    atoms (the parts of a charge difference) are left out.  ``every`` keeps every N-th frame of a
+    trajectory and its last (neighbouring frames of a relaxation are near copies).  Returns
+    ``(frames, level_id, level line)``.
+    """
+    from heterocat.calculate.finetune import Frame  # noqa: PLC0415
+
+    workdir = Path(workdir)
+    store = ResultsStore(workdir)
+    rows = [r for r in store.rows(status="done") if r.get("method") == method and r.get("task") in ("relax", "single")
+            and r.get("level_id")]
+    if not rows:
+        raise HeterocatError(f"{workdir}: no finished {method} relaxations or single points in the store")
+    by_level: dict[str, list[dict]] = {}
+    for r in rows:
+        by_level.setdefault(r["level_id"], []).append(r)
+    if level is None:
+        level = max((lv for lv in by_level if any(r.get("system") != "gas" for r in by_level[lv])),
+                    key=lambda lv: sum(r.get("steps", 0) or 1 for r in by_level[lv]), default=None)
+    if level not in by_level:
+        raise HeterocatError(f"{workdir}: no {method} results at level {level!r} (levels: {', '.join(sorted(by_level))})")
+    gas_level = by_level[level][0].get("gas_level_id")
+    chosen = [r for r in rows if r["level_id"] == level or (r.get("system") == "gas" and r.get("gas_level_id") == gas_level)]
+    sources = []
+    for r in chosen:
+        if store.result(r["task_hash"]).get("ghosts"):
+            continue
+        traj = workdir / "tasks" / r["task"] / r["task_hash"] / "relax.traj"
+        structures = _trajectory(traj) if r["task"] == "relax" and traj.exists() else [store.atoms(r["task_hash"])]
+        sources.append((r["task_hash"], f"{r.get('system', '')} {r.get('adsorbate', '')} {r['task']}", structures))
+    if running:
+        sources += [(h, "running relax", frames) for h, frames in _running_relaxations(workdir, level)]
+    if every < 1:
+        raise HeterocatError(f"every must be >= 1, got {every}")
+    frames = []
+    for group, name, structures in sources:
+        for k, atoms in enumerate(structures):
+            if k % every and k != len(structures) - 1:
+                continue
+            results = atoms.calc.results if atoms.calc is not None else {}
+            if "energy" not in results or "forces" not in results:
+                continue
+            fixed = {int(i) for c in atoms.constraints if hasattr(c, "get_indices") for i in c.get_indices()}
+            frames.append(Frame(atoms=atoms.copy(), energy=float(results["energy"]), forces=np.array(results["forces"]),
+                                group=group, free=np.array([i for i in range(len(atoms)) if i not in fixed], dtype=int),
+                                label=f"{' '.join(name.split())} frame {k}"))
+    return frames, level, by_level[level][0].get("level", "")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+from pathlib import Path
 import warnings
 from functools import cache
 
@@ -20,9 +21,42 @@ DEFAULT_MODELS = {"chgnet": "0.3.0", "sevenn": "7net-0"}
 INSTALL_HINT = "install the MLIP extra: pip install -e '.[mlip]' (or make mlip)"
 
 
+def split_model(model: str) -> tuple[str, str | None]:
+    """(model, fidelity head): ``7net-mf-0:PBE`` -> (``7net-mf-0``, ``PBE``); a model file or a
+    single-fidelity name has no head."""
+    if Path(model).is_file() or ":" not in model:
+        return model, None
+    base, modal = model.rsplit(":", 1)
+    return base, modal or None
+
+
+def model_identity(model: str) -> str:
+    """What names a model's numbers: a pretrained name as it is, a model file by its SHA-256
+    (moving the file keeps its results; changing its weights does not)."""
+    base, modal = split_model(model)
+    if Path(base).is_file():
+        stat = Path(base).stat()
+        return f"sha256:{_file_hash(str(Path(base).resolve()), stat.st_mtime_ns, stat.st_size)}" + \
+            (f":{modal}" if modal else "")
+    return model
+
+
+@cache
+def _file_hash(path: str, mtime_ns: int, size: int) -> str:  # the file's time and size key the cache
+    from heterocat.calculate.finetune import file_sha256  # noqa: PLC0415
+
+    return file_sha256(path)
+
+
 def mlip_label(name: str, model: str = "default") -> str:
-    """Level-of-theory line of an MLIP; always says it is not DFT."""
+    """Level-of-theory line of an MLIP; always says it is not DFT.  A model file is named with the
+    first 12 hex digits of its SHA-256."""
     model = DEFAULT_MODELS[name] if model == "default" else model
+    base, modal = split_model(model)
+    if Path(base).is_file():
+        model = f"{Path(base).name} (sha256 {model_identity(base)[7:19]})" + (f" head {modal}" if modal else "")
+    elif modal:
+        model = f"{base} head {modal}"
     return f"MLIP {'CHGNet' if name == 'chgnet' else 'SevenNet'} {model} (machine-learned; not DFT)"
 
 
@@ -54,10 +88,11 @@ def _load(name: str, model: str, device: str = "cpu"):
             return CHGNet.load(model_name=model, use_device=device, verbose=False)
         from sevenn.calculator import SevenNetCalculator  # noqa: PLC0415
 
+        base, modal = split_model(model)
         with warnings.catch_warnings():
             # its tensor-product accelerators (cuEquivariance, FlashTP, OpenEquivariance) are GPU-only
             warnings.filterwarnings("ignore", message="No tensor product accelerator")
-            return SevenNetCalculator(model=model, device=device)
+            return SevenNetCalculator(model=base, modal=modal, device=device)
     except ImportError:
         raise HeterocatError(f"MLIP {name!r} is not installed: {INSTALL_HINT}") from None
     except HeterocatError:

@@ -111,8 +111,11 @@ def _calculator_identity(calc: dict) -> dict:
     if calc["name"] == "gpaw":
         return {k: v for k, v in calc.items() if k not in _NOT_FOR["gpaw"]
                 and not (k in _LATER_KEYS and v == _LATER_KEYS[k])}
-    keep = ("name",) if calc["name"] == "emt" else ("name", "model")
-    return {k: calc[k] for k in keep}
+    if calc["name"] == "emt":
+        return {"name": "emt"}
+    from heterocat.calculate.mlip import model_identity  # noqa: PLC0415
+
+    return {"name": calc["name"], "model": model_identity(calc["model"])}
 
 
 #: Calculator keys that change how far an SCF goes, not the energy it converges to.

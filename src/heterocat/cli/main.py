@@ -278,6 +278,40 @@ def _cmd_index(args: argparse.Namespace) -> None:
           lambda: f"indexed {count} finished tasks into {Path(args.workdir) / 'results.db'}")
 
 
+def _cmd_mlip_finetune(args: argparse.Namespace) -> None:
+    from heterocat.calculate.finetune import finetune  # noqa: PLC0415
+    from heterocat.calculate.mlip import resolve_device  # noqa: PLC0415
+    from heterocat.store import labelled_frames  # noqa: PLC0415
+
+    if not (Path(args.workdir) / "results.db").exists():
+        raise HeterocatError(f"{args.workdir} holds no results store (results.db)")
+    frames, level, line = labelled_frames(args.workdir, method=args.method, level=args.level,
+                                          running=not args.finished_only, every=args.every)
+    base, _, modal = args.model.partition(":")
+    record = finetune(frames, Path(args.out or Path(args.workdir) / "models"), base=base, modal=modal or None,
+                      held_out=args.held_out, epochs=args.epochs, learning_rate=args.learning_rate,
+                      seed=args.seed, device=resolve_device(args.device),
+                      source={"workdir": str(Path(args.workdir).resolve()), "level_id": level, "level": line})
+    _emit(record, args.json, lambda: finetune_text(record))
+
+
+def finetune_text(record: dict) -> str:
+    """The training record as a few lines: frames, offsets, held-out errors before and after."""
+    lines = [f"model    {record['model']}  (sha256 {record['sha256'][:16]})",
+             f"base     {record['base']}{' head ' + record['modal'] if record['modal'] else ''}; "
+             f"labels: {record['source'].get('level', '')}",
+             f"frames   {record['frames']['training']} training, {record['frames']['held_out']} held out "
+             f"({len(record['frames']['held_out_tasks'])} tasks)",
+             "offsets  " + ", ".join(f"{el} {d:+.3f}" for el, d in record["offsets_eV_per_atom"].items()) + " eV/atom",
+             f"{'held-out':<12}{'|dE| mean':>11}{'|dE| max':>10}{'<=0.1 eV':>10}{'|dF| mean':>11}"]
+    for stage, name in (("pretrained", "pretrained"), ("offsets", "+ offsets"), ("finetuned", "fine-tuned")):
+        e = record["errors"][stage]["held_out"]
+        force = f"{e['force_mae']:>11.3f}" if e["force_mae"] is not None else f"{'-':>11}"
+        lines.append(f"{name:<12}{e['energy_mae']:>11.3f}{e['energy_max']:>10.3f}{e['within_0.1eV']:>10.0%}{force}")
+    lines.append(f"{record['epochs']} epochs in {record['seconds']:.0f} s; use it with --set calculator.model={record['model']}")
+    return "\n".join(lines)
+
+
 # ---------------------------------------------------------------- analyse
 def _cmd_workfunction(args: argparse.Namespace) -> None:
     from heterocat.run.steps import work_function_step, work_function_text  # noqa: PLC0415
@@ -573,6 +607,32 @@ def _build_parser() -> argparse.ArgumentParser:
     ck.add_argument("workdir")
     ck.add_argument("--json", action="store_true")
     ck.set_defaults(func=_cmd_check)
+
+    ml = sub.add_parser("mlip", help="machine-learned potentials: fine-tune on the store's own DFT")
+    mlsub = ml.add_subparsers(dest="what", metavar="ACTION", parser_class=_Parser)
+    mlsub.required = True
+    ft = mlsub.add_parser("finetune", help="fit SevenNet to the GPAW frames of a work directory", description=(
+        "Per-element energy offsets by least squares, then training on energies and forces of the GPAW\n"
+        "relaxation frames and single points of one level of theory; whole tasks are held out.  Writes\n"
+        "WORKDIR/models/<model>-ftN.pth (load it with calculator.model = PATH) and its record (.json).\n"
+        "Example:\n  heterocat mlip finetune work/nio-ru13-dft --epochs 5"),
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    ft.add_argument("workdir")
+    ft.add_argument("--model", default="7net-0", help="SevenNet model to start from: a name (7net-0, 7net-l3i5, "
+                    "7net-mf-0:PBE with its fidelity head) or a checkpoint file (default 7net-0)")
+    ft.add_argument("--level", help="level_id of the frames (default: the level with the most frames)")
+    ft.add_argument("--method", choices=("dft", "emt"), default="dft", help="labels to fit (emt: for tests)")
+    ft.add_argument("--held-out", type=float, default=0.2, help="share of tasks held out (default 0.2)")
+    ft.add_argument("--epochs", type=int, default=10)
+    ft.add_argument("--learning-rate", type=float, default=2e-4)
+    ft.add_argument("--seed", type=int, default=0)
+    ft.add_argument("--device", default="auto", help="auto (a GPU when torch sees one), cpu or cuda")
+    ft.add_argument("--every", type=int, default=1, help="every N-th frame of each relaxation and its last "
+                    "(neighbouring frames are near copies; default 1: all)")
+    ft.add_argument("--finished-only", action="store_true", help="leave out relaxations still running")
+    ft.add_argument("--out", help="folder of the model file (default WORKDIR/models)")
+    ft.add_argument("--json", action="store_true")
+    ft.set_defaults(func=_cmd_mlip_finetune)
 
     ix = sub.add_parser("index", help="rebuild WORKDIR/results.db from the task folders")
     ix.add_argument("workdir")

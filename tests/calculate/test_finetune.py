@@ -1,0 +1,118 @@
+"""Fine-tuning SevenNet on a store's own frames: offsets by least squares, training lowers the held-out
+error, the model file is loaded by name and hash, and bad input is one line."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from ase.build import add_adsorbate, fcc111
+from ase.constraints import FixAtoms
+
+from heterocat.calculate.finetune import Frame, fit_offsets, split_by_group
+from heterocat.calculate.settings import load_settings
+from heterocat.calculate.tasks import level_of_theory, task_hash
+from heterocat.errors import HeterocatError
+from heterocat.store import labelled_frames, run_task
+
+pytest.importorskip("sevenn", reason="MLIP extra not installed")  # make test installs it
+
+CASES = [("H", "fcc"), ("H", "hcp"), ("O", "fcc"), ("O", "ontop"), ("N", "hcp"), ("H", "ontop")]
+
+
+def emt_store(workdir) -> None:
+    """EMT relaxations of H, O and N on Cu(111) 2x2x3 (bottom layer fixed) from rattled starts."""
+    settings = load_settings("ci", assignments=["calculator.name=emt", "relax.fmax=0.1", "relax.steps=12"])
+    for k, (adsorbate, site) in enumerate(CASES):
+        slab = fcc111("Cu", size=(2, 2, 3), vacuum=6.0)
+        slab.set_constraint(FixAtoms(indices=[a.index for a in slab if a.tag == 3]))
+        add_adsorbate(slab, adsorbate, 1.9 if site == "ontop" else 1.5, site)
+        slab.rattle(0.15, seed=k)
+        run_task(slab, "relax", settings, workdir, metadata={"system": "Cu(111)", "adsorbate": adsorbate, "site": site})
+
+
+def test_offsets_recover_a_per_element_shift_exactly():
+    rng = np.random.default_rng(0)
+    frames, predicted = [], []
+    for k in range(8):
+        n_cu, n_h = 4 + k % 3, 1 + k % 2
+        atoms = fcc111("Cu", size=(1, 1, n_cu), vacuum=5.0)
+        for _ in range(n_h):
+            add_adsorbate(atoms, "H", 1.5, "fcc")
+        mlip = float(rng.normal())
+        predicted.append(mlip)
+        frames.append(Frame(atoms, mlip + 3.5 * n_cu - 1.25 * n_h, np.zeros((len(atoms), 3)), group=str(k)))
+    offsets = fit_offsets(frames, predicted)
+    assert offsets["Cu"] == pytest.approx(3.5) and offsets["H"] == pytest.approx(-1.25)
+
+
+def test_held_out_frames_are_whole_tasks():
+    atoms = fcc111("Cu", size=(1, 1, 2), vacuum=5.0)
+    frames = [Frame(atoms, 0.0, np.zeros((2, 3)), group=f"task{k // 3}") for k in range(15)]
+    training, test = split_by_group(frames, 0.4, seed=1)
+    assert {f.group for f in training}.isdisjoint({f.group for f in test})
+    assert len({f.group for f in test}) == 2 and len(training) + len(test) == 15
+    with pytest.raises(HeterocatError, match="at least 2 tasks"):
+        split_by_group(frames[:3], 0.2)
+
+
+def _heterocat(*args, cwd):
+    env = dict(os.environ, PYTHONWARNINGS="ignore", OMP_NUM_THREADS="1")
+    return subprocess.run([sys.executable, "-m", "heterocat", *args], capture_output=True, text=True, cwd=cwd,
+                          env=env, timeout=900)
+
+
+def test_finetune_on_emt_frames_lowers_the_held_out_error_and_the_model_loads_by_hash(tmp_path):
+    emt_store(tmp_path)
+    frames, level, line = labelled_frames(tmp_path, method="emt", every=2)
+    assert line.startswith("EMT") and len({f.group for f in frames}) == len(CASES)
+    assert all(len(f.free) == len(f.atoms) - 4 for f in frames)  # the fixed bottom layer has no force label
+    out = _heterocat("mlip", "finetune", str(tmp_path), "--method", "emt", "--every", "2", "--epochs", "3",
+                     "--learning-rate", "5e-4", "--held-out", "0.34", "--device", "cpu", "--json", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    record = json.loads(out.stdout)
+    before, offsets, after = (record["errors"][k]["held_out"] for k in ("pretrained", "offsets", "finetuned"))
+    # EMT's zero of energy is nothing like a DFT-trained model's: the offsets take out eV per atom ...
+    assert offsets["energy_mae"] < 0.1 * before["energy_mae"]
+    assert offsets["force_mae"] == pytest.approx(before["force_mae"], rel=1e-3)  # a constant moves no force
+    # ... and training lowers the held-out force and energy errors further
+    assert after["force_mae"] < 0.8 * offsets["force_mae"]
+    assert after["energy_mae"] < offsets["energy_mae"]
+    assert record["frames"]["held_out"] > 0 and set(record["frames"]["held_out_tasks"]).isdisjoint(
+        record["frames"]["training_tasks"])
+    path = record["model"]
+    assert path.endswith("7net-0-ft1.pth") and os.path.exists(path.replace(".pth", ".json"))
+
+    # the model file is a preset's calculator.model: named with its hash, and the numbers are the record's
+    settings = load_settings("ci", assignments=["calculator.name=sevenn", f"calculator.model={path}"])
+    assert record["sha256"][:12] in level_of_theory(settings) and "7net-0-ft1.pth" in level_of_theory(settings)
+    from heterocat.calculate.tasks import make_calculator
+
+    held = [f for f in frames if f.group in record["frames"]["held_out_tasks"]]
+    errors = []
+    for f in held:
+        atoms = f.atoms.copy()
+        atoms.calc = make_calculator(atoms, settings, txt=None)
+        errors.append(abs(atoms.get_potential_energy() - f.energy))
+    assert np.mean(errors) == pytest.approx(after["energy_mae"], abs=1e-3)
+    # a task's identity follows the file's content: another fine-tune is another level
+    again = _heterocat("mlip", "finetune", str(tmp_path), "--method", "emt", "--every", "2", "--epochs", "1",
+                       "--device", "cpu", "--json", cwd=tmp_path)
+    second = json.loads(again.stdout)["model"]
+    assert second.endswith("7net-0-ft2.pth")
+    other = load_settings("ci", assignments=["calculator.name=sevenn", f"calculator.model={second}"])
+    assert task_hash(frames[0].atoms, settings, "single") != task_hash(frames[0].atoms, other, "single")
+
+
+def test_finetune_refuses_a_store_without_labels_in_one_line(tmp_path):
+    out = _heterocat("mlip", "finetune", str(tmp_path), cwd=tmp_path)
+    assert out.returncode == 2 and out.stderr.count("\n") == 1 and "no results store" in out.stderr
+    emt_store_one = load_settings("ci", assignments=["calculator.name=emt"])
+    slab = fcc111("Cu", size=(1, 1, 3), vacuum=5.0)
+    run_task(slab, "single", emt_store_one, tmp_path, metadata={"system": "Cu(111)"})
+    out = _heterocat("mlip", "finetune", str(tmp_path), cwd=tmp_path)  # EMT results only: no DFT labels
+    assert out.returncode == 2 and "no finished dft" in out.stderr and "Traceback" not in out.stderr
+    out = _heterocat("mlip", "finetune", str(tmp_path), "--method", "emt", cwd=tmp_path)  # one task
+    assert out.returncode == 2 and "at least 2 tasks" in out.stderr
