@@ -116,3 +116,54 @@ def test_finetune_refuses_a_store_without_labels_in_one_line(tmp_path):
     assert out.returncode == 2 and "no finished dft" in out.stderr and "Traceback" not in out.stderr
     out = _heterocat("mlip", "finetune", str(tmp_path), "--method", "emt", cwd=tmp_path)  # one task
     assert out.returncode == 2 and "at least 2 tasks" in out.stderr
+
+
+STUDY = """name = "H on Cu(111): active learning against EMT"
+preset = "ci"
+set = ["calculator.name=emt", "relax.fmax=0.1", "relax.steps=40"]
+strategy = "screen"
+dft_stage = "relax"
+mlip = "sevenn"
+vibrations = "none"
+k = 2
+orientations = "first"
+
+[[surface]]
+name = "Cu(111)"
+structure = "cu111.extxyz"
+
+[[pathway]]
+name = "her"
+"""
+
+
+def test_active_learning_rounds_screen_with_the_model_of_the_round_before_and_resume(tmp_path):
+    """Two rounds with EMT standing in for GPAW: each round screens with the MLIP the round before
+    fine-tuned, holds out adsorbate relaxations, records their adsorption-energy errors; a rerun resumes."""
+    from heterocat.build import metal_slab
+    from heterocat.io import write_structure
+    from heterocat.store import ResultsStore
+
+    write_structure(tmp_path / "cu111.extxyz", metal_slab("Cu", size=(2, 2, 3), vacuum=6.0, fixed_layers=1))
+    (tmp_path / "study.toml").write_text(STUDY)
+    args = ["study", "learn", "study.toml", "--workdir", "work", "--rounds", "2", "--epochs", "1", "--every", "3",
+            "--json"]
+    out = _heterocat(*args, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    rounds = doc["rounds"]
+    assert 1 <= len(rounds) <= 2 and json.loads((tmp_path / "work" / "active" / "rounds.json").read_text()) == rounds
+    assert rounds[0]["screened_with"] == "default" and rounds[0]["model"].endswith("7net-0-ft1.pth")
+    for r in rounds:
+        assert r["held_out_adsorption"], r
+        for e in r["held_out_adsorption"]:
+            assert e["error"] == pytest.approx(e["dE_mlip"] - e["dE_reference"], abs=2e-4)
+            assert e["adsorbate"] == "H" and e["task_hash"] in r["held_out_tasks"]
+        assert r["max_error"] == pytest.approx(max(abs(e["error"]) for e in r["held_out_adsorption"]))
+        assert r["converged"] == (r["max_error"] <= 0.1)
+    if len(rounds) == 2:  # round 2 screened with round 1's model: its MLIP results name that file
+        assert rounds[1]["screened_with"] == rounds[0]["model"]
+        levels = {row["level"] for row in ResultsStore(tmp_path / "work").rows() if row.get("method") == "mlip"}
+        assert any("7net-0-ft1.pth" in level and rounds[0]["sha256"][:12] in level for level in levels)
+    again = _heterocat(*args, cwd=tmp_path)  # every round recorded: nothing runs again
+    assert again.returncode == 0 and json.loads(again.stdout)["rounds"] == rounds

@@ -239,12 +239,20 @@ def next_version(directory: Path, stem: str) -> Path:
 
 def finetune(frames: list[Frame], out_dir: str | Path, *, base: str = "7net-0", modal: str | None = None,
              held_out: float = 0.2, epochs: int = 10, learning_rate: float = 2e-4, force_weight: float = 0.1,
-             seed: int = 0, device: str = "cpu", source: dict[str, Any] | None = None) -> dict[str, Any]:
+             seed: int = 0, device: str = "cpu", source: dict[str, Any] | None = None,
+             held_out_tasks: set[str] | None = None) -> dict[str, Any]:
     """Offsets, then training, of SevenNet ``base`` on ``frames``; writes the model and its record
-    in ``out_dir`` and returns the record (errors before / after offsets / after training)."""
+    in ``out_dir`` and returns the record (errors before / after offsets / after training).
+    ``held_out_tasks`` names the tasks to hold out; None: about ``held_out`` of them at random."""
     if epochs < 0 or learning_rate <= 0:
         raise HeterocatError("epochs must be >= 0 and the learning rate > 0")
-    training, test = split_by_group(frames, held_out, seed)
+    if held_out_tasks is None:
+        training, test = split_by_group(frames, held_out, seed)
+    else:
+        training = [f for f in frames if f.group not in held_out_tasks]
+        test = [f for f in frames if f.group in held_out_tasks]
+        if not training or not test:
+            raise HeterocatError(f"{len(training)} training and {len(test)} held-out frames: need some of each")
     model = SevenNetModel(base, modal, device)
     model.check_elements(frames)
     start = time.perf_counter()

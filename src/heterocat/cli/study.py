@@ -16,7 +16,7 @@ from typing import Any
 
 from heterocat.errors import HeterocatError
 
-ACTIONS = ("show", "run", "submit", "status", "freeenergy", "report")
+ACTIONS = ("show", "run", "submit", "status", "freeenergy", "report", "learn")
 
 
 def add_parser(sub: Any) -> None:
@@ -28,7 +28,8 @@ def add_parser(sub: Any) -> None:
         "  heterocat study run workflows/paper.toml --workdir runs/paper --cluster slurm"),
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("action", choices=ACTIONS, help="show the plan, run it (here, or submit with --cluster), "
-                   "task status, free energies, or the report")
+                   "task status, free energies, the report, or learn: active learning (screen, GPAW "
+                   "relaxations, fine-tune the MLIP, screen again)")
     p.add_argument("study", help="study file (TOML)")
     p.add_argument("--workdir", help="work directory (results store, figures); needed but for show")
     p.add_argument("--workers", type=int, default=1, help="tasks run side by side (default 1)")
@@ -44,6 +45,12 @@ def add_parser(sub: Any) -> None:
     over.add_argument("--strategy", choices=("screen", "mlip+dft", "dft", "mlip"))
     over.add_argument("--vibrations", choices=("dft", "mlip", "none"))
     over.add_argument("--k", type=int)
+    al = p.add_argument_group("active learning (study learn)")
+    al.add_argument("--rounds", type=int, default=3, help="at most this many rounds (default 3)")
+    al.add_argument("--tolerance", type=float, default=0.1, help="stop when every held-out adsorption energy "
+                    "of the fine-tuned MLIP is within this many eV of GPAW's (default 0.1)")
+    al.add_argument("--epochs", type=int, default=5, help="fine-tuning epochs per round (default 5)")
+    al.add_argument("--every", type=int, default=2, help="every N-th frame of each relaxation (default 2)")
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.set_defaults(func=run_command)
 
@@ -106,6 +113,13 @@ def run_command(args: argparse.Namespace) -> None:
         else:
             print(study_text({**doc, "report": report}))
         return
+    if args.action == "learn":
+        from heterocat.study.learn import learn  # noqa: PLC0415
+
+        out = learn(study, workdir, rounds=args.rounds, tolerance=args.tolerance, epochs=args.epochs,
+                    every=args.every, workers=args.workers, only=args.only, progress=not args.json)
+        _emit(out, args.json, lambda: learn_text(out))
+        return
     if args.action == "freeenergy":
         from heterocat.run.steps import free_energy_step, free_energy_text  # noqa: PLC0415
         from heterocat.study.run import methods  # noqa: PLC0415
@@ -117,6 +131,17 @@ def run_command(args: argparse.Namespace) -> None:
 
     command = _cmd_status if args.action == "status" else _cmd_report
     command(argparse.Namespace(workdir=workdir, json=args.json))
+
+
+def learn_text(out: dict[str, Any]) -> str:
+    """One line per active-learning round: model, frames, held-out adsorption errors."""
+    lines = [f"{'round':<6}{'screened with':<28}{'fine-tuned model':<34}{'frames':>7}{'held out':>9}{'max |err|':>11}"]
+    for r in out["rounds"]:
+        worst = "-" if r["max_error"] is None else f"{r['max_error']:.3f}"
+        lines.append(f"{r['round']:<6}{Path(r['screened_with']).name[:27]:<28}{Path(r['model']).name[:33]:<34}"
+                     f"{r['frames']:>7}{len(r['held_out_adsorption']):>9}{worst:>11}")
+    verdict = "converged" if out["converged"] else "not converged"
+    return "\n".join([*lines, f"{verdict} (tolerance {out['rounds'][-1]['tolerance']} eV); record: {out['record']}"])
 
 
 def show(study, only: list[str] | None = None) -> dict[str, Any]:

@@ -46,7 +46,7 @@ PATHWAYS: dict[str, dict[str, Any]] = {
              "group_by": "region"},
 }
 
-STUDY_KEYS = {"name": str, "preset": str, "set": list, "strategy": str, "mlip": str, "vibrations": str,
+STUDY_KEYS = {"name": str, "preset": str, "set": list, "strategy": str, "mlip": str, "mlip_model": str, "vibrations": str,
               "gas_vibrations": str, "k": int, "dft_stage": str, "orientations": str, "surface": list,
               "pathway": list, "description": str}
 SURFACE_KEYS = {"name": str, "structure": str, "sites": str, "strategy": str, "prescreen": int,
@@ -120,6 +120,8 @@ class Study:
     set: list[str] = field(default_factory=list)
     strategy: str = "screen"
     mlip: str = "sevenn"
+    #: the MLIP's weights: "default" (the package's), a shipped name (7net-l3i5, 7net-mf-0:PBE) or a model file
+    mlip_model: str = "default"
     vibrations: str = "mlip"
     gas_vibrations: str | None = None
     k: int = 1
@@ -134,7 +136,8 @@ class Study:
         from heterocat.calculate.settings import load_settings  # noqa: PLC0415
 
         dft = load_settings(self.preset, self.config, tuple(self.set))
-        mlip = load_settings(self.preset, self.config, (*self.set, f"calculator.name={self.mlip}"))
+        model = () if self.mlip_model == "default" else (f'calculator.model="{self.mlip_model}"',)
+        mlip = load_settings(self.preset, self.config, (*self.set, f"calculator.name={self.mlip}", *model))
         return dft, mlip
 
     def surface(self, name: str) -> SurfaceSpec:
@@ -282,6 +285,9 @@ def load_study(path: str | Path) -> Study:
     preset = data.get("preset", "fast")
     if preset.endswith(".toml"):
         data["preset"] = _path(base, preset, "preset")
+    model = data.get("mlip_model", "")
+    if model.endswith((".pth", ".pt")):  # a model file, relative to the study file
+        data["mlip_model"] = _path(base, model, "mlip_model")
     study = Study(**{"name": path.stem, **data, "surfaces": surfaces, "pathways": pathways,
                      "path": str(path.resolve())})
     check_study(study)
