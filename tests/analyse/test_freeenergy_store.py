@@ -158,8 +158,11 @@ def test_cli_prints_tables_and_writes_figures(workdir):
     assert {"sites", "best", "pathways", "gases", "excluded"} <= set(data)
     assert any(f.endswith("her.png") for f in data["figures"])
     assert any(f.endswith("dG_OH.svg") for f in data["figures"]) and all(os.path.exists(f) for f in data["figures"])
+    # what each relaxation held fixed travels with its value: the two bottom layers of 2x2x3
+    assert {s["fixed"] for s in data["sites"]} == {"8 of 12 support atoms"}
     r = subprocess.run([sys.executable, "-m", "heterocat", "freeenergy", str(workdir)], capture_output=True, text=True)
     assert "best site" in r.stdout and "EMT" in r.stdout
+    assert "held fixed in the relaxations: Pt(111): 8 of 12 support atoms" in r.stdout
 
 
 def _stored(task, method, energy, strategy="", status="done"):

@@ -74,6 +74,8 @@ class SiteValue:
     #: True when no vibrations were there: dG is then the electronic dE, and every pathway
     #: through this species is computed from electronic energies only
     electronic: bool = False
+    #: what the adsorbate's relaxation held fixed ("support", "32 of 64 support atoms", "")
+    fixed: str = ""
 
 
 @dataclass
@@ -342,7 +344,7 @@ def _site_value(store: ResultsStore, row: dict, clean: dict, gases: dict[str, di
                          task_hash=row["task_hash"], level_of_theory=row["level"], notes=site_notes,
                          label=row.get("site_label") or site.split(":", 1)[0],
                          site_start=row.get("site_start") or site, adsorbate_start=row.get("adsorbate_start") or adsorbate,
-                         parts={"E": dE}, electronic=True)
+                         parts={"E": dE}, electronic=True, fixed=row.get("fixed", ""))
     parts = {}
     if ads_parts is not None:
         parts = add_parts(ads_parts, {"E": clean["energy"]}, *(gases[g]["parts"] for g in ads.reference),
@@ -350,7 +352,7 @@ def _site_value(store: ResultsStore, row: dict, clean: dict, gases: dict[str, di
     return SiteValue(system=system, adsorbate=ads.name, site=site, dE=dE, dG=G_ads - clean["energy"] - ref_G,
                      corrections=corr, task_hash=row["task_hash"], level_of_theory=row["level"], notes=site_notes,
                      label=row.get("site_label") or site.split(":", 1)[0], site_start=row.get("site_start") or site,
-                     adsorbate_start=row.get("adsorbate_start") or adsorbate, parts=parts)
+                     adsorbate_start=row.get("adsorbate_start") or adsorbate, parts=parts, fixed=row.get("fixed", ""))
 
 
 def _site_brief(value: SiteValue) -> dict[str, Any]:

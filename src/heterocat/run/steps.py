@@ -330,6 +330,9 @@ def free_energy_text(report: Any, figures: list[str]) -> str:
                          f"largest step {r.largest_step} {r.largest_step_dG:+.3f} eV")
     levels = sorted({v.level_of_theory for v in report.sites})
     lines.append("level of theory: " + "; ".join(levels))
+    fixed = sorted({(v.system, v.fixed) for v in report.sites if v.fixed})
+    if fixed:
+        lines.append("held fixed in the relaxations: " + "; ".join(f"{system}: {what}" for system, what in fixed))
     for method, table in report.gases.items():
         lines.append(f"gases ({method} energies): " + "; ".join(f"{g} {v['method']}" for g, v in table.items()))
     lines.append("reference states: " + "; ".join(f"{g} {state}" for g, state in report.reference_states.items()))
