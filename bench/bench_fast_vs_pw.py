@@ -11,6 +11,7 @@ correction are the fast preset's::
     pw           PW 400 eV, GPAW's default datasets (semicore Ni, Ru)
     lcao-default LCAO dzp, h 0.25 Å, GPAW's default datasets   (--diagnose: datasets or basis?)
     pw-valence   PW 400 eV, Ni.10 / Ru.8                        (--diagnose)
+    fast-vasp-u, lcao-default-vasp-u: as fast and lcao-default with U on VASP's projection
 
 Adsorption energies against the gases of the same method (no mixing)::
 
@@ -45,6 +46,8 @@ METHODS = {
     "pw": ["calculator.mode=pw", "calculator.ecut=400", "calculator.setups={}"],
     "lcao-default": ["calculator.setups={}"],
     "pw-valence": ["calculator.mode=pw", "calculator.ecut=400"],
+    "fast-vasp-u": ["calculator.u_normalized=false"],
+    "lcao-default-vasp-u": ["calculator.setups={}", "calculator.u_normalized=false"],
 }
 DIAGNOSTIC = ("lcao-default", "pw-valence")
 #: gas reference of each adsorbate: (gas, multiple of 1/2 H2 added)

@@ -89,10 +89,12 @@ def test_valence_setups_combine_with_hubbard_u_and_are_named_in_the_level():
 
     fast = load_settings("fast")
     params = gpaw_parameters(nio100_slab(repeat=(2, 2)), fast)
-    assert params["setups"] == {"Ni": "10:d,6.2"}  # Ni.10 dataset with U on its d states
+    assert params["setups"] == {"Ni": ":d,6.2"}  # Ni's default dataset with U on its d states
     ru = gpaw_parameters(ru0001_slab(), fast)
     assert ru["setups"] == {"Ru": "8"}
-    assert "Ni.10" in level_of_theory(fast) and "Ru.8" in level_of_theory(fast)
+    assert "Ru.8" in level_of_theory(fast) and "Ni." not in level_of_theory(fast)
+    valence = load_settings("fast", assignments=['calculator.setups={Ru = "8", Ni = "10"}'])
+    assert gpaw_parameters(nio100_slab(repeat=(2, 2)), valence)["setups"] == {"Ni": "10:d,6.2"}
     # the paper preset keeps GPAW's default (semicore) datasets
     assert " PAW " not in level_of_theory(load_settings("paper"))
     with pytest.raises(HeterocatError, match="setups"):
