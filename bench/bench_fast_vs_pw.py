@@ -13,12 +13,12 @@ correction are the fast preset's::
     pw-valence   PW 400 eV, Ni.10 / Ru.8                        (--diagnose)
     fast-vasp-u, lcao-default-vasp-u: as fast and lcao-default with U on VASP's projection
 
-Adsorption energies against the gases of the same method (no mixing)::
+Adsorption energies against the gases of the same method (no mixing), with the package's own
+references (``heterocat adsorbates``)::
 
     dE(H)    = E(H*)    - E(*) - 1/2 E(H2)
     dE(OH)   = E(OH*)   - E(*) - [E(H2O) - 1/2 E(H2)]
     dE(H2O)  = E(H2O*)  - E(*) - E(H2O)
-    dE(N2Hx) = E(N2Hx*) - E(*) - [E(N2H4) - (4 - x)/2 E(H2)]
 
 Every single point is a task in the results store of ``--workdir``, so a killed run resumes and
 a rerun prints at once.  Prints a table (or ``--json``: one document, ``cases`` with ``system``,
@@ -50,11 +50,8 @@ METHODS = {
     "lcao-default-vasp-u": ["calculator.setups={}", "calculator.u_normalized=false"],
 }
 DIAGNOSTIC = ("lcao-default", "pw-valence")
-#: gas reference of each adsorbate: (gas, multiple of 1/2 H2 added)
-REFERENCES = {"H": ("H2", 0), "OH": ("H2O", -1), "H2O": ("H2O", 0), "N2H4": ("N2H4", 0),
-              "N2H3": ("N2H4", -1), "NHNH": ("N2H4", -2), "NNH2": ("N2H4", -2), "N2H": ("N2H4", -3),
-              "N2": ("N2H4", -4)}
 ADSORBATES = ("H", "OH", "H2O", "N2H4", "N2H")
+CHOICES = ("H", "OH", "H2O", "O", "N2H4", "N2H3", "NHNH", "NNH2", "N2H", "N2")
 
 
 def lowest(rows: list[dict]) -> dict | None:
@@ -109,13 +106,15 @@ def run_system(source: ResultsStore, system: str, adsorbates: list[str], methods
                   file=sys.stderr, flush=True)
         return energies[key]
 
+    from heterocat.sites.adsorbates import get_adsorbate  # noqa: PLC0415
+
     cases = []
     for adsorbate in adsorbates:
         found = geometry(source, system, adsorbate)
-        gas_name, half_h2 = REFERENCES[adsorbate]
-        gas = geometry(source, "gas", gas_name)
-        h2 = geometry(source, "gas", "H2")
-        if found is None or gas is None or h2 is None:
+        # the package's own reference of each adsorbate, e.g. OH: H2O - 1/2 H2
+        need = {g: n for g, n in get_adsorbate(adsorbate).reference.items() if n}
+        gases = {g: geometry(source, "gas", g) for g in need}
+        if found is None or not all(gases.values()):
             print(f"# {system} {adsorbate}: no geometry in the store, skipped", file=sys.stderr)
             continue
         case = {"system": system, "adsorbate": adsorbate, "site": found[1].get("site", ""),
@@ -123,8 +122,7 @@ def run_system(source: ResultsStore, system: str, adsorbates: list[str], methods
                 "dE": {}, "seconds": {}, "magmom": {}}
         for method in methods:
             ads, surf = of(adsorbate, *found, method), of("", *clean, method)
-            ref, half = of(gas_name, *gas, method, gas=True), of("H2", *h2, method, gas=True)
-            reference = ref["energy"] + 0.5 * half_h2 * half["energy"]
+            reference = sum(n * of(g, *gases[g], method, gas=True)["energy"] for g, n in need.items())
             case["dE"][method] = round(ads["energy"] - surf["energy"] - reference, 4)
             case["seconds"][method] = round(ads["seconds"] + surf["seconds"], 1)
             case["magmom"][method] = {"adsorbed": round(ads["magmom"], 3), "clean": round(surf["magmom"], 3)}
@@ -154,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--from", dest="source", required=True, help="a finished study's work directory")
     parser.add_argument("--workdir", default="bench-work/fast-vs-pw", help="this bench's results store")
     parser.add_argument("--systems", nargs="+", default=["Ru(0001)", "NiO(100)", "NiO(100)/Ru13"])
-    parser.add_argument("--adsorbates", nargs="+", default=list(ADSORBATES), choices=sorted(REFERENCES))
+    parser.add_argument("--adsorbates", nargs="+", default=list(ADSORBATES), choices=CHOICES)
     parser.add_argument("--diagnose", action="store_true", help="also LCAO with default datasets, PW with valence ones")
     parser.add_argument("--methods", nargs="+", choices=sorted(METHODS), help="methods (default: fast pw)")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
