@@ -159,10 +159,11 @@ def show(study, only: list[str] | None = None) -> dict[str, Any]:
         key = f"{method} {spec.kind}"
         kinds[key] = kinds.get(key, 0) + 1
     return {"study": study.name, "file": study.path, "preset": study.preset, "accuracy": dft["description"],
-            "strategy": study.strategy, "mlip": study.mlip, "vibrations": study.vibrations, "k": study.k,
+            "strategy": study.strategy, "mlip": study.mlip, "mlip_model": study.mlip_model,
+            "vibrations": study.vibrations, "k": study.k,
             "surfaces": [{"name": s.name, "structure": s.structure, "sites": s.sites,
                           "strategy": s.strategy or study.strategy, "work_function": s.work_function,
-                          "charge_difference": s.charge_difference} for s in study.surfaces],
+                          "charge_difference": s.charge_difference, "fix": s.fix} for s in study.surfaces],
             "pathways": [{"name": p.name, "adsorbates": p.adsorbates, "regions": p.regions}
                          for p in study.pathways if not only or p.name in only],
             "first_stage_tasks": len(specs), "tasks_by_kind": kinds}
@@ -170,11 +171,13 @@ def show(study, only: list[str] | None = None) -> dict[str, Any]:
 
 def show_text(doc: dict[str, Any]) -> str:
     lines = [f"study {doc['study']} ({doc['file']})", f"preset {doc['preset']}: {doc['accuracy']}",
-             f"strategy {doc['strategy']} (MLIP {doc['mlip']}, vibrations {doc['vibrations']}, k {doc['k']})",
+             f"strategy {doc['strategy']} (MLIP {doc['mlip']}"
+             + (f" {doc['mlip_model']}" if doc["mlip_model"] != "default" else "")
+             + f", vibrations {doc['vibrations']}, k {doc['k']})",
              "surfaces:"]
     for s in doc["surfaces"]:
-        extra = [w for w, on in (("work function", s["work_function"]), ("charge difference",
-                                                                         s["charge_difference"])) if on]
+        extra = [w for w, on in (("work function", s["work_function"]), ("charge difference", s["charge_difference"]),
+                                 (f"{s['fix']} fixed", s["fix"])) if on]
         lines.append(f"  {s['name']:<20} {Path(s['structure']).name:<28} {s['strategy']:<9} {', '.join(extra)}")
     lines.append("pathways:")
     lines += [f"  {p['name']:<8} {' '.join(p['adsorbates']):<36} regions {', '.join(p['regions'] or ['all'])}"
