@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from pathlib import Path
 import warnings
 from functools import cache
+from pathlib import Path
 
 from heterocat.errors import HeterocatError
 

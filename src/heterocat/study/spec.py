@@ -46,8 +46,8 @@ PATHWAYS: dict[str, dict[str, Any]] = {
              "group_by": "region"},
 }
 
-STUDY_KEYS = {"name": str, "preset": str, "set": list, "strategy": str, "mlip": str, "mlip_model": str, "vibrations": str,
-              "gas_vibrations": str, "k": int, "dft_stage": str, "orientations": str, "surface": list,
+STUDY_KEYS = {"name": str, "preset": str, "set": list, "strategy": str, "mlip": str, "mlip_model": str,
+              "vibrations": str, "gas_vibrations": str, "k": int, "dft_stage": str, "orientations": str, "surface": list,
               "pathway": list, "description": str}
 SURFACE_KEYS = {"name": str, "structure": str, "sites": str, "strategy": str, "prescreen": int,
                 "relaxed_start": bool, "kpt_density": (int, float), "settings": dict, "labels": list, "regions": list,
