@@ -126,3 +126,21 @@ def read_json(path: str | os.PathLike) -> Any:
         raise HeterocatError(f"cannot read {path}: no such file") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise HeterocatError(f"cannot read {path}: not valid JSON ({err})") from None
+
+
+def complete_frames(path: str | os.PathLike) -> list[Atoms]:
+    """Every complete frame of an ASE trajectory, in order; a last frame cut by a kill is left out
+    (an empty list when the file is missing or unreadable)."""
+    from ase.io import Trajectory  # noqa: PLC0415
+
+    frames: list[Atoms] = []
+    if not Path(path).exists():
+        return frames
+    try:
+        with Trajectory(str(path)) as traj:
+            for k in range(len(traj)):
+                frames.append(traj[k])
+    except Exception:  # noqa: BLE001 - a truncated frame: keep the complete ones before it
+        pass
+    return frames
+

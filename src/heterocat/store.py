@@ -29,7 +29,7 @@ from ase.calculators.singlepoint import SinglePointCalculator
 from ase.db import connect
 
 from heterocat.errors import HeterocatError
-from heterocat.io import read_json, read_structure
+from heterocat.io import complete_frames, read_json, read_structure
 from heterocat.records import Settings, TaskResult
 from heterocat.systems import fixed_atoms
 
@@ -175,20 +175,6 @@ def run_task(atoms, kind: str, settings: Settings, workdir: str | os.PathLike, *
     return result
 
 
-def _trajectory(path: Path) -> list:
-    """Frames of an ASE trajectory; a last frame cut by a kill is left out."""
-    from ase.io import Trajectory  # noqa: PLC0415
-
-    out = []
-    try:
-        with Trajectory(str(path)) as traj:
-            for atoms in traj:
-                out.append(atoms)
-    except Exception:  # noqa: BLE001 - a truncated last frame: keep the complete ones
-        pass
-    return out
-
-
 def _running_relaxations(workdir: Path, level: str) -> list[tuple[str, list]]:
     """(task hash, frames) of relaxations at ``level`` that have frames but no result yet (still running,
     or killed: the store resumes them)."""
@@ -197,7 +183,7 @@ def _running_relaxations(workdir: Path, level: str) -> list[tuple[str, list]]:
         directory = traj.parent
         if (directory / "result.json").exists() or _level_ids(directory).get("level_id") != level:
             continue
-        out.append((directory.name, _trajectory(traj)))
+        out.append((directory.name, complete_frames(traj)))
     return out
 
 
@@ -236,7 +222,7 @@ def labelled_frames(workdir: str | os.PathLike, method: str = "dft", level: str 
         if store.result(r["task_hash"]).get("ghosts"):
             continue
         traj = workdir / "tasks" / r["task"] / r["task_hash"] / "relax.traj"
-        structures = _trajectory(traj) if r["task"] == "relax" and traj.exists() else [store.atoms(r["task_hash"])]
+        structures = complete_frames(traj) if r["task"] == "relax" and traj.exists() else [store.atoms(r["task_hash"])]
         sources.append((r["task_hash"], f"{r.get('system', '')} {r.get('adsorbate', '')} {r['task']}", structures))
     if running:
         sources += [(h, "running relax", frames) for h, frames in _running_relaxations(workdir, level)]

@@ -38,7 +38,7 @@ from heterocat.calculate.settings import (
     structure_pbc,
 )
 from heterocat.errors import HeterocatError
-from heterocat.io import read_json, read_structure, write_json, write_structure
+from heterocat.io import complete_frames, read_json, read_structure, write_json, write_structure
 from heterocat.parallel import broadcast, is_writer
 from heterocat.records import Settings, TaskMetadata, TaskResult
 from heterocat.systems import part_indices
@@ -338,19 +338,8 @@ def fragment(atoms: Atoms, settings: dict, keep: list[int], *,
 
 def _last_frame(path: Path) -> Atoms | None:
     """Last complete frame of a trajectory, or None (a frame cut by a kill is skipped)."""
-    if not path.exists():
-        return None
-    last = None
-    try:
-        with Trajectory(str(path)) as traj:
-            for k in range(len(traj)):
-                try:
-                    last = traj[k]
-                except Exception:
-                    break
-    except Exception:
-        return last
-    return last
+    frames = complete_frames(path)
+    return frames[-1] if frames else None
 
 
 def relax(atoms: Atoms, settings: dict, directory: Path) -> dict[str, Any]:

@@ -27,11 +27,6 @@ from heterocat.study.spec import Study
 ROUNDS_FILE = Path("active") / "rounds.json"
 
 
-def dft_method(dft: dict) -> str:
-    """``emt`` when the study's reference calculator is EMT (tests), else ``dft``."""
-    return "emt" if dft["calculator"]["name"] == "emt" else "dft"
-
-
 def adsorbate_relaxations(workdir: str | os.PathLike, method: str, level: str) -> list[dict]:
     """Finished reference relaxations of adsorbates at ``level``, oldest first."""
     from heterocat.store import ResultsStore  # noqa: PLC0415
@@ -58,14 +53,18 @@ def adsorption_errors(workdir: str | os.PathLike, rows: list[dict], mlip: dict, 
     store = ResultsStore(workdir)
     done = [r for r in store.rows(task="relax", status="done") if r.get("method") == method]
     out = []
+    energies: dict[str, float | None] = {}  # by reference task: a clean surface or gas serves many rows
 
     def mlip_energy(row: dict) -> float | None:
+        if row["task_hash"] in energies:
+            return energies[row["task_hash"]]
         atoms = store.atoms(row["task_hash"])
         atoms.calc = None
         result = run_task(atoms, "single", mlip, workdir, metadata={
             "system": row["system"], "adsorbate": row["adsorbate"], "site": row.get("site", ""),
             "strategy": "active learning: held-out check", "geometry_from": row["task_hash"]})
-        return result.get("energy") if result.get("status") == "done" else None
+        energies[row["task_hash"]] = result.get("energy") if result.get("status") == "done" else None
+        return energies[row["task_hash"]]
 
     for row in rows:
         cleans = [r for r in done if r["system"] == row["system"] and not r["adsorbate"] and r["level_id"] == row["level_id"]]
@@ -91,8 +90,9 @@ def learn(study: Study, workdir: str | os.PathLike, *, rounds: int = 3, toleranc
           only: list[str] | None = None, progress: bool = True, device: str = "cpu") -> dict[str, Any]:
     """Run the rounds (resuming after the last recorded one); the record of every round."""
     from heterocat.calculate.finetune import finetune  # noqa: PLC0415
+    from heterocat.calculate.tasks import level_of_theory  # noqa: PLC0415
     from heterocat.io import read_json, write_json  # noqa: PLC0415
-    from heterocat.store import labelled_frames  # noqa: PLC0415
+    from heterocat.store import labelled_frames, method_of  # noqa: PLC0415
     from heterocat.study.run import run_study  # noqa: PLC0415
 
     if study.mlip != "sevenn":
@@ -108,7 +108,7 @@ def learn(study: Study, workdir: str | os.PathLike, *, rounds: int = 3, toleranc
         current = study.with_overrides(mlip_model=model)
         run_study(current, workdir, workers=workers, only=only, electronic=False, progress=progress)
         dft, mlip = current.settings()
-        method = dft_method(dft)
+        method = method_of(level_of_theory(dft))  # "dft", or "emt" where EMT stands in for GPAW (tests)
         frames, level, line = labelled_frames(workdir, method=method, every=every, running=False)
         rows = adsorbate_relaxations(workdir, method, level)
         if not rows:
