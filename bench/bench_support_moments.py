@@ -30,11 +30,13 @@ SITE = {4: "tetrahedral", 6: "octahedral"}
 
 
 def site_moments(atoms, moments: np.ndarray) -> dict[str, dict]:
-    """Mean local moment (mu_B, signed) and spread per element and site kind."""
+    """Mean |local moment| (mu_B) per element and site kind, and the signs in order of height z."""
     groups: dict[str, list[float]] = defaultdict(list)
-    for atom, cn, m in zip(atoms, atoms.get_array("expected_coordination"), moments):
+    order = np.argsort(atoms.positions[:, 2], kind="stable")  # signs listed from the bottom up
+    for i in order:
+        cn = atoms.get_array("expected_coordination")[i]
         if cn:
-            groups[f"{atom.symbol} {SITE[int(cn)]}"].append(float(m))
+            groups[f"{atoms[i].symbol} {SITE[int(cn)]}"].append(float(moments[i]))
     return {k: {"count": len(v), "mean_abs": round(float(np.mean(np.abs(v))), 3),
                 "signs": "".join("+" if x > 0.05 else "-" if x < -0.05 else "0" for x in v)}
             for k, v in sorted(groups.items())}

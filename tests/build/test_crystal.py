@@ -11,7 +11,12 @@ from ase.neighborlist import neighbor_list
 
 from heterocat.build import crystal as crystal_module
 from heterocat.build import metal_cluster, supported_cluster
-from heterocat.build.crystal import crystal_bulk, crystal_slab, formal_dipole, is_stoichiometric
+from heterocat.build.crystal import (
+    crystal_bulk,
+    crystal_slab,
+    formal_dipole,
+    is_stoichiometric,
+)
 from heterocat.errors import HeterocatError
 
 SPINELS = ("Co3O4", "ZnCo2O4", "NiCo2O4", "CuCo2O4")

@@ -238,7 +238,10 @@ def _to_atoms(slab) -> tuple[Atoms, np.ndarray]:
     s = atoms.get_scaled_positions(wrap=False)
     s[:, 2] = z
     atoms.set_scaled_positions(s)
-    return atoms, charges
+    # pymatgen's site order follows Python's hash seed: sort by height, element, then in-plane
+    p = np.round(atoms.positions, 3)
+    order = np.lexsort((p[:, 1], p[:, 0], atoms.numbers, p[:, 2]))
+    return atoms[order], charges[order]
 
 
 @dataclass(frozen=True)
@@ -263,18 +266,50 @@ def _terminations(name: str, miller: tuple[int, int, int], thickness: float) -> 
     """Every distinct cut of ``name`` ``miller``, acceptable ones (stoichiometric, non-polar, symmetric) marked."""
     data = crystal_oxide(name)
     bulk_counts = Counter(_conventional(data)[0].get_chemical_symbols())
-    out, seen = [], set()
+    # pymatgen's order (and which equivalent atoms its repair moves first) follows Python's hash
+    # seed: keep one slab per depth profile (elements at their heights), the one with the smallest
+    # canonical form, and order them by profile, so that a termination number means the same slab
+    # every run
+    chosen: dict[tuple, tuple] = {}
     for slab in _candidates(data, miller, thickness):
         atoms, charges = _to_atoms(slab)
+        atoms, canonical = _standard_origin(atoms)
         key = _layer_key(atoms)
-        if key in seen:
-            continue
-        seen.add(key)
+        if key not in chosen or canonical < chosen[key][0]:
+            chosen[key] = (canonical, slab, atoms, charges)
+    out = []
+    for key in sorted(chosen):
+        _, slab, atoms, charges = chosen[key]
         dipole = abs(formal_dipole(atoms, charges))
         ok = (is_stoichiometric(Counter(atoms.get_chemical_symbols()), bulk_counts)
               and dipole < DIPOLE_TOLERANCE and _symmetric(slab))
         out.append(_Termination(atoms, charges, dipole, float(slab.shift), ok))
     return tuple(out)
+
+
+def _standard_origin(atoms: Atoms) -> tuple[Atoms, tuple]:
+    """The in-plane translation that puts a top-layer atom at the origin with the smallest
+    :func:`_canonical` form: slabs that differ by an in-plane translation come out the same."""
+    top = np.flatnonzero(atoms.positions[:, 2] > atoms.positions[:, 2].max() - LAYER_TOLERANCE)
+    best = None
+    for i in top:
+        moved = atoms.copy()
+        scaled = moved.get_scaled_positions(wrap=False)
+        scaled[:, :2] = (scaled[:, :2] - scaled[i, :2]) % 1.0
+        moved.set_scaled_positions(scaled)
+        form = _canonical(moved)
+        if best is None or form < best[1]:
+            best = (moved, form)
+    return best
+
+
+def _canonical(atoms: Atoms) -> tuple:
+    """Elements, moments and positions (fractional in-plane, Å along z; 1e-3) as a sorted tuple."""
+    scaled = atoms.get_scaled_positions(wrap=False)
+    rows = zip(atoms.get_chemical_symbols(), np.round(atoms.get_initial_magnetic_moments(), 3),
+               np.round(scaled[:, 0] % 1.0, 3) % 1.0, np.round(scaled[:, 1] % 1.0, 3) % 1.0,
+               np.round(atoms.positions[:, 2] - atoms.positions[:, 2].min(), 3))
+    return tuple(sorted((s, float(m), float(x), float(y), float(z)) for s, m, x, y, z in rows))
 
 
 def crystal_slab(name: str, miller: tuple[int, int, int], *, thickness: float = 8.0,
@@ -299,8 +334,8 @@ def crystal_slab(name: str, miller: tuple[int, int, int], *, thickness: float = 
         Bottom atomic layers held fixed (planes within 0.3 Å are one layer);
         default: the bottom third.
     termination : int
-        Which of the distinct acceptable terminations, in pymatgen's order of
-        shift; ``atoms.info['top_layer']`` names the outer layer of the one taken.
+        Which of the distinct acceptable terminations (ordered by their profile of
+        elements against depth); ``atoms.info['top_layer']`` names the outer layer.
 
     A termination is acceptable when the slab is stoichiometric, has the same top
     and bottom (pymatgen's ``is_symmetric``) and no dipole of formal charges along

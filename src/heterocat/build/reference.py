@@ -14,13 +14,15 @@ from pathlib import Path
 
 from ase import Atoms
 
+from heterocat.build._data import crystal_oxide
 from heterocat.build.clusters import metal_cluster
+from heterocat.build.crystal import crystal_bulk, crystal_slab
 from heterocat.build.metal import metal_bulk, ru0001_slab
 from heterocat.build.oxide import nio100_slab, nio_bulk
 from heterocat.build.supported import supported_cluster
-from heterocat.io import write_structure
+from heterocat.io import read_structure, write_structure
 from heterocat.sites.find import find_sites
-from heterocat.sites.records import SiteEnumeration
+from heterocat.sites.records import SiteEnumeration, fingerprint
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,24 @@ def _nio_ru13(layers: int = 3, vacuum: float = 10.0) -> Atoms:
                                  face="triangle")
 
 
+#: Spinel (100) cut for the cluster models: the stoichiometric non-polar termination with half a
+#: tetrahedral-cation layer on top, the only one pymatgen's repair gives for NiCo2O4, CuCo2O4 and
+#: ZnCo2O4 (Co3O4 also has one with octahedral Co and O on top: termination 0).
+SPINEL_100_TERMINATION = {"Co3O4": 1, "ZnCo2O4": 0, "NiCo2O4": 0, "CuCo2O4": 0}
+
+
+def _on_support(support: Atoms) -> Atoms:
+    """Ru13 (hcp anticuboctahedron, 3-atom face down) on a support slab, most Ru-O bonds."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # image gaps of 5-6 Å, recorded in info['image_gap']
+        return supported_cluster(support, metal_cluster("Ru", "anticuboctahedron"), face="triangle")
+
+
+def _spinel100(name: str, repeat=((1, 1), (-1, 1))) -> Atoms:
+    """Spinel (100), 9 layers, sqrt2 x sqrt2 R45 of the cubic face (11.4 Å) by default."""
+    return crystal_slab(name, (1, 0, 0), repeat=repeat, termination=SPINEL_100_TERMINATION[name])
+
+
 MODELS: tuple[Model, ...] = (
     Model("nio_bulk", "NiO bulk, AFM-II rhombohedral cell, a = 4.17 Å", nio_bulk, sites=False),
     Model("nio100", "NiO(100), p(2x2) primitive cells, 4 layers, bottom fixed",
@@ -60,6 +80,22 @@ MODELS: tuple[Model, ...] = (
           lambda: nio100_slab(layers=2, repeat=(2, 2), vacuum=7.0)),
     Model("nio100_ru13_small", "Ru13 as nio100_ru13 on a 2-layer NiO(100) p(4x4) (demo scale)",
           lambda: _nio_ru13(layers=2, vacuum=8.0)),
+    # The paper's other supports (issue 20): spinels and hematite from crystals.toml.
+    *(Model(f"{name.lower()}_bulk", f"{name} bulk, primitive cell, {crystal_oxide(name).structure}",
+            (lambda name=name: crystal_bulk(name)), sites=False)
+      for name in ("Co3O4", "NiCo2O4", "CuCo2O4", "ZnCo2O4", "Fe2O3")),
+    *(Model(f"{name.lower()}_100", f"{name}(100) 1x1 cubic face (8.1 Å), 9 layers, half a tetrahedral "
+            f"{'Zn' if name == 'ZnCo2O4' else 'Co'} layer on top", (lambda name=name: _spinel100(name, repeat=(1, 1))))
+      for name in ("Co3O4", "NiCo2O4", "CuCo2O4", "ZnCo2O4")),
+    Model("co3o4_110", "Co3O4(110) 1x1, 9 layers, octahedral Co and O on top",
+          lambda: crystal_slab("Co3O4", (1, 1, 0))),
+    Model("fe2o3_0001", "Fe2O3(0001) 1x1, single-Fe termination, 18 planes",
+          lambda: crystal_slab("Fe2O3", (0, 0, 1))),
+    *(Model(f"{name.lower()}_100_ru13", f"Ru13 on {name}(100) sqrt2 x sqrt2 R45 (11.4 Å), 9 layers",
+            (lambda name=name: _on_support(_spinel100(name))))
+      for name in ("Co3O4", "NiCo2O4", "CuCo2O4", "ZnCo2O4")),
+    Model("fe2o3_0001_ru13", "Ru13 on Fe2O3(0001) 2x2 (10.1 Å), single-Fe termination",
+          lambda: _on_support(crystal_slab("Fe2O3", (0, 0, 1), repeat=(2, 2)))),
 )
 
 
@@ -83,6 +119,9 @@ def write_reference(outdir: str | Path) -> list[dict]:
                "formula": atoms.get_chemical_formula(), "natoms": len(atoms), "sites": None}
         if model.sites:
             enumeration = find_sites(atoms)
+            # the fingerprint of the file as written (what a reader computes): a position on a
+            # rounding boundary of the fingerprint (Co3O4's a/8 = 1.0105 Å) can round either way
+            enumeration.fingerprint = fingerprint(read_structure(outdir / f"{model.name}.extxyz"))
             enumeration.save(outdir / f"{model.name}.sites.json")
             row["sites"] = len(enumeration.sites)
             row["site_counts"] = _counts(enumeration)

@@ -50,6 +50,15 @@ def _cmd_build(args: argparse.Namespace) -> None:
         atoms = build.rocksalt100_slab(args.oxide, layers=args.layers, repeat=tuple(args.repeat),
                                        vacuum=args.vacuum, fixed_layers=args.fixed_layers,
                                        a=args.a, magmom=args.magmom)
+    elif what == "crystal-bulk":
+        atoms = build.crystal_bulk(args.oxide, primitive=not args.conventional)
+    elif what == "crystal-slab":
+        repeat = args.repeat[:2] if len(args.repeat) == 2 else [args.repeat[:2], args.repeat[2:]]
+        if len(args.repeat) not in (2, 4):
+            raise HeterocatError("--repeat takes 2 integers (N1 N2) or 4 (a 2x2 matrix, row by row)")
+        atoms = build.crystal_slab(args.oxide, tuple(args.miller), thickness=args.thickness, repeat=repeat,
+                                   vacuum=args.vacuum, fixed_layers=args.fixed_layers,
+                                   termination=args.termination)
     elif what == "metal-bulk":
         atoms = build.metal_bulk(args.element)
     elif what == "metal-slab":
@@ -442,6 +451,22 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fixed-layers", type=_nonnegative_int, default=1, help="fixed bottom layers (default 1)")
     p.add_argument("--a", type=float)
     p.add_argument("--magmom", type=float)
+    out(p)
+    p = bsub.add_parser("crystal-bulk", help="spinel or corundum bulk with its cation and magnetic order")
+    p.add_argument("--oxide", required=True, help="Co3O4, NiCo2O4, CuCo2O4, ZnCo2O4 or Fe2O3")
+    p.add_argument("--conventional", action="store_true", help="conventional cell (56 / 30 atoms), not primitive")
+    out(p)
+    p = bsub.add_parser("crystal-slab", help="stoichiometric non-polar spinel or corundum slab")
+    p.add_argument("--oxide", required=True, help="Co3O4, NiCo2O4, CuCo2O4, ZnCo2O4 or Fe2O3")
+    p.add_argument("--miller", type=int, nargs=3, required=True, metavar=("H", "K", "L"),
+                   help="facet in the conventional axes (Fe2O3 hexagonal: 0 0 1 is (0001))")
+    p.add_argument("--thickness", type=float, default=8.0, help="least thickness, Å (default 8)")
+    p.add_argument("--repeat", type=int, nargs="+", default=[1, 1],
+                   help="N1 N2, or a 2x2 matrix row by row (1 1 -1 1: sqrt2 x sqrt2 R45)")
+    p.add_argument("--vacuum", type=float, default=10.0, help="vacuum each side, Å (default 10)")
+    p.add_argument("--fixed-layers", type=_nonnegative_int, help="fixed bottom layers (default: bottom third)")
+    p.add_argument("--termination", type=_nonnegative_int, default=0,
+                   help="which acceptable termination (default 0; see info top_layer)")
     out(p)
     p = bsub.add_parser("metal-bulk", help="metal bulk (Ru: hcp)")
     p.add_argument("--element", default="Ru")

@@ -36,7 +36,7 @@ def candidate(label: str, kind: str, region: str, position, normal, indices, lay
     normal = normal / np.linalg.norm(normal)
     return {
         "label": label, "kind": kind, "region": region,
-        "position": [round(float(x), 6) for x in position],
+        "position": [round(float(x), 6) + 0.0 for x in position],  # + 0.0: no -0.0 in the files
         "normal": [round(float(x), 6) + 0.0 for x in normal],
         "indices": sorted(int(i) for i in indices),
         "layers": layers,

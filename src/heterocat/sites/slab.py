@@ -54,6 +54,11 @@ def _wrap_in_plane(atoms: Atoms, point: np.ndarray) -> np.ndarray:
     return np.asarray(atoms.cell).T @ frac
 
 
+def _doubled_area(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> float:
+    """Twice the area of a triangle in the plane (Å^2)."""
+    return float(abs((b[0] - a[0]) * (c[1] - a[1]) - (b[1] - a[1]) * (c[0] - a[0])))
+
+
 def _circumcentre(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
     """Circumcentre of a triangle in the plane (2D points)."""
     d = 2 * (a[0] * (b[1] - c[1]) + b[0] * (c[1] - a[1]) + c[0] * (a[1] - b[1]))
@@ -74,6 +79,8 @@ def _ring_edges(xy: np.ndarray, polygon: tuple[int, ...]) -> list[float]:
 def _hollow_polygons(xy: np.ndarray, max_edge: float) -> list[tuple[int, ...]]:
     """Delaunay triangles, pairs with one circumcentre merged to quads; long edges dropped."""
     triangles = [tuple(sorted(int(k) for k in t)) for t in Delaunay(xy).simplices]
+    # a sliver of three nearly collinear atoms (Delaunay keeps them on a rectangular lattice) is no hollow
+    triangles = [t for t in triangles if _doubled_area(*xy[list(t)]) > 1e-6]
     centres = [_circumcentre(*xy[list(t)]) for t in triangles]
     by_edge: dict[tuple[int, int], list[int]] = {}
     for k, t in enumerate(triangles):

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from heterocat.errors import HeterocatError
+from heterocat.study.compare import support_rows, support_text
 from heterocat.study.spec import Study
 
 
@@ -150,6 +151,11 @@ def run_study(study: Study, workdir: str | os.PathLike, *, workers: int = 1, onl
         doc["work_functions"] = work_functions
         doc["charge_transfer"] = transfers
         doc["figures"] = [*doc["figures"], *figures, *(f for d in transfers.values() for f in d["figures"])]
+    doc["supports"] = support_rows(study, doc)
+    if any(r["support_work_function"] is not None for r in doc["supports"]):
+        from heterocat.plot.supports import plot_supports  # noqa: PLC0415
+
+        doc["figures"] = [*doc["figures"], *plot_supports(doc["supports"], Path(workdir) / "figures" / "supports")]
     doc["tasks"] = {"total": len(results), "ran": sum(bool(r.get("ran")) for r in results.values()),
                     "not_done": failed}
     doc["wall_time_s"] = round(time.perf_counter() - start, 1)
@@ -271,6 +277,7 @@ def study_text(doc: dict[str, Any]) -> str:
     if doc.get("report") is not None:
         lines += [free_energy_text(doc["report"], [f for f in doc["figures"] if "/figures/" in f]), ""]
     lines += electronic_text(doc)
+    lines += support_text(doc.get("supports") or [])
     tasks = doc.get("tasks")
     if tasks:
         lines.append(f"tasks: {tasks['total']} ({tasks['ran']} ran now, {len(tasks['not_done'])} not done); "

@@ -14,6 +14,7 @@ A study file (TOML) says everything a run needs; no catalyst is named in the cod
     structure = "mgo_pt13.extxyz"   # relative to this file; sites: <stem>.sites.json beside it
     relaxed_start = true            # adsorbates on the relaxed clean model (clusters reconstruct)
     charge_difference = true        # support (oxide part) -> cluster (metal part)
+    support = "MgO(100)"            # the clean support's surface (work_function = true): the comparison table
 
     [[pathway]]
     name = "her"                    # her, water, hzor: the built-in adsorbate sets; or give adsorbates
@@ -51,7 +52,7 @@ STUDY_KEYS = {"name": str, "preset": str, "set": list, "strategy": str, "mlip": 
               "pathway": list, "description": str}
 SURFACE_KEYS = {"name": str, "structure": str, "sites": str, "strategy": str, "prescreen": int,
                 "relaxed_start": bool, "kpt_density": (int, float), "settings": dict, "labels": list, "regions": list,
-                "work_function": bool, "charge_difference": bool, "fix": str}
+                "work_function": bool, "charge_difference": bool, "fix": str, "support": str}
 #: what a surface's ``fix`` may name: "" (the constraints of its structure file) or a part to fix whole
 FIXES = ("", "support")
 PATHWAY_KEYS = {"name": str, "adsorbates": list, "regions": list, "group_by": str}
@@ -60,11 +61,11 @@ MLIPS = ("sevenn", "chgnet")
 
 def gases_for(adsorbates: tuple[str, ...] | list[str]) -> list[str]:
     """Gas references the adsorbates need (H2 always: the CHE's proton-electron pair)."""
-    from heterocat.sites.adsorbates import get_adsorbate  # noqa: PLC0415
+    from heterocat.sites.adsorbates import reference_gases  # noqa: PLC0415
 
     names = {"H2"}
     for name in adsorbates:
-        names |= {g for g, n in get_adsorbate(name).reference.items() if n}
+        names |= set(reference_gases(name))
     if "N2H4" in adsorbates or "N2" in adsorbates:
         names |= {"N2H4", "N2"}  # the HzOR pathway starts from N2H4(g) and ends at N2(g)
     return sorted(names)
@@ -95,6 +96,8 @@ class SurfaceSpec:
     charge_difference: bool = False
     #: "support": every support atom fixed, the cluster and adsorbates free; "": the structure file's constraints
     fix: str = ""
+    #: the study surface that is this model's clean support (its work function enters the comparison across supports)
+    support: str | None = None
 
 
 @dataclass
@@ -244,6 +247,11 @@ def check_study(study: Study) -> None:
     names = [s.name for s in study.surfaces]
     if len(set(names)) != len(names):
         raise HeterocatError("surface names must be unique")
+    with_work_function = {s.name for s in study.surfaces if s.work_function}
+    for s in study.surfaces:
+        if s.support is not None and s.support not in with_work_function:
+            raise HeterocatError(f"surface {s.name!r}: support {s.support!r} must name another surface "
+                                 f"with work_function = true")
     for strategy in (study.strategy, *(s.strategy for s in study.surfaces if s.strategy)):
         if strategy not in STRATEGIES:
             raise HeterocatError(f"unknown strategy {strategy!r}; choose from {', '.join(STRATEGIES)}")

@@ -1,0 +1,56 @@
+"""Across supports: the clean support's work function against the charge the cluster gains
+and against dG(*H) per cluster layer (the paper's argument from work-function differences)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from heterocat.plot.style import colour, save, styled, subplots, write_csv
+
+#: Marker per site label of a supported cluster (others: a diamond).
+LABEL_MARKERS = {"Ru-Top": "^", "Ru-Middle": "o", "Ru-Bottom": "v", "interface": "s"}
+
+
+@styled
+def plot_supports(rows: list[dict[str, Any]], stem: str | os.PathLike) -> list[str]:
+    """Two panels from :func:`heterocat.study.compare.support_rows`: Phi(support) against the
+    transfer to the cluster (e) and against dG(*H) (eV); writes PNG, SVG and ``stem.csv``."""
+    fig, (left, right) = subplots(1, 2, figsize=(7.6, 3.8))
+    table = []
+    for k, row in enumerate(rows):
+        phi = row["support_work_function"]
+        if phi is None:
+            continue
+        c = colour(row["system"], k)
+        if row["transfer_to_cluster"] is not None:
+            left.plot(phi, row["transfer_to_cluster"], "o", color=c, ms=7)
+        for label, dG in row["dG_H_by_label"].items():
+            right.plot(phi, dG, LABEL_MARKERS.get(label, "D"), color=c, ms=7, mfc="none" if label == "interface" else c)
+            table.append((row["system"], f"{phi:.4f}", row["transfer_to_cluster"] if row["transfer_to_cluster"]
+                          is not None else "", label, f"{dG:.4f}"))
+        if not row["dG_H_by_label"]:
+            table.append((row["system"], f"{phi:.4f}", row["transfer_to_cluster"] if row["transfer_to_cluster"]
+                          is not None else "", "", ""))
+    left.set_xlabel(r"$\Phi$ of the support (eV)")
+    left.set_ylabel("to the cluster (e, Bader)")
+    left.axhline(0.0, color="k", lw=0.6, ls=":")
+    right.set_xlabel(r"$\Phi$ of the support (eV)")
+    right.set_ylabel(r"$\Delta G_{\mathrm{H}^*}$ (eV), strongest site")
+    right.axhline(0.0, color="k", lw=0.6, ls=":")
+    if any(r["dG_H_by_label"] for r in rows) and left.lines:
+        lo, hi = right.get_xlim()
+        left.set_xlim(min(lo, left.get_xlim()[0]), max(hi, left.get_xlim()[1]))
+        right.set_xlim(*left.get_xlim())
+    labels = sorted({label for r in rows for label in r["dG_H_by_label"]})
+    handles = [right.plot([], [], LABEL_MARKERS.get(label, "D"), color="0.3", mfc="none" if label == "interface"
+                          else "0.3", ls="none", label=label)[0] for label in labels]
+    shown = [(k, r["system"]) for k, r in enumerate(rows) if r["support_work_function"] is not None]
+    systems = [left.plot([], [], "o", color=colour(name, k), ls="none")[0] for k, name in shown]
+    names = [name for _, name in shown]
+    fig.tight_layout(rect=(0, 0.12, 1, 1))
+    if systems or handles:
+        fig.legend([*systems, *handles], [*names, *labels], loc="lower center", ncol=min(4, len(names) + len(labels)),
+                   fontsize=8, frameon=False, bbox_to_anchor=(0.5, 0.0))
+    csv = write_csv(stem, "system,support_work_function_eV,transfer_to_cluster_e,site_label,dG_H_eV", table)
+    return [*save(fig, stem), csv]

@@ -1,0 +1,79 @@
+"""One table across supports: the clean support's work function, the charge it gives the
+cluster, dG(*H) per cluster layer and the HzOR limiting potential, for every supported-cluster
+surface of a study that names its clean support (``support = "Co3O4(100)"``).
+
+It reads the numbers a study run already has (its work functions, charge differences and
+free-energy report); it computes nothing.  Every number carries the level of theory it came
+from; a number not computed yet is None.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from heterocat.study.spec import Study
+
+
+def support_rows(study: Study, doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per surface with a ``support``: work function of the support (eV, top face),
+    transfer to the cluster (electrons gained, Bader), dG(*H) of the strongest-binding site per
+    site label (eV), HzOR limiting potential (V vs RHE) and its potential-determining step."""
+    report = doc.get("report")
+    work_functions = doc.get("work_functions") or {}
+    transfers = doc.get("charge_transfer") or {}
+    rows = []
+    for surface in study.surfaces:
+        if surface.support is None:
+            continue
+        wf = work_functions.get(surface.support) or {}
+        ct = transfers.get(surface.name) or {}
+        row: dict[str, Any] = {
+            "system": surface.name, "support": surface.support,
+            "support_work_function": wf.get("phi_top"), "work_function_level": wf.get("level_of_theory"),
+            "transfer_to_cluster": ct.get("transfer_to_cluster_bader"),
+            "transfer_level": ct.get("level_of_theory"),
+            "dG_H_by_label": {}, "dG_H_level": None, "hzor_limiting_potential": None,
+            "hzor_potential_determining_step": None, "hzor_level": None,
+        }
+        if report is not None:
+            her = report.her.get(surface.name)
+            if her:
+                row["dG_H_by_label"] = {label: round(d["strongest"]["dG"], 4) for label, d in her["per_label"].items()}
+                row["dG_H_level"] = _levels(report, surface.name, "H")
+            hzor = report.pathways.get(surface.name, {}).get("HzOR")
+            if hzor is not None:
+                row["hzor_limiting_potential"] = hzor.limiting_potential
+                row["hzor_potential_determining_step"] = hzor.potential_determining_step
+                row["hzor_level"] = _levels(report, surface.name, None)
+        rows.append(row)
+    return rows
+
+
+def _levels(report: Any, system: str, adsorbate: str | None) -> str:
+    """Levels of theory of the site values behind a number ('; '-joined)."""
+    levels = sorted({v.level_of_theory for v in report.sites
+                     if v.system == system and (adsorbate is None or v.adsorbate == adsorbate)})
+    return "; ".join(levels)
+
+
+def support_text(rows: list[dict[str, Any]]) -> list[str]:
+    """The comparison as text lines (empty when no surface names its support)."""
+    if not rows:
+        return []
+
+    def number(value: float | None, fmt: str) -> str:
+        return "-" if value is None else format(value, fmt)
+
+    lines = ["Across supports (Phi: clean support, top face; transfer: electrons gained by the cluster, Bader; "
+             "dG(*H): strongest site per label)",
+             f"  {'system':<22} {'Phi (eV)':>8} {'transfer':>9} {'HzOR U_L (V)':>12}  dG(*H) per label (eV)"]
+    for r in rows:
+        per_label = ", ".join(f"{k} {v:+.2f}" for k, v in r["dG_H_by_label"].items()) or "-"
+        lines.append(f"  {r['system']:<22} {number(r['support_work_function'], '8.3f')} "
+                     f"{number(r['transfer_to_cluster'], '+9.3f')} {number(r['hzor_limiting_potential'], '+12.3f')}"
+                     f"  {per_label}")
+    levels = sorted({level for r in rows for key in ("work_function_level", "transfer_level", "dG_H_level", "hzor_level")
+                     if (level := r.get(key))})
+    if levels:
+        lines.append("  levels of theory: " + " | ".join(levels))
+    return lines
