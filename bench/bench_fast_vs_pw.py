@@ -106,13 +106,13 @@ def run_system(source: ResultsStore, system: str, adsorbates: list[str], methods
                   file=sys.stderr, flush=True)
         return energies[key]
 
-    from heterocat.sites.adsorbates import get_adsorbate  # noqa: PLC0415
+    from heterocat.sites.adsorbates import reference_gases  # noqa: PLC0415
 
     cases = []
     for adsorbate in adsorbates:
         found = geometry(source, system, adsorbate)
         # the package's own reference of each adsorbate, e.g. OH: H2O - 1/2 H2
-        need = {g: n for g, n in get_adsorbate(adsorbate).reference.items() if n}
+        need = reference_gases(adsorbate)
         gases = {g: geometry(source, "gas", g) for g in need}
         if found is None or not all(gases.values()):
             print(f"# {system} {adsorbate}: no geometry in the store, skipped", file=sys.stderr)

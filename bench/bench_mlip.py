@@ -35,7 +35,11 @@ import numpy as np  # noqa: E402
 from heterocat.calculate.settings import load_settings  # noqa: E402
 from heterocat.io import read_json, read_structure  # noqa: E402
 from heterocat.run.workflow import gas_molecule  # noqa: E402
-from heterocat.sites.adsorbates import get_adsorbate, place_adsorbate  # noqa: E402
+from heterocat.sites.adsorbates import (  # noqa: E402
+    adsorption_energy,
+    place_adsorbate,
+    reference_gases,
+)
 from heterocat.sites.records import SiteEnumeration  # noqa: E402
 from heterocat.store import ResultsStore, run_task  # noqa: E402
 
@@ -54,7 +58,7 @@ def run_slab_references(workdir: str, preset: str) -> None:
     """GPAW relaxations of the slab cases, their clean slabs and the gases (resumable)."""
     settings = load_settings(preset)
     gases = sorted({g for _, cases in SLAB_CASES.values() for a, _ in cases
-                    for g, n in get_adsorbate(a).reference.items() if n} | {"H2"})
+                    for g in reference_gases(a)} | {"H2"})
     for gas in gases:
         report(run_task(gas_molecule(gas), "relax", settings, workdir, metadata={"system": "gas", "adsorbate": gas}))
     for stem, (system, cases) in SLAB_CASES.items():
@@ -103,11 +107,11 @@ def references(store_dir: str) -> list[dict]:
         if r["system"] == "gas" or not r["adsorbate"] or r.get("flagged"):
             continue
         clean = cleans.get((r["system"], r["level_id"]))
-        need = {g: n for g, n in get_adsorbate(r["adsorbate"]).reference.items() if n}
+        need = reference_gases(r["adsorbate"])
         found = {g: gases.get((g, r.get("gas_level_id"))) for g in need}
         if clean is None or not all(found.values()):
             continue
-        de = r["energy"] - clean["energy"] - sum(n * found[g]["energy"] for g, n in need.items())
+        de = adsorption_energy(r["energy"], clean["energy"], r["adsorbate"], {g: found[g]["energy"] for g in need})
         cases.append({"store": store_dir, "system": r["system"], "adsorbate": r["adsorbate"],
                       "site": r.get("site_start") or r["site"], "site_final": r["site"], "dE_gpaw": round(de, 4),
                       "gpaw_steps": int(r.get("steps", 0)), "task_hash": r["task_hash"],

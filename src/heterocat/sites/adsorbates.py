@@ -116,6 +116,17 @@ def get_adsorbate(name: str) -> Adsorbate:
                      orientations=tuple(entry["orientations"]), reference=dict(entry["reference"]))
 
 
+def reference_gases(name: str) -> dict[str, float]:
+    """The gas molecules and counts whose energies make the reference of adsorbate ``name``
+    (OH: {"H2O": 1, "H2": -0.5}); zero counts left out."""
+    return {gas: n for gas, n in get_adsorbate(name).reference.items() if n}
+
+
+def adsorption_energy(e_adsorbed: float, e_clean: float, name: str, gas_energy: dict[str, float]) -> float:
+    """dE = E(surface + adsorbate) - E(surface) - sum of n E(gas) over the adsorbate's reference (eV)."""
+    return e_adsorbed - e_clean - sum(n * gas_energy[gas] for gas, n in reference_gases(name).items())
+
+
 def orientations(adsorbate: Adsorbate, site: Site) -> list[int]:
     """Indices of the orientations of ``adsorbate`` that fit ``site``."""
     return [k for k, o in enumerate(adsorbate.orientations)

@@ -47,7 +47,7 @@ def choose_held_out(rows: list[dict], share: float, seed: int) -> set[str]:
 def adsorption_errors(workdir: str | os.PathLike, rows: list[dict], mlip: dict, method: str) -> list[dict]:
     """MLIP (``mlip`` settings) against reference adsorption energies of ``rows``, both on the reference
     geometries (adsorbate, clean surface, gases); each MLIP single point is a stored task."""
-    from heterocat.sites.adsorbates import get_adsorbate  # noqa: PLC0415
+    from heterocat.sites.adsorbates import adsorption_energy, reference_gases  # noqa: PLC0415
     from heterocat.store import ResultsStore, run_task  # noqa: PLC0415
 
     store = ResultsStore(workdir)
@@ -68,17 +68,18 @@ def adsorption_errors(workdir: str | os.PathLike, rows: list[dict], mlip: dict, 
 
     for row in rows:
         cleans = [r for r in done if r["system"] == row["system"] and not r["adsorbate"] and r["level_id"] == row["level_id"]]
-        need = {g: n for g, n in get_adsorbate(row["adsorbate"]).reference.items() if n}
+        need = reference_gases(row["adsorbate"])
         gases = {g: [r for r in done if r["system"] == "gas" and r["adsorbate"] == g
                      and r.get("gas_level_id") == row.get("gas_level_id")] for g in need}
         if not cleans or not all(gases.values()):
             continue
         clean, gas = cleans[-1], {g: found[-1] for g, found in gases.items()}
-        reference = row["energy"] - clean["energy"] - sum(n * gas[g]["energy"] for g, n in need.items())
+        reference = adsorption_energy(row["energy"], clean["energy"], row["adsorbate"],
+                                      {g: gas[g]["energy"] for g in need})
         parts = [mlip_energy(row), mlip_energy(clean), *(mlip_energy(gas[g]) for g in need)]
         if any(p is None for p in parts):
             continue
-        predicted = parts[0] - parts[1] - sum(n * e for (_, n), e in zip(need.items(), parts[2:], strict=True))
+        predicted = adsorption_energy(parts[0], parts[1], row["adsorbate"], dict(zip(need, parts[2:], strict=True)))
         out.append({"task_hash": row["task_hash"], "system": row["system"], "adsorbate": row["adsorbate"],
                     "site": row.get("site", ""), "dE_reference": round(reference, 4), "dE_mlip": round(predicted, 4),
                     "error": round(predicted - reference, 4)})
