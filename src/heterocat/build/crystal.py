@@ -28,6 +28,7 @@ from ase.spacegroup import Spacegroup, crystal
 
 from heterocat.build._data import CrystalOxide, Occupant, crystal_oxide
 from heterocat.errors import HeterocatError
+from heterocat.sites.cluster import layers
 from heterocat.systems import SUPPORT, set_parts
 
 #: Primitive vectors (rows, fractions of the conventional cell) per lattice centring.
@@ -141,18 +142,6 @@ def formal_dipole(atoms: Atoms, charges: np.ndarray) -> float:
     area = float(np.linalg.norm(np.cross(atoms.cell[0], atoms.cell[1])))
     z = atoms.positions[:, 2] - atoms.positions[:, 2].mean()
     return float(np.dot(charges, z) / area)
-
-
-def _layers(z: np.ndarray, tolerance: float = LAYER_TOLERANCE) -> np.ndarray:
-    """Layer index (0 = bottom) of each height ``z`` (Å); gaps above ``tolerance`` split layers."""
-    order = np.argsort(z)
-    layer = np.zeros(len(z), dtype=int)
-    current = 0
-    for previous, index in zip(order[:-1], order[1:]):
-        if z[index] - z[previous] > tolerance:
-            current += 1
-        layer[index] = current
-    return layer
 
 
 def _candidates(data: CrystalOxide, miller: tuple[int, int, int], thickness: float):
@@ -373,7 +362,7 @@ def crystal_slab(name: str, miller: tuple[int, int, int], *, thickness: float = 
     del atoms.arrays["formal_charge"]
     atoms.pbc = (True, True, False)
     atoms.center(vacuum=vacuum, axis=2)
-    layer = _layers(atoms.positions[:, 2])
+    layer = layers(atoms.positions[:, 2], LAYER_TOLERANCE)
     n_layers = int(layer.max()) + 1
     fixed_layers = n_layers // 3 if fixed_layers is None else int(fixed_layers)
     if not 0 <= fixed_layers <= n_layers:
