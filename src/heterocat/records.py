@@ -90,6 +90,8 @@ class TaskResult(TypedDict, total=False):
     magmom: float  # μB
     converged: bool
     steps: int
+    resumed_from_step: int  # frames of a killed relaxation it went on from
+    resumed_from_density: bool  # GPAW started from that run's saved density and wave functions
     wall_time: float  # s
     flags: list[dict[str, Any]]
     ghosts: list[int]

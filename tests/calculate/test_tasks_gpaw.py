@@ -73,13 +73,20 @@ def test_relaxation_killed_resumes_from_last_geometry(tmp_path):
     proc.wait()
     done_before = _frames(directory / "relax.traj")
     assert done_before >= 2 and not (directory / "result.json").exists()
+    assert (directory / "restart.gpw").exists()  # the electrons of a finished step
     status = {r["task_hash"]: r for r in task_status(tmp_path / "w")}
     assert status[directory.name]["status"] == "pending"
     result = run_task(atoms, "relax", settings, tmp_path / "w")
     assert result["ran"] and result["status"] == "done" and result["converged"]
-    assert result["resumed_from_step"] == done_before
+    assert result["resumed_from_step"] == done_before and result["resumed_from_density"]
     assert result["steps"] > done_before and result["fmax"] < 0.05
     assert result["energy"] < _first_energy(directory)
+    assert not (directory / "restart.gpw").exists()
+    # the restarted electrons converge to the same ground state as a start from atomic densities
+    final = read(directory / "final.extxyz")
+    final.set_constraint(atoms.constraints)
+    fresh = run_task(final, "single", settings, tmp_path / "w")
+    assert fresh["energy"] == pytest.approx(result["energy"], abs=2e-3)
 
 
 def _first_energy(directory: Path) -> float:

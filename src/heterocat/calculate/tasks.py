@@ -7,7 +7,9 @@ holds ``input.extxyz``, ``settings.json``, the GPAW log ``gpaw.txt``, the
 trajectory and, when finished, ``result.json``, written atomically: a task
 counts as finished only when that file exists, so a crash or ``kill -9`` never
 leaves a half result that counts.  A killed relaxation restarts from the last
-geometry of its trajectory; vibrations reuse ASE's per-displacement cache.
+geometry of its trajectory and, under GPAW, from the density and wave functions
+saved after its last step (``restart.gpw``, removed when the relaxation ends);
+vibrations reuse ASE's per-displacement cache.
 """
 
 from __future__ import annotations
@@ -342,14 +344,48 @@ def _last_frame(path: Path) -> Atoms | None:
     return frames[-1] if frames else None
 
 
+RESTART = "restart.gpw"
+
+
+def _save_restart(atoms: Atoms, path: Path) -> None:
+    """Write GPAW's density and wave functions to ``path`` (atomically: a kill leaves the old file)."""
+    part = path.with_name(path.name + ".part")
+    electronic_calculator(atoms.calc).write(str(part), mode="all")
+    if is_writer():
+        os.replace(part, path)
+
+
+def _restart_calculator(path: Path, settings: dict, txt: str):
+    """GPAW read back from a saved relaxation step, or None when there is no readable file.
+
+    Its parameters are the file's: the task directory's hash fixes the settings.  GPAW moves
+    the saved density and wave functions to the atoms it is given next, so the first SCF of a
+    resumed relaxation starts near convergence instead of from atomic densities.
+    """
+    if not broadcast(path.exists()):
+        return None
+    from gpaw import GPAW  # noqa: PLC0415
+
+    try:
+        gpaw = GPAW(str(path), txt=txt)
+    except Exception:  # a file GPAW cannot read: start from atomic densities, as without one
+        return None
+    if settings["calculator"].get("dispersion"):
+        return WithDispersion(gpaw, settings["calculator"]["xc"])
+    return gpaw
+
+
 def relax(atoms: Atoms, settings: dict, directory: Path) -> dict[str, Any]:
     """Relax ``atoms`` with the preset's ASE optimiser until fmax (eV/Å) or the step limit.
 
     Restarts from the last frame of ``relax.traj`` and the optimiser's saved
-    state when a previous run was killed.
+    state when a previous run was killed; under GPAW also from the density and
+    wave functions saved after the last step.
     """
     atoms = atoms.copy()
     traj_path = directory / "relax.traj"
+    restart_path = directory / RESTART
+    is_gpaw = settings["calculator"]["name"] not in ("emt", *MLIPS)
     # files are read on rank 0 and shared, so that all MPI ranks take the same path
     last = broadcast(_last_frame(traj_path))
     resumed_from = 0
@@ -359,16 +395,23 @@ def relax(atoms: Atoms, settings: dict, directory: Path) -> dict[str, Any]:
     opts = settings["relax"]
     attempts: list = []
     optimizer_cls, options = ase_optimizer(opts["optimizer"])
-    state: dict[str, Any] = {"converged": False}
+    state: dict[str, Any] = {"converged": False, "resumed_from_density": False}
 
     def run() -> bool:
         done = broadcast(_count_frames(traj_path))
         remaining = max(opts["steps"] - done, 0)
+        if is_gpaw and last is not None and not attempts:  # the first rung resumes the electrons too
+            restarted = _restart_calculator(restart_path, settings, str(directory / "gpaw.txt"))
+            if restarted is not None:
+                atoms.calc = restarted
+                state["resumed_from_density"] = True
         with Trajectory(str(traj_path), "a", atoms) as traj:
             kwargs = {"logfile": str(directory / "relax.log"), "trajectory": traj, **options}
             if opts["optimizer"] in ("BFGS", "LBFGS", "FIRE"):  # ASE's PreconLBFGS cannot restart
                 kwargs["restart"] = str(directory / "optimizer.json")
             optimizer = optimizer_cls(atoms, **kwargs)
+            if is_gpaw:  # after the trajectory's frame: a step is saved once it is written
+                optimizer.attach(_save_restart, 1, atoms, restart_path)
             state["converged"] = bool(optimizer.run(fmax=opts["fmax"], steps=remaining))
         return state["converged"]
 
@@ -377,8 +420,11 @@ def relax(atoms: Atoms, settings: dict, directory: Path) -> dict[str, Any]:
     _with_ladder(atoms, settings, directory, run, attempts, extra={"symmetry": {"point_group": False}})
     result = _summary(atoms)
     result.update(converged=state["converged"], steps=_count_frames(traj_path),
-                  resumed_from_step=resumed_from, scf_attempts=attempts)
+                  resumed_from_step=resumed_from, resumed_from_density=state["resumed_from_density"],
+                  scf_attempts=attempts)
     write_structure(directory / "final.extxyz", _frozen(atoms, result))
+    if is_writer():  # the relaxation is over: its saved electrons are no longer needed
+        restart_path.unlink(missing_ok=True)
     return result
 
 
