@@ -74,6 +74,8 @@ def test_dG_H_matches_hand_computation_with_ase(workdir):
     assert her.steps[0].dG == pytest.approx(best.dG, abs=1e-9)
     assert her.limiting_potential == pytest.approx(-abs(best.dG), abs=1e-9)
     assert {"water_oxidation", "water_dissociation"} <= set(report.pathways["Pt(111)"])
+    # no N2Hx was computed: HzOR is left out without a note (the clean surface alone is no reason)
+    assert "HzOR" not in report.pathways["Pt(111)"] and not any("HzOR" in n for n in report.notes)
 
 
 def test_flagged_result_is_excluded_unless_accepted(workdir):

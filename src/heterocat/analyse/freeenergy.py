@@ -400,7 +400,8 @@ def pathways_of(system: str, values: dict[str, SiteValue], clean: dict, table: d
                 result = evaluate_pathway(f"{system}{prefix}: {name}", pathway, G, U=U, parts=parts)
             out[name] = result
         except HeterocatError as err:  # a species of this pathway was not computed on this surface
-            if pathway_species(pathway) & {species for species in G if species.startswith("*")}:
+            # only a pathway with an adsorbate computed here gets a note (the clean surface is in all)
+            if pathway_species(pathway) & {species for species in G if species.startswith("*") and species != "*"}:
                 notes.append(f"{system}{prefix}: {name} not analysed ({err})")
     return out
 
