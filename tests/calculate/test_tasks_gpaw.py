@@ -76,6 +76,8 @@ def test_relaxation_killed_resumes_from_last_geometry(tmp_path):
     assert (directory / "restart.gpw").exists()  # the electrons of a finished step
     status = {r["task_hash"]: r for r in task_status(tmp_path / "w")}
     assert status[directory.name]["status"] == "pending"
+    assert status[directory.name]["steps"] == done_before and status[directory.name]["saved_electrons"]
+    assert status[directory.name]["fmax"] > 0.05 and "will resume from step" in status[directory.name]["reason"]
     result = run_task(atoms, "relax", settings, tmp_path / "w")
     assert result["ran"] and result["status"] == "done" and result["converged"]
     assert result["resumed_from_step"] == done_before and result["resumed_from_density"]

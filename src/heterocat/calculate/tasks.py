@@ -652,6 +652,7 @@ def _execute(atoms: Atoms, kind: str, settings: dict, directory: Path, hash_: st
     if not broadcast((directory / "input.extxyz").exists()):  # rank 0's view under MPI
         write_structure(directory / "input.extxyz", atoms)
         write_json(directory / "settings.json", settings)
+        write_json(directory / "metadata.json", metadata)  # what an unfinished task is, for status
     versions = {"heterocat": __version__, "ase": ase.__version__}
     device = "cpu"  # GPAW here runs on the CPU
     if settings["calculator"]["name"] == "gpaw":

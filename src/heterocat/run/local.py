@@ -8,6 +8,7 @@ serial GPAW with ``cores // workers`` BLAS threads (or OMP_NUM_THREADS if set).
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -276,10 +277,53 @@ def task_status(workdir: str | os.PathLike) -> list[dict[str, Any]]:
                         fcntl.flock(fh, fcntl.LOCK_UN)
                     except BlockingIOError:
                         status = "running"
-            frames = directory / "relax.traj"
-            row.update(status=status, reason="interrupted; will resume" if frames.exists() and status == "pending" else "")
+            row.update(status=status, **_unfinished_metadata(directory))
+            progress = relaxation_progress(directory) if row["task"] == "relax" else {}
+            row.update(progress)
+            if progress:
+                row["reason"] = (("interrupted; will resume from " if status == "pending" else "at ")
+                                 + f"step {progress['steps']} (fmax {progress['fmax']:.3f} eV/Å)"
+                                 + (", with its saved electrons" if progress["saved_electrons"] else ""))
+            else:
+                row["reason"] = ""
         rows.append(row)
     return rows
+
+
+def _unfinished_metadata(directory: Path) -> dict[str, str]:
+    """System, site and adsorbate of a task without a result: its ``metadata.json``, or the
+    system named in its input structure (task folders written before metadata.json)."""
+    from heterocat.io import read_json  # noqa: PLC0415
+
+    path = directory / "metadata.json"
+    meta = read_json(path) if path.exists() else {}
+    if not meta and (directory / "input.extxyz").exists():
+        with open(directory / "input.extxyz") as fh:
+            fh.readline()
+            header = fh.readline()
+        found = re.search(r'(?:^| )system=("[^"]*"|\S+)', header)
+        meta = {"system": found.group(1).strip('"')} if found else {}
+    return {k: str(meta.get(k, "")) for k in ("system", "site", "adsorbate")}
+
+
+def relaxation_progress(directory: Path) -> dict[str, Any]:
+    """How far an unfinished relaxation got: complete steps, fmax on the free atoms (eV/Å) and
+    energy (eV) of its last frame, when that frame was written, and whether GPAW's density and
+    wave functions of a step are saved for the resume.  Empty before its first step."""
+    import numpy as np  # noqa: PLC0415
+
+    from heterocat.io import complete_frames  # noqa: PLC0415
+
+    path = directory / "relax.traj"
+    frames = complete_frames(path)
+    if not frames:
+        return {}
+    last = frames[-1]
+    forces = last.get_forces()  # the frame's constraints zero the fixed atoms
+    return {"steps": len(frames), "fmax": float(np.linalg.norm(forces, axis=1).max()),
+            "energy": float(last.get_potential_energy()),
+            "last_step_at": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(path.stat().st_mtime)),
+            "saved_electrons": (directory / "restart.gpw").exists()}
 
 
 def read_task_file(path: str | os.PathLike, preset: str, assignments: tuple[str, ...] = ()) -> list[TaskSpec]:
