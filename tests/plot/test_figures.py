@@ -63,6 +63,30 @@ def test_site_bars_with_many_long_site_names(drawn, tmp_path):
     assert layout_problems(drawn[0]) == []
 
 
+def test_her_figures_stay_readable_with_many_surfaces_and_sites(drawn, tmp_path):
+    """Ten surfaces with three site labels and several sites each (a study across supports):
+    no diagram gets more paths than MAX_PATHS, none has text over text, every site is in the bars."""
+    from types import SimpleNamespace
+
+    from heterocat.run import steps
+
+    values = [SimpleNamespace(system=f"Oxide{k}(100)/Ru13", adsorbate="H", label=label,
+                              site=f"{label}:bridge:{n}", dG=-1.6 + 0.3 * j + 0.05 * n + 0.01 * k, dE=0.0,
+                              corrections="")
+              for k in range(10) for j, label in enumerate(("Ru-Top", "Ru-Middle", "Ru-Bottom")) for n in range(3)]
+    steps.her_figures(values, tmp_path)
+    per_surface = drawn[:-1]
+    assert len(per_surface) == 10  # one per surface; no combined diagram of ten surfaces
+    for fig in per_surface:  # the strongest site of each of the three labels
+        assert len(fig.axes[0].get_legend().get_texts()) == 3 + 1  # and the PDS key
+        assert layout_problems(fig) == []
+    assert len(drawn[-1].axes[0].patches) == len(values)  # the bars hold every site
+    drawn.clear()
+    steps.her_figures(values[:9] + values[9:18], tmp_path)  # two surfaces: one diagram across them too
+    assert len(drawn) == 1 + 2 + 1 and layout_problems(drawn[0]) == []
+    assert len(drawn[0].axes[0].get_legend().get_texts()) == 2 + 1  # the most active site per surface
+
+
 def test_charge_difference_pictures(drawn, tmp_path):
     z = np.linspace(0, 20, 200)
     line = np.exp(-((z - 9) ** 2)) - np.exp(-((z - 11) ** 2))

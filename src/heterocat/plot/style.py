@@ -13,7 +13,9 @@ from matplotlib.figure import Figure
 
 #: Consistent colour per surface across all figures.
 SURFACE_COLOURS = {"NiO": "#1f77b4", "Ru": "#d62728", "NiO/Ru13": "#2ca02c"}
-FALLBACK = ["#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
+#: the other surfaces: tab10 without the three above, then tab20b's dark tones (12 before a repeat)
+FALLBACK = ["#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf", "#ff7f0e",
+            "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173"]
 #: Accumulation / depletion colours of charge-density differences (as in the paper).
 ACCUMULATION, DEPLETION = "#e6b800", "#1f9bd8"
 

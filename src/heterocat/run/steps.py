@@ -8,6 +8,7 @@ the ``*_text`` functions format the human-readable table.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -244,16 +245,16 @@ def free_energy_step(workdir: str | os.PathLike, *, temperature: float = 298.15,
     figures: list[str] = []
     h_sites = [v for v in report.sites if v.adsorbate == "H"]
     if h_sites:
-        her = [analyse_steps(f"{v.system} {v.site}", [{"name": "H+ + e- -> *H", "dG": v.dG},
-                                                     {"name": "*H -> 1/2 H2", "dG": -v.dG}], "reduction")
-               for v in h_sites]
-        figures += plot_pathways(her, figdir / "her", title="HER, U = 0 V vs RHE")
+        figures += her_figures(h_sites, figdir)
     for ads in ("H2O", "OH"):
         if any(v.adsorbate == ads for v in report.sites):
             figures += plot_site_bars(report.sites, ads, figdir / f"dG_{ads}")
     hzor = [paths["HzOR"] for paths in report.pathways.values() if "HzOR" in paths]
     if hzor:
-        figures += plot_pathways(hzor, figdir / "hzor", title="HzOR, U = 0 V vs RHE")
+        for start in range(0, len(hzor), MAX_PATHS):  # a readable number of paths per diagram
+            part = "" if start == 0 else f"_{start // MAX_PATHS + 1}"
+            figures += plot_pathways(hzor[start:start + MAX_PATHS], figdir / f"hzor{part}",
+                                     title="HzOR, U = 0 V vs RHE")
         for result in hzor:
             if result.limiting_potential is not None:
                 at_ul = analyse_steps(result.name, [{"name": s.name, "dG": s.dG, "kind": s.kind,
@@ -263,6 +264,48 @@ def free_energy_step(workdir: str | os.PathLike, *, temperature: float = 298.15,
                 figures += plot_pathways([at_ul], figdir / f"hzor_UL_{system}", at_U=True,
                                          title=f"{result.name} at U_L = {result.limiting_potential:+.2f} V")
     return report, {**report.to_dict(), "figures": figures}
+
+
+#: at most this many paths in one free-energy diagram: more and its levels and labels crowd
+MAX_PATHS = 8
+
+
+def her_figures(h_sites: list, figdir: Path) -> list[str]:
+    """HER diagrams that stay readable however many sites were computed: ``her`` with one path
+    per surface (its most active *H site, smallest |dG|; only up to MAX_PATHS surfaces), one
+    ``her_<surface>`` per surface with several site labels (the strongest-binding site of each
+    label: the cluster layers of the paper's Fig. 8d), and ``dG_H``, a bar of every *H site."""
+    from heterocat.analyse.path import analyse_steps  # noqa: PLC0415
+    from heterocat.plot.freeenergy import plot_pathways, plot_site_bars  # noqa: PLC0415
+
+    def path(v: Any):
+        return analyse_steps(f"{v.system} {v.site}", [{"name": "H+ + e- -> *H", "dG": v.dG},
+                                                     {"name": "*H -> 1/2 H2", "dG": -v.dG}], "reduction")
+
+    systems = list(dict.fromkeys(v.system for v in h_sites))
+    figures: list[str] = []
+    if len(systems) <= MAX_PATHS:
+        active = [min((v for v in h_sites if v.system == s), key=lambda v: abs(v.dG)) for s in systems]
+        figures += plot_pathways([path(v) for v in active], figdir / "her",
+                                 title="HER, U = 0 V vs RHE: most active *H site per surface")
+    for system in systems:
+        mine = [v for v in h_sites if v.system == system]
+        labels = list(dict.fromkeys(v.label for v in mine))
+        if len(labels) < 2:
+            continue
+        strongest = [min((v for v in mine if v.label == label), key=lambda v: v.dG) for label in labels]
+        for start in range(0, len(strongest), MAX_PATHS):
+            part = "" if start == 0 else f"_{start // MAX_PATHS + 1}"
+            figures += plot_pathways([path(v) for v in strongest[start:start + MAX_PATHS]],
+                                     figdir / f"her_{_file_name(system)}{part}",
+                                     title=f"HER on {system}: strongest *H site per site label")
+    figures += plot_site_bars(h_sites, "H", figdir / "dG_H")
+    return figures
+
+
+def _file_name(system: str) -> str:
+    """A system name as part of a file name: NiO(100)/Ru13 -> NiO100-Ru13."""
+    return re.sub(r"[^A-Za-z0-9.-]+", "", system.replace("/", "-").replace(" ", "_"))
 
 
 def _brief(site: dict) -> str:
