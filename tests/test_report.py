@@ -68,3 +68,32 @@ def test_report_shows_pathway_steps_split_and_hzor_per_site_label(tmp_path):
     md = (tmp_path / "report.md").read_text()
     assert "HzOR (electronic energies)" in md and "HzOR at Pt-top only" in md
     assert "U_eq (V)" in md and "-TdS" in md and "*N2H4 -> *N2H3" in md
+
+
+def test_report_sets_the_study_beside_its_published_values(tmp_path):
+    from ase.io import write
+
+    from heterocat.report import write_report
+    from heterocat.study.run import write_references
+    from heterocat.study.spec import load_study
+
+    s = load_settings("ci", assignments=['calculator.name="emt"', "relax.fmax=0.1"])
+    slab = fcc111("Pt", size=(2, 2, 2), vacuum=6.0)
+    slab.pbc = (True, True, False)
+    run_task(slab, "relax", s, tmp_path / "w", metadata={"system": "Pt(111)"})
+    write(tmp_path / "pt.extxyz", slab)
+    (tmp_path / "s.toml").write_text(
+        '[[surface]]\nname = "Pt(111)"\nstructure = "pt.extxyz"\nwork_function = true\n'
+        '[[pathway]]\nname = "her"\n'
+        '[[reference]]\nsystem = "Pt(111)"\nquantity = "work_function"\nvalue = 5.84\nsource = "ref A"\n'
+        '[[reference]]\nsystem = "Pt(111)"\nquantity = "dG(*H)"\nvalue = -0.09\nsource = "ref B"\n')
+    study = load_study(tmp_path / "s.toml")
+    rows = write_references(study, tmp_path / "w", {"work_functions": {
+        "Pt(111)": {"phi_top": 5.70, "level_of_theory": "EMT"}}})
+    assert rows[0]["difference"] == -0.14 and rows[1]["this_work"] is None
+    write_report(tmp_path / "w")
+    md = (tmp_path / "w" / "report.md").read_text()
+    section = md[md.index("## Beside published values"):]
+    assert "| Pt(111) | work_function | - | +5.700 | +5.840 | -0.140 | - | EMT | [1] |" in section
+    assert "| Pt(111) | dG(*H) | - | - | -0.090 | - | - | - | [2] |" in section  # not computed: a dash
+    assert "[1] ref A" in section and "[2] ref B" in section

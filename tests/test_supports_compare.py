@@ -44,7 +44,8 @@ def _study(tmp_path, support="Co3O4(100)"):
 
 
 def _site(system, label, dG, level="DFT GPAW"):
-    return SimpleNamespace(system=system, adsorbate="H", label=label, dG=dG, level_of_theory=level)
+    return SimpleNamespace(system=system, adsorbate="H", label=label, dG=dG, level_of_theory=level,
+                           site=f"{label}:top:{round(-dG * 10)}")
 
 
 def _doc():
@@ -55,7 +56,8 @@ def _doc():
         mine = [s for s in sites if s.system == system]
         her[system] = {"per_label": {label: {"strongest": {"dG": min(s.dG for s in mine if s.label == label)}}
                                      for label in {s.label for s in mine}}}
-    hzor = SimpleNamespace(limiting_potential=0.54, potential_determining_step="*N2H4 -> *N2H3")
+    hzor = SimpleNamespace(limiting_potential=0.54, potential_determining_step="*N2H4 -> *N2H3",
+                           largest_step="*N2 -> N2", largest_step_dG=0.71)
     report = SimpleNamespace(sites=sites, her=her, pathways={"NiO(100)/Ru13": {"HzOR": hzor}})
     return {"report": report,
             "work_functions": {"NiO(100)": {"phi_top": 4.35, "level_of_theory": "DFT GPAW"},
@@ -88,3 +90,79 @@ def test_figure_layout(tmp_path, monkeypatch):
     assert layout_problems(drawn[0]) == []
     csv = (tmp_path / "supports.csv").read_text().splitlines()
     assert paths == [str(tmp_path / "supports.csv")] and len(csv) == 1 + 3  # header, 2 + 1 points
+
+
+REFERENCES = """
+[[reference]]
+system = "NiO(100)/Ru13"
+quantity = "dG(*H)"
+site = "Ru-Top"
+value = -0.24
+source = "paper A"
+[[reference]]
+system = "NiO(100)/Ru13"
+quantity = "dG(*H)"
+value = -1.39
+source = "paper A"
+[[reference]]
+system = "NiO(100)"
+quantity = "work_function"
+value = 4.26
+source = "paper B"
+[[reference]]
+system = "NiO(100)/Ru13"
+quantity = "U_L(HzOR)"
+value = 0.50
+source = "paper A"
+[[reference]]
+system = "Co3O4(100)/Ru13"
+quantity = "largest_step(HzOR)"
+value = 0.60
+source = "paper A"
+[[reference]]
+system = "NiO(100)/Ru13"
+quantity = "largest_step(HzOR)"
+value = 0.54
+source = "paper A"
+"""
+
+
+def test_reference_values_sit_beside_this_work_and_enter_nothing(tmp_path):
+    from heterocat.study.compare import reference_rows, reference_text
+
+    study = _study(tmp_path)
+    path = tmp_path / "refs.toml"
+    path.write_text((tmp_path / "study.toml").read_text() + REFERENCES)
+    study = load_study(path)
+    doc = _doc()
+    rows = reference_rows(study, doc)
+    top, strongest, phi, ul, missing, largest = rows
+    # the strongest Ru-Top site (-0.30, not -0.10); without a site, the strongest of the surface
+    assert top["this_work"] == -0.30 and top["difference"] == pytest.approx(-0.06)
+    assert top["found_at"] == "Ru-Top:top:3"
+    assert strongest["this_work"] == -1.20 and strongest["difference"] == pytest.approx(0.19)
+    assert phi["this_work"] == 4.35 and phi["level_of_theory"] == "DFT GPAW"
+    assert ul["this_work"] == 0.54 and ul["found_at"] == "*N2H4 -> *N2H3"
+    assert missing["this_work"] is None and missing["difference"] is None  # not computed: no number
+    assert largest["this_work"] == 0.71 and largest["found_at"] == "*N2 -> N2"  # a chemical step counts
+    text = "\n".join(reference_text(rows))
+    assert "[1] paper A" in text and "[2] paper B" in text and text.count("paper A") == 1
+    # the references change no number of the study
+    assert support_rows(study, doc) == support_rows(_study(tmp_path), doc)
+
+
+@pytest.mark.parametrize("table, message", [
+    ('system = "NiO(100)"\nquantity = "dG(H)"\nvalue = 1\nsource = "x"', "quantity must be"),
+    ('system = "NiO(100)"\nquantity = "work_function"\nvalue = 4.2', "needs 'source'"),
+    ('system = "MgO(100)"\nquantity = "work_function"\nvalue = 4.2\nsource = "x"', "no such surface"),
+    ('system = "NiO(100)"\nquantity = "dG(*Xe2)"\nvalue = 1\nsource = "x"', "Xe2"),
+    ('system = "NiO(100)"\nquantity = "work_function"\nsite = "Ni-top"\nvalue = 4.2\nsource = "x"',
+     "site applies to dG"),
+])
+def test_bad_reference_is_refused_in_one_line(tmp_path, table, message):
+    _study(tmp_path)
+    path = tmp_path / "bad.toml"
+    path.write_text((tmp_path / "study.toml").read_text() + "[[reference]]\n" + table + "\n")
+    with pytest.raises(HeterocatError, match=message) as err:
+        load_study(path)
+    assert "\n" not in str(err.value)

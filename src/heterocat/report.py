@@ -60,6 +60,28 @@ def _work_functions(workdir: Path) -> Section | None:
                           rows)])
 
 
+def _references(workdir: Path) -> Section | None:
+    """The study's numbers beside the published values of its ``[[reference]]`` tables."""
+    path = workdir / "figures" / "references.json"
+    if not path.exists():
+        return None
+    rows = json.loads(path.read_text())["references"]
+    sources = list(dict.fromkeys(r["source"] for r in rows))
+    table = [[r["system"], r["quantity"], r["site"] or "-", _signed(r["this_work"]), _signed(r["reference"]),
+              _signed(r["difference"]), r["found_at"] or "-", r["level_of_theory"] or "-",
+              f"[{sources.index(r['source']) + 1}]"] for r in rows]
+    return Section("Beside published values",
+                   ["eV (U_L: V vs RHE); difference = this work minus the published value; "
+                    "'-': not computed yet.  The published values enter no calculation."]
+                   + [f"[{k}] {source}" for k, source in enumerate(sources, 1)],
+                   [Table(["system", "quantity", "site", "this work", "published", "difference", "found at",
+                           "level of theory", "source"], table)])
+
+
+def _signed(value: float | None) -> str:
+    return "-" if value is None else f"{value:+.3f}"
+
+
 def _charge_differences(workdir: Path) -> Section | None:
     docs = sorted((workdir / "chargediff").glob("*/charge_difference.json"))
     if not docs:
@@ -213,7 +235,7 @@ def sections(workdir: str | os.PathLike) -> list[Section]:
         raise HeterocatError(f"{workdir} holds no calculations (no tasks/ folder)")
     settings, flags = _calculations(workdir)
     out = [s for s in (_progress(workdir), _work_functions(workdir), _charge_differences(workdir),
-                       _free_energies(workdir)) if s]
+                       _free_energies(workdir), _references(workdir)) if s]
     figures = sorted([*(workdir / "figures").glob("*.png"), *(workdir / "chargediff").glob("*/*.png")])
     out.append(Section("Figures", [] if figures else ["none"], figures=figures))
     return [*out, flags, settings]

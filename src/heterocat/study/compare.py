@@ -1,6 +1,7 @@
-"""One table across supports: the clean support's work function, the charge it gives the
-cluster, dG(*H) per cluster layer and the HzOR limiting potential, for every supported-cluster
-surface of a study that names its clean support (``support = "Co3O4(100)"``).
+"""Comparisons a study prints: one table across supports (the clean support's work function,
+the charge it gives the cluster, dG(*H) per cluster layer and the HzOR limiting potential, for
+every supported-cluster surface that names its clean support, ``support = "Co3O4(100)"``), and
+the study's numbers beside the published values of its ``[[reference]]`` tables.
 
 It reads the numbers a study run already has (its work functions, charge differences and
 free-energy report); it computes nothing.  Every number carries the level of theory it came
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from heterocat.study.spec import Study
+from heterocat.study.spec import ReferenceValue, Study
 
 
 def support_rows(study: Study, doc: dict[str, Any]) -> list[dict[str, Any]]:
@@ -76,4 +77,61 @@ def support_text(rows: list[dict[str, Any]]) -> list[str]:
                      if (level := r.get(key))})
     if levels:
         lines.append("  levels of theory: " + " | ".join(levels))
+    return lines
+
+
+def reference_rows(study: Study, doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each ``[[reference]]`` of the study beside this run's number: ``this_work`` (None when not
+    computed yet), ``difference`` (this work minus the reference), the level of theory and, for
+    dG, the site it was found at."""
+    return [_reference_row(ref, doc) for ref in study.references]
+
+
+def _reference_row(ref: ReferenceValue, doc: dict[str, Any]) -> dict[str, Any]:
+    report = doc.get("report")
+    value: float | None = None
+    level: str | None = None
+    found_at = ""
+    if ref.quantity == "work_function":
+        wf = (doc.get("work_functions") or {}).get(ref.system) or {}
+        value, level = wf.get("phi_top"), wf.get("level_of_theory")
+    elif ref.quantity.startswith("dG") and report is not None:
+        adsorbate = ref.quantity[4:-1]
+        values = [v for v in report.sites if v.system == ref.system and v.adsorbate == adsorbate
+                  and (not ref.site or v.label == ref.site)]
+        if values:
+            strongest = min(values, key=lambda v: v.dG)
+            value, level, found_at = strongest.dG, strongest.level_of_theory, strongest.site
+    elif report is not None:  # U_L(PATHWAY) or largest_step(PATHWAY)
+        kind, pathway = ref.quantity[:-1].split("(")
+        result = report.pathways.get(ref.system, {}).get(pathway)
+        if result is not None and kind == "U_L" and result.limiting_potential is not None:
+            value, found_at = result.limiting_potential, result.potential_determining_step or ""
+        elif result is not None and kind == "largest_step":
+            value, found_at = result.largest_step_dG, result.largest_step
+        if value is not None:
+            level = _levels(report, ref.system, None)
+    return {"system": ref.system, "quantity": ref.quantity, "site": ref.site, "reference": ref.value,
+            "source": ref.source, "this_work": None if value is None else round(float(value), 4),
+            "difference": None if value is None else round(float(value) - ref.value, 4),
+            "level_of_theory": level, "found_at": found_at}
+
+
+def reference_text(rows: list[dict[str, Any]]) -> list[str]:
+    """The study's numbers beside the published ones, as text lines (empty without references);
+    each source is listed once below the table."""
+    if not rows:
+        return []
+    sources = list(dict.fromkeys(r["source"] for r in rows))
+    lines = ["Beside published values (eV; U_L in V vs RHE; this work minus reference)",
+             f"  {'system':<18} {'quantity':<22} {'site':<11} {'this work':>9} {'reference':>9} {'diff':>7}  source"]
+    for r in rows:
+        mine = "-" if r["this_work"] is None else f"{r['this_work']:+9.3f}"
+        diff = "-" if r["difference"] is None else f"{r['difference']:+7.3f}"
+        lines.append(f"  {r['system']:<18} {r['quantity']:<22} {r['site'] or '-':<11} {mine:>9} "
+                     f"{r['reference']:+9.3f} {diff:>7}  [{sources.index(r['source']) + 1}]")
+    lines += [f"  [{k}] {source}" for k, source in enumerate(sources, 1)]
+    levels = sorted({r["level_of_theory"] for r in rows if r["level_of_theory"]})
+    if levels:
+        lines.append("  this work at: " + " | ".join(levels))
     return lines

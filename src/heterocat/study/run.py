@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from heterocat.errors import HeterocatError
-from heterocat.study.compare import support_rows, support_text
+from heterocat.study.compare import reference_rows, reference_text, support_rows, support_text
 from heterocat.study.spec import Study
 
 
@@ -152,6 +152,7 @@ def run_study(study: Study, workdir: str | os.PathLike, *, workers: int = 1, onl
         doc["charge_transfer"] = transfers
         doc["figures"] = [*doc["figures"], *figures, *(f for d in transfers.values() for f in d["figures"])]
     doc["supports"] = support_rows(study, doc)
+    doc["references"] = write_references(study, workdir, doc)
     if any(r["support_work_function"] is not None for r in doc["supports"]):
         from heterocat.plot.supports import plot_supports  # noqa: PLC0415
 
@@ -169,17 +170,31 @@ def analyse_finished(study: Study, workdir: str | os.PathLike, results: dict[str
     Parts whose references are not in yet are left out; nothing is computed."""
     from heterocat.run.steps import free_energy_step  # noqa: PLC0415
 
+    doc: dict[str, Any] = {}
     try:
-        free_energy_step(workdir, method=methods(study))
+        doc["report"], _ = free_energy_step(workdir, method=methods(study))
     except HeterocatError:
         pass  # no reference stored yet: the report says what is missing
-    if not electronic:
-        return
-    written = {p.parent.name for p in Path(workdir).glob("chargediff/*/charge_difference.json")}
-    todo = replace(study, surfaces=[replace(s, charge_difference=s.charge_difference
-                                            and Path(s.structure).stem not in written) for s in study.surfaces])
-    dft, _ = study.settings()
-    electronic_results(todo, study.plans(only), dft, workdir, results, finished_only=True)
+    if electronic:
+        written = {p.parent.name for p in Path(workdir).glob("chargediff/*/charge_difference.json")}
+        todo = replace(study, surfaces=[replace(s, charge_difference=s.charge_difference
+                                                and Path(s.structure).stem not in written) for s in study.surfaces])
+        dft, _ = study.settings()
+        doc["work_functions"], _, _ = electronic_results(todo, study.plans(only), dft, workdir, results,
+                                                         finished_only=True)
+    write_references(study, workdir, doc)
+
+
+def write_references(study: Study, workdir: str | os.PathLike, doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """The study's numbers beside its ``[[reference]]`` values, also written to
+    ``WORKDIR/figures/references.json`` for the report (nothing written without references)."""
+    from heterocat.io import write_json  # noqa: PLC0415
+
+    rows = reference_rows(study, doc)
+    if rows:
+        (Path(workdir) / "figures").mkdir(parents=True, exist_ok=True)
+        write_json(Path(workdir) / "figures" / "references.json", {"study": study.name, "references": rows})
+    return rows
 
 
 def run_electronic(study: Study, workdir: str | os.PathLike, *, workers: int = 1,
@@ -278,6 +293,7 @@ def study_text(doc: dict[str, Any]) -> str:
         lines += [free_energy_text(doc["report"], [f for f in doc["figures"] if "/figures/" in f]), ""]
     lines += electronic_text(doc)
     lines += support_text(doc.get("supports") or [])
+    lines += reference_text(doc.get("references") or [])
     tasks = doc.get("tasks")
     if tasks:
         lines.append(f"tasks: {tasks['total']} ({tasks['ran']} ran now, {len(tasks['not_done'])} not done); "

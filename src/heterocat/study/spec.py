@@ -19,6 +19,13 @@ A study file (TOML) says everything a run needs; no catalyst is named in the cod
     [[pathway]]
     name = "her"                    # her, water, hzor: the built-in adsorbate sets; or give adsorbates
 
+    [[reference]]                   # a published number to print beside this study's (never used in one)
+    system = "MgO(100)/Pt13"
+    quantity = "dG(*H)"             # dG(*ADS), work_function, U_L(PATHWAY), largest_step(PATHWAY)
+    site = "Pt-Top"                 # dG only: the strongest site of this label (none: of the surface)
+    value = -0.31                   # eV (U_L: V vs RHE; largest_step: the step of largest dG, eV)
+    source = "Author et al., Journal 1, 1 (2020), Table 2"
+
 Unknown keys and bad values are refused in one line.  ``Study.plans()`` gives the task plans the
 runners execute; the same study always gives the same tasks, so a store is reused across runs
 and machines.
@@ -26,6 +33,7 @@ and machines.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -49,13 +57,14 @@ PATHWAYS: dict[str, dict[str, Any]] = {
 
 STUDY_KEYS = {"name": str, "preset": str, "set": list, "strategy": str, "mlip": str, "mlip_model": str,
               "vibrations": str, "gas_vibrations": str, "k": int, "dft_stage": str, "orientations": str, "surface": list,
-              "pathway": list, "description": str}
+              "pathway": list, "reference": list, "description": str}
 SURFACE_KEYS = {"name": str, "structure": str, "sites": str, "strategy": str, "prescreen": int,
                 "relaxed_start": bool, "kpt_density": (int, float), "settings": dict, "labels": list, "regions": list,
                 "work_function": bool, "charge_difference": bool, "fix": str, "support": str}
 #: what a surface's ``fix`` may name: "" (the constraints of its structure file) or a part to fix whole
 FIXES = ("", "support")
 PATHWAY_KEYS = {"name": str, "adsorbates": list, "regions": list, "group_by": str}
+REFERENCE_KEYS = {"system": str, "quantity": str, "site": str, "value": (int, float), "source": str}
 MLIPS = ("sevenn", "chgnet")
 
 
@@ -111,6 +120,22 @@ class PathwaySpec:
 
 
 @dataclass
+class ReferenceValue:
+    """A published number a study's result is printed beside (it enters no calculation).
+
+    ``quantity``: ``dG(*ADS)`` (eV; the strongest site of label ``site``, or of the surface),
+    ``work_function`` (eV, top face), ``U_L(PATHWAY)`` (V vs RHE, e.g. ``U_L(HzOR)``) or
+    ``largest_step(PATHWAY)`` (eV at U = 0, chemical steps included).
+    """
+
+    system: str
+    quantity: str
+    value: float
+    source: str
+    site: str = ""
+
+
+@dataclass
 class Study:
     """What to compute (surfaces, pathways) and how (preset, strategy, vibrations)."""
 
@@ -118,6 +143,8 @@ class Study:
     surfaces: list[SurfaceSpec]
     pathways: list[PathwaySpec]
     preset: str = "fast"
+    #: published numbers printed beside this study's (``[[reference]]`` tables)
+    references: list[ReferenceValue] = field(default_factory=list)
     #: a user TOML over the preset (command line --config)
     config: str | None = None
     set: list[str] = field(default_factory=list)
@@ -235,6 +262,21 @@ def _pathway(table: dict, k: int) -> PathwaySpec:
     return PathwaySpec(**merged)
 
 
+def _reference(table: dict, k: int) -> ReferenceValue:
+    where = f"reference {k + 1}"
+    _check_keys(table, REFERENCE_KEYS, where)
+    for key in ("system", "quantity", "value", "source"):
+        if key not in table:
+            raise HeterocatError(f"{where}: needs {key!r} (a reference value always names its source)")
+    quantity = table["quantity"]
+    if not (quantity == "work_function" or re.fullmatch(r"dG\(\*[A-Za-z0-9]+\)|(U_L|largest_step)\([A-Za-z0-9_]+\)", quantity)):
+        raise HeterocatError(f"{where}: quantity must be dG(*ADSORBATE), work_function, U_L(PATHWAY) or "
+                             f"largest_step(PATHWAY), got {quantity!r}")
+    if table.get("site") and not quantity.startswith("dG"):
+        raise HeterocatError(f"{where}: site applies to dG(*...) only")
+    return ReferenceValue(**{**table, "value": float(table["value"])})
+
+
 def check_study(study: Study) -> None:
     """Refuse bad values in one line (the plan checks the rest)."""
     from heterocat.run.workflow import DFT_STAGES, STRATEGIES, VIBRATIONS  # noqa: PLC0415
@@ -275,6 +317,12 @@ def check_study(study: Study) -> None:
             validate(surface.settings)  # refuses unknown settings in one line
         if surface.prescreen < 0:
             raise HeterocatError(f"surface {surface.name!r}: prescreen must be >= 0")
+    for ref in study.references:
+        if ref.system not in names:
+            raise HeterocatError(f"reference {ref.quantity} of {ref.system!r}: no such surface in the study "
+                                 f"({', '.join(names)})")
+        if ref.quantity.startswith("dG"):
+            get_adsorbate(ref.quantity[4:-1])  # refuses unknown adsorbates in one line
 
 
 def load_study(path: str | Path) -> Study:
@@ -290,6 +338,7 @@ def load_study(path: str | Path) -> Study:
     base = path.parent.resolve()
     surfaces = [_surface(t, base, k) for k, t in enumerate(data.pop("surface", []))]
     pathways = [_pathway(t, k) for k, t in enumerate(data.pop("pathway", []))]
+    references = [_reference(t, k) for k, t in enumerate(data.pop("reference", []))]
     preset = data.get("preset", "fast")
     if preset.endswith(".toml"):
         data["preset"] = _path(base, preset, "preset")
@@ -297,6 +346,6 @@ def load_study(path: str | Path) -> Study:
     if model.endswith((".pth", ".pt")):  # a model file, relative to the study file
         data["mlip_model"] = _path(base, model, "mlip_model")
     study = Study(**{"name": path.stem, **data, "surfaces": surfaces, "pathways": pathways,
-                     "path": str(path.resolve())})
+                     "references": references, "path": str(path.resolve())})
     check_study(study)
     return study
