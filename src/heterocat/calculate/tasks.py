@@ -481,6 +481,9 @@ def vibrations(atoms: Atoms, settings: dict, directory: Path, indices: list[int]
             settings = merge(settings, {"calculator": {"h": opts["h"]}})  # a finer grid than the energies'
         atoms, regrid = _relaxed_on_grid(atoms, settings, directory / "regrid", indices)
 
+    if is_writer():
+        _clear_unfinished_displacements(directory / "vib")
+
     def run() -> Vibrations:  # Vibrations takes the calculator attached when it is made
         vib = Vibrations(atoms, indices=indices, name=str(directory / "vib"), delta=opts["delta"],
                          nfree=opts["nfree"])
@@ -497,6 +500,22 @@ def vibrations(atoms: Atoms, settings: dict, directory: Path, indices: list[int]
             "imaginary_modes": sum(f < 0 for f in freqs), "indices": list(map(int, indices)),
             "zpe": float(vib.get_zero_point_energy()), "converged": True, "steps": 0,
             "scf_attempts": attempts, **regrid}
+
+
+def _clear_unfinished_displacements(cache: Path) -> None:
+    """Remove the displacements a killed run left unfinished from ASE's vibration cache.
+
+    ASE marks a displacement in progress with an empty file and skips every file it finds, so
+    a kill mid-displacement would leave an entry without forces that fails every later run.
+    The caller holds the task's lock: nobody else is computing these displacements.
+    """
+    for path in sorted(cache.glob("cache.*.json")):
+        try:
+            complete = bool(json.loads(path.read_text()))
+        except (OSError, ValueError):  # empty or cut short
+            complete = False
+        if not complete:
+            path.unlink()
 
 
 def _relaxed_on_grid(atoms: Atoms, settings: dict, directory: Path, indices: list[int]) -> tuple[Atoms, dict]:
