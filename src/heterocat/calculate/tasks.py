@@ -375,6 +375,18 @@ def _restart_calculator(path: Path, settings: dict, txt: str):
     return gpaw
 
 
+def resume_moments(atoms: Atoms, last: Atoms) -> None:
+    """Start a resumed spin-polarised relaxation from the local moments (μB) of its last frame.
+
+    Without its saved electrons GPAW would start again from the input's moments and can land in
+    another magnetic state (it did on NiO(100)/Ru13), so that successive frames of one relaxation
+    would differ in spin state.  A non-spin-polarised input stays so.
+    """
+    moments = getattr(last.calc, "results", {}).get("magmoms") if last.calc is not None else None
+    if moments is not None and atoms.get_initial_magnetic_moments().any():
+        atoms.set_initial_magnetic_moments(np.asarray(moments, dtype=float))
+
+
 def relax(atoms: Atoms, settings: dict, directory: Path) -> dict[str, Any]:
     """Relax ``atoms`` with the preset's ASE optimiser until fmax (eV/Å) or the step limit.
 
@@ -392,6 +404,8 @@ def relax(atoms: Atoms, settings: dict, directory: Path) -> dict[str, Any]:
     if last is not None:
         atoms.positions = last.positions
         resumed_from = broadcast(_count_frames(traj_path))
+        if is_gpaw:
+            resume_moments(atoms, last)
     opts = settings["relax"]
     attempts: list = []
     optimizer_cls, options = ase_optimizer(opts["optimizer"])

@@ -1,5 +1,5 @@
-"""A vibration task killed mid-displacement resumes: the displacement it left unfinished is
-computed again, and the frequencies equal those of an uninterrupted run."""
+"""Resuming killed tasks: a vibration displacement left unfinished is computed again (same
+frequencies as an uninterrupted run); a relaxation keeps the spin state of its last frame."""
 
 import pytest
 from ase.build import molecule
@@ -26,3 +26,24 @@ def test_a_displacement_left_unfinished_by_a_kill_is_computed_again(tmp_path):
     assert resumed["ran"] and resumed["status"] == "done"
     assert resumed["frequencies_cm1"] == pytest.approx(whole["frequencies_cm1"], abs=1e-6)
     assert max(resumed["frequencies_cm1"]) > 500  # the N-N stretch (EMT: 928 cm-1)
+
+
+def test_a_resumed_relaxation_starts_from_the_moments_of_its_last_frame():
+    import numpy as np
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    from heterocat.calculate.tasks import resume_moments
+
+    n2 = molecule("N2")
+    n2.set_initial_magnetic_moments([1.0, 1.0])
+    last = n2.copy()
+    last.calc = SinglePointCalculator(last, energy=-1.0, magmoms=np.array([0.4, -0.2]))
+    resume_moments(n2, last)
+    assert n2.get_initial_magnetic_moments().tolist() == [0.4, -0.2]
+    closed = molecule("N2")  # spin-restricted input: it stays so
+    resume_moments(closed, last)
+    assert not closed.get_initial_magnetic_moments().any()
+    without = n2.copy()
+    without.calc = SinglePointCalculator(without, energy=-1.0)  # a frame with no moments: nothing changes
+    resume_moments(n2, without)
+    assert n2.get_initial_magnetic_moments().tolist() == [0.4, -0.2]
