@@ -378,9 +378,10 @@ def _restart_calculator(path: Path, settings: dict, txt: str):
 def resume_moments(atoms: Atoms, last: Atoms) -> None:
     """Start a resumed spin-polarised relaxation from the local moments (μB) of its last frame.
 
-    Without its saved electrons GPAW would start again from the input's moments and can land in
-    another magnetic state (it did on NiO(100)/Ru13), so that successive frames of one relaxation
-    would differ in spin state.  A non-spin-polarised input stays so.
+    Without its saved electrons GPAW would start again from the input's moments: its SCF then
+    wanders through other spin states first (the campaign's NiO(100)/Ru13 did) and can stop in
+    one, so that successive frames of one relaxation would differ in spin state.  A
+    non-spin-polarised input stays so.
     """
     moments = getattr(last.calc, "results", {}).get("magmoms") if last.calc is not None else None
     if moments is not None and atoms.get_initial_magnetic_moments().any():
