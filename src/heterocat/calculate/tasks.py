@@ -427,6 +427,9 @@ def relax(atoms: Atoms, settings: dict, directory: Path) -> dict[str, Any]:
             optimizer = optimizer_cls(atoms, **kwargs)
             if is_gpaw:  # after the trajectory's frame: a step is saved once it is written
                 optimizer.attach(_save_restart, 1, atoms, restart_path)
+                if last is not None:  # ASE writes no frame and calls no observer at a resumed start:
+                    atoms.get_forces()  # save the electrons of its first SCF now, not a step later
+                    _save_restart(atoms, restart_path)
             state["converged"] = bool(optimizer.run(fmax=opts["fmax"], steps=remaining))
         return state["converged"]
 
