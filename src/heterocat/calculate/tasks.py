@@ -398,7 +398,7 @@ def relax(atoms: Atoms, settings: dict, directory: Path) -> dict[str, Any]:
     atoms = atoms.copy()
     traj_path = directory / "relax.traj"
     restart_path = directory / RESTART
-    is_gpaw = settings["calculator"]["name"] not in ("emt", *MLIPS)
+    is_gpaw = settings["calculator"]["name"] == "gpaw"
     # files are read on rank 0 and shared, so that all MPI ranks take the same path
     last = broadcast(_last_frame(traj_path))
     resumed_from = 0

@@ -8,7 +8,6 @@ serial GPAW with ``cores // workers`` BLAS threads (or OMP_NUM_THREADS if set).
 from __future__ import annotations
 
 import os
-import re
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -293,16 +292,12 @@ def task_status(workdir: str | os.PathLike) -> list[dict[str, Any]]:
 def _unfinished_metadata(directory: Path) -> dict[str, str]:
     """System, site and adsorbate of a task without a result: its ``metadata.json``, or the
     system named in its input structure (task folders written before metadata.json)."""
-    from heterocat.io import read_json  # noqa: PLC0415
+    from heterocat.io import read_json, read_structure  # noqa: PLC0415
 
     path = directory / "metadata.json"
     meta = read_json(path) if path.exists() else {}
     if not meta and (directory / "input.extxyz").exists():
-        with open(directory / "input.extxyz") as fh:
-            fh.readline()
-            header = fh.readline()
-        found = re.search(r'(?:^| )system=("[^"]*"|\S+)', header)
-        meta = {"system": found.group(1).strip('"')} if found else {}
+        meta = {"system": read_structure(directory / "input.extxyz").info.get("system", "")}
     return {k: str(meta.get(k, "")) for k in ("system", "site", "adsorbate")}
 
 

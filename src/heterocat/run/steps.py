@@ -8,7 +8,6 @@ the ``*_text`` functions format the human-readable table.
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 from typing import Any
 
@@ -251,16 +250,13 @@ def free_energy_step(workdir: str | os.PathLike, *, temperature: float = 298.15,
             figures += plot_site_bars(report.sites, ads, figdir / f"dG_{ads}")
     hzor = [paths["HzOR"] for paths in report.pathways.values() if "HzOR" in paths]
     if hzor:
-        for start in range(0, len(hzor), MAX_PATHS):  # a readable number of paths per diagram
-            part = "" if start == 0 else f"_{start // MAX_PATHS + 1}"
-            figures += plot_pathways(hzor[start:start + MAX_PATHS], figdir / f"hzor{part}",
-                                     title="HzOR, U = 0 V vs RHE")
+        figures += plot_in_parts(hzor, figdir / "hzor", title="HzOR, U = 0 V vs RHE")
         for result in hzor:
             if result.limiting_potential is not None:
                 at_ul = analyse_steps(result.name, [{"name": s.name, "dG": s.dG, "kind": s.kind,
                                                      "electrons": s.electrons or 1} for s in result.steps],
                                       "oxidation", U=result.limiting_potential, labels=result.state_labels)
-                system = result.name.split(":")[0].replace("/", "-").replace(" ", "_")
+                system = _file_name(result.name.split(":")[0])
                 figures += plot_pathways([at_ul], figdir / f"hzor_UL_{system}", at_U=True,
                                          title=f"{result.name} at U_L = {result.limiting_potential:+.2f} V")
     return report, {**report.to_dict(), "figures": figures}
@@ -294,18 +290,26 @@ def her_figures(h_sites: list, figdir: Path) -> list[str]:
         if len(labels) < 2:
             continue
         strongest = [min((v for v in mine if v.label == label), key=lambda v: v.dG) for label in labels]
-        for start in range(0, len(strongest), MAX_PATHS):
-            part = "" if start == 0 else f"_{start // MAX_PATHS + 1}"
-            figures += plot_pathways([path(v) for v in strongest[start:start + MAX_PATHS]],
-                                     figdir / f"her_{_file_name(system)}{part}",
-                                     title=f"HER on {system}: strongest *H site per site label")
+        figures += plot_in_parts([path(v) for v in strongest], figdir / f"her_{_file_name(system)}",
+                                 title=f"HER on {system}: strongest *H site per site label")
     figures += plot_site_bars(h_sites, "H", figdir / "dG_H")
     return figures
 
 
+def plot_in_parts(paths: list, stem: Path, title: str) -> list[str]:
+    """Free-energy diagrams of at most MAX_PATHS paths each: ``stem``, ``stem_2`` ..."""
+    from heterocat.plot.freeenergy import plot_pathways  # noqa: PLC0415
+
+    figures: list[str] = []
+    for start in range(0, len(paths), MAX_PATHS):
+        part = "" if start == 0 else f"_{start // MAX_PATHS + 1}"
+        figures += plot_pathways(paths[start:start + MAX_PATHS], stem.with_name(stem.name + part), title=title)
+    return figures
+
+
 def _file_name(system: str) -> str:
-    """A system name as part of a file name: NiO(100)/Ru13 -> NiO100-Ru13."""
-    return re.sub(r"[^A-Za-z0-9.-]+", "", system.replace("/", "-").replace(" ", "_"))
+    """A system name as part of a file name: NiO(100)/Ru13 -> NiO(100)-Ru13."""
+    return system.replace("/", "-").replace(" ", "_")
 
 
 def _brief(site: dict) -> str:
