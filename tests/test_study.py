@@ -240,3 +240,30 @@ name = "her"
     analyse_finished(study, work, results)
     assert (work / "figures" / "her.png").exists()
     assert sorted(work.glob("tasks/*/*")) == tasks and not list(work.glob("figures/work_function*"))
+
+
+@pytest.mark.gpaw
+def test_a_study_of_clean_surfaces_gives_work_functions_without_gas_references(tmp_path):
+    """No [[pathway]]: the study computes the work functions it asks for, plans no H2 reference and no
+    site, and its free-energy command exits 0 with nothing to report."""
+    from heterocat.build import metal_slab
+    from heterocat.io import write_structure
+
+    write_structure(tmp_path / "al.extxyz", metal_slab("Al", size=(1, 1, 3), vacuum=6.0, fixed_layers=3))
+    (tmp_path / "study.toml").write_text('name = "clean Al(111)"\npreset = "ci"\nstrategy = "dft"\n'
+                                         '[[surface]]\nname = "Al(111)"\nstructure = "al.extxyz"\n'
+                                         'work_function = true\n')
+    out = _heterocat("study", "run", "study.toml", "--workdir", "w", "--json", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
+    doc = json.loads(out.stdout)
+    assert doc["strategy"].startswith("clean surfaces only") and doc["tasks"]["total"] == 2  # relaxation, potential
+    phi = doc["work_functions"]["Al(111)"]
+    # a symmetric slab, all atoms fixed: one work function on both faces; PBE Al(111) is near 4.0 eV
+    assert abs(phi["phi_top"] - phi["phi_bottom"]) < 0.05 and 3.3 < phi["phi_top"] < 4.6
+    assert not list((tmp_path / "w" / "tasks").glob("*/*gas*"))
+    again = _heterocat("study", "freeenergy", "study.toml", "--workdir", "w", cwd=tmp_path)
+    assert again.returncode == 0 and "Traceback" not in again.stderr
+    bad = tmp_path / "nothing.toml"
+    bad.write_text('[[surface]]\nname = "Al(111)"\nstructure = "al.extxyz"\n')
+    out = _heterocat("study", "show", "nothing.toml", cwd=tmp_path)
+    assert out.returncode == 2 and "nothing to compute" in out.stderr and out.stderr.count("\n") == 1

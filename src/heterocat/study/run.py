@@ -128,12 +128,21 @@ def electronic_results(study: Study, plans: list, dft: dict, workdir: str | os.P
     return work_functions, transfers, figures if slabs else []
 
 
+def study_free_energies(study: Study, workdir: str | os.PathLike) -> tuple[Any, dict[str, Any]]:
+    """The free-energy report of the store and its JSON-ready data with the figures; ``(None, {"figures":
+    []})`` for a study of clean surfaces only (no pathway: nothing to reference to H2)."""
+    from heterocat.run.steps import free_energy_step  # noqa: PLC0415
+
+    if not study.pathways:
+        return None, {"figures": []}
+    return free_energy_step(workdir, method=methods(study))
+
+
 def run_study(study: Study, workdir: str | os.PathLike, *, workers: int = 1, only: list[str] | None = None,
               electronic: bool = True, progress: bool = True, on_result=None) -> dict[str, Any]:
     """Run (or read back) every task of the study here, then analyse; the JSON-ready summary
     (``report`` holds the free-energy report object).  ``on_result`` is called after each finished
     task (``run_local``'s callback: a live report)."""
-    from heterocat.run.steps import free_energy_step  # noqa: PLC0415
     from heterocat.run.workflow import run_plans  # noqa: PLC0415
 
     start = time.perf_counter()
@@ -143,7 +152,7 @@ def run_study(study: Study, workdir: str | os.PathLike, *, workers: int = 1, onl
     results = run_plans(plans, dft, mlip, workdir, workers=workers, progress=progress, extra=extra,
                         on_result=on_result)
     failed = {n: r.get("reason", "") for n, r in results.items() if r.get("status") != "done"}
-    report, data = free_energy_step(workdir, method=methods(study))
+    report, data = study_free_energies(study, workdir)
     doc: dict[str, Any] = {"study": study.name, "preset": study.preset, "strategy": strategy_note(study),
                            **data, "report": report}
     if electronic:
@@ -168,11 +177,9 @@ def analyse_finished(study: Study, workdir: str | os.PathLike, results: dict[str
     """Analyse what a running study has finished, for its live report: the free energies and their
     figures, and the work functions and charge differences whose single points are done (each once).
     Parts whose references are not in yet are left out; nothing is computed."""
-    from heterocat.run.steps import free_energy_step  # noqa: PLC0415
-
     doc: dict[str, Any] = {}
     try:
-        doc["report"], _ = free_energy_step(workdir, method=methods(study))
+        doc["report"], _ = study_free_energies(study, workdir)
     except HeterocatError:
         pass  # no reference stored yet: the report says what is missing
     if electronic:
@@ -266,6 +273,9 @@ def strategy_note(study: Study) -> str:
         + (" (a mix of methods, asked for)" if study.gas_vibrations else ""))
     orientations = "all adsorbate orientations" if study.orientations == "all" else "one orientation per site"
     text = f"{notes[study.strategy]}; {orientations}; {vib[study.vibrations]}; gases: {gases}"
+    if not study.pathways:  # clean surfaces only: no sites, adsorbates or gases
+        notes["screen"] = notes["mlip+dft"]
+        text = f"clean surfaces only: {notes[study.strategy]}"
     for s in study.surfaces:
         own = []
         if s.strategy and s.strategy != study.strategy:

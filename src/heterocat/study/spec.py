@@ -187,7 +187,9 @@ class Study:
         if unknown:
             raise HeterocatError(f"no pathway {unknown[0]!r} in study {self.name!r} (pathways: {', '.join(names)})")
         plans = []
-        for pathway in self.pathways:
+        # A study of clean surfaces only (work functions, charge differences) is one plan without adsorbates.
+        pathways = self.pathways or [PathwaySpec("clean surfaces", adsorbates=[])]
+        for pathway in pathways:
             if only and pathway.name not in only:
                 continue
             surfaces = [Surface(s.name, s.structure, s.sites,
@@ -196,7 +198,8 @@ class Study:
                                 settings=s.settings, strategy=s.strategy, prescreen=s.prescreen,
                                 relaxed_start=s.relaxed_start, fix=s.fix,
                                 clean_outputs=("potential",) if s.work_function else ()) for s in self.surfaces]
-            plan = Plan(surfaces, list(pathway.adsorbates), gases_for(pathway.adsorbates), strategy=self.strategy,
+            gases = gases_for(pathway.adsorbates) if pathway.adsorbates else []
+            plan = Plan(surfaces, list(pathway.adsorbates), gases, strategy=self.strategy,
                         vibrations=self.vibrations, k=self.k, group_by=pathway.group_by,
                         orientations=self.orientations, dft_stage=self.dft_stage,
                         gas_vibrations=self.gas_vibrations)
@@ -284,8 +287,9 @@ def check_study(study: Study) -> None:
 
     if not study.surfaces:
         raise HeterocatError(f"study {study.name!r} has no [[surface]]")
-    if not study.pathways:
-        raise HeterocatError(f"study {study.name!r} has no [[pathway]]")
+    if not study.pathways and not any(s.work_function or s.charge_difference for s in study.surfaces):
+        raise HeterocatError(f"study {study.name!r} has no [[pathway]] and asks for no work function or "
+                             f"charge difference: nothing to compute")
     names = [s.name for s in study.surfaces]
     if len(set(names)) != len(names):
         raise HeterocatError("surface names must be unique")
