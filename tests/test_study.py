@@ -267,3 +267,15 @@ def test_a_study_of_clean_surfaces_gives_work_functions_without_gas_references(t
     bad.write_text('[[surface]]\nname = "Al(111)"\nstructure = "al.extxyz"\n')
     out = _heterocat("study", "show", "nothing.toml", cwd=tmp_path)
     assert out.returncode == 2 and "nothing to compute" in out.stderr and out.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "workflows").glob("*.toml")), ids=lambda p: p.name)
+def test_every_shipped_study_file_loads_and_plans(path, tmp_path):
+    """A study file in workflows/ that no longer loads (a renamed key, a moved structure) fails here,
+    not on a user's machine; each plans at least one task, and its references name its surfaces."""
+    from heterocat.run.workflow import plan_all
+
+    study = load_study(path)
+    dft, mlip = study.settings()
+    assert plan_all(study.plans(), dft, mlip, tmp_path)
+    assert {r.system for r in study.references} <= {s.name for s in study.surfaces}
