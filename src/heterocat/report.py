@@ -46,14 +46,16 @@ def _f(value: Any, digits: int = 3) -> str:
 
 
 def _work_functions(workdir: Path) -> Section | None:
-    docs = [json.loads(p.read_text()) for p in sorted((workdir / "figures").glob("work_function*.json"))]
-    if not docs:
+    from heterocat.run.steps import stored_work_functions  # noqa: PLC0415
+
+    systems = list(stored_work_functions(workdir).values())
+    if not systems:
         return None
     rows = [[d["system"], _f(d["phi_top"]), _f(d["phi_bottom"]), _f(d["fermi_level"]),
              _f(d.get("ionization_potential_top")), _f(d.get("gap"), 2),
-             _f(d["plateau_flatness_top"], 4), d["level_of_theory"]] for doc in docs for d in doc["systems"]]
-    notes = [f"{d['system']} geometry: {d.get('geometry') or 'as built'}" for doc in docs for d in doc["systems"]]
-    notes += [f"{d['system']}: {n}" for doc in docs for d in doc["systems"] for n in d.get("notes", [])]
+             _f(d["plateau_flatness_top"], 4), d["level_of_theory"]] for d in systems]
+    notes = [f"{d['system']} geometry: {d.get('geometry') or 'as built'}" for d in systems]
+    notes += [f"{d['system']}: {n}" for d in systems for n in d.get("notes", [])]
     return Section("Work functions", ["Energies in eV; Phi = E_vac - E_F on each side of the slab; "
                                       "IP = E_vac - E_VBM (gapped slabs)."] + notes,
                    [Table(["system", "Phi top", "Phi bottom", "E_F", "IP", "gap", "flatness", "level of theory"],
@@ -62,24 +64,16 @@ def _work_functions(workdir: Path) -> Section | None:
 
 def _references(workdir: Path) -> Section | None:
     """The study's numbers beside the published values of its ``[[reference]]`` tables."""
+    from heterocat.study.compare import REFERENCE_HEADER, reference_table  # noqa: PLC0415
+
     path = workdir / "figures" / "references.json"
     if not path.exists():
         return None
-    rows = json.loads(path.read_text())["references"]
-    sources = list(dict.fromkeys(r["source"] for r in rows))
-    table = [[r["system"], r["quantity"], r["site"] or "-", _signed(r["this_work"]), _signed(r["reference"]),
-              _signed(r["difference"]), r["found_at"] or "-", r["level_of_theory"] or "-",
-              f"[{sources.index(r['source']) + 1}]"] for r in rows]
+    cells, sources = reference_table(json.loads(path.read_text())["references"])
     return Section("Beside published values",
                    ["eV (U_L: V vs RHE); difference = this work minus the published value; "
-                    "'-': not computed yet.  The published values enter no calculation."]
-                   + [f"[{k}] {source}" for k, source in enumerate(sources, 1)],
-                   [Table(["system", "quantity", "site", "this work", "published", "difference", "found at",
-                           "level of theory", "source"], table)])
-
-
-def _signed(value: float | None) -> str:
-    return "-" if value is None else f"{value:+.3f}"
+                    "'-': not computed yet.  The published values enter no calculation.", *sources],
+                   [Table(REFERENCE_HEADER, cells)])
 
 
 def _charge_differences(workdir: Path) -> Section | None:

@@ -121,15 +121,12 @@ def run_command(args: argparse.Namespace) -> None:
         _emit(out, args.json, lambda: learn_text(out))
         return
     if args.action == "freeenergy":
-        from heterocat.io import read_json  # noqa: PLC0415
-        from heterocat.run.steps import free_energy_text  # noqa: PLC0415
+        from heterocat.run.steps import free_energy_text, stored_work_functions  # noqa: PLC0415
         from heterocat.study.compare import reference_text  # noqa: PLC0415
         from heterocat.study.run import study_free_energies, write_references  # noqa: PLC0415
 
         report, data = study_free_energies(study, workdir)
-        work_functions = {}  # read back from the run's own analysis (study freeenergy computes none)
-        for path in sorted(Path(workdir).glob("figures/work_function*.json")):
-            work_functions.update({d["system"]: d for d in read_json(path)["systems"]})
+        work_functions = stored_work_functions(workdir)  # the run's own (study freeenergy computes none)
         data["references"] = write_references(study, workdir, {"report": report, "work_functions": work_functions})
         text = [] if report is None else [free_energy_text(report, data["figures"])]
         _emit(data, args.json, lambda: "\n".join([*text, *reference_text(data["references"])]))

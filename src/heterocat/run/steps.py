@@ -158,6 +158,15 @@ def _summary(path: Path, data: dict[str, Any]) -> None:
     write_json(path, data)
 
 
+def stored_work_functions(workdir: str | os.PathLike) -> dict[str, dict[str, Any]]:
+    """The work functions a run wrote beside its figures (``figures/work_function*.json``), by
+    system: what ``study freeenergy`` and the report read back (nothing is computed)."""
+    from heterocat.io import read_json  # noqa: PLC0415
+
+    return {d["system"]: d for path in sorted((Path(workdir) / "figures").glob("work_function*.json"))
+            for d in read_json(path)["systems"]}
+
+
 def work_function_text(results: list, figures: list[str]) -> str:
     lines = [f"{'system':<16} {'Phi top':>8} {'Phi bot':>8} {'E_F':>8} {'flat top':>9} {'flat bot':>9}"
              f" {'GPAW top/bottom':>16}"]

@@ -117,20 +117,34 @@ def _reference_row(ref: ReferenceValue, doc: dict[str, Any]) -> dict[str, Any]:
             "level_of_theory": level, "found_at": found_at}
 
 
+REFERENCE_HEADER = ["system", "quantity", "site", "this work", "published", "difference", "found at",
+                    "level of theory", "source"]
+
+
+def reference_table(rows: list[dict[str, Any]]) -> tuple[list[list[str]], list[str]]:
+    """The rows of :func:`reference_rows` as table cells (columns of ``REFERENCE_HEADER``; eV with
+    a sign, '-' where not computed) and the sources, each once, numbered from 1 in the last column."""
+    sources = list(dict.fromkeys(r["source"] for r in rows))
+    cells = [[r["system"], r["quantity"], r["site"] or "-", _signed(r["this_work"]), _signed(r["reference"]),
+              _signed(r["difference"]), r["found_at"] or "-", r["level_of_theory"] or "-",
+              f"[{sources.index(r['source']) + 1}]"] for r in rows]
+    return cells, [f"[{k}] {source}" for k, source in enumerate(sources, 1)]
+
+
+def _signed(value: float | None) -> str:
+    return "-" if value is None else f"{value:+.3f}"
+
+
 def reference_text(rows: list[dict[str, Any]]) -> list[str]:
     """The study's numbers beside the published ones, as text lines (empty without references);
-    each source is listed once below the table."""
+    each source is listed once below the table, the levels of theory after it."""
     if not rows:
         return []
-    sources = list(dict.fromkeys(r["source"] for r in rows))
+    cells, sources = reference_table(rows)
     lines = ["Beside published values (eV; U_L in V vs RHE; this work minus reference)",
              f"  {'system':<18} {'quantity':<22} {'site':<11} {'this work':>9} {'reference':>9} {'diff':>7}  source"]
-    for r in rows:
-        mine = "-" if r["this_work"] is None else f"{r['this_work']:+9.3f}"
-        diff = "-" if r["difference"] is None else f"{r['difference']:+7.3f}"
-        lines.append(f"  {r['system']:<18} {r['quantity']:<22} {r['site'] or '-':<11} {mine:>9} "
-                     f"{r['reference']:+9.3f} {diff:>7}  [{sources.index(r['source']) + 1}]")
-    lines += [f"  [{k}] {source}" for k, source in enumerate(sources, 1)]
+    lines += [f"  {c[0]:<18} {c[1]:<22} {c[2]:<11} {c[3]:>9} {c[4]:>9} {c[5]:>7}  {c[8]}" for c in cells]
+    lines += [f"  {source}" for source in sources]
     levels = sorted({r["level_of_theory"] for r in rows if r["level_of_theory"]})
     if levels:
         lines.append("  this work at: " + " | ".join(levels))
