@@ -7,10 +7,10 @@ likewise.  Every structure gets one single point per method; the methods differ 
 is named (basis, datasets, grid); k-points, smearing, U (Ni 6.2 eV, normalised), spin and dipole
 correction are the fast preset's::
 
-    fast         LCAO dzp, h 0.25 Å, valence-only Ni.10 / Ru.8 (the preset)
+    fast         LCAO dzp, h 0.25 Å, valence-only Ru.8, default Ni (the preset)
     pw           PW 400 eV, GPAW's default datasets (semicore Ni, Ru)
     lcao-default LCAO dzp, h 0.25 Å, GPAW's default datasets   (--diagnose: datasets or basis?)
-    pw-valence   PW 400 eV, Ni.10 / Ru.8                        (--diagnose)
+    pw-valence   PW 400 eV, the fast preset's datasets (Ru.8)   (--diagnose)
     fast-vasp-u, lcao-default-vasp-u: as fast and lcao-default with U on VASP's projection
 
 Adsorption energies against the gases of the same method (no mixing), with the package's own
@@ -93,10 +93,10 @@ def run_system(source: ResultsStore, system: str, adsorbates: list[str], methods
     if clean is None:
         raise SystemExit(f"error: the store holds no clean {system}")
     extra = surface_assignments(clean[0])
-    energies: dict[tuple[str, str], dict] = {}
+    energies: dict[tuple[str, str, bool], dict] = {}
 
     def of(name: str, atoms, row: dict, method: str, gas: bool = False) -> dict:
-        key = (name, method)
+        key = (name, method, gas)  # H2O* and gas H2O share a name
         if key not in energies:
             meta = {"system": "gas" if gas else system, "adsorbate": name, "site": row.get("site", ""),
                     "geometry_from": row["task_hash"]}
