@@ -97,3 +97,28 @@ def test_report_sets_the_study_beside_its_published_values(tmp_path):
     assert "| Pt(111) | work_function | - | +5.700 | +5.840 | -0.140 | - | EMT | [1] |" in section
     assert "| Pt(111) | dG(*H) | - | - | -0.090 | - | - | - | [2] |" in section  # not computed: a dash
     assert "[1] ref A" in section and "[2] ref B" in section
+
+
+def test_a_running_study_report_shows_no_empty_tables(tmp_path):
+    """One adsorbate in, no pathway complete and no *H: the site table only, not the headers of the
+    pathway, step and *H tables with nothing under them."""
+    from heterocat.report import write_report
+    from heterocat.sites import find_sites
+    from heterocat.sites.adsorbates import place_adsorbate
+
+    s = load_settings("ci", assignments=['calculator.name="emt"', "relax.steps=1"])
+    slab = fcc111("Pt", size=(2, 2, 3), vacuum=6.0, orthogonal=False)
+    slab.pbc = (True, True, False)
+    run_task(slab, "relax", s, tmp_path, metadata={"system": "Pt(111)"})
+    top = next(x for x in find_sites(slab).sites if x.kind == "top")
+    md = {"system": "Pt(111)", "site": top.id, "adsorbate": "N2H4", "site_indices": top.indices}
+    run_task(place_adsorbate(slab, top, "N2H4"), "relax", s, tmp_path, metadata=md)
+    for gas in ("H2", "N2H4"):
+        m = molecule(gas)
+        m.center(vacuum=5.0)
+        m.pbc = False
+        run_task(m, "relax", s, tmp_path, metadata={"system": "gas", "adsorbate": gas})
+    write_report(tmp_path)
+    text = (tmp_path / "report.md").read_text()
+    assert "| Pt(111) | N2H4 |" in text
+    assert "U_L (V)" not in text and "*H sites" not in text and "| step | kind |" not in text

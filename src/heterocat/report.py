@@ -126,13 +126,14 @@ def _free_energies(workdir: Path) -> Section | None:
             + ("" if not report.gas_zpe else " Gas ZPE, MLIP - DFT (eV): " + "; ".join(
                 f"{g} {z['mlip_minus_dft']:+.3f}" for g, z in report.gas_zpe.items()) + ".")] \
         + [f"note: {n}" for n in report.notes]
-    return Section("Free energies", text, [
+    tables = [
         Table(["system", "adsorbate", "site (where it ended)", "placed as", "dE (eV)", "dZPE", "d(heat)", "-TdS",
                "dG (eV)", "best", "ZPE/TS", "level of theory"], sites),
         Table(["system", "pathway", "dG per step (eV)", "U_L (V)", "U_eq (V)", "eta (V)", "potential-determining step",
                "largest step (eV)", "branch"], paths),
         Table(["system", "pathway", "step", "kind", "dE (eV)", "dZPE", "d(heat)", "-TdS", "dG (eV)"], steps),
-        Table(["system", "*H sites", "most active: smallest |dG| (eV)", "strongest binding: lowest dG (eV)"], her)])
+        Table(["system", "*H sites", "most active: smallest |dG| (eV)", "strongest binding: lowest dG (eV)"], her)]
+    return Section("Free energies", text, [t for t in tables if t.rows])  # a running study has some empty
 
 
 def _calculations(workdir: Path) -> tuple[Section, Section]:

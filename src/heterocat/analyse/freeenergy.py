@@ -262,10 +262,11 @@ def _gas_G(store: ResultsStore, relaxed: dict, vibs: dict, name: str, temperatur
 def gas_vibrations(rows: list[dict]) -> tuple[dict[tuple[str, str, str], dict], str]:
     """Each gas's vibration task, of the method of the adsorbates' vibrations where there is one
     (so that a free-energy difference takes its ZPE/TS from one method), and that method
-    (``dft`` when the adsorbates have none or both)."""
+    (the gases' own while no adsorbate has one, as in a running study; ``dft`` when mixed)."""
     done = [r for r in rows if r["task"] == "vib" and r["status"] == "done"]
-    adsorbate_methods = {r.get("method", "") for r in done if r["system"] != GAS_SYSTEM}
-    wanted = adsorbate_methods.pop() if len(adsorbate_methods) == 1 else "dft"
+    methods = ({r.get("method", "") for r in done if r["system"] != GAS_SYSTEM}
+               or {r.get("method", "") for r in done if r["system"] == GAS_SYSTEM})
+    wanted = methods.pop() if len(methods) == 1 else "dft"
     out: dict[tuple[str, str, str], dict] = {}
     for r in sorted((r for r in done if r["system"] == GAS_SYSTEM), key=lambda r: r.get("method", "") == wanted):
         out[(r["system"], r["adsorbate"], "")] = r  # the wanted method last: it wins
