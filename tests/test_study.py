@@ -70,6 +70,8 @@ def _heterocat(*args: str, cwd: Path, timeout: int = 900) -> subprocess.Complete
      '[[pathway]]\nname = "her"\n', "bassis"),
     ('k = "three"\n', "k must be a int"),
     ('[[surface]]\nname = "x"\nstructure = "s.extxyz"\nfix = "cluster"\n', "fix must be one of"),
+    ('[[surface]]\nname = "x"\nstructure = "s.extxyz"\nprerelax = { calculator = { bassis = "sz" } }\n'
+     '[[pathway]]\nname = "her"\n', "bassis"),
 ])
 def test_a_bad_study_file_is_one_line_and_exit_2(tmp_path, text, message):
     (tmp_path / "s.extxyz").write_text((ROOT / "structures" / "ru0001_small.extxyz").read_text())

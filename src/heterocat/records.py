@@ -54,7 +54,7 @@ class Settings(TypedDict, total=False):
 
 
 #: What a stored result is to the analysis (written by the planner).
-Stage = Literal["final", "rank", "vibrations", "electronic"]
+Stage = Literal["final", "rank", "prerelax", "vibrations", "electronic"]
 
 
 class TaskMetadata(TypedDict, total=False):

@@ -193,7 +193,7 @@ def labelled_frames(workdir: str | os.PathLike, method: str = "dft", level: str 
 
     Every structure of every finished relaxation (its trajectory) and single point of ``method``
     (``dft`` or ``emt``) at the level ``level`` (a ``level_id``; None: the level with the most
-    frames), and the gases whose level differs from it only by k-points; with ``running``, also the
+    frames, the levels of pre-relaxations aside), and the gases whose level differs from it only by k-points; with ``running``, also the
     frames so far of relaxations at that level that have not finished.  Single points with ghost
     atoms (the parts of a charge difference) are left out.  ``every`` keeps every N-th frame of a
     trajectory and its last (neighbouring frames of a relaxation are near copies).  Returns
@@ -210,8 +210,9 @@ def labelled_frames(workdir: str | os.PathLike, method: str = "dft", level: str 
     by_level: dict[str, list[dict]] = {}
     for r in rows:
         by_level.setdefault(r["level_id"], []).append(r)
-    if level is None:
-        level = max((lv for lv in by_level if any(r.get("system") != "gas" for r in by_level[lv])),
+    if level is None:  # the study's level: not that of its pre-relaxations (a cheaper basis), however many steps
+        level = max((lv for lv in by_level if any(r.get("system") != "gas" and r.get("stage") != "prerelax"
+                                                   for r in by_level[lv])),
                     key=lambda lv: sum(r.get("steps", 0) or 1 for r in by_level[lv]), default=None)
     if level not in by_level:
         raise HeterocatError(f"{workdir}: no {method} results at level {level!r} (levels: {', '.join(sorted(by_level))})")

@@ -404,3 +404,35 @@ def test_a_local_run_takes_the_electronic_tasks_then_gases_then_surface_by_surfa
     assert band == sorted(band, key=["gas", "Ru0001", "NiO100", "NiO100-Ru13"].index)
     chains = {s.name: s.priority for s in specs}  # the clean relaxation the charge difference waits for: first
     assert max(chains, key=chains.get) == "NiO100-Ru13/clean/mlip-relax"
+
+
+def test_a_prerelaxation_gives_the_geometry_and_the_relaxation_after_it_the_energy(tmp_path, pt_slab):
+    """Surface.prerelax: each GPAW relaxation of the surface starts from a cheaper one (here a looser
+    fmax), stage ``prerelax``; the free energies take the relaxation after it, gases have none."""
+    from heterocat.io import read_structure
+    from heterocat.run.steps import free_energy_step
+
+    s = load_settings("ci", assignments=EMT)
+    surface = Surface("Pt(111)", pt_slab, labels=("fcc",), prerelax={"relax": {"fmax": 0.5}})
+    plan = Plan([surface], ["H"], ["H2"], strategy="dft")
+    specs = {x.name: x for x in plan_tasks(plan, s, s, tmp_path)}
+    pre, final = specs["Pt111/clean/prerelax"], specs["Pt111/clean/relax"]
+    assert final.structure_from == pre.name and pre.settings["relax"]["fmax"] == 0.5
+    assert final.settings["relax"]["fmax"] == 0.05 and "gas/H2/prerelax" not in specs
+    screen = Plan([surface], ["H"], ["H2"], strategy="mlip+dft", dft_stage="relax")
+    chain = {x.name: x for x in plan_tasks(screen, s, s, tmp_path / "screen")}
+    assert chain["Pt111/clean/dft-prerelax"].structure_from == "Pt111/clean/mlip-relax"
+    assert chain["Pt111/clean/dft-relax"].structure_from == "Pt111/clean/dft-prerelax"
+
+    results = run_plans([plan], s, s, tmp_path, progress=False)
+    assert all(r["status"] == "done" for r in results.values())
+    for name in ("Pt111/clean", *(n.rsplit("/", 1)[0] for n in results if "/H/" in n)):
+        start = read_structure(Path(results[name + "/relax"]["directory"]) / "input.extxyz")
+        ended = read_structure(Path(results[name + "/prerelax"]["directory"]) / "final.extxyz")
+        assert abs(start.positions - ended.positions).max() < 1e-6  # the relaxation starts where the cheaper ended
+    report, _ = free_energy_step(tmp_path, method="emt")
+    (site,) = [x for x in report.sites if x.adsorbate == "H"]  # fcc only
+    (e_h,) = [r["energy"] for n, r in results.items() if "/H/" in n and n.endswith("/relax")]
+    expected = e_h - results["Pt111/clean/relax"]["energy"] - 0.5 * results["gas/H2/relax"]["energy"]
+    assert site.dE == pytest.approx(expected, abs=1e-6)
+    assert {r["stage"] for r in ResultsStore(tmp_path).rows() if r["task"] == "relax"} == {"final", "prerelax"}

@@ -86,6 +86,9 @@ class Surface:
     clean_outputs: tuple[str, ...] = ()
     #: "support": fix every support atom (cluster and adsorbates free); "": the structure file's constraints
     fix: str = ""
+    #: settings merged over this surface's for a cheaper GPAW relaxation (stage ``prerelax``, e.g. a
+    #: single-zeta basis) from which each of its GPAW relaxations starts; None: none
+    prerelax: dict | None = None
 
 
 def surface_structure(surface: Surface) -> Atoms:
@@ -387,8 +390,8 @@ def plan_tasks(plan: Plan, dft: dict, mlip: dict | None, workdir: str | os.PathL
             continue  # ranked once every relaxation of the surface has ended (where it ends sets the group)
         for _, md, first_name in sorted(group, key=lambda g: g[0])[:plan.k]:
             dft = dft_of[md["system"]]
-            energy = dft_stage_task(plan, md, first_name, dft, f"{SCREEN_DFT}{plan.k} + dft")
-            specs += [energy, *_vibration(plan, "screen", energy, md, False, dft, mlip)]
+            *pre, energy = dft_stage_tasks(plan, md, first_name, dft, f"{SCREEN_DFT}{plan.k} + dft")
+            specs += [*pre, energy, *_vibration(plan, "screen", energy, md, False, dft, mlip)]
     unique: dict[str, TaskSpec] = {}
     for spec in specs:  # a gas's MLIP relaxation may be planned by two of its candidates
         unique.setdefault(spec.name, spec)
@@ -401,14 +404,17 @@ def plan_tasks(plan: Plan, dft: dict, mlip: dict | None, workdir: str | os.PathL
 
 #: What a stored result is to the analysis (``metadata['stage']``): ``final`` (an energy of its
 #: method: a relaxation, or a GPAW single point on an MLIP geometry), ``rank`` (an MLIP single point
-#: of an unrelaxed placement, for ranking only), ``vibrations``; the electronic steps write ``electronic``.
-STAGES = ("final", "rank", "vibrations", "electronic")
+#: of an unrelaxed placement, for ranking only), ``prerelax`` (a cheaper GPAW relaxation a final one starts
+#: from: a geometry, not an energy), ``vibrations``; the electronic steps write ``electronic``.
+STAGES = ("final", "rank", "prerelax", "vibrations", "electronic")
 
 
 def stage_of(spec: TaskSpec) -> str:
     """The stage of a planned task (see :data:`STAGES`)."""
     if spec.kind == "vib":
         return "vibrations"
+    if spec.metadata.get("strategy", "").endswith(" prerelax"):
+        return "prerelax"
     return "rank" if spec.metadata.get("strategy") == RANK else "final"
 
 
@@ -428,17 +434,17 @@ def _candidate_tasks(plan: Plan, md: dict, structure: str, strategy: str, dft: d
     is_gas = md["system"] == GAS_SYSTEM
     base = _name(md, "")
     if strategy == "dft":
-        energy = TaskSpec(base + "relax", "relax", dft, structure=structure, metadata=md)
-        return [energy, *_vibration(plan, strategy, energy, md, is_gas, dft, mlip)]
+        *pre, energy = dft_relaxation(plan, md, base + "relax", dft, {"structure": structure}, md.get("strategy"))
+        return [*pre, energy, *_vibration(plan, strategy, energy, md, is_gas, dft, mlip)]
     first = TaskSpec(base + "mlip-relax", "relax", mlip, structure=structure,
                      metadata={**md, "strategy": "mlip-relax" if strategy != "screen" else "mlip-screen"})
     out = [first]
     energy = first
     if strategy == "mlip+dft" or (strategy == "screen" and (is_gas or not md["adsorbate"])):
-        energy = dft_stage_task(plan, md, first.name, dft, "mlip-relax + dft")
+        *pre, energy = dft_stage_tasks(plan, md, first.name, dft, "mlip-relax + dft")
         if energy.kind == "single" and not is_gas and not md["adsorbate"]:
             energy.outputs = list(_surface(plan, md["system"]).clean_outputs)
-        out.append(energy)
+        out += [*pre, energy]
     elif strategy == "screen":
         result = finished.get(first.name, {})
         if not result:
@@ -452,15 +458,32 @@ def _candidate_tasks(plan: Plan, md: dict, structure: str, strategy: str, dft: d
     return out + _vibration(plan, strategy, energy, md, is_gas, dft, mlip)
 
 
-def dft_stage_task(plan: Plan, md: dict, mlip_relaxation: str, dft: dict, strategy: str) -> TaskSpec:
-    """The GPAW task on an MLIP relaxation's geometry: a single point, or with ``plan.dft_stage ==
-    "relax"`` a relaxation from it (``strategy`` labels the result, with `` relax`` added)."""
+def dft_stage_tasks(plan: Plan, md: dict, mlip_relaxation: str, dft: dict, strategy: str) -> list[TaskSpec]:
+    """The GPAW tasks on an MLIP relaxation's geometry, the energy last: a single point, or with
+    ``plan.dft_stage == "relax"`` a relaxation from it (``strategy`` labels the result, with `` relax``
+    added), after the surface's pre-relaxation if it has one."""
     base = _name(md, "")
     if plan.dft_stage == "relax":
-        return TaskSpec(base + "dft-relax", "relax", dft, structure_from=mlip_relaxation,
-                        metadata={**md, "strategy": strategy + " relax"})
-    return TaskSpec(base + "dft-single", "single", dft, structure_from=mlip_relaxation,
-                    metadata={**md, "strategy": strategy})
+        return dft_relaxation(plan, md, base + "dft-relax", dft, {"structure_from": mlip_relaxation},
+                              strategy + " relax")
+    return [TaskSpec(base + "dft-single", "single", dft, structure_from=mlip_relaxation,
+                     metadata={**md, "strategy": strategy})]
+
+
+def dft_relaxation(plan: Plan, md: dict, name: str, dft: dict, start: dict[str, str],
+                   strategy: str | None) -> list[TaskSpec]:
+    """A GPAW relaxation ``name`` from ``start`` (``{"structure": path}`` or ``{"structure_from": task}``),
+    preceded by the surface's pre-relaxation (``Surface.prerelax``: its settings over ``dft``, stage
+    ``prerelax``, never an energy of the analysis); gases have none."""
+    from heterocat.calculate.settings import merge, validate  # noqa: PLC0415
+
+    labelled = {**md, "strategy": strategy} if strategy else md
+    surface = None if md["system"] == GAS_SYSTEM else _surface(plan, md["system"])
+    if surface is None or not surface.prerelax:
+        return [TaskSpec(name, "relax", dft, metadata=labelled, **start)]
+    pre = TaskSpec(name.removesuffix("relax") + "prerelax", "relax", merge(dft, validate(surface.prerelax)),
+                   metadata={**labelled, "strategy": f"{strategy or 'dft'} prerelax"}, **start)
+    return [pre, TaskSpec(name, "relax", dft, structure_from=pre.name, metadata=labelled)]
 
 
 def gas_settings_of_surfaces(preset_dft: dict, dft_of: dict[str, dict],
@@ -488,7 +511,7 @@ def _gas_at_surface_settings(plan: Plan, md: dict, structure: str, strategy: str
         if strategy == "dft":
             out.append(TaskSpec(f"{base}relax-{gas_id}", "relax", settings, structure=structure, metadata=md))
         else:  # from the MLIP geometry of the gas, as at the preset's settings
-            task = dft_stage_task(plan, md, base + "mlip-relax", settings, "mlip-relax + dft")
+            task = dft_stage_tasks(plan, md, base + "mlip-relax", settings, "mlip-relax + dft")[-1]  # a gas: one
             task.name += f"-{gas_id}"
             out.append(task)
     return out

@@ -287,6 +287,8 @@ def strategy_note(study: Study) -> str:
             own.append("the Γ point" if s.kpt_density == 0 else f"k-point density {s.kpt_density:g}")
         if s.settings:
             own.append(f"GPAW settings {s.settings}")
+        if s.prerelax:
+            own.append(f"each GPAW relaxation starts from a pre-relaxation with {s.prerelax}")
         if s.labels:
             own.append(f"sites {', '.join(s.labels)} only")
         if own:

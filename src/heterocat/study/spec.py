@@ -60,7 +60,7 @@ STUDY_KEYS = {"name": str, "preset": str, "set": list, "strategy": str, "mlip": 
               "pathway": list, "reference": list, "description": str}
 SURFACE_KEYS = {"name": str, "structure": str, "sites": str, "strategy": str, "prescreen": int,
                 "relaxed_start": bool, "kpt_density": (int, float), "settings": dict, "labels": list, "regions": list,
-                "work_function": bool, "charge_difference": bool, "fix": str, "support": str}
+                "work_function": bool, "charge_difference": bool, "fix": str, "support": str, "prerelax": dict}
 #: what a surface's ``fix`` may name: "" (the constraints of its structure file) or a part to fix whole
 FIXES = ("", "support")
 PATHWAY_KEYS = {"name": str, "adsorbates": list, "regions": list, "group_by": str}
@@ -107,6 +107,9 @@ class SurfaceSpec:
     fix: str = ""
     #: the study surface that is this model's clean support (its work function enters the comparison across supports)
     support: str | None = None
+    #: settings over this surface's for a cheaper GPAW relaxation before each of its GPAW relaxations
+    #: (e.g. {"calculator": {"basis": "sz(dzp)"}}); the energies are those of the relaxation that follows
+    prerelax: dict | None = None
 
 
 @dataclass
@@ -196,7 +199,7 @@ class Study:
                                 regions=tuple(s.regions or pathway.regions or ()) or None,
                                 labels=tuple(s.labels) if s.labels else None, kpt_density=s.kpt_density,
                                 settings=s.settings, strategy=s.strategy, prescreen=s.prescreen,
-                                relaxed_start=s.relaxed_start, fix=s.fix,
+                                relaxed_start=s.relaxed_start, fix=s.fix, prerelax=s.prerelax,
                                 clean_outputs=("potential",) if s.work_function else ()) for s in self.surfaces]
             gases = gases_for(pathway.adsorbates) if pathway.adsorbates else []
             plan = Plan(surfaces, list(pathway.adsorbates), gases, strategy=self.strategy,
@@ -315,10 +318,11 @@ def check_study(study: Study) -> None:
         if pathway.group_by not in ("layer", "region"):
             raise HeterocatError(f"pathway {pathway.name!r}: group_by must be layer or region")
     for surface in study.surfaces:
-        if surface.settings:
-            from heterocat.calculate.settings import validate  # noqa: PLC0415
+        for own in (surface.settings, surface.prerelax):
+            if own:
+                from heterocat.calculate.settings import validate  # noqa: PLC0415
 
-            validate(surface.settings)  # refuses unknown settings in one line
+                validate(own)  # refuses unknown settings in one line
         if surface.prescreen < 0:
             raise HeterocatError(f"surface {surface.name!r}: prescreen must be >= 0")
     for ref in study.references:
