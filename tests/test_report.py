@@ -4,6 +4,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from ase.build import fcc111, molecule
 
 from heterocat.calculate.settings import load_settings
@@ -122,3 +124,20 @@ def test_a_running_study_report_shows_no_empty_tables(tmp_path):
     text = (tmp_path / "report.md").read_text()
     assert "| Pt(111) | N2H4 |" in text
     assert "U_L (V)" not in text and "*H sites" not in text and "| step | kind |" not in text
+
+
+def test_the_time_left_learns_from_the_finished_tasks_of_each_class():
+    """GPAW single points that took 4x their rough estimate make the unfinished ones count 4x; a class
+    with nothing finished keeps its estimate."""
+    from heterocat.report import time_left
+    from heterocat.run.local import TaskSpec
+
+    def spec(name, calculator, estimate):
+        task = TaskSpec(name, "single", {"calculator": {"name": calculator}}, structure="x.extxyz")
+        task.estimate = estimate
+        return task
+
+    specs = [spec("a", "gpaw", 100.0), spec("b", "gpaw", 100.0), spec("c", "gpaw", 50.0), spec("d", "sevenn", 10.0)]
+    results = {"a": {"status": "done", "wall_time": 500.0}, "b": {"status": "done", "wall_time": 300.0}}
+    assert time_left(specs, results) == pytest.approx(50.0 * 4 + 10.0)
+    assert time_left(specs, {}) == pytest.approx(260.0)

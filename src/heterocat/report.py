@@ -183,6 +183,25 @@ def _progress(workdir: Path) -> Section | None:
         "what it waits for."])
 
 
+def time_left(specs: list, results: dict[str, dict]) -> float:
+    """Seconds of work (one core) the tasks not yet finished hold: each planned task's rough estimate,
+    scaled per kind and calculator by what the finished ones of that class took against theirs (the
+    rough model knows neither the datasets nor the SCF of a given oxide)."""
+    measured: dict[tuple[str, str], list[float]] = {}
+    for spec in specs:
+        result = results.get(spec.name) or {}
+        if result.get("status") == "done" and result.get("wall_time") and spec.estimate:
+            pair = measured.setdefault((spec.kind, spec.settings["calculator"]["name"]), [0.0, 0.0])
+            pair[0] += result["wall_time"]
+            pair[1] += spec.estimate
+    left = 0.0
+    for spec in specs:
+        if spec.name not in results:
+            took, guessed = measured.get((spec.kind, spec.settings["calculator"]["name"]), (1.0, 1.0))
+            left += spec.estimate * took / guessed
+    return left
+
+
 class LiveReport:
     """Rewrites ``WORKDIR/progress.json`` and the report as a run goes, at most every ``every``
     seconds (0: after every task): a callback for :func:`heterocat.run.local.run_local`."""
@@ -209,7 +228,7 @@ class LiveReport:
 
         self.last = time.time()
         statuses = [r.get("status") for r in results.values()]
-        left = sum(s.estimate for s in specs if s.name not in results) / self.workers
+        left = time_left(specs, results) / self.workers
         write_json(self.workdir / PROGRESS, {
             "finished": finished, "total": len(specs), "done": statuses.count("done"),
             "failed": len(statuses) - statuses.count("done"), "running": running,
