@@ -5,7 +5,6 @@ import subprocess
 import sys
 
 import pytest
-
 from ase.build import fcc111, molecule
 
 from heterocat.calculate.settings import load_settings
