@@ -26,6 +26,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 #: variant name -> settings assignments over the fast preset (and ``--set``)
 VARIANTS = {
+    "fast": [],  # the frame's own level again: its SCF cost here, and forces equal to the frame's
     "sz(dzp)": ["calculator.basis=sz(dzp)"],
     "szp(dzp)": ["calculator.basis=szp(dzp)"],
     "sz(dzp), Ni.10": ["calculator.basis=sz(dzp)", 'calculator.setups={Ru = "8", Ni = "10"}'],
