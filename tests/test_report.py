@@ -49,22 +49,8 @@ def test_report_shows_pathway_steps_split_and_hzor_per_site_label(tmp_path):
     and no adsorbate vibrations: the report lists HzOR (electronic energies, labelled), its steps split
     into dE/dZPE/d(heat)/-TdS, U_eq and eta, and HzOR per site label."""
     from heterocat.report import write_report
-    from heterocat.sites import find_sites
-    from heterocat.sites.adsorbates import place_adsorbate
 
-    s = load_settings("ci", assignments=['calculator.name="emt"', "relax.steps=1"])
-    slab = fcc111("Pt", size=(2, 2, 3), vacuum=6.0, orthogonal=False)
-    slab.pbc = (True, True, False)
-    run_task(slab, "relax", s, tmp_path, metadata={"system": "Pt(111)"})
-    top = next(x for x in find_sites(slab).sites if x.kind == "top")
-    for ads in ("N2H4", "N2H3", "NHNH", "N2H", "N2"):
-        md = {"system": "Pt(111)", "site": top.id, "adsorbate": ads, "site_indices": top.indices}
-        run_task(place_adsorbate(slab, top, ads), "relax", s, tmp_path, metadata=md)
-    for gas in ("H2", "N2", "N2H4"):
-        m = molecule(gas)
-        m.center(vacuum=5.0)
-        m.pbc = False
-        run_task(m, "relax", s, tmp_path, metadata={"system": "gas", "adsorbate": gas})
+    _pt_store_on_top(tmp_path, ("N2H4", "N2H3", "NHNH", "N2H", "N2"), ("H2", "N2", "N2H4"))
     write_report(tmp_path)
     md = (tmp_path / "report.md").read_text()
     assert "HzOR (electronic energies)" in md and "HzOR at Pt-top only" in md
@@ -104,21 +90,8 @@ def test_a_running_study_report_shows_no_empty_tables(tmp_path):
     """One adsorbate in, no pathway complete and no *H: the site table only, not the headers of the
     pathway, step and *H tables with nothing under them."""
     from heterocat.report import write_report
-    from heterocat.sites import find_sites
-    from heterocat.sites.adsorbates import place_adsorbate
 
-    s = load_settings("ci", assignments=['calculator.name="emt"', "relax.steps=1"])
-    slab = fcc111("Pt", size=(2, 2, 3), vacuum=6.0, orthogonal=False)
-    slab.pbc = (True, True, False)
-    run_task(slab, "relax", s, tmp_path, metadata={"system": "Pt(111)"})
-    top = next(x for x in find_sites(slab).sites if x.kind == "top")
-    md = {"system": "Pt(111)", "site": top.id, "adsorbate": "N2H4", "site_indices": top.indices}
-    run_task(place_adsorbate(slab, top, "N2H4"), "relax", s, tmp_path, metadata=md)
-    for gas in ("H2", "N2H4"):
-        m = molecule(gas)
-        m.center(vacuum=5.0)
-        m.pbc = False
-        run_task(m, "relax", s, tmp_path, metadata={"system": "gas", "adsorbate": gas})
+    _pt_store_on_top(tmp_path, ("N2H4",), ("H2", "N2H4"))
     write_report(tmp_path)
     text = (tmp_path / "report.md").read_text()
     assert "| Pt(111) | N2H4 |" in text
@@ -140,3 +113,23 @@ def test_the_time_left_learns_from_the_finished_tasks_of_each_class():
     results = {"a": {"status": "done", "wall_time": 500.0}, "b": {"status": "done", "wall_time": 300.0}}
     assert time_left(specs, results) == pytest.approx(50.0 * 4 + 10.0)
     assert time_left(specs, {}) == pytest.approx(260.0)
+
+
+def _pt_store_on_top(workdir, adsorbates: tuple[str, ...], gases: tuple[str, ...]) -> None:
+    """An EMT store (one BFGS step per relaxation): Pt(111), ``adsorbates`` on its top site, ``gases``."""
+    from heterocat.sites import find_sites
+    from heterocat.sites.adsorbates import place_adsorbate
+
+    s = load_settings("ci", assignments=['calculator.name="emt"', "relax.steps=1"])
+    slab = fcc111("Pt", size=(2, 2, 3), vacuum=6.0, orthogonal=False)
+    slab.pbc = (True, True, False)
+    run_task(slab, "relax", s, workdir, metadata={"system": "Pt(111)"})
+    top = next(x for x in find_sites(slab).sites if x.kind == "top")
+    for ads in adsorbates:
+        md = {"system": "Pt(111)", "site": top.id, "adsorbate": ads, "site_indices": top.indices}
+        run_task(place_adsorbate(slab, top, ads), "relax", s, workdir, metadata=md)
+    for gas in gases:
+        m = molecule(gas)
+        m.center(vacuum=5.0)
+        m.pbc = False
+        run_task(m, "relax", s, workdir, metadata={"system": "gas", "adsorbate": gas})
