@@ -272,10 +272,10 @@ def strategy_note(study: Study) -> str:
         "dft": ", GPAW frequencies", "mlip": f", {mlip} frequencies at its MLIP geometry", "none": ""}[gas_vib]
         + (" (a mix of methods, asked for)" if study.gas_vibrations else ""))
     orientations = "all adsorbate orientations" if study.orientations == "all" else "one orientation per site"
-    text = f"{notes[study.strategy]}; {orientations}; {vib[study.vibrations]}; gases: {gases}"
-    if not study.pathways:  # clean surfaces only: no sites, adsorbates or gases
-        notes["screen"] = notes["mlip+dft"]
-        text = f"clean surfaces only: {notes[study.strategy]}"
+    if study.pathways:
+        text = f"{notes[study.strategy]}; {orientations}; {vib[study.vibrations]}; gases: {gases}"
+    else:  # clean surfaces only: no sites to screen, no adsorbates, no gases
+        text = "clean surfaces only: " + notes["mlip+dft" if study.strategy == "screen" else study.strategy]
     for s in study.surfaces:
         own = []
         if s.strategy and s.strategy != study.strategy:
