@@ -72,6 +72,8 @@ def _heterocat(*args: str, cwd: Path, timeout: int = 900) -> subprocess.Complete
     ('[[surface]]\nname = "x"\nstructure = "s.extxyz"\nfix = "cluster"\n', "fix must be one of"),
     ('[[surface]]\nname = "x"\nstructure = "s.extxyz"\nprerelax = { calculator = { bassis = "sz" } }\n'
      '[[pathway]]\nname = "her"\n', "bassis"),
+    ('references = "missing.toml"\n[[surface]]\nname = "x"\nstructure = "s.extxyz"\n', "references: no file"),
+    ('references = "s.extxyz"\n[[surface]]\nname = "x"\nstructure = "s.extxyz"\n', "s.extxyz: not a TOML file"),
 ])
 def test_a_bad_study_file_is_one_line_and_exit_2(tmp_path, text, message):
     (tmp_path / "s.extxyz").write_text((ROOT / "structures" / "ru0001_small.extxyz").read_text())
@@ -79,6 +81,26 @@ def test_a_bad_study_file_is_one_line_and_exit_2(tmp_path, text, message):
     out = _heterocat("study", "show", "study.toml", cwd=tmp_path)
     assert out.returncode == 2 and out.stderr.count("\n") == 1 and message in out.stderr, out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_a_file_of_published_values_serves_several_studies_each_its_own_surfaces(tmp_path):
+    """The paper's values are written once (workflows/references/zhou2025.toml): the demo and paper
+    studies take all 14, the campaign the 6 of NiO(100)/Ru13; an inline table of the same quantity wins."""
+    demo, paper = load_study(ROOT / "workflows" / "demo.toml"), load_study(ROOT / "workflows" / "paper.toml")
+    campaign = load_study(ROOT / "workflows" / "nio_ru13_dft.toml")
+    assert len(demo.references) == len(paper.references) == 14 and demo.references == paper.references
+    assert len(campaign.references) == 6 and {r.system for r in campaign.references} == {"NiO(100)/Ru13"}
+    bottom = [r.value for r in campaign.references if r.site == "Ru-Bottom"]
+    assert bottom == [-1.39]
+    (tmp_path / "s.extxyz").write_text((ROOT / "structures" / "ru0001_small.extxyz").read_text())
+    (tmp_path / "values.toml").write_text(
+        '[[reference]]\nsystem = "Ru(0001)"\nquantity = "dG(*H)"\nvalue = -0.32\nsource = "paper"\n'
+        '[[reference]]\nsystem = "Pt(111)"\nquantity = "dG(*H)"\nvalue = -0.09\nsource = "paper"\n')
+    (tmp_path / "study.toml").write_text(
+        'references = "values.toml"\n[[surface]]\nname = "Ru(0001)"\nstructure = "s.extxyz"\n'
+        '[[pathway]]\nname = "her"\n[[reference]]\nsystem = "Ru(0001)"\nquantity = "dG(*H)"\nvalue = -0.30\nsource = "erratum"\n')
+    refs = load_study(tmp_path / "study.toml").references
+    assert [(r.system, r.value, r.source) for r in refs] == [("Ru(0001)", -0.30, "erratum")]
 
 
 def test_the_campaign_fixes_the_whole_support_and_leaves_the_cluster_free():

@@ -19,6 +19,8 @@ A study file (TOML) says everything a run needs; no catalyst is named in the cod
     [[pathway]]
     name = "her"                    # her, water, hzor: the built-in adsorbate sets; or give adsorbates
 
+    references = "values.toml"      # published numbers from a file of [[reference]] tables (those of
+                                    # this study's surfaces), e.g. a paper's, shared by several studies
     [[reference]]                   # a published number to print beside this study's (never used in one)
     system = "MgO(100)/Pt13"
     quantity = "dG(*H)"             # dG(*ADS), work_function, U_L(PATHWAY), largest_step(PATHWAY)
@@ -57,7 +59,7 @@ PATHWAYS: dict[str, dict[str, Any]] = {
 
 STUDY_KEYS = {"name": str, "preset": str, "set": list, "strategy": str, "mlip": str, "mlip_model": str,
               "vibrations": str, "gas_vibrations": str, "k": int, "dft_stage": str, "orientations": str, "surface": list,
-              "pathway": list, "reference": list, "description": str}
+              "pathway": list, "reference": list, "references": str, "description": str}
 SURFACE_KEYS = {"name": str, "structure": str, "sites": str, "strategy": str, "prescreen": int,
                 "relaxed_start": bool, "kpt_density": (int, float), "settings": dict, "labels": list, "regions": list,
                 "work_function": bool, "charge_difference": bool, "fix": str, "support": str, "prerelax": dict}
@@ -283,6 +285,20 @@ def _reference(table: dict, k: int) -> ReferenceValue:
     return ReferenceValue(**{**table, "value": float(table["value"])})
 
 
+def reference_file(path: str | Path) -> list[ReferenceValue]:
+    """The ``[[reference]]`` tables of a file of published values (nothing else in it)."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise HeterocatError(f"{path}: not a TOML file ({err})") from None
+    _check_keys(data, {"reference": list, "description": str}, str(path.name))
+    try:
+        return [_reference(t, k) for k, t in enumerate(data.get("reference", []))]
+    except HeterocatError as err:
+        raise HeterocatError(f"{path.name}: {err}") from None
+
+
 def check_study(study: Study) -> None:
     """Refuse bad values in one line (the plan checks the rest)."""
     from heterocat.run.workflow import DFT_STAGES, STRATEGIES, VIBRATIONS  # noqa: PLC0415
@@ -347,6 +363,11 @@ def load_study(path: str | Path) -> Study:
     surfaces = [_surface(t, base, k) for k, t in enumerate(data.pop("surface", []))]
     pathways = [_pathway(t, k) for k, t in enumerate(data.pop("pathway", []))]
     references = [_reference(t, k) for k, t in enumerate(data.pop("reference", []))]
+    if "references" in data:
+        names = {t.name for t in surfaces}
+        shared = reference_file(_path(base, data.pop("references"), "references"))
+        own = {(r.system, r.quantity, r.site) for r in references}  # the study's own tables win
+        references = [r for r in shared if r.system in names and (r.system, r.quantity, r.site) not in own] + references
     preset = data.get("preset", "fast")
     if preset.endswith(".toml"):
         data["preset"] = _path(base, preset, "preset")
