@@ -133,3 +133,26 @@ def _pt_store_on_top(workdir, adsorbates: tuple[str, ...], gases: tuple[str, ...
         m.center(vacuum=5.0)
         m.pbc = False
         run_task(m, "relax", s, workdir, metadata={"system": "gas", "adsorbate": gas})
+
+
+def test_a_run_is_alive_while_its_process_holds_the_lock_and_stopped_after(tmp_path):
+    """The report tells a live run from a killed one by the lock a LiveReport holds for its process's
+    life; no lock file (a run of an older version) says nothing either way."""
+    from heterocat.report import LiveReport, run_alive
+
+    assert run_alive(tmp_path) is None
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time\nfrom heterocat.report import LiveReport\n"
+         f"live = LiveReport({str(tmp_path)!r})\nlive._hold_lock()\nprint('held', flush=True)\ntime.sleep(60)"],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        assert run_alive(tmp_path) is True
+        second = LiveReport(tmp_path)  # a second run on the same directory shares the lock
+        second._hold_lock()
+    finally:
+        holder.kill()  # as a kill -9 would: the operating system lets go of its lock
+        holder.wait()
+    assert run_alive(tmp_path) is True  # the second still holds it
+    del second
+    assert run_alive(tmp_path) is False

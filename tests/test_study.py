@@ -228,6 +228,10 @@ name = "water"
     assert 0 < state["estimated_left_s"] < 3600  # seconds of estimated work, not the run order's priorities
     html = (tmp_path / "w" / "report.html").read_text()
     assert html.rstrip().endswith("</html>") and "Progress" in html and "tasks planned so far" in html
+    assert "Run running" in (tmp_path / "w" / "report.md").read_text()  # what the killed run wrote last
+    rewritten = _heterocat("report", "w", cwd=tmp_path)  # no run holds the directory's lock any more
+    assert rewritten.returncode == 0, rewritten.stderr[-2000:]
+    assert "Run stopped before it finished" in (tmp_path / "w" / "report.md").read_text()
     again = _heterocat("study", "run", "study.toml", "--workdir", "w", "--json", cwd=tmp_path)
     assert again.returncode == 0, again.stderr[-2000:]
     assert json.loads(progress.read_text())["finished"]  # the rerun finished what was missing

@@ -166,6 +166,30 @@ def _calculations(workdir: Path) -> tuple[Section, Section]:
 
 
 PROGRESS = "progress.json"
+#: held (flock) by the process of a live run for as long as it lives: the operating system lets go of
+#: it when that process ends, however it ends, so a free lock with an unfinished progress file is a
+#: run that stopped (killed, crashed, its machine gone)
+RUN_LOCK = ".run.lock"
+
+
+def run_alive(workdir: Path) -> bool | None:
+    """True while a live run of ``workdir`` holds its lock, False when none does, None when no run
+    of this version wrote one (or the file system keeps no locks)."""
+    import fcntl  # noqa: PLC0415
+
+    path = workdir / RUN_LOCK
+    if not path.exists():
+        return None
+    try:
+        with open(path) as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)  # refused while any run holds its share
+            except BlockingIOError:
+                return True
+            fcntl.flock(fh, fcntl.LOCK_UN)
+            return False
+    except OSError:
+        return None
 
 
 def _progress(workdir: Path) -> Section | None:
@@ -174,11 +198,18 @@ def _progress(workdir: Path) -> Section | None:
     if not path.exists():
         return None
     p = json.loads(path.read_text())
-    state = "finished" if p["finished"] else "running (this report is rewritten as results arrive)"
-    left = "" if p["finished"] else f"; about {p['estimated_left_s'] / 60:.0f} min left (estimate)"
+    minutes = f"{p['elapsed_s'] / 60:.1f} min"
+    if p["finished"]:
+        state, when = "finished", f"{minutes} so far"
+    elif run_alive(workdir) is False:
+        state = "stopped before it finished (killed or crashed; `heterocat study run` again resumes it)"
+        when = f"{minutes} when last written"
+    else:
+        state = "running (this report is rewritten as results arrive)"
+        when = f"{minutes} so far; about {p['estimated_left_s'] / 60:.0f} min left (estimate)"
     return Section("Progress", [
         f"Run {state}: {p['done']} done, {p['failed']} failed or skipped, {p['running']} running, "
-        f"{p['waiting']} waiting, of {p['total']} tasks planned so far; {p['elapsed_s'] / 60:.1f} min so far{left}.",
+        f"{p['waiting']} waiting, of {p['total']} tasks planned so far; {when}.",
         f"Written {p['written']}. Sections below hold what is done; a missing reference or step says "
         "what it waits for."])
 
@@ -214,6 +245,7 @@ class LiveReport:
         self.analyse = analyse  # called with the results before each rewrite (figures, summaries)
         self.start = time.time()
         self.last = float("-inf")
+        self._lock = None  # RUN_LOCK, taken at the first write (the work directory exists by then)
 
     def __call__(self, results: dict, specs: list, running: int) -> None:
         import time  # noqa: PLC0415
@@ -221,12 +253,26 @@ class LiveReport:
         if time.time() - self.last >= self.every:
             self.write(results, specs, running, finished=False)
 
+    def _hold_lock(self) -> None:
+        """Hold RUN_LOCK from now to this process's end (a second run on the same directory shares it)."""
+        import fcntl  # noqa: PLC0415
+
+        if self._lock is not None:
+            return
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self._lock = open(self.workdir / RUN_LOCK, "a")  # open until the process ends
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError:
+            pass  # a file system without locks: the report cannot tell a stopped run from a live one
+
     def write(self, results: dict, specs: list, running: int, *, finished: bool) -> None:
         import time  # noqa: PLC0415
 
         from heterocat.io import write_json  # noqa: PLC0415
 
         self.last = time.time()
+        self._hold_lock()
         statuses = [r.get("status") for r in results.values()]
         left = time_left(specs, results) / self.workers
         write_json(self.workdir / PROGRESS, {
