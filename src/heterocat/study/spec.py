@@ -7,6 +7,8 @@ A study file (TOML) says everything a run needs; no catalyst is named in the cod
     strategy = "screen"             # screen, mlip+dft, dft, mlip
     mlip = "sevenn"
     vibrations = "mlip"             # dft, mlip, none
+    references = "values.toml"      # published numbers: the [[reference]] tables of a shared file (those
+                                    # of this study's surfaces); top-level keys go above the first table
 
     [[surface]]
     name = "MgO(100)/Pt13"
@@ -19,8 +21,6 @@ A study file (TOML) says everything a run needs; no catalyst is named in the cod
     [[pathway]]
     name = "her"                    # her, water, hzor: the built-in adsorbate sets; or give adsorbates
 
-    references = "values.toml"      # published numbers from a file of [[reference]] tables (those of
-                                    # this study's surfaces), e.g. a paper's, shared by several studies
     [[reference]]                   # a published number to print beside this study's (never used in one)
     system = "MgO(100)/Pt13"
     quantity = "dG(*H)"             # dG(*ADS), work_function, U_L(PATHWAY), largest_step(PATHWAY)
