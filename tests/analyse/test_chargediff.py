@@ -141,17 +141,18 @@ def test_lcao_parts_carry_the_other_parts_basis(system, tmp_path):
     assert cd.task_hashes["A"] == with_ghost["task_hash"]
 
 
-@pytest.mark.parametrize(("spacing", "level", "coarse", "single_zeta"), [
-    (0.127, "DFT GPAW PBE+U(Ni 6.2) LCAO sz(dzp) PAW Ru.8", True, True),
-    (0.100, "DFT GPAW PBE+U(Ni 6.2) LCAO dzp PAW Ru.8", False, False),
-    (0.100, "DFT GPAW PBE PW 400 eV", False, False),
-    (0.100, "DFT GPAW PBE LCAO szp(dzp)", False, False),
+@pytest.mark.parametrize(("spacing", "assignments", "coarse", "single_zeta"), [
+    (0.127, ["calculator.basis=sz(dzp)"], True, True),
+    (0.100, ["calculator.basis=sz"], False, True),
+    (0.100, [], False, False),  # the fast preset: LCAO dzp
+    (0.100, ["calculator.mode=pw", "calculator.basis=sz(dzp)"], False, False),  # plane waves: no basis to blame
+    (0.100, ["calculator.basis=szp(dzp)"], False, False),
 ])
-def test_a_bader_transfer_warns_of_a_coarse_grid_and_a_single_zeta_basis(spacing, level, coarse, single_zeta):
+def test_a_bader_transfer_warns_of_a_coarse_grid_and_a_single_zeta_basis(spacing, assignments, coarse, single_zeta):
     """A single-zeta basis moved Ru13's Bader charge on NiO(100) from -0.23 e (dzp) to -0.30 / +0.42 e
     with the two Ni datasets (bench/bench_bader.py): the output says so; szp (polarised) and dzp pass."""
     from heterocat.analyse.chargediff import bader_caveats
 
-    notes = bader_caveats(spacing, level)
+    notes = bader_caveats(spacing, load_settings("fast", assignments=assignments)["calculator"])
     assert any("coarser" in n for n in notes) == coarse
     assert any("single-zeta" in n for n in notes) == single_zeta

@@ -105,8 +105,10 @@ def counterpoise_text(settings: dict, counterpoise: bool = True) -> str:
 
 
 def difference_from_results(atoms: Atoms, support: np.ndarray, cluster: np.ndarray, ab: dict,
-                            parts: dict[str, dict], outdir: Path, *, counterpoise: str, geometry: str) -> ChargeDifference:
-    """drho, its cube files and planar profile, and the Bader transfer from three finished single points."""
+                            parts: dict[str, dict], outdir: Path, *, counterpoise: str, geometry: str,
+                            calculator: dict) -> ChargeDifference:
+    """drho, its cube files and planar profile, and the Bader transfer from three finished single points
+    (``calculator``: their settings' calculator table)."""
     from heterocat.analyse.bader import bader_charges  # noqa: PLC0415
 
     rho_ab = _load(Path(ab["directory"]))
@@ -144,7 +146,7 @@ def difference_from_results(atoms: Atoms, support: np.ndarray, cluster: np.ndarr
             charges = [round(q, 4) for q in bader.charges]
             transfer = -float(np.sum(np.asarray(bader.charges)[cluster]))
             notes.append(f"Bader: {bader.method}, all-electron density of AB on a {bader.grid_spacing:.3f} Å grid")
-            notes += bader_caveats(bader.grid_spacing, ab["level_of_theory"])
+            notes += bader_caveats(bader.grid_spacing, calculator)
     return ChargeDifference(
         integral_drho=float(drho.sum() * dv), transfer_to_cluster_bader=transfer,
         transfer_across_interface_plane=float(-below),
@@ -155,15 +157,16 @@ def difference_from_results(atoms: Atoms, support: np.ndarray, cluster: np.ndarr
         bader_charges=charges, notes=notes)
 
 
-def bader_caveats(grid_spacing: float, level_of_theory: str) -> list[str]:
-    """Warnings for a Bader transfer: a grid coarser than GRID_WARNING (Å), a single-zeta LCAO basis."""
+def bader_caveats(grid_spacing: float, calculator: dict) -> list[str]:
+    """Warnings for a Bader transfer: a grid coarser than GRID_WARNING (Å), a single-zeta LCAO basis
+    (``calculator``: the settings' calculator table)."""
     from heterocat.analyse.bader import GRID_WARNING  # noqa: PLC0415
 
     notes = []
     if grid_spacing > GRID_WARNING:
         notes.append(f"Bader grid coarser than {GRID_WARNING} Å: light atoms (H, O) may lose their basins;"
                      " check with a smaller h")
-    if re.search(r"LCAO sz\(|LCAO sz\b", level_of_theory):
+    if calculator["mode"] == "lcao" and re.fullmatch(r"sz(\(.*\))?", calculator["basis"]):
         # bench/bench_bader.py on NiO(100)/Ru13: sz(dzp) gave Ru13 -0.30 e (default Ni) and +0.42 e (Ni.10),
         # dzp -0.23 and -0.05 e (docs/benchmarks.md, 2026-12-01)
         notes.append("Bader on a single-zeta basis: the cluster's charge can be off by several tenths of an "

@@ -70,7 +70,8 @@ def charge_difference(atoms, settings: dict, workdir: str | os.PathLike, *,
         if parts[name]["status"] != "done":
             raise HeterocatError(f"the {name} single point failed: {parts[name].get('reason')}")
     return difference_from_results(atoms, support, cluster, ab, parts, Path(outdir or Path(workdir) / "chargediff"),
-                                   counterpoise=counterpoise_text(settings, counterpoise), geometry=geometry)
+                                   counterpoise=counterpoise_text(settings, counterpoise), geometry=geometry,
+                                   calculator=settings["calculator"])
 
 
 def work_function_step(structures: list[str], settings: dict | list[dict], workdir: str | os.PathLike, *,
