@@ -116,6 +116,27 @@ def write_json(path: str | os.PathLike, data: Any) -> Path:
     return path
 
 
+def lock_held(path: str | os.PathLike) -> bool | None:
+    """Whether a process holds a flock on ``path`` (shared or exclusive): None when there is no such
+    file or the file system keeps no locks.  The operating system lets go of a lock when its process
+    ends, however it ends, so a free lock is a holder that is gone."""
+    import fcntl  # noqa: PLC0415
+
+    path = Path(path)
+    if not path.exists():
+        return None
+    try:
+        with open(path) as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)  # refused while anyone holds it
+            except BlockingIOError:
+                return True
+            fcntl.flock(fh, fcntl.LOCK_UN)
+            return False
+    except OSError:
+        return None
+
+
 def read_json(path: str | os.PathLike) -> Any:
     """Read a JSON file, refusing missing or malformed files with a clear message."""
     path = Path(path)

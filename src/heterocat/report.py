@@ -175,21 +175,9 @@ RUN_LOCK = ".run.lock"
 def run_alive(workdir: Path) -> bool | None:
     """True while a live run of ``workdir`` holds its lock, False when none does, None when no run
     of this version wrote one (or the file system keeps no locks)."""
-    import fcntl  # noqa: PLC0415
+    from heterocat.io import lock_held  # noqa: PLC0415
 
-    path = workdir / RUN_LOCK
-    if not path.exists():
-        return None
-    try:
-        with open(path) as fh:
-            try:
-                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)  # refused while any run holds its share
-            except BlockingIOError:
-                return True
-            fcntl.flock(fh, fcntl.LOCK_UN)
-            return False
-    except OSError:
-        return None
+    return lock_held(workdir / RUN_LOCK)
 
 
 def _progress(workdir: Path) -> Section | None:

@@ -109,3 +109,24 @@ def test_a_result_written_but_not_indexed_is_indexed_when_read_back(tmp_path):
     assert first["ran"] and not ResultsStore(tmp_path).holds(first["task_hash"])
     again = run_task(h2(0.74), "single", settings, tmp_path)
     assert not again["ran"] and ResultsStore(tmp_path).holds(first["task_hash"])
+
+
+def test_status_says_running_while_a_process_holds_the_task_lock_and_pending_after(tmp_path):
+    """A task folder without a result is running while some process holds its .lock, pending once
+    that process is gone (as after a kill -9)."""
+
+    from heterocat.run.local import task_status
+
+    folder = tmp_path / "tasks" / "single" / "0123456789abcdef"
+    folder.mkdir(parents=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import fcntl, sys, time\nfh = open(sys.argv[1], 'w')\n"
+         "fcntl.flock(fh, fcntl.LOCK_EX)\nprint('held', flush=True)\ntime.sleep(60)", str(folder / ".lock")],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        assert [r["status"] for r in task_status(tmp_path)] == ["running"]
+    finally:
+        holder.kill()
+        holder.wait()
+    assert [r["status"] for r in task_status(tmp_path)] == ["pending"]

@@ -247,9 +247,7 @@ def _progress(total: int, enabled: bool):
 
 def task_status(workdir: str | os.PathLike) -> list[dict[str, Any]]:
     """Every task folder in ``workdir``: done, flagged, failed, running or pending, with reasons."""
-    import fcntl  # noqa: PLC0415
-
-    from heterocat.io import read_json  # noqa: PLC0415
+    from heterocat.io import lock_held, read_json  # noqa: PLC0415
 
     rows = []
     for directory in sorted(Path(workdir).glob("tasks/*/*")):
@@ -268,14 +266,8 @@ def task_status(workdir: str | os.PathLike) -> list[dict[str, Any]]:
                        or "; ".join(f"{f['check']}: {f['reason']}" for f in result.get("flags", [])))
         else:
             status = "pending"
-            lock = directory / ".lock"
-            if lock.exists():
-                with open(lock) as fh:
-                    try:
-                        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                        fcntl.flock(fh, fcntl.LOCK_UN)
-                    except BlockingIOError:
-                        status = "running"
+            if lock_held(directory / ".lock"):
+                status = "running"
             row.update(status=status, **_unfinished_metadata(directory))
             progress = relaxation_progress(directory) if row["task"] == "relax" else {}
             row.update(progress)
