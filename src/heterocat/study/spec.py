@@ -285,13 +285,18 @@ def _reference(table: dict, k: int) -> ReferenceValue:
     return ReferenceValue(**{**table, "value": float(table["value"])})
 
 
+def _read_toml(path: Path) -> dict:
+    """A study or reference file's tables; refused in one line when it is not TOML."""
+    try:
+        return tomllib.loads(path.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise HeterocatError(f"{path}: not a TOML file ({err})") from None
+
+
 def reference_file(path: str | Path) -> list[ReferenceValue]:
     """The ``[[reference]]`` tables of a file of published values (nothing else in it)."""
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text())
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
-        raise HeterocatError(f"{path}: not a TOML file ({err})") from None
+    data = _read_toml(path)
     _check_keys(data, {"reference": list, "description": str}, str(path.name))
     try:
         return [_reference(t, k) for k, t in enumerate(data.get("reference", []))]
@@ -354,10 +359,7 @@ def load_study(path: str | Path) -> Study:
     path = Path(path)
     if not path.is_file():
         raise HeterocatError(f"no study file {path}")
-    try:
-        data = tomllib.loads(path.read_text())
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
-        raise HeterocatError(f"{path}: not a TOML file ({err})") from None
+    data = _read_toml(path)
     _check_keys(data, STUDY_KEYS, str(path.name))
     base = path.parent.resolve()
     surfaces = [_surface(t, base, k) for k, t in enumerate(data.pop("surface", []))]
