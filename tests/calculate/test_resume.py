@@ -1,11 +1,14 @@
 """Resuming killed tasks: a vibration displacement left unfinished is computed again (same
-frequencies as an uninterrupted run); a relaxation keeps the spin state of its last frame."""
+frequencies as an uninterrupted run); a relaxation keeps the spin state of its last frame; a task
+killed between writing two of its inputs writes them all again."""
+
+from pathlib import Path
 
 import pytest
 from ase.build import molecule
 
 from heterocat.calculate.settings import load_settings
-from heterocat.store import run_task
+from heterocat.store import ResultsStore, run_task
 
 
 def test_a_displacement_left_unfinished_by_a_kill_is_computed_again(tmp_path):
@@ -47,3 +50,28 @@ def test_a_resumed_relaxation_starts_from_the_moments_of_its_last_frame():
     without.calc = SinglePointCalculator(without, energy=-1.0)  # a frame with no moments: nothing changes
     resume_moments(n2, without)
     assert n2.get_initial_magnetic_moments().tolist() == [0.4, -0.2]
+
+
+def test_a_task_killed_between_writing_its_inputs_gets_them_all_when_resumed(tmp_path):
+    """A kill after input.extxyz but before settings.json (seen in CI): the resumed task writes the
+    missing inputs, so its row in the store has its levels of theory (a gas reference is matched
+    to the surfaces by them)."""
+    from heterocat.calculate.tasks import task_identity
+
+    settings = load_settings("ci", assignments=['calculator.name="emt"'])
+    n2 = molecule("N2")
+    n2.center(vacuum=4.0)
+    n2.pbc = False
+    whole = run_task(n2, "relax", settings, tmp_path / "a", metadata={"system": "gas", "adsorbate": "N2"})
+    *_, hash_ = task_identity(n2, "relax", settings)
+    assert hash_ == whole["task_hash"]
+    directory = tmp_path / "b" / "tasks" / "relax" / hash_
+    directory.mkdir(parents=True)
+    (Path(whole["directory"]) / "input.extxyz").replace(directory / "input.extxyz")  # all the kill left
+    resumed = run_task(n2, "relax", settings, tmp_path / "b", metadata={"system": "gas", "adsorbate": "N2"})
+    assert resumed["ran"] and resumed["status"] == "done"
+    assert (directory / "settings.json").exists() and (directory / "metadata.json").exists()
+    (row,) = ResultsStore(tmp_path / "b").rows()
+    (reference,) = ResultsStore(tmp_path / "a").rows()
+    assert row["level_id"] and row["gas_level_id"] == reference["gas_level_id"]
+    assert resumed["energy"] == pytest.approx(whole["energy"], abs=1e-8)

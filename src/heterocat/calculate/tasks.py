@@ -686,10 +686,13 @@ def _execute(atoms: Atoms, kind: str, settings: dict, directory: Path, hash_: st
     """Write inputs, run, check, and write ``result.json`` atomically."""
     import ase  # noqa: PLC0415
 
-    if not broadcast((directory / "input.extxyz").exists()):  # rank 0's view under MPI
-        write_structure(directory / "input.extxyz", atoms)
+    inputs = ("settings.json", "metadata.json", "input.extxyz")
+    if not broadcast(all((directory / name).exists() for name in inputs)):  # rank 0's view under MPI
+        # all three again when one is missing (a kill between two writes): the store reads the
+        # levels of theory from settings.json; input.extxyz, read for a resume, comes last
         write_json(directory / "settings.json", settings)
         write_json(directory / "metadata.json", metadata)  # what an unfinished task is, for status
+        write_structure(directory / "input.extxyz", atoms)
     versions = {"heterocat": __version__, "ase": ase.__version__}
     device = "cpu"  # GPAW here runs on the CPU
     if settings["calculator"]["name"] == "gpaw":
