@@ -153,11 +153,11 @@ class ResultsStore:
         """The full result record (``result.json``) of a task."""
         with self._connect() as db:
             row = db.get(task_hash=task_hash)
-        from heterocat.calculate.tasks import RESULT, task_directory  # noqa: PLC0415
+        from heterocat.calculate.tasks import load_result, task_directory  # noqa: PLC0415
 
         # the task folder by its place in this work directory (a stored path may be relative
         # to where the run started, or the work directory may have moved)
-        return read_json(task_directory(self.workdir, row.task, task_hash) / RESULT)
+        return load_result(task_directory(self.workdir, row.task, task_hash))
 
 
 def run_task(atoms, kind: str, settings: Settings, workdir: str | os.PathLike, *, store: bool = True,

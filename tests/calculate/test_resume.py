@@ -1,6 +1,6 @@
 """Resuming killed tasks: a vibration displacement left unfinished is computed again (same
 frequencies as an uninterrupted run); a relaxation keeps the spin state of its last frame; a task
-killed between writing two of its inputs writes them all again."""
+killed between writing two of its inputs writes them all again; a moved store is read where it lies."""
 
 from pathlib import Path
 
@@ -75,3 +75,22 @@ def test_a_task_killed_between_writing_its_inputs_gets_them_all_when_resumed(tmp
     (reference,) = ResultsStore(tmp_path / "a").rows()
     assert row["level_id"] and row["gas_level_id"] == reference["gas_level_id"]
     assert resumed["energy"] == pytest.approx(whole["energy"], abs=1e-8)
+
+
+def test_a_work_directory_moved_elsewhere_is_read_where_it_lies_now(tmp_path):
+    """A store copied to another place (another machine, a committed snapshot): its results are
+    read back, not run again, and name the folders where they now lie."""
+    import shutil
+
+    settings = load_settings("ci", assignments=['calculator.name="emt"'])
+    n2 = molecule("N2")
+    n2.center(vacuum=4.0)
+    n2.pbc = False
+    first = run_task(n2, "relax", settings, tmp_path / "a", metadata={"system": "gas", "adsorbate": "N2"})
+    shutil.move(tmp_path / "a", tmp_path / "b")
+    again = run_task(n2, "relax", settings, tmp_path / "b", metadata={"system": "gas", "adsorbate": "N2"})
+    assert not again["ran"] and again["energy"] == first["energy"]
+    assert Path(again["directory"]).parent.parent.parent == tmp_path / "b"
+    assert (Path(again["directory"]) / "final.extxyz").exists()
+    stored = ResultsStore(tmp_path / "b").result(first["task_hash"])
+    assert stored["directory"] == again["directory"]

@@ -586,10 +586,15 @@ def _lock(directory: Path) -> Iterator[bool]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
+def load_result(directory: Path) -> dict:
+    """The result record in ``directory``, its ``directory`` the folder where it lies now (the work
+    directory may have moved, or come from another machine, since the record was written)."""
+    return {**read_json(directory / RESULT), "directory": str(directory)}
+
+
 def read_result(directory: Path) -> dict | None:
     """The finished result in ``directory`` (done or failed), or None (rank 0's view under MPI)."""
-    path = directory / RESULT
-    return broadcast(read_json(path) if is_writer() and path.exists() else None)
+    return broadcast(load_result(directory) if is_writer() and (directory / RESULT).exists() else None)
 
 
 def task_identity(atoms: Atoms, kind: str, settings: dict, *, indices: list[int] | None = None,
