@@ -65,14 +65,15 @@ def test_relaxation_killed_resumes_from_last_geometry(tmp_path):
     cmd = [sys.executable, "-m", "heterocat", "calc", "relax", str(structure), "--preset", "ci",
            "--set", "relax.fmax=0.05", "--workdir", str(tmp_path / "w")]
     proc = subprocess.Popen(cmd, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 240
-    while _frames(directory / "relax.traj") < 2 and time.time() < deadline and proc.poll() is None:
+    start = time.time()  # generous: on a loaded machine (runs on both cores) two GPAW steps took minutes
+    while _frames(directory / "relax.traj") < 2 and time.time() < start + 900 and proc.poll() is None:
         time.sleep(0.2)
     assert proc.poll() is None, "relaxation finished before it could be killed"
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     done_before = _frames(directory / "relax.traj")
-    assert done_before >= 2 and not (directory / "result.json").exists()
+    assert done_before >= 2, f"{done_before} frames in {time.time() - start:.0f} s"
+    assert not (directory / "result.json").exists()
     assert (directory / "restart.gpw").exists()  # the electrons of a finished step
     status = {r["task_hash"]: r for r in task_status(tmp_path / "w")}
     assert status[directory.name]["status"] == "pending"
