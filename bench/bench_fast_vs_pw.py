@@ -20,6 +20,10 @@ references (``heterocat adsorbates``)::
     dE(OH)   = E(OH*)   - E(*) - [E(H2O) - 1/2 E(H2)]
     dE(H2O)  = E(H2O*)  - E(*) - E(H2O)
 
+``--counterpoise`` adds the Boys-Bernardi basis-set superposition error of each LCAO adsorption
+energy (adsorbate and surface each in its own basis and with the other's as ghosts, at the
+adsorbed geometry) and the difference from pw after correcting for it.
+
 Every single point is a task in the results store of ``--workdir``, so a killed run resumes and
 a rerun prints at once.  Prints a table (or ``--json``: one document, ``cases`` with ``system``,
 ``adsorbate``, ``site``, ``dE`` per method, ``difference`` = method - pw, and ``seconds``).
@@ -68,15 +72,45 @@ def geometry(store: ResultsStore, system: str, adsorbate: str):
     return None if row is None else (store.atoms(row["task_hash"]), row)
 
 
-def energy(atoms, method: str, workdir: Path, metadata: dict, assignments: list[str]) -> dict:
+def energy(atoms, method: str, workdir: Path, metadata: dict, assignments: list[str],
+           ghosts: list[int] | None = None) -> dict:
     """One single point in the bench's store: energy (eV), seconds, total moment (μB)."""
     settings = load_settings("fast", assignments=[*METHODS[method], *assignments])
     settings["preset"] = f"fast-vs-pw:{method}"
-    result = run_task(atoms, "single", settings, workdir, metadata={**metadata, "strategy": f"bench {method}"})
+    result = run_task(atoms, "single", settings, workdir, metadata={**metadata, "strategy": f"bench {method}"},
+                      ghosts=ghosts)
     if result.get("status") != "done":
         raise RuntimeError(f"{metadata} {method}: {result.get('error', result.get('status'))}")
     return {"energy": result["energy"], "seconds": result.get("wall_time", 0.0), "magmom": result.get("magmom", 0.0),
             "ran": result.get("ran", False)}
+
+
+def counterpoise(atoms, n_surface: int, method: str, workdir: Path, metadata: dict, assignments: list[str]) -> float:
+    """Boys-Bernardi basis-set superposition error of an adsorbed structure (eV, >= 0 in a
+    variational basis): for the adsorbate and the surface, each at its geometry in ``atoms``,
+    E(fragment, own basis) - E(fragment, with the other's basis functions as ghosts).  Adding it
+    to an LCAO adsorption energy gives the counterpoise-corrected one.  Same cell, periodicity and
+    k-points for every part (the system kind of ``atoms`` is kept)."""
+    from ase.formula import Formula  # noqa: PLC0415
+
+    from heterocat.systems import system_kind  # noqa: PLC0415
+
+    # the store's structures carry no part labels: the adsorbate is what was placed after the
+    # ``n_surface`` atoms of the clean surface
+    surface, adsorbate = list(range(n_surface)), list(range(n_surface, len(atoms)))
+    if Formula(atoms[adsorbate].get_chemical_formula()) != Formula(metadata["adsorbate"]):
+        raise RuntimeError(f"{metadata}: the atoms after the first {n_surface} are not {metadata['adsorbate']}")
+    whole = atoms.copy()
+    whole.info["system_kind"] = system_kind(atoms)
+    error = 0.0
+    for name, keep, other in (("adsorbate", adsorbate, surface), ("surface", surface, adsorbate)):
+        meta = {**metadata, "counterpoise": name}
+        alone = energy(whole[keep], method, workdir, meta, assignments)["energy"]
+        ghosted = energy(whole, method, workdir, {**meta, "ghosts": "other part"}, assignments, ghosts=other)["energy"]
+        print(f"# {metadata['system']} {metadata['adsorbate']} {method} counterpoise, {name}: "
+              f"{alone - ghosted:+.4f} eV", file=sys.stderr, flush=True)
+        error += alone - ghosted
+    return error
 
 
 def surface_assignments(atoms) -> list[str]:
@@ -87,7 +121,7 @@ def surface_assignments(atoms) -> list[str]:
 
 
 def run_system(source: ResultsStore, system: str, adsorbates: list[str], methods: list[str],
-               workdir: Path) -> list[dict]:
+               workdir: Path, with_counterpoise: bool = False) -> list[dict]:
     """Adsorption energies of ``adsorbates`` on ``system`` by every method; cases without a geometry are skipped."""
     clean = geometry(source, system, "")
     if clean is None:
@@ -126,8 +160,15 @@ def run_system(source: ResultsStore, system: str, adsorbates: list[str], methods
             case["dE"][method] = round(ads["energy"] - surf["energy"] - reference, 4)
             case["seconds"][method] = round(ads["seconds"] + surf["seconds"], 1)
             case["magmom"][method] = {"adsorbed": round(ads["magmom"], 3), "clean": round(surf["magmom"], 3)}
+        if with_counterpoise:  # LCAO methods only: plane waves have no basis-set superposition error
+            meta = {"system": system, "adsorbate": adsorbate, "site": found[1].get("site", ""),
+                    "geometry_from": found[1]["task_hash"]}
+            case["counterpoise"] = {m: round(counterpoise(found[0], len(clean[0]), m, workdir, meta, extra), 4)
+                                    for m in methods if "mode=pw" not in METHODS[m]}
         if "pw" in case["dE"]:
             case["difference"] = {m: round(v - case["dE"]["pw"], 4) for m, v in case["dE"].items() if m != "pw"}
+            case["difference_counterpoise"] = {m: round(case["difference"][m] + v, 4)
+                                               for m, v in case.get("counterpoise", {}).items()}
         cases.append(case)
     return cases
 
@@ -144,6 +185,10 @@ def table(cases: list[dict], methods: list[str]) -> str:
         if "difference" in c:
             line += "".join(f"{c['difference'][m]:>+16.3f}" for m in others)
         lines.append(line)
+        for m, error in c.get("counterpoise", {}).items():  # a line of its own under the case
+            after = c.get("difference_counterpoise", {}).get(m)
+            lines.append(f"{'':<25}counterpoise {m}: BSSE {error:+.3f} eV"
+                         + (f", {m} - pw after it {after:+.3f} eV" if after is not None else ""))
     return "\n".join(lines)
 
 
@@ -155,6 +200,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--adsorbates", nargs="+", default=list(ADSORBATES), choices=CHOICES)
     parser.add_argument("--diagnose", action="store_true", help="also LCAO with default datasets, PW with valence ones")
     parser.add_argument("--methods", nargs="+", choices=sorted(METHODS), help="methods (default: fast pw)")
+    parser.add_argument("--counterpoise", action="store_true",
+                        help="also the basis-set superposition error of each LCAO adsorption energy (4 single points)")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     args = parser.parse_args(argv)
     if not (Path(args.source) / "results.db").exists():
@@ -162,7 +209,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     methods = args.methods or ["fast", "pw", *(DIAGNOSTIC if args.diagnose else ())]
     source, workdir = ResultsStore(args.source), Path(args.workdir)
-    cases = [c for system in args.systems for c in run_system(source, system, args.adsorbates, methods, workdir)]
+    cases = [c for system in args.systems for c in run_system(source, system, args.adsorbates, methods, workdir,
+                                                          args.counterpoise)]
     if args.json:
         print(json.dumps({"benchmark": "fast-vs-pw", "methods": {m: METHODS[m] for m in methods}, "cases": cases},
                          indent=1))
