@@ -93,6 +93,7 @@ def counterpoise(atoms, n_surface: int, method: str, workdir: Path, metadata: di
     k-points for every part (the system kind of ``atoms`` is kept)."""
     from ase.formula import Formula  # noqa: PLC0415
 
+    from heterocat.calculate.tasks import fragment  # noqa: PLC0415
     from heterocat.systems import system_kind  # noqa: PLC0415
 
     # the store's structures carry no part labels: the adsorbate is what was placed after the
@@ -102,11 +103,14 @@ def counterpoise(atoms, n_surface: int, method: str, workdir: Path, metadata: di
         raise RuntimeError(f"{metadata}: the atoms after the first {n_surface} are not {metadata['adsorbate']}")
     whole = atoms.copy()
     whole.info["system_kind"] = system_kind(atoms)
+    settings = load_settings("fast", assignments=[*METHODS[method], *assignments])
     error = 0.0
-    for name, keep, other in (("adsorbate", adsorbate, surface), ("surface", surface, adsorbate)):
+    for name, keep in (("adsorbate", adsorbate), ("surface", surface)):
         meta = {**metadata, "counterpoise": name}
-        alone = energy(whole[keep], method, workdir, meta, assignments)["energy"]
-        ghosted = energy(whole, method, workdir, {**meta, "ghosts": "other part"}, assignments, ghosts=other)["energy"]
+        part, _ = fragment(whole, settings, keep, counterpoise=False)
+        alone = energy(part, method, workdir, meta, assignments)["energy"]
+        part, ghosts = fragment(whole, settings, keep)
+        ghosted = energy(part, method, workdir, {**meta, "ghosts": "other part"}, assignments, ghosts=ghosts)["energy"]
         print(f"# {metadata['system']} {metadata['adsorbate']} {method} counterpoise, {name}: "
               f"{alone - ghosted:+.4f} eV", file=sys.stderr, flush=True)
         error += alone - ghosted
@@ -164,7 +168,7 @@ def run_system(source: ResultsStore, system: str, adsorbates: list[str], methods
             meta = {"system": system, "adsorbate": adsorbate, "site": found[1].get("site", ""),
                     "geometry_from": found[1]["task_hash"]}
             case["counterpoise"] = {m: round(counterpoise(found[0], len(clean[0]), m, workdir, meta, extra), 4)
-                                    for m in methods if "mode=pw" not in METHODS[m]}
+                                    for m in methods if not any("mode=pw" in a for a in METHODS[m])}
         if "pw" in case["dE"]:
             case["difference"] = {m: round(v - case["dE"]["pw"], 4) for m, v in case["dE"].items() if m != "pw"}
             case["difference_counterpoise"] = {m: round(case["difference"][m] + v, 4)

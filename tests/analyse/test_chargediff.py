@@ -156,3 +156,14 @@ def test_a_bader_transfer_warns_of_a_coarse_grid_and_a_single_zeta_basis(spacing
     notes = bader_caveats(spacing, load_settings("fast", assignments=assignments)["calculator"])
     assert any("coarser" in n for n in notes) == coarse
     assert any("single-zeta" in n for n in notes) == single_zeta
+
+
+def test_ghost_atoms_are_refused_outside_lcao(system, tmp_path):
+    """Ghosts are basis functions: in plane waves GPAW fails deep inside; the task says so first."""
+    from heterocat.store import run_task
+
+    settings = load_settings("ci")
+    assert settings["calculator"]["mode"] == "pw"
+    with pytest.raises(HeterocatError, match="LCAO"):
+        run_task(system, "single", settings, tmp_path, ghosts=[3])
+    assert not list(tmp_path.glob("tasks/*/*"))  # nothing half-written

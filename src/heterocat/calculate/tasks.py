@@ -618,8 +618,8 @@ def task_identity(atoms: Atoms, kind: str, settings: dict, *, indices: list[int]
     if gpts is not None:
         extra["gpts"] = [int(n) for n in gpts]
     if ghosts:
-        if kind != "single" or settings["calculator"]["name"] != "gpaw":
-            raise HeterocatError("ghost atoms: GPAW single points only")
+        if kind != "single" or settings["calculator"]["name"] != "gpaw" or settings["calculator"].get("mode") != "lcao":
+            raise HeterocatError("ghost atoms: GPAW LCAO single points only (a basis of atomic orbitals)")
         ghosts = sorted({int(i) for i in ghosts})
         if ghosts[0] < 0 or ghosts[-1] >= len(atoms):
             raise HeterocatError(f"ghost atom index out of range (structure has {len(atoms)} atoms)")
