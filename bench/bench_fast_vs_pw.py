@@ -167,8 +167,9 @@ def run_system(source: ResultsStore, system: str, adsorbates: list[str], methods
         if with_counterpoise:  # LCAO methods only: plane waves have no basis-set superposition error
             meta = {"system": system, "adsorbate": adsorbate, "site": found[1].get("site", ""),
                     "geometry_from": found[1]["task_hash"]}
+            lcao = [m for m in methods if load_settings("fast", assignments=METHODS[m])["calculator"]["mode"] == "lcao"]
             case["counterpoise"] = {m: round(counterpoise(found[0], len(clean[0]), m, workdir, meta, extra), 4)
-                                    for m in methods if not any("mode=pw" in a for a in METHODS[m])}
+                                    for m in lcao}
         if "pw" in case["dE"]:
             case["difference"] = {m: round(v - case["dE"]["pw"], 4) for m, v in case["dE"].items() if m != "pw"}
             case["difference_counterpoise"] = {m: round(case["difference"][m] + v, 4)
