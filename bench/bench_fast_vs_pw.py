@@ -20,13 +20,20 @@ references (``heterocat adsorbates``)::
     dE(OH)   = E(OH*)   - E(*) - [E(H2O) - 1/2 E(H2)]
     dE(H2O)  = E(H2O*)  - E(*) - E(H2O)
 
+``--pathway HzOR`` (any pathway of ``heterocat/data/reactions.toml``) also prints the pathway's
+steps per method from the same energies, through the package's own CHE analysis: electronic
+energies only (no ZPE or entropy), so that the methods are compared step by step, where the
+errors of the single adsorption energies may cancel.
+
 ``--counterpoise`` adds the Boys-Bernardi basis-set superposition error of each LCAO adsorption
 energy (adsorbate and surface each in its own basis and with the other's as ghosts, at the
 adsorbed geometry) and the difference from pw after correcting for it.
 
 Every single point is a task in the results store of ``--workdir``, so a killed run resumes and
 a rerun prints at once.  Prints a table (or ``--json``: one document, ``cases`` with ``system``,
-``adsorbate``, ``site``, ``dE`` per method, ``difference`` = method - pw, and ``seconds``).
+``adsorbate``, ``site``, ``dE`` per method, ``difference`` = method - pw, and ``seconds``; with
+``--pathway``, ``pathways`` with per system and method the steps' dE, the limiting potential and
+the potential-determining step, and ``step_difference`` = method - pw per step).
 
     python bench/bench_fast_vs_pw.py --from work/demo --systems "Ru(0001)" "NiO(100)" --diagnose
 """
@@ -42,6 +49,7 @@ from pathlib import Path
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from heterocat.calculate.settings import load_settings  # noqa: E402
+from heterocat.sites.adsorbates import reference_gases  # noqa: E402
 from heterocat.store import ResultsStore, run_task  # noqa: E402
 
 #: method name -> settings assignments over the fast preset
@@ -144,8 +152,6 @@ def run_system(source: ResultsStore, system: str, adsorbates: list[str], methods
                   file=sys.stderr, flush=True)
         return energies[key]
 
-    from heterocat.sites.adsorbates import reference_gases  # noqa: PLC0415
-
     cases = []
     for adsorbate in adsorbates:
         found = geometry(source, system, adsorbate)
@@ -160,8 +166,9 @@ def run_system(source: ResultsStore, system: str, adsorbates: list[str], methods
                 "dE": {}, "seconds": {}, "magmom": {}}
         for method in methods:
             ads, surf = of(adsorbate, *found, method), of("", *clean, method)
-            reference = sum(n * of(g, *gases[g], method, gas=True)["energy"] for g, n in need.items())
-            case["dE"][method] = round(ads["energy"] - surf["energy"] - reference, 4)
+            gas = {g: of(g, *gases[g], method, gas=True)["energy"] for g in need}
+            case["dE"][method] = round(ads["energy"] - surf["energy"] - sum(n * gas[g] for g, n in need.items()), 4)
+            case.setdefault("gas_energy", {})[method] = gas
             case["seconds"][method] = round(ads["seconds"] + surf["seconds"], 1)
             case["magmom"][method] = {"adsorbed": round(ads["magmom"], 3), "clean": round(surf["magmom"], 3)}
         if with_counterpoise:  # LCAO methods only: plane waves have no basis-set superposition error
@@ -176,6 +183,70 @@ def run_system(source: ResultsStore, system: str, adsorbates: list[str], methods
                                                for m, v in case.get("counterpoise", {}).items()}
         cases.append(case)
     return cases
+
+
+def pathway_of(cases: list[dict], system: str, method: str, pathway: str) -> dict | None:
+    """``pathway``'s steps on ``system`` from one method's energies (eV), through the package's CHE
+    analysis (``analyse.path.evaluate_pathway``); electronic energies, no ZPE or entropy.  None when
+    a species of the pathway has no case.  Energies are relative to the clean surface (G(*) = 0):
+    G(*X) = dE(X) + its reference gases, G(X(g)) = the gas's total energy."""
+    from heterocat.analyse.path import evaluate_pathway, reaction_table  # noqa: PLC0415
+    from heterocat.errors import HeterocatError  # noqa: PLC0415
+
+    G: dict[str, float] = {"*": 0.0}
+    for c in cases:
+        if c["system"] != system or method not in c["dE"]:
+            continue
+        gas = c["gas_energy"][method]
+        G.update({f"{g}(g)": e for g, e in gas.items()})
+        G[f"*{c['adsorbate']}"] = c["dE"][method] + sum(n * gas[g] for g, n in reference_gases(c["adsorbate"]).items())
+    try:
+        result = evaluate_pathway(pathway, reaction_table()[pathway], G)
+    except HeterocatError as error:
+        print(f"# {system} {pathway} {method}: not evaluated ({error})", file=sys.stderr)
+        return None
+    return {"steps": {s.name: round(s.dG, 4) for s in result.steps},
+            "limiting_potential": None if result.limiting_potential is None else round(result.limiting_potential, 4),
+            "potential_determining_step": result.potential_determining_step,
+            "largest_step": result.largest_step, "branches": result.branches}
+
+
+def pathways(cases: list[dict], systems: list[str], methods: list[str], pathway: str) -> list[dict]:
+    """Per system: ``pathway`` by every method and, per step both have, method - pw (eV)."""
+    out = []
+    for system in systems:
+        by_method = {m: p for m in methods if (p := pathway_of(cases, system, m, pathway)) is not None}
+        if not by_method:
+            continue
+        entry = {"system": system, "pathway": pathway, "methods": by_method}
+        if "pw" in by_method:
+            pw = by_method["pw"]["steps"]
+            entry["step_difference"] = {m: {step: round(v - pw[step], 4) for step, v in p["steps"].items() if step in pw}
+                                        for m, p in by_method.items() if m != "pw"}
+        out.append(entry)
+    return out
+
+
+def pathway_table(entries: list[dict]) -> str:
+    """Fixed-width table: each step's dE per method and method - pw (eV), then U_L and the PDS."""
+    lines = []
+    for e in entries:
+        methods = list(e["methods"])
+        steps = list(dict.fromkeys(s for p in e["methods"].values() for s in p["steps"]))
+        others = [m for m in methods if m != "pw" and "pw" in methods]
+        head = f"{e['system'] + ' ' + e['pathway']:<32}" + "".join(f"{m:>10}" for m in methods) + \
+            "".join(f"{m + '-pw':>12}" for m in others)
+        lines += ["", head + "   (dE per step, eV; electronic, U = 0)", "-" * len(head)]
+        for step in steps:
+            line = f"{step:<32}" + "".join(f"{e['methods'][m]['steps'].get(step, float('nan')):>10.3f}" for m in methods)
+            line += "".join(f"{e['step_difference'][m].get(step, float('nan')):>+12.3f}" for m in others)
+            lines.append(line)
+        for m in methods:
+            p = e["methods"][m]
+            ul = p["limiting_potential"]
+            lines.append(f"{m}: U_L {'-' if ul is None else f'{ul:+.3f} V'} ({p['potential_determining_step']}); "
+                         f"largest step {p['largest_step']}; branch {p['branches'] or '-'}")
+    return "\n".join(lines)
 
 
 def table(cases: list[dict], methods: list[str]) -> str:
@@ -197,6 +268,12 @@ def table(cases: list[dict], methods: list[str]) -> str:
     return "\n".join(lines)
 
 
+def _pathway_names() -> list[str]:
+    from heterocat.analyse.path import reaction_table  # noqa: PLC0415
+
+    return list(reaction_table())
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--from", dest="source", required=True, help="a finished study's work directory")
@@ -207,6 +284,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--methods", nargs="+", choices=sorted(METHODS), help="methods (default: fast pw)")
     parser.add_argument("--counterpoise", action="store_true",
                         help="also the basis-set superposition error of each LCAO adsorption energy (4 single points)")
+    parser.add_argument("--pathway", choices=sorted(_pathway_names()),
+                        help="also the steps of this pathway per method (electronic dE), e.g. HzOR")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     args = parser.parse_args(argv)
     if not (Path(args.source) / "results.db").exists():
@@ -216,11 +295,14 @@ def main(argv: list[str] | None = None) -> int:
     source, workdir = ResultsStore(args.source), Path(args.workdir)
     cases = [c for system in args.systems for c in run_system(source, system, args.adsorbates, methods, workdir,
                                                           args.counterpoise)]
+    paths = pathways(cases, args.systems, methods, args.pathway) if args.pathway else []
     if args.json:
-        print(json.dumps({"benchmark": "fast-vs-pw", "methods": {m: METHODS[m] for m in methods}, "cases": cases},
-                         indent=1))
+        doc = {"benchmark": "fast-vs-pw", "methods": {m: METHODS[m] for m in methods}, "cases": cases}
+        if args.pathway:
+            doc["pathways"] = paths
+        print(json.dumps(doc, indent=1))
     else:
-        print(table(cases, methods))
+        print(table(cases, methods) + ("\n" + pathway_table(paths) if paths else ""))
     return 0
 
 

@@ -10,12 +10,24 @@ from ase.build import molecule
 from heterocat.calculate.settings import load_settings
 from heterocat.store import ResultsStore, run_task
 
+GAS_N2 = {"system": "gas", "adsorbate": "N2"}
 
-def test_a_displacement_left_unfinished_by_a_kill_is_computed_again(tmp_path):
-    settings = load_settings("ci", assignments=['calculator.name="emt"'])
+
+def emt_settings() -> dict:
+    """The ci preset with ASE's EMT calculator (a fresh dict per test)."""
+    return load_settings("ci", assignments=['calculator.name="emt"'])
+
+
+def boxed_n2():
+    """N2 centred in a non-periodic box with 4 Å of vacuum (EMT tasks)."""
     n2 = molecule("N2")
     n2.center(vacuum=4.0)
     n2.pbc = False
+    return n2
+
+
+def test_a_displacement_left_unfinished_by_a_kill_is_computed_again(tmp_path):
+    settings, n2 = emt_settings(), boxed_n2()
     whole = run_task(n2, "vib", settings, tmp_path / "a", indices=[0, 1])
     assert whole["status"] == "done"
     # what a kill leaves: no result, one displacement marked as begun (ASE's empty lock file), one cut short
@@ -58,17 +70,14 @@ def test_a_task_killed_between_writing_its_inputs_gets_them_all_when_resumed(tmp
     to the surfaces by them)."""
     from heterocat.calculate.tasks import task_identity
 
-    settings = load_settings("ci", assignments=['calculator.name="emt"'])
-    n2 = molecule("N2")
-    n2.center(vacuum=4.0)
-    n2.pbc = False
-    whole = run_task(n2, "relax", settings, tmp_path / "a", metadata={"system": "gas", "adsorbate": "N2"})
+    settings, n2 = emt_settings(), boxed_n2()
+    whole = run_task(n2, "relax", settings, tmp_path / "a", metadata=GAS_N2)
     *_, hash_ = task_identity(n2, "relax", settings)
     assert hash_ == whole["task_hash"]
     directory = tmp_path / "b" / "tasks" / "relax" / hash_
     directory.mkdir(parents=True)
     (Path(whole["directory"]) / "input.extxyz").replace(directory / "input.extxyz")  # all the kill left
-    resumed = run_task(n2, "relax", settings, tmp_path / "b", metadata={"system": "gas", "adsorbate": "N2"})
+    resumed = run_task(n2, "relax", settings, tmp_path / "b", metadata=GAS_N2)
     assert resumed["ran"] and resumed["status"] == "done"
     assert (directory / "settings.json").exists() and (directory / "metadata.json").exists()
     (row,) = ResultsStore(tmp_path / "b").rows()
@@ -82,13 +91,10 @@ def test_a_work_directory_moved_elsewhere_is_read_where_it_lies_now(tmp_path):
     read back, not run again, and name the folders where they now lie."""
     import shutil
 
-    settings = load_settings("ci", assignments=['calculator.name="emt"'])
-    n2 = molecule("N2")
-    n2.center(vacuum=4.0)
-    n2.pbc = False
-    first = run_task(n2, "relax", settings, tmp_path / "a", metadata={"system": "gas", "adsorbate": "N2"})
+    settings, n2 = emt_settings(), boxed_n2()
+    first = run_task(n2, "relax", settings, tmp_path / "a", metadata=GAS_N2)
     shutil.move(tmp_path / "a", tmp_path / "b")
-    again = run_task(n2, "relax", settings, tmp_path / "b", metadata={"system": "gas", "adsorbate": "N2"})
+    again = run_task(n2, "relax", settings, tmp_path / "b", metadata=GAS_N2)
     assert not again["ran"] and again["energy"] == first["energy"]
     assert Path(again["directory"]).parent.parent.parent == tmp_path / "b"
     assert (Path(again["directory"]) / "final.extxyz").exists()
