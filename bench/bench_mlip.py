@@ -2,11 +2,12 @@
 
 References are GPAW relaxations (fast preset) in one or more results stores (``--reference``): the
 DFT campaign's (``workflows/nio_ru13_dft.toml``: NiO(100)/Ru13) and this bench's own slab cases
-(``--run-slab-references``: H, OH, H2O, N2H4, N2H on Ru(0001) and NiO(100), the small models in
-``structures/``).  A case is an adsorbate relaxation with, in the same store and at the same level,
-the clean surface's relaxation and the gas references.  Each model relaxes the case from the same
-start as the GPAW chain (the placement, before any MLIP pre-relaxation), the clean surface and
-the gases, and its adsorption energy is compared with GPAW's::
+(``--run-slab-references``: 24 cases, H, OH, H2O and the HzOR intermediates N2H4 to N2 on
+Ru(0001) and NiO(100), the small models in ``structures/``).  A case is an adsorbate relaxation
+with, in the same store and at the same level, the clean surface's relaxation and the gas
+references.  Each model relaxes the case from the same start as the GPAW chain (the placement,
+before any MLIP pre-relaxation), the clean surface and the gases, and its adsorption energy is
+compared with GPAW's::
 
     dE = E(A*) - E(*) - sum_gas n E(gas)       (each side with its own method; no mixing)
 
@@ -35,8 +36,11 @@ import numpy as np  # noqa: E402
 from heterocat.calculate.settings import load_settings  # noqa: E402
 from heterocat.io import read_json, read_structure  # noqa: E402
 from heterocat.run.workflow import gas_molecule  # noqa: E402
+from heterocat.errors import HeterocatError  # noqa: E402
 from heterocat.sites.adsorbates import (  # noqa: E402
     adsorption_energy,
+    get_adsorbate,
+    orientations,
     place_adsorbate,
     reference_gases,
 )
@@ -48,9 +52,11 @@ MODELS = ["sevenn:7net-0", "sevenn:7net-l3i5", "sevenn:7net-mf-0:PBE", "sevenn:7
 #: the bench's own GPAW references: structure stem -> (system, [(adsorbate, site label)])
 SLAB_CASES = {
     "ru0001_small": ("Ru(0001)", [("H", "fcc"), ("H", "hcp"), ("H", "Ru-top"), ("OH", "fcc"), ("OH", "Ru-top"),
-                                  ("H2O", "Ru-top"), ("N2H4", "Ru-top"), ("N2H", "fcc")]),
+                                  ("H2O", "Ru-top"), ("N2H4", "Ru-top"), ("N2H3", "Ru-top"), ("NHNH", "Ru-bridge"),
+                                  ("NNH2", "Ru-top"), ("N2H", "fcc"), ("N2", "Ru-top")]),
     "nio100_small": ("NiO(100)", [("H", "O-top"), ("H", "Ni-top"), ("OH", "Ni-top"), ("OH", "O-top"),
-                                  ("H2O", "Ni-top"), ("N2H4", "Ni-top"), ("N2H", "Ni-top"), ("N2H", "O-top")]),
+                                  ("H2O", "Ni-top"), ("N2H4", "Ni-top"), ("N2H3", "Ni-top"), ("NHNH", "Ni-top"),
+                                  ("NNH2", "Ni-top"), ("N2H", "Ni-top"), ("N2H", "O-top"), ("N2", "Ni-top")]),
 }
 
 
@@ -67,10 +73,21 @@ def run_slab_references(workdir: str, preset: str) -> None:
         sites = SiteEnumeration.load(ROOT / "structures" / f"{stem}.sites.json").sites
         for adsorbate, label in cases:
             site = next(s for s in sites if s.label == label)
-            atoms = place_adsorbate(clean, site, adsorbate, 0)
+            orientation, atoms = first_fit(clean, site, adsorbate)
             report(run_task(atoms, "relax", settings, workdir,
                             metadata={"system": system, "adsorbate": adsorbate, "site": site.id,
-                                      "site_indices": list(site.indices)}))
+                                      "orientation": orientation, "site_indices": list(site.indices)}))
+
+
+def first_fit(clean, site, adsorbate: str):
+    """(orientation, structure): the first orientation of ``adsorbate`` that fits ``site``, as a
+    study with ``orientations = "first"`` places it (NHNH on a Ru bridge lies flat)."""
+    for orientation in orientations(get_adsorbate(adsorbate), site):
+        try:
+            return orientation, place_adsorbate(clean, site, adsorbate, orientation)
+        except HeterocatError:
+            continue
+    raise SystemExit(f"error: {adsorbate} fits no orientation at {site.id}")
 
 
 def report(result: dict) -> None:
