@@ -23,7 +23,8 @@ references (``heterocat adsorbates``)::
 ``--pathway HzOR`` (any pathway of ``heterocat/data/reactions.toml``) also prints the pathway's
 steps per method from the same energies, through the package's own CHE analysis: electronic
 energies only (no ZPE or entropy), so that the methods are compared step by step, where the
-errors of the single adsorption energies may cancel.
+errors of the single adsorption energies may cancel; with ``--counterpoise``, also each LCAO
+method's steps after the correction (``fast+cp``).
 
 ``--counterpoise`` adds the Boys-Bernardi basis-set superposition error of each LCAO adsorption
 energy (adsorbate and surface each in its own basis and with the other's as ghosts, at the
@@ -185,11 +186,12 @@ def run_system(source: ResultsStore, system: str, adsorbates: list[str], methods
     return cases
 
 
-def pathway_of(cases: list[dict], system: str, method: str, pathway: str) -> dict | None:
+def pathway_of(cases: list[dict], system: str, method: str, pathway: str, counterpoise: bool = False) -> dict | None:
     """``pathway``'s steps on ``system`` from one method's energies (eV), through the package's CHE
     analysis (``analyse.path.evaluate_pathway``); electronic energies, no ZPE or entropy.  None when
     a species of the pathway has no case.  Energies are relative to the clean surface (G(*) = 0):
-    G(*X) = dE(X) + its reference gases, G(X(g)) = the gas's total energy."""
+    G(*X) = dE(X) + its reference gases, G(X(g)) = the gas's total energy.  ``counterpoise``: each
+    dE corrected by its basis-set superposition error (None when a case has none)."""
     from heterocat.analyse.path import evaluate_pathway, reaction_table  # noqa: PLC0415
     from heterocat.errors import HeterocatError  # noqa: PLC0415
 
@@ -198,8 +200,13 @@ def pathway_of(cases: list[dict], system: str, method: str, pathway: str) -> dic
         if c["system"] != system or method not in c["dE"]:
             continue
         gas = c["gas_energy"][method]
+        dE = c["dE"][method]
+        if counterpoise:
+            if method not in c.get("counterpoise", {}):
+                return None
+            dE += c["counterpoise"][method]
         G.update({f"{g}(g)": e for g, e in gas.items()})
-        G[f"*{c['adsorbate']}"] = c["dE"][method] + sum(n * gas[g] for g, n in reference_gases(c["adsorbate"]).items())
+        G[f"*{c['adsorbate']}"] = dE + sum(n * gas[g] for g, n in reference_gases(c["adsorbate"]).items())
     try:
         result = evaluate_pathway(pathway, reaction_table()[pathway], G)
     except HeterocatError as error:
@@ -216,6 +223,8 @@ def pathways(cases: list[dict], systems: list[str], methods: list[str], pathway:
     out = []
     for system in systems:
         by_method = {m: p for m in methods if (p := pathway_of(cases, system, m, pathway)) is not None}
+        by_method |= {f"{m}+cp": p for m in methods
+                      if (p := pathway_of(cases, system, m, pathway, counterpoise=True)) is not None}
         if not by_method:
             continue
         entry = {"system": system, "pathway": pathway, "methods": by_method}
