@@ -170,6 +170,7 @@ def run_system(source: ResultsStore, system: str, adsorbates: list[str], methods
             gas = {g: of(g, *gases[g], method, gas=True)["energy"] for g in need}
             case["dE"][method] = round(ads["energy"] - surf["energy"] - sum(n * gas[g] for g, n in need.items()), 4)
             case.setdefault("gas_energy", {})[method] = gas
+            case.setdefault("adsorbed_minus_clean", {})[method] = ads["energy"] - surf["energy"]
             case["seconds"][method] = round(ads["seconds"] + surf["seconds"], 1)
             case["magmom"][method] = {"adsorbed": round(ads["magmom"], 3), "clean": round(surf["magmom"], 3)}
         if with_counterpoise:  # LCAO methods only: plane waves have no basis-set superposition error
@@ -190,8 +191,8 @@ def pathway_of(cases: list[dict], system: str, method: str, pathway: str, counte
     """``pathway``'s steps on ``system`` from one method's energies (eV), through the package's CHE
     analysis (``analyse.path.evaluate_pathway``); electronic energies, no ZPE or entropy.  None when
     a species of the pathway has no case.  Energies are relative to the clean surface (G(*) = 0):
-    G(*X) = dE(X) + its reference gases, G(X(g)) = the gas's total energy.  ``counterpoise``: each
-    dE corrected by its basis-set superposition error (None when a case has none)."""
+    G(*X) = E(X*) - E(*), G(X(g)) = the gas's total energy.  ``counterpoise``: each G(*X)
+    corrected by its basis-set superposition error (None when a case has none)."""
     from heterocat.analyse.path import evaluate_pathway, reaction_table  # noqa: PLC0415
     from heterocat.errors import HeterocatError  # noqa: PLC0415
 
@@ -199,14 +200,12 @@ def pathway_of(cases: list[dict], system: str, method: str, pathway: str, counte
     for c in cases:
         if c["system"] != system or method not in c["dE"]:
             continue
-        gas = c["gas_energy"][method]
-        dE = c["dE"][method]
+        G[f"*{c['adsorbate']}"] = c["adsorbed_minus_clean"][method]
         if counterpoise:
             if method not in c.get("counterpoise", {}):
                 return None
-            dE += c["counterpoise"][method]
-        G.update({f"{g}(g)": e for g, e in gas.items()})
-        G[f"*{c['adsorbate']}"] = dE + sum(n * gas[g] for g, n in reference_gases(c["adsorbate"]).items())
+            G[f"*{c['adsorbate']}"] += c["counterpoise"][method]
+        G.update({f"{g}(g)": e for g, e in c["gas_energy"][method].items()})
     try:
         result = evaluate_pathway(pathway, reaction_table()[pathway], G)
     except HeterocatError as error:

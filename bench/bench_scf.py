@@ -36,10 +36,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
-SYSTEMS = {  # name: (structure, settings overrides as in workflows/demo.toml)
-    "nio": ("structures/nio100_small.extxyz", {}),
-    "ru": ("structures/ru0001_small.extxyz", {}),
-    "nio-ru13": ("structures/nio100_ru13_small.extxyz", {"kpt_density": 0, "basis": "sz(dzp)"}),
+SYSTEMS = {  # name: (structure, settings over the fast preset as in workflows/demo.toml)
+    "nio": ("structures/nio100_small.extxyz", []),
+    "ru": ("structures/ru0001_small.extxyz", []),
+    "nio-ru13": ("structures/nio100_ru13_small.extxyz", ["calculator.kpt_density=0", "calculator.basis=sz(dzp)"]),
 }
 
 CHOICES = {  # name: extra GPAW keywords (None: special handling below)
@@ -57,16 +57,13 @@ CHOICES = {  # name: extra GPAW keywords (None: special handling below)
 
 def one(system: str, choice: str, txt: str, assignments: list[str] | None = None) -> dict:
     """Run one single point (inside this process; under mpiexec for ranks > 1)."""
-    from heterocat.calculate.settings import load_settings, merge, parse_assignment, validate  # noqa: PLC0415
+    from heterocat.calculate.settings import load_settings  # noqa: PLC0415
     from heterocat.calculate.tasks import make_calculator  # noqa: PLC0415
     from heterocat.io import read_structure  # noqa: PLC0415
 
     path, overrides = SYSTEMS[system]
     atoms = read_structure(ROOT / path)
-    settings = load_settings("fast")
-    settings["calculator"].update(overrides)
-    for text in assignments or []:  # --set wins over the system's overrides
-        settings = merge(settings, validate(parse_assignment(text)))
+    settings = load_settings("fast", assignments=[*overrides, *(assignments or [])])  # --set wins
     if choice == "nomoments":
         atoms.set_initial_magnetic_moments([0.0] * len(atoms))
     start = time.perf_counter()
