@@ -80,8 +80,9 @@ def run_slab_references(workdir: str, preset: str) -> None:
 
 
 def first_fit(clean, site, adsorbate: str):
-    """(orientation, structure): the first orientation of ``adsorbate`` that fits ``site``, as a
-    study with ``orientations = "first"`` places it (NHNH on a Ru bridge lies flat)."""
+    """(orientation, structure): the first orientation of ``adsorbate`` that fits ``site`` (a study
+    with ``orientations = "first"`` skips the site instead when its first one does not fit; here
+    NHNH's first orientation is blocked on the Ru bridge, so it lies flat)."""
     for orientation in orientations(get_adsorbate(adsorbate), site):
         try:
             return orientation, place_adsorbate(clean, site, adsorbate, orientation)
