@@ -36,12 +36,9 @@ import numpy as np  # noqa: E402
 from heterocat.calculate.settings import load_settings  # noqa: E402
 from heterocat.io import read_json, read_structure  # noqa: E402
 from heterocat.run.workflow import gas_molecule  # noqa: E402
-from heterocat.errors import HeterocatError  # noqa: E402
 from heterocat.sites.adsorbates import (  # noqa: E402
     adsorption_energy,
-    get_adsorbate,
-    orientations,
-    place_adsorbate,
+    placements,
     reference_gases,
 )
 from heterocat.sites.records import SiteEnumeration  # noqa: E402
@@ -80,15 +77,13 @@ def run_slab_references(workdir: str, preset: str) -> None:
 
 
 def first_fit(clean, site, adsorbate: str):
-    """(orientation, structure): the first orientation of ``adsorbate`` that fits ``site`` (a study
-    with ``orientations = "first"`` skips the site instead when its first one does not fit; here
-    NHNH's first orientation is blocked on the Ru bridge, so it lies flat)."""
-    for orientation in orientations(get_adsorbate(adsorbate), site):
-        try:
-            return orientation, place_adsorbate(clean, site, adsorbate, orientation)
-        except HeterocatError:
-            continue
-    raise SystemExit(f"error: {adsorbate} fits no orientation at {site.id}")
+    """(orientation, structure): the first orientation of ``adsorbate`` that fits ``site``, as a
+    study with ``orientations = "first"`` places it (NHNH's upright orientation is blocked on the
+    Ru bridge, so it lies flat)."""
+    found = placements(clean, site, adsorbate, first=True)
+    if not found:
+        raise SystemExit(f"error: {adsorbate} fits no orientation at {site.id}")
+    return found[0]
 
 
 def report(result: dict) -> None:

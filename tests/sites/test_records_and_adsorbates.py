@@ -17,6 +17,7 @@ from heterocat.sites.adsorbates import (
     get_adsorbate,
     orientations,
     place_adsorbate,
+    placements,
 )
 from heterocat.sites.records import SITE_KEYS
 
@@ -154,6 +155,21 @@ def test_orientations_differ():
     a = place_adsorbate(slab, site, "H2O", 0).positions[-2:]
     b = place_adsorbate(slab, site, "H2O", 1).positions[-2:]
     assert np.abs(a - b).max() > 0.5
+
+
+def test_first_placement_is_the_first_orientation_that_fits():
+    """On the Ru(0001) bridge the upright NHNH (orientation 0) hits the surface; "first" takes the
+    next one that clears every atom instead of leaving the site out."""
+    slab = ru0001_slab()
+    site = next(s for s in find_sites(slab).sites if s.kind == "bridge")
+    assert orientations(get_adsorbate("NHNH"), site)[0] == 0
+    with pytest.raises(HeterocatError, match="would be"):
+        place_adsorbate(slab, site, "NHNH", 0)
+    fitting = placements(slab, site, "NHNH")
+    (orientation, atoms), = placements(slab, site, "NHNH", first=True)
+    assert orientation == fitting[0][0] > 0
+    assert atoms.info["orientation"] == orientation and len(atoms) == len(slab) + 4
+    assert len(placements(slab, site, "H", first=True)) == 1
 
 
 def test_collision_and_periodic_image_refused():

@@ -65,7 +65,7 @@ def parser(description: str, *, free_energy: bool = True) -> argparse.ArgumentPa
                        "point on its geometry, or a GPAW relaxation from it (default relax for the paper preset, "
                        "single otherwise)")
         p.add_argument("--orientations", choices=("all", "first"), default="all",
-                       help="adsorbate orientations tried per site: all (default) or the first only")
+                       help="adsorbate orientations tried per site: all (default) or the first that fits")
         p.add_argument("--supported-strategy", choices=("screen", "mlip+dft", "dft", "mlip"),
                        help="strategy for the NiO(100)/Ru13 model only (default: --strategy); 'mlip' gives its "
                        "adsorption energies from the MLIP alone, labelled so, with MLIP gas references")

@@ -261,3 +261,18 @@ def place_adsorbate(atoms: Atoms, site: Site, adsorbate: str, orientation: int =
     out.info.update(adsorbate=ads.name, site=site.id, site_label=site.label,
                     orientation=int(orientation))
     return out
+
+
+def placements(atoms: Atoms, site: Site, adsorbate: str, *, first: bool = False) -> list[tuple[int, Atoms]]:
+    """(orientation, structure) for each orientation of ``adsorbate`` that fits ``site`` and clears
+    the other atoms, in the adsorbate table's order of preference; with ``first``, only the first
+    of them (a blocked upright N2H2 then lies flat on a crowded bridge instead of being left out)."""
+    out = []
+    for orientation in orientations(get_adsorbate(adsorbate), site):
+        try:
+            out.append((orientation, place_adsorbate(atoms, site, adsorbate, orientation)))
+        except HeterocatError:
+            continue  # too close to other atoms
+        if first:
+            break
+    return out
