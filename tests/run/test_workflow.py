@@ -337,6 +337,41 @@ def test_screening_ranks_a_relaxation_where_it_ended(tmp_path):
     assert dft() == [top.name.replace("mlip-relax", "dft-single")]
 
 
+def test_no_gpaw_stage_while_any_placement_of_the_surface_is_unranked(tmp_path):
+    """With a prescreen, a group's relaxation may end in another group: the GPAW stage waits for every
+    single point and relaxation of the surface, and a local run takes the screen's MLIP tasks before
+    any GPAW relaxation of the same surface (campaign of issue 19: one layer's relaxation had started
+    GPAW for hours while the other layers' single points waited)."""
+    from heterocat.run.workflow import schedule
+
+    (plan,) = recipe_plans(["her"], ROOT / "structures", "small", strategy="screen", surfaces=("NiO(100)/Ru13",),
+                           supported_prescreen=1, orientations="first", dft_stage="relax")
+    s = load_settings("ci")
+    finished = _clean_supported_done(tmp_path)
+
+    def h_tasks(suffix: str) -> list:
+        return [x for x in plan_tasks(plan, s, s, tmp_path, finished=finished)
+                if x.metadata.get("adsorbate") == "H" and x.name.endswith(suffix)]
+
+    ranks = h_tasks("mlip-rank")
+    bottom = [x for x in ranks if x.metadata["group"] == "Ru-Bottom"]
+    assert bottom and len(bottom) < len(ranks)
+    done = {"status": "done", "flags": [], "adsorbate_final": "H"}
+    finished.update({x.name: {**done, "energy": -1.0} for x in bottom})
+    (relax,) = h_tasks("mlip-relax")  # Ru-Bottom's lowest, relaxed; it ended on Ru-Middle
+    finished[relax.name] = {**done, "energy": -2.0, "site_final": {"label": "Ru-Middle", "region": "cluster",
+                                                                    "id": relax.metadata["site"]}}
+    assert h_tasks("dft-relax") == [] and h_tasks("dft-prerelax") == []
+    specs = schedule(plan_tasks(plan, s, s, tmp_path, finished=finished), ["NiO(100)/Ru13"])
+    gpaw = max(x.priority for x in specs if "/dft-" in x.name and x.metadata.get("system") == "NiO(100)/Ru13")
+    waiting = [x for x in specs if x.metadata.get("adsorbate") == "H" and x.name not in finished]
+    assert waiting and min(x.priority for x in waiting) > gpaw  # the screen's MLIP tasks go first
+    finished.update({x.name: {**done, "energy": 0.0} for x in ranks if x.name not in finished})
+    for x in h_tasks("mlip-relax"):
+        finished.setdefault(x.name, {"status": "failed", "reason": "test"})
+    assert [x.name for x in h_tasks("dft-relax")] == [relax.name.replace("mlip-relax", "dft-relax")]
+
+
 def test_paper_stage_relaxes_with_gpaw_from_the_mlip_geometry(tmp_path, pt_slab):
     """dft_stage = "relax" (the paper preset's): clean surface, gases and the k best adsorbates get a
     GPAW relaxation from their MLIP geometry instead of a single point."""

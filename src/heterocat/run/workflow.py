@@ -110,7 +110,7 @@ class Plan:
     vibrations: str = "none"
     k: int = 1
     group_by: str = "layer"  # screening groups on clusters: "layer" (Ru-Top ...) or "region"
-    orientations: str = "all"  # or "first"
+    orientations: str = "all"  # or "first": the first that fits each site
     #: the GPAW stage after an MLIP relaxation (mlip+dft, screen): "single" (a single point on the MLIP
     #: geometry) or "relax" (a GPAW relaxation from it, to a DFT minimum; the paper preset's)
     dft_stage: str = "single"
@@ -194,7 +194,7 @@ def candidates(plan: Plan, relaxed: dict[str, Atoms] | None = None,
     in the metadata (``sites_file``), so that a finished task can name the site where
     its adsorbate ended.
     """
-    from heterocat.sites.adsorbates import get_adsorbate, orientations, place_adsorbate  # noqa: PLC0415
+    from heterocat.sites.adsorbates import get_adsorbate, placements  # noqa: PLC0415
 
     relaxed = relaxed or {}
     out: list[tuple[Atoms, dict[str, Any]]] = []
@@ -226,12 +226,7 @@ def candidates(plan: Plan, relaxed: dict[str, Atoms] | None = None,
         for ads_name in plan.adsorbates:
             ads = get_adsorbate(ads_name)
             for site in sites:
-                allowed = orientations(ads, site)
-                for orientation in allowed[:1] if plan.orientations == "first" else allowed:
-                    try:
-                        atoms = place_adsorbate(clean, site, ads.name, orientation)
-                    except HeterocatError:
-                        continue  # does not fit there (too close to other atoms)
+                for orientation, atoms in placements(clean, site, ads.name, first=plan.orientations == "first"):
                     md = {"system": surface.name, "adsorbate": ads.name, "site": site.id,
                           "orientation": orientation, "group": _group(site, plan.group_by),
                           "site_indices": list(site.indices)}
@@ -372,6 +367,7 @@ def plan_tasks(plan: Plan, dft: dict, mlip: dict | None, workdir: str | os.PathL
             result = finished.get(rank.name)
             if result is None:
                 unranked.add(key)
+                pending.add(md["system"])  # its relaxations may end in any group: the screen is not in
             elif result.get("status") == "done":
                 ranked.setdefault(key, []).append((result["energy"], md, structure))
             continue  # relaxed below if it ranks among the best of its group
@@ -601,8 +597,10 @@ def schedule(specs: list[TaskSpec], surfaces: list[str]) -> list[TaskSpec]:
     2. the gases (every free energy needs them);
     3. each surface in study order: the first surface's HER, water and HzOR tasks before the second's.
 
-    Within a band, the task with the longest chain of estimated work after it goes first (the
-    critical path), so the long chains (a GPAW stage after an MLIP relaxation) start early.
+    Within a band, a screen's MLIP tasks go first (minutes; the GPAW stage they choose is not
+    planned until the surface's whole screen is in, so no critical path can count it), then the
+    task with the longest chain of estimated work after it (the critical path), so the long
+    chains start early.
     The specs' ``estimate`` (seconds) sets the chains; copies are returned."""
     cost = {s.name: s.estimate for s in specs}
     specs = [replace(s) for s in specs]
@@ -630,7 +628,8 @@ def schedule(specs: list[TaskSpec], surfaces: list[str]) -> list[TaskSpec]:
         system = spec.metadata.get("system")
         band = 0 if spec.name in first else 1 if system == GAS_SYSTEM else (
             2 + surfaces.index(system) if system in surfaces else bands)
-        spec.priority = (bands - band) * 1e9 + chain_of(spec.name)
+        screen = 5e8 if spec.metadata.get("strategy") in (RANK, "mlip-screen") else 0.0
+        spec.priority = (bands - band) * 1e9 + screen + chain_of(spec.name)
     return specs
 
 
