@@ -99,6 +99,30 @@ def test_long_tasks_start_first_and_replanned_tasks_run(tmp_path):
     assert finished == ["h2-1", "h2-2", "h2-0", "late"]
 
 
+def test_a_long_task_waits_for_a_plan_that_knows_the_results_so_far(tmp_path):
+    """Before a free worker takes a task estimated longer than LONG_TASK_S, the runner plans again
+    with the results so far: a task that this plan adds with a higher priority runs first (the
+    campaign's screen was planned only after a GPAW relaxation of hours)."""
+    from heterocat.run.local import LONG_TASK_S
+
+    settings = load_settings("ci", assignments=['calculator.name="emt"'])
+    paths = []
+    for k, bond in enumerate((0.70, 0.74, 0.78)):
+        paths.append(tmp_path / f"h2_{k}.extxyz")
+        write(paths[-1], h2(bond))
+    short = TaskSpec(name="short", kind="single", settings=settings, structure=str(paths[0]), priority=10.0)
+    long = TaskSpec(name="long", kind="single", settings=settings, structure=str(paths[1]), priority=5.0,
+                    estimate=LONG_TASK_S + 1)
+    unlocked = TaskSpec(name="unlocked", kind="single", settings=settings, structure=str(paths[2]), priority=50.0)
+
+    def replan(results):
+        return [short, long] + ([unlocked] if "short" in results else [])
+
+    results = run_local([short, long], tmp_path / "w", workers=1, progress=False, replan=replan)
+    finished = sorted(results, key=lambda n: os.path.getmtime(os.path.join(results[n]["directory"], "result.json")))
+    assert finished == ["short", "unlocked", "long"]
+
+
 def test_a_result_written_but_not_indexed_is_indexed_when_read_back(tmp_path):
     """A run killed between writing a task's result.json and indexing it in the store: the next run
     reads the result back (nothing recomputed) and indexes it, so the analysis finds it."""

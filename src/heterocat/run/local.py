@@ -128,6 +128,8 @@ def _run_one(spec: dict, structure: str, workdir: str, retry_failed: bool, gpts:
 
 #: at most this often (s) a finished task makes the runner plan again while no worker waits
 REPLAN_EVERY_S = 10.0
+#: a task estimated longer than this (s) is started only on a plan that knows every result so far
+LONG_TASK_S = 600.0
 
 
 def run_local(specs: list[TaskSpec], workdir: str | os.PathLike, *, workers: int = 1,
@@ -142,9 +144,10 @@ def run_local(specs: list[TaskSpec], workdir: str | os.PathLike, *, workers: int
     tasks first, so that none is left to run alone at the end).  ``replan``,
     given the results so far, returns the tasks of the workflow as it now
     stands (screening's GPAW stage appears once its MLIP stage has run) with
-    their priorities; it is called when a worker would otherwise wait, and after
-    a finished task at most every ``REPLAN_EVERY_S`` seconds, so that a stage
-    starts soon after it can and the planner's order holds.  ``on_result(results, specs,
+    their priorities; it is called when a worker would otherwise wait or is about
+    to take a task estimated longer than ``LONG_TASK_S``, and after a finished
+    task at most every ``REPLAN_EVERY_S`` seconds, so that a stage starts soon
+    after it can and the planner's order holds.  ``on_result(results, specs,
     running)`` is called after each finished task (a live report).
     """
     _check_graph(specs)
@@ -168,7 +171,11 @@ def run_local(specs: list[TaskSpec], workdir: str | os.PathLike, *, workers: int
             while True:
                 ready = _ready(specs, results, set(running.values()), bar)
                 idle = len(ready) < workers - len(running)
-                if replan and replanned_at != len(results) and (idle or time.monotonic() - last_plan >= REPLAN_EVERY_S):
+                # before a free worker is given hours of work, the plan takes in every result so far
+                # (results read back from the store come in within seconds of the first plan)
+                committing = len(running) < workers and ready and ready[0].estimate > LONG_TASK_S
+                if replan and replanned_at != len(results) and (idle or committing
+                                                                or time.monotonic() - last_plan >= REPLAN_EVERY_S):
                     replanned_at, last_plan = len(results), time.monotonic()
                     if _extend(specs, replan(results)):
                         bar.total = len(specs)
