@@ -171,6 +171,29 @@ def test_surface_changed_only_with_an_adsorbate(supported):
     assert inspect(atoms, clean)["flags"] == []
 
 
+def test_intercalated_means_under_the_surface_layer_not_on_a_fixed_support(supported):
+    """With the support fixed whole (the campaign's fix = "support"), water on a support Ni next to
+    the cluster and H at the interface are kept; an H pushed under the support's top layer is not."""
+    from heterocat.systems import fix_part
+
+    atoms, enumeration = supported
+    held = fix_part(atoms, "support")
+    support_top = part_indices(held, "support")
+    z_top = held.positions[support_top, 2].max()
+    for label, adsorbate in (("Ni-top", "H2O"), ("interface", "H")):
+        site = next(s for s in enumeration.sites if s.label == label and s.region != "support-far")
+        placed = place_adsorbate(held, site, adsorbate)
+        assert not _names(inspect(placed, placed, adsorbate=adsorbate)) & {"intercalated"}
+    site = next(s for s in enumeration.sites if s.label == "O-top" and s.region == "support-far")
+    placed = place_adsorbate(held, site, "H")
+    sunk = placed.copy()
+    second = support_top[held.positions[support_top, 2] < z_top - 1.0]
+    below = second[np.argmin(np.linalg.norm(held.positions[second, :2] - placed.positions[-1, :2], axis=1))]
+    sunk.positions[-1] = held.positions[below] + [0.0, 0.0, 1.0]  # 1 Å above a second-layer atom
+    out = inspect(placed, sunk, adsorbate="H")
+    assert "intercalated" in _names(out) and "subsurface" in out["flags"][0]["reason"]
+
+
 def test_supported_site_on_the_cluster_keeps_layer_label_and_layers(supported):
     atoms, enumeration = supported
     for site in [s for s in enumeration.sites if s.region in ("cluster", "interface")][:6]:

@@ -17,7 +17,11 @@ definition of a bond (:func:`heterocat.geometry.connectivity`):
     cation of the support whose moment was set (an ordered magnetic support such as
     AFM-II NiO) flipped sign or collapsed below ``COLLAPSED_MOMENT``;
 ``intercalated``
-    an adsorbate atom is bonded to a fixed atom (the frozen layers under the surface).
+    an adsorbate atom is bonded to a subsurface atom: fairchem's tag-0 atoms, here the atoms
+    of the slab or support under its surface layer (more than ``sites.slab.LAYER_TOLERANCE``,
+    1 Å, below its topmost atom: the layer the site enumeration calls the surface).  Not
+    "bonded to a fixed atom": a support held fixed whole (the campaign's NiO(100)/Ru13) is
+    surface on top.
 
 Everything else is information kept with the result: the site where the adsorbate
 ended (:func:`heterocat.sites.identify.identify_site`), its species, the moments of a
@@ -32,13 +36,13 @@ from typing import Any
 import networkx as nx
 import numpy as np
 from ase import Atoms
-from ase.constraints import FixAtoms
 
 from heterocat.geometry import connectivity
 from heterocat.sites.adsorbates import adsorbate_names, get_adsorbate
 from heterocat.sites.identify import identify_site
 from heterocat.sites.records import SiteEnumeration
-from heterocat.systems import part_indices
+from heterocat.sites.slab import surface_layer
+from heterocat.systems import part_indices, system_kind
 
 #: The anomaly classes that exclude a result (fairchem ``DetectTrajAnomaly``).
 ANOMALIES = ("dissociated", "desorbed", "surface changed", "intercalated")
@@ -134,26 +138,29 @@ def _surface_mask(atoms: Atoms) -> np.ndarray:
     return mask
 
 
-def fixed_atoms(atoms: Atoms) -> np.ndarray:
-    """Indices of the atoms held by FixAtoms constraints."""
-    return np.array(sorted({int(i) for c in atoms.constraints if isinstance(c, FixAtoms)
-                            for i in c.get_indices()}), dtype=int)
+def subsurface_atoms(atoms: Atoms) -> np.ndarray:
+    """Indices of the slab's or support's atoms under its surface layer (more than
+    ``sites.slab.LAYER_TOLERANCE`` Å below its topmost atom); none in an isolated cluster or a bulk."""
+    support = part_indices(atoms, "support")
+    if len(support) == 0 or system_kind(atoms) not in ("slab", "supported"):
+        return np.array([], dtype=int)
+    return np.setdiff1d(support, surface_layer(atoms, support))
 
 
 def intercalation_check(atoms: Atoms, bonds: np.ndarray | None = None) -> list[dict]:
-    """``intercalated`` when an adsorbate atom is bonded to a fixed atom (``bonds``: the bond
+    """``intercalated`` when an adsorbate atom is bonded to a subsurface atom (``bonds``: the bond
     matrix of ``atoms`` at mult 1.0, when already at hand)."""
-    fixed = fixed_atoms(atoms)
+    below = subsurface_atoms(atoms)
     ads = part_indices(atoms, "adsorbate")
-    if len(fixed) == 0 or len(ads) == 0:
+    if len(below) == 0 or len(ads) == 0:
         return []
-    bonded = (connectivity(atoms) if bonds is None else bonds)[np.ix_(ads, fixed)]
+    bonded = (connectivity(atoms) if bonds is None else bonds)[np.ix_(ads, below)]
     if not bonded.any():
         return []
     i, j = np.argwhere(bonded)[0]
     symbols = atoms.get_chemical_symbols()
-    return [_flag("intercalated", f"adsorbate atom {symbols[ads[i]]}{ads[i]} is bonded to the fixed atom "
-                  f"{symbols[fixed[j]]}{fixed[j]}")]
+    return [_flag("intercalated", f"adsorbate atom {symbols[ads[i]]}{ads[i]} is bonded to the subsurface atom "
+                  f"{symbols[below[j]]}{below[j]} (under the surface layer)")]
 
 
 def ordered_cations(atoms: Atoms) -> np.ndarray:
