@@ -72,6 +72,31 @@ def _ci_spec(workdir: Path, structure: Path) -> Path:
     return write_spec(workdir / "spec.json", spec, workdir)
 
 
+def test_a_cluster_job_starts_its_adsorbate_on_another_tasks_substrate(tmp_path):
+    """A job with ``substrate_from`` (an adsorbate's GPAW relaxation on a relaxed_start surface) reads
+    both finished tasks' final structures, as the local runner does."""
+    from heterocat.io import read_structure
+    from heterocat.run.task import job_dir, run_spec
+    from heterocat.sites import find_sites
+    from heterocat.sites.adsorbates import place_adsorbate
+
+    slab = metal_slab("Pt", size=(2, 2, 3), vacuum=6.0, fixed_layers=1)
+    placed = place_adsorbate(slab, next(s for s in find_sites(slab).sites if s.kind == "fcc"), "H")
+    substrate = slab.copy()
+    substrate.positions[slab.get_tags() == 1] += [0.0, 0.0, 0.1]
+    for name, atoms in (("mlip", placed), ("clean", substrate)):
+        write_structure(tmp_path / name / "final.extxyz", atoms)
+        job_dir(tmp_path, name).mkdir(parents=True)
+        (job_dir(tmp_path, name) / "done.json").write_text(json.dumps({"directory": str(tmp_path / name)}))
+        (job_dir(tmp_path, name) / "spec.json").write_text(json.dumps({"name": name}))
+    spec = TaskSpec("h", "single", load_settings("ci", assignments=['calculator.name="emt"']),
+                    structure_from="mlip", substrate_from="clean", metadata={"system": "Pt(111)", "adsorbate": "H"})
+    result = run_spec(write_spec(job_dir(tmp_path, "h") / "spec.json", spec, tmp_path))
+    start = read_structure(Path(result["directory"]) / "input.extxyz")
+    assert abs(start.positions[:len(slab)] - substrate.positions).max() < 1e-6
+    assert start.positions[-1, 2] == pytest.approx(placed.positions[-1, 2] + 0.1, abs=1e-6)
+
+
 @pytest.mark.gpaw
 def test_two_mpi_ranks_reproduce_one_rank(tmp_path):
     structure = tmp_path / "ru.extxyz"

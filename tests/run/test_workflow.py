@@ -372,6 +372,31 @@ def test_no_gpaw_stage_while_any_placement_of_the_surface_is_unranked(tmp_path):
     assert [x.name for x in h_tasks("dft-relax")] == [relax.name.replace("mlip-relax", "dft-relax")]
 
 
+def test_gpaw_stage_of_an_adsorbate_starts_on_the_gpaw_relaxed_clean_surface(tmp_path, pt_slab):
+    """relaxed_start with a relaxing DFT stage: the adsorbate's DFT relaxation starts from the clean
+    surface's DFT relaxation (the clean reference's geometry), its adsorbate moved over from the
+    MLIP relaxation; the store keeps that start as the task's input."""
+    from heterocat.io import read_structure
+
+    dft = load_settings("ci", assignments=[*EMT, "relax.fmax=0.01"])
+    mlip = load_settings("ci", assignments=['calculator.name="emt"', "relax.fmax=0.3"])
+    plan = Plan([Surface("Pt(111)", pt_slab, relaxed_start=True, labels=("fcc",))], ["H"], ["H2"],
+                strategy="screen", k=1, dft_stage="relax")
+    results = run_plans([plan], dft, mlip, tmp_path, progress=False)
+    (name,) = [n for n in results if n.startswith("Pt111/H/") and n.endswith("dft-relax")]
+    assert results[name]["status"] == "done"
+    clean_dft = read_structure(Path(results["Pt111/clean/dft-relax"]["directory"]) / "final.extxyz")
+    clean_mlip = read_structure(Path(results["Pt111/clean/mlip-relax"]["directory"]) / "final.extxyz")
+    start = read_structure(Path(results[name]["directory"]) / "input.extxyz")
+    mlip_h = read_structure(Path(results[name.replace("dft-relax", "mlip-relax")]["directory"]) / "final.extxyz")
+    n = len(clean_dft)
+    assert abs(clean_dft.positions - clean_mlip.positions).max() > 1e-3  # the two methods' cleans differ
+    assert abs(start.positions[:n] - clean_dft.positions).max() < 1e-6
+    assert abs(start.positions[n:] - mlip_h.positions[n:]).max() < 0.1  # H moved with its three Pt
+    assert read_json(Path(results[name]["directory"]) / "metadata.json")["strategy"].endswith(
+        "dft relax from the GPAW clean")
+
+
 def test_paper_stage_relaxes_with_gpaw_from_the_mlip_geometry(tmp_path, pt_slab):
     """dft_stage = "relax" (the paper preset's): clean surface, gases and the k best adsorbates get a
     GPAW relaxation from their MLIP geometry instead of a single point."""

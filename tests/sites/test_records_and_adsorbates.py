@@ -18,6 +18,7 @@ from heterocat.sites.adsorbates import (
     orientations,
     place_adsorbate,
     placements,
+    transplant,
 )
 from heterocat.sites.records import SITE_KEYS
 
@@ -170,6 +171,30 @@ def test_first_placement_is_the_first_orientation_that_fits():
     assert orientation == fitting[0][0] > 0
     assert atoms.info["orientation"] == orientation and len(atoms) == len(slab) + 4
     assert len(placements(slab, site, "H", first=True)) == 1
+
+
+def test_transplant_moves_the_adsorbate_with_the_atoms_it_binds_to():
+    """The adsorbate of one relaxation on the surface of another: the surface atoms are the
+    substrate's, the adsorbate shifted by the mean displacement of its bonded atoms."""
+    slab = ru0001_slab()
+    site = next(s for s in find_sites(slab).sites if s.kind == "fcc")
+    placed = place_adsorbate(slab, site, "OH")
+    substrate = slab.copy()
+    top = np.flatnonzero(slab.get_tags() == 1)
+    substrate.positions[top] += [0.2, -0.1, 0.15]  # the top layer relaxed elsewhere
+    substrate.positions[site.indices[0]] += [0.0, 0.0, 0.3]  # one binding atom more
+    out = transplant(placed, substrate)
+    assert np.allclose(out.positions[:len(slab)], substrate.positions)
+    shift = np.array([0.2, -0.1, 0.15]) + np.array([0.0, 0.0, 0.3]) / 3  # three Ru under the hollow
+    assert np.allclose(out.positions[len(slab):], placed.positions[len(slab):] + shift)
+    assert out.info["adsorbate"] == "OH" and len(out.constraints) == len(placed.constraints)
+    with pytest.raises(HeterocatError, match="not the surface it was placed on"):
+        transplant(placed, slab[:-1])
+    crushed = substrate.copy()
+    other = next(i for i in top if i not in site.indices)
+    crushed.positions[other] = out.positions[len(slab)] + [0.5, 0.0, 0.0]  # a Ru next to where the O goes
+    with pytest.raises(HeterocatError, match="would be"):
+        transplant(placed, crushed)
 
 
 def test_collision_and_periodic_image_refused():

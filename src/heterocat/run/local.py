@@ -26,6 +26,8 @@ class TaskSpec:
 
     ``structure`` is a file; or ``structure_from`` names a task whose final
     structure this one starts from (that task is then a dependency too).
+    ``substrate_from`` names a task whose final structure replaces the surface
+    under the adsorbate (:func:`heterocat.sites.adsorbates.transplant`).
     """
 
     name: str
@@ -33,6 +35,7 @@ class TaskSpec:
     settings: dict
     structure: str | None = None
     structure_from: str | None = None
+    substrate_from: str | None = None
     depends_on: list[str] = field(default_factory=list)
     metadata: TaskMetadata = field(default_factory=dict)
     indices: list[int] | None = None
@@ -51,7 +54,7 @@ class TaskSpec:
 
     def dependencies(self) -> list[str]:
         deps = list(self.depends_on)
-        for extra in (self.structure_from, self.gpts_from):
+        for extra in (self.structure_from, self.substrate_from, self.gpts_from):
             if extra and extra not in deps:
                 deps.append(extra)
         return deps
@@ -92,7 +95,8 @@ def _die_with_parent() -> None:
         pass  # not Linux: workers finish their task, then exit
 
 
-def _work(spec: dict, structure: str, workdir: str, retry_failed: bool, gpts: list[int] | None = None) -> dict:
+def _work(spec: dict, structure: str, workdir: str, retry_failed: bool, gpts: list[int] | None = None,
+          substrate: str | None = None) -> dict:
     """Worker: read the structure, run the task, return its result (without large arrays).
 
     Anything the calculators print goes to stderr: stdout belongs to the caller's report.
@@ -101,16 +105,20 @@ def _work(spec: dict, structure: str, workdir: str, retry_failed: bool, gpts: li
     import sys  # noqa: PLC0415
 
     with contextlib.redirect_stdout(sys.stderr):
-        return _run_one(spec, structure, workdir, retry_failed, gpts)
+        return _run_one(spec, structure, workdir, retry_failed, gpts, substrate)
 
 
-def _run_one(spec: dict, structure: str, workdir: str, retry_failed: bool, gpts: list[int] | None = None) -> dict:
+def _run_one(spec: dict, structure: str, workdir: str, retry_failed: bool, gpts: list[int] | None = None,
+             substrate: str | None = None) -> dict:
     from heterocat.calculate.tasks import fragment  # noqa: PLC0415
     from heterocat.io import read_structure  # noqa: PLC0415
+    from heterocat.sites.adsorbates import transplant  # noqa: PLC0415
     from heterocat.store import run_task  # noqa: PLC0415
 
     try:
         atoms, ghosts = read_structure(structure), None
+        if substrate:
+            atoms = transplant(atoms, read_structure(substrate))
         if spec.get("fragment"):
             atoms, ghosts = fragment(atoms, spec["settings"], spec["fragment"],
                                      counterpoise=spec.get("counterpoise", True))
@@ -186,7 +194,9 @@ def run_local(specs: list[TaskSpec], workdir: str | os.PathLike, *, workers: int
                     if spec.structure_from:
                         structure = str(Path(results[spec.structure_from]["directory"]) / "final.extxyz")
                     gpts = results[spec.gpts_from].get("coarse_grid") if spec.gpts_from else None
-                    future = pool.submit(_work, asdict(spec), structure, workdir, retry_failed, gpts)
+                    substrate = (str(Path(results[spec.substrate_from]["directory"]) / "final.extxyz")
+                                 if spec.substrate_from else None)
+                    future = pool.submit(_work, asdict(spec), structure, workdir, retry_failed, gpts, substrate)
                     running[future] = spec.name
                 if on_result is not None and reported != len(results):  # with the tasks just started
                     reported = len(results)

@@ -40,6 +40,7 @@ def write_spec(path: str | Path, spec: TaskSpec, workdir: str | Path) -> Path:
 
     return write_json(path, {"name": spec.name, "kind": spec.kind, "settings": spec.settings,
                              "structure": spec.structure, "structure_from": spec.structure_from,
+                             "substrate_from": spec.substrate_from,
                              "metadata": spec.metadata, "indices": spec.indices,
                              "workdir": str(Path(workdir).resolve())})
 
@@ -52,13 +53,14 @@ def all_finished(workdir: str | Path) -> dict[str, dict[str, Any]]:
             for done in sorted((Path(workdir).resolve() / "jobs").glob(f"*/{DONE}"))}
 
 
-def structure_of(spec: dict[str, Any], workdir: str | Path) -> str:
-    """The input structure file of ``spec``: its own, or the final one of ``structure_from``."""
-    if spec.get("structure"):
+def structure_of(spec: dict[str, Any], workdir: str | Path, key: str = "structure_from") -> str:
+    """The input structure file of ``spec``: its own, or the final one of ``structure_from``
+    (``key``: ``substrate_from`` for the final structure of that task)."""
+    if key == "structure_from" and spec.get("structure"):
         return spec["structure"]
-    before = finished(workdir, spec["structure_from"])
+    before = finished(workdir, spec[key])
     if before is None:
-        raise HeterocatError(f"task {spec['structure_from']!r} has not finished: "
+        raise HeterocatError(f"task {spec[key]!r} has not finished: "
                              f"{spec['name']!r} starts from its structure")
     return str(Path(before["directory"]) / "final.extxyz")
 
@@ -71,6 +73,10 @@ def run_spec(path: str | Path) -> dict[str, Any]:
     spec = read_json(path)
     workdir = spec["workdir"]
     atoms = read_structure(structure_of(spec, workdir))
+    if spec.get("substrate_from"):
+        from heterocat.sites.adsorbates import transplant  # noqa: PLC0415
+
+        atoms = transplant(atoms, read_structure(structure_of(spec, workdir, "substrate_from")))
     result = run_task(atoms, spec["kind"], spec["settings"], workdir, metadata=spec.get("metadata") or {},
                       indices=spec.get("indices"))
     if result["status"] == "done":

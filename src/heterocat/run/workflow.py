@@ -457,18 +457,28 @@ def _candidate_tasks(plan: Plan, md: dict, structure: str, strategy: str, dft: d
 def dft_stage_tasks(plan: Plan, md: dict, mlip_relaxation: str, dft: dict, strategy: str) -> list[TaskSpec]:
     """The GPAW tasks on an MLIP relaxation's geometry, the energy last: a single point, or with
     ``plan.dft_stage == "relax"`` a relaxation from it (``strategy`` labels the result, with `` relax``
-    added), after the surface's pre-relaxation if it has one."""
+    added), after the surface's pre-relaxation if it has one.  On a ``relaxed_start`` surface an
+    adsorbate's GPAW relaxation starts on the clean surface's GPAW relaxation (the first of them:
+    the pre-relaxation if there is one), its adsorbate moved there from the MLIP geometry
+    (:func:`~heterocat.sites.adsorbates.transplant`): the cluster starts in the clean reference's
+    basin instead of relaxing again from the MLIP's."""
     base = _name(md, "")
     if plan.dft_stage == "relax":
-        return dft_relaxation(plan, md, base + "dft-relax", dft, {"structure_from": mlip_relaxation},
-                              strategy + " relax")
+        start, label = {"structure_from": mlip_relaxation}, strategy + " relax"
+        surface = None if md["system"] == GAS_SYSTEM else _surface(plan, md["system"])
+        if surface is not None and surface.relaxed_start and md["adsorbate"]:
+            clean = _name({"system": md["system"], "adsorbate": "", "site": ""}, "")
+            start["substrate_from"] = clean + ("dft-prerelax" if surface.prerelax else "dft-relax")
+            label += " from the GPAW clean"
+        return dft_relaxation(plan, md, base + "dft-relax", dft, start, label)
     return [TaskSpec(base + "dft-single", "single", dft, structure_from=mlip_relaxation,
                      metadata={**md, "strategy": strategy})]
 
 
 def dft_relaxation(plan: Plan, md: dict, name: str, dft: dict, start: dict[str, str],
                    strategy: str | None) -> list[TaskSpec]:
-    """A GPAW relaxation ``name`` from ``start`` (``{"structure": path}`` or ``{"structure_from": task}``),
+    """A GPAW relaxation ``name`` from ``start`` (``{"structure": path}`` or ``{"structure_from": task}``,
+    with ``substrate_from`` when the surface is another task's),
     preceded by the surface's pre-relaxation (``Surface.prerelax``: its settings over ``dft``, stage
     ``prerelax``, never an energy of the analysis); gases have none."""
     from heterocat.calculate.settings import merge, validate  # noqa: PLC0415
@@ -628,7 +638,9 @@ def schedule(specs: list[TaskSpec], surfaces: list[str]) -> list[TaskSpec]:
         system = spec.metadata.get("system")
         band = 0 if spec.name in first else 1 if system == GAS_SYSTEM else (
             2 + surfaces.index(system) if system in surfaces else bands)
-        screen = 5e8 if spec.metadata.get("strategy") in (RANK, "mlip-screen") else 0.0
+        # an adsorbate's screening tasks: the GPAW stage they lead to is not planned yet
+        screening = spec.metadata.get("strategy") in (RANK, "mlip-screen") and spec.metadata.get("adsorbate")
+        screen = 5e8 if screening and system != GAS_SYSTEM else 0.0
         spec.priority = (bands - band) * 1e9 + screen + chain_of(spec.name)
     return specs
 

@@ -276,3 +276,35 @@ def placements(atoms: Atoms, site: Site, adsorbate: str, *, first: bool = False)
         if first:
             break
     return out
+
+
+def transplant(adsorbed: Atoms, substrate: Atoms) -> Atoms:
+    """``adsorbed`` with its surface atoms at their positions in ``substrate`` (the same clean
+    surface, in the same atom order, relaxed by another method) and its adsorbate moved with the
+    surface atoms it is bonded to (their mean displacement, Å, minimum image; the nearest surface
+    atom if it is bonded to none).  Constraints, moments and info stay ``adsorbed``'s.
+
+    A GPAW relaxation of an MLIP-screened adsorbate then starts on the GPAW-relaxed clean surface:
+    a cluster that reconstructs is in the clean reference's basin from the first step.
+    """
+    from ase.geometry import find_mic  # noqa: PLC0415
+
+    from heterocat.geometry import connectivity  # noqa: PLC0415
+
+    codes = parts(adsorbed)
+    ads = np.flatnonzero(codes == ADSORBATE)
+    surface = np.flatnonzero(codes != ADSORBATE)
+    if len(substrate) != len(surface) or list(substrate.numbers) != list(adsorbed.numbers[surface]):
+        raise HeterocatError(f"cannot transplant the adsorbate: the substrate ({substrate.get_chemical_formula()}) "
+                             f"is not the surface it was placed on ({adsorbed[surface].get_chemical_formula()})")
+    moved, _ = find_mic(substrate.positions - adsorbed.positions[surface], adsorbed.cell, adsorbed.pbc)
+    bonded = connectivity(adsorbed)[np.ix_(ads, surface)].any(axis=0)
+    if not bonded.any():
+        _, d = get_distances(adsorbed.positions[ads], adsorbed.positions[surface], cell=adsorbed.cell,
+                             pbc=adsorbed.pbc)
+        bonded = np.isin(np.arange(len(surface)), d.min(axis=0).argmin())
+    out = adsorbed.copy()
+    out.positions[surface] += moved
+    out.positions[ads] += moved[bonded].mean(axis=0)
+    _check_clearance(out[surface], out.positions[ads], tuple(out.get_chemical_symbols()[i] for i in ads))
+    return out
