@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 from ase import Atoms
+from ase.calculators.singlepoint import SinglePointCalculator
 from ase.build import fcc100
 from ase.data import atomic_numbers, covalent_radii
 
@@ -188,6 +189,12 @@ def test_transplant_moves_the_adsorbate_with_the_atoms_it_binds_to():
     shift = np.array([0.2, -0.1, 0.15]) + np.array([0.0, 0.0, 0.3]) / 3  # three Ru under the hollow
     assert np.allclose(out.positions[len(slab):], placed.positions[len(slab):] + shift)
     assert out.info["adsorbate"] == "OH" and len(out.constraints) == len(placed.constraints)
+    spin = placed.copy()
+    spin.set_initial_magnetic_moments([1.0] * len(slab) + [0.5, 0.0])
+    relaxed = substrate.copy()
+    relaxed.calc = SinglePointCalculator(relaxed, magmoms=np.linspace(-1.0, 1.0, len(slab)))
+    moments = transplant(spin, relaxed).get_initial_magnetic_moments()  # the clean's final spin state
+    assert np.allclose(moments, [*np.linspace(-1.0, 1.0, len(slab)), 0.5, 0.0])
     with pytest.raises(HeterocatError, match="not the surface it was placed on"):
         transplant(placed, slab[:-1])
     crushed = substrate.copy()

@@ -282,7 +282,9 @@ def transplant(adsorbed: Atoms, substrate: Atoms) -> Atoms:
     """``adsorbed`` with its surface atoms at their positions in ``substrate`` (the same clean
     surface, in the same atom order, relaxed by another method) and its adsorbate moved with the
     surface atoms it is bonded to (their mean displacement, Å, minimum image; the nearest surface
-    atom if it is bonded to none).  Constraints, moments and info stay ``adsorbed``'s.
+    atom if it is bonded to none).  Constraints and info stay ``adsorbed``'s; the surface atoms'
+    initial moments (μB) are ``substrate``'s final ones when it has them (a spin-polarised
+    calculation's), so the SCF starts in the clean reference's spin state too.
 
     A GPAW relaxation of an MLIP-screened adsorbate then starts on the GPAW-relaxed clean surface:
     a cluster that reconstructs is in the clean reference's basin from the first step.
@@ -305,6 +307,11 @@ def transplant(adsorbed: Atoms, substrate: Atoms) -> Atoms:
         bonded = np.isin(np.arange(len(surface)), d.min(axis=0).argmin())
     out = adsorbed.copy()
     out.positions[surface] += moved
+    final_moments = substrate.calc.results.get("magmoms") if substrate.calc is not None else None
+    if final_moments is not None and adsorbed.get_initial_magnetic_moments().any():
+        moments = adsorbed.get_initial_magnetic_moments()
+        moments[surface] = final_moments
+        out.set_initial_magnetic_moments(moments)
     out.positions[ads] += moved[bonded].mean(axis=0)
     _check_clearance(out[surface], out.positions[ads], tuple(out.get_chemical_symbols()[i] for i in ads))
     return out
