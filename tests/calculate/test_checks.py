@@ -2,6 +2,7 @@
 valid ones; a relaxation is named by the site where it ended and the species it became."""
 
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,6 +14,8 @@ from heterocat.geometry import connectivity
 from heterocat.sites import find_sites
 from heterocat.sites.adsorbates import get_adsorbate, orientations, place_adsorbate
 from heterocat.systems import part_indices
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -192,6 +195,21 @@ def test_intercalated_means_under_the_surface_layer_not_on_a_fixed_support(suppo
     sunk.positions[-1] = held.positions[below] + [0.0, 0.0, 1.0]  # 1 Å above a second-layer atom
     out = inspect(placed, sunk, adsorbate="H")
     assert "intercalated" in _names(out) and "subsurface" in out["flags"][0]["reason"]
+
+
+@pytest.mark.parametrize(("stem", "surface_depth", "next_layer"), [("co3o4_100", 1.12, 2.02), ("fe2o3_0001", 0.85, 1.69),
+                                                                   ("nio100_small", 0.0, 2.09)])
+def test_a_corrugated_top_layer_is_surface_the_next_layer_subsurface(stem, surface_depth, next_layer):
+    """Spinel (100): tetrahedral Co on top, octahedral Co and O 0.9-1.1 Å under it, all exposed;
+    the next layer 2.0 Å down.  Hematite (0001): Fe, then O 0.85 Å down; the next Fe 1.69 Å."""
+    from heterocat.calculate.checks import subsurface_atoms
+    from heterocat.io import read_structure
+
+    atoms = read_structure(ROOT / "structures" / f"{stem}.extxyz")
+    depth = atoms.positions[:, 2].max() - atoms.positions[:, 2]
+    below = subsurface_atoms(atoms)
+    assert depth[below].min() == pytest.approx(next_layer, abs=0.02)
+    assert depth[np.setdiff1d(np.arange(len(atoms)), below)].max() == pytest.approx(surface_depth, abs=0.02)
 
 
 def test_supported_site_on_the_cluster_keeps_layer_label_and_layers(supported):

@@ -18,8 +18,7 @@ definition of a bond (:func:`heterocat.geometry.connectivity`):
     AFM-II NiO) flipped sign or collapsed below ``COLLAPSED_MOMENT``;
 ``intercalated``
     an adsorbate atom is bonded to a subsurface atom: fairchem's tag-0 atoms, here the atoms
-    of the slab or support under its surface layer (more than ``sites.slab.LAYER_TOLERANCE``,
-    1 Å, below its topmost atom: the layer the site enumeration calls the surface).  Not
+    of the slab or support more than ``SUBSURFACE_DEPTH`` below its topmost atom.  Not
     "bonded to a fixed atom": a support held fixed whole (the campaign's NiO(100)/Ru13) is
     surface on top.
 
@@ -48,6 +47,11 @@ from heterocat.systems import part_indices, system_kind
 ANOMALIES = ("dissociated", "desorbed", "surface changed", "intercalated")
 #: Cutoff multiplier of the desorption and surface-change tests (AdsorbML's 1.5).
 CUSHION = 1.5
+#: Slab or support atoms more than this (Å) below the topmost one are subsurface: the next layer
+#: lies 1.9-2.3 Å down (NiO(100) 2.09, Ru(0001) 2.14, hematite's next Fe 1.69, spinel (100) 2.02),
+#: while a corrugated top layer spans up to 1.1 Å (spinel (100): octahedral Co 1.0 Å under the
+#: tetrahedral one) and is surface.
+SUBSURFACE_DEPTH = 1.5
 #: A support cation whose initial moment is at least this (mu_B) carries the set magnetic order.
 ORDERED_MOMENT = 1.0
 #: A moment smaller than this (mu_B) on such a cation counts as collapsed.
@@ -139,12 +143,12 @@ def _surface_mask(atoms: Atoms) -> np.ndarray:
 
 
 def subsurface_atoms(atoms: Atoms) -> np.ndarray:
-    """Indices of the slab's or support's atoms under its surface layer (more than
-    ``sites.slab.LAYER_TOLERANCE`` Å below its topmost atom); none in an isolated cluster or a bulk."""
+    """Indices of the slab's or support's atoms more than ``SUBSURFACE_DEPTH`` (Å) below its
+    topmost atom; none in an isolated cluster or a bulk."""
     support = part_indices(atoms, "support")
     if len(support) == 0 or system_kind(atoms) not in ("slab", "supported"):
         return np.array([], dtype=int)
-    return np.setdiff1d(support, surface_layer(atoms, support))
+    return np.setdiff1d(support, surface_layer(atoms, support, SUBSURFACE_DEPTH))
 
 
 def intercalation_check(atoms: Atoms, bonds: np.ndarray | None = None) -> list[dict]:
@@ -160,7 +164,7 @@ def intercalation_check(atoms: Atoms, bonds: np.ndarray | None = None) -> list[d
     i, j = np.argwhere(bonded)[0]
     symbols = atoms.get_chemical_symbols()
     return [_flag("intercalated", f"adsorbate atom {symbols[ads[i]]}{ads[i]} is bonded to the subsurface atom "
-                  f"{symbols[below[j]]}{below[j]} (under the surface layer)")]
+                  f"{symbols[below[j]]}{below[j]} (more than {SUBSURFACE_DEPTH:g} Å under the top of the surface)")]
 
 
 def ordered_cations(atoms: Atoms) -> np.ndarray:
