@@ -100,3 +100,34 @@ def test_a_work_directory_moved_elsewhere_is_read_where_it_lies_now(tmp_path):
     assert (Path(again["directory"]) / "final.extxyz").exists()
     stored = ResultsStore(tmp_path / "b").result(first["task_hash"])
     assert stored["directory"] == again["directory"]
+
+
+def test_a_relaxation_after_a_prerelaxation_starts_from_its_bfgs_hessian(tmp_path):
+    """hessian: the first BFGS step of the relaxation is the quasi-Newton step of the
+    pre-relaxation's Hessian (not ASE's 70 eV/Å² guess), and it reaches the same minimum (EMT Pt13)."""
+    import numpy as np
+    from ase.io import Trajectory
+    from ase.io.jsonio import read_json
+
+    from heterocat.build import metal_cluster
+    from heterocat.io import read_structure
+
+    cluster = metal_cluster("Pt", "icosahedron")
+    cluster.positions += np.random.default_rng(3).normal(0.0, 0.15, cluster.positions.shape)
+    pre = run_task(cluster, "relax", load_settings("ci", assignments=['calculator.name="emt"', "relax.fmax=0.1"]), tmp_path)
+    start = read_structure(Path(pre["directory"]) / "final.extxyz")
+    fine = load_settings("ci", assignments=['calculator.name="emt"', "relax.fmax=0.005"])
+    plain = run_task(start, "relax", fine, tmp_path / "plain")
+    state = Path(pre["directory"]) / "optimizer.json"
+    seeded = run_task(start, "relax", fine, tmp_path / "seeded", hessian=state)
+    assert seeded["hessian_from"] == pre["task_hash"] and "hessian_from" not in plain
+    with open(state) as fd:
+        hessian = np.asarray(read_json(fd, always_array=False)[0])
+    with Trajectory(str(Path(seeded["directory"]) / "relax.traj")) as traj:
+        first, second = traj[0], traj[1]
+    omega, vectors = np.linalg.eigh(hessian)
+    step = vectors @ (first.get_forces().ravel() @ vectors / np.fabs(omega))
+    step *= min(1.0, 0.2 / np.linalg.norm(step.reshape(-1, 3), axis=1).max())  # BFGS maxstep 0.2 Å
+    assert np.allclose(second.positions - first.positions, step.reshape(-1, 3), atol=1e-6)
+    assert seeded["energy"] == pytest.approx(plain["energy"], abs=1e-4)
+    assert seeded["steps"] < plain["steps"]

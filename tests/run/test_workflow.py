@@ -478,6 +478,7 @@ def test_a_prerelaxation_gives_the_geometry_and_the_relaxation_after_it_the_ener
     specs = {x.name: x for x in plan_tasks(plan, s, s, tmp_path)}
     pre, final = specs["Pt111/clean/prerelax"], specs["Pt111/clean/relax"]
     assert final.structure_from == pre.name and pre.settings["relax"]["fmax"] == 0.5
+    assert final.hessian_from == pre.name  # the relaxation starts from the pre-relaxation's BFGS Hessian
     assert final.settings["relax"]["fmax"] == 0.05 and "gas/H2/prerelax" not in specs
     screen = Plan([surface], ["H"], ["H2"], strategy="mlip+dft", dft_stage="relax")
     chain = {x.name: x for x in plan_tasks(screen, s, s, tmp_path / "screen")}

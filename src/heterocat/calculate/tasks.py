@@ -388,12 +388,15 @@ def resume_moments(atoms: Atoms, last: Atoms) -> None:
         atoms.set_initial_magnetic_moments(np.asarray(moments, dtype=float))
 
 
-def relax(atoms: Atoms, settings: dict, directory: Path) -> dict[str, Any]:
+def relax(atoms: Atoms, settings: dict, directory: Path, hessian: str | os.PathLike | None = None) -> dict[str, Any]:
     """Relax ``atoms`` with the preset's ASE optimiser until fmax (eV/Å) or the step limit.
 
     Restarts from the last frame of ``relax.traj`` and the optimiser's saved
     state when a previous run was killed; under GPAW also from the density and
-    wave functions saved after the last step.
+    wave functions saved after the last step.  ``hessian``: the BFGS state of a
+    relaxation that ended where this one starts (a pre-relaxation at a cheaper
+    level); a fresh BFGS relaxation starts from its Hessian instead of ASE's
+    guess (70 eV/Å² on the diagonal).
     """
     atoms = atoms.copy()
     traj_path = directory / "relax.traj"
@@ -401,6 +404,8 @@ def relax(atoms: Atoms, settings: dict, directory: Path) -> dict[str, Any]:
     is_gpaw = settings["calculator"]["name"] == "gpaw"
     # files are read on rank 0 and shared, so that all MPI ranks take the same path
     last = broadcast(_last_frame(traj_path))
+    seeded = None if last is not None else _seed_hessian(atoms, hessian, directory / "optimizer.json",
+                                                         settings["relax"]["optimizer"])
     resumed_from = 0
     if last is not None:
         atoms.positions = last.positions
@@ -440,10 +445,33 @@ def relax(atoms: Atoms, settings: dict, directory: Path) -> dict[str, Any]:
     result.update(converged=state["converged"], steps=_count_frames(traj_path),
                   resumed_from_step=resumed_from, resumed_from_density=state["resumed_from_density"],
                   scf_attempts=attempts)
+    if seeded:
+        result["hessian_from"] = seeded
     write_structure(directory / "final.extxyz", _frozen(atoms, result))
     if is_writer():  # the relaxation is over: its saved electrons are no longer needed
         restart_path.unlink(missing_ok=True)
     return result
+
+
+def _seed_hessian(atoms: Atoms, hessian: str | os.PathLike | None, state: Path, optimizer: str) -> str | None:
+    """Write a BFGS state at ``state`` whose Hessian is that of the BFGS state file ``hessian``, at
+    ``atoms``' positions (so that ASE's first update is skipped, not made across two levels of
+    theory); the task hash of ``hessian``'s folder, or None when nothing was seeded (not BFGS, a
+    relaxation already begun, no such file, another number of atoms)."""
+    if hessian is None or optimizer != "BFGS" or state.exists() or not Path(hessian).exists():
+        return None
+    from ase.io.jsonio import read_json, write_json  # noqa: PLC0415
+
+    with open(hessian) as fd:
+        H, _, _, maxstep = read_json(fd, always_array=False)[:4]
+    H = np.asarray(H, dtype=float)
+    if H.shape != (3 * len(atoms), 3 * len(atoms)):
+        return None
+    if is_writer():
+        x = atoms.positions.ravel()
+        with open(state, "w") as fd:
+            write_json(fd, (H, x, np.zeros_like(x), maxstep))
+    return broadcast(Path(hessian).parent.name)  # every MPI rank reads the file after rank 0 wrote it
 
 
 def ase_optimizer(name: str) -> tuple[type, dict[str, Any]]:
@@ -634,7 +662,8 @@ def task_identity(atoms: Atoms, kind: str, settings: dict, *, indices: list[int]
 def execute_task(atoms: Atoms, kind: str, settings: Settings, workdir: str | os.PathLike, *,
                  metadata: TaskMetadata | None = None, indices: list[int] | None = None,
                  retry_failed: bool = False, outputs: tuple[str, ...] = (),
-             gpts: tuple[int, int, int] | None = None, ghosts: list[int] | None = None) -> TaskResult:
+             gpts: tuple[int, int, int] | None = None, ghosts: list[int] | None = None,
+                 hessian: str | os.PathLike | None = None) -> TaskResult:
     """Run one task unless its result exists; record it in its task folder (``result.json``).
 
     :func:`heterocat.store.run_task` also indexes it in the results store: use that one.
@@ -659,6 +688,9 @@ def execute_task(atoms: Atoms, kind: str, settings: Settings, workdir: str | os.
         Extra outputs of a single point, a fixed grid and ghost atoms (basis functions only;
         their initial moments are set to zero), see :func:`single_point`; all are part of
         the task's identity.
+    hessian : path, optional
+        A relaxation's BFGS state (``optimizer.json`` of the pre-relaxation this one starts from):
+        its Hessian seeds this relaxation's (:func:`relax`); not part of the identity.
 
     Returns
     -------
@@ -681,13 +713,14 @@ def execute_task(atoms: Atoms, kind: str, settings: Settings, workdir: str | os.
         if previous and is_writer():
             (directory / RESULT).unlink()
         result = _execute(atoms, kind, settings, directory, hash_, metadata or {}, indices,
-                          tuple(sorted(outputs)), gpts, ghosts or None)
+                          tuple(sorted(outputs)), gpts, ghosts or None, hessian)
     return {**result, "ran": True}
 
 
 def _execute(atoms: Atoms, kind: str, settings: dict, directory: Path, hash_: str,
              metadata: dict, indices: list[int] | None, outputs: tuple[str, ...] = (),
-             gpts: tuple[int, int, int] | None = None, ghosts: list[int] | None = None) -> dict[str, Any]:
+             gpts: tuple[int, int, int] | None = None, ghosts: list[int] | None = None,
+             hessian: str | os.PathLike | None = None) -> dict[str, Any]:
     """Write inputs, run, check, and write ``result.json`` atomically."""
     import ase  # noqa: PLC0415
 
@@ -723,7 +756,7 @@ def _execute(atoms: Atoms, kind: str, settings: dict, directory: Path, hash_: st
         if kind == "single":
             out = single_point(atoms, settings, directory, outputs, gpts, ghosts)
         elif kind == "relax":
-            out = relax(atoms, settings, directory)
+            out = relax(atoms, settings, directory, hessian)
         else:
             out = vibrations(atoms, settings, directory, indices or [])
     except (SCFFailure, HeterocatError) as err:

@@ -36,6 +36,8 @@ class TaskSpec:
     structure: str | None = None
     structure_from: str | None = None
     substrate_from: str | None = None
+    #: a relaxation whose BFGS Hessian seeds this one's (its pre-relaxation)
+    hessian_from: str | None = None
     depends_on: list[str] = field(default_factory=list)
     metadata: TaskMetadata = field(default_factory=dict)
     indices: list[int] | None = None
@@ -54,7 +56,7 @@ class TaskSpec:
 
     def dependencies(self) -> list[str]:
         deps = list(self.depends_on)
-        for extra in (self.structure_from, self.substrate_from, self.gpts_from):
+        for extra in (self.structure_from, self.substrate_from, self.hessian_from, self.gpts_from):
             if extra and extra not in deps:
                 deps.append(extra)
         return deps
@@ -96,7 +98,7 @@ def _die_with_parent() -> None:
 
 
 def _work(spec: dict, structure: str, workdir: str, retry_failed: bool, gpts: list[int] | None = None,
-          substrate: str | None = None) -> dict:
+          substrate: str | None = None, hessian: str | None = None) -> dict:
     """Worker: read the structure, run the task, return its result (without large arrays).
 
     Anything the calculators print goes to stderr: stdout belongs to the caller's report.
@@ -105,11 +107,11 @@ def _work(spec: dict, structure: str, workdir: str, retry_failed: bool, gpts: li
     import sys  # noqa: PLC0415
 
     with contextlib.redirect_stdout(sys.stderr):
-        return _run_one(spec, structure, workdir, retry_failed, gpts, substrate)
+        return _run_one(spec, structure, workdir, retry_failed, gpts, substrate, hessian)
 
 
 def _run_one(spec: dict, structure: str, workdir: str, retry_failed: bool, gpts: list[int] | None = None,
-             substrate: str | None = None) -> dict:
+             substrate: str | None = None, hessian: str | None = None) -> dict:
     from heterocat.calculate.tasks import fragment  # noqa: PLC0415
     from heterocat.io import read_structure  # noqa: PLC0415
     from heterocat.sites.adsorbates import transplant  # noqa: PLC0415
@@ -125,7 +127,7 @@ def _run_one(spec: dict, structure: str, workdir: str, retry_failed: bool, gpts:
         result = run_task(atoms, spec["kind"], spec["settings"], workdir, ghosts=ghosts,
                           metadata=spec["metadata"], indices=spec["indices"],
                           retry_failed=retry_failed, outputs=tuple(spec.get("outputs") or ()),
-                          gpts=tuple(gpts) if gpts else None)
+                          gpts=tuple(gpts) if gpts else None, hessian=hessian)
     except HeterocatError as err:
         return {"status": "failed", "reason": str(err), "ran": False}
     except Exception as err:  # noqa: BLE001 - one task's crash must not stop the others
@@ -196,7 +198,10 @@ def run_local(specs: list[TaskSpec], workdir: str | os.PathLike, *, workers: int
                     gpts = results[spec.gpts_from].get("coarse_grid") if spec.gpts_from else None
                     substrate = (str(Path(results[spec.substrate_from]["directory"]) / "final.extxyz")
                                  if spec.substrate_from else None)
-                    future = pool.submit(_work, asdict(spec), structure, workdir, retry_failed, gpts, substrate)
+                    hessian = (str(Path(results[spec.hessian_from]["directory"]) / "optimizer.json")
+                               if spec.hessian_from else None)
+                    future = pool.submit(_work, asdict(spec), structure, workdir, retry_failed, gpts, substrate,
+                                         hessian)
                     running[future] = spec.name
                 if on_result is not None and reported != len(results):  # with the tasks just started
                     reported = len(results)

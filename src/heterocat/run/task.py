@@ -40,7 +40,7 @@ def write_spec(path: str | Path, spec: TaskSpec, workdir: str | Path) -> Path:
 
     return write_json(path, {"name": spec.name, "kind": spec.kind, "settings": spec.settings,
                              "structure": spec.structure, "structure_from": spec.structure_from,
-                             "substrate_from": spec.substrate_from,
+                             "substrate_from": spec.substrate_from, "hessian_from": spec.hessian_from,
                              "metadata": spec.metadata, "indices": spec.indices,
                              "workdir": str(Path(workdir).resolve())})
 
@@ -55,7 +55,7 @@ def all_finished(workdir: str | Path) -> dict[str, dict[str, Any]]:
 
 def structure_of(spec: dict[str, Any], workdir: str | Path, key: str = "structure_from") -> str:
     """The input structure file of ``spec``: its own, or the final one of ``structure_from``
-    (``key``: ``substrate_from`` for the final structure of that task)."""
+    (``key``: ``substrate_from`` or ``hessian_from`` for the final structure of that task)."""
     if key == "structure_from" and spec.get("structure"):
         return spec["structure"]
     before = finished(workdir, spec[key])
@@ -77,8 +77,10 @@ def run_spec(path: str | Path) -> dict[str, Any]:
         from heterocat.sites.adsorbates import transplant  # noqa: PLC0415
 
         atoms = transplant(atoms, read_structure(structure_of(spec, workdir, "substrate_from")))
+    hessian = Path(structure_of(spec, workdir, "hessian_from")).with_name("optimizer.json") \
+        if spec.get("hessian_from") else None
     result = run_task(atoms, spec["kind"], spec["settings"], workdir, metadata=spec.get("metadata") or {},
-                      indices=spec.get("indices"))
+                      indices=spec.get("indices"), hessian=hessian)
     if result["status"] == "done":
         write_json(Path(path).parent / DONE, {k: result.get(k) for k in
                                               ("status", "task_hash", "directory", "energy", "level_of_theory", "flags")})

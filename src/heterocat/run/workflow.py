@@ -480,7 +480,8 @@ def dft_relaxation(plan: Plan, md: dict, name: str, dft: dict, start: dict[str, 
     """A GPAW relaxation ``name`` from ``start`` (``{"structure": path}`` or ``{"structure_from": task}``,
     with ``substrate_from`` when the surface is another task's),
     preceded by the surface's pre-relaxation (``Surface.prerelax``: its settings over ``dft``, stage
-    ``prerelax``, never an energy of the analysis); gases have none."""
+    ``prerelax``, never an energy of the analysis; its BFGS Hessian seeds the relaxation after it);
+    gases have none."""
     from heterocat.calculate.settings import merge, validate  # noqa: PLC0415
 
     labelled = {**md, "strategy": strategy} if strategy else md
@@ -489,7 +490,7 @@ def dft_relaxation(plan: Plan, md: dict, name: str, dft: dict, start: dict[str, 
         return [TaskSpec(name, "relax", dft, metadata=labelled, **start)]
     pre = TaskSpec(name.removesuffix("relax") + "prerelax", "relax", merge(dft, validate(surface.prerelax)),
                    metadata={**labelled, "strategy": f"{strategy or 'dft'} prerelax"}, **start)
-    return [pre, TaskSpec(name, "relax", dft, structure_from=pre.name, metadata=labelled)]
+    return [pre, TaskSpec(name, "relax", dft, structure_from=pre.name, hessian_from=pre.name, metadata=labelled)]
 
 
 def gas_settings_of_surfaces(preset_dft: dict, dft_of: dict[str, dict],
