@@ -345,6 +345,8 @@ def _last_frame(path: Path) -> Atoms | None:
 
 
 RESTART = "restart.gpw"
+#: the task hash of the relaxation whose BFGS Hessian seeded this one (:func:`_seed_hessian`)
+HESSIAN_FROM = "hessian_from"
 
 
 def _save_restart(atoms: Atoms, path: Path) -> None:
@@ -445,8 +447,9 @@ def relax(atoms: Atoms, settings: dict, directory: Path, hessian: str | os.PathL
     result.update(converged=state["converged"], steps=_count_frames(traj_path),
                   resumed_from_step=resumed_from, resumed_from_density=state["resumed_from_density"],
                   scf_attempts=attempts)
-    if seeded:
-        result["hessian_from"] = seeded
+    marker = directory / HESSIAN_FROM  # written when seeded, so that a resumed relaxation still says so
+    if seeded or broadcast(marker.exists()):
+        result["hessian_from"] = seeded or broadcast(marker.read_text().strip() if is_writer() else None)
     write_structure(directory / "final.extxyz", _frozen(atoms, result))
     if is_writer():  # the relaxation is over: its saved electrons are no longer needed
         restart_path.unlink(missing_ok=True)
@@ -471,6 +474,7 @@ def _seed_hessian(atoms: Atoms, hessian: str | os.PathLike | None, state: Path, 
         x = atoms.positions.ravel()
         with open(state, "w") as fd:
             write_json(fd, (H, x, np.zeros_like(x), maxstep))
+        (state.parent / HESSIAN_FROM).write_text(Path(hessian).parent.name)
     return broadcast(Path(hessian).parent.name)  # every MPI rank reads the file after rank 0 wrote it
 
 
