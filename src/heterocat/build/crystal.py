@@ -252,24 +252,20 @@ def _terminations(name: str, miller: tuple[int, int, int], thickness: float) -> 
     data = crystal_oxide(name)
     bulk_counts = Counter(_conventional(data)[0].get_chemical_symbols())
     # pymatgen's order (and which equivalent atoms its repair moves first) follows Python's hash
-    # seed: keep one slab per depth profile (elements at their heights), the one with the smallest
-    # canonical form, and order them by profile, so that a termination number means the same slab
-    # every run
+    # seed and the machine: keep one slab per depth profile (elements at their heights), an
+    # acceptable one if the profile has any, else the one with the smallest canonical form, and
+    # order them by profile, so that a termination number means the same slab every run
     chosen: dict[tuple, tuple] = {}
     for slab in _candidates(data, miller, thickness):
         atoms, charges = _to_atoms(slab)
         atoms, canonical = _standard_origin(atoms)
-        key = _layer_key(atoms)
-        if key not in chosen or canonical < chosen[key][0]:
-            chosen[key] = (canonical, slab, atoms, charges)
-    out = []
-    for key in sorted(chosen):
-        _, slab, atoms, charges = chosen[key]
         dipole = abs(formal_dipole(atoms, charges))
         ok = (is_stoichiometric(Counter(atoms.get_chemical_symbols()), bulk_counts)
               and dipole < DIPOLE_TOLERANCE and _symmetric(slab))
-        out.append(_Termination(atoms, charges, dipole, float(slab.shift), ok))
-    return tuple(out)
+        key = _layer_key(atoms)
+        if key not in chosen or (not ok, canonical) < chosen[key][0]:
+            chosen[key] = ((not ok, canonical), _Termination(atoms, charges, dipole, float(slab.shift), ok))
+    return tuple(chosen[key][1] for key in sorted(chosen))
 
 
 def _standard_origin(atoms: Atoms) -> tuple[Atoms, tuple]:

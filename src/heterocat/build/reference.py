@@ -20,6 +20,7 @@ from heterocat.build.crystal import crystal_bulk, crystal_slab
 from heterocat.build.metal import metal_bulk, ru0001_slab
 from heterocat.build.oxide import nio100_slab, nio_bulk
 from heterocat.build.supported import supported_cluster
+from heterocat.errors import HeterocatError
 from heterocat.io import read_structure, write_structure
 from heterocat.sites.find import find_sites
 from heterocat.sites.records import SiteEnumeration, fingerprint
@@ -44,12 +45,6 @@ def _nio_ru13(layers: int = 3, vacuum: float = 10.0) -> Atoms:
                                  face="triangle")
 
 
-#: Spinel (100) cut for the cluster models: the stoichiometric non-polar termination with half a
-#: tetrahedral-cation layer on top, the only one pymatgen's repair gives for NiCo2O4, CuCo2O4 and
-#: ZnCo2O4 (Co3O4 also has one with octahedral Co and O on top: termination 0).
-SPINEL_100_TERMINATION = {"Co3O4": 1, "ZnCo2O4": 0, "NiCo2O4": 0, "CuCo2O4": 0}
-
-
 def _on_support(support: Atoms) -> Atoms:
     """Ru13 (hcp anticuboctahedron, 3-atom face down) on a support slab, most Ru-O bonds."""
     with warnings.catch_warnings():
@@ -58,8 +53,20 @@ def _on_support(support: Atoms) -> Atoms:
 
 
 def _spinel100(name: str, repeat=((1, 1), (-1, 1))) -> Atoms:
-    """Spinel (100), 9 layers, sqrt2 x sqrt2 R45 of the cubic face (11.4 Å) by default."""
-    return crystal_slab(name, (1, 0, 0), repeat=repeat, termination=SPINEL_100_TERMINATION[name])
+    """Spinel (100), 9 layers, sqrt2 x sqrt2 R45 of the cubic face (11.4 Å) by default: the
+    stoichiometric non-polar cut with half a tetrahedral-cation layer on top (no O in its outer
+    layer).  Chosen by that, not by number: which of pymatgen's repaired cuts are acceptable
+    differs between machines (ZnCo2O4 gave one on one machine, two on another)."""
+    from ase.formula import Formula  # noqa: PLC0415
+
+    for termination in range(32):
+        try:
+            slab = crystal_slab(name, (1, 0, 0), repeat=repeat, termination=termination)
+        except HeterocatError:
+            break  # past the last acceptable cut
+        if "O" not in Formula(slab.info["top_layer"]).count():
+            return slab
+    raise HeterocatError(f"no stoichiometric non-polar {name}(100) cut with cations alone on top")
 
 
 MODELS: tuple[Model, ...] = (
