@@ -192,16 +192,11 @@ def run_local(specs: list[TaskSpec], workdir: str | os.PathLike, *, workers: int
                         bar.refresh()
                         continue
                 for spec in ready[:workers - len(running)]:
-                    structure = spec.structure
-                    if spec.structure_from:
-                        structure = str(Path(results[spec.structure_from]["directory"]) / "final.extxyz")
+                    structure = _file_of(results, spec.structure_from, "final.extxyz") or spec.structure
                     gpts = results[spec.gpts_from].get("coarse_grid") if spec.gpts_from else None
-                    substrate = (str(Path(results[spec.substrate_from]["directory"]) / "final.extxyz")
-                                 if spec.substrate_from else None)
-                    hessian = (str(Path(results[spec.hessian_from]["directory"]) / "optimizer.json")
-                               if spec.hessian_from else None)
-                    future = pool.submit(_work, asdict(spec), structure, workdir, retry_failed, gpts, substrate,
-                                         hessian)
+                    future = pool.submit(_work, asdict(spec), structure, workdir, retry_failed, gpts,
+                                         _file_of(results, spec.substrate_from, "final.extxyz"),
+                                         _file_of(results, spec.hessian_from, "optimizer.json"))
                     running[future] = spec.name
                 if on_result is not None and reported != len(results):  # with the tasks just started
                     reported = len(results)
@@ -222,6 +217,11 @@ def run_local(specs: list[TaskSpec], workdir: str | os.PathLike, *, workers: int
             else:
                 os.environ[key] = value
     return {s.name: results[s.name] for s in specs if s.name in results}
+
+
+def _file_of(results: dict[str, dict], name: str | None, filename: str) -> str | None:
+    """Path of ``filename`` in the task folder of the finished task ``name`` (None without one)."""
+    return str(Path(results[name]["directory"]) / filename) if name else None
 
 
 def _ready(specs: list[TaskSpec], results: dict[str, dict], running: set[str], bar) -> list[TaskSpec]:
