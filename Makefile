@@ -52,8 +52,10 @@ $(PKG_STAMP): pyproject.toml $(GPAW_STAMP)
 	$(PIP) install -e '.[test,mlip,cluster]'
 	touch $@
 
+# The suite runs on every core (pytest-xdist, at most 4 workers), one BLAS/OpenMP thread each.
+TEST_WORKERS ?= $(shell n=$$(getconf _NPROCESSORS_ONLN); [ $$n -gt 4 ] && echo 4 || echo $$n)
 test: install
-	$(PY) -m pytest
+	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(PY) -m pytest -n $(TEST_WORKERS)
 
 # The paper's workflow on the fast preset (small models, MLIP screening in front of GPAW),
 # then a report.  Finished calculations are kept in work/demo: a second run only reads them.

@@ -19,6 +19,12 @@ def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
                           text=True, cwd=cwd, env=env, timeout=300)
 
 
+def pytest_collection_modifyitems(items: list) -> None:
+    """Tests marked ``long`` first: with pytest-xdist's workers the minutes-long ones start at once
+    instead of ending the run alone."""
+    items.sort(key=lambda item: item.get_closest_marker("long") is None)
+
+
 @pytest.fixture
 def cli():
     return run_cli

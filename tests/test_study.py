@@ -135,6 +135,7 @@ def test_a_work_directory_that_is_a_file_is_refused(tmp_path):
     assert out.returncode == 2 and "is a file" in out.stderr and out.stderr.count("\n") == 1
 
 
+@pytest.mark.long
 @pytest.mark.gpaw
 def test_a_catalyst_the_code_never_names_runs_from_its_study_file(tmp_path):
     """Ru13 on MgO(100), built and enumerated with the command line, then its study file: MLIP

@@ -113,6 +113,7 @@ def test_runner_tasks_are_the_steps_calculations(system, tmp_path):
     assert abs(cd.integral_drho) < 0.01 and cd.geometry == "relaxed by EMT"
 
 
+@pytest.mark.long
 def test_lcao_parts_carry_the_other_parts_basis(system, tmp_path):
     """In LCAO each part keeps the other's atoms as ghosts (basis functions, no electrons): the part
     has the electrons of its own atoms, and its energy is lower than without the ghost basis

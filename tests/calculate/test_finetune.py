@@ -64,6 +64,7 @@ def _heterocat(*args, cwd):
                           env=env, timeout=900)
 
 
+@pytest.mark.long
 def test_finetune_on_emt_frames_lowers_the_held_out_error_and_the_model_loads_by_hash(tmp_path):
     emt_store(tmp_path)
     frames, level, line = labelled_frames(tmp_path, method="emt", every=2)
@@ -137,6 +138,7 @@ name = "her"
 """
 
 
+@pytest.mark.long
 def test_active_learning_rounds_screen_with_the_model_of_the_round_before_and_resume(tmp_path):
     """Two rounds with EMT standing in for GPAW: each round screens with the MLIP the round before
     fine-tuned, holds out adsorbate relaxations, records their adsorption-energy errors; a rerun resumes."""

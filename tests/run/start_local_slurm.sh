@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
 # Start a single-node Slurm (Debian slurm-wlm + munge) on this machine, as root.
-# Idempotent: does nothing when sinfo already answers.  Used by the Slurm test.
+# Idempotent: does nothing when sinfo already answers with this machine's CPU count.  Used by the
+# Slurm test.
 set -euo pipefail
+# nproc obeys OMP_NUM_THREADS (the test suite sets it to 1): count the machine's CPUs without it
+cpus=$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)
 if sinfo -h >/dev/null 2>&1 && [ -n "$(sinfo -h -o %t 2>/dev/null | grep -E 'idle|mix|alloc' || true)" ]; then
-  exit 0
+  [ "$(sinfo -h -o %c 2>/dev/null | head -n 1)" = "$cpus" ] && exit 0
+  # a node registered with another CPU count (an older start): restart with the right one
+  scontrol shutdown >/dev/null 2>&1 || true
+  for _ in $(seq 1 30); do pgrep -x slurmctld >/dev/null || pgrep -x slurmd >/dev/null || break; sleep 1; done
 fi
 [ "$(id -u)" = 0 ] || { echo "start_local_slurm: needs root" >&2; exit 1; }
 command -v slurmctld >/dev/null || { echo "start_local_slurm: slurm-wlm is not installed" >&2; exit 1; }
 host=$(hostname)
-cpus=$(nproc)
 mem=$(awk '/MemTotal/ {print int($2/1024) - 1024}' /proc/meminfo)
 # munge: a key, then the daemon as the munge user
 mkdir -p /etc/munge /var/log/munge /var/lib/munge /run/munge

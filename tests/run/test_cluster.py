@@ -136,6 +136,7 @@ def _wait_for_queue(work: Path, timeout: float) -> None:
     raise AssertionError(f"Slurm jobs still queued after {timeout} s:\n{squeue}")
 
 
+@pytest.mark.long
 @pytest.mark.gpaw
 @pytest.mark.skipif(_slurm_available() is not None, reason=str(_slurm_available()))
 def test_workflow_submitted_to_slurm_equals_local_run(tmp_path):
@@ -177,7 +178,8 @@ def _submit_and_compare(tmp_path: Path) -> None:
     assert not subprocess.run(["squeue", "-h"], capture_output=True, text=True).stdout.strip()
     # the same workflow run locally gives the same numbers
     local = tmp_path / "local"
-    r = subprocess.run([sys.executable, str(ROOT / "workflows" / "her.py"), "--workdir", str(local), *common],
+    r = subprocess.run([sys.executable, str(ROOT / "workflows" / "her.py"), "--workdir", str(local), "--workers", "2",
+                        *common],
                        capture_output=True, text=True, env=ENV, timeout=1500)
     assert r.returncode == 0, r.stderr[-2000:]
     local_doc = json.loads(r.stdout)
