@@ -1,6 +1,8 @@
 """Sites on periodic slabs: kinds, labels, symmetry reduction, agreement with pymatgen."""
 
+import json
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -69,3 +71,22 @@ def test_nio100_labels_and_geometry():
     top_z = slab.positions[:, 2].max()
     for s in sites:
         assert s.position[2] == pytest.approx(top_z) and s.normal == [0.0, 0.0, 1.0]
+
+
+def test_spinel_100_exposes_its_octahedral_cations_not_the_next_layer():
+    """Co3O4(100), cation termination: tetrahedral Co on top, the octahedral Co and O of the layer
+    under it 0.9-1.1 Å down are surface atoms with sites of their own (a Co-top on an octahedral
+    Co); the layer 2.0 Å down has none.  The reference model's enumeration is this one."""
+    from heterocat.io import read_structure
+
+    root = Path(__file__).resolve().parents[2] / "structures"
+    slab = read_structure(root / "co3o4_100.extxyz")
+    depth = slab.positions[:, 2].max() - slab.positions[:, 2]
+    sites = find_sites(slab).sites
+    used = {i for s in sites for i in s.indices}
+    assert max(depth[i] for i in used) == pytest.approx(1.12, abs=0.02)  # the O of the octahedral layer
+    octahedral = [s for s in sites if s.label == "Co-top" and depth[s.indices[0]] > 0.5]
+    assert octahedral and all(depth[s.indices[0]] == pytest.approx(1.01, abs=0.02) for s in octahedral)
+    assert not any(depth[i] > 1.5 for i in used)
+    committed = json.loads((root / "co3o4_100.sites.json").read_text())["sites"]
+    assert sorted(s["id"] for s in committed) == sorted(s.id for s in sites)

@@ -26,6 +26,10 @@ FACES = {"triangle": 3, "square": 4}
 ANIONS = {"O", "N", "S", "Se", "F", "Cl", "C"}
 #: Azimuths (degrees) tried when none is given.
 AZIMUTH_SCAN = tuple(range(0, 360, 5))
+#: Depth (Å) of the support atoms whose sites anchor the cluster: the topmost ones it lands on (on
+#: spinel (100) the tetrahedral cations and the O 0.9 Å under them), shallower than the layer of
+#: adsorption sites, which also holds the octahedral cations 1.0 Å down.
+ANCHOR_LAYER = 1.0
 
 
 def _faces(positions: np.ndarray) -> list[tuple[tuple[int, ...], np.ndarray, float]]:
@@ -77,16 +81,21 @@ def orient_face_down(positions: np.ndarray, face: str | tuple[int, ...] = "trian
     return rotated, vertices
 
 
+def _anchors(support: Atoms) -> list[dict]:
+    """Sites a cluster is put down on: those of the support's atoms within ``ANCHOR_LAYER`` of its top."""
+    return slab_candidates(support, layer=ANCHOR_LAYER)
+
+
 def _anchor_labels(support: Atoms) -> list[str]:
     """Site labels of the support's top surface, sorted."""
-    return sorted({s["label"] for s in slab_candidates(support)})
+    return sorted({s["label"] for s in _anchors(support)})
 
 
 def _anchor_point(support: Atoms, anchor: str) -> np.ndarray:
     """Position of the ``anchor`` site (a slab site label) nearest the cell centre."""
-    sites = [s for s in slab_candidates(support) if s["label"] == anchor or s["kind"] == anchor]
+    sites = [s for s in _anchors(support) if s["label"] == anchor or s["kind"] == anchor]
     if not sites:
-        labels = sorted({s["label"] for s in slab_candidates(support)})
+        labels = sorted({s["label"] for s in _anchors(support)})
         raise HeterocatError(f"no {anchor!r} site on this support; labels: {', '.join(labels)}")
     centre = support.cell[0] / 2 + support.cell[1] / 2
     positions = np.array([s["position"] for s in sites])

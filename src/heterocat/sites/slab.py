@@ -18,8 +18,11 @@ from scipy.spatial import Delaunay
 
 from heterocat.sites._common import candidate, pair_label
 
-#: Atoms within this height (Å) of the topmost atom form the surface layer.
-LAYER_TOLERANCE = 1.0
+#: Atoms within this height (Å) of the topmost atom form the surface layer.  1.3 Å: the cation
+#: termination of spinel (100) has its tetrahedral cations on top and the octahedral cations and
+#: O of the layer under them 1.0-1.1 Å down, all exposed; the next layer of every reference model
+#: is at least 1.43 Å down (Co3O4(110)), and 2.0-2.1 Å on rocksalt (100) and Ru(0001).
+LAYER_TOLERANCE = 1.3
 #: Bridges join surface atoms closer than this factor times the shortest surface distance.
 BRIDGE_FACTOR = 1.25
 #: Triangles with an edge longer than this factor times the shortest distance are not hollows.
@@ -113,7 +116,7 @@ def three_fold_flavour(atoms: Atoms, corners: np.ndarray, centre: np.ndarray,
 
 
 def slab_candidates(atoms: Atoms, indices: np.ndarray | None = None,
-                    region: str = "surface") -> list[dict]:
+                    region: str = "surface", layer: float = LAYER_TOLERANCE) -> list[dict]:
     """All top, bridge and hollow sites (before symmetry reduction) on the top surface.
 
     Parameters
@@ -125,11 +128,13 @@ def slab_candidates(atoms: Atoms, indices: np.ndarray | None = None,
         supported cluster.
     region : str
         Region written on every site.
+    layer : float
+        Depth (Å) of the surface layer under the topmost atom.
     """
     indices = np.arange(len(atoms)) if indices is None else np.asarray(indices)
-    top = surface_layer(atoms, indices)
+    top = surface_layer(atoms, indices, layer)
     rest = np.setdiff1d(indices, top)
-    below = surface_layer(atoms, rest) if len(rest) else rest
+    below = surface_layer(atoms, rest, layer) if len(rest) else rest
     symbols = atoms.get_chemical_symbols()
     up = np.array([0.0, 0.0, 1.0])
     found: list[dict] = []
