@@ -131,3 +131,33 @@ def test_a_relaxation_after_a_prerelaxation_starts_from_its_bfgs_hessian(tmp_pat
     assert np.allclose(second.positions - first.positions, step.reshape(-1, 3), atol=1e-6)
     assert seeded["energy"] == pytest.approx(plain["energy"], abs=1e-4)
     assert seeded["steps"] < plain["steps"]
+
+
+def test_a_resumed_relaxation_counts_the_time_of_its_earlier_runs(tmp_path):
+    """wall_time is the last run's; wall_time_all_runs adds what earlier runs spent up to their last
+    written step (spent.json, rewritten after each step), so a campaign's cost survives its kills."""
+    import json
+
+    from ase.io import Trajectory
+
+    from heterocat.build import metal_cluster
+
+    cluster = metal_cluster("Pt", "icosahedron")
+    cluster.positions *= 1.05
+    settings = load_settings("ci", assignments=['calculator.name="emt"', "relax.fmax=0.01"])
+    first = run_task(cluster, "relax", settings, tmp_path)
+    directory = Path(first["directory"])
+    spent = json.loads((directory / "spent.json").read_text())["wall_time"]
+    assert 0 < spent <= first["wall_time_all_runs"] and first["wall_time_all_runs"] >= first["wall_time"] - 0.5
+    # a kill after step 2, its earlier runs having spent 100 s
+    with Trajectory(str(directory / "relax.traj")) as traj:
+        kept = [traj[i] for i in range(3)]
+    with Trajectory(str(directory / "relax.traj"), "w") as traj:
+        for frame in kept:
+            traj.write(frame)
+    for name in ("result.json", "final.extxyz", "optimizer.json"):
+        (directory / name).unlink()
+    (directory / "spent.json").write_text(json.dumps({"wall_time": 100.0}))
+    again = run_task(cluster, "relax", settings, tmp_path)
+    assert again["resumed_from_step"] == 3 and again["status"] == "done"
+    assert again["wall_time_all_runs"] == pytest.approx(100.0 + again["wall_time"], abs=0.5)

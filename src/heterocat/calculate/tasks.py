@@ -347,6 +347,15 @@ def _last_frame(path: Path) -> Atoms | None:
 RESTART = "restart.gpw"
 #: the task hash of the relaxation whose BFGS Hessian seeded this one (:func:`_seed_hessian`)
 HESSIAN_FROM = "hessian_from"
+#: wall seconds a relaxation has spent over all its runs, up to its last written step
+SPENT = "spent.json"
+
+
+def spent_seconds(directory: Path) -> float:
+    """Wall seconds (s) the earlier runs of the relaxation in ``directory`` spent up to their last
+    written step (0 for a new one, or one begun before this was kept)."""
+    path = directory / SPENT
+    return float(read_json(path)["wall_time"]) if path.exists() else 0.0
 
 
 def _save_restart(atoms: Atoms, path: Path) -> None:
@@ -418,6 +427,11 @@ def relax(atoms: Atoms, settings: dict, directory: Path, hessian: str | os.PathL
     attempts: list = []
     optimizer_cls, options = ase_optimizer(opts["optimizer"])
     state: dict[str, Any] = {"converged": False, "resumed_from_density": False}
+    earlier, begun = broadcast(spent_seconds(directory)), time.time()
+
+    def keep_spent() -> None:  # after each written step: what a kill would not lose
+        if is_writer():
+            write_json(directory / SPENT, {"wall_time": round(earlier + time.time() - begun, 3)})
 
     def run() -> bool:
         done = broadcast(_count_frames(traj_path))
@@ -432,6 +446,7 @@ def relax(atoms: Atoms, settings: dict, directory: Path, hessian: str | os.PathL
             if opts["optimizer"] in ("BFGS", "LBFGS", "FIRE"):  # ASE's PreconLBFGS cannot restart
                 kwargs["restart"] = str(directory / "optimizer.json")
             optimizer = optimizer_cls(atoms, **kwargs)
+            optimizer.attach(keep_spent, 1)
             if is_gpaw:  # after the trajectory's frame: a step is saved once it is written
                 optimizer.attach(_save_restart, 1, atoms, restart_path)
                 if last is not None:  # ASE writes no frame and calls no observer at a resumed start:
@@ -446,7 +461,7 @@ def relax(atoms: Atoms, settings: dict, directory: Path, hessian: str | os.PathL
     result = _summary(atoms)
     result.update(converged=state["converged"], steps=_count_frames(traj_path),
                   resumed_from_step=resumed_from, resumed_from_density=state["resumed_from_density"],
-                  scf_attempts=attempts)
+                  scf_attempts=attempts, wall_time_all_runs=round(earlier + time.time() - begun, 3))
     marker = directory / HESSIAN_FROM  # written when seeded, so that a resumed relaxation still says so
     if seeded or broadcast(marker.exists()):
         result["hessian_from"] = seeded or broadcast(marker.read_text().strip() if is_writer() else None)

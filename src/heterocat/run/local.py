@@ -283,7 +283,7 @@ def task_status(workdir: str | os.PathLike) -> list[dict[str, Any]]:
                 status = "flagged"
             row.update(status=status, system=meta.get("system", ""), site=meta.get("site", ""),
                        adsorbate=meta.get("adsorbate", ""), preset=result.get("preset", ""),
-                       energy=result.get("energy"), wall_time=result.get("wall_time"),
+                       energy=result.get("energy"), wall_time=result.get("wall_time_all_runs", result.get("wall_time")),
                        reason=result.get("reason")
                        or "; ".join(f"{f['check']}: {f['reason']}" for f in result.get("flags", [])))
         else:
@@ -296,7 +296,8 @@ def task_status(workdir: str | os.PathLike) -> list[dict[str, Any]]:
             if progress:
                 row["reason"] = (("interrupted; will resume from " if status == "pending" else "at ")
                                  + f"step {progress['steps']} (fmax {progress['fmax']:.3f} eV/Å)"
-                                 + (", with its saved electrons" if progress["saved_electrons"] else ""))
+                                 + (", with its saved electrons" if progress["saved_electrons"] else "")
+                                 + (f"; {progress['spent_s'] / 60:.0f} min so far" if progress["spent_s"] else ""))
             else:
                 row["reason"] = ""
         rows.append(row)
@@ -317,10 +318,12 @@ def _unfinished_metadata(directory: Path) -> dict[str, str]:
 
 def relaxation_progress(directory: Path) -> dict[str, Any]:
     """How far an unfinished relaxation got: complete steps, fmax on the free atoms (eV/Å) and
-    energy (eV) of its last frame, when that frame was written, and whether GPAW's density and
-    wave functions of a step are saved for the resume.  Empty before its first step."""
+    energy (eV) of its last frame, when that frame was written, whether GPAW's density and
+    wave functions of a step are saved for the resume, and the wall seconds its runs spent up to
+    that frame (``spent_s``).  Empty before its first step."""
     import numpy as np  # noqa: PLC0415
 
+    from heterocat.calculate.tasks import spent_seconds  # noqa: PLC0415
     from heterocat.io import complete_frames  # noqa: PLC0415
 
     path = directory / "relax.traj"
@@ -332,7 +335,7 @@ def relaxation_progress(directory: Path) -> dict[str, Any]:
     return {"steps": len(frames), "fmax": float(np.linalg.norm(forces, axis=1).max()),
             "energy": float(last.get_potential_energy()),
             "last_step_at": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(path.stat().st_mtime)),
-            "saved_electrons": (directory / "restart.gpw").exists()}
+            "saved_electrons": (directory / "restart.gpw").exists(), "spent_s": spent_seconds(directory)}
 
 
 def read_task_file(path: str | os.PathLike, preset: str, assignments: tuple[str, ...] = ()) -> list[TaskSpec]:
