@@ -81,21 +81,11 @@ def orient_face_down(positions: np.ndarray, face: str | tuple[int, ...] = "trian
     return rotated, vertices
 
 
-def _anchors(support: Atoms) -> list[dict]:
-    """Sites a cluster is put down on: those of the support's atoms within ``ANCHOR_LAYER`` of its top."""
-    return slab_candidates(support, layer=ANCHOR_LAYER)
-
-
-def _anchor_labels(support: Atoms) -> list[str]:
-    """Site labels of the support's top surface, sorted."""
-    return sorted({s["label"] for s in _anchors(support)})
-
-
-def _anchor_point(support: Atoms, anchor: str) -> np.ndarray:
-    """Position of the ``anchor`` site (a slab site label) nearest the cell centre."""
-    sites = [s for s in _anchors(support) if s["label"] == anchor or s["kind"] == anchor]
+def _anchor_point(support: Atoms, anchors: list[dict], anchor: str) -> np.ndarray:
+    """Position of the ``anchor`` site (a slab site label or kind) of ``anchors`` nearest the cell centre."""
+    sites = [s for s in anchors if s["label"] == anchor or s["kind"] == anchor]
     if not sites:
-        labels = sorted({s["label"] for s in _anchors(support)})
+        labels = sorted({s["label"] for s in anchors})
         raise HeterocatError(f"no {anchor!r} site on this support; labels: {', '.join(labels)}")
     centre = support.cell[0] / 2 + support.cell[1] / 2
     positions = np.array([s["position"] for s in sites])
@@ -182,11 +172,13 @@ def supported_cluster(support: Atoms, cluster: Atoms, *, face: str | tuple[int, 
         bonded = int((d[:, anion].min(axis=1) <= bond_length + 0.1).sum()) if anion.any() else 0
         return positions, lift, bonded
 
-    anchors = _anchor_labels(support) if anchor == "auto" else [anchor]
+    # the sites a cluster is put down on: those of the support's atoms within ANCHOR_LAYER of its top
+    sites = slab_candidates(support, layer=ANCHOR_LAYER)
+    anchors = sorted({s["label"] for s in sites}) if anchor == "auto" else [anchor]
     turns = AZIMUTH_SCAN if azimuth is None else (float(azimuth),)
     options = []
     for label in anchors:
-        point = _anchor_point(support, label)
+        point = _anchor_point(support, sites, label)
         for turn in turns:
             positions, lift, bonded = placed(point, turn)
             options.append(((-bonded, round(lift, 6), label, turn), positions, lift, label, turn))
