@@ -168,7 +168,7 @@ MEANING: dict[str, str] = {
     "calculator.convergence_energy": "SCF energy change per valence electron, eV",
     "calculator.convergence_density": "SCF density change per valence electron, electrons",
     "calculator.vacuum_check": "least vacuum between periodic images along z, Å (refused below)",
-    "relax.optimizer": "ASE optimizer",
+    "relax.optimizer": "ASE optimizer (BFGS: ASE's, skipping Hessian updates that break the curvature condition)",
     "relax.fmax": "largest force on a free atom at convergence, eV/Å",
     "relax.steps": "most optimizer steps (a relaxation that stops there is noted)",
     "vib.delta": "finite-difference displacement, Å",

@@ -453,6 +453,8 @@ def relax(atoms: Atoms, settings: dict, directory: Path, hessian: str | os.PathL
                     atoms.get_forces()  # save the electrons of its first SCF now, not a step later
                     _save_restart(atoms, restart_path)
             state["converged"] = bool(optimizer.run(fmax=opts["fmax"], steps=remaining))
+            if hasattr(optimizer, "skipped_updates"):
+                state["skipped_updates"] = state.get("skipped_updates", 0) + optimizer.skipped_updates
         return state["converged"]
 
     # GPAW stops with SymmetryBrokenError when a step breaks a point-group symmetry it
@@ -462,6 +464,8 @@ def relax(atoms: Atoms, settings: dict, directory: Path, hessian: str | os.PathL
     result.update(converged=state["converged"], steps=_count_frames(traj_path),
                   resumed_from_step=resumed_from, resumed_from_density=state["resumed_from_density"],
                   scf_attempts=attempts, wall_time_all_runs=round(earlier + time.time() - begun, 3))
+    if "skipped_updates" in state:  # this run's BFGS Hessian updates that broke the curvature condition
+        result["bfgs_updates_skipped"] = state["skipped_updates"]
     marker = directory / HESSIAN_FROM  # written when seeded, so that a resumed relaxation still says so
     if seeded or broadcast(marker.exists()):
         result["hessian_from"] = seeded or broadcast(marker.read_text().strip() if is_writer() else None)
@@ -501,9 +505,15 @@ def ase_optimizer(name: str) -> tuple[type, dict[str, Any]]:
     ASE switches preconditioning off below 100 atoms.  It is no default: on the
     77-atom NiO(100)/Ru13 model with SevenNet it took 738 force calls where BFGS took
     609 for the same six relaxations (``bench/bench_optimizers.py``, 2026-11-27).
+    ``BFGS`` is :class:`~heterocat.calculate.optimizers.GuardedBFGS`: ASE's BFGS, step for step,
+    until a step breaks the curvature condition.
     """
     import ase.optimize  # noqa: PLC0415
 
+    if name == "BFGS":  # ASE's, with the Hessian update skipped where it would break positive definiteness
+        from heterocat.calculate.optimizers import GuardedBFGS  # noqa: PLC0415
+
+        return GuardedBFGS, {}
     if name == "PreconLBFGS":
         from ase.optimize.precon import Exp, PreconLBFGS  # noqa: PLC0415
 
