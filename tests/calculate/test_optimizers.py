@@ -76,6 +76,13 @@ def test_a_saved_indefinite_hessian_is_repaired_on_restart(tmp_path):
     repaired = np.linalg.eigvalsh(optimizer.H)
     assert repaired.min() > 0
     assert sorted(repaired) == pytest.approx(sorted([*eigenvalues[1:], 70.0]))  # the rest kept
+    # a restarted optimiser skips and counts too (ASE calls no initialize() on a restart)
+    pos0 = atoms.positions.ravel().copy()
+    step, rise = np.zeros(ndofs), np.zeros(ndofs)
+    step[0], rise[0] = 0.01, 0.1
+    optimizer.update(pos0 + step, rise, pos0, np.zeros(ndofs))
+    assert optimizer.skipped_updates == 1
+    assert np.linalg.eigvalsh(optimizer.H) == pytest.approx(repaired)
 
 
 def test_a_relaxation_reports_its_skipped_updates(tmp_path):

@@ -28,9 +28,8 @@ from ase.optimize import BFGS
 class GuardedBFGS(BFGS):
     """ASE's BFGS that skips Hessian updates breaking the curvature condition (see the module)."""
 
-    def initialize(self) -> None:
-        super().initialize()
-        self.skipped_updates = 0
+    #: updates skipped by this instance (a class default: ASE does not call ``initialize`` on a restart)
+    skipped_updates = 0
 
     def update(self, pos: np.ndarray, forces: np.ndarray, pos0: np.ndarray | None,
                forces0: np.ndarray | None) -> None:
