@@ -7,10 +7,10 @@ makes the next ordinary one divide by s·H·s near zero, and the Hessian gets a
 large negative eigenvalue, whose absolute value ASE's step then takes (its own
 source says this is "arbitrary and probably not good").  On the campaign's
 NiO(100)/Ru13 *H relaxation one step out of 43 broke the condition (a step of
-0.018 Å on a soft cluster mode, where the forces' SCF noise of a few meV/Å
-decides the sign); the lowest eigenvalue went from +1.15 to -1.41 and, one
-update later, to -215 eV/Å², which froze that direction
-(``bench/bench_relax_curvature.py``).
+0.018 Å on a soft cluster mode, where forces uncertain by about 0.03 eV/Å at
+the fast preset's SCF criteria decide the sign, ``bench/bench_force_precision.py``);
+the lowest eigenvalue went from +1.15 to -1.41 and, one update later, to -215
+eV/Å², which froze that direction (``bench/bench_relax_curvature.py``).
 
 :class:`GuardedBFGS` skips an update that breaks the condition (the standard
 remedy: Nocedal and Wright, *Numerical Optimization*, 2nd ed., 2006, section
