@@ -155,3 +155,43 @@ def test_preconditioned_lbfgs_relaxes_to_the_bfgs_minimum(tmp_path):
         results[name] = run_task(slab, "relax", s, tmp_path / name, store=False)
     assert all(r["converged"] and r["fmax"] < 0.01 for r in results.values())
     assert results["PreconLBFGS"]["energy"] == pytest.approx(results["BFGS"]["energy"], abs=2e-3)
+
+
+def test_a_forces_criterion_is_off_by_default_and_keeps_the_task_identities_made_without_it():
+    from ase.build import molecule  # noqa: PLC0415
+
+    from heterocat.calculate.tasks import level_id, task_hash  # noqa: PLC0415
+
+    atoms = molecule("H2")
+    atoms.center(vacuum=3.0)
+    base = load_settings("fast")
+    before = copy.deepcopy(base)
+    del before["calculator"]["convergence_forces"]  # a store made before the key existed
+    tight = load_settings("fast", assignments=["calculator.convergence_forces=0.01"])
+    assert "forces" not in gpaw_parameters(atoms, base)["convergence"]
+    assert gpaw_parameters(atoms, tight)["convergence"]["forces"] == 0.01
+    assert task_hash(atoms, base, "relax") == task_hash(atoms, before, "relax")
+    assert task_hash(atoms, tight, "relax") != task_hash(atoms, base, "relax")  # another SCF, another run
+    assert level_id(tight["calculator"]) == level_id(base["calculator"])  # the same energies: comparable
+
+
+@pytest.mark.gpaw
+def test_gpaw_iterates_until_the_forces_settle(tmp_path):
+    from heterocat.calculate.tasks import make_calculator  # noqa: PLC0415
+
+    from .conftest import h2  # noqa: PLC0415
+
+    forces = {}
+    atoms = h2(0.80)
+    bond = atoms.positions[1] - atoms.positions[0]
+    for name, value in (("loose", 0.0), ("settled", 1e-3)):
+        atoms = h2(0.80)
+        settings = load_settings("ci", assignments=[f"calculator.convergence_forces={value}"])
+        atoms.calc = make_calculator(atoms, settings, txt=str(tmp_path / f"{name}.txt"))
+        forces[name] = atoms.get_forces()
+    assert "[forces]" in (tmp_path / "settled.txt").read_text()  # GPAW names the criterion in its log
+    assert "[forces]" not in (tmp_path / "loose.txt").read_text()
+    # a stretched H2: equal and opposite forces pulling the atoms together, the same with either SCF
+    assert forces["settled"][0] @ bond / 0.80 > 0.5  # eV/Å, towards the other atom
+    assert forces["settled"].sum(axis=0) == pytest.approx(0, abs=0.05)
+    assert forces["settled"] == pytest.approx(forces["loose"], abs=0.05)

@@ -105,7 +105,7 @@ _NOT_FOR = {"gpaw": ("model", "device")}
 
 #: Calculator keys added after stores were made, with the value they had implicitly: left out of
 #: a task's identity at that value, so that older stores keep their task hashes.
-_LATER_KEYS = {"dispersion": ""}
+_LATER_KEYS = {"dispersion": "", "convergence_forces": 0.0}
 
 
 def _calculator_identity(calc: dict) -> dict:
@@ -121,7 +121,7 @@ def _calculator_identity(calc: dict) -> dict:
 
 
 #: Calculator keys that change how far an SCF goes, not the energy it converges to.
-_NUMERICS = ("maxiter", "convergence_energy", "convergence_density", "vacuum_check")
+_NUMERICS = ("maxiter", "convergence_energy", "convergence_density", "convergence_forces", "vacuum_check")
 
 
 def level_id(calc: dict, *, kpoints: bool = True) -> str:
