@@ -9,8 +9,9 @@ for tens of steps, and this bench says how much of that the grid explains.
 
 For each molecule and spacing, the molecule is moved along x in eighths of h
 (0, h/8, ..., 7h/8; a mirror-symmetric molecule has no net force at 0 and h/2
-by symmetry, so quarters alone would miss the ripple of the forces) in a cubic box whose grid has exactly that spacing (fixed ``gpts``), with
-the fast preset's other settings (LCAO dzp, Ru.8), spin-paired, no symmetry.
+by symmetry, so quarters alone would miss the ripple of the forces) in a cubic
+box whose grid has exactly that spacing (fixed ``gpts``), with the fast
+preset's other settings (LCAO dzp, Ru.8), spin-paired, no symmetry.
 Printed per case, one JSON line:
 
 - ``energies_meV``: the energy at each position against the first, and
