@@ -452,9 +452,11 @@ def relax(atoms: Atoms, settings: dict, directory: Path, hessian: str | os.PathL
                 if last is not None:  # ASE writes no frame and calls no observer at a resumed start:
                     atoms.get_forces()  # save the electrons of its first SCF now, not a step later
                     _save_restart(atoms, restart_path)
-            state["converged"] = bool(optimizer.run(fmax=opts["fmax"], steps=remaining))
-            if hasattr(optimizer, "skipped_updates"):
-                state["skipped_updates"] = state.get("skipped_updates", 0) + optimizer.skipped_updates
+            try:
+                state["converged"] = bool(optimizer.run(fmax=opts["fmax"], steps=remaining))
+            finally:  # also the skips of an attempt that an SCF failure ended, before the ladder's next rung
+                if hasattr(optimizer, "skipped_updates"):
+                    state["skipped_updates"] = state.get("skipped_updates", 0) + optimizer.skipped_updates
         return state["converged"]
 
     # GPAW stops with SymmetryBrokenError when a step breaks a point-group symmetry it
