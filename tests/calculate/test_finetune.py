@@ -11,7 +11,7 @@ import pytest
 from ase.build import add_adsorbate, fcc111
 from ase.constraints import FixAtoms
 
-from heterocat.calculate.finetune import Frame, fit_offsets, split_by_group
+from heterocat.calculate.finetune import Frame, fit_offsets, named_tasks, split_by_group
 from heterocat.calculate.settings import load_settings
 from heterocat.calculate.tasks import level_of_theory, task_hash
 from heterocat.errors import HeterocatError
@@ -56,6 +56,15 @@ def test_held_out_frames_are_whole_tasks():
     assert len({f.group for f in test}) == 2 and len(training) + len(test) == 15
     with pytest.raises(HeterocatError, match="at least 2 tasks"):
         split_by_group(frames[:3], 0.2)
+
+
+def test_held_out_tasks_are_named_by_the_first_digits_of_their_hash():
+    tasks = {"1419856626f3e455", "44bb6e120816c3bb", "4412aaaa00000000"}
+    assert named_tasks(["1419", "44bb6e"], tasks) == {"1419856626f3e455", "44bb6e120816c3bb"}
+    with pytest.raises(HeterocatError, match="task 44: 2 tasks"):
+        named_tasks(["44"], tasks)
+    with pytest.raises(HeterocatError, match="task ffff: no tasks"):
+        named_tasks(["ffff"], tasks)
 
 
 def _heterocat(*args, cwd):

@@ -60,6 +60,18 @@ def composition_matrix(frames: list[Frame], elements: list[str]) -> np.ndarray:
     return np.array([[f.atoms.get_chemical_symbols().count(el) for el in elements] for f in frames], dtype=float)
 
 
+def named_tasks(prefixes: list[str], tasks: set[str]) -> set[str]:
+    """The task hashes among ``tasks`` that the hash prefixes ``prefixes`` name, one each."""
+    named = set()
+    for prefix in prefixes:
+        matches = [t for t in tasks if t.startswith(prefix)]
+        if len(matches) != 1:
+            raise HeterocatError(f"task {prefix}: {'no' if not matches else len(matches)} tasks with frames "
+                                 f"match it (tasks: {', '.join(sorted(t[:16] for t in tasks))})")
+        named.add(matches[0])
+    return named
+
+
 def fit_offsets(frames: list[Frame], predicted: list[float]) -> dict[str, float]:
     """Per-element offsets d_el (eV per atom) minimising sum (E_ref - E_pred - sum_el n_el d_el)^2;
     the minimum-norm solution where compositions are linearly dependent."""

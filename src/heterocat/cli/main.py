@@ -288,7 +288,7 @@ def _cmd_index(args: argparse.Namespace) -> None:
 
 
 def _cmd_mlip_finetune(args: argparse.Namespace) -> None:
-    from heterocat.calculate.finetune import finetune  # noqa: PLC0415
+    from heterocat.calculate.finetune import finetune, named_tasks  # noqa: PLC0415
     from heterocat.calculate.mlip import resolve_device  # noqa: PLC0415
     from heterocat.store import labelled_frames  # noqa: PLC0415
 
@@ -297,9 +297,10 @@ def _cmd_mlip_finetune(args: argparse.Namespace) -> None:
     frames, level, line = labelled_frames(args.workdir, method=args.method, level=args.level,
                                           running=not args.finished_only, every=args.every)
     base, _, modal = args.model.partition(":")
+    held_out_tasks = named_tasks(args.hold_out, {f.group for f in frames}) if args.hold_out else None
     record = finetune(frames, Path(args.out or Path(args.workdir) / "models"), base=base, modal=modal or None,
                       held_out=args.held_out, epochs=args.epochs, learning_rate=args.learning_rate,
-                      seed=args.seed, device=resolve_device(args.device),
+                      seed=args.seed, device=resolve_device(args.device), held_out_tasks=held_out_tasks,
                       source={"workdir": str(Path(args.workdir).resolve()), "level_id": level, "level": line})
     _emit(record, args.json, lambda: finetune_text(record))
 
@@ -648,6 +649,8 @@ def _build_parser() -> argparse.ArgumentParser:
     ft.add_argument("--level", help="level_id of the frames (default: the level with the most frames)")
     ft.add_argument("--method", choices=("dft", "emt"), default="dft", help="labels to fit (emt: for tests)")
     ft.add_argument("--held-out", type=float, default=0.2, help="share of tasks held out (default 0.2)")
+    ft.add_argument("--hold-out", nargs="+", metavar="TASK", help="hold out these tasks (task hashes or their "
+                    "first digits) instead of a random share, e.g. the relaxations of a site left out of training")
     ft.add_argument("--epochs", type=int, default=10)
     ft.add_argument("--learning-rate", type=float, default=2e-4)
     ft.add_argument("--seed", type=int, default=0)
