@@ -224,7 +224,8 @@ def train(model: SevenNetModel, frames: list[Frame], *, epochs: int, learning_ra
     optimizer = torch.optim.Adam(parameters, lr=learning_rate)
     history = []
     order = list(range(len(frames)))
-    for _ in range(epochs):
+    start = time.perf_counter()
+    for epoch in range(epochs):
         rng.shuffle(order)
         total = 0.0
         for k in order:
@@ -238,6 +239,8 @@ def train(model: SevenNetModel, frames: list[Frame], *, epochs: int, learning_ra
             optimizer.step()
             total += float(loss.detach().cpu())
         history.append(total / len(frames))
+        print(f"epoch {epoch + 1}/{epochs}: loss {history[-1]:.3g}, {time.perf_counter() - start:.0f} s",
+              file=sys.stderr, flush=True)  # a CPU fine-tune runs for minutes: say how far it is
     model.model.train(False)
     return history
 
