@@ -213,9 +213,9 @@ def errors(model: SevenNetModel, frames: list[Frame]) -> dict[str, Any]:
 
 
 def train(model: SevenNetModel, frames: list[Frame], *, epochs: int, learning_rate: float,
-          force_weight: float = 0.1, seed: int = 0) -> list[float]:
+          force_weight: float = 0.1, seed: int = 0, progress: bool = False) -> list[float]:
     """Adam on mean (dE per atom)^2 + ``force_weight`` * mean |dF|^2 over free atoms, one frame a step;
-    the mean loss of each epoch."""
+    the mean loss of each epoch.  ``progress``: each epoch's loss and seconds on stderr."""
     import torch  # noqa: PLC0415
 
     torch.manual_seed(seed)
@@ -239,8 +239,9 @@ def train(model: SevenNetModel, frames: list[Frame], *, epochs: int, learning_ra
             optimizer.step()
             total += float(loss.detach().cpu())
         history.append(total / len(frames))
-        print(f"epoch {epoch + 1}/{epochs}: loss {history[-1]:.3g}, {time.perf_counter() - start:.0f} s",
-              file=sys.stderr, flush=True)  # a CPU fine-tune runs for minutes: say how far it is
+        if progress:  # a CPU fine-tune runs for minutes to hours: say how far it is
+            print(f"epoch {epoch + 1}/{epochs}: loss {history[-1]:.3g}, {time.perf_counter() - start:.0f} s",
+                  file=sys.stderr, flush=True)
     model.model.train(False)
     return history
 
@@ -255,10 +256,11 @@ def next_version(directory: Path, stem: str) -> Path:
 def finetune(frames: list[Frame], out_dir: str | Path, *, base: str = "7net-0", modal: str | None = None,
              held_out: float = 0.2, epochs: int = 10, learning_rate: float = 2e-4, force_weight: float = 0.1,
              seed: int = 0, device: str = "cpu", source: dict[str, Any] | None = None,
-             held_out_tasks: set[str] | None = None) -> dict[str, Any]:
+             held_out_tasks: set[str] | None = None, progress: bool = False) -> dict[str, Any]:
     """Offsets, then training, of SevenNet ``base`` on ``frames``; writes the model and its record
     in ``out_dir`` and returns the record (errors before / after offsets / after training).
-    ``held_out_tasks`` names the tasks to hold out; None: about ``held_out`` of them at random."""
+    ``held_out_tasks`` names the tasks to hold out; None: about ``held_out`` of them at random.
+    ``progress``: each epoch's loss and seconds on stderr (the command line's ``mlip finetune``)."""
     if epochs < 0 or learning_rate <= 0:
         raise HeterocatError("epochs must be >= 0 and the learning rate > 0")
     if held_out_tasks is None:
@@ -275,7 +277,8 @@ def finetune(frames: list[Frame], out_dir: str | Path, *, base: str = "7net-0", 
     offsets = fit_offsets(training, model.energies(training))
     model.add_offsets(offsets)
     after_offsets = {"training": errors(model, training), "held_out": errors(model, test)}
-    history = train(model, training, epochs=epochs, learning_rate=learning_rate, force_weight=force_weight, seed=seed)
+    history = train(model, training, epochs=epochs, learning_rate=learning_rate, force_weight=force_weight, seed=seed,
+                    progress=progress)
     after = {"training": errors(model, training), "held_out": errors(model, test)}
     stem = Path(base).stem if Path(base).suffix else base.replace("/", "-")
     path = next_version(Path(out_dir), stem + (f"-{modal}" if modal else ""))

@@ -300,7 +300,7 @@ def _cmd_mlip_finetune(args: argparse.Namespace) -> None:
     held_out_tasks = named_tasks(args.hold_out, {f.group for f in frames}) if args.hold_out else None
     record = finetune(frames, Path(args.out or Path(args.workdir) / "models"), base=base, modal=modal or None,
                       held_out=args.held_out, epochs=args.epochs, learning_rate=args.learning_rate,
-                      seed=args.seed, device=resolve_device(args.device), held_out_tasks=held_out_tasks,
+                      seed=args.seed, device=resolve_device(args.device), held_out_tasks=held_out_tasks, progress=True,
                       source={"workdir": str(Path(args.workdir).resolve()), "level_id": level, "level": line})
     _emit(record, args.json, lambda: finetune_text(record))
 

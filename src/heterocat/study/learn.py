@@ -117,7 +117,7 @@ def learn(study: Study, workdir: str | os.PathLike, *, rounds: int = 3, toleranc
                                  f"(the study needs strategy screen with dft_stage = relax)")
         held = choose_held_out(rows, held_out, seed=k)
         tuned = finetune(frames, Path(workdir) / "models", base=base, held_out_tasks=held, epochs=epochs,
-                         learning_rate=learning_rate, seed=k, device=device,
+                         learning_rate=learning_rate, seed=k, device=device, progress=progress,
                          source={"workdir": str(Path(workdir).resolve()), "level_id": level, "level": line,
                                  "active_learning_round": k, "every": every})
         tuned_settings = {**mlip, "calculator": {**mlip["calculator"], "model": tuned["model"]}}
