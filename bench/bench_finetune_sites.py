@@ -34,10 +34,10 @@ from heterocat.calculate.tasks import make_calculator  # noqa: E402
 from heterocat.store import ResultsStore, labelled_frames  # noqa: E402
 
 
-def model_energy(atoms, settings: dict) -> float:
-    """Energy (eV) of ``atoms`` with the MLIP that ``settings`` name."""
+def model_energy(atoms, calculator) -> float:
+    """Energy (eV) of ``atoms`` with an MLIP ``calculator`` (loaded once, used for every frame)."""
     atoms = atoms.copy()
-    atoms.calc = make_calculator(atoms, settings, txt=None)
+    atoms.calc = calculator
     return float(atoms.get_potential_energy())
 
 
@@ -63,12 +63,11 @@ def main() -> int:
     clean = store.atoms(clean_hash)
     clean_energy = float(clean.calc.results["energy"])
     base = record["base"] + (f":{record['modal']}" if record.get("modal") else "")
-    models = {
-        "offsets": load_settings("ci", assignments=["calculator.name=sevenn", f"calculator.model={base}"]),
-        "finetuned": load_settings("ci", assignments=["calculator.name=sevenn", f"calculator.model={record['model']}"]),
-    }
+    models = {name: make_calculator(clean, load_settings("ci", assignments=["calculator.name=sevenn",
+                                                                           f"calculator.model={model}"]), txt=None)
+              for name, model in (("offsets", base), ("finetuned", record["model"]))}
     offsets = record["offsets_eV_per_atom"]
-    clean_model = {name: model_energy(clean, s) for name, s in models.items()}
+    clean_model = {name: model_energy(clean, calculator) for name, calculator in models.items()}
     rows = []
     for f in held:
         added = f.atoms.get_chemical_symbols()
@@ -77,8 +76,8 @@ def main() -> int:
         shift = sum(offsets.get(s, 0.0) for s in added)  # the offsets of the atoms the frame adds
         row = {"frame": f.label, "task": f.group, "adsorbate": "".join(sorted(added)),
                "dE_gpaw": round(f.energy - clean_energy, 4)}
-        for name, s in models.items():
-            de = model_energy(f.atoms, s) - clean_model[name] + (shift if name == "offsets" else 0.0)
+        for name, calculator in models.items():
+            de = model_energy(f.atoms, calculator) - clean_model[name] + (shift if name == "offsets" else 0.0)
             row[f"dE_{name}"] = round(de, 4)
             row[f"error_{name}"] = round(de - row["dE_gpaw"], 4)
         rows.append(row)
