@@ -429,9 +429,12 @@ def relax(atoms: Atoms, settings: dict, directory: Path, hessian: str | os.PathL
     state: dict[str, Any] = {"converged": False, "resumed_from_density": False}
     earlier, begun = broadcast(spent_seconds(directory)), time.time()
 
+    def spent() -> float:  # wall seconds over all runs so far (s)
+        return round(earlier + time.time() - begun, 3)
+
     def keep_spent() -> None:  # after each written step: what a kill would not lose
         if is_writer():
-            write_json(directory / SPENT, {"wall_time": round(earlier + time.time() - begun, 3)})
+            write_json(directory / SPENT, {"wall_time": spent()})
 
     def run() -> bool:
         done = broadcast(_count_frames(traj_path))
@@ -465,7 +468,7 @@ def relax(atoms: Atoms, settings: dict, directory: Path, hessian: str | os.PathL
     result = _summary(atoms)
     result.update(converged=state["converged"], steps=_count_frames(traj_path),
                   resumed_from_step=resumed_from, resumed_from_density=state["resumed_from_density"],
-                  scf_attempts=attempts, wall_time_all_runs=round(earlier + time.time() - begun, 3))
+                  scf_attempts=attempts, wall_time_all_runs=spent())
     if "skipped_updates" in state:  # this run's BFGS Hessian updates that broke the curvature condition
         result["bfgs_updates_skipped"] = state["skipped_updates"]
     marker = directory / HESSIAN_FROM  # written when seeded, so that a resumed relaxation still says so
