@@ -161,3 +161,71 @@ def test_a_resumed_relaxation_counts_the_time_of_its_earlier_runs(tmp_path):
     again = run_task(cluster, "relax", settings, tmp_path)
     assert again["resumed_from_step"] == 3 and again["status"] == "done"
     assert again["wall_time_all_runs"] == pytest.approx(100.0 + again["wall_time"], abs=0.5)
+
+
+def _perturbed_pt13():
+    """EMT Pt13 icosahedron with its atoms displaced by 0.15 Å (a relaxation of some 20 steps)."""
+    import numpy as np
+
+    from heterocat.build import metal_cluster
+
+    cluster = metal_cluster("Pt", "icosahedron")
+    cluster.positions += np.random.default_rng(3).normal(0.0, 0.15, cluster.positions.shape)
+    return cluster
+
+
+def _emt(*assignments: str) -> dict:
+    """EMT settings of the ci preset with room for 200 relaxation steps, then ``assignments``."""
+    return load_settings("ci", assignments=['calculator.name="emt"', "relax.steps=200", *assignments])
+
+
+def test_a_relaxation_asked_again_with_a_tighter_fmax_goes_on_from_the_looser_ones_frames(tmp_path):
+    """Same structure, calculator and optimiser, another fmax: the new task takes up the other's
+    trajectory and BFGS state, and ends where one uninterrupted relaxation to the tight fmax ends."""
+    loose = run_task(_perturbed_pt13(), "relax", _emt("relax.fmax=0.1"), tmp_path)
+    tight = run_task(_perturbed_pt13(), "relax", _emt("relax.fmax=0.005"), tmp_path)
+    plain = run_task(_perturbed_pt13(), "relax", _emt("relax.fmax=0.005"), tmp_path / "alone")
+    assert tight["task_hash"] != loose["task_hash"] and tight["continued_from"] == loose["task_hash"]
+    assert "continued_from" not in loose and "continued_from" not in plain
+    assert tight["resumed_from_step"] == loose["steps"] > 3
+    assert tight["converged"] and tight["fmax"] < 0.005 < 0.1 <= _fmax_before_last(loose)
+    assert tight["energy"] == pytest.approx(plain["energy"], abs=1e-6)
+    assert tight["steps"] == plain["steps"]  # the same path, step for step
+    assert tight["wall_time_all_runs"] >= loose["wall_time_all_runs"]
+
+
+def _fmax_before_last(result: dict) -> float:
+    """fmax (eV/Å) of the frame before the last of a relaxation: above the fmax it stopped at."""
+    import numpy as np
+    from ase.io import Trajectory
+
+    with Trajectory(str(Path(result["directory"]) / "relax.traj")) as traj:
+        return float(np.linalg.norm(traj[len(traj) - 2].get_forces(), axis=1).max())
+
+
+def test_a_finished_relaxation_already_meets_a_looser_fmax_without_a_calculation(tmp_path):
+    """Asked again with a looser fmax, a finished relaxation is the answer as it is: no new frame,
+    the same energy and final file (so that tasks that start from it keep their identity)."""
+    from ase.io import Trajectory
+
+    tight = run_task(_perturbed_pt13(), "relax", _emt("relax.fmax=0.005"), tmp_path)
+    loose = run_task(_perturbed_pt13(), "relax", _emt("relax.fmax=0.1", "relax.steps=500"), tmp_path)
+    assert loose["ran"] and loose["continued_from"] == tight["task_hash"] and loose["converged"]
+    assert loose["energy"] == tight["energy"] and loose["steps"] == tight["steps"]
+    with Trajectory(str(Path(loose["directory"]) / "relax.traj")) as traj:
+        assert len(traj) == tight["steps"]
+    assert (Path(loose["directory"]) / "final.extxyz").read_bytes() == \
+        (Path(tight["directory"]) / "final.extxyz").read_bytes()
+
+
+def test_a_relaxation_on_another_path_or_one_still_running_is_not_taken_up(tmp_path):
+    """Another optimiser is another path; a relaxation another process holds is still being written."""
+    from heterocat.calculate.tasks import _lock
+
+    first = run_task(_perturbed_pt13(), "relax", _emt("relax.fmax=0.1"), tmp_path)
+    fire = run_task(_perturbed_pt13(), "relax", _emt("relax.fmax=0.05", 'relax.optimizer="FIRE"'), tmp_path)
+    assert "continued_from" not in fire
+    with _lock(Path(first["directory"])) as mine:
+        assert mine
+        held = run_task(_perturbed_pt13(), "relax", _emt("relax.fmax=0.02"), tmp_path)
+    assert "continued_from" not in held and held["resumed_from_step"] == 0

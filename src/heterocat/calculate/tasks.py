@@ -18,6 +18,7 @@ import fcntl
 import hashlib
 import json
 import os
+import shutil
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -349,6 +350,12 @@ RESTART = "restart.gpw"
 HESSIAN_FROM = "hessian_from"
 #: wall seconds a relaxation has spent over all its runs, up to its last written step
 SPENT = "spent.json"
+#: the task hash of the relaxation whose frames this one continues (:func:`continue_relaxation`)
+CONTINUED_FROM = "continued_from"
+#: relaxation settings that say only when to stop: relaxations that differ in nothing else take one path
+STOPPING = ("fmax", "steps")
+#: what a relaxation leaves to continue from; the trajectory last, so that it marks a complete copy
+_RELAX_STATE = ("optimizer.json", "relax.log", SPENT, RESTART, HESSIAN_FROM, "final.extxyz", "relax.traj")
 
 
 def spent_seconds(directory: Path) -> float:
@@ -356,6 +363,69 @@ def spent_seconds(directory: Path) -> float:
     written step (0 for a new one, or one begun before this was kept)."""
     path = directory / SPENT
     return float(read_json(path)["wall_time"]) if path.exists() else 0.0
+
+
+def path_identity(atoms: Atoms, settings: dict) -> str:
+    """The hash of a relaxation's path: its task hash without the stopping criteria (``relax.fmax``,
+    ``relax.steps``).  Relaxations that share it take the same steps until the first of them stops."""
+    follow = {key: value for key, value in settings["relax"].items() if key not in STOPPING}
+    return task_hash(atoms, {**settings, "relax": follow}, "relax")
+
+
+def continuation_source(directory: Path, atoms: Atoms, settings: dict) -> Path | None:
+    """The task folder of another relaxation in this store on the same path as the one in
+    ``directory`` (:func:`path_identity`: it differs at most in ``fmax`` or ``steps``), the one with
+    the most written frames; None when there is none.  Folders whose inputs do not give back their
+    own hash (edited or cut short) are passed over."""
+    key, calculator = path_identity(atoms, settings), _calculator_identity(settings["calculator"])
+    best, most = None, 0
+    for other in sorted(directory.parent.iterdir()):
+        if other == directory or not (other / "relax.traj").exists():
+            continue
+        try:
+            own = read_json(other / "settings.json")
+            if _calculator_identity(own["calculator"]) != calculator:  # cheap test before the structure
+                continue
+            start = read_structure(other / "input.extxyz")
+            if task_hash(start, own, "relax") != other.name or path_identity(start, own) != key:
+                continue
+        except (HeterocatError, OSError, KeyError, ValueError):
+            continue
+        frames = _count_frames(other / "relax.traj")
+        if frames > most:
+            best, most = other, frames
+    return best
+
+
+def continue_relaxation(directory: Path, atoms: Atoms, settings: dict) -> str | None:
+    """Start the relaxation in ``directory`` from the frames of one on the same path
+    (:func:`continuation_source`): its trajectory, optimiser state, saved electrons and wall time
+    are copied, and :func:`relax` resumes from them, so that a relaxation asked again with another
+    ``fmax`` or step limit goes on where the other stopped instead of from its start.  Returns the
+    source's task hash, or None (frames of its own already, no source, or a source that another
+    process is running: its files are still being written)."""
+    if broadcast(is_writer() and (directory / "relax.traj").exists()):
+        return None
+    source = broadcast(continuation_source(directory, atoms, settings) if is_writer() else None)
+    if source is None:
+        return None
+    with _lock(Path(source)) as free:
+        if not free:
+            return None
+        if is_writer():
+            (directory / CONTINUED_FROM).write_text(Path(source).name)
+            for name in _RELAX_STATE:  # each copied whole, or not at all: a kill leaves no half file
+                if (Path(source) / name).exists():
+                    part = directory / (name + ".part")
+                    shutil.copyfile(Path(source) / name, part)
+                    os.replace(part, directory / name)
+    return Path(source).name
+
+
+def _meets(atoms: Atoms, fmax: float) -> bool:
+    """Whether the forces of ``atoms`` (constraints applied) meet ASE's convergence test for ``fmax``."""
+    forces = atoms.get_forces()
+    return bool(len(atoms) == 0 or (forces ** 2).sum(axis=1).max() < fmax ** 2)
 
 
 def _save_restart(atoms: Atoms, path: Path) -> None:
@@ -464,17 +534,29 @@ def relax(atoms: Atoms, settings: dict, directory: Path, hessian: str | os.PathL
 
     # GPAW stops with SymmetryBrokenError when a step breaks a point-group symmetry it
     # used; relaxations keep only time-reversal symmetry of the k-points
-    _with_ladder(atoms, settings, directory, run, attempts, extra={"symmetry": {"point_group": False}})
+    final = directory / "final.extxyz"
+    if last is not None and _meets(last, opts["fmax"]):  # its last frame meets fmax: no SCF again
+        atoms.calc = SinglePointCalculator(atoms, **last.calc.results)
+        state["converged"] = True
+        kept = broadcast(read_structure(final) if is_writer() and final.exists() else None)
+        if kept is not None and np.allclose(kept.positions, atoms.positions, atol=1e-6):
+            kept.set_constraint(atoms.constraints)  # extxyz keeps no constraints
+            atoms = kept  # the finished relaxation's own file (initial moments too): what starts from it stays the same task
+    else:
+        _with_ladder(atoms, settings, directory, run, attempts, extra={"symmetry": {"point_group": False}})
     result = _summary(atoms)
     result.update(converged=state["converged"], steps=_count_frames(traj_path),
                   resumed_from_step=resumed_from, resumed_from_density=state["resumed_from_density"],
                   scf_attempts=attempts, wall_time_all_runs=spent())
     if "skipped_updates" in state:  # this run's BFGS Hessian updates that broke the curvature condition
         result["bfgs_updates_skipped"] = state["skipped_updates"]
+    source = directory / CONTINUED_FROM
+    if broadcast(source.exists()):  # the relaxation whose frames this one took up
+        result["continued_from"] = broadcast(source.read_text().strip() if is_writer() else None)
     marker = directory / HESSIAN_FROM  # written when seeded, so that a resumed relaxation still says so
     if seeded or broadcast(marker.exists()):
         result["hessian_from"] = seeded or broadcast(marker.read_text().strip() if is_writer() else None)
-    write_structure(directory / "final.extxyz", _frozen(atoms, result))
+    write_structure(final, _frozen(atoms, result))
     if is_writer():  # the relaxation is over: its saved electrons are no longer needed
         restart_path.unlink(missing_ok=True)
     return result
@@ -790,6 +872,7 @@ def _execute(atoms: Atoms, kind: str, settings: dict, directory: Path, hash_: st
         if kind == "single":
             out = single_point(atoms, settings, directory, outputs, gpts, ghosts)
         elif kind == "relax":
+            continue_relaxation(directory, atoms, settings)
             out = relax(atoms, settings, directory, hessian)
         else:
             out = vibrations(atoms, settings, directory, indices or [])
