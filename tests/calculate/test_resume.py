@@ -8,6 +8,7 @@ import pytest
 from ase.build import molecule
 
 from heterocat.calculate.settings import load_settings
+from heterocat.run.local import task_status
 from heterocat.store import ResultsStore, run_task
 
 GAS_N2 = {"system": "gas", "adsorbate": "N2"}
@@ -192,6 +193,9 @@ def test_a_relaxation_asked_again_with_a_tighter_fmax_goes_on_from_the_looser_on
     assert tight["energy"] == pytest.approx(plain["energy"], abs=1e-6)
     assert tight["steps"] == plain["steps"]  # the same path, step for step
     assert tight["wall_time_all_runs"] >= loose["wall_time_all_runs"]
+    status = {row["task_hash"]: row for row in task_status(tmp_path)}
+    assert status[loose["task_hash"]]["continued_by"] == [tight["task_hash"]]
+    assert "continued_by" not in status[tight["task_hash"]]
 
 
 def _fmax_before_last(result: dict) -> float:

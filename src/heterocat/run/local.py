@@ -272,9 +272,12 @@ def task_status(workdir: str | os.PathLike) -> list[dict[str, Any]]:
     from heterocat.io import lock_held, read_json  # noqa: PLC0415
 
     rows = []
+    taken_up = continued_by(workdir)
     for directory in sorted(Path(workdir).glob("tasks/*/*")):
         result_path = directory / "result.json"
         row: dict[str, Any] = {"task_hash": directory.name, "task": directory.parent.name}
+        if directory.name in taken_up:  # relaxations to another fmax or step limit went on from its frames
+            row["continued_by"] = taken_up[directory.name]
         if result_path.exists():
             result = read_json(result_path)
             meta = result.get("metadata", {})
@@ -294,7 +297,8 @@ def task_status(workdir: str | os.PathLike) -> list[dict[str, Any]]:
             progress = relaxation_progress(directory) if row["task"] == "relax" else {}
             row.update(progress)
             if progress:
-                row["reason"] = (("interrupted; will resume from " if status == "pending" else "at ")
+                row["reason"] = ((f"taken up by {', '.join(taken_up[directory.name])} at " if "continued_by" in row
+                                  else "interrupted; will resume from " if status == "pending" else "at ")
                                  + f"step {progress['steps']} (fmax {progress['fmax']:.3f} eV/Å)"
                                  + (", with its saved electrons" if progress["saved_electrons"] else "")
                                  + (f"; {progress['spent_s'] / 60:.0f} min so far" if progress["spent_s"] else ""))
@@ -302,6 +306,16 @@ def task_status(workdir: str | os.PathLike) -> list[dict[str, Any]]:
                 row["reason"] = ""
         rows.append(row)
     return rows
+
+
+def continued_by(workdir: str | os.PathLike) -> dict[str, list[str]]:
+    """For each relaxation whose frames others took up (their ``continued_from``), their hashes."""
+    from heterocat.calculate.tasks import CONTINUED_FROM  # noqa: PLC0415
+
+    out: dict[str, list[str]] = {}
+    for marker in sorted(Path(workdir).glob(f"tasks/relax/*/{CONTINUED_FROM}")):
+        out.setdefault(marker.read_text().strip(), []).append(marker.parent.name)
+    return out
 
 
 def _unfinished_metadata(directory: Path) -> dict[str, str]:
