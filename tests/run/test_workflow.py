@@ -497,3 +497,24 @@ def test_a_prerelaxation_gives_the_geometry_and_the_relaxation_after_it_the_ener
     expected = e_h - results["Pt111/clean/relax"]["energy"] - 0.5 * results["gas/H2/relax"]["energy"]
     assert site.dE == pytest.approx(expected, abs=1e-6)
     assert {r["stage"] for r in ResultsStore(tmp_path).rows() if r["task"] == "relax"} == {"final", "prerelax"}
+
+
+def test_a_clean_relaxation_no_task_starts_from_goes_before_its_adsorbates(tmp_path, pt_slab):
+    """After a pre-relaxation the adsorbates start from the clean pre-relaxation, not from the clean
+    relaxation; that one is still in each adsorption energy, so a local run takes it first (in the
+    issue-19 campaign it waited for hours behind the *H relaxations)."""
+    from heterocat.run.workflow import schedule
+
+    s = load_settings("ci", assignments=EMT)
+    surface = Surface("Pt(111)", pt_slab, labels=("fcc",), prerelax={"relax": {"fmax": 0.5}}, relaxed_start=True)
+    plan = Plan([surface], ["H"], ["H2"], strategy="mlip+dft", dft_stage="relax")
+    import shutil
+
+    shutil.copy(pt_slab, tmp_path / "final.extxyz")  # the clean MLIP relaxation, finished
+    done = {"status": "done", "directory": str(tmp_path), "flags": []}
+    specs = plan_tasks(plan, s, s, tmp_path, finished={"Pt111/clean/mlip-relax": done})
+    clean = next(x for x in specs if x.name == "Pt111/clean/dft-relax")
+    assert not any(clean.name in x.dependencies() for x in specs)
+    order = {x.name: x.priority for x in schedule(specs, ["Pt(111)"])}
+    adsorbate = {n: p for n, p in order.items() if "/H/" in n}
+    assert adsorbate and order[clean.name] > max(adsorbate.values())

@@ -611,7 +611,9 @@ def schedule(specs: list[TaskSpec], surfaces: list[str]) -> list[TaskSpec]:
     Within a band, a screen's MLIP tasks go first (minutes; the GPAW stage they choose is not
     planned until the surface's whole screen is in, so no critical path can count it), then the
     task with the longest chain of estimated work after it (the critical path), so the long
-    chains start early.
+    chains start early.  A clean surface's final relaxation or single point goes before its
+    adsorbates' chains: every adsorption energy of the surface needs it, also when no task starts
+    from its geometry (the adsorbates start from a pre-relaxation).
     The specs' ``estimate`` (seconds) sets the chains; copies are returned."""
     cost = {s.name: s.estimate for s in specs}
     specs = [replace(s) for s in specs]
@@ -634,6 +636,10 @@ def schedule(specs: list[TaskSpec], surfaces: list[str]) -> list[TaskSpec]:
             if dep in by_name and dep not in first:
                 first.add(dep)
                 todo.append(dep)
+    longest: dict[str, float] = {}  # per surface, the longest chain of an adsorbate's tasks
+    for spec in specs:
+        if spec.metadata.get("adsorbate") and spec.metadata.get("system") != GAS_SYSTEM:
+            longest[spec.metadata["system"]] = max(longest.get(spec.metadata["system"], 0.0), chain_of(spec.name))
     bands = len(surfaces) + 2
     for spec in specs:
         system = spec.metadata.get("system")
@@ -642,7 +648,12 @@ def schedule(specs: list[TaskSpec], surfaces: list[str]) -> list[TaskSpec]:
         # an adsorbate's screening tasks: the GPAW stage they lead to is not planned yet
         screening = spec.metadata.get("strategy") in (RANK, "mlip-screen") and spec.metadata.get("adsorbate")
         screen = 5e8 if screening and system != GAS_SYSTEM else 0.0
-        spec.priority = (bands - band) * 1e9 + screen + chain_of(spec.name)
+        work = chain_of(spec.name)
+        if not spec.metadata.get("adsorbate") and system in longest and stage_of(spec) == "final":
+            # the clean surface's energy is in each of its adsorption energies, even where no task
+            # starts from it (after a pre-relaxation): it goes before the longest adsorbate chain
+            work = max(work, longest[system] + 1.0)
+        spec.priority = (bands - band) * 1e9 + screen + work
     return specs
 
 
