@@ -187,6 +187,23 @@ def _running_relaxations(workdir: Path, level: str) -> list[tuple[str, list]]:
     return out
 
 
+def path_roots(workdir: str | os.PathLike) -> dict[str, str]:
+    """For each relaxation that took up another's frames (``continued_from``, after a change of
+    ``fmax`` or ``steps``), the first relaxation of that path: the task its frames began in."""
+    from heterocat.calculate.tasks import CONTINUED_FROM  # noqa: PLC0415
+
+    source = {marker.parent.name: marker.read_text().strip()
+              for marker in Path(workdir).glob(f"tasks/relax/*/{CONTINUED_FROM}")}
+    roots = {}
+    for task in source:
+        root, seen = task, {task}
+        while root in source and source[root] not in seen:
+            root = source[root]
+            seen.add(root)
+        roots[task] = root
+    return roots
+
+
 def labelled_frames(workdir: str | os.PathLike, method: str = "dft", level: str | None = None,
                     running: bool = True, every: int = 1):
     """The frames (structure, energy, forces) of one level of theory in ``workdir``'s store.
@@ -196,8 +213,9 @@ def labelled_frames(workdir: str | os.PathLike, method: str = "dft", level: str 
     frames, the levels of pre-relaxations aside), and the gases whose level differs from it only by k-points; with ``running``, also the
     frames so far of relaxations at that level that have not finished.  Single points with ghost
     atoms (the parts of a charge difference) are left out.  ``every`` keeps every N-th frame of a
-    trajectory and its last (neighbouring frames of a relaxation are near copies).  Returns
-    ``(frames, level_id, level line)``.
+    trajectory and its last (neighbouring frames of a relaxation are near copies).  A relaxation
+    that took up another's frames (:func:`path_roots`) is one group with it, each frame once.
+    Returns ``(frames, level_id, level line)``.
     """
     from heterocat.calculate.finetune import Frame  # noqa: PLC0415
 
@@ -230,13 +248,19 @@ def labelled_frames(workdir: str | os.PathLike, method: str = "dft", level: str 
     if every < 1:
         raise HeterocatError(f"every must be >= 1, got {every}")
     frames = []
-    for group, name, structures in sources:
+    roots, seen = path_roots(workdir), set()
+    for task, name, structures in sources:
+        group = roots.get(task, task)
         for k, atoms in enumerate(structures):
             if k % every and k != len(structures) - 1:
                 continue
             results = atoms.calc.results if atoms.calc is not None else {}
             if "energy" not in results or "forces" not in results:
                 continue
+            copy = (group, float(results["energy"]), np.round(atoms.positions, 6).tobytes())
+            if copy in seen:  # the same frame in a relaxation and the one that took it up
+                continue
+            seen.add(copy)
             fixed = {int(i) for c in atoms.constraints if hasattr(c, "get_indices") for i in c.get_indices()}
             frames.append(Frame(atoms=atoms.copy(), energy=float(results["energy"]), forces=np.array(results["forces"]),
                                 group=group, free=np.array([i for i in range(len(atoms)) if i not in fixed], dtype=int),

@@ -233,3 +233,15 @@ def test_a_relaxation_on_another_path_or_one_still_running_is_not_taken_up(tmp_p
         assert mine
         held = run_task(_perturbed_pt13(), "relax", _emt("relax.fmax=0.02"), tmp_path)
     assert "continued_from" not in held and held["resumed_from_step"] == 0
+
+
+def test_a_relaxation_and_the_one_that_took_it_up_give_each_frame_once_in_one_group(tmp_path):
+    """Fine-tuning frames: the shared frames are not counted twice, and both tasks are one group, so
+    that holding one out holds out the other (no frame on both sides of the split)."""
+    from heterocat.store import labelled_frames, path_roots
+
+    loose = run_task(_perturbed_pt13(), "relax", _emt("relax.fmax=0.1"), tmp_path)
+    tight = run_task(_perturbed_pt13(), "relax", _emt("relax.fmax=0.005"), tmp_path)
+    assert path_roots(tmp_path) == {tight["task_hash"]: loose["task_hash"]}
+    frames, _, _ = labelled_frames(tmp_path, method="emt")
+    assert len(frames) == tight["steps"] and {f.group for f in frames} == {loose["task_hash"]}

@@ -60,15 +60,19 @@ def composition_matrix(frames: list[Frame], elements: list[str]) -> np.ndarray:
     return np.array([[f.atoms.get_chemical_symbols().count(el) for el in elements] for f in frames], dtype=float)
 
 
-def named_tasks(prefixes: list[str], tasks: set[str]) -> set[str]:
-    """The task hashes among ``tasks`` that the hash prefixes ``prefixes`` name, one each."""
+def named_tasks(prefixes: list[str], tasks: set[str], aliases: dict[str, str] | None = None) -> set[str]:
+    """The task hashes among ``tasks`` that the hash prefixes ``prefixes`` name, one each;
+    ``aliases`` maps other task hashes to one of ``tasks`` (a relaxation that took up the frames
+    of another, to that one: :func:`heterocat.store.path_roots`)."""
+    aliases = {task: group for task, group in (aliases or {}).items() if group in tasks}
+    names = tasks | set(aliases)
     named = set()
     for prefix in prefixes:
-        matches = [t for t in tasks if t.startswith(prefix)]
+        matches = [t for t in names if t.startswith(prefix)]
         if len(matches) != 1:
             raise HeterocatError(f"task {prefix}: {'no' if not matches else len(matches)} tasks with frames "
-                                 f"match it (tasks: {', '.join(sorted(t[:16] for t in tasks))})")
-        named.add(matches[0])
+                                 f"match it (tasks: {', '.join(sorted(t[:16] for t in names))})")
+        named.add(aliases.get(matches[0], matches[0]))
     return named
 
 

@@ -290,14 +290,16 @@ def _cmd_index(args: argparse.Namespace) -> None:
 def _cmd_mlip_finetune(args: argparse.Namespace) -> None:
     from heterocat.calculate.finetune import finetune, named_tasks  # noqa: PLC0415
     from heterocat.calculate.mlip import resolve_device  # noqa: PLC0415
-    from heterocat.store import labelled_frames  # noqa: PLC0415
+    from heterocat.store import labelled_frames, path_roots  # noqa: PLC0415
 
     if not (Path(args.workdir) / "results.db").exists():
         raise HeterocatError(f"{args.workdir} holds no results store (results.db)")
     frames, level, line = labelled_frames(args.workdir, method=args.method, level=args.level,
                                           running=not args.finished_only, every=args.every)
     base, _, modal = args.model.partition(":")
-    held_out_tasks = named_tasks(args.hold_out, {f.group for f in frames}) if args.hold_out else None
+    # a relaxation that took up another's frames is held out with them (one group)
+    held_out_tasks = named_tasks(args.hold_out, {f.group for f in frames}, path_roots(args.workdir)) \
+        if args.hold_out else None
     record = finetune(frames, Path(args.out or Path(args.workdir) / "models"), base=base, modal=modal or None,
                       held_out=args.held_out, epochs=args.epochs, learning_rate=args.learning_rate,
                       seed=args.seed, device=resolve_device(args.device), held_out_tasks=held_out_tasks, progress=True,
