@@ -92,3 +92,41 @@ def test_a_relaxation_reports_its_skipped_updates(tmp_path):
     result = run_task(atoms, "relax", settings, tmp_path)
     assert result["status"] == "done" and result["converged"]
     assert result["bfgs_updates_skipped"] == 0  # a convex EMT cluster: ASE's path exactly
+
+
+def test_a_curvature_floor_shortens_the_step_along_a_soft_mode_only():
+    """min_curvature: along a Hessian eigenvalue of 0.01 eV/Å² a force of 0.05 eV/Å gives ASE a
+    5 Å step (then scaled to maxstep, shrinking every other component with it); with a floor of
+    1 eV/Å² it is 0.05 Å, and a stiff direction (70 eV/Å²) keeps ASE's step."""
+    steps = {}
+    for floor in (0.0, 1.0):
+        atoms = rattled_cu13()
+        atoms.calc = EMT()
+        optimizer = GuardedBFGS(atoms, logfile=None, min_curvature=floor)
+        optimizer.update(atoms.positions.ravel(), atoms.get_forces().ravel(), None, None)  # ASE: the first sets H0
+        optimizer.state.hessian[0, 0] = 0.01
+        gradient = np.zeros(3 * len(atoms))
+        gradient[0], gradient[4] = -0.05, 0.7
+        # the same positions as the last step: no Hessian update, only the step
+        optimizer.pos0, optimizer.forces0 = atoms.positions.ravel().copy(), -gradient
+        steps[floor], _ = optimizer.prepare_step(atoms.positions.ravel(), gradient)
+    assert steps[0.0][0] == pytest.approx(5.0) and steps[1.0][0] == pytest.approx(0.05)
+    assert steps[0.0][4] == pytest.approx(-0.01) and steps[1.0][4] == pytest.approx(-0.01)
+
+
+def test_a_curvature_floor_is_off_by_default_keeps_task_identities_and_refuses_other_optimisers(tmp_path):
+    from heterocat.calculate.tasks import ase_optimizer, task_hash
+    from heterocat.errors import HeterocatError
+
+    atoms = rattled_cu13()
+    base = load_settings("ci", assignments=['calculator.name="emt"'])
+    before = {**base, "relax": {k: v for k, v in base["relax"].items() if k != "min_curvature"}}
+    floored = load_settings("ci", assignments=['calculator.name="emt"', "relax.min_curvature=1.0"])
+    assert base["relax"]["min_curvature"] == 0.0
+    assert task_hash(atoms, base, "relax") == task_hash(atoms, before, "relax")  # stores made before it
+    assert task_hash(atoms, floored, "relax") != task_hash(atoms, base, "relax")
+    assert ase_optimizer("BFGS", 1.0)[1] == {"min_curvature": 1.0}
+    with pytest.raises(HeterocatError, match="min_curvature is a BFGS setting"):
+        ase_optimizer("FIRE", 1.0)
+    result = run_task(rattled_cu13(), "relax", floored, tmp_path, store=False)
+    assert result["converged"] and result["fmax"] < base["relax"]["fmax"]

@@ -245,3 +245,11 @@ def test_a_relaxation_and_the_one_that_took_it_up_give_each_frame_once_in_one_gr
     assert path_roots(tmp_path) == {tight["task_hash"]: loose["task_hash"]}
     frames, _, _ = labelled_frames(tmp_path, method="emt")
     assert len(frames) == tight["steps"] and {f.group for f in frames} == {loose["task_hash"]}
+
+
+def test_a_relaxation_given_a_curvature_floor_goes_on_from_the_frames_of_one_without(tmp_path):
+    """relax.min_curvature changes the step rule, not the calculator: the frames so far stay valid."""
+    loose = run_task(_perturbed_pt13(), "relax", _emt("relax.fmax=0.1"), tmp_path)
+    floored = run_task(_perturbed_pt13(), "relax", _emt("relax.fmax=0.01", "relax.min_curvature=1.0"), tmp_path)
+    assert floored["continued_from"] == loose["task_hash"] and floored["resumed_from_step"] == loose["steps"]
+    assert floored["converged"] and floored["fmax"] < 0.01 and floored["energy"] < loose["energy"]

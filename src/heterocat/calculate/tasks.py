@@ -88,7 +88,8 @@ def task_hash(atoms: Atoms, settings: dict, kind: str, extra: dict | None = None
     does not redo single points.
     """
     physics = {"calculator": _calculator_identity(settings["calculator"])}
-    physics.update({section: settings[section] for section in _SECTIONS_OF[kind] if section in settings})
+    physics.update({section: _later_keys_left_out(settings[section], _LATER_KEYS.get(section, {}))
+                    for section in _SECTIONS_OF[kind] if section in settings})
     payload = {"structure": _structure_record(atoms), "settings": physics, "kind": kind,
                "extra": extra or {}, "major": __version__.split(".")[0]}
     text = json.dumps(payload, sort_keys=True, default=str)
@@ -104,16 +105,21 @@ _SECTIONS_OF = {"single": (), "relax": ("relax",), "vib": ("vib",)}
 _NOT_FOR = {"gpaw": ("model", "device")}
 
 
-#: Calculator keys added after stores were made, with the value they had implicitly: left out of
-#: a task's identity at that value, so that older stores keep their task hashes.
-_LATER_KEYS = {"dispersion": "", "convergence_forces": 0.0}
+#: Settings keys added after stores were made, by section, with the value they had implicitly:
+#: left out of a task's identity at that value, so that older stores keep their task hashes.
+_LATER_KEYS = {"calculator": {"dispersion": "", "convergence_forces": 0.0}, "relax": {"min_curvature": 0.0}}
+
+
+def _later_keys_left_out(section: dict, later: dict) -> dict:
+    """``section`` without the keys of ``later`` that hold the value they had before they existed."""
+    return {k: v for k, v in section.items() if not (k in later and v == later[k])}
 
 
 def _calculator_identity(calc: dict) -> dict:
     """The calculator settings that change the numbers of this calculator."""
     if calc["name"] == "gpaw":
-        return {k: v for k, v in calc.items() if k not in _NOT_FOR["gpaw"]
-                and not (k in _LATER_KEYS and v == _LATER_KEYS[k])}
+        return _later_keys_left_out({k: v for k, v in calc.items() if k not in _NOT_FOR["gpaw"]},
+                                    _LATER_KEYS["calculator"])
     if calc["name"] == "emt":
         return {"name": "emt"}
     from heterocat.calculate.mlip import model_identity  # noqa: PLC0415
@@ -352,8 +358,9 @@ HESSIAN_FROM = "hessian_from"
 SPENT = "spent.json"
 #: the task hash of the relaxation whose frames this one continues (:func:`continue_relaxation`)
 CONTINUED_FROM = "continued_from"
-#: relaxation settings that say only when to stop: relaxations that differ in nothing else take one path
-STOPPING = ("fmax", "steps")
+#: relaxation settings that a relaxation may change and go on from its frames: when it stops, and
+#: the curvature its BFGS steps assume at least (the frames so far are the same calculator's)
+RESUMABLE = ("fmax", "steps", "min_curvature")
 #: what a relaxation leaves to continue from; the trajectory last, so that it marks a complete copy
 _RELAX_STATE = ("optimizer.json", "relax.log", SPENT, RESTART, HESSIAN_FROM, "final.extxyz", "relax.traj")
 
@@ -366,15 +373,16 @@ def spent_seconds(directory: Path) -> float:
 
 
 def path_identity(atoms: Atoms, settings: dict) -> str:
-    """The hash of a relaxation's path: its task hash without the stopping criteria (``relax.fmax``,
-    ``relax.steps``).  Relaxations that share it take the same steps until the first of them stops."""
-    follow = {key: value for key, value in settings["relax"].items() if key not in STOPPING}
+    """The hash of a relaxation without the settings it may change on the way (:data:`RESUMABLE`).
+    Relaxations that share it and their step rule take the same steps until the first of them stops."""
+    follow = {key: value for key, value in settings["relax"].items() if key not in RESUMABLE}
     return task_hash(atoms, {**settings, "relax": follow}, "relax")
 
 
 def continuation_source(directory: Path, atoms: Atoms, settings: dict) -> Path | None:
     """The task folder of another relaxation in this store on the same path as the one in
-    ``directory`` (:func:`path_identity`: it differs at most in ``fmax`` or ``steps``), the one with
+    ``directory`` (:func:`path_identity`: it differs at most in ``fmax``, ``steps`` or
+    ``min_curvature``), the one with
     the most written frames; None when there is none.  Folders whose inputs do not give back their
     own hash (edited or cut short) are passed over."""
     key, calculator = path_identity(atoms, settings), _calculator_identity(settings["calculator"])
@@ -401,7 +409,7 @@ def continue_relaxation(directory: Path, atoms: Atoms, settings: dict) -> str | 
     """Start the relaxation in ``directory`` from the frames of one on the same path
     (:func:`continuation_source`): its trajectory, optimiser state, saved electrons and wall time
     are copied, and :func:`relax` resumes from them, so that a relaxation asked again with another
-    ``fmax`` or step limit goes on where the other stopped instead of from its start.  Returns the
+    ``fmax``, step limit or ``min_curvature`` goes on where the other stopped instead of from its start.  Returns the
     source's task hash, or None (frames of its own already, no source, or a source that another
     process is running: its files are still being written)."""
     if broadcast(is_writer() and (directory / "relax.traj").exists()):
@@ -495,7 +503,7 @@ def relax(atoms: Atoms, settings: dict, directory: Path, hessian: str | os.PathL
             resume_moments(atoms, last)
     opts = settings["relax"]
     attempts: list = []
-    optimizer_cls, options = ase_optimizer(opts["optimizer"])
+    optimizer_cls, options = ase_optimizer(opts["optimizer"], opts.get("min_curvature", 0.0))
     state: dict[str, Any] = {"converged": False, "resumed_from_density": False}
     earlier, begun = broadcast(spent_seconds(directory)), time.time()
 
@@ -584,8 +592,8 @@ def _seed_hessian(atoms: Atoms, hessian: str | os.PathLike | None, state: Path, 
     return broadcast(Path(hessian).parent.name)  # every MPI rank reads the file after rank 0 wrote it
 
 
-def ase_optimizer(name: str) -> tuple[type, dict[str, Any]]:
-    """ASE optimiser class of ``name`` and its keyword arguments.
+def ase_optimizer(name: str, min_curvature: float = 0.0) -> tuple[type, dict[str, Any]]:
+    """ASE optimiser class of ``name`` and its keyword arguments (``min_curvature``, eV/Å²: BFGS only).
 
     ``PreconLBFGS`` is ASE's preconditioned LBFGS with the ``Exp`` preconditioner
     (Packwood et al., J. Chem. Phys. 144, 164109 (2016)), given explicitly because
@@ -597,10 +605,12 @@ def ase_optimizer(name: str) -> tuple[type, dict[str, Any]]:
     """
     import ase.optimize  # noqa: PLC0415
 
+    if min_curvature and name != "BFGS":
+        raise HeterocatError(f"relax.min_curvature is a BFGS setting; relax.optimizer is {name}")
     if name == "BFGS":  # ASE's, with the Hessian update skipped where it would break positive definiteness
         from heterocat.calculate.optimizers import GuardedBFGS  # noqa: PLC0415
 
-        return GuardedBFGS, {}
+        return GuardedBFGS, {"min_curvature": min_curvature} if min_curvature else {}
     if name == "PreconLBFGS":
         from ase.optimize.precon import Exp, PreconLBFGS  # noqa: PLC0415
 
