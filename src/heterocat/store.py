@@ -189,7 +189,8 @@ def _running_relaxations(workdir: Path, level: str) -> list[tuple[str, list]]:
 
 def path_roots(workdir: str | os.PathLike) -> dict[str, str]:
     """For each relaxation that took up another's frames (``continued_from``, after a change of
-    ``fmax`` or ``steps``), the first relaxation of that path: the task its frames began in."""
+    ``fmax``, ``steps`` or ``min_curvature``), the first relaxation of that path: the task its
+    frames began in."""
     from heterocat.calculate.tasks import CONTINUED_FROM  # noqa: PLC0415
 
     source = {marker.parent.name: marker.read_text().strip()
