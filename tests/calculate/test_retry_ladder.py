@@ -26,3 +26,19 @@ def test_the_damped_rung_is_pulay_in_the_legacy_code():
     calc = make_calculator(_h2(), load_settings("ci"), None, rung, {"legacy_gpaw": True})
     mixer = calc.parameters["mixer"]  # gpaw.Mixer(...) as the legacy code keeps it
     assert mixer["backend"] == "pulay" and mixer["beta"] == rung["mixer"]["beta"]
+
+
+def test_an_earlier_gpaw_log_is_kept_when_a_rung_or_a_resumed_run_opens_a_new_one(tmp_path):
+    """GPAW opens its text output afresh: the log of a failed rung or of a killed run moves to
+    gpaw.N.txt first, so that every SCF the task ran stays on record."""
+    from heterocat.calculate.tasks import gpaw_log
+
+    assert gpaw_log(tmp_path) == str(tmp_path / "gpaw.txt") and not list(tmp_path.iterdir())
+    for run in ("first run\n", "second run\n"):
+        (tmp_path / "gpaw.txt").write_text(run)
+        gpaw_log(tmp_path)
+    assert not (tmp_path / "gpaw.txt").exists()
+    assert [(tmp_path / f"gpaw.{n}.txt").read_text() for n in (1, 2)] == ["first run\n", "second run\n"]
+    (tmp_path / "gpaw.txt").write_text("")  # an empty log is no record: written over
+    gpaw_log(tmp_path)
+    assert not (tmp_path / "gpaw.3.txt").exists()

@@ -257,11 +257,25 @@ def _is_scf_failure(err: Exception) -> bool:
     return type(err).__name__ in ("KohnShamConvergenceError", "ConvergenceError")
 
 
+def gpaw_log(directory: Path) -> str:
+    """The path of GPAW's text output in ``directory`` (``gpaw.txt``), an earlier run's output
+    there first moved to the next free ``gpaw.N.txt``: GPAW opens its output afresh, and a resumed
+    relaxation or the retry ladder's next rung would otherwise write over the SCF log before it."""
+    path = directory / "gpaw.txt"
+    if is_writer() and path.exists() and path.stat().st_size:
+        n = 1
+        while (directory / f"gpaw.{n}.txt").exists():
+            n += 1
+        os.replace(path, directory / f"gpaw.{n}.txt")
+    return str(path)
+
+
 def _with_ladder(atoms: Atoms, settings: dict, directory: Path, action, attempts: list,
                  extra: dict | None = None) -> Any:
     """Run ``action()`` with a fresh calculator per ladder rung until the SCF converges."""
     for rung in RETRY_LADDER:
-        atoms.calc = make_calculator(atoms, settings, str(directory / "gpaw.txt"), rung, extra)
+        txt = gpaw_log(directory) if settings["calculator"]["name"] == "gpaw" else None
+        atoms.calc = make_calculator(atoms, settings, txt, rung, extra)
         start = time.time()
         try:
             value = action()
@@ -518,7 +532,7 @@ def relax(atoms: Atoms, settings: dict, directory: Path, hessian: str | os.PathL
         done = broadcast(_count_frames(traj_path))
         remaining = max(opts["steps"] - done, 0)
         if is_gpaw and last is not None and not attempts:  # the first rung resumes the electrons too
-            restarted = _restart_calculator(restart_path, settings, str(directory / "gpaw.txt"))
+            restarted = _restart_calculator(restart_path, settings, str(directory / "gpaw.txt"))  # the rung's log
             if restarted is not None:
                 atoms.calc = restarted
                 state["resumed_from_density"] = True
