@@ -191,10 +191,9 @@ def path_roots(workdir: str | os.PathLike) -> dict[str, str]:
     """For each relaxation that took up another's frames (``continued_from``, after a change of
     ``fmax``, ``steps`` or ``min_curvature``), the first relaxation of that path: the task its
     frames began in."""
-    from heterocat.calculate.tasks import CONTINUED_FROM  # noqa: PLC0415
+    from heterocat.calculate.tasks import continuations  # noqa: PLC0415
 
-    source = {marker.parent.name: marker.read_text().strip()
-              for marker in Path(workdir).glob(f"tasks/relax/*/{CONTINUED_FROM}")}
+    source = continuations(workdir)
     roots = {}
     for task in source:
         root, seen = task, {task}

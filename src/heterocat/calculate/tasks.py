@@ -386,6 +386,13 @@ def spent_seconds(directory: Path) -> float:
     return float(read_json(path)["wall_time"]) if path.exists() else 0.0
 
 
+def continuations(workdir: str | os.PathLike) -> dict[str, str]:
+    """Each relaxation in ``workdir``'s store that took up another's frames, with that one's hash
+    (its ``continued_from`` marker)."""
+    return {marker.parent.name: marker.read_text().strip()
+            for marker in sorted(Path(workdir).glob(f"tasks/relax/*/{CONTINUED_FROM}"))}
+
+
 def path_identity(atoms: Atoms, settings: dict) -> str:
     """The hash of a relaxation without the settings it may change on the way (:data:`RESUMABLE`).
     Relaxations that share it and their step rule take the same steps until the first of them stops."""

@@ -276,7 +276,7 @@ def task_status(workdir: str | os.PathLike) -> list[dict[str, Any]]:
     for directory in sorted(Path(workdir).glob("tasks/*/*")):
         result_path = directory / "result.json"
         row: dict[str, Any] = {"task_hash": directory.name, "task": directory.parent.name}
-        if directory.name in taken_up:  # relaxations to another fmax or step limit went on from its frames
+        if directory.name in taken_up:  # relaxations with another fmax, step limit or curvature floor went on
             row["continued_by"] = taken_up[directory.name]
         if result_path.exists():
             result = read_json(result_path)
@@ -310,11 +310,11 @@ def task_status(workdir: str | os.PathLike) -> list[dict[str, Any]]:
 
 def continued_by(workdir: str | os.PathLike) -> dict[str, list[str]]:
     """For each relaxation whose frames others took up (their ``continued_from``), their hashes."""
-    from heterocat.calculate.tasks import CONTINUED_FROM  # noqa: PLC0415
+    from heterocat.calculate.tasks import continuations  # noqa: PLC0415
 
     out: dict[str, list[str]] = {}
-    for marker in sorted(Path(workdir).glob(f"tasks/relax/*/{CONTINUED_FROM}")):
-        out.setdefault(marker.read_text().strip(), []).append(marker.parent.name)
+    for task, source in continuations(workdir).items():
+        out.setdefault(source, []).append(task)
     return out
 
 

@@ -93,7 +93,7 @@ def learn(study: Study, workdir: str | os.PathLike, *, rounds: int = 3, toleranc
     from heterocat.calculate.finetune import finetune  # noqa: PLC0415
     from heterocat.calculate.tasks import level_of_theory  # noqa: PLC0415
     from heterocat.io import read_json, write_json  # noqa: PLC0415
-    from heterocat.store import labelled_frames, method_of  # noqa: PLC0415
+    from heterocat.store import labelled_frames, method_of, path_roots  # noqa: PLC0415
     from heterocat.study.run import run_study  # noqa: PLC0415
 
     if study.mlip != "sevenn":
@@ -116,8 +116,9 @@ def learn(study: Study, workdir: str | os.PathLike, *, rounds: int = 3, toleranc
             raise HeterocatError(f"round {k}: no finished {method} adsorbate relaxation to hold out "
                                  f"(the study needs strategy screen with dft_stage = relax)")
         held = choose_held_out(rows, held_out, seed=k)
-        tuned = finetune(frames, Path(workdir) / "models", base=base, held_out_tasks=held, epochs=epochs,
-                         learning_rate=learning_rate, seed=k, device=device, progress=progress,
+        roots = path_roots(workdir)  # frames are grouped by the task their relaxation's frames began in
+        tuned = finetune(frames, Path(workdir) / "models", base=base, held_out_tasks={roots.get(h, h) for h in held},
+                         epochs=epochs, learning_rate=learning_rate, seed=k, device=device, progress=progress,
                          source={"workdir": str(Path(workdir).resolve()), "level_id": level, "level": line,
                                  "active_learning_round": k, "every": every})
         tuned_settings = {**mlip, "calculator": {**mlip["calculator"], "model": tuned["model"]}}
