@@ -204,6 +204,27 @@ def path_roots(workdir: str | os.PathLike) -> dict[str, str]:
     return roots
 
 
+def relaxation_path(workdir: str | os.PathLike, task_hash: str) -> tuple[list, list[dict[str, Any]]]:
+    """The complete frames of relaxation ``task_hash`` (those it took up from another included) and
+    its path's segments, first to last: each relaxation's hash, the step its own optimiser took first
+    and its ``relax`` settings."""
+    from heterocat.calculate.tasks import continuations, task_directory  # noqa: PLC0415
+
+    directory = task_directory(workdir, "relax", task_hash)
+    if not (directory / "settings.json").exists():
+        raise HeterocatError(f"no relaxation {task_hash} in {workdir}")
+    source = continuations(workdir)
+    chain = [task_hash]
+    while chain[-1] in source and source[chain[-1]] not in chain:
+        chain.append(source[chain[-1]])
+    segments = []
+    for task, donor in zip(chain, chain[1:] + [None]):
+        first = len(complete_frames(task_directory(workdir, "relax", donor) / "relax.traj")) if donor else 1
+        settings = read_json(task_directory(workdir, "relax", task) / "settings.json")
+        segments.append({"task_hash": task, "first_step": first, "relax": settings.get("relax", {})})
+    return complete_frames(directory / "relax.traj"), segments[::-1]
+
+
 def labelled_frames(workdir: str | os.PathLike, method: str = "dft", level: str | None = None,
                     running: bool = True, every: int = 1):
     """The frames (structure, energy, forces) of one level of theory in ``workdir``'s store.

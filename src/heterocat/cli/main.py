@@ -236,12 +236,48 @@ def _cmd_run(args: argparse.Namespace) -> None:
         raise HeterocatError("some tasks failed or were skipped; see 'heterocat status'")
 
 
+def _relaxation_steps(workdir: str, task_hash: str, as_json: bool) -> None:
+    """``status --steps``: a relaxation step by step, over every segment of its path."""
+    from heterocat.analyse.relaxation import relaxation_steps, uphill_steps  # noqa: PLC0415
+    from heterocat.store import relaxation_path  # noqa: PLC0415
+
+    frames, segments = relaxation_path(workdir, task_hash)
+    if not frames:
+        raise HeterocatError(f"relaxation {task_hash} has no frames yet")
+    steps = relaxation_steps([a.get_potential_energy() for a in frames], [a.get_forces() for a in frames],
+                             [a.positions for a in frames], [a.calc.results.get("magmom") for a in frames])
+    uphill = uphill_steps(steps)
+    starts = {s["first_step"]: s for s in segments}
+
+    def text() -> str:
+        lines = [f"{'step':>4} {'E (eV)':>12} {'dE (meV)':>9} {'fmax (eV/Å)':>11} {'moment (μB)':>11} "
+                 f"{'d moment':>8} {'largest move (Å)':>16}"]
+        for s in steps:
+            if s.step in starts:
+                seg = starts[s.step]
+                rules = ", ".join(f"{k} {v}" for k, v in sorted(seg["relax"].items()) if k != "steps")
+                lines.append(f"  -- {seg['task_hash']} from step {s.step}: {rules}")
+            lines.append(f"{s.step:>4} {s.energy:>12.4f} {'' if s.change is None else f'{1000 * s.change:+.1f}':>9} "
+                         f"{s.fmax:>11.3f} {'' if s.magmom is None else f'{s.magmom:.2f}':>11} "
+                         f"{'' if s.moment_change is None else f'{s.moment_change:+.2f}':>8} "
+                         f"{'' if s.largest_move is None else f'{s.largest_move:.3f}':>16}"
+                         f"{'  uphill' if s.step in uphill else ''}")
+        lines.append(f"{len(steps) - 1} steps, {len(uphill)} uphill (energy rise over 1 meV)")
+        return "\n".join(lines)
+
+    _emit({"task_hash": task_hash, "segments": segments, "steps": [s.as_dict() for s in steps],
+           "uphill_steps": uphill}, as_json, text)
+
+
 def _cmd_status(args: argparse.Namespace) -> None:
     from heterocat.run.local import task_status  # noqa: PLC0415
     from heterocat.run.submit import queue_states  # noqa: PLC0415
 
     if not Path(args.workdir).is_dir():
         raise HeterocatError(f"no work directory {args.workdir}")
+    if args.steps:
+        _relaxation_steps(args.workdir, args.steps, args.json)
+        return
     rows = task_status(args.workdir)
     counts = {k: sum(r["status"] == k for r in rows) for k in ("done", "flagged", "failed", "running", "pending")}
     queue = queue_states(args.workdir)  # jobs submitted through myqueue, by task name
@@ -609,6 +645,8 @@ def _build_parser() -> argparse.ArgumentParser:
 
     st = sub.add_parser("status", help="done / flagged / failed / running / pending tasks")
     st.add_argument("workdir")
+    st.add_argument("--steps", metavar="HASH", help="one relaxation step by step: energy change, fmax, moment, "
+                    "largest move, uphill steps (over the relaxations it took up)")
     st.add_argument("--json", action="store_true")
     st.set_defaults(func=_cmd_status)
 
