@@ -143,3 +143,10 @@ def distances(atoms: Atoms, points: np.ndarray, indices: np.ndarray) -> np.ndarr
     if not atoms.pbc.any():
         return np.linalg.norm(points[:, None] - atoms.positions[indices][None], axis=-1)
     return get_distances(points, atoms.positions[indices], cell=atoms.cell, pbc=atoms.pbc)[1]
+
+
+def final_moments(atoms: Atoms) -> np.ndarray | None:
+    """The local moments (μB) that a spin-polarised calculation left on ``atoms`` (its calculator's
+    results), or None when there are none."""
+    moments = getattr(atoms.calc, "results", {}).get("magmoms") if atoms.calc is not None else None
+    return None if moments is None else np.asarray(moments, dtype=float)

@@ -198,6 +198,13 @@ def file_sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
+def error_summary(errors) -> dict[str, float]:
+    """Mean and largest |error| (eV) and the share of errors within 0.1 eV (the fine-tune's goal)."""
+    e = np.abs(np.asarray(errors, dtype=float))
+    return {"mae": round(float(e.mean()), 4), "max": round(float(e.max()), 4),
+            "within_0.1eV": round(float((e <= 0.1).mean()), 3)}
+
+
 def errors(model: SevenNetModel, frames: list[Frame]) -> dict[str, Any]:
     """Energy errors (eV; per frame, and per atom) and force MAE (eV/Å, free atoms) of ``model``."""
     e_err, f_err = [], []
@@ -209,10 +216,10 @@ def errors(model: SevenNetModel, frames: list[Frame]) -> dict[str, Any]:
     e = np.array(e_err)
     n = np.array([len(f.atoms) for f in frames])
     forces = np.concatenate(f_err) if f_err else np.zeros(0)
-    return {"frames": len(frames), "energy_mae": round(float(np.abs(e).mean()), 4),
-            "energy_max": round(float(np.abs(e).max()), 4),
+    stats = error_summary(e)
+    return {"frames": len(frames), "energy_mae": stats["mae"], "energy_max": stats["max"],
             "energy_mae_per_atom": round(float(np.abs(e / n).mean()), 5),
-            "within_0.1eV": round(float((np.abs(e) <= 0.1).mean()), 3),
+            "within_0.1eV": stats["within_0.1eV"],
             "force_mae": round(float(forces.mean()), 4) if forces.size else None}
 
 

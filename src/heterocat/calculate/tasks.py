@@ -44,7 +44,7 @@ from heterocat.errors import HeterocatError
 from heterocat.io import complete_frames, read_json, read_structure, write_json, write_structure
 from heterocat.parallel import broadcast, is_writer
 from heterocat.records import Settings, TaskMetadata, TaskResult
-from heterocat.systems import part_indices
+from heterocat.systems import final_moments, part_indices
 
 KINDS = ("single", "relax", "vib")
 MLIPS = ("chgnet", "sevenn")
@@ -493,9 +493,9 @@ def resume_moments(atoms: Atoms, last: Atoms) -> None:
     one, so that successive frames of one relaxation would differ in spin state.  A
     non-spin-polarised input stays so.
     """
-    moments = getattr(last.calc, "results", {}).get("magmoms") if last.calc is not None else None
+    moments = final_moments(last)
     if moments is not None and atoms.get_initial_magnetic_moments().any():
-        atoms.set_initial_magnetic_moments(np.asarray(moments, dtype=float))
+        atoms.set_initial_magnetic_moments(moments)
 
 
 def relax(atoms: Atoms, settings: dict, directory: Path, hessian: str | os.PathLike | None = None) -> dict[str, Any]:

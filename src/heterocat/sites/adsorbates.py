@@ -20,7 +20,7 @@ from ase.geometry import get_distances
 from heterocat.errors import HeterocatError
 from heterocat.geometry import rotation_about, rotation_between
 from heterocat.sites.records import Site
-from heterocat.systems import ADSORBATE, parts, set_parts
+from heterocat.systems import ADSORBATE, final_moments, parts, set_parts
 
 ALIASES = {"N2H2": "NHNH", "NH2NH2": "N2H4"}
 #: Placement is refused if an adsorbate atom comes closer to a surface atom than
@@ -307,10 +307,10 @@ def transplant(adsorbed: Atoms, substrate: Atoms) -> Atoms:
         bonded = np.isin(np.arange(len(surface)), d.min(axis=0).argmin())
     out = adsorbed.copy()
     out.positions[surface] += moved
-    final_moments = substrate.calc.results.get("magmoms") if substrate.calc is not None else None
-    if final_moments is not None and adsorbed.get_initial_magnetic_moments().any():
+    substrate_moments = final_moments(substrate)
+    if substrate_moments is not None and adsorbed.get_initial_magnetic_moments().any():
         moments = adsorbed.get_initial_magnetic_moments()
-        moments[surface] = final_moments
+        moments[surface] = substrate_moments
         out.set_initial_magnetic_moments(moments)
     out.positions[ads] += moved[bonded].mean(axis=0)
     _check_clearance(out[surface], out.positions[ads], tuple(out.get_chemical_symbols()[i] for i in ads))
