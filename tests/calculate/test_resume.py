@@ -253,3 +253,16 @@ def test_a_relaxation_given_a_curvature_floor_goes_on_from_the_frames_of_one_wit
     floored = run_task(_perturbed_pt13(), "relax", _emt("relax.fmax=0.01", "relax.min_curvature=1.0"), tmp_path)
     assert floored["continued_from"] == loose["task_hash"] and floored["resumed_from_step"] == loose["steps"]
     assert floored["converged"] and floored["fmax"] < 0.01 and floored["energy"] < loose["energy"]
+
+
+def test_a_killed_relaxation_whose_frames_another_took_up_is_listed_as_taken_up_not_pending(tmp_path):
+    """It will never run again: listing it as pending would count work that is not left."""
+    loose = run_task(_perturbed_pt13(), "relax", _emt("relax.fmax=0.1"), tmp_path)
+    for name in ("result.json", "final.extxyz"):  # killed after its last frame was written
+        (Path(loose["directory"]) / name).unlink()
+    assert {r["task_hash"]: r["status"] for r in task_status(tmp_path)} == {loose["task_hash"]: "pending"}
+    tight = run_task(_perturbed_pt13(), "relax", _emt("relax.fmax=0.01"), tmp_path)
+    assert tight["continued_from"] == loose["task_hash"]
+    rows = {r["task_hash"]: r for r in task_status(tmp_path)}
+    assert rows[loose["task_hash"]]["status"] == "taken up" and rows[tight["task_hash"]]["status"] == "done"
+    assert rows[loose["task_hash"]]["reason"].startswith(f"taken up by {tight['task_hash']} at step")

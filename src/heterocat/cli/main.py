@@ -279,7 +279,8 @@ def _cmd_status(args: argparse.Namespace) -> None:
         _relaxation_steps(args.workdir, args.steps, args.json)
         return
     rows = task_status(args.workdir)
-    counts = {k: sum(r["status"] == k for r in rows) for k in ("done", "flagged", "failed", "running", "pending")}
+    counts = {k: sum(r["status"] == k for r in rows) for k in ("done", "flagged", "failed", "running", "pending",
+                                                                  "taken up")}
     queue = queue_states(args.workdir)  # jobs submitted through myqueue, by task name
 
     def text() -> str:
@@ -643,7 +644,7 @@ def _build_parser() -> argparse.ArgumentParser:
     fe.add_argument("--json", action="store_true")
     fe.set_defaults(func=_cmd_freeenergy)
 
-    st = sub.add_parser("status", help="done / flagged / failed / running / pending tasks")
+    st = sub.add_parser("status", help="done / flagged / failed / running / pending / taken-up tasks")
     st.add_argument("workdir")
     st.add_argument("--steps", metavar="HASH", help="one relaxation step by step: energy change, fmax, moment, "
                     "largest move, uphill steps (over the relaxations it took up)")

@@ -268,7 +268,8 @@ def _progress(total: int, enabled: bool):
 
 
 def task_status(workdir: str | os.PathLike) -> list[dict[str, Any]]:
-    """Every task folder in ``workdir``: done, flagged, failed, running or pending, with reasons."""
+    """Every task folder in ``workdir``: done, flagged, failed, running, pending, or taken up (an
+    unfinished relaxation whose frames another went on from), with reasons."""
     from heterocat.io import lock_held, read_json  # noqa: PLC0415
 
     rows = []
@@ -293,6 +294,8 @@ def task_status(workdir: str | os.PathLike) -> list[dict[str, Any]]:
             status = "pending"
             if lock_held(directory / ".lock"):
                 status = "running"
+            elif directory.name in taken_up:  # its frames went on in another task: it will not run again
+                status = "taken up"
             row.update(status=status, **_unfinished_metadata(directory))
             progress = relaxation_progress(directory) if row["task"] == "relax" else {}
             row.update(progress)
