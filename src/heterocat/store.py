@@ -189,7 +189,7 @@ def _running_relaxations(workdir: Path, level: str) -> list[tuple[str, list]]:
 
 def path_roots(workdir: str | os.PathLike) -> dict[str, str]:
     """For each relaxation that took up another's frames (``continued_from``, after a change of
-    ``fmax``, ``steps`` or ``min_curvature``), the first relaxation of that path: the task its
+    ``fmax``, ``steps``, ``min_curvature`` or ``maxstep``), the first relaxation of that path: the task its
     frames began in."""
     from heterocat.calculate.tasks import continuations  # noqa: PLC0415
 

@@ -120,12 +120,14 @@ def test_a_curvature_floor_is_off_by_default_keeps_task_identities_and_refuses_o
 
     atoms = rattled_cu13()
     base = load_settings("ci", assignments=['calculator.name="emt"'])
-    before = {**base, "relax": {k: v for k, v in base["relax"].items() if k != "min_curvature"}}
+    before = {**base, "relax": {k: v for k, v in base["relax"].items() if k not in ("min_curvature", "maxstep")}}
     floored = load_settings("ci", assignments=['calculator.name="emt"', "relax.min_curvature=1.0"])
-    assert base["relax"]["min_curvature"] == 0.0
+    assert base["relax"]["min_curvature"] == 0.0 and base["relax"]["maxstep"] == 0.0
     assert task_hash(atoms, base, "relax") == task_hash(atoms, before, "relax")  # stores made before it
     assert task_hash(atoms, floored, "relax") != task_hash(atoms, base, "relax")
     assert ase_optimizer("BFGS", 1.0)[1] == {"min_curvature": 1.0}
+    assert ase_optimizer("BFGS", 0.0, 0.1)[1] == {"maxstep": 0.1} and ase_optimizer("FIRE", 0.0, 0.1)[1] == {"maxstep": 0.1}
+    assert ase_optimizer("BFGS")[1] == {}
     with pytest.raises(HeterocatError, match="min_curvature is a BFGS setting"):
         ase_optimizer("FIRE", 1.0)
     result = run_task(rattled_cu13(), "relax", floored, tmp_path, store=False)

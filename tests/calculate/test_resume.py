@@ -266,3 +266,21 @@ def test_a_killed_relaxation_whose_frames_another_took_up_is_listed_as_taken_up_
     rows = {r["task_hash"]: r for r in task_status(tmp_path)}
     assert rows[loose["task_hash"]]["status"] == "taken up" and rows[tight["task_hash"]]["status"] == "done"
     assert rows[loose["task_hash"]]["reason"].startswith(f"taken up by {tight['task_hash']} at step")
+
+
+def test_a_shorter_maxstep_goes_on_from_the_frames_and_holds_after_the_saved_bfgs_state_is_read(tmp_path):
+    """relax.maxstep is a step rule: the frames so far stay valid, and ASE's restart, which would
+    bring back the saved 0.2 Å, does not override it."""
+    from heterocat.analyse.relaxation import relaxation_steps
+    from heterocat.io import complete_frames
+
+    first = run_task(_perturbed_pt13(), "relax", _emt("relax.fmax=0.005", "relax.steps=3"), tmp_path)
+    short = run_task(_perturbed_pt13(), "relax", _emt("relax.fmax=0.005", "relax.maxstep=0.02"), tmp_path)
+    assert not first["converged"] and first["fmax"] > 0.5  # stopped by its step limit, far from the minimum
+    assert short["continued_from"] == first["task_hash"] and short["converged"] and short["fmax"] < 0.005
+    frames = complete_frames(Path(short["directory"]) / "relax.traj")
+    steps = relaxation_steps([a.get_potential_energy() for a in frames], [a.get_forces() for a in frames],
+                             [a.positions for a in frames])
+    moves = [s.largest_move for s in steps[1:]]
+    assert max(moves[:first["steps"] - 1]) > 0.05  # the first relaxation's steps, at ASE's 0.2 Å
+    assert max(moves[first["steps"] - 1:]) <= 0.02 + 1e-9

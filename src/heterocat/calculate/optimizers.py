@@ -66,8 +66,11 @@ class GuardedBFGS(BFGS):
         super().update(pos, forces, pos0, forces0)
 
     def read(self) -> None:
-        """ASE's restart, with a saved Hessian's non-positive eigenvalues set to ``alpha`` (eV/Å²)."""
+        """ASE's restart, with a saved Hessian's non-positive eigenvalues set to ``alpha`` (eV/Å²).
+        The step limit stays this run's ``maxstep`` (ASE's restart would bring back the saved one)."""
+        maxstep = self.maxstep
         super().read()
+        self.maxstep = maxstep
         self.state.hessian = positive_definite(self.state.hessian, self.alpha)
 
 

@@ -60,8 +60,9 @@ DEFAULTS: dict[str, Any] = {
         "vacuum_check": 4.0,
     },
     # min_curvature: eV/Å², 0 = ASE's step; the smallest curvature a BFGS step assumes along any
-    # direction, so that a soft mode whose curvature the forces' noise sets gets no maxstep-long step
-    "relax": {"optimizer": "BFGS", "fmax": 0.03, "steps": 300, "min_curvature": 0.0},
+    # direction, so that a soft mode whose curvature the forces' noise sets gets no maxstep-long step.
+    # maxstep: Å, 0 = the optimiser's own (0.2 Å in ASE); the longest move of any atom in one step
+    "relax": {"optimizer": "BFGS", "fmax": 0.03, "steps": 300, "min_curvature": 0.0, "maxstep": 0.0},
     # h: grid spacing (Å) of GPAW's finite-difference vibrations; 0 = calculator.h.  Egg-box
     # noise in the forces makes vibrations need a finer grid than energies.
     "vib": {"delta": 0.01, "nfree": 2, "h": 0.0},
@@ -135,6 +136,7 @@ SCHEMA: dict[str, Any] = {
         "fmax": _number(0.001, 5.0),
         "steps": _number(1, 100000, integer=True),
         "min_curvature": _number(0.0, 1000.0),
+        "maxstep": _number(0.0, 1.0),
     },
     "vib": {"delta": _number(0.001, 0.1), "nfree": _choice(2, 4), "h": _number(0.0, 0.4)},
 }
@@ -181,6 +183,7 @@ MEANING: dict[str, str] = {
     "relax.fmax": "largest force on a free atom at convergence, eV/Å",
     "relax.steps": "most optimizer steps (a relaxation that stops there is noted)",
     "relax.min_curvature": "smallest curvature a BFGS step assumes along any direction, eV/Å² (0: ASE's step)",
+    "relax.maxstep": "longest move of an atom in one optimiser step, Å (0: the optimiser's own, 0.2 in ASE)",
     "vib.delta": "finite-difference displacement, Å",
     "vib.nfree": "displacements per coordinate (2 or 4)",
     "vib.h": "GPAW grid spacing of the Hessian, Å (0: calculator.h); egg-box noise needs a finer grid",

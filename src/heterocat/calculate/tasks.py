@@ -107,7 +107,8 @@ _NOT_FOR = {"gpaw": ("model", "device")}
 
 #: Settings keys added after stores were made, by section, with the value they had implicitly:
 #: left out of a task's identity at that value, so that older stores keep their task hashes.
-_LATER_KEYS = {"calculator": {"dispersion": "", "convergence_forces": 0.0}, "relax": {"min_curvature": 0.0}}
+_LATER_KEYS = {"calculator": {"dispersion": "", "convergence_forces": 0.0},
+               "relax": {"min_curvature": 0.0, "maxstep": 0.0}}
 
 
 def _later_keys_left_out(section: dict, later: dict) -> dict:
@@ -374,7 +375,7 @@ SPENT = "spent.json"
 CONTINUED_FROM = "continued_from"
 #: relaxation settings that a relaxation may change and go on from its frames: when it stops, and
 #: the curvature its BFGS steps assume at least (the frames so far are the same calculator's)
-RESUMABLE = ("fmax", "steps", "min_curvature")
+RESUMABLE = ("fmax", "steps", "min_curvature", "maxstep")
 #: what a relaxation leaves to continue from; the trajectory last, so that it marks a complete copy
 _RELAX_STATE = ("optimizer.json", "relax.log", SPENT, RESTART, HESSIAN_FROM, "final.extxyz", "relax.traj")
 
@@ -402,8 +403,8 @@ def path_identity(atoms: Atoms, settings: dict) -> str:
 
 def continuation_source(directory: Path, atoms: Atoms, settings: dict) -> Path | None:
     """The task folder of another relaxation in this store on the same path as the one in
-    ``directory`` (:func:`path_identity`: it differs at most in ``fmax``, ``steps`` or
-    ``min_curvature``), the one with
+    ``directory`` (:func:`path_identity`: it differs at most in ``fmax``, ``steps``,
+    ``min_curvature`` or ``maxstep``), the one with
     the most written frames; None when there is none.  Folders whose inputs do not give back their
     own hash (edited or cut short) are passed over."""
     key, calculator = path_identity(atoms, settings), _calculator_identity(settings["calculator"])
@@ -430,7 +431,7 @@ def continue_relaxation(directory: Path, atoms: Atoms, settings: dict) -> str | 
     """Start the relaxation in ``directory`` from the frames of one on the same path
     (:func:`continuation_source`): its trajectory, optimiser state, saved electrons and wall time
     are copied, and :func:`relax` resumes from them, so that a relaxation asked again with another
-    ``fmax``, step limit or ``min_curvature`` goes on where the other stopped instead of from its start.  Returns the
+    ``fmax``, step limit, ``min_curvature`` or ``maxstep`` goes on where the other stopped instead of from its start.  Returns the
     source's task hash, or None (frames of its own already, no source, or a source that another
     process is running: its files are still being written)."""
     if broadcast(is_writer() and (directory / "relax.traj").exists()):
@@ -524,7 +525,7 @@ def relax(atoms: Atoms, settings: dict, directory: Path, hessian: str | os.PathL
             resume_moments(atoms, last)
     opts = settings["relax"]
     attempts: list = []
-    optimizer_cls, options = ase_optimizer(opts["optimizer"], opts.get("min_curvature", 0.0))
+    optimizer_cls, options = ase_optimizer(opts["optimizer"], opts.get("min_curvature", 0.0), opts.get("maxstep", 0.0))
     state: dict[str, Any] = {"converged": False, "resumed_from_density": False}
     earlier, begun = broadcast(spent_seconds(directory)), time.time()
 
@@ -613,8 +614,9 @@ def _seed_hessian(atoms: Atoms, hessian: str | os.PathLike | None, state: Path, 
     return broadcast(Path(hessian).parent.name)  # every MPI rank reads the file after rank 0 wrote it
 
 
-def ase_optimizer(name: str, min_curvature: float = 0.0) -> tuple[type, dict[str, Any]]:
-    """ASE optimiser class of ``name`` and its keyword arguments (``min_curvature``, eV/Å²: BFGS only).
+def ase_optimizer(name: str, min_curvature: float = 0.0, maxstep: float = 0.0) -> tuple[type, dict[str, Any]]:
+    """ASE optimiser class of ``name`` and its keyword arguments (``min_curvature``, eV/Å²: BFGS only;
+    ``maxstep``, Å, the longest move of an atom in one step: 0 leaves the optimiser's own).
 
     ``PreconLBFGS`` is ASE's preconditioned LBFGS with the ``Exp`` preconditioner
     (Packwood et al., J. Chem. Phys. 144, 164109 (2016)), given explicitly because
@@ -628,15 +630,16 @@ def ase_optimizer(name: str, min_curvature: float = 0.0) -> tuple[type, dict[str
 
     if min_curvature and name != "BFGS":
         raise HeterocatError(f"relax.min_curvature is a BFGS setting; relax.optimizer is {name}")
+    step = {"maxstep": maxstep} if maxstep else {}
     if name == "BFGS":  # ASE's, with the Hessian update skipped where it would break positive definiteness
         from heterocat.calculate.optimizers import GuardedBFGS  # noqa: PLC0415
 
-        return GuardedBFGS, {"min_curvature": min_curvature} if min_curvature else {}
+        return GuardedBFGS, {**({"min_curvature": min_curvature} if min_curvature else {}), **step}
     if name == "PreconLBFGS":
         from ase.optimize.precon import Exp, PreconLBFGS  # noqa: PLC0415
 
-        return PreconLBFGS, {"precon": Exp(), "use_armijo": True}
-    return getattr(ase.optimize, name), {}
+        return PreconLBFGS, {"precon": Exp(), "use_armijo": True, **step}
+    return getattr(ase.optimize, name), step
 
 
 def _count_frames(path: Path) -> int:
