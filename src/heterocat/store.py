@@ -205,14 +205,15 @@ def path_roots(workdir: str | os.PathLike) -> dict[str, str]:
 
 
 def relaxation_path(workdir: str | os.PathLike, task_hash: str) -> tuple[list, list[dict[str, Any]]]:
-    """The complete frames of relaxation ``task_hash`` (those it took up from another included) and
-    its path's segments, first to last: each relaxation's hash, the step its own optimiser took first
-    and its ``relax`` settings."""
+    """The complete frames of relaxation ``task_hash`` (a hash or its first digits; those it took up
+    from another included) and its path's segments, first to last: each relaxation's hash, the step
+    its own optimiser took first and its ``relax`` settings."""
     from heterocat.calculate.tasks import continuations, task_directory  # noqa: PLC0415
 
-    directory = task_directory(workdir, "relax", task_hash)
-    if not (directory / "settings.json").exists():
-        raise HeterocatError(f"no relaxation {task_hash} in {workdir}")
+    matches = [d for d in sorted(Path(workdir).glob(f"tasks/relax/{task_hash}*")) if (d / "settings.json").exists()]
+    if len(matches) != 1:
+        raise HeterocatError(f"{'no' if not matches else len(matches)} relaxations in {workdir} match {task_hash}")
+    directory, task_hash = matches[0], matches[0].name
     source = continuations(workdir)
     chain = [task_hash]
     while chain[-1] in source and source[chain[-1]] not in chain:

@@ -59,5 +59,7 @@ def test_status_steps_follows_a_relaxation_over_the_one_it_took_up(cli, tmp_path
     assert data["steps"][-1]["energy"] == pytest.approx(tight["energy"], abs=1e-6)
     text = cli("status", str(tmp_path), "--steps", tight["task_hash"]).stdout
     assert f"-- {tight['task_hash']} from step {loose['steps']}: fmax 0.005" in text
+    short = cli("status", str(tmp_path), "--steps", tight["task_hash"][:6], "--json")
+    assert json.loads(short.stdout)["task_hash"] == tight["task_hash"]  # the first digits will do
     r = cli("status", str(tmp_path), "--steps", "0123456789abcdef")
-    assert r.returncode == 2 and "error: no relaxation" in r.stderr and len(r.stderr.splitlines()) == 1
+    assert r.returncode == 2 and "error: no relaxations" in r.stderr and len(r.stderr.splitlines()) == 1

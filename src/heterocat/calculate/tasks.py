@@ -373,8 +373,9 @@ HESSIAN_FROM = "hessian_from"
 SPENT = "spent.json"
 #: the task hash of the relaxation whose frames this one continues (:func:`continue_relaxation`)
 CONTINUED_FROM = "continued_from"
-#: relaxation settings that a relaxation may change and go on from its frames: when it stops, and
-#: the curvature its BFGS steps assume at least (the frames so far are the same calculator's)
+#: relaxation settings that a relaxation may change and go on from its frames: when it stops, the
+#: curvature its BFGS steps assume at least and its longest step (the frames so far are the same
+#: calculator's)
 RESUMABLE = ("fmax", "steps", "min_curvature", "maxstep")
 #: what a relaxation leaves to continue from; the trajectory last, so that it marks a complete copy
 _RELAX_STATE = ("optimizer.json", "relax.log", SPENT, RESTART, HESSIAN_FROM, "final.extxyz", "relax.traj")

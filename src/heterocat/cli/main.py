@@ -242,6 +242,7 @@ def _relaxation_steps(workdir: str, task_hash: str, as_json: bool) -> None:
     from heterocat.store import relaxation_path  # noqa: PLC0415
 
     frames, segments = relaxation_path(workdir, task_hash)
+    task_hash = segments[-1]["task_hash"]  # the whole hash
     if not frames:
         raise HeterocatError(f"relaxation {task_hash} has no frames yet")
     steps = relaxation_steps([a.get_potential_energy() for a in frames], [a.get_forces() for a in frames],
@@ -255,7 +256,8 @@ def _relaxation_steps(workdir: str, task_hash: str, as_json: bool) -> None:
         for s in steps:
             if s.step in starts:
                 seg = starts[s.step]
-                rules = ", ".join(f"{k} {v}" for k, v in sorted(seg["relax"].items()) if k != "steps")
+                rules = ", ".join(f"{k} {v}" for k, v in sorted(seg["relax"].items())
+                                  if k != "steps" and (v or k not in ("min_curvature", "maxstep")))  # 0: off
                 lines.append(f"  -- {seg['task_hash']} from step {s.step}: {rules}")
             lines.append(f"{s.step:>4} {s.energy:>12.4f} {'' if s.change is None else f'{1000 * s.change:+.1f}':>9} "
                          f"{s.fmax:>11.3f} {'' if s.magmom is None else f'{s.magmom:.2f}':>11} "
