@@ -194,14 +194,16 @@ def path_roots(workdir: str | os.PathLike) -> dict[str, str]:
     from heterocat.calculate.tasks import continuations  # noqa: PLC0415
 
     source = continuations(workdir)
-    roots = {}
-    for task in source:
-        root, seen = task, {task}
-        while root in source and source[root] not in seen:
-            root = source[root]
-            seen.add(root)
-        roots[task] = root
-    return roots
+    return {task: _path_back(source, task)[-1] for task in source}
+
+
+def _path_back(source: dict[str, str], task: str) -> list[str]:
+    """``task``, the relaxation it took up, that one's, ... back to the first (``source``:
+    :func:`heterocat.calculate.tasks.continuations`); a marker loop ends the walk."""
+    path = [task]
+    while path[-1] in source and source[path[-1]] not in path:
+        path.append(source[path[-1]])
+    return path
 
 
 def relaxation_path(workdir: str | os.PathLike, task_hash: str) -> tuple[list, list[dict[str, Any]]]:
@@ -214,10 +216,7 @@ def relaxation_path(workdir: str | os.PathLike, task_hash: str) -> tuple[list, l
     if len(matches) != 1:
         raise HeterocatError(f"{'no' if not matches else len(matches)} relaxations in {workdir} match {task_hash}")
     directory, task_hash = matches[0], matches[0].name
-    source = continuations(workdir)
-    chain = [task_hash]
-    while chain[-1] in source and source[chain[-1]] not in chain:
-        chain.append(source[chain[-1]])
+    chain = _path_back(continuations(workdir), task_hash)
     segments = []
     for task, donor in zip(chain, chain[1:] + [None]):
         first = len(complete_frames(task_directory(workdir, "relax", donor) / "relax.traj")) if donor else 1
