@@ -189,6 +189,10 @@ name = "her"
     assert json.loads(again.stdout)["tasks"]["ran"] == 0  # a second run reads everything back
     report = _heterocat("study", "report", "study.toml", "--workdir", "w", "--json", cwd=tmp_path)
     assert report.returncode == 0 and (tmp_path / "w" / "report.html").exists()
+    status = _heterocat("study", "status", "study.toml", "--workdir", "w", "--json", cwd=tmp_path)
+    assert status.returncode == 0, status.stderr
+    counts = json.loads(status.stdout)["counts"]
+    assert sum(counts.values()) == json.loads(again.stdout)["tasks"]["total"] and counts["pending"] == 0
 
 
 def test_a_live_run_interrupted_leaves_a_valid_report_of_what_was_done(tmp_path):

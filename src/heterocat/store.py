@@ -225,6 +225,15 @@ def relaxation_path(workdir: str | os.PathLike, task_hash: str) -> tuple[list, l
     return complete_frames(directory / "relax.traj"), segments[::-1]
 
 
+def spin_searches(workdir: str | os.PathLike, task_hash: str) -> list[dict[str, Any]]:
+    """The spin-state searches of relaxation ``task_hash`` (the whole hash) so far, first to last:
+    the frame each searched at, its trials and the start it switched to (``relax.spin_search``)."""
+    from heterocat.calculate.tasks import SPIN_SEARCHES, task_directory  # noqa: PLC0415
+
+    path = task_directory(workdir, "relax", task_hash) / SPIN_SEARCHES
+    return read_json(path) if path.exists() else []
+
+
 def labelled_frames(workdir: str | os.PathLike, method: str = "dft", level: str | None = None,
                     running: bool = True, every: int = 1):
     """The frames (structure, energy, forces) of one level of theory in ``workdir``'s store.

@@ -56,9 +56,13 @@ def test_a_resumed_relaxation_starts_from_the_moments_of_its_last_frame():
     last.calc = SinglePointCalculator(last, energy=-1.0, magmoms=np.array([0.4, -0.2]))
     resume_moments(n2, last)
     assert n2.get_initial_magnetic_moments().tolist() == [0.4, -0.2]
-    closed = molecule("N2")  # spin-restricted input: it stays so
-    resume_moments(closed, last)
+    closed = molecule("N2")  # spin-restricted input whose frames are too: it stays so
+    restricted = closed.copy()
+    restricted.calc = SinglePointCalculator(restricted, energy=-1.0, magmoms=np.zeros(2))
+    resume_moments(closed, restricted)
     assert not closed.get_initial_magnetic_moments().any()
+    resume_moments(closed, last)  # frames with moments: a spin search moved it to a magnetic state
+    assert closed.get_initial_magnetic_moments().tolist() == [0.4, -0.2]
     without = n2.copy()
     without.calc = SinglePointCalculator(without, energy=-1.0)  # a frame with no moments: nothing changes
     resume_moments(n2, without)

@@ -62,7 +62,9 @@ DEFAULTS: dict[str, Any] = {
     # min_curvature: eV/Å², 0 = ASE's step; the smallest curvature a BFGS step assumes along any
     # direction, so that a soft mode whose curvature the forces' noise sets gets no maxstep-long step.
     # maxstep: Å, 0 = the optimiser's own (0.2 Å in ASE); the longest move of any atom in one step
-    "relax": {"optimizer": "BFGS", "fmax": 0.03, "steps": 300, "min_curvature": 0.0, "maxstep": 0.0},
+    # spin_search: GPAW; spin starts of the cluster tried at convergence (heterocat.calculate.spin)
+    "relax": {"optimizer": "BFGS", "fmax": 0.03, "steps": 300, "min_curvature": 0.0, "maxstep": 0.0,
+              "spin_search": []},
     # h: grid spacing (Å) of GPAW's finite-difference vibrations; 0 = calculator.h.  Egg-box
     # noise in the forces makes vibrations need a finer grid than energies.
     "vib": {"delta": 0.01, "nfree": 2, "h": 0.0},
@@ -107,6 +109,14 @@ def _setups(value: Any) -> str | None:
     return 'a table of element = PAW dataset name, e.g. {Ru = "8"} for Ru.8 (U goes in hubbard_u)'
 
 
+def _spin_starts(value: Any) -> str | None:
+    from heterocat.calculate.spin import check_start  # noqa: PLC0415
+
+    if isinstance(value, list) and all(check_start(v) is None for v in value):
+        return None
+    return 'a list of spin starts, each scale:X or ferro:M, e.g. ["scale:0", "scale:-1"]'
+
+
 #: Every key a preset may set, with its check.
 SCHEMA: dict[str, Any] = {
     "description": _text,
@@ -137,6 +147,7 @@ SCHEMA: dict[str, Any] = {
         "steps": _number(1, 100000, integer=True),
         "min_curvature": _number(0.0, 1000.0),
         "maxstep": _number(0.0, 1.0),
+        "spin_search": _spin_starts,
     },
     "vib": {"delta": _number(0.001, 0.1), "nfree": _choice(2, 4), "h": _number(0.0, 0.4)},
 }
@@ -184,6 +195,7 @@ MEANING: dict[str, str] = {
     "relax.steps": "most optimizer steps (a relaxation that stops there is noted)",
     "relax.min_curvature": "smallest curvature a BFGS step assumes along any direction, eV/Å² (0: ASE's step)",
     "relax.maxstep": "longest move of an atom in one optimiser step, Å (0: the optimiser's own, 0.2 in ASE)",
+    "relax.spin_search": "GPAW: spin starts of the cluster's moments tried at convergence (scale:X, ferro:M μB); a state 0.01 eV lower is relaxed in ([]: off)",
     "vib.delta": "finite-difference displacement, Å",
     "vib.nfree": "displacements per coordinate (2 or 4)",
     "vib.h": "GPAW grid spacing of the Hessian, Å (0: calculator.h); egg-box noise needs a finer grid",

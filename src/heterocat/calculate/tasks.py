@@ -33,6 +33,7 @@ from ase.constraints import FixAtoms
 from ase.io import Trajectory
 
 from heterocat import __version__
+from heterocat.calculate import spin
 from heterocat.calculate.checks import check_record
 from heterocat.calculate.settings import (
     check_vacuum,
@@ -90,6 +91,8 @@ def task_hash(atoms: Atoms, settings: dict, kind: str, extra: dict | None = None
     physics = {"calculator": _calculator_identity(settings["calculator"])}
     physics.update({section: _later_keys_left_out(settings[section], _LATER_KEYS.get(section, {}))
                     for section in _SECTIONS_OF[kind] if section in settings})
+    if "relax" in physics and settings["calculator"]["name"] != "gpaw":  # a spin search is GPAW's alone
+        physics["relax"].pop("spin_search", None)
     payload = {"structure": _structure_record(atoms), "settings": physics, "kind": kind,
                "extra": extra or {}, "major": __version__.split(".")[0]}
     text = json.dumps(payload, sort_keys=True, default=str)
@@ -108,7 +111,7 @@ _NOT_FOR = {"gpaw": ("model", "device")}
 #: Settings keys added after stores were made, by section, with the value they had implicitly:
 #: left out of a task's identity at that value, so that older stores keep their task hashes.
 _LATER_KEYS = {"calculator": {"dispersion": "", "convergence_forces": 0.0},
-               "relax": {"min_curvature": 0.0, "maxstep": 0.0}}
+               "relax": {"min_curvature": 0.0, "maxstep": 0.0, "spin_search": []}}
 
 
 def _later_keys_left_out(section: dict, later: dict) -> dict:
@@ -376,9 +379,12 @@ CONTINUED_FROM = "continued_from"
 #: relaxation settings that a relaxation may change and go on from its frames: when it stops, the
 #: curvature its BFGS steps assume at least and its longest step (the frames so far are the same
 #: calculator's)
-RESUMABLE = ("fmax", "steps", "min_curvature", "maxstep")
+RESUMABLE = ("fmax", "steps", "min_curvature", "maxstep", "spin_search")
+#: the spin-state searches at the ends of a relaxation's segments, one record each (:func:`_spin_search`)
+SPIN_SEARCHES = "spin_searches.json"
 #: what a relaxation leaves to continue from; the trajectory last, so that it marks a complete copy
-_RELAX_STATE = ("optimizer.json", "relax.log", SPENT, RESTART, HESSIAN_FROM, "final.extxyz", "relax.traj")
+_RELAX_STATE = ("optimizer.json", "relax.log", SPENT, RESTART, HESSIAN_FROM, SPIN_SEARCHES, "final.extxyz",
+                "relax.traj")
 
 
 def spent_seconds(directory: Path) -> float:
@@ -493,11 +499,11 @@ def resume_moments(atoms: Atoms, last: Atoms) -> None:
     Without its saved electrons GPAW would start again from the input's moments: its SCF then
     wanders through other spin states first (the campaign's NiO(100)/Ru13 did) and can stop in
     one, so that successive frames of one relaxation would differ in spin state.  A
-    non-spin-polarised input stays so.
+    non-spin-polarised relaxation stays so, unless a spin search moved it to a magnetic state.
     """
     moments = final_moments(last)
-    if moments is not None and atoms.get_initial_magnetic_moments().any():
-        atoms.set_initial_magnetic_moments(moments)
+    if moments is not None and (atoms.get_initial_magnetic_moments().any() or moments.any()):
+        atoms.set_initial_magnetic_moments(moments)  # moments on the last frame: a spin search switched it on
 
 
 def relax(atoms: Atoms, settings: dict, directory: Path, hessian: str | os.PathLike | None = None) -> dict[str, Any]:
@@ -509,6 +515,11 @@ def relax(atoms: Atoms, settings: dict, directory: Path, hessian: str | os.PathL
     relaxation that ended where this one starts (a pre-relaxation at a cheaper
     level); a fresh BFGS relaxation starts from its Hessian instead of ASE's
     guess (70 eV/Å² on the diagonal).
+
+    ``relax.spin_search`` (GPAW): at convergence, single points from other initial moments of the
+    cluster at the final geometry (:func:`_spin_search`); when one ends at least
+    :data:`~heterocat.calculate.spin.SPIN_SWITCH` lower, the relaxation goes on in that state from
+    its electrons (:func:`_switch_spin_state`), and searches again when it converges there.
     """
     atoms = atoms.copy()
     traj_path = directory / "relax.traj"
@@ -527,7 +538,8 @@ def relax(atoms: Atoms, settings: dict, directory: Path, hessian: str | os.PathL
     opts = settings["relax"]
     attempts: list = []
     optimizer_cls, options = ase_optimizer(opts["optimizer"], opts.get("min_curvature", 0.0), opts.get("maxstep", 0.0))
-    state: dict[str, Any] = {"converged": False, "resumed_from_density": False}
+    # electrons: the next rung's first attempt starts from restart.gpw (a resume, or a spin switch)
+    state: dict[str, Any] = {"converged": False, "resumed_from_density": False, "electrons": last is not None}
     earlier, begun = broadcast(spent_seconds(directory)), time.time()
 
     def spent() -> float:  # wall seconds over all runs so far (s)
@@ -540,11 +552,12 @@ def relax(atoms: Atoms, settings: dict, directory: Path, hessian: str | os.PathL
     def run() -> bool:
         done = broadcast(_count_frames(traj_path))
         remaining = max(opts["steps"] - done, 0)
-        if is_gpaw and last is not None and not attempts:  # the first rung resumes the electrons too
+        electrons, state["electrons"] = state["electrons"], False  # the first rung resumes the electrons too
+        if is_gpaw and electrons:
             restarted = _restart_calculator(restart_path, settings, str(directory / "gpaw.txt"))  # the rung's log
             if restarted is not None:
                 atoms.calc = restarted
-                state["resumed_from_density"] = True
+                state["resumed_from_density"] = state["resumed_from_density"] or not state.get("switched")
         with Trajectory(str(traj_path), "a", atoms) as traj:
             kwargs = {"logfile": str(directory / "relax.log"), "trajectory": traj, **options}
             if opts["optimizer"] in ("BFGS", "LBFGS", "FIRE"):  # ASE's PreconLBFGS cannot restart
@@ -553,7 +566,7 @@ def relax(atoms: Atoms, settings: dict, directory: Path, hessian: str | os.PathL
             optimizer.attach(keep_spent, 1)
             if is_gpaw:  # after the trajectory's frame: a step is saved once it is written
                 optimizer.attach(_save_restart, 1, atoms, restart_path)
-                if last is not None:  # ASE writes no frame and calls no observer at a resumed start:
+                if done:  # ASE writes no frame and calls no observer at a resumed start:
                     atoms.get_forces()  # save the electrons of its first SCF now, not a step later
                     _save_restart(atoms, restart_path)
             try:
@@ -575,6 +588,22 @@ def relax(atoms: Atoms, settings: dict, directory: Path, hessian: str | os.PathL
             atoms = kept  # the finished relaxation's own file (initial moments too): what starts from it stays the same task
     else:
         _with_ladder(atoms, settings, directory, run, attempts, extra={"symmetry": {"point_group": False}})
+    searches_path = directory / SPIN_SEARCHES
+    searches = broadcast(read_json(searches_path) if is_writer() and searches_path.exists() else [])
+    while is_gpaw and opts.get("spin_search") and state["converged"]:
+        step = broadcast(_count_frames(traj_path))
+        search, trials = _spin_search(atoms, settings, directory, step)
+        switches = sum(1 for s in searches if s["switched_to"] and s["step"] != step)
+        if search["lower"] and switches >= spin.MAX_SPIN_SWITCHES:
+            search["note"] = f"not taken: {spin.MAX_SPIN_SWITCHES} switches of spin state already"
+        search["switched_to"] = search["lower"] if "note" not in search else None
+        searches = [s for s in searches if s["step"] != step] + [search]
+        write_json(searches_path, searches)  # before the switch's frame: a kill in between repeats it
+        if not search["switched_to"]:
+            break
+        _switch_spin_state(atoms, directory, trials[search["switched_to"]])
+        state.update(converged=False, electrons=True, switched=True)
+        _with_ladder(atoms, settings, directory, run, attempts, extra={"symmetry": {"point_group": False}})
     result = _summary(atoms)
     result.update(converged=state["converged"], steps=_count_frames(traj_path),
                   resumed_from_step=resumed_from, resumed_from_density=state["resumed_from_density"],
@@ -587,10 +616,101 @@ def relax(atoms: Atoms, settings: dict, directory: Path, hessian: str | os.PathL
     marker = directory / HESSIAN_FROM  # written when seeded, so that a resumed relaxation still says so
     if seeded or broadcast(marker.exists()):
         result["hessian_from"] = seeded or broadcast(marker.read_text().strip() if is_writer() else None)
+    if searches:
+        result["spin_search"] = searches
     write_structure(final, _frozen(atoms, result))
     if is_writer():  # the relaxation is over: its saved electrons are no longer needed
         restart_path.unlink(missing_ok=True)
+        for saved in directory.glob(f"spin/*/*/{RESTART}"):
+            saved.unlink()
     return result
+
+
+def _spin_trial(atoms: Atoms, moments: np.ndarray, settings: dict, folder: Path) -> dict[str, Any]:
+    """A GPAW single point of ``atoms`` as they stand from the initial ``moments`` (μB), with the
+    relaxation's calculator settings: energy (eV), forces (eV/Å, as GPAW gives them: the frame a
+    switch writes), moments and wall time; its electrons saved in ``folder/restart.gpw``.  Read
+    back when ``folder`` holds its result (a search repeated after a kill)."""
+    done = folder / RESULT
+    kept = broadcast(read_json(done) if is_writer() and done.exists() else None)
+    if kept is not None:
+        return {**kept, "directory": str(folder)}
+    if is_writer():
+        folder.mkdir(parents=True, exist_ok=True)
+    trial = atoms.copy()
+    trial.set_initial_magnetic_moments(moments)
+    attempts: list = []
+    start = time.time()
+    _with_ladder(trial, settings, folder, trial.get_potential_energy, attempts, extra={"symmetry": {"point_group": False}})
+    out = _summary(trial)
+    out.update(raw_forces=np.round(trial.get_forces(apply_constraint=False), 6).tolist(),
+               start_moments=np.round(moments, 4).tolist(), scf_attempts=attempts,
+               wall_time=round(time.time() - start, 3))
+    _save_restart(trial, folder / RESTART)
+    write_json(done, out)  # last: the saved electrons are there when the result is
+    return {**out, "directory": str(folder)}
+
+
+def _spin_search(atoms: Atoms, settings: dict, directory: Path, step: int) -> tuple[dict[str, Any], dict[str, dict]]:
+    """The spin-state search at frame ``step`` of a converged relaxation (``atoms`` carries its
+    energy and moments): a single point per distinct start of ``relax.spin_search``
+    (:func:`heterocat.calculate.spin.distinct_starts`) in ``directory/spin/step-N/START``.
+    Returns the search's record (``lower``: the start to go on from, or None) and the trials."""
+    energy = float(atoms.get_potential_energy())
+    final = final_moments(atoms)
+    final = np.zeros(len(atoms)) if final is None else final
+    searched = spin.searched_atoms(atoms)
+    starts = spin.distinct_starts(list(settings["relax"]["spin_search"]), final, searched)
+    trials = {start: _spin_trial(atoms, moments, settings, directory / "spin" / f"step-{step}" / spin.folder_name(start))
+              for start, moments in starts.items()}
+    lower = spin.lowest_start(energy, {start: t["energy"] for start, t in trials.items()})
+    rows = [{"start": start, "energy": t["energy"], "delta_e": round(t["energy"] - energy, 4),
+             "magmom": round(float(t["magmom"]), 3),
+             "searched_moment": round(float(np.asarray(t["magmoms"])[searched].sum()), 3),
+             "wall_time": t["wall_time"]} for start, t in trials.items()]
+    record = {"step": step, "energy": energy, "magmom": round(float(final.sum()), 3),
+              "searched_moment": round(float(final[searched].sum()), 3), "searched_atoms": len(searched),
+              "trials": rows, "lower": lower}
+    return record, trials
+
+
+def _switch_spin_state(atoms: Atoms, directory: Path, trial: dict[str, Any]) -> None:
+    """Go on from the lower spin state ``trial`` (:func:`_spin_trial`) at ``atoms``' positions: its
+    electrons become the relaxation's saved ones, BFGS keeps its Hessian but makes no update across
+    the switch, and the state is written as a frame (last: the marker that the switch is done)."""
+    atoms.set_initial_magnetic_moments(trial["magmoms"])
+    frame = atoms.copy()
+    frame.calc = SinglePointCalculator(frame, energy=trial["energy"], forces=np.array(trial["raw_forces"]),
+                                       magmom=trial["magmom"], magmoms=np.array(trial["magmoms"]))
+    if is_writer():
+        part = directory / (RESTART + ".part")
+        shutil.copyfile(Path(trial["directory"]) / RESTART, part)
+        os.replace(part, directory / RESTART)
+        _restart_bfgs_here(directory / "optimizer.json", atoms.positions)
+        with Trajectory(str(directory / "relax.traj"), "a") as traj:
+            traj.write(frame)
+    broadcast(None)  # every MPI rank reads these files after rank 0 wrote them
+
+
+def _restart_bfgs_here(state: Path, positions: np.ndarray) -> None:
+    """Rewrite a BFGS state file so that its next step starts at ``positions`` (Å) with its Hessian
+    and makes no update from the step before (ASE skips an update across no move); another
+    optimiser's state is removed (it starts afresh)."""
+    if not state.exists():
+        return
+    from ase.io.jsonio import read_json as ase_read_json  # noqa: PLC0415
+    from ase.io.jsonio import write_json as ase_write_json  # noqa: PLC0415
+
+    with open(state) as fd:
+        data = ase_read_json(fd, always_array=False)
+    if not (isinstance(data, (list, tuple)) and len(data) >= 4 and np.ndim(data[0]) == 2):
+        state.unlink()
+        return
+    x = np.asarray(positions, dtype=float).ravel()
+    part = state.with_name(state.name + ".part")
+    with open(part, "w") as fd:
+        ase_write_json(fd, (np.asarray(data[0], dtype=float), x, np.zeros_like(x), data[3]))
+    os.replace(part, state)
 
 
 def _seed_hessian(atoms: Atoms, hessian: str | os.PathLike | None, state: Path, optimizer: str) -> str | None:

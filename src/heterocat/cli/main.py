@@ -239,10 +239,12 @@ def _cmd_run(args: argparse.Namespace) -> None:
 def _relaxation_steps(workdir: str, task_hash: str, as_json: bool) -> None:
     """``status --steps``: a relaxation step by step, over every segment of its path."""
     from heterocat.analyse.relaxation import relaxation_steps, uphill_steps  # noqa: PLC0415
-    from heterocat.store import relaxation_path  # noqa: PLC0415
+    from heterocat.store import relaxation_path, spin_searches  # noqa: PLC0415
 
     frames, segments = relaxation_path(workdir, task_hash)
     task_hash = segments[-1]["task_hash"]  # the whole hash
+    searches = spin_searches(workdir, task_hash)
+    switches = {s["step"]: s for s in searches if s.get("switched_to")}
     if not frames:
         raise HeterocatError(f"relaxation {task_hash} has no frames yet")
     steps = relaxation_steps([a.get_potential_energy() for a in frames], [a.get_forces() for a in frames],
@@ -257,8 +259,13 @@ def _relaxation_steps(workdir: str, task_hash: str, as_json: bool) -> None:
             if s.step in starts:
                 seg = starts[s.step]
                 rules = ", ".join(f"{k} {v}" for k, v in sorted(seg["relax"].items())
-                                  if k != "steps" and (v or k not in ("min_curvature", "maxstep")))  # 0: off
+                                  if k != "steps" and (v or k not in ("min_curvature", "maxstep", "spin_search")))  # 0, []: off
                 lines.append(f"  -- {seg['task_hash']} from step {s.step}: {rules}")
+            if s.step in switches:
+                switch = switches[s.step]
+                trial = next(t for t in switch["trials"] if t["start"] == switch["switched_to"])
+                lines.append(f"  -- spin state from {switch['switched_to']} at step {s.step - 1}'s geometry: "
+                             f"{1000 * trial['delta_e']:+.1f} meV")
             lines.append(f"{s.step:>4} {s.energy:>12.4f} {'' if s.change is None else f'{1000 * s.change:+.1f}':>9} "
                          f"{s.fmax:>11.3f} {'' if s.magmom is None else f'{s.magmom:.2f}':>11} "
                          f"{'' if s.moment_change is None else f'{s.moment_change:+.2f}':>8} "
@@ -268,7 +275,7 @@ def _relaxation_steps(workdir: str, task_hash: str, as_json: bool) -> None:
         return "\n".join(lines)
 
     _emit({"task_hash": task_hash, "segments": segments, "steps": [s.as_dict() for s in steps],
-           "uphill_steps": uphill}, as_json, text)
+           "uphill_steps": uphill, "spin_searches": searches}, as_json, text)
 
 
 def _cmd_status(args: argparse.Namespace) -> None:

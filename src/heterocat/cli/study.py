@@ -134,7 +134,7 @@ def run_command(args: argparse.Namespace) -> None:
     from heterocat.cli.main import _cmd_report, _cmd_status  # noqa: PLC0415
 
     command = _cmd_status if args.action == "status" else _cmd_report
-    command(argparse.Namespace(workdir=workdir, json=args.json))
+    command(argparse.Namespace(workdir=workdir, json=args.json, steps=None))
 
 
 def learn_text(out: dict[str, Any]) -> str:
