@@ -110,6 +110,16 @@ def test_o2_relaxed_as_a_singlet_goes_on_as_the_triplet_from_its_frames(tmp_path
     assert shown["spin_searches"] == searched["spin_search"]
     assert shown["steps"][first["step"]]["largest_move"] == pytest.approx(0.0, abs=1e-6)
     assert "spin state from ferro:1" in cli("status", str(tmp_path), "--steps", searched["task_hash"]).stdout
+    # killed in its last search, status says so
+    import shutil
+
+    from heterocat.run.local import relaxation_progress
+
+    cut = tmp_path / "cut"
+    shutil.copytree(searched["directory"], cut)
+    (cut / "result.json").unlink()
+    (cut / "spin" / f"step-{rest[-1]['step']}" / "ferro_1" / "result.json").unlink()
+    assert relaxation_progress(cut)["spin_search"] == {"ferro:1": "unfinished"}
 
 
 @pytest.mark.gpaw

@@ -304,7 +304,9 @@ def task_status(workdir: str | os.PathLike) -> list[dict[str, Any]]:
                                   else "interrupted; will resume from " if status == "pending" else "at ")
                                  + f"step {progress['steps']} (fmax {progress['fmax']:.3f} eV/Å)"
                                  + (", with its saved electrons" if progress["saved_electrons"] else "")
-                                 + (f"; {progress['spent_s'] / 60:.0f} min so far" if progress["spent_s"] else ""))
+                                 + (f"; {progress['spent_s'] / 60:.0f} min so far" if progress["spent_s"] else "")
+                                 + ("; spin search there: " + ", ".join(f"{k} {v}" for k, v in progress["spin_search"].items())
+                                    if "spin_search" in progress else ""))
             else:
                 row["reason"] = ""
         rows.append(row)
@@ -349,10 +351,15 @@ def relaxation_progress(directory: Path) -> dict[str, Any]:
         return {}
     last = frames[-1]
     forces = last.get_forces()  # the frame's constraints zero the fixed atoms
-    return {"steps": len(frames), "fmax": float(np.linalg.norm(forces, axis=1).max()),
-            "energy": float(last.get_potential_energy()),
-            "last_step_at": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(path.stat().st_mtime)),
-            "saved_electrons": (directory / "restart.gpw").exists(), "spent_s": spent_seconds(directory)}
+    out = {"steps": len(frames), "fmax": float(np.linalg.norm(forces, axis=1).max()),
+           "energy": float(last.get_potential_energy()),
+           "last_step_at": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(path.stat().st_mtime)),
+           "saved_electrons": (directory / "restart.gpw").exists(), "spent_s": spent_seconds(directory)}
+    trials = sorted(p for p in (directory / "spin" / f"step-{len(frames)}").glob("*") if p.is_dir())
+    if trials:  # converged, and searching spin states at its last frame (relax.spin_search)
+        out["spin_search"] = {t.name.replace("_", ":", 1): "done" if (t / "result.json").exists() else "unfinished"
+                              for t in trials}
+    return out
 
 
 def read_task_file(path: str | os.PathLike, preset: str, assignments: tuple[str, ...] = ()) -> list[TaskSpec]:
