@@ -668,7 +668,8 @@ def _spin_search(atoms: Atoms, settings: dict, directory: Path, step: int) -> tu
              "magmom": round(float(t["magmom"]), 3),
              "searched_moment": round(float(np.asarray(t["magmoms"])[searched].sum()), 3),
              "wall_time": t["wall_time"]} for start, t in trials.items()]
-    record = {"step": step, "energy": energy, "magmom": round(float(final.sum()), 3),
+    total = (atoms.calc.results if atoms.calc is not None else {}).get("magmom", final.sum())  # μB, the cell's
+    record = {"step": step, "energy": energy, "magmom": round(float(total), 3),
               "searched_moment": round(float(final[searched].sum()), 3), "searched_atoms": len(searched),
               "trials": rows, "lower": lower}
     return record, trials
