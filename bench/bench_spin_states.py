@@ -5,7 +5,8 @@ it starts near.  An adsorption energy compares two relaxations, so both must be 
 state (or the same kind of state).  This bench takes one finished relaxation of a results store,
 keeps its final geometry, its settings and the support's final moments, and runs GPAW single
 points (in a results store of their own, so a rerun prints at once) from other initial moments
-of the cluster's atoms (``--cluster``, default Ru):
+of the cluster's atoms (``--cluster``, default Ru); ``relax.spin_search`` does the same inside a
+relaxation, for the ``ferro`` and ``scale`` starts:
 
   stored           the relaxation's final moments (the SCF from scratch: does it find the same state?)
   from:HASH[:N]    the cluster moments of frame N (default the last) of another relaxation in the
@@ -35,6 +36,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 from ase.io import read  # noqa: E402
 
+from heterocat.calculate import spin  # noqa: E402
 from heterocat.calculate.tasks import load_result, task_directory  # noqa: E402
 from heterocat.errors import HeterocatError  # noqa: E402
 from heterocat.io import read_json, read_structure  # noqa: E402
@@ -59,23 +61,21 @@ def frame_moments(store: str, spec: str) -> np.ndarray:
 
 
 def start_moments(pattern: str, final: np.ndarray, cluster: np.ndarray, store: str) -> np.ndarray:
-    """Initial moments for ``pattern``: the support's final moments, the cluster's from the pattern."""
-    moments = final.copy()
+    """Initial moments for ``pattern``: the support's final moments, the cluster's from the pattern
+    (``ferro:M`` and ``scale:X`` as ``relax.spin_search`` reads them)."""
     kind, _, value = pattern.partition(":")
     if kind == "stored":
-        return moments
+        return final.copy()
     if kind == "from":
         other = frame_moments(store, value)
         if len(other) < len(final):
             raise HeterocatError(f"{pattern}: {len(other)} atoms, fewer than the relaxation's {len(final)}")
+        moments = final.copy()
         moments[cluster] = other[cluster]
-    elif kind == "ferro":
-        moments[cluster] = float(value)
-    elif kind == "scale":
-        moments[cluster] = final[cluster] * float(value)
-    else:
+        return moments
+    if kind not in ("ferro", "scale"):
         raise HeterocatError(f"unknown pattern {pattern!r}: stored, from:HASH[:N], ferro:M or scale:X")
-    return moments
+    return spin.start_moments(pattern, final, cluster)
 
 
 def scf_iterations(folder: Path) -> int:

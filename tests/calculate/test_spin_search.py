@@ -133,3 +133,19 @@ def test_o2_relaxed_as_the_triplet_stays_there(tmp_path):
     assert search["trials"][0]["delta_e"] > 0.3 and abs(search["trials"][0]["magmom"]) < 0.05
     assert search["energy"] == pytest.approx(triplet["energy"], abs=1e-9)
     assert triplet["magmom"] == pytest.approx(2.0, abs=0.1) and search["magmom"] == pytest.approx(triplet["magmom"], abs=1e-3)
+
+
+def test_the_spin_bench_reads_the_starts_as_the_relaxation_does():
+    import importlib.util
+
+    path = Path(__file__).parents[2] / "bench" / "bench_spin_states.py"
+    module_spec = importlib.util.spec_from_file_location("bench_spin_states", path)
+    bench = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(bench)
+    final, cluster = np.array([1.7, -1.7, 0.5, 0.6]), np.array([2, 3])
+    for start in ("scale:0", "scale:-1", "ferro:1"):
+        assert bench.start_moments(start, final, cluster, "").tolist() == \
+            spin.start_moments(start, final, cluster).tolist()
+    assert bench.start_moments("stored", final, cluster, "").tolist() == final.tolist()
+    with pytest.raises(HeterocatError, match="unknown pattern"):
+        bench.start_moments("flip", final, cluster, "")
