@@ -8,7 +8,8 @@ structure with energy, forces and moments (so ``ase db`` shows ``energy``,
 placed), ``site_label`` (the final site's label), ``magnetic_order``, ``preset``,
 ``task``, ``status``, ``converged``, ``flagged``, ``flags``, ``wall_time``, ``steps``, ``level``, ``method`` (``dft``, ``mlip`` or
 ``emt``: energies of different methods are never compared), ``strategy``,
-``orientation``, ``task_hash``, and ``level_id`` / ``gas_level_id`` (the
+``orientation``, ``task_hash``, ``spin_searched`` (a relaxation that searched for a lower spin state at its
+end, ``relax.spin_search``; absent otherwise), and ``level_id`` / ``gas_level_id`` (the
 calculator settings that change energies, with and without k-points: energies
 are subtracted only within one level).  The task
 folders are the durable record; :meth:`ResultsStore.rebuild` makes the
@@ -103,6 +104,8 @@ class ResultsStore:
         }
         if result.get("zpe") is not None:
             keys["zpe"] = float(result["zpe"])
+        if result.get("spin_search"):  # relax.spin_search looked for a lower spin state at its end
+            keys["spin_searched"] = True
         keys.update(_level_ids(task_dir))
         data = {"directory": str(task_dir)}
         for attempt in range(60):  # SQLite allows one writer at a time: wait for our turn

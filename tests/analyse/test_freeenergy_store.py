@@ -315,6 +315,18 @@ def test_far_from_minimum_single_point_is_noted():
     assert far_from_minimum_note({**row, "task": "relax"}) is None
 
 
+def test_an_adsorption_energy_whose_ends_were_searched_differently_for_spin_states_is_noted():
+    from heterocat.analyse.freeenergy import spin_search_note  # noqa: PLC0415
+
+    ads = {"system": "S", "adsorbate": "H", "site": "x", "task": "relax", "method": "dft", "spin_searched": True}
+    clean = {"system": "S", "adsorbate": "", "site": "", "task": "relax", "method": "dft"}
+    assert "spin state of the adsorbate was searched" in spin_search_note(ads, clean)
+    assert "spin state of the clean surface was searched" in spin_search_note({**ads, "spin_searched": False},
+                                                                              {**clean, "spin_searched": True})
+    assert spin_search_note(ads, {**clean, "spin_searched": True}) is None
+    assert spin_search_note({**ads, "spin_searched": False}, clean) is None
+
+
 def test_heterocat_check_brings_an_old_store_up_to_date(workdir, tmp_path):
     """A store written before the current checks (an old 'moved' flag, no final sites, no kept
     site enumeration): `heterocat check` replaces the flag by the anomaly classes, names final

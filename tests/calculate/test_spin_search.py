@@ -14,7 +14,7 @@ from heterocat.calculate import spin
 from heterocat.calculate.settings import load_settings
 from heterocat.calculate.tasks import task_hash
 from heterocat.errors import HeterocatError
-from heterocat.store import run_task
+from heterocat.store import ResultsStore, run_task
 from heterocat.systems import CLUSTER, SUPPORT, set_parts
 
 
@@ -105,6 +105,9 @@ def test_o2_relaxed_as_a_singlet_goes_on_as_the_triplet_from_its_frames(tmp_path
     # the trial's saved electrons are gone once the relaxation is over; its result stays
     assert not list(Path(searched["directory"]).glob("spin/*/*/restart.gpw"))
     assert list(Path(searched["directory"]).glob("spin/*/*/result.json"))
+    # the store's index says which relaxation searched (an adsorption energy notes ends searched unlike)
+    rows = {r["task_hash"]: r for r in ResultsStore(tmp_path).rows(task="relax")}
+    assert rows[searched["task_hash"]]["spin_searched"] and "spin_searched" not in rows[singlet["task_hash"]]
     # status --steps shows the switch where it happened
     shown = json.loads(cli("status", str(tmp_path), "--steps", searched["task_hash"], "--json").stdout)
     assert shown["spin_searches"] == searched["spin_search"]

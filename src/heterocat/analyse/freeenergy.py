@@ -146,6 +146,18 @@ def step_limit_note(row: dict) -> str | None:
             + (f" (fmax {fmax:.2f} eV/Å)" if fmax is not None else "") + "; its energy is an upper bound")
 
 
+def spin_search_note(row: dict, clean: dict) -> str | None:
+    """A note when one end of an adsorbate's energy difference searched for a lower spin state at
+    the end of its relaxation (``relax.spin_search``) and the other did not: a cluster's spin states
+    lie tenths of an eV apart, so the difference may carry one end's better state."""
+    ours, theirs = bool(row.get("spin_searched")), bool(clean.get("spin_searched"))
+    if ours == theirs or row.get("method", "dft") != "dft":
+        return None
+    searched, unsearched = ("the adsorbate", "the clean surface") if ours else ("the clean surface", "the adsorbate")
+    return (f"{row['system']}: *{row['adsorbate']} at {row['site']}: the spin state of {searched} was searched "
+            f"(relax.spin_search), that of {unsearched} not")
+
+
 def _energies(rows: list[dict], method: str) -> dict[tuple[str, str, str], dict]:
     """Lowest final energy of ``method`` per (system, adsorbate, site), over orientations."""
     out: dict[tuple[str, str, str], dict] = {}
@@ -551,7 +563,8 @@ def free_energies(workdir: str | os.PathLike, *, temperature: float = 298.15, ac
                 notes.append(value)
             else:
                 sites.append(value)
-                notes += [n for n in (step_limit_note(row), far_from_minimum_note(row)) if n]
+                notes += [n for n in (step_limit_note(row), far_from_minimum_note(row),
+                                      spin_search_note(row, clean[system])) if n]
                 notes += [n for n in value.notes if n.startswith(f"{system}: *")]
     best: dict[str, dict[str, SiteValue]] = {}
     for value in sites:
