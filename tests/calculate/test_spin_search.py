@@ -113,9 +113,22 @@ def test_o2_relaxed_as_a_singlet_goes_on_as_the_triplet_from_its_frames(tmp_path
     assert shown["spin_searches"] == searched["spin_search"]
     assert shown["steps"][first["step"]]["largest_move"] == pytest.approx(0.0, abs=1e-6)
     assert "spin state from ferro:1" in cli("status", str(tmp_path), "--steps", searched["task_hash"]).stdout
-    # killed in its last search, status says so
+    # killed right after the switch's frame (the file of the relaxation it took up still in place):
+    # it goes on from that frame, in the triplet, and does not switch again
     import shutil
 
+    from heterocat.calculate.tasks import relax
+    from heterocat.io import read_json, write_json
+
+    resumed = tmp_path / "resumed"
+    shutil.copytree(searched["directory"], resumed)
+    (resumed / "result.json").unlink()
+    shutil.copyfile(Path(singlet["directory"]) / "final.extxyz", resumed / "final.extxyz")
+    write_json(resumed / "spin_searches.json", read_json(resumed / "spin_searches.json")[:1])
+    again = relax(_o2(0.0), read_json(resumed / "settings.json"), resumed)
+    assert [s["switched_to"] for s in again["spin_search"]] == ["ferro:1", None]
+    assert again["energy"] == pytest.approx(searched["energy"], abs=1e-6) and again["steps"] == searched["steps"]
+    # killed in its last search, status says so
     from heterocat.run.local import relaxation_progress
 
     cut = tmp_path / "cut"

@@ -583,7 +583,8 @@ def relax(atoms: Atoms, settings: dict, directory: Path, hessian: str | os.PathL
         atoms.calc = SinglePointCalculator(atoms, **last.calc.results)
         state["converged"] = True
         kept = broadcast(read_structure(final) if is_writer() and final.exists() else None)
-        if kept is not None and np.allclose(kept.positions, atoms.positions, atol=1e-6):
+        if (kept is not None and np.allclose(kept.positions, atoms.positions, atol=1e-6)  # and the same state:
+                and abs(kept.get_potential_energy() - atoms.get_potential_energy()) < 1e-6):  # not a spin switch's frame
             kept.set_constraint(atoms.constraints)  # extxyz keeps no constraints
             atoms = kept  # the finished relaxation's own file (initial moments too): what starts from it stays the same task
     else:
@@ -684,9 +685,13 @@ def _switch_spin_state(atoms: Atoms, directory: Path, trial: dict[str, Any]) -> 
     frame.calc = SinglePointCalculator(frame, energy=trial["energy"], forces=np.array(trial["raw_forces"]),
                                        magmom=trial["magmom"], magmoms=np.array(trial["magmoms"]))
     if is_writer():
-        part = directory / (RESTART + ".part")
-        shutil.copyfile(Path(trial["directory"]) / RESTART, part)
-        os.replace(part, directory / RESTART)
+        saved = Path(trial["directory"]) / RESTART
+        if saved.exists():
+            part = directory / (RESTART + ".part")
+            shutil.copyfile(saved, part)
+            os.replace(part, directory / RESTART)
+        else:  # gone (a relaxation over once): GPAW starts from the state's moments instead
+            (directory / RESTART).unlink(missing_ok=True)
         _restart_bfgs_here(directory / "optimizer.json", atoms.positions)
         with Trajectory(str(directory / "relax.traj"), "a") as traj:
             traj.write(frame)
