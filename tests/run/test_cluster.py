@@ -117,6 +117,39 @@ def test_two_mpi_ranks_reproduce_one_rank(tmp_path):
     assert energies[2] == pytest.approx(energies[1], abs=1e-4)
 
 
+@pytest.mark.gpaw
+def test_two_mpi_ranks_relax_and_search_spin_states_as_one_rank(tmp_path):
+    """A relaxation on 2 ranks (its observers write files on rank 0 while GPAW's are collective; the
+    one that kept the wall time deadlocked both ranks) with a spin search: O2 started without
+    moments ends as the triplet, as on one rank."""
+    from ase.build import molecule
+
+    atoms = molecule("O2")
+    atoms.set_distance(0, 1, 1.30, fix=0.5)
+    atoms.center(vacuum=2.5)
+    atoms.pbc = False
+    atoms.set_initial_magnetic_moments([0.0, 0.0])
+    structure = tmp_path / "o2.extxyz"
+    write_structure(structure, atoms)
+    settings = load_settings("ci", assignments=['relax.spin_search=["ferro:1"]'])
+    results = {}
+    for ranks in (1, 2):
+        work = tmp_path / f"n{ranks}"
+        spec = write_spec(work / "spec.json", TaskSpec("o2", "relax", settings, structure=str(structure),
+                                                       metadata={"system": "gas", "adsorbate": "O2"}), work)
+        cmd = [sys.executable, "-m", "heterocat.run.task", str(spec)]
+        if ranks > 1:
+            cmd = ["mpiexec", "-n", str(ranks), *cmd]
+        r = subprocess.run(cmd, capture_output=True, text=True, env=ENV, timeout=600)
+        assert r.returncode == 0, r.stderr[-2000:]
+        (result,) = (work / "tasks" / "relax").glob("*/result.json")
+        results[ranks] = read_json(result)
+        assert f"cores: {ranks}" in (result.parent / "gpaw.txt").read_text().replace("  ", " ")
+    assert [s["switched_to"] for s in results[2]["spin_search"]] == ["ferro:1", None]
+    assert results[2]["magmom"] == pytest.approx(2.0, abs=0.1)
+    assert results[2]["energy"] == pytest.approx(results[1]["energy"], abs=1e-4)
+
+
 def _slurm_available() -> str | None:
     """Why a local Slurm cannot be started here, or None."""
     if shutil.which("slurmctld") is None or shutil.which("munged") is None:

@@ -546,8 +546,7 @@ def relax(atoms: Atoms, settings: dict, directory: Path, hessian: str | os.PathL
         return round(earlier + time.time() - begun, 3)
 
     def keep_spent() -> None:  # after each written step: what a kill would not lose
-        if is_writer():
-            write_json(directory / SPENT, {"wall_time": spent()})
+        write_json(directory / SPENT, {"wall_time": spent()})  # every MPI rank: rank 0 writes, all meet after
 
     def run() -> bool:
         done = broadcast(_count_frames(traj_path))
