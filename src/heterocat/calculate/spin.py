@@ -1,9 +1,9 @@
 """Spin states at the end of a relaxation: starts for the search and the choice between them.
 
 A metal cluster has many magnetic solutions within a few tenths of an eV, and the SCF keeps the
-one it starts near: the campaign's NiO(100)/Ru13 pre-relaxation ended 0.18 eV above a state whose
-cluster moment is reversed, which an SCF from zero cluster moments found at the same geometry
-(``bench/bench_spin_states.py``, docs/benchmarks.md).  An adsorption energy compares two
+one it starts near: a NiO(100)/Ru13 relaxation can end tenths of an eV above a state, its cluster
+moment reversed, that an SCF from zero cluster moments finds at the same geometry
+(``bench/bench_spin_states.py``; the numbers in docs/benchmarks.md).  An adsorption energy compares two
 relaxations, so each should end in the lowest state a search finds.  ``relax.spin_search`` names
 the starts tried at the converged geometry:
 
@@ -25,8 +25,8 @@ from heterocat.errors import HeterocatError
 from heterocat.systems import part_indices
 
 #: a state found at least this much lower (eV) than the one a relaxation ended in is taken and
-#: relaxed in; below it the two are one state within the SCF's reproducibility (two SCFs of the
-#: clean NiO(100)/Ru13 from different starts ended 1.2 meV apart in the same ferrimagnetic state)
+#: relaxed in; below it the two are one state within the SCF's reproducibility (SCFs of one state
+#: of NiO(100)/Ru13 from different starts agree to a few meV, docs/benchmarks.md)
 SPIN_SWITCH = 0.01
 #: the most times one relaxation moves to a lower spin state (each move lowers E by SPIN_SWITCH or more)
 MAX_SPIN_SWITCHES = 3
