@@ -101,20 +101,22 @@ def test_a_cluster_job_starts_its_adsorbate_on_another_tasks_substrate(tmp_path)
 def test_two_mpi_ranks_reproduce_one_rank(tmp_path):
     structure = tmp_path / "ru.extxyz"
     write_structure(structure, metal_slab("Ru", size=(1, 1, 2), vacuum=5.0, fixed_layers=1))
-    energies = {}
-    for ranks in (1, 2):
-        work = tmp_path / f"n{ranks}"
-        spec = _ci_spec(work, structure)
-        cmd = [sys.executable, "-m", "heterocat.run.task", str(spec)]
-        if ranks > 1:
-            cmd = ["mpiexec", "-n", str(ranks), *cmd]
-        r = subprocess.run(cmd, capture_output=True, text=True, env=ENV, timeout=900)
-        assert r.returncode == 0, r.stderr[-2000:]
-        (result,) = (work / "tasks" / "single").glob("*/result.json")
-        energies[ranks] = read_json(result)["energy"]
-        log = (result.parent / "gpaw.txt").read_text()
-        assert f"cores: {ranks}" in log.replace("  ", " ")  # GPAW itself ran on that many ranks
+    energies = {ranks: _run_on_ranks(_ci_spec(tmp_path / f"n{ranks}", structure), ranks)["energy"]
+                for ranks in (1, 2)}
     assert energies[2] == pytest.approx(energies[1], abs=1e-4)
+
+
+def _run_on_ranks(spec: Path, ranks: int) -> dict:
+    """The result of the one task of job ``spec`` run by ``heterocat.run.task`` on ``ranks`` MPI ranks."""
+    cmd = [sys.executable, "-m", "heterocat.run.task", str(spec)]
+    if ranks > 1:
+        cmd = ["mpiexec", "-n", str(ranks), *cmd]
+    r = subprocess.run(cmd, capture_output=True, text=True, env=ENV, timeout=900)
+    assert r.returncode == 0, r.stderr[-2000:]
+    (result,) = (spec.parent / "tasks").glob("*/*/result.json")
+    log = (result.parent / "gpaw.txt").read_text()
+    assert f"cores: {ranks}" in log.replace("  ", " ")  # GPAW itself ran on that many ranks
+    return read_json(result)
 
 
 @pytest.mark.gpaw
@@ -132,19 +134,9 @@ def test_two_mpi_ranks_relax_and_search_spin_states_as_one_rank(tmp_path):
     structure = tmp_path / "o2.extxyz"
     write_structure(structure, atoms)
     settings = load_settings("ci", assignments=['relax.spin_search=["ferro:1"]'])
-    results = {}
-    for ranks in (1, 2):
-        work = tmp_path / f"n{ranks}"
-        spec = write_spec(work / "spec.json", TaskSpec("o2", "relax", settings, structure=str(structure),
-                                                       metadata={"system": "gas", "adsorbate": "O2"}), work)
-        cmd = [sys.executable, "-m", "heterocat.run.task", str(spec)]
-        if ranks > 1:
-            cmd = ["mpiexec", "-n", str(ranks), *cmd]
-        r = subprocess.run(cmd, capture_output=True, text=True, env=ENV, timeout=600)
-        assert r.returncode == 0, r.stderr[-2000:]
-        (result,) = (work / "tasks" / "relax").glob("*/result.json")
-        results[ranks] = read_json(result)
-        assert f"cores: {ranks}" in (result.parent / "gpaw.txt").read_text().replace("  ", " ")
+    task = TaskSpec("o2", "relax", settings, structure=str(structure), metadata={"system": "gas", "adsorbate": "O2"})
+    results = {ranks: _run_on_ranks(write_spec(tmp_path / f"n{ranks}" / "spec.json", task, tmp_path / f"n{ranks}"),
+                                    ranks) for ranks in (1, 2)}
     assert [s["switched_to"] for s in results[2]["spin_search"]] == ["ferro:1", None]
     assert results[2]["magmom"] == pytest.approx(2.0, abs=0.1)
     assert results[2]["energy"] == pytest.approx(results[1]["energy"], abs=1e-4)
