@@ -29,6 +29,7 @@ def test_starts_set_the_cluster_and_keep_the_support():
     # scale:1 is the state the relaxation is in, and scale:0 given twice is one start
     assert list(spin.distinct_starts(["scale:1", "scale:0", "ferro:0", "scale:-1"], final, searched)) == \
         ["scale:0", "scale:-1"]
+    assert all(spin.start_of_folder(spin.folder_name(s)) == s for s in ("scale:-1", "ferro:0.5", "scale:0"))
     # a non-magnetic cluster has no scaled start to try
     assert list(spin.distinct_starts(["scale:0", "scale:-1"], np.zeros(5), searched)) == []
 

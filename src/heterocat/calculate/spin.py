@@ -89,3 +89,8 @@ def lowest_start(energy: float, trials: dict[str, float]) -> str | None:
 def folder_name(start: str) -> str:
     """A folder name for ``start`` (``scale:-1`` -> ``scale_-1``)."""
     return start.replace(":", "_")
+
+
+def start_of_folder(name: str) -> str:
+    """The start whose trial a folder holds (:func:`folder_name` read back)."""
+    return name.replace("_", ":", 1)

@@ -14,6 +14,7 @@ vibrations reuse ASE's per-displacement cache.
 
 from __future__ import annotations
 
+import copy
 import fcntl
 import hashlib
 import json
@@ -184,7 +185,7 @@ def make_calculator(atoms: Atoms, settings: dict, txt: str | None, rung: dict | 
     from gpaw import GPAW, FermiDirac, Mixer  # noqa: PLC0415
 
     params = gpaw_parameters(atoms, settings, txt=txt)
-    extra = dict(extra or {})
+    extra = copy.deepcopy(extra or {})  # the caller's keywords (a module constant) stay as they are
     ghosts = extra.pop("ghosts", None)
     if ghosts:
         params["setups"] = {**params.get("setups", {}), **{int(i): "ghost" for i in ghosts}}
@@ -380,6 +381,9 @@ CONTINUED_FROM = "continued_from"
 #: curvature its BFGS steps assume at least and its longest step (the frames so far are the same
 #: calculator's)
 RESUMABLE = ("fmax", "steps", "min_curvature", "maxstep", "spin_search")
+#: GPAW keywords of a relaxation and of its spin trials: GPAW stops with SymmetryBrokenError when a step
+#: breaks a point-group symmetry it used, so only time-reversal symmetry of the k-points is kept
+_RELAX_GPAW = {"symmetry": {"point_group": False}}
 #: the spin-state searches at the ends of a relaxation's segments, one record each (:func:`_spin_search`)
 SPIN_SEARCHES = "spin_searches.json"
 #: what a relaxation leaves to continue from; the trajectory last, so that it marks a complete copy
@@ -575,8 +579,6 @@ def relax(atoms: Atoms, settings: dict, directory: Path, hessian: str | os.PathL
                     state["skipped_updates"] = state.get("skipped_updates", 0) + optimizer.skipped_updates
         return state["converged"]
 
-    # GPAW stops with SymmetryBrokenError when a step breaks a point-group symmetry it
-    # used; relaxations keep only time-reversal symmetry of the k-points
     final = directory / "final.extxyz"
     if last is not None and _meets(last, opts["fmax"]):  # its last frame meets fmax: no SCF again
         atoms.calc = SinglePointCalculator(atoms, **last.calc.results)
@@ -587,7 +589,7 @@ def relax(atoms: Atoms, settings: dict, directory: Path, hessian: str | os.PathL
             kept.set_constraint(atoms.constraints)  # extxyz keeps no constraints
             atoms = kept  # the finished relaxation's own file (initial moments too): what starts from it stays the same task
     else:
-        _with_ladder(atoms, settings, directory, run, attempts, extra={"symmetry": {"point_group": False}})
+        _with_ladder(atoms, settings, directory, run, attempts, extra=_RELAX_GPAW)
     searches_path = directory / SPIN_SEARCHES
     searches = broadcast(read_json(searches_path) if is_writer() and searches_path.exists() else [])
     while is_gpaw and opts.get("spin_search") and state["converged"]:
@@ -603,7 +605,7 @@ def relax(atoms: Atoms, settings: dict, directory: Path, hessian: str | os.PathL
             break
         _switch_spin_state(atoms, directory, trials[search["switched_to"]])
         state.update(converged=False, electrons=True, switched=True)
-        _with_ladder(atoms, settings, directory, run, attempts, extra={"symmetry": {"point_group": False}})
+        _with_ladder(atoms, settings, directory, run, attempts, extra=_RELAX_GPAW)
     result = _summary(atoms)
     result.update(converged=state["converged"], steps=_count_frames(traj_path),
                   resumed_from_step=resumed_from, resumed_from_density=state["resumed_from_density"],
@@ -641,7 +643,7 @@ def _spin_trial(atoms: Atoms, moments: np.ndarray, settings: dict, folder: Path)
     trial.set_initial_magnetic_moments(moments)
     attempts: list = []
     start = time.time()
-    _with_ladder(trial, settings, folder, trial.get_potential_energy, attempts, extra={"symmetry": {"point_group": False}})
+    _with_ladder(trial, settings, folder, trial.get_potential_energy, attempts, extra=_RELAX_GPAW)
     out = _summary(trial)
     out.update(raw_forces=np.round(trial.get_forces(apply_constraint=False), 6).tolist(),
                start_moments=np.round(moments, 4).tolist(), scf_attempts=attempts,
@@ -703,18 +705,34 @@ def _restart_bfgs_here(state: Path, positions: np.ndarray) -> None:
     optimiser's state is removed (it starts afresh)."""
     if not state.exists():
         return
+    start = _bfgs_start(state, positions)
+    if start is None:
+        state.unlink()
+    else:
+        _write_bfgs_state(state, start)
+
+
+def _bfgs_start(hessian: Path, positions: np.ndarray) -> tuple | None:
+    """The BFGS state (Hessian, positions, forces, maxstep) that starts at ``positions`` (Å) with the
+    Hessian and maxstep of the BFGS state file ``hessian``, its last positions and forces set so that
+    ASE's first update is skipped; None when the file is no BFGS state of as many atoms."""
     from ase.io.jsonio import read_json as ase_read_json  # noqa: PLC0415
+
+    with open(hessian) as fd:
+        data = ase_read_json(fd, always_array=False)
+    x = np.asarray(positions, dtype=float).ravel()
+    if not (isinstance(data, (list, tuple)) and len(data) >= 4) or np.shape(data[0]) != (x.size, x.size):
+        return None
+    return np.asarray(data[0], dtype=float), x, np.zeros_like(x), data[3]
+
+
+def _write_bfgs_state(state: Path, data: tuple) -> None:
+    """Write a BFGS state file as ASE's BFGS reads it back (atomically: a kill leaves the old file)."""
     from ase.io.jsonio import write_json as ase_write_json  # noqa: PLC0415
 
-    with open(state) as fd:
-        data = ase_read_json(fd, always_array=False)
-    if not (isinstance(data, (list, tuple)) and len(data) >= 4 and np.ndim(data[0]) == 2):
-        state.unlink()
-        return
-    x = np.asarray(positions, dtype=float).ravel()
     part = state.with_name(state.name + ".part")
     with open(part, "w") as fd:
-        ase_write_json(fd, (np.asarray(data[0], dtype=float), x, np.zeros_like(x), data[3]))
+        ase_write_json(fd, data)
     os.replace(part, state)
 
 
@@ -725,17 +743,11 @@ def _seed_hessian(atoms: Atoms, hessian: str | os.PathLike | None, state: Path, 
     relaxation already begun, no such file, another number of atoms)."""
     if hessian is None or optimizer != "BFGS" or state.exists() or not Path(hessian).exists():
         return None
-    from ase.io.jsonio import read_json, write_json  # noqa: PLC0415
-
-    with open(hessian) as fd:
-        H, _, _, maxstep = read_json(fd, always_array=False)[:4]
-    H = np.asarray(H, dtype=float)
-    if H.shape != (3 * len(atoms), 3 * len(atoms)):
+    start = _bfgs_start(Path(hessian), atoms.positions)
+    if start is None:
         return None
     if is_writer():
-        x = atoms.positions.ravel()
-        with open(state, "w") as fd:
-            write_json(fd, (H, x, np.zeros_like(x), maxstep))
+        _write_bfgs_state(state, start)
         (state.parent / HESSIAN_FROM).write_text(Path(hessian).parent.name)
     return broadcast(Path(hessian).parent.name)  # every MPI rank reads the file after rank 0 wrote it
 

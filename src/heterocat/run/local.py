@@ -342,6 +342,7 @@ def relaxation_progress(directory: Path) -> dict[str, Any]:
     that frame (``spent_s``).  Empty before its first step."""
     import numpy as np  # noqa: PLC0415
 
+    from heterocat.calculate.spin import start_of_folder  # noqa: PLC0415
     from heterocat.calculate.tasks import spent_seconds  # noqa: PLC0415
     from heterocat.io import complete_frames  # noqa: PLC0415
 
@@ -357,7 +358,7 @@ def relaxation_progress(directory: Path) -> dict[str, Any]:
            "saved_electrons": (directory / "restart.gpw").exists(), "spent_s": spent_seconds(directory)}
     trials = sorted(p for p in (directory / "spin" / f"step-{len(frames)}").glob("*") if p.is_dir())
     if trials:  # converged, and searching spin states at its last frame (relax.spin_search)
-        out["spin_search"] = {t.name.replace("_", ":", 1): "done" if (t / "result.json").exists() else "unfinished"
+        out["spin_search"] = {start_of_folder(t.name): "done" if (t / "result.json").exists() else "unfinished"
                               for t in trials}
     return out
 
