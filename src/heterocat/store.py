@@ -65,8 +65,11 @@ class ResultsStore:
         self.path = self.workdir / DB_NAME
 
     def _connect(self):
+        """The SQLite database, without ASE's lock file: SQLite locks it itself (``add`` waits its
+        turn), and ASE's ``results.db.lock`` outlives a run killed while writing, after which every
+        later run waited for it for ever."""
         self.workdir.mkdir(parents=True, exist_ok=True)
-        return connect(self.path, type="db")
+        return connect(self.path, type="db", use_lock_file=False)
 
     def add(self, task_dir: str | os.PathLike) -> None:
         """Index one finished task folder (replacing an older row of the same task)."""

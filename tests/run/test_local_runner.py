@@ -135,6 +135,22 @@ def test_a_result_written_but_not_indexed_is_indexed_when_read_back(tmp_path):
     assert not again["ran"] and ResultsStore(tmp_path).holds(first["task_hash"])
 
 
+def test_a_run_killed_while_writing_to_the_store_does_not_block_the_next(tmp_path):
+    """ASE's database lock is a file that a run killed mid-write leaves behind (CI, stop 37: a study
+    rerun waited on it for 900 s); the store relies on SQLite's own locking and goes on."""
+    from heterocat.store import run_task
+
+    settings = load_settings("ci", assignments=['calculator.name="emt"'])
+    first = run_task(h2(0.74), "single", settings, tmp_path)
+    (tmp_path / "results.db.lock").write_text("")  # what the killed writer left
+    code = ("import sys; from heterocat.store import ResultsStore; s = ResultsStore(sys.argv[1]); "
+            "s.add(sys.argv[2]); print(len(s.rows()))")
+    done = subprocess.run([sys.executable, "-c", code, str(tmp_path), first["directory"]], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["1"]  # indexed again in place of its row, not beside it
+
+
 def test_status_says_running_while_a_process_holds_the_task_lock_and_pending_after(tmp_path):
     """A task folder without a result is running while some process holds its .lock, pending once
     that process is gone (as after a kill -9)."""
