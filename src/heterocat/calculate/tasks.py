@@ -275,12 +275,52 @@ def gpaw_log(directory: Path) -> str:
     return str(path)
 
 
+#: seconds of one SCF between two saves of its electrons (GPAW's density and wave functions), so
+#: that a long SCF killed in the middle (a session's or a job's end) resumes near where it stopped;
+#: the environment variable ``HETEROCAT_SCF_SAVE_S`` overrides it (0: after every iteration)
+SCF_SAVE_S = 600.0
+#: a single point's (or a spin trial's) electrons saved in the middle of its SCF
+SCF_SAVED = "scf.gpw"
+
+
+def _write_electrons(calc, path: Path) -> None:
+    """Write GPAW's density and wave functions to ``path`` (atomically: a kill leaves the old file)."""
+    part = path.with_name(path.name + ".part")
+    electronic_calculator(calc).write(str(part), mode="all")
+    if is_writer():
+        os.replace(part, path)
+
+
+def save_during_scf(calc, path: Path) -> None:
+    """Make GPAW write its electrons to ``path`` every :data:`SCF_SAVE_S` seconds of an SCF (new
+    GPAW's ``scf_step`` hook; legacy GPAW and other calculators are left as they are).  All MPI
+    ranks write at the same iteration: rank 0's clock decides."""
+    gpaw = electronic_calculator(calc)
+    if not isinstance(getattr(gpaw, "hooks", None), dict):
+        return
+    every = float(os.environ.get("HETEROCAT_SCF_SAVE_S", SCF_SAVE_S))
+    last = [time.time()]
+
+    def save(ctx) -> None:
+        if broadcast(time.time() - last[0] >= every):
+            _write_electrons(gpaw, path)
+            last[0] = time.time()
+
+    gpaw.hooks["scf_step"] = save
+
+
 def _with_ladder(atoms: Atoms, settings: dict, directory: Path, action, attempts: list,
-                 extra: dict | None = None) -> Any:
-    """Run ``action()`` with a fresh calculator per ladder rung until the SCF converges."""
-    for rung in RETRY_LADDER:
+                 extra: dict | None = None, saved: Path | None = None) -> Any:
+    """Run ``action()`` with a fresh calculator per ladder rung until the SCF converges.
+
+    ``saved`` (GPAW): the electrons are written there during the SCF (:func:`save_during_scf`),
+    and the first rung starts from the file when a killed run left one."""
+    for index, rung in enumerate(RETRY_LADDER):
         txt = gpaw_log(directory) if settings["calculator"]["name"] == "gpaw" else None
-        atoms.calc = make_calculator(atoms, settings, txt, rung, extra)
+        resumed = _restart_calculator(saved, settings, txt) if saved is not None and index == 0 else None
+        atoms.calc = resumed or make_calculator(atoms, settings, txt, rung, extra)
+        if saved is not None:
+            save_during_scf(atoms.calc, saved)
         start = time.time()
         try:
             value = action()
@@ -288,9 +328,11 @@ def _with_ladder(atoms: Atoms, settings: dict, directory: Path, action, attempts
             if not _is_scf_failure(err):
                 raise
             attempts.append({"rung": rung["rung"], "ok": False, "seconds": round(time.time() - start, 2),
-                             "error": str(err).splitlines()[0] if str(err) else type(err).__name__})
+                             "error": str(err).splitlines()[0] if str(err) else type(err).__name__,
+                             **({"resumed_scf": True} if resumed is not None else {})})
             continue
-        attempts.append({"rung": rung["rung"], "ok": True, "seconds": round(time.time() - start, 2)})
+        attempts.append({"rung": rung["rung"], "ok": True, "seconds": round(time.time() - start, 2),
+                         **({"resumed_scf": True} if resumed is not None else {})})
         return value
     raise SCFFailure("SCF did not converge on any rung: " + ", ".join(a["rung"] for a in attempts), attempts)
 
@@ -337,11 +379,14 @@ def single_point(atoms: Atoms, settings: dict, directory: Path, outputs: tuple[s
         extra["ghosts"] = [int(i) for i in ghosts]
     if "hirshfeld" in outputs:
         extra["legacy_gpaw"] = True  # GPAW's Hirshfeld partitioning needs the legacy code
-    _with_ladder(atoms, settings, directory, atoms.get_potential_energy, attempts, extra)
+    saved = directory / SCF_SAVED
+    _with_ladder(atoms, settings, directory, atoms.get_potential_energy, attempts, extra, saved=saved)
     result = _summary(atoms)
     result.update(converged=True, steps=0, scf_attempts=attempts)
     result.update(out_mod.write_outputs(atoms, directory, outputs, ghosts or ()))
     write_structure(directory / "final.extxyz", _frozen(atoms, result))
+    if is_writer():  # converged: the electrons saved on the way are no longer needed
+        saved.unlink(missing_ok=True)
     return result
 
 
@@ -470,11 +515,8 @@ def _meets(atoms: Atoms, fmax: float) -> bool:
 
 
 def _save_restart(atoms: Atoms, path: Path) -> None:
-    """Write GPAW's density and wave functions to ``path`` (atomically: a kill leaves the old file)."""
-    part = path.with_name(path.name + ".part")
-    electronic_calculator(atoms.calc).write(str(part), mode="all")
-    if is_writer():
-        os.replace(part, path)
+    """Write the electrons of ``atoms``' GPAW to ``path`` (atomically: a kill leaves the old file)."""
+    _write_electrons(atoms.calc, path)
 
 
 def _restart_calculator(path: Path, settings: dict, txt: str):
@@ -543,7 +585,9 @@ def relax(atoms: Atoms, settings: dict, directory: Path, hessian: str | os.PathL
     attempts: list = []
     optimizer_cls, options = ase_optimizer(opts["optimizer"], opts.get("min_curvature", 0.0), opts.get("maxstep", 0.0))
     # electrons: the next rung's first attempt starts from restart.gpw (a resume, or a spin switch)
-    state: dict[str, Any] = {"converged": False, "resumed_from_density": False, "electrons": last is not None}
+    # (without frames, a saved file is the first SCF's, killed in the middle: :func:`save_during_scf`)
+    state: dict[str, Any] = {"converged": False, "resumed_from_density": False,
+                             "electrons": last is not None or (is_gpaw and broadcast(restart_path.exists()))}
     earlier, begun = broadcast(spent_seconds(directory)), time.time()
 
     def spent() -> float:  # wall seconds over all runs so far (s)
@@ -561,6 +605,8 @@ def relax(atoms: Atoms, settings: dict, directory: Path, hessian: str | os.PathL
             if restarted is not None:
                 atoms.calc = restarted
                 state["resumed_from_density"] = state["resumed_from_density"] or not state.get("switched")
+        if is_gpaw:  # a long SCF killed in the middle resumes from the electrons saved on the way
+            save_during_scf(atoms.calc, restart_path)
         with Trajectory(str(traj_path), "a", atoms) as traj:
             kwargs = {"logfile": str(directory / "relax.log"), "trajectory": traj, **options}
             if opts["optimizer"] in ("BFGS", "LBFGS", "FIRE"):  # ASE's PreconLBFGS cannot restart
@@ -623,8 +669,9 @@ def relax(atoms: Atoms, settings: dict, directory: Path, hessian: str | os.PathL
     write_structure(final, _frozen(atoms, result))
     if is_writer():  # the relaxation is over: its saved electrons are no longer needed
         restart_path.unlink(missing_ok=True)
-        for saved in directory.glob(f"spin/*/*/{RESTART}"):
-            saved.unlink()
+        for name in (RESTART, SCF_SAVED):
+            for saved in directory.glob(f"spin/*/*/{name}"):
+                saved.unlink()
     return result
 
 
@@ -643,13 +690,16 @@ def _spin_trial(atoms: Atoms, moments: np.ndarray, settings: dict, folder: Path)
     trial.set_initial_magnetic_moments(moments)
     attempts: list = []
     start = time.time()
-    _with_ladder(trial, settings, folder, trial.get_potential_energy, attempts, extra=_RELAX_GPAW)
+    _with_ladder(trial, settings, folder, trial.get_potential_energy, attempts, extra=_RELAX_GPAW,
+                 saved=folder / SCF_SAVED)
     out = _summary(trial)
     out.update(raw_forces=np.round(trial.get_forces(apply_constraint=False), 6).tolist(),
                start_moments=np.round(moments, 4).tolist(), scf_attempts=attempts,
                wall_time=round(time.time() - start, 3))
     _save_restart(trial, folder / RESTART)
     write_json(done, out)  # last: the saved electrons are there when the result is
+    if is_writer():
+        (folder / SCF_SAVED).unlink(missing_ok=True)
     return {**out, "directory": str(folder)}
 
 

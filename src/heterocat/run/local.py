@@ -308,7 +308,7 @@ def task_status(workdir: str | os.PathLike) -> list[dict[str, Any]]:
                                  + ("; spin search there: " + ", ".join(f"{k} {v}" for k, v in progress["spin_search"].items())
                                     if "spin_search" in progress else ""))
             else:
-                row["reason"] = ""
+                row["reason"] = _saved_scf_note(directory, status)
         rows.append(row)
     return rows
 
@@ -333,6 +333,18 @@ def _unfinished_metadata(directory: Path) -> dict[str, str]:
     if not meta and (directory / "input.extxyz").exists():
         meta = {"system": read_structure(directory / "input.extxyz").info.get("system", "")}
     return {k: str(meta.get(k, "")) for k in ("system", "site", "adsorbate")}
+
+
+def _saved_scf_note(directory: Path, status: str) -> str:
+    """When an unfinished task last saved the electrons of its SCF (a single point's ``scf.gpw``,
+    or a relaxation's first step), or "" without them."""
+    from heterocat.calculate.tasks import RESTART, SCF_SAVED  # noqa: PLC0415
+
+    for name in (SCF_SAVED, RESTART):
+        if (directory / name).exists():
+            when = time.strftime("%Y-%m-%d %H:%M", time.localtime((directory / name).stat().st_mtime))
+            return (f"SCF electrons saved at {when}" + ("; it resumes from them" if status == "pending" else ""))
+    return ""
 
 
 def relaxation_progress(directory: Path) -> dict[str, Any]:

@@ -1,0 +1,93 @@
+"""A long SCF killed in the middle resumes from the electrons it saved on the way (``scf.gpw`` of a
+single point, ``restart.gpw`` of a relaxation's first step): fewer iterations, the same energy."""
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from ase.build import molecule
+
+from heterocat.calculate.settings import load_settings
+from heterocat.io import complete_frames
+from heterocat.run.local import task_status
+from heterocat.store import run_task
+
+pytestmark = pytest.mark.gpaw
+
+#: runs one task and kills itself (SIGKILL, as a job's end would) right after the SCF's Nth save
+_KILLED_AT_SAVE = """
+import os, signal, sys
+from ase.io import read
+from heterocat.calculate import tasks
+from heterocat.calculate.settings import load_settings
+from heterocat.io import complete_frames
+from heterocat.store import run_task
+kind, structure, workdir, at = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+write, calls = tasks._write_electrons, []
+def write_then_die(calc, path):
+    write(calc, path)
+    calls.append(path)
+    if len(calls) == at:
+        os.kill(os.getpid(), signal.SIGKILL)
+tasks._write_electrons = write_then_die
+atoms = read(structure)
+run_task(atoms, kind, load_settings("ci", assignments=sys.argv[5:]), workdir)
+"""
+
+
+def _o2():
+    o2 = molecule("O2")
+    o2.center(vacuum=3.0)
+    o2.pbc = True
+    o2.set_initial_magnetic_moments([1.0, 1.0])
+    return o2
+
+
+def _killed(tmp_path: Path, kind: str, atoms, at: int, *assignments: str) -> None:
+    """Run ``kind`` on ``atoms`` in ``tmp_path / 'w'`` in a process killed after the SCF's ``at``-th save."""
+    structure = tmp_path / "start.extxyz"
+    atoms.write(structure)
+    env = dict(os.environ, HETEROCAT_SCF_SAVE_S="0")  # a save after every SCF iteration
+    run = subprocess.run([sys.executable, "-c", _KILLED_AT_SAVE, kind, str(structure), str(tmp_path / "w"),
+                          str(at), *assignments], env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == -9, run.stderr[-2000:]
+
+
+def _iterations(log: Path) -> int:
+    """SCF iterations of the first SCF in one GPAW text output."""
+    return int(re.search(r"Converged in (\d+) steps", log.read_text()).group(1))
+
+
+def test_a_single_point_killed_during_its_scf_resumes_from_its_saved_electrons(tmp_path):
+    whole = run_task(_o2(), "single", load_settings("ci"), tmp_path / "whole")
+    _killed(tmp_path, "single", _o2(), 5)
+    folder = tmp_path / "w" / "tasks" / "single" / whole["task_hash"]
+    assert (folder / "scf.gpw").exists() and not (folder / "result.json").exists()
+    [row] = task_status(tmp_path / "w")
+    assert row["status"] == "pending" and "SCF electrons saved at" in row["reason"]
+    resumed = run_task(_o2(), "single", load_settings("ci"), tmp_path / "w")
+    assert resumed["ran"] and resumed["scf_attempts"][0]["resumed_scf"]
+    assert resumed["energy"] == pytest.approx(whole["energy"], abs=2e-4)  # eV, within the ci SCF criteria
+    assert resumed["magmom"] == pytest.approx(whole["magmom"], abs=0.01)  # the triplet, 2 μB
+    assert _iterations(folder / "gpaw.txt") < _iterations(Path(whole["directory"]) / "gpaw.txt")
+    assert not (folder / "scf.gpw").exists()  # converged: the saved electrons are gone
+
+
+def test_a_relaxation_killed_during_its_first_scf_resumes_from_its_saved_electrons(tmp_path):
+    h2o = molecule("H2O")
+    h2o.center(vacuum=3.0)
+    h2o.pbc = True
+    h2o.positions[1] += (0.0, 0.1, 0.05)  # a few steps from the minimum
+    whole = run_task(h2o, "relax", load_settings("ci", assignments=["relax.fmax=0.05"]), tmp_path / "whole")
+    _killed(tmp_path, "relax", h2o, 4, "relax.fmax=0.05")
+    folder = tmp_path / "w" / "tasks" / "relax" / whole["task_hash"]
+    assert (folder / "restart.gpw").exists() and not complete_frames(folder / "relax.traj")  # before its first frame
+    resumed = run_task(h2o, "relax", load_settings("ci", assignments=["relax.fmax=0.05"]), tmp_path / "w")
+    assert resumed["resumed_from_step"] == 0 and resumed["resumed_from_density"]
+    assert resumed["converged"] and resumed["steps"] == whole["steps"]
+    assert resumed["energy"] == pytest.approx(whole["energy"], abs=1e-3)
+    # the resumed run's log (the killed one's moved to gpaw.1.txt): its first SCF went on from the saved one
+    assert _iterations(folder / "gpaw.txt") < _iterations(Path(whole["directory"]) / "gpaw.txt")
