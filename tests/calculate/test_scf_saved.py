@@ -1,6 +1,7 @@
 """A long SCF killed in the middle resumes from the electrons it saved on the way (``scf.gpw`` of a
 single point, ``restart.gpw`` of a relaxation's first step): fewer iterations, the same energy."""
 
+import json
 import os
 import re
 import subprocess
@@ -85,9 +86,12 @@ def test_a_relaxation_killed_during_its_first_scf_resumes_from_its_saved_electro
     _killed(tmp_path, "relax", h2o, 4, "relax.fmax=0.05")
     folder = tmp_path / "w" / "tasks" / "relax" / whole["task_hash"]
     assert (folder / "restart.gpw").exists() and not complete_frames(folder / "relax.traj")  # before its first frame
+    spent = json.loads((folder / "spent.json").read_text())["wall_time"]  # kept with each save
+    assert spent > 0
     resumed = run_task(h2o, "relax", load_settings("ci", assignments=["relax.fmax=0.05"]), tmp_path / "w")
     assert resumed["resumed_from_step"] == 0 and resumed["resumed_from_density"]
     assert resumed["converged"] and resumed["steps"] == whole["steps"]
     assert resumed["energy"] == pytest.approx(whole["energy"], abs=1e-3)
+    assert resumed["wall_time_all_runs"] == pytest.approx(spent + resumed["wall_time"], abs=0.5)
     # the resumed run's log (the killed one's moved to gpaw.1.txt): its first SCF went on from the saved one
     assert _iterations(folder / "gpaw.txt") < _iterations(Path(whole["directory"]) / "gpaw.txt")

@@ -21,7 +21,7 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -291,10 +291,11 @@ def _write_electrons(calc, path: Path) -> None:
         os.replace(part, path)
 
 
-def save_during_scf(calc, path: Path) -> None:
+def save_during_scf(calc, path: Path, after: Callable[[], None] | None = None) -> None:
     """Make GPAW write its electrons to ``path`` every :data:`SCF_SAVE_S` seconds of an SCF (new
-    GPAW's ``scf_step`` hook; legacy GPAW and other calculators are left as they are).  All MPI
-    ranks write at the same iteration: rank 0's clock decides."""
+    GPAW's ``scf_step`` hook; legacy GPAW and other calculators are left as they are), then call
+    ``after`` (a relaxation keeps its wall time).  All MPI ranks write at the same iteration: rank
+    0's clock decides."""
     gpaw = electronic_calculator(calc)
     if not isinstance(getattr(gpaw, "hooks", None), dict):
         return
@@ -304,13 +305,16 @@ def save_during_scf(calc, path: Path) -> None:
     def save(ctx) -> None:
         if broadcast(time.time() - last[0] >= every):
             _write_electrons(gpaw, path)
+            if after is not None:
+                after()
             last[0] = time.time()
 
     gpaw.hooks["scf_step"] = save
 
 
 def _with_ladder(atoms: Atoms, settings: dict, directory: Path, action, attempts: list,
-                 extra: dict | None = None, saved: Path | None = None) -> Any:
+                 extra: dict | None = None, saved: Path | None = None,
+                 after_save: Callable[[], None] | None = None) -> Any:
     """Run ``action()`` with a fresh calculator per ladder rung until the SCF converges.
 
     ``saved`` (GPAW): the electrons are written there during the SCF (:func:`save_during_scf`),
@@ -320,7 +324,7 @@ def _with_ladder(atoms: Atoms, settings: dict, directory: Path, action, attempts
         resumed = _restart_calculator(saved, settings, txt) if saved is not None and index == 0 else None
         atoms.calc = resumed or make_calculator(atoms, settings, txt, rung, extra)
         if saved is not None:
-            save_during_scf(atoms.calc, saved)
+            save_during_scf(atoms.calc, saved, after_save)
         start = time.time()
         try:
             value = action()
@@ -606,7 +610,7 @@ def relax(atoms: Atoms, settings: dict, directory: Path, hessian: str | os.PathL
                 atoms.calc = restarted
                 state["resumed_from_density"] = state["resumed_from_density"] or not state.get("switched")
         if is_gpaw:  # a long SCF killed in the middle resumes from the electrons saved on the way
-            save_during_scf(atoms.calc, restart_path)
+            save_during_scf(atoms.calc, restart_path, keep_spent)
         with Trajectory(str(traj_path), "a", atoms) as traj:
             kwargs = {"logfile": str(directory / "relax.log"), "trajectory": traj, **options}
             if opts["optimizer"] in ("BFGS", "LBFGS", "FIRE"):  # ASE's PreconLBFGS cannot restart
@@ -640,7 +644,7 @@ def relax(atoms: Atoms, settings: dict, directory: Path, hessian: str | os.PathL
     searches = broadcast(read_json(searches_path) if is_writer() and searches_path.exists() else [])
     while is_gpaw and opts.get("spin_search") and state["converged"]:
         step = broadcast(_count_frames(traj_path))
-        search, trials = _spin_search(atoms, settings, directory, step)
+        search, trials = _spin_search(atoms, settings, directory, step, keep_spent)
         switches = sum(1 for s in searches if s["switched_to"] and s["step"] != step)
         if search["lower"] and switches >= spin.MAX_SPIN_SWITCHES:
             search["note"] = f"not taken: {spin.MAX_SPIN_SWITCHES} switches of spin state already"
@@ -675,7 +679,8 @@ def relax(atoms: Atoms, settings: dict, directory: Path, hessian: str | os.PathL
     return result
 
 
-def _spin_trial(atoms: Atoms, moments: np.ndarray, settings: dict, folder: Path) -> dict[str, Any]:
+def _spin_trial(atoms: Atoms, moments: np.ndarray, settings: dict, folder: Path,
+                after_save: Callable[[], None] | None = None) -> dict[str, Any]:
     """A GPAW single point of ``atoms`` as they stand from the initial ``moments`` (μB), with the
     relaxation's calculator settings: energy (eV), forces (eV/Å, as GPAW gives them: the frame a
     switch writes), moments and wall time; its electrons saved in ``folder/restart.gpw``.  Read
@@ -691,7 +696,7 @@ def _spin_trial(atoms: Atoms, moments: np.ndarray, settings: dict, folder: Path)
     attempts: list = []
     start = time.time()
     _with_ladder(trial, settings, folder, trial.get_potential_energy, attempts, extra=_RELAX_GPAW,
-                 saved=folder / SCF_SAVED)
+                 saved=folder / SCF_SAVED, after_save=after_save)
     out = _summary(trial)
     out.update(raw_forces=np.round(trial.get_forces(apply_constraint=False), 6).tolist(),
                start_moments=np.round(moments, 4).tolist(), scf_attempts=attempts,
@@ -703,7 +708,8 @@ def _spin_trial(atoms: Atoms, moments: np.ndarray, settings: dict, folder: Path)
     return {**out, "directory": str(folder)}
 
 
-def _spin_search(atoms: Atoms, settings: dict, directory: Path, step: int) -> tuple[dict[str, Any], dict[str, dict]]:
+def _spin_search(atoms: Atoms, settings: dict, directory: Path, step: int,
+                 keep_spent: Callable[[], None] | None = None) -> tuple[dict[str, Any], dict[str, dict]]:
     """The spin-state search at frame ``step`` of a converged relaxation (``atoms`` carries its
     energy and moments): a single point per distinct start of ``relax.spin_search``
     (:func:`heterocat.calculate.spin.distinct_starts`) in ``directory/spin/step-N/START``.
@@ -713,8 +719,12 @@ def _spin_search(atoms: Atoms, settings: dict, directory: Path, step: int) -> tu
     final = np.zeros(len(atoms)) if final is None else final
     searched = spin.searched_atoms(atoms)
     starts = spin.distinct_starts(list(settings["relax"]["spin_search"]), final, searched)
-    trials = {start: _spin_trial(atoms, moments, settings, directory / "spin" / f"step-{step}" / spin.folder_name(start))
-              for start, moments in starts.items()}
+    trials = {}
+    for start, moments in starts.items():
+        folder = directory / "spin" / f"step-{step}" / spin.folder_name(start)
+        trials[start] = _spin_trial(atoms, moments, settings, folder, keep_spent)
+        if keep_spent is not None:  # the relaxation's wall time counts its search
+            keep_spent()
     lower = spin.lowest_start(energy, {start: t["energy"] for start, t in trials.items()})
     rows = [{"start": start, "energy": t["energy"], "delta_e": round(t["energy"] - energy, 4),
              "magmom": round(float(t["magmom"]), 3),
