@@ -8,7 +8,7 @@ import pytest
 from ase import Atoms
 from ase.build import molecule
 from ase.constraints import FixAtoms
-from ase.io import read
+from ase.io import Trajectory, read
 
 from heterocat.calculate import spin
 from heterocat.calculate.settings import load_settings
@@ -38,6 +38,19 @@ def test_without_a_cluster_the_free_atoms_are_searched():
     atoms = molecule("H2O")
     atoms.set_constraint(FixAtoms(indices=[0]))
     assert spin.searched_atoms(atoms).tolist() == [1, 2]
+
+
+def test_after_a_switch_the_start_it_came_from_is_not_tried_again():
+    """scale:0 and ferro:M set the cluster alone, whatever its moments now: after a switch from one
+    of them the same start would land in the same state; scale:-1 of the new moments is new."""
+    searched = np.array([2, 3])
+    before = np.array([1.7, -1.7, 0.8, 0.6])
+    taken = spin.start_moments("scale:0", before, searched)
+    now = np.array([1.69, -1.71, -0.7, -0.5])  # support moments moved a little; cluster reversed
+    starts = spin.distinct_starts(["scale:0", "scale:-1", "ferro:1"], now, searched)
+    assert spin.repeated_starts(starts, taken, searched) == ["scale:0"]
+    assert spin.repeated_starts(starts, spin.start_moments("ferro:1", before, searched), searched) == ["ferro:1"]
+    assert spin.repeated_starts(starts, None, searched) == []
 
 
 def test_a_lower_state_is_taken_only_beyond_the_switch_threshold():
@@ -98,6 +111,8 @@ def test_o2_relaxed_as_a_singlet_goes_on_as_the_triplet_from_its_frames(tmp_path
     assert searched["magmom"] == pytest.approx(2.0, abs=0.1)
     assert searched["energy"] <= trial["energy"] + 1e-6 < singlet["energy"] - 0.3
     assert rest and rest[-1]["switched_to"] is None
+    # ... without an SCF from ferro:1 again: that start gave the state it is in
+    assert rest[-1]["trials"] == [] and [n["start"] for n in rest[-1]["not_tried"]] == ["ferro:1"]
     frames = read(Path(searched["directory"]) / "relax.traj", ":")
     switch = frames[first["step"]]
     assert np.allclose(switch.positions, frames[first["step"] - 1].positions)
@@ -113,7 +128,9 @@ def test_o2_relaxed_as_a_singlet_goes_on_as_the_triplet_from_its_frames(tmp_path
     shown = json.loads(cli("status", str(tmp_path), "--steps", searched["task_hash"], "--json").stdout)
     assert shown["spin_searches"] == searched["spin_search"]
     assert shown["steps"][first["step"]]["largest_move"] == pytest.approx(0.0, abs=1e-6)
-    assert "spin state from ferro:1" in cli("status", str(tmp_path), "--steps", searched["task_hash"]).stdout
+    steps_text = cli("status", str(tmp_path), "--steps", searched["task_hash"]).stdout
+    assert "spin state from ferro:1" in steps_text
+    assert f"spin search at step {rest[-1]['step']}: nothing lower; ferro:1 not tried" in steps_text
     # killed right after the switch's frame (the file of the relaxation it took up still in place):
     # it goes on from that frame, in the triplet, and does not switch again
     import shutil
@@ -135,7 +152,10 @@ def test_o2_relaxed_as_a_singlet_goes_on_as_the_triplet_from_its_frames(tmp_path
     cut = tmp_path / "cut"
     shutil.copytree(searched["directory"], cut)
     (cut / "result.json").unlink()
-    (cut / "spin" / f"step-{rest[-1]['step']}" / "ferro_1" / "result.json").unlink()
+    with Trajectory(str(cut / "relax.traj"), "w") as traj:  # as it stood during the first search
+        for frame in frames[:first["step"]]:
+            traj.write(frame)
+    (cut / "spin" / f"step-{first['step']}" / "ferro_1" / "result.json").unlink()
     assert relaxation_progress(cut)["spin_search"] == {"ferro:1": "unfinished"}
 
 

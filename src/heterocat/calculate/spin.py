@@ -77,6 +77,19 @@ def distinct_starts(starts: list[str], final: np.ndarray, searched: np.ndarray) 
     return out
 
 
+def repeated_starts(starts: dict[str, np.ndarray], taken: np.ndarray | None, searched: np.ndarray) -> list[str]:
+    """The starts whose moments on the ``searched`` atoms are those of ``taken`` (within 0.01 μB):
+    the start of the state the relaxation switched to and is in.  From the same start at a
+    geometry that has only relaxed in that state, the SCF lands in it again (``scale:0`` and
+    ``ferro:M`` do not depend on the current moments), so the search leaves them out; a
+    ``scale:X`` start from the new moments differs and is tried."""
+    if taken is None:
+        return []
+    taken = np.asarray(taken, dtype=float)
+    return [start for start, moments in starts.items()
+            if np.allclose(moments[searched], taken[searched], atol=0.01)]
+
+
 def lowest_start(energy: float, trials: dict[str, float]) -> str | None:
     """The start whose energy (eV) is lowest, when it lies at least :data:`SPIN_SWITCH` below
     ``energy`` (the relaxation's own, same geometry and settings); else None."""

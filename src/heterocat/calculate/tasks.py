@@ -644,7 +644,7 @@ def relax(atoms: Atoms, settings: dict, directory: Path, hessian: str | os.PathL
     searches = broadcast(read_json(searches_path) if is_writer() and searches_path.exists() else [])
     while is_gpaw and opts.get("spin_search") and state["converged"]:
         step = broadcast(_count_frames(traj_path))
-        search, trials = _spin_search(atoms, settings, directory, step, keep_spent)
+        search, trials = _spin_search(atoms, settings, directory, step, keep_spent, _taken_start(directory, searches, step))
         switches = sum(1 for s in searches if s["switched_to"] and s["step"] != step)
         if search["lower"] and switches >= spin.MAX_SPIN_SWITCHES:
             search["note"] = f"not taken: {spin.MAX_SPIN_SWITCHES} switches of spin state already"
@@ -708,17 +708,33 @@ def _spin_trial(atoms: Atoms, moments: np.ndarray, settings: dict, folder: Path,
     return {**out, "directory": str(folder)}
 
 
+def _taken_start(directory: Path, searches: list[dict], step: int) -> tuple[str, int, np.ndarray] | None:
+    """The start (name, step, initial moments in μB) of the spin state the relaxation last switched
+    to before ``step``, read from that trial's result; None before any switch."""
+    switched = [s for s in searches if s.get("switched_to") and s["step"] < step]
+    if not switched:
+        return None
+    last = switched[-1]
+    path = directory / "spin" / f"step-{last['step']}" / spin.folder_name(last["switched_to"]) / RESULT
+    kept = broadcast(read_json(path) if is_writer() and path.exists() else None)
+    return None if kept is None else (last["switched_to"], last["step"], np.asarray(kept["start_moments"]))
+
+
 def _spin_search(atoms: Atoms, settings: dict, directory: Path, step: int,
-                 keep_spent: Callable[[], None] | None = None) -> tuple[dict[str, Any], dict[str, dict]]:
+                 keep_spent: Callable[[], None] | None = None,
+                 taken: tuple[str, int, np.ndarray] | None = None) -> tuple[dict[str, Any], dict[str, dict]]:
     """The spin-state search at frame ``step`` of a converged relaxation (``atoms`` carries its
     energy and moments): a single point per distinct start of ``relax.spin_search``
-    (:func:`heterocat.calculate.spin.distinct_starts`) in ``directory/spin/step-N/START``.
+    (:func:`heterocat.calculate.spin.distinct_starts`) in ``directory/spin/step-N/START``, but
+    for the start of the state it switched to (``taken``: :func:`heterocat.calculate.spin.repeated_starts`).
     Returns the search's record (``lower``: the start to go on from, or None) and the trials."""
     energy = float(atoms.get_potential_energy())
     final = final_moments(atoms)
     final = np.zeros(len(atoms)) if final is None else final
     searched = spin.searched_atoms(atoms)
     starts = spin.distinct_starts(list(settings["relax"]["spin_search"]), final, searched)
+    repeated = spin.repeated_starts(starts, None if taken is None else taken[2], searched)
+    starts = {start: moments for start, moments in starts.items() if start not in repeated}
     trials = {}
     for start, moments in starts.items():
         folder = directory / "spin" / f"step-{step}" / spin.folder_name(start)
@@ -734,6 +750,9 @@ def _spin_search(atoms: Atoms, settings: dict, directory: Path, step: int,
     record = {"step": step, "energy": energy, "magmom": round(float(total), 3),
               "searched_moment": round(float(final[searched].sum()), 3), "searched_atoms": len(searched),
               "trials": rows, "lower": lower}
+    if repeated:  # not tried again: the state it switched to came from there
+        record["not_tried"] = [{"start": start, "reason": f"the start of the state it switched to at step {taken[1]}"}
+                               for start in repeated]
     return record, trials
 
 

@@ -272,6 +272,11 @@ def _relaxation_steps(workdir: str, task_hash: str, as_json: bool) -> None:
                          f"{'' if s.largest_move is None else f'{s.largest_move:.3f}':>16}"
                          f"{'  uphill' if s.step in uphill else ''}")
         lines.append(f"{len(steps) - 1} steps, {len(uphill)} uphill (energy rise over 1 meV)")
+        for search in searches:
+            if not search.get("switched_to"):  # the searches that stayed: what they tried
+                tried = [f"{t['start']} {1000 * t['delta_e']:+.1f} meV" for t in search["trials"]]
+                tried += [f"{n['start']} not tried ({n['reason']})" for n in search.get("not_tried", [])]
+                lines.append(f"spin search at step {search['step']}: nothing lower; " + "; ".join(tried))
         return "\n".join(lines)
 
     _emit({"task_hash": task_hash, "segments": segments, "steps": [s.as_dict() for s in steps],
