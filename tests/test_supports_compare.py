@@ -78,6 +78,29 @@ def test_rows_pair_each_cluster_with_its_support(tmp_path):
     assert "Co3O4(100)/Ru13" in text and "Ru-Bottom -1.20" in text and "levels of theory: DFT GPAW" in text
 
 
+def test_the_report_sets_the_supports_side_by_side_with_what_is_in(tmp_path):
+    """A study run writes the comparison beside its figures; the report shows it, '-' where a number
+    is not computed yet (a running study: Co3O4's transfer and HzOR)."""
+    from heterocat.report import sections
+    from heterocat.study.run import write_supports
+
+    workdir = tmp_path / "w"
+    (workdir / "tasks").mkdir(parents=True)
+    write_supports(_study(tmp_path), workdir, _doc())
+    (part,) = [s for s in sections(workdir) if s.title == "Across supports"]
+    nio, co = part.tables[0].rows
+    assert nio[:4] + nio[5:] == ["NiO(100)/Ru13", "NiO(100)", "4.350", "0.420", "0.540", "*N2H4 -> *N2H3"]
+    assert sorted(nio[4].split(", ")) == ["Ru-Bottom -1.20", "Ru-Top -0.30"]
+    assert co[:4] == ["Co3O4(100)/Ru13", "Co3O4(100)", "5.100", "-"] and co[5:] == ["-", "-"]
+    assert "level of theory: DFT GPAW" in part.text
+    # a study without supported clusters writes no comparison
+    lone = tmp_path / "lone"
+    (lone / "tasks").mkdir(parents=True)
+    study = _study(tmp_path)
+    assert write_supports(type(study)(**{**study.__dict__, "surfaces": study.surfaces[:2]}), lone, _doc()) == []
+    assert not (lone / "figures" / "supports.json").exists()
+
+
 def test_support_must_name_a_surface_with_a_work_function(tmp_path):
     with pytest.raises(HeterocatError, match="support 'NiO/Ru13' must name another surface"):
         _study(tmp_path, support="NiO/Ru13")

@@ -76,6 +76,26 @@ def _references(workdir: Path) -> Section | None:
                    [Table(REFERENCE_HEADER, cells)])
 
 
+def _supports(workdir: Path) -> Section | None:
+    """The study's supported clusters side by side (``figures/supports.json`` of a study run)."""
+    path = workdir / "figures" / "supports.json"
+    if not path.exists():
+        return None
+    rows = json.loads(path.read_text())["supports"]
+    cells = [[r["system"], r["support"], _f(r["support_work_function"]), _f(r["transfer_to_cluster"]),
+              ", ".join(f"{k} {v:+.2f}" for k, v in r["dG_H_by_label"].items()) or "-",
+              _f(r["hzor_limiting_potential"]), r["hzor_potential_determining_step"] or "-"] for r in rows]
+    levels = sorted({level for r in rows for key in ("work_function_level", "transfer_level", "dG_H_level", "hzor_level")
+                     if (level := r.get(key))})
+    return Section("Across supports",
+                   ["Phi: work function of the clean support (top face, eV); transfer: electrons the cluster "
+                    "gains from the support (Bader); dG(*H): the strongest-binding site per cluster layer (eV); "
+                    "U_L: HzOR limiting potential (V vs RHE). '-': not computed yet.",
+                    *(f"level of theory: {level}" for level in levels)],
+                   [Table(["system", "support", "Phi (eV)", "transfer (e)", "dG(*H) per layer (eV)", "HzOR U_L (V)",
+                           "potential-determining step"], cells)])
+
+
 def _charge_differences(workdir: Path) -> Section | None:
     docs = sorted((workdir / "chargediff").glob("*/charge_difference.json"))
     if not docs:
@@ -283,7 +303,7 @@ def sections(workdir: str | os.PathLike) -> list[Section]:
         raise HeterocatError(f"{workdir} holds no calculations (no tasks/ folder)")
     settings, flags = _calculations(workdir)
     out = [s for s in (_progress(workdir), _work_functions(workdir), _charge_differences(workdir),
-                       _free_energies(workdir), _references(workdir)) if s]
+                       _free_energies(workdir), _supports(workdir), _references(workdir)) if s]
     figures = sorted([*(workdir / "figures").glob("*.png"), *(workdir / "chargediff").glob("*/*.png")])
     out.append(Section("Figures", [] if figures else ["none"], figures=figures))
     return [*out, flags, settings]

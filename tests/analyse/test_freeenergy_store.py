@@ -189,6 +189,23 @@ def test_energies_of_one_method_only_and_dft_preferred():
     assert _energies([_stored("single", "dft", -1.0)], "dft") == {}
 
 
+def test_a_study_surface_whose_dft_stage_has_not_run_is_left_out_with_a_note():
+    """A study names a method per surface; a surface screened by the MLIP whose GPAW stage is not in
+    yet is left out of the free energies with a note, not an error for the whole study.  One method
+    asked for every surface stays an error."""
+    from heterocat.analyse.freeenergy import system_methods
+    from heterocat.errors import HeterocatError
+
+    done = {**_stored("relax", "dft", -100.0), "system": "NiO(100)"}
+    screened = {**_stored("relax", "mlip", -5.0, "mlip-relax"), "system": "Co3O4(100)"}
+    left_out: list[str] = []
+    methods = system_methods([done, screened], {"NiO(100)": "dft", "Co3O4(100)": "dft"}, left_out)
+    assert methods == {"NiO(100)": "dft"}
+    assert left_out == ["Co3O4(100): left out, no dft energies stored (stored: mlip) yet"]
+    with pytest.raises(HeterocatError, match=r"Co3O4\(100\): no dft energies"):
+        system_methods([done, screened], "dft", [])
+
+
 def _fake_result(workdir, n, atoms, energy, level, settings=None, **metadata):
     """A finished task folder with a given energy (bookkeeping tests: no calculation)."""
     from heterocat.io import write_structure

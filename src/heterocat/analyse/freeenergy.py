@@ -467,10 +467,13 @@ def _reference_labels(needed: set[tuple[str, str]], final: list[dict]) -> dict[t
     return out
 
 
-def system_methods(rows: list[dict], method: str | dict[str, str] = "auto") -> dict[str, str]:
+def system_methods(rows: list[dict], method: str | dict[str, str] = "auto",
+                   left_out: list[str] | None = None) -> dict[str, str]:
     """The method of each surface's energies: ``method`` (one for all, or one per surface,
     ``auto`` where not given), with ``auto`` DFT when any DFT final energy of that surface is
-    stored, else the one method there is."""
+    stored, else the one method there is.  A surface whose method (one per surface: a study's)
+    has no energies stored yet is left out, with a note in ``left_out``; one method asked for all
+    that a surface lacks is an error."""
     # surfaces only: systems with a final energy (not e.g. the single points of a charge difference)
     systems = sorted({r["system"] for r in rows if r["system"] != GAS_SYSTEM and r["status"] == "done"
                       and _is_final_energy(r)})
@@ -480,6 +483,9 @@ def system_methods(rows: list[dict], method: str | dict[str, str] = "auto") -> d
         try:
             out[s] = choose_method([r for r in rows if r["system"] == s], wanted.get(s, "auto"))
         except HeterocatError as err:
+            if isinstance(method, dict) and left_out is not None and s in method:
+                left_out.append(f"{s}: left out, {err} yet")
+                continue
             raise HeterocatError(f"{s}: {err}") from None
     return out
 
@@ -505,13 +511,14 @@ def free_energies(workdir: str | os.PathLike, *, temperature: float = 298.15, ac
                  "site": r["site"], "site_start": r.get("site_start", ""), "flags": r["flags"]}
                 for r in rows if r.get("flagged")]
     usable = rows if accept_flagged else [r for r in rows if not r.get("flagged")]
-    methods = system_methods(usable, method) or {GAS_SYSTEM: choose_method(
+    left_out: list[str] = []  # a study's surfaces whose energies of their method are not in yet
+    methods = system_methods(usable, method, left_out) or {GAS_SYSTEM: choose_method(
         usable, method if isinstance(method, str) else "auto")}
     final = [r for r in usable if r["status"] == "done" and _is_final_energy(r)]
     vibs = _vibrations(usable)
     gas_vibs, vib_method = gas_vibrations(usable)
     failed_vibs = _failed_vibrations(store, usable)
-    notes: list[str] = []
+    notes: list[str] = list(left_out)
     relaxed: dict[str, dict[tuple[str, str, str], dict]] = {}  # per surface, at its one level
     gas_level: dict[str, tuple[str, str]] = {}  # per surface: (method, gas_level_id) of its references
     for system, m in methods.items():

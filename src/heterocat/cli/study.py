@@ -122,14 +122,23 @@ def run_command(args: argparse.Namespace) -> None:
         return
     if args.action == "freeenergy":
         from heterocat.run.steps import free_energy_text, stored_work_functions  # noqa: PLC0415
-        from heterocat.study.compare import reference_text  # noqa: PLC0415
-        from heterocat.study.run import study_free_energies, write_references  # noqa: PLC0415
+        from heterocat.study.compare import reference_text, support_text  # noqa: PLC0415
+        from heterocat.study.run import (  # noqa: PLC0415
+            stored_charge_transfers,
+            study_free_energies,
+            write_references,
+            write_supports,
+        )
 
         report, data = study_free_energies(study, workdir)
-        work_functions = stored_work_functions(workdir)  # the run's own (study freeenergy computes none)
-        data["references"] = write_references(study, workdir, {"report": report, "work_functions": work_functions})
+        # the run's own work functions and charge differences (study freeenergy computes none)
+        stored = {"report": report, "work_functions": stored_work_functions(workdir),
+                  "charge_transfer": stored_charge_transfers(study, workdir)}
+        data["supports"] = write_supports(study, workdir, stored)
+        data["references"] = write_references(study, workdir, stored)
         text = [] if report is None else [free_energy_text(report, data["figures"])]
-        _emit(data, args.json, lambda: "\n".join([*text, *reference_text(data["references"])]))
+        _emit(data, args.json, lambda: "\n".join([*text, *support_text(data["supports"]),
+                                                   *reference_text(data["references"])]))
         return
     from heterocat.cli.main import _cmd_report, _cmd_status  # noqa: PLC0415
 

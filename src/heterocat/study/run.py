@@ -7,6 +7,7 @@ use it (the final structure of the clean surface's energy task), and their outpu
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from dataclasses import replace
@@ -160,7 +161,7 @@ def run_study(study: Study, workdir: str | os.PathLike, *, workers: int = 1, onl
         doc["work_functions"] = work_functions
         doc["charge_transfer"] = transfers
         doc["figures"] = [*doc["figures"], *figures, *(f for d in transfers.values() for f in d["figures"])]
-    doc["supports"] = support_rows(study, doc)
+    doc["supports"] = write_supports(study, workdir, doc)
     doc["references"] = write_references(study, workdir, doc)
     if any(r["support_work_function"] is not None for r in doc["supports"]):
         from heterocat.plot.supports import plot_supports  # noqa: PLC0415
@@ -189,7 +190,32 @@ def analyse_finished(study: Study, workdir: str | os.PathLike, results: dict[str
         dft, _ = study.settings()
         doc["work_functions"], _, _ = electronic_results(todo, study.plans(only), dft, workdir, results,
                                                          finished_only=True)
+        doc["charge_transfer"] = stored_charge_transfers(study, workdir)
+    write_supports(study, workdir, doc)
     write_references(study, workdir, doc)
+
+
+def stored_charge_transfers(study: Study, workdir: str | os.PathLike) -> dict[str, dict[str, Any]]:
+    """The charge differences of the study's surfaces that a run has written
+    (``WORKDIR/chargediff/<structure>/charge_difference.json``), by surface name; nothing computed."""
+    out = {}
+    for surface in study.surfaces:
+        path = Path(workdir) / "chargediff" / Path(surface.structure).stem / "charge_difference.json"
+        if surface.charge_difference and path.exists():
+            out[surface.name] = json.loads(path.read_text())
+    return out
+
+
+def write_supports(study: Study, workdir: str | os.PathLike, doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """The comparison across the study's supported clusters (:func:`support_rows`), also written to
+    ``WORKDIR/figures/supports.json`` for the report (nothing written without a ``support``)."""
+    from heterocat.io import write_json  # noqa: PLC0415
+
+    rows = support_rows(study, doc)
+    if rows:
+        (Path(workdir) / "figures").mkdir(parents=True, exist_ok=True)
+        write_json(Path(workdir) / "figures" / "supports.json", {"study": study.name, "supports": rows})
+    return rows
 
 
 def write_references(study: Study, workdir: str | os.PathLike, doc: dict[str, Any]) -> list[dict[str, Any]]:
