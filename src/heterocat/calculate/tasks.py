@@ -299,7 +299,11 @@ def save_during_scf(calc, path: Path, after: Callable[[], None] | None = None) -
     gpaw = electronic_calculator(calc)
     if not isinstance(getattr(gpaw, "hooks", None), dict):
         return
-    every = float(os.environ.get("HETEROCAT_SCF_SAVE_S", SCF_SAVE_S))
+    text = os.environ.get("HETEROCAT_SCF_SAVE_S", str(SCF_SAVE_S))
+    try:
+        every = float(text)
+    except ValueError:
+        raise HeterocatError(f"HETEROCAT_SCF_SAVE_S must be seconds (a number), got {text!r}") from None
     last = [time.time()]
 
     def save(ctx) -> None:
@@ -322,7 +326,7 @@ def _with_ladder(atoms: Atoms, settings: dict, directory: Path, action, attempts
     for index, rung in enumerate(RETRY_LADDER):
         txt = gpaw_log(directory) if settings["calculator"]["name"] == "gpaw" else None
         resumed = _restart_calculator(saved, settings, txt) if saved is not None and index == 0 else None
-        atoms.calc = resumed or make_calculator(atoms, settings, txt, rung, extra)
+        atoms.calc = resumed if resumed is not None else make_calculator(atoms, settings, txt, rung, extra)
         if saved is not None:
             save_during_scf(atoms.calc, saved, after_save)
         start = time.time()
