@@ -81,12 +81,12 @@ def _supports(workdir: Path) -> Section | None:
     path = workdir / "figures" / "supports.json"
     if not path.exists():
         return None
+    from heterocat.study.compare import dG_H_text, support_levels  # noqa: PLC0415
+
     rows = json.loads(path.read_text())["supports"]
-    cells = [[r["system"], r["support"], _f(r["support_work_function"]), _f(r["transfer_to_cluster"]),
-              ", ".join(f"{k} {v:+.2f}" for k, v in r["dG_H_by_label"].items()) or "-",
+    cells = [[r["system"], r["support"], _f(r["support_work_function"]), _f(r["transfer_to_cluster"]), dG_H_text(r),
               _f(r["hzor_limiting_potential"]), r["hzor_potential_determining_step"] or "-"] for r in rows]
-    levels = sorted({level for r in rows for key in ("work_function_level", "transfer_level", "dG_H_level", "hzor_level")
-                     if (level := r.get(key))})
+    levels = support_levels(rows)
     return Section("Across supports",
                    ["Phi: work function of the clean support (top face, eV); transfer: electrons the cluster "
                     "gains from the support (Bader); dG(*H): the strongest-binding site per cluster layer (eV); "

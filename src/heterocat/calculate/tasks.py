@@ -329,6 +329,7 @@ def _with_ladder(atoms: Atoms, settings: dict, directory: Path, action, attempts
         atoms.calc = resumed if resumed is not None else make_calculator(atoms, settings, txt, rung, extra)
         if saved is not None:
             save_during_scf(atoms.calc, saved, after_save)
+        marks = {"resumed_scf": True} if resumed is not None else {}
         start = time.time()
         try:
             value = action()
@@ -336,11 +337,9 @@ def _with_ladder(atoms: Atoms, settings: dict, directory: Path, action, attempts
             if not _is_scf_failure(err):
                 raise
             attempts.append({"rung": rung["rung"], "ok": False, "seconds": round(time.time() - start, 2),
-                             "error": str(err).splitlines()[0] if str(err) else type(err).__name__,
-                             **({"resumed_scf": True} if resumed is not None else {})})
+                             "error": str(err).splitlines()[0] if str(err) else type(err).__name__, **marks})
             continue
-        attempts.append({"rung": rung["rung"], "ok": True, "seconds": round(time.time() - start, 2),
-                         **({"resumed_scf": True} if resumed is not None else {})})
+        attempts.append({"rung": rung["rung"], "ok": True, "seconds": round(time.time() - start, 2), **marks})
         return value
     raise SCFFailure("SCF did not converge on any rung: " + ", ".join(a["rung"] for a in attempts), attempts)
 

@@ -69,15 +69,24 @@ def support_text(rows: list[dict[str, Any]]) -> list[str]:
              "dG(*H): strongest site per label)",
              f"  {'system':<22} {'Phi (eV)':>8} {'transfer':>9} {'HzOR U_L (V)':>12}  dG(*H) per label (eV)"]
     for r in rows:
-        per_label = ", ".join(f"{k} {v:+.2f}" for k, v in r["dG_H_by_label"].items()) or "-"
         lines.append(f"  {r['system']:<22} {number(r['support_work_function'], '8.3f')} "
                      f"{number(r['transfer_to_cluster'], '+9.3f')} {number(r['hzor_limiting_potential'], '+12.3f')}"
-                     f"  {per_label}")
-    levels = sorted({level for r in rows for key in ("work_function_level", "transfer_level", "dG_H_level", "hzor_level")
-                     if (level := r.get(key))})
+                     f"  {dG_H_text(r)}")
+    levels = support_levels(rows)
     if levels:
         lines.append("  levels of theory: " + " | ".join(levels))
     return lines
+
+
+def dG_H_text(row: dict[str, Any]) -> str:
+    """A comparison row's dG(*H) per label, e.g. ``Ru-Top -0.30, Ru-Bottom -1.20`` (eV), or ``-``."""
+    return ", ".join(f"{k} {v:+.2f}" for k, v in row["dG_H_by_label"].items()) or "-"
+
+
+def support_levels(rows: list[dict[str, Any]]) -> list[str]:
+    """The levels of theory behind the numbers of the comparison rows, each once."""
+    return sorted({level for r in rows for key in ("work_function_level", "transfer_level", "dG_H_level", "hzor_level")
+                   if (level := r.get(key))})
 
 
 def reference_rows(study: Study, doc: dict[str, Any]) -> list[dict[str, Any]]:

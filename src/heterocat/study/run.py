@@ -209,24 +209,22 @@ def stored_charge_transfers(study: Study, workdir: str | os.PathLike) -> dict[st
 def write_supports(study: Study, workdir: str | os.PathLike, doc: dict[str, Any]) -> list[dict[str, Any]]:
     """The comparison across the study's supported clusters (:func:`support_rows`), also written to
     ``WORKDIR/figures/supports.json`` for the report (nothing written without a ``support``)."""
-    from heterocat.io import write_json  # noqa: PLC0415
-
-    rows = support_rows(study, doc)
-    if rows:
-        (Path(workdir) / "figures").mkdir(parents=True, exist_ok=True)
-        write_json(Path(workdir) / "figures" / "supports.json", {"study": study.name, "supports": rows})
-    return rows
+    return _beside_figures(workdir, study, "supports", support_rows(study, doc))
 
 
 def write_references(study: Study, workdir: str | os.PathLike, doc: dict[str, Any]) -> list[dict[str, Any]]:
     """The study's numbers beside its ``[[reference]]`` values, also written to
     ``WORKDIR/figures/references.json`` for the report (nothing written without references)."""
+    return _beside_figures(workdir, study, "references", reference_rows(study, doc))
+
+
+def _beside_figures(workdir: str | os.PathLike, study: Study, name: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``rows`` written to ``WORKDIR/figures/NAME.json`` (under the key ``name``) when there are any."""
     from heterocat.io import write_json  # noqa: PLC0415
 
-    rows = reference_rows(study, doc)
     if rows:
         (Path(workdir) / "figures").mkdir(parents=True, exist_ok=True)
-        write_json(Path(workdir) / "figures" / "references.json", {"study": study.name, "references": rows})
+        write_json(Path(workdir) / "figures" / f"{name}.json", {"study": study.name, name: rows})
     return rows
 
 
