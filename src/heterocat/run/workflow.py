@@ -609,11 +609,16 @@ def schedule(specs: list[TaskSpec], surfaces: list[str]) -> list[TaskSpec]:
     3. each surface in study order: the first surface's HER, water and HzOR tasks before the second's.
 
     Within a band, a screen's MLIP tasks go first (minutes; the GPAW stage they choose is not
-    planned until the surface's whole screen is in, so no critical path can count it), then the
-    task with the longest chain of estimated work after it (the critical path), so the long
-    chains start early.  A clean surface's final relaxation or single point goes before its
-    adsorbates' chains: every adsorption energy of the surface needs it, also when no task starts
-    from its geometry (the adsorbates start from a pre-relaxation).
+    planned until the surface's whole screen is in, so no critical path can count it).  Then a
+    chain already started is finished before another starts: a task after a pre-relaxation (the
+    relaxation that gives the energy, its vibrations) goes before a pre-relaxation that is not
+    done, so that a campaign cut at a wall-time limit or a session's end has whole results, not
+    only geometries (issue 19: two fast *H relaxations ready to go waited for days behind the
+    other layers' pre-relaxations).  Among the rest, the task with the longest chain of
+    estimated work after it (the critical path) goes first, so the long chains start early.  A
+    clean surface's final relaxation or single point goes before its adsorbates' chains: every
+    adsorption energy of the surface needs it, also when no task starts from its geometry (the
+    adsorbates start from a pre-relaxation).
     The specs' ``estimate`` (seconds) sets the chains; copies are returned."""
     cost = {s.name: s.estimate for s in specs}
     specs = [replace(s) for s in specs]
@@ -636,6 +641,8 @@ def schedule(specs: list[TaskSpec], surfaces: list[str]) -> list[TaskSpec]:
             if dep in by_name and dep not in first:
                 first.add(dep)
                 todo.append(dep)
+    after_prerelax = _after_prerelax(specs, by_name)
+    prerelaxed = {by_name[n].metadata.get("system") for n in after_prerelax}
     longest: dict[str, float] = {}  # per surface, the longest chain of an adsorbate's tasks
     for spec in specs:
         if spec.metadata.get("adsorbate") and spec.metadata.get("system") != GAS_SYSTEM:
@@ -649,12 +656,27 @@ def schedule(specs: list[TaskSpec], surfaces: list[str]) -> list[TaskSpec]:
         screening = spec.metadata.get("strategy") in (RANK, "mlip-screen") and spec.metadata.get("adsorbate")
         screen = 5e8 if screening and system != GAS_SYSTEM else 0.0
         work = chain_of(spec.name)
+        finishing = 1e8 if spec.name in after_prerelax else 0.0
         if not spec.metadata.get("adsorbate") and system in longest and stage_of(spec) == "final":
             # the clean surface's energy is in each of its adsorption energies, even where no task
             # starts from it (after a pre-relaxation): it goes before the longest adsorbate chain
             work = max(work, longest[system] + 1.0)
-        spec.priority = (bands - band) * 1e9 + screen + work
+            finishing = 1e8 if system in prerelaxed else 0.0
+        spec.priority = (bands - band) * 1e9 + screen + finishing + work
     return specs
+
+
+def _after_prerelax(specs: list[TaskSpec], by_name: dict[str, TaskSpec]) -> set[str]:
+    """Names of the tasks that come after a pre-relaxation (directly or through others)."""
+    after: dict[str, bool] = {}
+
+    def follows(name: str) -> bool:
+        if name not in after:
+            deps = [by_name[d] for d in by_name[name].dependencies() if d in by_name]
+            after[name] = any(stage_of(d) == "prerelax" or follows(d.name) for d in deps)
+        return after[name]
+
+    return {s.name for s in specs if follows(s.name)}
 
 
 def estimated_seconds(kind: str, calculator: str, natoms: int, *, displaced: int = 0) -> float:
