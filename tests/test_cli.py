@@ -3,10 +3,13 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from heterocat import __version__
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_version(cli):
@@ -64,6 +67,7 @@ def ru_files(cli, tmp_path):
 @pytest.mark.parametrize("case", [
     "unknown_adsorbate", "unknown_isomer", "unreadable", "missing_site", "zero_layers",
     "bad_repeat", "negative_vacuum", "afm_repeat", "no_args", "wrong_structure",
+    "nan_lattice_constant", "infinite_moment", "temperature_below_zero", "report_every_negative",
 ])
 def test_bad_input_one_line_exit_2_nothing_written(cli, tmp_path, ru_files, case):
     slab, sites = ru_files
@@ -86,6 +90,12 @@ def test_bad_input_one_line_exit_2_nothing_written(cli, tmp_path, ru_files, case
         "no_args": [],
         "wrong_structure": ["place", str(other), "--sites", str(sites), "--site", "fcc:fcc:1",
                             "--adsorbate", "H", "-o", str(out)],
+        # a number that is not finite would write a structure of nan positions or moments
+        "nan_lattice_constant": ["build", "oxide-slab", "--a", "nan", "-o", str(out)],
+        "infinite_moment": ["build", "oxide-bulk", "--magmom", "inf", "-o", str(out)],
+        "temperature_below_zero": ["freeenergy", str(tmp_path), "--T", "-5"],
+        "report_every_negative": ["study", "run", str(ROOT / "workflows" / "demo.toml"), "--workdir",
+                                  str(tmp_path / "w"), "--report-every", "-1"],
     }[case]
     r = cli(*args)
     assert r.returncode == 2, (r.stdout, r.stderr)
@@ -106,3 +116,15 @@ def test_a_work_directory_that_is_a_file_is_one_line(tmp_path):
                           "--set", "calculator.name=emt", "--workdir", str(tmp_path / "file")],
                          capture_output=True, text=True)
     assert out.returncode == 2 and out.stderr.count("\n") == 1 and "Not a directory" in out.stderr, out.stderr
+
+
+def test_a_temperature_at_or_below_zero_kelvin_is_refused(cli, tmp_path):
+    """-TS and the ideal-gas entropy need T > 0 K: the command line and the library both refuse it
+    (before: T = -5 K gave numbers from nan logarithms with exit 0)."""
+    from heterocat.analyse.freeenergy import free_energies
+    from heterocat.errors import HeterocatError
+
+    r = cli("freeenergy", str(tmp_path), "--T", "-5")
+    assert r.returncode == 2 and "--T" in r.stderr and "> 0" in r.stderr, r.stderr
+    with pytest.raises(HeterocatError, match="above 0 K"):
+        free_energies(tmp_path, temperature=0.0)

@@ -16,6 +16,7 @@ theory.
 
 from __future__ import annotations
 
+import math
 import os
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -501,6 +502,8 @@ def free_energies(workdir: str | os.PathLike, *, temperature: float = 298.15, ac
     method, and then say so.  ``n2h4_state`` is the reference state of hydrazine:
     ``gas`` (1 bar), ``liquid`` or ``aqueous`` (see :func:`reference_state_shift`).
     """
+    if not (math.isfinite(temperature) and temperature > 0):
+        raise HeterocatError(f"temperature must be above 0 K, got {temperature:g} K")
     n2h4_shift = reference_state_shift("N2H4", n2h4_state)
     store = ResultsStore(workdir)
     rows = store.rows()

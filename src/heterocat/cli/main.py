@@ -15,6 +15,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from heterocat import __version__
+from heterocat.cli.types import nonnegative_int as _nonnegative_int
+from heterocat.cli.types import number as _number
+from heterocat.cli.types import positive_int as _positive_int
+from heterocat.cli.types import real as _real
 from heterocat.errors import HeterocatError, os_error_text
 
 EXIT_BAD_INPUT = 2
@@ -446,21 +450,6 @@ def _cmd_freeenergy(args: argparse.Namespace) -> None:
 
 
 # ---------------------------------------------------------------- parser
-def _whole_number(minimum: int) -> Callable[[str], int]:
-    """argparse type: a whole number >= ``minimum``, with a one-line message otherwise."""
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"expected a whole number >= {minimum}, got {value}")
-        return value
-    return parse
-
-
-_positive_int = _whole_number(1)
-_nonnegative_int = _whole_number(0)
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -492,8 +481,8 @@ def _build_parser() -> argparse.ArgumentParser:
 
     p = bsub.add_parser("oxide-bulk", help="rocksalt oxide bulk with AFM-II moments")
     p.add_argument("--oxide", default="NiO", help="NiO, CoO, FeO, MnO, MgO (default NiO)")
-    p.add_argument("--a", type=float, help="lattice constant, Å (default: table)")
-    p.add_argument("--magmom", type=float, help="cation moment magnitude, mu_B (default: table)")
+    p.add_argument("--a", type=_number, help="lattice constant, Å (default: table)")
+    p.add_argument("--magmom", type=_number, help="cation moment magnitude, mu_B (default: table)")
     p.add_argument("--cubic", action="store_true", help="2a cubic supercell (64 atoms) instead of 4-atom cell")
     out(p)
     p = bsub.add_parser("oxide-slab", help="rocksalt (100) slab with AFM-II moments")
@@ -501,10 +490,10 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--layers", type=_positive_int, default=4, help="atomic layers (default 4)")
     p.add_argument("--repeat", type=_positive_int, nargs=2, default=[2, 1], metavar=("NU", "NV"),
                    help="repeat along a/2[110] (even for AFM-II) and a/2[-110] (default 2 1)")
-    p.add_argument("--vacuum", type=float, default=10.0, help="vacuum each side, Å (default 10)")
+    p.add_argument("--vacuum", type=_number, default=10.0, help="vacuum each side, Å (default 10)")
     p.add_argument("--fixed-layers", type=_nonnegative_int, default=1, help="fixed bottom layers (default 1)")
-    p.add_argument("--a", type=float)
-    p.add_argument("--magmom", type=float)
+    p.add_argument("--a", type=_number)
+    p.add_argument("--magmom", type=_number)
     out(p)
     p = bsub.add_parser("crystal-bulk", help="spinel or corundum bulk with its cation and magnetic order")
     p.add_argument("--oxide", required=True, help="Co3O4, NiCo2O4, CuCo2O4, ZnCo2O4 or Fe2O3")
@@ -514,10 +503,10 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--oxide", required=True, help="Co3O4, NiCo2O4, CuCo2O4, ZnCo2O4 or Fe2O3")
     p.add_argument("--miller", type=int, nargs=3, required=True, metavar=("H", "K", "L"),
                    help="facet in the conventional axes (Fe2O3 hexagonal: 0 0 1 is (0001))")
-    p.add_argument("--thickness", type=float, default=8.0, help="least thickness, Å (default 8)")
+    p.add_argument("--thickness", type=_number, default=8.0, help="least thickness, Å (default 8)")
     p.add_argument("--repeat", type=int, nargs="+", default=[1, 1],
                    help="N1 N2, or a 2x2 matrix row by row (1 1 -1 1: sqrt2 x sqrt2 R45)")
-    p.add_argument("--vacuum", type=float, default=10.0, help="vacuum each side, Å (default 10)")
+    p.add_argument("--vacuum", type=_number, default=10.0, help="vacuum each side, Å (default 10)")
     p.add_argument("--fixed-layers", type=_nonnegative_int, help="fixed bottom layers (default: bottom third)")
     p.add_argument("--termination", type=_nonnegative_int, default=0,
                    help="which acceptable termination (default 0; see info top_layer)")
@@ -528,25 +517,25 @@ def _build_parser() -> argparse.ArgumentParser:
     p = bsub.add_parser("metal-slab", help="close-packed metal slab (Ru(0001))")
     p.add_argument("--element", default="Ru")
     p.add_argument("--size", type=_positive_int, nargs=3, default=[3, 3, 4], metavar=("NX", "NY", "LAYERS"))
-    p.add_argument("--vacuum", type=float, default=10.0)
+    p.add_argument("--vacuum", type=_number, default=10.0)
     p.add_argument("--fixed-layers", type=_nonnegative_int, default=2)
     out(p)
     p = bsub.add_parser("cluster", help="13-atom metal cluster isomer in a box")
     p.add_argument("--element", default="Ru")
     p.add_argument("--isomer", default="anticuboctahedron", help=f"one of: {', '.join(ISOMERS)}")
-    p.add_argument("--magmom", type=float, default=1.0, help="initial moment per atom, mu_B")
-    p.add_argument("--vacuum", type=float, default=6.0)
+    p.add_argument("--magmom", type=_number, default=1.0, help="initial moment per atom, mu_B")
+    p.add_argument("--vacuum", type=_number, default=6.0)
     out(p)
     p = bsub.add_parser("supported", help="place a cluster on a slab")
     p.add_argument("--support", required=True, help="slab file")
     p.add_argument("--cluster", required=True, help="cluster file")
     p.add_argument("--face", default="triangle", help="triangle, square or atom indices (0,1,2)")
     p.add_argument("--anchor", default="auto", help="support site label under the face, or auto (default)")
-    p.add_argument("--azimuth", type=float, help="turn about z, degrees (default: scanned for most contact)")
-    p.add_argument("--bond-length", type=float, default=2.1, help="shortest cluster-O (anion) distance, Å")
-    p.add_argument("--cation-distance", type=float, default=2.5, help="closest cluster-cation distance, Å")
-    p.add_argument("--height", type=float, help="face height above the anchor instead, Å")
-    p.add_argument("--min-image-gap", type=float, default=8.0, help="warn below this image distance, Å")
+    p.add_argument("--azimuth", type=_number, help="turn about z, degrees (default: scanned for most contact)")
+    p.add_argument("--bond-length", type=_number, default=2.1, help="shortest cluster-O (anion) distance, Å")
+    p.add_argument("--cation-distance", type=_number, default=2.5, help="closest cluster-cation distance, Å")
+    p.add_argument("--height", type=_number, help="face height above the anchor instead, Å")
+    p.add_argument("--min-image-gap", type=_number, default=8.0, help="warn below this image distance, Å")
     out(p)
     p = bsub.add_parser("reference", help="all reference models with their site enumerations")
     p.add_argument("--outdir", default="structures")
@@ -639,16 +628,16 @@ def _build_parser() -> argparse.ArgumentParser:
         "  heterocat path hzor_nio.toml --U 0.3 --plot hzor_nio --json"),
         formatter_class=argparse.RawDescriptionHelpFormatter)
     pa.add_argument("file", help="TOML or JSON with steps, or free_energies and a pathway")
-    pa.add_argument("--U", type=float, default=0.0, help="electrode potential, V vs RHE (default 0)")
-    pa.add_argument("--pH", type=float, default=0.0, help="pH (only converts U to the SHE scale)")
+    pa.add_argument("--U", type=_number, default=0.0, help="electrode potential, V vs RHE (default 0)")
+    pa.add_argument("--pH", type=_number, default=0.0, help="pH (only converts U to the SHE scale)")
     pa.add_argument("--plot", metavar="STEM", help="write STEM.png/.svg/.csv (and STEM_U.* at --U)")
     pa.add_argument("--json", action="store_true")
     pa.set_defaults(func=_cmd_path)
 
     fe = sub.add_parser("freeenergy", help="adsorption free energies and pathways from stored results")
     fe.add_argument("workdir")
-    fe.add_argument("--T", type=float, default=298.15, help="temperature, K (default 298.15)")
-    fe.add_argument("--U", type=float, default=0.0, help="potential for dG(U), V vs RHE")
+    fe.add_argument("--T", type=_real(above=0.0), default=298.15, help="temperature, K (default 298.15)")
+    fe.add_argument("--U", type=_number, default=0.0, help="potential for dG(U), V vs RHE")
     fe.add_argument("--accept-flagged", action="store_true", help="use results flagged by the checks")
     fe.add_argument("--method", choices=("auto", "dft", "mlip", "emt"), default="auto",
                     help="energies of this method only (default: DFT when stored)")
@@ -703,11 +692,11 @@ def _build_parser() -> argparse.ArgumentParser:
                     "7net-mf-0:PBE with its fidelity head) or a checkpoint file (default 7net-0)")
     ft.add_argument("--level", help="level_id of the frames (default: the level with the most frames)")
     ft.add_argument("--method", choices=("dft", "emt"), default="dft", help="labels to fit (emt: for tests)")
-    ft.add_argument("--held-out", type=float, default=0.2, help="share of tasks held out (default 0.2)")
+    ft.add_argument("--held-out", type=_number, default=0.2, help="share of tasks held out (default 0.2)")
     ft.add_argument("--hold-out", nargs="+", metavar="TASK", help="hold out these tasks (task hashes or their "
                     "first digits) instead of a random share, e.g. the relaxations of a site left out of training")
     ft.add_argument("--epochs", type=int, default=10)
-    ft.add_argument("--learning-rate", type=float, default=2e-4)
+    ft.add_argument("--learning-rate", type=_number, default=2e-4)
     ft.add_argument("--seed", type=int, default=0)
     ft.add_argument("--device", default="auto", help="auto (a GPU when torch sees one), cpu or cuda")
     ft.add_argument("--every", type=int, default=1, help="every N-th frame of each relaxation and its last "

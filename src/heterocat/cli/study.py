@@ -14,6 +14,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from heterocat.cli.types import nonnegative_int, positive_int, real
 from heterocat.errors import HeterocatError
 
 ACTIONS = ("show", "run", "submit", "status", "freeenergy", "report", "learn")
@@ -32,25 +33,25 @@ def add_parser(sub: Any) -> None:
                    "relaxations, fine-tune the MLIP, screen again)")
     p.add_argument("study", help="study file (TOML)")
     p.add_argument("--workdir", help="work directory (results store, figures); needed but for show")
-    p.add_argument("--workers", type=int, default=1, help="tasks run side by side (default 1)")
+    p.add_argument("--workers", type=positive_int, default=1, help="tasks run side by side (default 1)")
     p.add_argument("--only", nargs="+", metavar="PATHWAY", help="only these pathways of the study")
     p.add_argument("--cluster", help="cluster profile: submit one job per task through myqueue")
     p.add_argument("--no-electronic", action="store_true", help="run without the work functions and charge "
                    "differences the study asks for")
-    p.add_argument("--report-every", type=float, default=60.0, metavar="SECONDS", help="rewrite WORKDIR/report.html "
+    p.add_argument("--report-every", type=real(minimum=0.0), default=60.0, metavar="SECONDS", help="rewrite WORKDIR/report.html "
                    "and progress.json while the run goes, at most this often (default 60; 0: after every task)")
     over = p.add_argument_group("overrides of the study file")
     over.add_argument("--preset", help="ci, fast, paper or a preset file")
     over.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one setting (repeatable)")
     over.add_argument("--strategy", choices=("screen", "mlip+dft", "dft", "mlip"))
     over.add_argument("--vibrations", choices=("dft", "mlip", "none"))
-    over.add_argument("--k", type=int)
+    over.add_argument("--k", type=positive_int)
     al = p.add_argument_group("active learning (study learn)")
-    al.add_argument("--rounds", type=int, default=3, help="at most this many rounds (default 3)")
-    al.add_argument("--tolerance", type=float, default=0.1, help="stop when every held-out adsorption energy "
+    al.add_argument("--rounds", type=positive_int, default=3, help="at most this many rounds (default 3)")
+    al.add_argument("--tolerance", type=real(above=0.0), default=0.1, help="stop when every held-out adsorption energy "
                     "of the fine-tuned MLIP is within this many eV of GPAW's (default 0.1)")
-    al.add_argument("--epochs", type=int, default=5, help="fine-tuning epochs per round (default 5)")
-    al.add_argument("--every", type=int, default=2, help="every N-th frame of each relaxation (default 2)")
+    al.add_argument("--epochs", type=nonnegative_int, default=5, help="fine-tuning epochs per round (default 5)")
+    al.add_argument("--every", type=positive_int, default=2, help="every N-th frame of each relaxation (default 2)")
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.set_defaults(func=run_command)
 
