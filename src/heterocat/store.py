@@ -181,6 +181,19 @@ def run_task(atoms, kind: str, settings: Settings, workdir: str | os.PathLike, *
     return result
 
 
+def finished_task(atoms, kind: str, settings: Settings, workdir: str | os.PathLike,
+                  **options: Any) -> TaskResult | None:
+    """The result :func:`run_task` would return at once (stored and standing, indexed in the store
+    if a kill had left it out), or None when it would calculate; runs nothing."""
+    from heterocat.calculate.tasks import finished_result  # noqa: PLC0415
+    from heterocat.parallel import is_writer  # noqa: PLC0415
+
+    result = finished_result(atoms, kind, settings, workdir, **options)
+    if result and result["status"] == "done" and is_writer() and not ResultsStore(workdir).holds(result["task_hash"]):
+        ResultsStore(workdir).add(result["directory"])
+    return result
+
+
 def _running_relaxations(workdir: Path, level: str) -> list[tuple[str, list]]:
     """(task hash, frames) of relaxations at ``level`` that have frames but no result yet (still running,
     or killed: the store resumes them)."""

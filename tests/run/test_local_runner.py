@@ -123,6 +123,31 @@ def test_a_long_task_waits_for_a_plan_that_knows_the_results_so_far(tmp_path):
     assert finished == ["short", "unlocked", "long"]
 
 
+def test_a_task_finished_in_an_earlier_run_needs_no_worker(tmp_path):
+    """A task done in an earlier run is taken from its folder at once, not queued for a worker
+    behind a long task: the task after it runs first when its priority says so (issue 19: a
+    pre-relaxation done in the last session held back its final relaxation for hours).  A result a
+    kill left out of the store is indexed on the way."""
+    from heterocat.store import run_task
+
+    settings = load_settings("ci", assignments=['calculator.name="emt"'])
+    paths = []
+    for k, bond in enumerate((0.70, 0.74)):
+        paths.append(tmp_path / f"h2_{k}.extxyz")
+        write(paths[-1], h2(bond))
+    earlier = run_task(h2(0.70), "single", settings, tmp_path / "w", store=False)  # done, never indexed
+    done = TaskSpec(name="done", kind="single", settings=settings, structure=str(paths[0]), priority=1.0)
+    other = TaskSpec(name="other", kind="single", settings=settings, structure=str(paths[1]), priority=10.0)
+    after = TaskSpec(name="after", kind="relax", settings=settings, structure_from="done", priority=20.0)
+    results = run_local([done, other, after], tmp_path / "w", workers=1, progress=False)
+    assert results["done"]["directory"] == earlier["directory"] and not results["done"]["ran"]
+    assert results["after"]["ran"] and results["other"]["ran"]
+    ran = sorted(("after", "other"),
+                 key=lambda n: os.path.getmtime(os.path.join(results[n]["directory"], "result.json")))
+    assert ran == ["after", "other"]  # the worker took "after" (20) first, not "other" (10)
+    assert ResultsStore(tmp_path / "w").holds(earlier["task_hash"])
+
+
 def test_a_result_written_but_not_indexed_is_indexed_when_read_back(tmp_path):
     """A run killed between writing a task's result.json and indexing it in the store: the next run
     reads the result back (nothing recomputed) and indexes it, so the analysis finds it."""

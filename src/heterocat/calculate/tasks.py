@@ -995,6 +995,26 @@ def read_result(directory: Path) -> dict | None:
     return broadcast(load_result(directory) if is_writer() and (directory / RESULT).exists() else None)
 
 
+def _standing_result(directory: Path, retry_failed: bool) -> TaskResult | None:
+    """The stored result of the task in ``directory`` that stands (done; or failed, unless
+    ``retry_failed``), marked ``ran: False``; None when the task is still to run."""
+    previous = read_result(directory)
+    if previous and (previous["status"] == "done" or not retry_failed):
+        return {**previous, "ran": False}
+    return None
+
+
+def finished_result(atoms: Atoms, kind: str, settings: Settings, workdir: str | os.PathLike, *,
+                    indices: list[int] | None = None, retry_failed: bool = False, outputs: tuple[str, ...] = (),
+                    gpts: tuple[int, int, int] | None = None, ghosts: list[int] | None = None,
+                    ) -> TaskResult | None:
+    """What :func:`execute_task` would return at once with the same arguments (a stored result
+    that stands), or None when it would start a calculation; runs nothing."""
+    _, _, _, hash_ = task_identity(atoms, kind, settings, indices=indices, outputs=outputs, gpts=gpts,
+                                   ghosts=ghosts)
+    return _standing_result(task_directory(workdir, kind, hash_), retry_failed)
+
+
 def task_identity(atoms: Atoms, kind: str, settings: dict, *, indices: list[int] | None = None,
                   outputs: tuple[str, ...] = (), gpts: tuple[int, int, int] | None = None,
                   ghosts: list[int] | None = None) -> tuple[Atoms, list[int] | None, list[int], str]:
@@ -1071,16 +1091,14 @@ def execute_task(atoms: Atoms, kind: str, settings: Settings, workdir: str | os.
     atoms, indices, ghosts, hash_ = task_identity(atoms, kind, settings, indices=indices, outputs=outputs,
                                                   gpts=gpts, ghosts=ghosts)
     directory = task_directory(workdir, kind, hash_)
-    previous = read_result(directory)
-    if previous and (previous["status"] == "done" or not retry_failed):
-        return {**previous, "ran": False}
+    if (previous := _standing_result(directory, retry_failed)) is not None:
+        return previous
     with _lock(directory) as mine:
         if not mine:
             raise HeterocatError(f"task {hash_} is running in another process")
-        previous = read_result(directory)  # finished while we waited for the lock
-        if previous and (previous["status"] == "done" or not retry_failed):
-            return {**previous, "ran": False}
-        if previous and is_writer():
+        if (previous := _standing_result(directory, retry_failed)) is not None:  # finished while we waited
+            return previous
+        if is_writer() and (directory / RESULT).exists():  # a failure, run again (retry_failed)
             (directory / RESULT).unlink()
         result = _execute(atoms, kind, settings, directory, hash_, metadata or {}, indices,
                           tuple(sorted(outputs)), gpts, ghosts or None, hessian)

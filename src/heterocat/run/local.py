@@ -110,30 +110,61 @@ def _work(spec: dict, structure: str, workdir: str, retry_failed: bool, gpts: li
         return _run_one(spec, structure, workdir, retry_failed, gpts, substrate, hessian)
 
 
-def _run_one(spec: dict, structure: str, workdir: str, retry_failed: bool, gpts: list[int] | None = None,
-             substrate: str | None = None, hessian: str | None = None) -> dict:
+def _task_atoms(spec: dict, structure: str, substrate: str | None) -> tuple[Any, list[int] | None]:
+    """The structure a task runs on (its adsorbate moved onto ``substrate``, or cut to its
+    ``fragment``) and its ghost atoms."""
     from heterocat.calculate.tasks import fragment  # noqa: PLC0415
     from heterocat.io import read_structure  # noqa: PLC0415
     from heterocat.sites.adsorbates import transplant  # noqa: PLC0415
+
+    atoms, ghosts = read_structure(structure), None
+    if substrate:
+        atoms = transplant(atoms, read_structure(substrate))
+    if spec.get("fragment"):
+        atoms, ghosts = fragment(atoms, spec["settings"], spec["fragment"], counterpoise=spec.get("counterpoise", True))
+    return atoms, ghosts
+
+
+def _task_options(spec: dict, retry_failed: bool, gpts: list[int] | None, ghosts: list[int] | None) -> dict:
+    """The options of :func:`heterocat.store.run_task` that make a task's identity, and ``retry_failed``."""
+    return {"ghosts": ghosts, "indices": spec["indices"], "retry_failed": retry_failed,
+            "outputs": tuple(spec.get("outputs") or ()), "gpts": tuple(gpts) if gpts else None}
+
+
+def _returned(result: dict) -> dict:
+    """A result as a worker returns it (without the large arrays)."""
+    return {k: v for k, v in result.items() if k not in ("forces", "magmoms")}
+
+
+def _run_one(spec: dict, structure: str, workdir: str, retry_failed: bool, gpts: list[int] | None = None,
+             substrate: str | None = None, hessian: str | None = None) -> dict:
     from heterocat.store import run_task  # noqa: PLC0415
 
     try:
-        atoms, ghosts = read_structure(structure), None
-        if substrate:
-            atoms = transplant(atoms, read_structure(substrate))
-        if spec.get("fragment"):
-            atoms, ghosts = fragment(atoms, spec["settings"], spec["fragment"],
-                                     counterpoise=spec.get("counterpoise", True))
-        result = run_task(atoms, spec["kind"], spec["settings"], workdir, ghosts=ghosts,
-                          metadata=spec["metadata"], indices=spec["indices"],
-                          retry_failed=retry_failed, outputs=tuple(spec.get("outputs") or ()),
-                          gpts=tuple(gpts) if gpts else None, hessian=hessian)
+        atoms, ghosts = _task_atoms(spec, structure, substrate)
+        result = run_task(atoms, spec["kind"], spec["settings"], workdir, metadata=spec["metadata"],
+                          hessian=hessian, **_task_options(spec, retry_failed, gpts, ghosts))
     except HeterocatError as err:
         return {"status": "failed", "reason": str(err), "ran": False}
     except Exception as err:  # noqa: BLE001 - one task's crash must not stop the others
         first = str(err).splitlines()[0] if str(err) else ""
         return {"status": "failed", "reason": f"{type(err).__name__}: {first}".rstrip(": "), "ran": True}
-    return {k: v for k, v in result.items() if k not in ("forces", "magmoms")}
+    return _returned(result)
+
+
+def _already_finished(spec: dict, structure: str, workdir: str, retry_failed: bool,
+                      gpts: list[int] | None = None, substrate: str | None = None) -> dict | None:
+    """The result of a task finished in an earlier run (read in the runner's own process, in
+    seconds), or None: it is to run, or preparing it fails (a worker then reports why)."""
+    from heterocat.store import finished_task  # noqa: PLC0415
+
+    try:
+        atoms, ghosts = _task_atoms(spec, structure, substrate)
+        result = finished_task(atoms, spec["kind"], spec["settings"], workdir,
+                               **_task_options(spec, retry_failed, gpts, ghosts))
+    except Exception:  # noqa: BLE001 - the worker that runs it reports the error
+        return None
+    return None if result is None else _returned(result)
 
 
 #: at most this often (s) a finished task makes the runner plan again while no worker waits
@@ -173,6 +204,7 @@ def run_local(specs: list[TaskSpec], workdir: str | os.PathLike, *, workers: int
     os.environ.update({k: os.environ.get(k) or threads for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")})
     bar = _progress(len(specs), progress)
     replanned_at = -1  # number of results when replan last ran
+    probed: set[str] = set()  # ready tasks looked up in the store and found still to run
     last_plan = time.monotonic()
     reported = 0  # number of results when on_result last ran
     try:
@@ -191,11 +223,11 @@ def run_local(specs: list[TaskSpec], workdir: str | os.PathLike, *, workers: int
                         bar.total = len(specs)
                         bar.refresh()
                         continue
+                if len(running) < workers and _take_finished(ready, results, probed, workdir, retry_failed, bar):
+                    continue  # a task finished in an earlier run: what waits for it may go first
                 for spec in ready[:workers - len(running)]:
-                    structure = _file_of(results, spec.structure_from, "final.extxyz") or spec.structure
-                    gpts = results[spec.gpts_from].get("coarse_grid") if spec.gpts_from else None
-                    future = pool.submit(_work, asdict(spec), structure, workdir, retry_failed, gpts,
-                                         _file_of(results, spec.substrate_from, "final.extxyz"),
+                    structure, gpts, substrate = _inputs(spec, results)
+                    future = pool.submit(_work, asdict(spec), structure, workdir, retry_failed, gpts, substrate,
                                          _file_of(results, spec.hessian_from, "optimizer.json"))
                     running[future] = spec.name
                 if on_result is not None and reported != len(results):  # with the tasks just started
@@ -217,6 +249,34 @@ def run_local(specs: list[TaskSpec], workdir: str | os.PathLike, *, workers: int
             else:
                 os.environ[key] = value
     return {s.name: results[s.name] for s in specs if s.name in results}
+
+
+def _inputs(spec: TaskSpec, results: dict[str, dict]) -> tuple[str, list[int] | None, str | None]:
+    """A ready task's structure file, grid (from ``gpts_from``) and substrate file."""
+    structure = _file_of(results, spec.structure_from, "final.extxyz") or spec.structure
+    gpts = results[spec.gpts_from].get("coarse_grid") if spec.gpts_from else None
+    return structure, gpts, _file_of(results, spec.substrate_from, "final.extxyz")
+
+
+def _take_finished(ready: list[TaskSpec], results: dict[str, dict], probed: set[str], workdir: str,
+                   retry_failed: bool, bar) -> bool:
+    """Take into ``results`` each ready task a run before this one finished; True if any.
+
+    Such a task needs no worker: left in the queue, it could wait hours behind a long one while
+    the tasks after it waited too (issue 19: a pre-relaxation done in the last session held back
+    its final relaxation).  Each task is looked up once (``probed``)."""
+    taken = False
+    for spec in ready:
+        if spec.name in probed:
+            continue
+        probed.add(spec.name)
+        structure, gpts, substrate = _inputs(spec, results)
+        result = _already_finished(asdict(spec), structure, workdir, retry_failed, gpts, substrate)
+        if result is not None:
+            results[spec.name] = result
+            bar.update(1)
+            taken = True
+    return taken
 
 
 def _file_of(results: dict[str, dict], name: str | None, filename: str) -> str | None:
