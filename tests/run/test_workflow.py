@@ -520,19 +520,28 @@ def test_a_clean_relaxation_no_task_starts_from_goes_before_its_adsorbates(tmp_p
     assert adsorbate and order[clean.name] > max(adsorbate.values())
 
 
-def test_a_chain_once_started_is_finished_before_another_pre_relaxation(tmp_path, pt_slab):
+@pytest.mark.parametrize("strategy", ["dft", "mlip+dft"])
+def test_a_chain_once_started_is_finished_before_another_pre_relaxation(tmp_path, pt_slab, strategy):
     """A local run is cut at a wall-time limit or a session's end: the relaxation after a finished
     pre-relaxation goes before another site's pre-relaxation, although that one has the longer
     chain after it (issue 19: the fast *H relaxations waited behind the other layers' pre-relaxations,
-    so the campaign had geometries and no adsorption energy)."""
+    so the campaign had geometries and no adsorption energy).  With ``mlip+dft`` and relaxed_start
+    each adsorbate's pre-relaxation starts on the clean pre-relaxation: still a chain to start."""
+    import shutil
+
     from heterocat.run.workflow import schedule
 
     s = load_settings("ci", assignments=EMT)
-    surface = Surface("Pt(111)", pt_slab, labels=("fcc", "hcp"), prerelax={"relax": {"fmax": 0.5}})
-    plan = Plan([surface], ["H"], ["H2"], strategy="dft")
-    order = {x.name: x.priority for x in schedule(plan_tasks(plan, s, s, tmp_path), ["Pt(111)"])}
-    pre = {n: p for n, p in order.items() if "/H/" in n and n.endswith("/prerelax")}
-    final = {n: p for n, p in order.items() if "/H/" in n and n.endswith("/relax")}
+    surface = Surface("Pt(111)", pt_slab, labels=("fcc", "hcp"), prerelax={"relax": {"fmax": 0.5}},
+                      relaxed_start=strategy != "dft")
+    plan = Plan([surface], ["H"], ["H2"], strategy=strategy, dft_stage="relax")
+    shutil.copy(pt_slab, tmp_path / "final.extxyz")  # the clean MLIP relaxation, finished
+    finished = {"Pt111/clean/mlip-relax": {"status": "done", "directory": str(tmp_path), "flags": []}}
+    specs = plan_tasks(plan, s, s, tmp_path, finished=finished if strategy != "dft" else None)
+    order = {x.name: x.priority for x in schedule(specs, ["Pt(111)"])}
+    pre = {n: p for n, p in order.items() if "/H/" in n and n.endswith("prerelax")}
+    final = {n: p for n, p in order.items() if "/H/" in n and n.rsplit("/", 1)[1] in ("relax", "dft-relax")}
     assert len(pre) == len(final) == 2
     assert min(final.values()) > max(pre.values())  # finishing a started chain goes first
-    assert order["Pt111/clean/relax"] > max(final.values())  # the clean energy is in every one
+    clean = "Pt111/clean/relax" if strategy == "dft" else "Pt111/clean/dft-relax"
+    assert order[clean] > max(final.values())  # the clean energy is in every one

@@ -667,13 +667,20 @@ def schedule(specs: list[TaskSpec], surfaces: list[str]) -> list[TaskSpec]:
 
 
 def _after_prerelax(specs: list[TaskSpec], by_name: dict[str, TaskSpec]) -> set[str]:
-    """Names of the tasks that come after a pre-relaxation (directly or through others)."""
+    """Names of the tasks after a pre-relaxation of their own placement (the relaxation that starts
+    from it, the vibrations after that); not a pre-relaxation that starts on another's geometry
+    (an adsorbate on the clean surface's pre-relaxation)."""
+    def placement(name: str) -> str:
+        return name.rsplit("/", 1)[0]
+
     after: dict[str, bool] = {}
 
     def follows(name: str) -> bool:
         if name not in after:
-            deps = [by_name[d] for d in by_name[name].dependencies() if d in by_name]
-            after[name] = any(stage_of(d) == "prerelax" or follows(d.name) for d in deps)
+            deps = [by_name[d] for d in by_name[name].dependencies()
+                    if d in by_name and placement(d) == placement(name)]
+            after[name] = stage_of(by_name[name]) != "prerelax" and any(
+                stage_of(d) == "prerelax" or follows(d.name) for d in deps)
         return after[name]
 
     return {s.name for s in specs if follows(s.name)}
