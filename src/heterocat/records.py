@@ -93,7 +93,7 @@ class TaskResult(TypedDict, total=False):
     resumed_from_step: int  # frames of a killed relaxation it went on from
     resumed_from_density: bool  # GPAW started from that run's saved density and wave functions
     wall_time: float  # s
-    wall_time_all_runs: float  # s, a relaxation's runs over all sessions
+    wall_time_all_runs: float  # s, the task's runs over all sessions (up to what each last saved)
     hessian_from: str  # task hash of the relaxation whose BFGS Hessian seeded this one
     bfgs_updates_skipped: int  # BFGS Hessian updates this run skipped: they broke the curvature condition
     flags: list[dict[str, Any]]

@@ -6,7 +6,7 @@ structure with energy, forces and moments (so ``ase db`` shows ``energy``,
 ``adsorbate`` (where the adsorbate ended and what it became, see
 :mod:`heterocat.calculate.checks`), ``site_start`` and ``adsorbate_start`` (what was
 placed), ``site_label`` (the final site's label), ``magnetic_order``, ``preset``,
-``task``, ``status``, ``converged``, ``flagged``, ``flags``, ``wall_time``, ``steps``, ``level``, ``method`` (``dft``, ``mlip`` or
+``task``, ``status``, ``converged``, ``flagged``, ``flags``, ``wall_time`` (s, all its runs), ``steps``, ``level``, ``method`` (``dft``, ``mlip`` or
 ``emt``: energies of different methods are never compared), ``strategy``,
 ``orientation``, ``task_hash``, ``spin_searched`` (a relaxation that searched for a lower spin state at its
 end, ``relax.spin_search``; absent otherwise), and ``level_id`` / ``gas_level_id`` (the
@@ -97,7 +97,9 @@ class ResultsStore:
             "converged": bool(result.get("converged", False)),
             "flagged": bool(result.get("flags")),
             "flags": "; ".join(f"{f['check']}: {f['reason']}" for f in result.get("flags", [])),
-            "wall_time": float(result.get("wall_time", 0.0)), "steps": int(result.get("steps", 0)),
+            # s, over all the task's runs (a resumed relaxation or single point), else this run's
+            "wall_time": float(result.get("wall_time_all_runs") or result.get("wall_time", 0.0)),
+            "steps": int(result.get("steps", 0)),
             "level": result.get("level_of_theory", ""),
             "method": method_of(result.get("level_of_theory", "")),
             "strategy": str(meta.get("strategy", "")),

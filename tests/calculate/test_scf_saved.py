@@ -14,7 +14,7 @@ from ase.build import molecule
 from heterocat.calculate.settings import load_settings
 from heterocat.io import complete_frames
 from heterocat.run.local import task_status
-from heterocat.store import run_task
+from heterocat.store import ResultsStore, run_task
 
 pytestmark = pytest.mark.gpaw
 
@@ -69,8 +69,15 @@ def test_a_single_point_killed_during_its_scf_resumes_from_its_saved_electrons(t
     assert (folder / "scf.gpw").exists() and not (folder / "result.json").exists()
     [row] = task_status(tmp_path / "w")
     assert row["status"] == "pending" and "SCF electrons saved at" in row["reason"]
+    spent = json.loads((folder / "spent.json").read_text())["wall_time"]  # kept with each save
+    assert spent > 0
     resumed = run_task(_o2(), "single", load_settings("ci"), tmp_path / "w")
     assert resumed["ran"] and resumed["scf_attempts"][0]["resumed_scf"]
+    # the wall time counts the killed run up to its last save, not this run alone
+    assert resumed["wall_time_all_runs"] == pytest.approx(spent + resumed["wall_time"], abs=0.5)
+    assert resumed["wall_time_all_runs"] > resumed["wall_time"]
+    [stored] = ResultsStore(tmp_path / "w").rows()
+    assert stored["wall_time"] == pytest.approx(resumed["wall_time_all_runs"])  # the cost in the store
     assert resumed["energy"] == pytest.approx(whole["energy"], abs=2e-4)  # eV, within the ci SCF criteria
     assert resumed["magmom"] == pytest.approx(whole["magmom"], abs=0.01)  # the triplet, 2 μB
     assert _iterations(folder / "gpaw.txt") < _iterations(Path(whole["directory"]) / "gpaw.txt")

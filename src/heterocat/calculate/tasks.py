@@ -387,9 +387,11 @@ def single_point(atoms: Atoms, settings: dict, directory: Path, outputs: tuple[s
     if "hirshfeld" in outputs:
         extra["legacy_gpaw"] = True  # GPAW's Hirshfeld partitioning needs the legacy code
     saved = directory / SCF_SAVED
-    _with_ladder(atoms, settings, directory, atoms.get_potential_energy, attempts, extra, saved=saved)
+    spent, keep_spent = wall_clock(directory)
+    _with_ladder(atoms, settings, directory, atoms.get_potential_energy, attempts, extra, saved=saved,
+                 after_save=keep_spent)
     result = _summary(atoms)
-    result.update(converged=True, steps=0, scf_attempts=attempts)
+    result.update(converged=True, steps=0, scf_attempts=attempts, wall_time_all_runs=spent())
     result.update(out_mod.write_outputs(atoms, directory, outputs, ghosts or ()))
     write_structure(directory / "final.extxyz", _frozen(atoms, result))
     if is_writer():  # converged: the electrons saved on the way are no longer needed
@@ -425,7 +427,8 @@ def _last_frame(path: Path) -> Atoms | None:
 RESTART = "restart.gpw"
 #: the task hash of the relaxation whose BFGS Hessian seeded this one (:func:`_seed_hessian`)
 HESSIAN_FROM = "hessian_from"
-#: wall seconds a relaxation has spent over all its runs, up to its last written step
+#: wall seconds a task has spent over all its runs, up to what it last saved (a relaxation's step,
+#: a single point's electrons)
 SPENT = "spent.json"
 #: the task hash of the relaxation whose frames this one continues (:func:`continue_relaxation`)
 CONTINUED_FROM = "continued_from"
@@ -444,10 +447,25 @@ _RELAX_STATE = ("optimizer.json", "relax.log", SPENT, RESTART, HESSIAN_FROM, SPI
 
 
 def spent_seconds(directory: Path) -> float:
-    """Wall seconds (s) the earlier runs of the relaxation in ``directory`` spent up to their last
-    written step (0 for a new one, or one begun before this was kept)."""
+    """Wall seconds (s) the earlier runs of the task in ``directory`` spent up to what they last
+    saved (0 for a new one, or one begun before this was kept)."""
     path = directory / SPENT
     return float(read_json(path)["wall_time"]) if path.exists() else 0.0
+
+
+def wall_clock(directory: Path) -> tuple[Callable[[], float], Callable[[], None]]:
+    """``(spent, keep)`` for the task in ``directory``: the wall seconds over all its runs so far
+    (s), and a call that writes them to ``spent.json`` (after each save: what a kill would not lose;
+    on every MPI rank, rank 0 writes)."""
+    earlier, begun = broadcast(spent_seconds(directory)), time.time()
+
+    def spent() -> float:
+        return round(earlier + time.time() - begun, 3)
+
+    def keep() -> None:
+        write_json(directory / SPENT, {"wall_time": spent()})
+
+    return spent, keep
 
 
 def continuations(workdir: str | os.PathLike) -> dict[str, str]:
@@ -595,13 +613,7 @@ def relax(atoms: Atoms, settings: dict, directory: Path, hessian: str | os.PathL
     # (without frames, a saved file is the first SCF's, killed in the middle: :func:`save_during_scf`)
     state: dict[str, Any] = {"converged": False, "resumed_from_density": False,
                              "electrons": last is not None or (is_gpaw and broadcast(restart_path.exists()))}
-    earlier, begun = broadcast(spent_seconds(directory)), time.time()
-
-    def spent() -> float:  # wall seconds over all runs so far (s)
-        return round(earlier + time.time() - begun, 3)
-
-    def keep_spent() -> None:  # after each written step: what a kill would not lose
-        write_json(directory / SPENT, {"wall_time": spent()})  # every MPI rank: rank 0 writes, all meet after
+    spent, keep_spent = wall_clock(directory)
 
     def run() -> bool:
         done = broadcast(_count_frames(traj_path))
