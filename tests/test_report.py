@@ -113,6 +113,10 @@ def test_the_time_left_learns_from_the_finished_tasks_of_each_class():
     results = {"a": {"status": "done", "wall_time": 500.0}, "b": {"status": "done", "wall_time": 300.0}}
     assert time_left(specs, results) == pytest.approx(50.0 * 4 + 10.0)
     assert time_left(specs, {}) == pytest.approx(260.0)
+    # a relaxation taken up from another's frames and found converged at once: 0 s in its last run,
+    # its whole cost over all runs
+    resumed = {"a": {"status": "done", "wall_time": 0.0, "wall_time_all_runs": 500.0}, "b": results["b"]}
+    assert time_left(specs, resumed) == pytest.approx(50.0 * 4 + 10.0)
 
 
 def _pt_store_on_top(workdir, adsorbates: tuple[str, ...], gases: tuple[str, ...]) -> None:

@@ -229,9 +229,12 @@ def time_left(specs: list, results: dict[str, dict]) -> float:
     measured: dict[tuple[str, str], list[float]] = {}
     for spec in specs:
         result = results.get(spec.name) or {}
-        if result.get("status") == "done" and result.get("wall_time") and spec.estimate:
+        # over all its runs: a relaxation resumed, or taken up from another's frames, took more
+        # than its last run (0 s for one found converged at once)
+        took = result.get("wall_time_all_runs") or result.get("wall_time")
+        if result.get("status") == "done" and took and spec.estimate:
             pair = measured.setdefault((spec.kind, spec.settings["calculator"]["name"]), [0.0, 0.0])
-            pair[0] += result["wall_time"]
+            pair[0] += took
             pair[1] += spec.estimate
     left = 0.0
     for spec in specs:
