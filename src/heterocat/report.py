@@ -206,15 +206,15 @@ def _progress(workdir: Path) -> Section | None:
     if not path.exists():
         return None
     p = json.loads(path.read_text())
-    minutes = f"{p['elapsed_s'] / 60:.1f} min"
+    minutes = f"{p['elapsed_s'] / 60:.1f} min"  # of this run (earlier runs' work is in the task times)
     if p["finished"]:
-        state, when = "finished", f"{minutes} so far"
+        state, when = "finished", f"this run took {minutes}"
     elif run_alive(workdir) is False:
         state = "stopped before it finished (killed or crashed; `heterocat study run` again resumes it)"
-        when = f"{minutes} when last written"
+        when = f"{minutes} into that run when last written"
     else:
         state = "running (this report is rewritten as results arrive)"
-        when = f"{minutes} so far; about {p['estimated_left_s'] / 60:.0f} min left (estimate)"
+        when = f"{minutes} into this run; about {p['estimated_left_s'] / 60:.0f} min left (estimate)"
     return Section("Progress", [
         f"Run {state}: {p['done']} done, {p['failed']} failed or skipped, {p['running']} running, "
         f"{p['waiting']} waiting, of {p['total']} tasks planned so far; {when}.",
