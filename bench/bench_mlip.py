@@ -33,11 +33,11 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 
+from heterocat.analyse.freeenergy import adsorption_cases  # noqa: E402
 from heterocat.calculate.settings import load_settings  # noqa: E402
 from heterocat.io import read_json, read_structure  # noqa: E402
 from heterocat.run.workflow import gas_molecule  # noqa: E402
 from heterocat.sites.adsorbates import (  # noqa: E402
-    adsorption_energy,
     placements,
     reference_gases,
 )
@@ -110,27 +110,17 @@ def origin(store: Path, task_hash: str) -> Path:
 
 
 def references(store_dir: str) -> list[dict]:
-    """GPAW adsorption energies of every finished GPAW relaxation with its clean surface and gases."""
-    store = ResultsStore(store_dir)
-    rows = [r for r in store.rows(task="relax", status="done") if r.get("method") == "dft" and r.get("converged")]
-    gases = {(r["adsorbate"], r.get("gas_level_id")): r for r in rows if r["system"] == "gas"}
-    cleans = {(r["system"], r["level_id"]): r for r in rows if r["system"] != "gas" and not r["adsorbate"]}
+    """GPAW adsorption energies of every finished GPAW relaxation with its clean surface and gases,
+    as the free-energy analysis takes them (:func:`~heterocat.analyse.freeenergy.adsorption_cases`)."""
     cases = []
-    for r in rows:
-        if r["system"] == "gas" or not r["adsorbate"] or r.get("flagged"):
-            continue
-        clean = cleans.get((r["system"], r["level_id"]))
-        need = reference_gases(r["adsorbate"])
-        found = {g: gases.get((g, r.get("gas_level_id"))) for g in need}
-        if clean is None or not all(found.values()):
-            continue
-        de = adsorption_energy(r["energy"], clean["energy"], r["adsorbate"], {g: found[g]["energy"] for g in need})
-        cases.append({"store": store_dir, "system": r["system"], "adsorbate": r["adsorbate"],
-                      "site": r.get("site_start") or r["site"], "site_final": r["site"], "dE_gpaw": round(de, 4),
+    for case in adsorption_cases(ResultsStore(store_dir).rows(), "dft"):
+        r, clean = case["row"], case["clean"]
+        cases.append({"store": store_dir, "system": case["system"], "adsorbate": case["adsorbate"],
+                      "site": case["site"], "site_final": case["site_final"], "dE_gpaw": round(case["dE"], 4),
                       "gpaw_steps": int(r.get("steps", 0)), "task_hash": r["task_hash"],
                       "start": str(origin(Path(store_dir), r["task_hash"])),
                       "clean_start": str(origin(Path(store_dir), clean["task_hash"])),
-                      "gases": need, "level": r.get("level", "")})
+                      "gases": reference_gases(case["adsorbate"]), "level": r.get("level", "")})
     return cases
 
 

@@ -127,7 +127,7 @@ class FreeEnergyReport:
         }
 
 
-def _is_final_energy(row: dict) -> bool:
+def is_final_energy(row: dict) -> bool:
     """A final energy of its method: the planner's ``stage``; for results stored before stages
     were written, a relaxation or a DFT single point on an MLIP-relaxed geometry."""
     if row.get("stage"):
@@ -159,16 +159,51 @@ def spin_search_note(row: dict, clean: dict) -> str | None:
             f"(relax.spin_search), that of {unsearched} not")
 
 
-def _energies(rows: list[dict], method: str) -> dict[tuple[str, str, str], dict]:
+def lowest_energies(rows: list[dict], method: str) -> dict[tuple[str, str, str], dict]:
     """Lowest final energy of ``method`` per (system, adsorbate, site), over orientations."""
     out: dict[tuple[str, str, str], dict] = {}
     for r in rows:
-        if r["status"] != "done" or r.get("method", "dft") != method or not _is_final_energy(r):
+        if r["status"] != "done" or r.get("method", "dft") != method or not is_final_energy(r):
             continue
         key = (r["system"], r["adsorbate"], r["site"])
         if key not in out or r["energy"] < out[key]["energy"]:
             out[key] = r
     return out
+
+
+def adsorption_cases(rows: list[dict], method: str = "dft") -> list[dict[str, Any]]:
+    """Adsorption energies dE = E(A*) - E(*) - sum n E(gas) (eV) of the converged, unflagged
+    relaxations of ``method`` in ``rows``, each with its clean surface at the same level and its gas
+    references at the same gas level; as the free energies take them (:func:`lowest_energies`):
+    final energies only (a pre-relaxation is a geometry), the lowest per system, species and site
+    where it ended.  Each case: ``system``, ``adsorbate``, ``site`` (placed), ``site_final``, ``dE``,
+    and the rows ``row``, ``clean`` and ``gases`` it came from."""
+    from heterocat.sites.adsorbates import adsorption_energy, reference_gases  # noqa: PLC0415
+
+    usable = [r for r in rows if r["task"] == "relax" and r["status"] == "done" and r.get("converged")
+              and not r.get("flagged") and r.get("method", "dft") == method]
+    gas_levels: dict[str, list[dict]] = {}
+    levels: dict[str, list[dict]] = {}
+    for r in usable:
+        if r["system"] == GAS_SYSTEM:
+            gas_levels.setdefault(r.get("gas_level_id", ""), []).append(r)
+        else:
+            levels.setdefault(r.get("level_id", ""), []).append(r)
+    gases = {(gas, level): row for level, group in gas_levels.items()
+             for (_, gas, _), row in lowest_energies(group, method).items()}
+    cases = []
+    for group in levels.values():
+        table = lowest_energies(group, method)
+        for (system, adsorbate, site), r in sorted(table.items()):
+            clean = table.get((system, "", ""))
+            need = reference_gases(adsorbate) if adsorbate else {}
+            found = {g: gases.get((g, r.get("gas_level_id", ""))) for g in need}
+            if not adsorbate or clean is None or not all(found.values()):
+                continue
+            dE = adsorption_energy(r["energy"], clean["energy"], adsorbate, {g: found[g]["energy"] for g in need})
+            cases.append({"system": system, "adsorbate": adsorbate, "site": r.get("site_start") or site,
+                          "site_final": site, "dE": dE, "row": r, "clean": clean, "gases": found})
+    return cases
 
 
 def placement(row: dict) -> tuple[str, str, str, int]:
@@ -241,7 +276,7 @@ def missing_minima(rows: list[dict]) -> list[str]:
 
 def choose_method(rows: list[dict], method: str = "auto") -> str:
     """``dft`` when any DFT final energy is stored, else the one method there is."""
-    present = {r.get("method", "dft") for r in rows if r["status"] == "done" and _is_final_energy(r)}
+    present = {r.get("method", "dft") for r in rows if r["status"] == "done" and is_final_energy(r)}
     if method != "auto":
         if method not in present:
             raise HeterocatError(f"no {method} energies stored (stored: {', '.join(sorted(present)) or 'none'})")
@@ -477,7 +512,7 @@ def system_methods(rows: list[dict], method: str | dict[str, str] = "auto",
     that a surface lacks is an error."""
     # surfaces only: systems with a final energy (not e.g. the single points of a charge difference)
     systems = sorted({r["system"] for r in rows if r["system"] != GAS_SYSTEM and r["status"] == "done"
-                      and _is_final_energy(r)})
+                      and is_final_energy(r)})
     wanted = method if isinstance(method, dict) else dict.fromkeys(systems, method)
     out = {}
     for s in systems:
@@ -517,7 +552,7 @@ def free_energies(workdir: str | os.PathLike, *, temperature: float = 298.15, ac
     left_out: list[str] = []  # a study's surfaces whose energies of their method are not in yet
     methods = system_methods(usable, method, left_out) or {GAS_SYSTEM: choose_method(
         usable, method if isinstance(method, str) else "auto")}
-    final = [r for r in usable if r["status"] == "done" and _is_final_energy(r)]
+    final = [r for r in usable if r["status"] == "done" and is_final_energy(r)]
     vibs = _vibrations(usable)
     gas_vibs, vib_method = gas_vibrations(usable)
     failed_vibs = _failed_vibrations(store, usable)
@@ -530,7 +565,7 @@ def free_energies(workdir: str | os.PathLike, *, temperature: float = 298.15, ac
         if note:
             notes.append(note)
         at_level = [r for r in rows if r.get("level_id", "") == level]
-        relaxed[system] = _energies(at_level, m)
+        relaxed[system] = lowest_energies(at_level, m)
         gas_level[system] = (m, next((r.get("gas_level_id", "") for r in at_level), _main_gas_level(final, m)))
         clean_row = relaxed[system].get((system, "", ""), {})
         notes += [n for n in (step_limit_note(clean_row), far_from_minimum_note(clean_row)) if n]
@@ -540,7 +575,7 @@ def free_energies(workdir: str | os.PathLike, *, temperature: float = 298.15, ac
     for (m, gas_id), label in labels.items():
         gas_rows = [r for r in final if r["system"] == GAS_SYSTEM and r.get("method", "dft") == m
                     and r.get("gas_level_id", "") == gas_id]
-        table = _energies(gas_rows, m)
+        table = lowest_energies(gas_rows, m)
         gases[label] = {name: g for name in gas_table() if (g := _gas_G(store, table, gas_vibs, name, temperature))}
         mixed = sorted(g for g, v in gases[label].items() if v["vibration_method"] not in ("", vib_method))
         if mixed:
