@@ -148,6 +148,38 @@ def test_a_task_finished_in_an_earlier_run_needs_no_worker(tmp_path):
     assert ResultsStore(tmp_path / "w").holds(earlier["task_hash"])
 
 
+def test_a_task_reads_its_start_moments_from_the_task_named_by_moments_from(tmp_path):
+    """``moments_from``: the runner gives a task the final structure of that task, whose final
+    moments become the surface atoms' initial ones (the files as a finished task leaves them)."""
+    import numpy as np
+    from ase.build import fcc111
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    from heterocat.io import read_structure, write_structure
+    from heterocat.run.local import _inputs, task_atoms
+    from heterocat.sites import find_sites
+    from heterocat.sites.adsorbates import place_adsorbate
+
+    slab = fcc111("Ni", size=(2, 2, 2), vacuum=6.0)
+    slab.pbc = (True, True, False)
+    placed = place_adsorbate(slab, next(s for s in find_sites(slab).sites if s.kind == "fcc"), "H")
+    placed.set_initial_magnetic_moments([0.6] * len(slab) + [0.0])
+    (tmp_path / "pre").mkdir()
+    write_structure(tmp_path / "pre" / "final.extxyz", placed)
+    clean = slab.copy()
+    clean.calc = SinglePointCalculator(clean, energy=-1.0, magmoms=np.full(len(slab), -0.7))
+    (tmp_path / "clean").mkdir()
+    write_structure(tmp_path / "clean" / "final.extxyz", clean)
+    spec = TaskSpec("H/relax", "relax", load_settings("ci"), structure_from="H/prerelax", moments_from="clean/relax")
+    results = {"H/prerelax": {"status": "done", "directory": str(tmp_path / "pre")},
+               "clean/relax": {"status": "done", "directory": str(tmp_path / "clean")}}
+    inputs = _inputs(spec, results)
+    assert inputs["moments"] == str(tmp_path / "clean" / "final.extxyz")
+    atoms, _ = task_atoms({"settings": spec.settings}, inputs["structure"], inputs["substrate"], inputs["moments"])
+    assert np.allclose(atoms.get_initial_magnetic_moments(), [-0.7] * len(slab) + [0.0])
+    assert np.allclose(atoms.positions, read_structure(tmp_path / "pre" / "final.extxyz").positions)
+
+
 def test_a_result_written_but_not_indexed_is_indexed_when_read_back(tmp_path):
     """A run killed between writing a task's result.json and indexing it in the store: the next run
     reads the result back (nothing recomputed) and indexes it, so the analysis finds it."""

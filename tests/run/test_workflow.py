@@ -514,7 +514,7 @@ def test_a_clean_relaxation_no_task_starts_from_goes_before_its_adsorbates(tmp_p
     done = {"status": "done", "directory": str(tmp_path), "flags": []}
     specs = plan_tasks(plan, s, s, tmp_path, finished={"Pt111/clean/mlip-relax": done})
     clean = next(x for x in specs if x.name == "Pt111/clean/dft-relax")
-    assert not any(clean.name in x.dependencies() for x in specs)
+    assert not any(clean.name in (x.structure_from, x.substrate_from) for x in specs)  # no geometry from it
     order = {x.name: x.priority for x in schedule(specs, ["Pt(111)"])}
     adsorbate = {n: p for n, p in order.items() if "/H/" in n}
     assert adsorbate and order[clean.name] > max(adsorbate.values())
@@ -545,3 +545,25 @@ def test_a_chain_once_started_is_finished_before_another_pre_relaxation(tmp_path
     assert min(final.values()) > max(pre.values())  # finishing a started chain goes first
     clean = "Pt111/clean/relax" if strategy == "dft" else "Pt111/clean/dft-relax"
     assert order[clean] > max(final.values())  # the clean energy is in every one
+
+
+def test_the_relaxation_after_a_pre_relaxation_starts_in_the_clean_surfaces_spin_state(tmp_path, pt_slab):
+    """relaxed_start with a pre-relaxation: the adsorbate's pre-relaxation starts on the clean
+    pre-relaxation, and the relaxation after it takes its surface atoms' moments from the clean
+    surface's relaxation (a task it then waits for), so both ends of dE are in one spin state
+    unless the search finds another; the result says so in its strategy."""
+    import shutil
+
+    s = load_settings("ci", assignments=EMT)
+    surface = Surface("Pt(111)", pt_slab, labels=("fcc",), prerelax={"relax": {"fmax": 0.5}}, relaxed_start=True)
+    plan = Plan([surface], ["H"], ["H2"], strategy="mlip+dft", dft_stage="relax")
+    shutil.copy(pt_slab, tmp_path / "final.extxyz")  # the clean MLIP relaxation, finished
+    finished = {"Pt111/clean/mlip-relax": {"status": "done", "directory": str(tmp_path), "flags": []}}
+    specs = {x.name: x for x in plan_tasks(plan, s, s, tmp_path, finished=finished)}
+    (pre,) = [x for n, x in specs.items() if "/H/" in n and n.endswith("/dft-prerelax")]
+    final = specs[pre.name.replace("dft-prerelax", "dft-relax")]
+    assert pre.substrate_from == "Pt111/clean/dft-prerelax" and pre.moments_from is None
+    assert final.structure_from == pre.name and final.moments_from == "Pt111/clean/dft-relax"
+    assert "Pt111/clean/dft-relax" in final.dependencies()
+    assert final.metadata["strategy"].endswith("moments of the GPAW clean")
+    assert specs["Pt111/clean/dft-relax"].moments_from is None  # the clean surface keeps its own

@@ -204,6 +204,30 @@ def test_transplant_moves_the_adsorbate_with_the_atoms_it_binds_to():
         transplant(placed, crushed)
 
 
+def test_an_adsorbate_takes_the_clean_surfaces_spin_state_and_keeps_its_geometry():
+    """After a pre-relaxation the relaxation that gives the energy starts from the pre-relaxation's
+    geometry in the spin state of the clean surface's relaxation (NiO(100)/Ru13 at the fast level:
+    the clean cluster's lowest state has its moment reversed, -5.84 against the pre-relaxations'
+    +4.5 muB on Ru)."""
+    from heterocat.sites.adsorbates import with_surface_moments
+
+    slab = ru0001_slab()
+    site = next(s for s in find_sites(slab).sites if s.kind == "fcc")
+    placed = place_adsorbate(slab, site, "H")
+    placed.set_initial_magnetic_moments([1.0] * len(slab) + [0.3])
+    clean = slab.copy()
+    clean.positions[:, 2] += 0.4  # its geometry is not taken
+    clean.calc = SinglePointCalculator(clean, magmoms=-np.ones(len(slab)))
+    out = with_surface_moments(placed, clean)
+    assert np.allclose(out.get_initial_magnetic_moments(), [-1.0] * len(slab) + [0.3])
+    assert np.allclose(out.positions, placed.positions) and out is not placed
+    assert np.allclose(placed.get_initial_magnetic_moments()[:len(slab)], 1.0)  # the input is left as it was
+    unpolarised = place_adsorbate(slab, site, "H")  # EMT, MLIP: no moments to start from
+    assert not with_surface_moments(unpolarised, clean).get_initial_magnetic_moments().any()
+    with pytest.raises(HeterocatError, match="not the surface it was placed on"):
+        with_surface_moments(placed, clean[:-1])
+
+
 def test_collision_and_periodic_image_refused():
     slab = ru0001_slab()
     site = next(s for s in find_sites(slab).sites if s.kind == "top")

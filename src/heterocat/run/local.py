@@ -38,6 +38,9 @@ class TaskSpec:
     substrate_from: str | None = None
     #: a relaxation whose BFGS Hessian seeds this one's (its pre-relaxation)
     hessian_from: str | None = None
+    #: a task whose final moments the surface atoms start from (the clean surface's relaxation, for
+    #: an adsorbate's relaxation that starts from its pre-relaxation's geometry)
+    moments_from: str | None = None
     depends_on: list[str] = field(default_factory=list)
     metadata: TaskMetadata = field(default_factory=dict)
     indices: list[int] | None = None
@@ -56,7 +59,7 @@ class TaskSpec:
 
     def dependencies(self) -> list[str]:
         deps = list(self.depends_on)
-        for extra in (self.structure_from, self.substrate_from, self.hessian_from, self.gpts_from):
+        for extra in (self.structure_from, self.substrate_from, self.hessian_from, self.moments_from, self.gpts_from):
             if extra and extra not in deps:
                 deps.append(extra)
         return deps
@@ -97,9 +100,9 @@ def _die_with_parent() -> None:
         pass  # not Linux: workers finish their task, then exit
 
 
-def _work(spec: dict, structure: str, workdir: str, retry_failed: bool, gpts: list[int] | None = None,
-          substrate: str | None = None, hessian: str | None = None) -> dict:
-    """Worker: read the structure, run the task, return its result (without large arrays).
+def _work(spec: dict, inputs: dict, workdir: str, retry_failed: bool) -> dict:
+    """Worker: read the structure, run the task, return its result (without large arrays);
+    ``inputs`` as :func:`_inputs` gives them.
 
     Anything the calculators print goes to stderr: stdout belongs to the caller's report.
     """
@@ -107,19 +110,23 @@ def _work(spec: dict, structure: str, workdir: str, retry_failed: bool, gpts: li
     import sys  # noqa: PLC0415
 
     with contextlib.redirect_stdout(sys.stderr):
-        return _run_one(spec, structure, workdir, retry_failed, gpts, substrate, hessian)
+        return _run_one(spec, inputs, workdir, retry_failed)
 
 
-def _task_atoms(spec: dict, structure: str, substrate: str | None) -> tuple[Any, list[int] | None]:
-    """The structure a task runs on (its adsorbate moved onto ``substrate``, or cut to its
-    ``fragment``) and its ghost atoms."""
+def task_atoms(spec: dict, structure: str, substrate: str | None = None,
+               moments: str | None = None) -> tuple[Any, list[int] | None]:
+    """The structure a task runs on and its ghost atoms: ``structure`` (a file), its adsorbate moved
+    onto the surface in the file ``substrate``, its surface atoms' initial moments from the final
+    ones in the file ``moments``, or cut to the spec's ``fragment``."""
     from heterocat.calculate.tasks import fragment  # noqa: PLC0415
     from heterocat.io import read_structure  # noqa: PLC0415
-    from heterocat.sites.adsorbates import transplant  # noqa: PLC0415
+    from heterocat.sites.adsorbates import transplant, with_surface_moments  # noqa: PLC0415
 
     atoms, ghosts = read_structure(structure), None
     if substrate:
         atoms = transplant(atoms, read_structure(substrate))
+    if moments:
+        atoms = with_surface_moments(atoms, read_structure(moments))
     if spec.get("fragment"):
         atoms, ghosts = fragment(atoms, spec["settings"], spec["fragment"], counterpoise=spec.get("counterpoise", True))
     return atoms, ghosts
@@ -136,14 +143,13 @@ def _returned(result: dict) -> dict:
     return {k: v for k, v in result.items() if k not in ("forces", "magmoms")}
 
 
-def _run_one(spec: dict, structure: str, workdir: str, retry_failed: bool, gpts: list[int] | None = None,
-             substrate: str | None = None, hessian: str | None = None) -> dict:
+def _run_one(spec: dict, inputs: dict, workdir: str, retry_failed: bool) -> dict:
     from heterocat.store import run_task  # noqa: PLC0415
 
     try:
-        atoms, ghosts = _task_atoms(spec, structure, substrate)
+        atoms, ghosts = task_atoms(spec, inputs["structure"], inputs["substrate"], inputs["moments"])
         result = run_task(atoms, spec["kind"], spec["settings"], workdir, metadata=spec["metadata"],
-                          hessian=hessian, **_task_options(spec, retry_failed, gpts, ghosts))
+                          hessian=inputs["hessian"], **_task_options(spec, retry_failed, inputs["gpts"], ghosts))
     except HeterocatError as err:
         return {"status": "failed", "reason": str(err), "ran": False}
     except Exception as err:  # noqa: BLE001 - one task's crash must not stop the others
@@ -152,16 +158,15 @@ def _run_one(spec: dict, structure: str, workdir: str, retry_failed: bool, gpts:
     return _returned(result)
 
 
-def _already_finished(spec: dict, structure: str, workdir: str, retry_failed: bool,
-                      gpts: list[int] | None = None, substrate: str | None = None) -> dict | None:
+def _already_finished(spec: dict, inputs: dict, workdir: str, retry_failed: bool) -> dict | None:
     """The result of a task finished in an earlier run (read in the runner's own process, in
     seconds), or None: it is to run, or preparing it fails (a worker then reports why)."""
     from heterocat.store import finished_task  # noqa: PLC0415
 
     try:
-        atoms, ghosts = _task_atoms(spec, structure, substrate)
+        atoms, ghosts = task_atoms(spec, inputs["structure"], inputs["substrate"], inputs["moments"])
         result = finished_task(atoms, spec["kind"], spec["settings"], workdir,
-                               **_task_options(spec, retry_failed, gpts, ghosts))
+                               **_task_options(spec, retry_failed, inputs["gpts"], ghosts))
     except Exception:  # noqa: BLE001 - the worker that runs it reports the error
         return None
     return None if result is None else _returned(result)
@@ -226,9 +231,7 @@ def run_local(specs: list[TaskSpec], workdir: str | os.PathLike, *, workers: int
                 if len(running) < workers and _take_finished(ready, results, probed, workdir, retry_failed, bar):
                     continue  # a task finished in an earlier run: what waits for it may go first
                 for spec in ready[:workers - len(running)]:
-                    structure, gpts, substrate = _inputs(spec, results)
-                    future = pool.submit(_work, asdict(spec), structure, workdir, retry_failed, gpts, substrate,
-                                         _file_of(results, spec.hessian_from, "optimizer.json"))
+                    future = pool.submit(_work, asdict(spec), _inputs(spec, results), workdir, retry_failed)
                     running[future] = spec.name
                 if on_result is not None and reported != len(results):  # with the tasks just started
                     reported = len(results)
@@ -251,11 +254,14 @@ def run_local(specs: list[TaskSpec], workdir: str | os.PathLike, *, workers: int
     return {s.name: results[s.name] for s in specs if s.name in results}
 
 
-def _inputs(spec: TaskSpec, results: dict[str, dict]) -> tuple[str, list[int] | None, str | None]:
-    """A ready task's structure file, grid (from ``gpts_from``) and substrate file."""
-    structure = _file_of(results, spec.structure_from, "final.extxyz") or spec.structure
-    gpts = results[spec.gpts_from].get("coarse_grid") if spec.gpts_from else None
-    return structure, gpts, _file_of(results, spec.substrate_from, "final.extxyz")
+def _inputs(spec: TaskSpec, results: dict[str, dict]) -> dict[str, Any]:
+    """A ready task's files from the tasks it depends on: ``structure``, ``substrate`` and
+    ``moments`` (final structures), ``hessian`` (a BFGS state), and its grid ``gpts``."""
+    return {"structure": _file_of(results, spec.structure_from, "final.extxyz") or spec.structure,
+            "gpts": results[spec.gpts_from].get("coarse_grid") if spec.gpts_from else None,
+            "substrate": _file_of(results, spec.substrate_from, "final.extxyz"),
+            "moments": _file_of(results, spec.moments_from, "final.extxyz"),
+            "hessian": _file_of(results, spec.hessian_from, "optimizer.json")}
 
 
 def _take_finished(ready: list[TaskSpec], results: dict[str, dict], probed: set[str], workdir: str,
@@ -270,8 +276,7 @@ def _take_finished(ready: list[TaskSpec], results: dict[str, dict], probed: set[
         if spec.name in probed:
             continue
         probed.add(spec.name)
-        structure, gpts, substrate = _inputs(spec, results)
-        result = _already_finished(asdict(spec), structure, workdir, retry_failed, gpts, substrate)
+        result = _already_finished(asdict(spec), _inputs(spec, results), workdir, retry_failed)
         if result is not None:
             results[spec.name] = result
             bar.update(1)

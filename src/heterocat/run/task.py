@@ -41,6 +41,7 @@ def write_spec(path: str | Path, spec: TaskSpec, workdir: str | Path) -> Path:
     return write_json(path, {"name": spec.name, "kind": spec.kind, "settings": spec.settings,
                              "structure": spec.structure, "structure_from": spec.structure_from,
                              "substrate_from": spec.substrate_from, "hessian_from": spec.hessian_from,
+                             "moments_from": spec.moments_from,
                              "metadata": spec.metadata, "indices": spec.indices,
                              "workdir": str(Path(workdir).resolve())})
 
@@ -55,7 +56,7 @@ def all_finished(workdir: str | Path) -> dict[str, dict[str, Any]]:
 
 def structure_of(spec: dict[str, Any], workdir: str | Path, key: str = "structure_from") -> str:
     """The input structure file of ``spec``: its own, or the final one of ``structure_from``
-    (``key``: ``substrate_from`` or ``hessian_from`` for the final structure of that task)."""
+    (``key``: ``substrate_from``, ``moments_from`` or ``hessian_from`` for the final structure of that task)."""
     if key == "structure_from" and spec.get("structure"):
         return spec["structure"]
     before = finished(workdir, spec[key])
@@ -67,16 +68,15 @@ def structure_of(spec: dict[str, Any], workdir: str | Path, key: str = "structur
 
 def run_spec(path: str | Path) -> dict[str, Any]:
     """Run the task described in ``path`` (a spec.json); returns its result."""
-    from heterocat.io import read_json, read_structure, write_json  # noqa: PLC0415
+    from heterocat.io import read_json, write_json  # noqa: PLC0415
+    from heterocat.run.local import task_atoms  # noqa: PLC0415
     from heterocat.store import run_task  # noqa: PLC0415
 
     spec = read_json(path)
     workdir = spec["workdir"]
-    atoms = read_structure(structure_of(spec, workdir))
-    if spec.get("substrate_from"):
-        from heterocat.sites.adsorbates import transplant  # noqa: PLC0415
-
-        atoms = transplant(atoms, read_structure(structure_of(spec, workdir, "substrate_from")))
+    atoms, _ = task_atoms(spec, structure_of(spec, workdir),
+                          *(structure_of(spec, workdir, key) if spec.get(key) else None
+                            for key in ("substrate_from", "moments_from")))
     hessian = Path(structure_of(spec, workdir, "hessian_from")).with_name("optimizer.json") \
         if spec.get("hessian_from") else None
     result = run_task(atoms, spec["kind"], spec["settings"], workdir, metadata=spec.get("metadata") or {},

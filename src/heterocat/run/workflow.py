@@ -461,27 +461,33 @@ def dft_stage_tasks(plan: Plan, md: dict, mlip_relaxation: str, dft: dict, strat
     adsorbate's GPAW relaxation starts on the clean surface's GPAW relaxation (the first of them:
     the pre-relaxation if there is one), its adsorbate moved there from the MLIP geometry
     (:func:`~heterocat.sites.adsorbates.transplant`): the cluster starts in the clean reference's
-    basin instead of relaxing again from the MLIP's."""
+    basin instead of relaxing again from the MLIP's.  After a pre-relaxation, the relaxation that
+    gives the energy starts in the spin state the clean surface's GPAW relaxation ended in."""
     base = _name(md, "")
     if plan.dft_stage == "relax":
-        start, label = {"structure_from": mlip_relaxation}, strategy + " relax"
+        start, label, moments = {"structure_from": mlip_relaxation}, strategy + " relax", None
         surface = None if md["system"] == GAS_SYSTEM else _surface(plan, md["system"])
         if surface is not None and surface.relaxed_start and md["adsorbate"]:
             clean = _name({"system": md["system"], "adsorbate": "", "site": ""}, "")
             start["substrate_from"] = clean + ("dft-prerelax" if surface.prerelax else "dft-relax")
             label += " from the GPAW clean"
-        return dft_relaxation(plan, md, base + "dft-relax", dft, start, label)
+            # after a pre-relaxation, in the spin state the clean surface's relaxation ended in
+            moments = clean + "dft-relax" if surface.prerelax else None
+        return dft_relaxation(plan, md, base + "dft-relax", dft, start, label, moments_from=moments)
     return [TaskSpec(base + "dft-single", "single", dft, structure_from=mlip_relaxation,
                      metadata={**md, "strategy": strategy})]
 
 
 def dft_relaxation(plan: Plan, md: dict, name: str, dft: dict, start: dict[str, str],
-                   strategy: str | None) -> list[TaskSpec]:
+                   strategy: str | None, moments_from: str | None = None) -> list[TaskSpec]:
     """A GPAW relaxation ``name`` from ``start`` (``{"structure": path}`` or ``{"structure_from": task}``,
     with ``substrate_from`` when the surface is another task's),
     preceded by the surface's pre-relaxation (``Surface.prerelax``: its settings over ``dft``, stage
     ``prerelax``, never an energy of the analysis; its BFGS Hessian seeds the relaxation after it);
-    gases have none."""
+    gases have none.  ``moments_from``: the task whose final moments the surface atoms of the
+    relaxation after the pre-relaxation start from (the clean surface's relaxation: the
+    pre-relaxation's own moments are those of another level, and a clean cluster's lowest spin
+    state may be one the pre-relaxation never saw)."""
     from heterocat.calculate.settings import merge, validate  # noqa: PLC0415
 
     labelled = {**md, "strategy": strategy} if strategy else md
@@ -490,7 +496,10 @@ def dft_relaxation(plan: Plan, md: dict, name: str, dft: dict, start: dict[str, 
         return [TaskSpec(name, "relax", dft, metadata=labelled, **start)]
     pre = TaskSpec(name.removesuffix("relax") + "prerelax", "relax", merge(dft, validate(surface.prerelax)),
                    metadata={**labelled, "strategy": f"{strategy or 'dft'} prerelax"}, **start)
-    return [pre, TaskSpec(name, "relax", dft, structure_from=pre.name, hessian_from=pre.name, metadata=labelled)]
+    final_md = {**labelled, "strategy": labelled.get("strategy", "dft") + ", moments of the GPAW clean"} \
+        if moments_from else labelled
+    return [pre, TaskSpec(name, "relax", dft, structure_from=pre.name, hessian_from=pre.name, moments_from=moments_from,
+                          metadata=final_md)]
 
 
 def gas_settings_of_surfaces(preset_dft: dict, dft_of: dict[str, dict],

@@ -278,6 +278,32 @@ def placements(atoms: Atoms, site: Site, adsorbate: str, *, first: bool = False)
     return out
 
 
+def _surface_atoms(adsorbed: Atoms, substrate: Atoms, what: str) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of the adsorbate and of the surface atoms of ``adsorbed``; the surface atoms must be
+    ``substrate``'s, in its order."""
+    codes = parts(adsorbed)
+    ads, surface = np.flatnonzero(codes == ADSORBATE), np.flatnonzero(codes != ADSORBATE)
+    if len(substrate) != len(surface) or list(substrate.numbers) != list(adsorbed.numbers[surface]):
+        raise HeterocatError(f"cannot {what}: the substrate ({substrate.get_chemical_formula()}) "
+                             f"is not the surface it was placed on ({adsorbed[surface].get_chemical_formula()})")
+    return ads, surface
+
+
+def with_surface_moments(adsorbed: Atoms, substrate: Atoms) -> Atoms:
+    """A copy of ``adsorbed`` whose surface atoms' initial moments (μB) are ``substrate``'s final
+    ones (a spin-polarised calculation's of the same clean surface, same atom order), so that its
+    SCF starts in the clean reference's spin state; unchanged when ``substrate`` has no moments or
+    ``adsorbed`` is not spin-polarised.  Positions stay ``adsorbed``'s."""
+    _, surface = _surface_atoms(adsorbed, substrate, "take the clean surface's moments")
+    out = adsorbed.copy()
+    substrate_moments = final_moments(substrate)
+    if substrate_moments is not None and adsorbed.get_initial_magnetic_moments().any():
+        moments = adsorbed.get_initial_magnetic_moments()
+        moments[surface] = substrate_moments
+        out.set_initial_magnetic_moments(moments)
+    return out
+
+
 def transplant(adsorbed: Atoms, substrate: Atoms) -> Atoms:
     """``adsorbed`` with its surface atoms at their positions in ``substrate`` (the same clean
     surface, in the same atom order, relaxed by another method) and its adsorbate moved with the
@@ -293,25 +319,15 @@ def transplant(adsorbed: Atoms, substrate: Atoms) -> Atoms:
 
     from heterocat.geometry import connectivity  # noqa: PLC0415
 
-    codes = parts(adsorbed)
-    ads = np.flatnonzero(codes == ADSORBATE)
-    surface = np.flatnonzero(codes != ADSORBATE)
-    if len(substrate) != len(surface) or list(substrate.numbers) != list(adsorbed.numbers[surface]):
-        raise HeterocatError(f"cannot transplant the adsorbate: the substrate ({substrate.get_chemical_formula()}) "
-                             f"is not the surface it was placed on ({adsorbed[surface].get_chemical_formula()})")
+    ads, surface = _surface_atoms(adsorbed, substrate, "transplant the adsorbate")
     moved, _ = find_mic(substrate.positions - adsorbed.positions[surface], adsorbed.cell, adsorbed.pbc)
     bonded = connectivity(adsorbed)[np.ix_(ads, surface)].any(axis=0)
     if not bonded.any():
         _, d = get_distances(adsorbed.positions[ads], adsorbed.positions[surface], cell=adsorbed.cell,
                              pbc=adsorbed.pbc)
         bonded = np.isin(np.arange(len(surface)), d.min(axis=0).argmin())
-    out = adsorbed.copy()
+    out = with_surface_moments(adsorbed, substrate)
     out.positions[surface] += moved
-    substrate_moments = final_moments(substrate)
-    if substrate_moments is not None and adsorbed.get_initial_magnetic_moments().any():
-        moments = adsorbed.get_initial_magnetic_moments()
-        moments[surface] = substrate_moments
-        out.set_initial_magnetic_moments(moments)
     out.positions[ads] += moved[bonded].mean(axis=0)
     _check_clearance(out[surface], out.positions[ads], tuple(out.get_chemical_symbols()[i] for i in ads))
     return out
