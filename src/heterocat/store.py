@@ -173,13 +173,10 @@ def run_task(atoms, kind: str, settings: Settings, workdir: str | os.PathLike, *
     """Run one task unless its result exists (:func:`heterocat.calculate.tasks.execute_task`, same
     options) and index it in the results store of ``workdir`` (``store=False``: the task folder only)."""
     from heterocat.calculate.tasks import execute_task  # noqa: PLC0415
-    from heterocat.parallel import is_writer  # noqa: PLC0415
 
     result = execute_task(atoms, kind, settings, workdir, **options)
-    # a finished result read back but not indexed: a run killed between writing and indexing it
-    lost = result.get("status") == "done" and not result.get("ran")
-    if store and is_writer() and (result.get("ran") or lost and not ResultsStore(workdir).holds(result["task_hash"])):
-        ResultsStore(workdir).add(result["directory"])
+    if store:
+        _index(result, workdir)
     return result
 
 
@@ -188,12 +185,21 @@ def finished_task(atoms, kind: str, settings: Settings, workdir: str | os.PathLi
     """The result :func:`run_task` would return at once (stored and standing, indexed in the store
     if a kill had left it out), or None when it would calculate; runs nothing."""
     from heterocat.calculate.tasks import finished_result  # noqa: PLC0415
-    from heterocat.parallel import is_writer  # noqa: PLC0415
 
     result = finished_result(atoms, kind, settings, workdir, **options)
-    if result and result["status"] == "done" and is_writer() and not ResultsStore(workdir).holds(result["task_hash"]):
-        ResultsStore(workdir).add(result["directory"])
+    if result is not None:
+        _index(result, workdir)
     return result
+
+
+def _index(result: TaskResult, workdir: str | os.PathLike) -> None:
+    """Index a task's result in the store of ``workdir`` (rank 0): one that ran, or a finished one
+    read back but not indexed (a run killed between writing and indexing it)."""
+    from heterocat.parallel import is_writer  # noqa: PLC0415
+
+    lost = result.get("status") == "done" and not result.get("ran")
+    if is_writer() and (result.get("ran") or lost and not ResultsStore(workdir).holds(result["task_hash"])):
+        ResultsStore(workdir).add(result["directory"])
 
 
 def _running_relaxations(workdir: Path, level: str) -> list[tuple[str, list]]:
