@@ -622,7 +622,7 @@ def schedule(specs: list[TaskSpec], surfaces: list[str]) -> list[TaskSpec]:
     chain already started is finished before another starts: a task after a pre-relaxation (the
     relaxation that gives the energy, its vibrations) goes before a pre-relaxation that is not
     done, so that a campaign cut at a wall-time limit or a session's end has whole results, not
-    only geometries (issue 19: two fast *H relaxations ready to go waited for days behind the
+    only geometries (issue 19: two fast *H relaxations ready to go waited a session behind the
     other layers' pre-relaxations).  Among the rest, the task with the longest chain of
     estimated work after it (the critical path) goes first, so the long chains start early.  A
     clean surface's final relaxation or single point goes before its adsorbates' chains: every
