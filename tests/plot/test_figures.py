@@ -111,20 +111,41 @@ def test_one_colour_per_surface():
     assert len({style.colour(n, k) for k, n in enumerate(["A", "B", "C"])}) == 3
 
 
-def test_work_function_panels(drawn, tmp_path):
+def _work_function(tmp_path, name: str, phi_bottom: float, phi_top: float):
+    """A slab's work functions from a model profile: vacuum flat at E_F + phi on each side
+    (E_F = -1 eV), a step across the slab where the two sides differ."""
     from heterocat.analyse.workfunction import work_functions_from_profile
 
-    results = []
-    for k, (name, phi) in enumerate((("NiO(100)", 4.3), ("Ru(0001)", 5.3))):
-        atoms = fcc111("Pt", size=(1, 1, 4), vacuum=8.0)
-        z = np.linspace(0, atoms.cell[2, 2], 240)
-        middle = atoms.positions[:, 2].mean()
-        v = phi - 1.0 - 12.0 * np.exp(-((z - middle) / 3.0) ** 2)  # vacuum flat at E_F + phi, E_F = -1
-        wf = work_functions_from_profile(atoms, z, v, -1.0, gap=0.0, homo=-1.0, lumo=-1.0)
-        path = tmp_path / f"profile{k}.csv"
-        np.savetxt(path, np.column_stack([z, v]), delimiter=",", header="z,v", comments="")
-        wf.profile, wf.system = str(path), name
-        results.append(wf)
+    atoms = fcc111("Pt", size=(1, 1, 4), vacuum=8.0)
+    z = np.linspace(0, atoms.cell[2, 2], 240)
+    middle = atoms.positions[:, 2].mean()
+    step = phi_bottom + (phi_top - phi_bottom) / (1.0 + np.exp(-(z - middle) / 0.5))
+    v = step - 1.0 - 20.0 * np.exp(-((z - middle) / 3.0) ** 2)
+    wf = work_functions_from_profile(atoms, z, v, -1.0, gap=0.0, homo=-1.0, lumo=-1.0)
+    path = tmp_path / f"{len(list(tmp_path.glob('*.csv')))}.csv"
+    np.savetxt(path, np.column_stack([z, v]), delimiter=",", header="z,v", comments="")
+    wf.profile, wf.system = str(path), name
+    return wf
+
+
+def test_work_function_panels(drawn, tmp_path):
+    results = [_work_function(tmp_path, name, phi, phi) for name, phi in (("NiO(100)", 4.3), ("Ru(0001)", 5.3))]
     workfunction.plot_work_functions(results, tmp_path / "wf")
     assert results[0].phi_top == pytest.approx(4.3, abs=0.01)
-    assert layout_problems(drawn[0]) == []
+    assert layout_problems(drawn[0], text_clearance=True) == []
+    assert len(drawn[0].axes) == 2
+
+
+def test_work_function_panels_of_six_supports_one_with_a_low_face(drawn, tmp_path):
+    """As the supports study: six slabs, hematite's bottom face 1.1 eV above E_F (its Phi label
+    and arrow are short, and the E_F label must not sit on its vacuum level)."""
+    faces = {"NiO(100)": (3.8, 3.7), "Co3O4(100)": (3.1, 3.8), "NiCo2O4(100)": (3.9, 5.1),
+             "CuCo2O4(100)": (3.6, 5.1), "ZnCo2O4(100)": (4.4, 4.6), "Fe2O3(0001)": (1.1, 3.9)}
+    results = [_work_function(tmp_path, name, *phis) for name, phis in faces.items()]
+    workfunction.plot_work_functions(results, tmp_path / "wf")
+    assert results[-1].phi_bottom == pytest.approx(1.1, abs=0.02)
+    assert results[-1].phi_top == pytest.approx(3.9, abs=0.02)
+    fig = drawn[0]
+    assert layout_problems(fig, text_clearance=True) == []
+    assert len(fig.axes) == 6
+    assert max(fig.get_size_inches()) <= 12.0  # a page's width, not a strip

@@ -81,9 +81,11 @@ def write_csv(stem: str | os.PathLike, header: str, rows) -> str:
     return str(csv)
 
 
-def layout_problems(fig: Figure, *, legend_clearance: bool = True) -> list[str]:
+def layout_problems(fig: Figure, *, legend_clearance: bool = True,
+                    text_clearance: bool = False) -> list[str]:
     """Text that collides in a drawn figure: two text boxes that overlap, text that leaves the
-    canvas, and (``legend_clearance``) a legend over plotted lines.  Empty when the layout is clean."""
+    canvas, (``legend_clearance``) a legend over plotted lines and (``text_clearance``) a label of
+    an axes over its plotted lines.  Empty when the layout is clean."""
     from itertools import combinations  # noqa: PLC0415
 
     from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: PLC0415
@@ -114,6 +116,16 @@ def layout_problems(fig: Figure, *, legend_clearance: bool = True) -> list[str]:
     for (a, box_a), (b, box_b) in combinations(boxes, 2):
         if box_a.width > 0 and box_b.width > 0 and box_a.overlaps(box_b):
             problems.append(f"{a!r} overlaps {b!r}")
+    if text_clearance:
+        titles = {id(t) for ax in fig.axes for t in (ax.title, ax._left_title, ax._right_title)}
+        for text in texts:
+            if text.axes is None or id(text) in titles or id(text) in ticks or text in drawn_ticks:
+                continue
+            box = text.get_window_extent(renderer).padded(-1.0)
+            for points, label in _plotted_points(text.axes):
+                if any(box.contains(x, y) for x, y in points):
+                    problems.append(f"{text.get_text()!r} sits on the data ({label})")
+                    break
     if legend_clearance:
         for lg in legends:
             box = lg.get_window_extent(renderer)
@@ -134,13 +146,21 @@ def _plotted_points(ax) -> list[tuple]:
     for line in ax.get_lines():
         if line.get_visible() and len(line.get_xydata()):
             data = np.asarray(line.get_xydata(), dtype=float)
-            if len(data) == 2:  # a straight segment: its middle too
-                data = np.vstack([data, data.mean(axis=0)])
+            if len(data) == 2:  # a straight segment: points along it
+                data = _along(data)
             out.append((line.get_transform().transform(data), line.get_label()))
     for coll in ax.collections:
         if isinstance(coll, LineCollection) and coll.get_visible():
             for seg in coll.get_segments():
                 seg = np.asarray(seg, dtype=float)
-                pts = np.vstack([seg, seg.mean(axis=0)])
+                pts = _along(seg) if len(seg) == 2 else seg
                 out.append((coll.get_transform().transform(pts), coll.get_label()))
     return out
+
+
+def _along(segment, points: int = 41):
+    """``points`` evenly spaced points on a straight segment (its two ends included)."""
+    import numpy as np  # noqa: PLC0415
+
+    t = np.linspace(0.0, 1.0, points)[:, None]
+    return segment[0] + t * (segment[-1] - segment[0])
