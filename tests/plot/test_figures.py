@@ -132,7 +132,7 @@ def test_work_function_panels(drawn, tmp_path):
     results = [_work_function(tmp_path, name, phi, phi) for name, phi in (("NiO(100)", 4.3), ("Ru(0001)", 5.3))]
     workfunction.plot_work_functions(results, tmp_path / "wf")
     assert results[0].phi_top == pytest.approx(4.3, abs=0.01)
-    assert layout_problems(drawn[0], text_clearance=True) == []
+    assert layout_problems(drawn[0]) == []
     assert len(drawn[0].axes) == 2
 
 
@@ -146,6 +146,6 @@ def test_work_function_panels_of_six_supports_one_with_a_low_face(drawn, tmp_pat
     assert results[-1].phi_bottom == pytest.approx(1.1, abs=0.02)
     assert results[-1].phi_top == pytest.approx(3.9, abs=0.02)
     fig = drawn[0]
-    assert layout_problems(fig, text_clearance=True) == []
+    assert layout_problems(fig) == []
     assert len(fig.axes) == 6
     assert max(fig.get_size_inches()) <= 12.0  # a page's width, not a strip

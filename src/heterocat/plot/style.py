@@ -82,7 +82,7 @@ def write_csv(stem: str | os.PathLike, header: str, rows) -> str:
 
 
 def layout_problems(fig: Figure, *, legend_clearance: bool = True,
-                    text_clearance: bool = False) -> list[str]:
+                    text_clearance: bool = True) -> list[str]:
     """Text that collides in a drawn figure: two text boxes that overlap, text that leaves the
     canvas, (``legend_clearance``) a legend over plotted lines and (``text_clearance``) a label of
     an axes over its plotted lines.  Empty when the layout is clean."""
