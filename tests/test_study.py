@@ -317,3 +317,15 @@ def test_every_shipped_study_file_loads_and_plans(path, tmp_path):
     dft, mlip = study.settings()
     assert plan_all(study.plans(), dft, mlip, tmp_path)
     assert {r.system for r in study.references} <= {s.name for s in study.surfaces}
+
+
+def test_the_study_summary_prints_each_work_function_with_its_notes():
+    """A flagged single point or a gapped slab says so under its work function, as the report does."""
+    from heterocat.study.run import electronic_text
+
+    doc = {"work_functions": {"CuCo2O4(100)": {
+        "phi_top": 5.107, "phi_bottom": 3.600, "geometry": "task CuCo2O4100/clean/mlip-relax",
+        "notes": ["flagged, surface changed: magnetic order of the support lost: Cu7 collapsed to 0.09 mu_B"]}}}
+    lines = electronic_text(doc)
+    assert "Phi top 5.107  bottom 3.600" in lines[1]
+    assert lines[-1].strip() == "note: " + doc["work_functions"]["CuCo2O4(100)"]["notes"][0]

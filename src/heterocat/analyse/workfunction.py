@@ -169,6 +169,7 @@ def work_function_from_result(atoms: Atoms, result: dict, *, allow_unflat: bool 
     wf = work_functions_from_profile(atoms, z, v, result["fermi_level"], gap=result["gap"],
                                      homo=result["homo"], lumo=result["lumo"], allow_unflat=allow_unflat)
     wf.gpaw_workfunctions = result.get("gpaw_workfunctions")
+    wf.notes += [f"flagged, {flag['check']}: {flag['reason']}" for flag in result.get("flags") or []]
     wf.system = system or atoms.info.get("system", atoms.get_chemical_formula())
     wf.task_hash, wf.level_of_theory, wf.profile = result["task_hash"], result["level_of_theory"], str(profile)
     wf.geometry = geometry

@@ -347,6 +347,7 @@ def electronic_text(doc: dict[str, Any]) -> list[str]:
             lines.append(f"  {name:<18} Phi top {w['phi_top']:.3f}  bottom {w['phi_bottom']:.3f}"
                          + (f"  IP {ip:.3f}" if ip is not None else ""))
             lines.append(f"  {'':<18} geometry: {w.get('geometry', 'as built')}")
+            lines += [f"  {'':<18} note: {n}" for n in w.get("notes", [])]
     for name, ct in (doc.get("charge_transfer") or {}).items():
         bader = ct["transfer_to_cluster_bader"]
         lines += [f"{name}: support -> cluster transfer (electrons gained by the cluster): Bader "
