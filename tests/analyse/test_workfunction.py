@@ -41,20 +41,22 @@ def test_semiconductor_reports_ionization_potential_and_affinity():
     assert wf.electron_affinity_bottom == pytest.approx(3.0) and "gap" in wf.notes[0]
 
 
-def test_a_flagged_single_point_says_so_beside_its_work_function(tmp_path):
+def test_a_flagged_single_point_says_so_beside_its_work_function(tmp_path, monkeypatch):
     """CuCo2O4(100) at the fast preset: the Cu moments collapsed.  The work function is still a
-    number to read, but its notes carry the flag."""
+    number to read, but its notes carry the flag; its profile is found from any directory."""
+    monkeypatch.chdir(tmp_path.parent)
     atoms = _al111(8.0)
     z = np.linspace(0, atoms.cell[2, 2], 300, endpoint=False)
     np.savetxt(tmp_path / "potential_z.csv", np.column_stack([z, np.full_like(z, 4.0)]),
                delimiter=",", header="z,v", comments="")
     reason = "magnetic order of the support lost: Cu7 collapsed to 0.09 mu_B"
-    result = {"status": "done", "directory": str(tmp_path), "fermi_level": -1.0, "gap": 0.0,
+    result = {"status": "done", "directory": tmp_path.name, "fermi_level": -1.0, "gap": 0.0,
               "homo": -1.0, "lumo": -1.0, "task_hash": "0b04ea51c2f567d4", "level_of_theory": "DFT",
               "flags": [{"check": "surface changed", "reason": reason}]}
     wf = work_function_from_result(atoms, result, system="CuCo2O4(100)")
     assert wf.phi_top == pytest.approx(5.0)
     assert wf.notes == [f"flagged, surface changed: {reason}"]
+    assert wf.profile == str(tmp_path / "potential_z.csv")
     assert work_function_from_result(atoms, {**result, "flags": []}).notes == []
 
 

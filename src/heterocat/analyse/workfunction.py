@@ -164,7 +164,7 @@ def work_function_from_result(atoms: Atoms, result: dict, *, allow_unflat: bool 
     """Both work functions from a stored single point with the ``potential`` output (its record)."""
     if result["status"] != "done":
         raise HeterocatError(f"the single point failed: {result.get('reason')}")
-    profile = Path(result["directory"]) / "potential_z.csv"
+    profile = Path(result["directory"]).resolve() / "potential_z.csv"  # absolute: read from any directory
     z, v = read_profile(profile)
     wf = work_functions_from_profile(atoms, z, v, result["fermi_level"], gap=result["gap"],
                                      homo=result["homo"], lumo=result["lumo"], allow_unflat=allow_unflat)
