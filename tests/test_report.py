@@ -77,7 +77,7 @@ def test_report_sets_the_study_beside_its_published_values(tmp_path):
     study = load_study(tmp_path / "s.toml")
     rows = write_references(study, tmp_path / "w", {"work_functions": {
         "Pt(111)": {"phi_top": 5.70, "level_of_theory": "EMT"}}})
-    assert rows[0]["difference"] == -0.14 and rows[1]["this_work"] is None
+    assert rows[0]["difference"] == pytest.approx(-0.14) and rows[1]["this_work"] is None
     write_report(tmp_path / "w")
     md = (tmp_path / "w" / "report.md").read_text()
     section = md[md.index("## Beside published values"):]

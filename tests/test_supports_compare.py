@@ -174,6 +174,23 @@ def test_reference_values_sit_beside_this_work_and_enter_nothing(tmp_path):
     assert support_rows(study, doc) == support_rows(_study(tmp_path), doc)
 
 
+def test_a_value_beside_its_reference_is_rounded_once(tmp_path):
+    """The campaign's Ru-Top dG(*H), -0.567457 eV: rounded to 4 digits first it printed -0.568
+    beside the paper while the free-energy table printed -0.567."""
+    from heterocat.study.compare import reference_rows, reference_table
+
+    path = tmp_path / "refs.toml"
+    _study(tmp_path)
+    path.write_text((tmp_path / "study.toml").read_text() + REFERENCES)
+    doc = _doc()
+    doc["report"].sites[0].dG = -0.5674570835344976
+    doc["report"].her["NiO(100)/Ru13"]["per_label"]["Ru-Top"]["strongest"]["dG"] = -0.5674570835344976
+    rows = reference_rows(load_study(path), doc)
+    assert rows[0]["this_work"] == -0.5674570835344976
+    cells, _ = reference_table(rows)
+    assert cells[0][3] == f"{-0.5674570835344976:+.3f}" == "-0.567"
+
+
 @pytest.mark.parametrize("table, message", [
     ('system = "NiO(100)"\nquantity = "dG(H)"\nvalue = 1\nsource = "x"', "quantity must be"),
     ('system = "NiO(100)"\nquantity = "work_function"\nvalue = 4.2', "needs 'source'"),

@@ -39,7 +39,7 @@ def support_rows(study: Study, doc: dict[str, Any]) -> list[dict[str, Any]]:
         if report is not None:
             her = report.her.get(surface.name)
             if her:
-                row["dG_H_by_label"] = {label: round(d["strongest"]["dG"], 4) for label, d in her["per_label"].items()}
+                row["dG_H_by_label"] = {label: d["strongest"]["dG"] for label, d in her["per_label"].items()}
                 row["dG_H_level"] = _levels(report, surface.name, "H")
             hzor = report.pathways.get(surface.name, {}).get("HzOR")
             if hzor is not None:
@@ -121,8 +121,8 @@ def _reference_row(ref: ReferenceValue, doc: dict[str, Any]) -> dict[str, Any]:
         if value is not None:
             level = _levels(report, ref.system, None)
     return {"system": ref.system, "quantity": ref.quantity, "site": ref.site, "reference": ref.value,
-            "source": ref.source, "this_work": None if value is None else round(float(value), 4),
-            "difference": None if value is None else round(float(value) - ref.value, 4),
+            "source": ref.source, "this_work": None if value is None else float(value),
+            "difference": None if value is None else float(value) - ref.value,
             "level_of_theory": level, "found_at": found_at}
 
 
