@@ -145,7 +145,9 @@ def _free_energies(workdir: Path) -> Section | None:
             + ". dG = dE + dZPE + d(heat) - TdS, d(heat) being the heat-capacity integral from 0 K."
             + ("" if not report.gas_zpe else " Gas ZPE, MLIP - DFT (eV): " + "; ".join(
                 f"{g} {z['mlip_minus_dft']:+.3f}" for g, z in report.gas_zpe.items()) + ".")] \
-        + [f"note: {n}" for n in report.notes]
+        + [f"note: {n}" for n in report.notes] \
+        + [f"note: {v.system} *{v.adsorbate} at {v.site}: {n}" for v in report.sites for n in v.notes
+           if n not in report.notes]
     tables = [
         Table(["system", "adsorbate", "site (where it ended)", "placed as", "dE (eV)", "dZPE", "d(heat)", "-TdS",
                "dG (eV)", "best", "ZPE/TS", "level of theory"], sites),

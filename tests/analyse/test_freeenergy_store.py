@@ -152,6 +152,30 @@ def test_noisy_gas_vibrations_get_a_note(workdir):
         store.rebuild()
 
 
+def test_a_site_whose_vibrations_are_not_at_a_minimum_says_so_under_its_line(workdir, tmp_path):
+    """As the NiO(100)/Ru13 Ru-Top *H at the fast preset: the MLIP's modes at the GPAW geometry
+    have one of -314 cm-1.  It is dropped, and the text and the report say so beside the site,
+    not only in the JSON."""
+    from heterocat.report import write_report
+
+    w = _copy(workdir, tmp_path)
+    store = ResultsStore(w)
+    row = [r for r in store.rows() if r["adsorbate"] == "OH" and r["task"] == "vib"][0]
+    path = Path(store.result(row["task_hash"])["directory"]) / "result.json"
+    original = read_json(path)
+    write_json(path, {**original, "frequencies_cm1": [-314.5, *original["frequencies_cm1"][1:]]})
+    store.rebuild()
+    r = subprocess.run([sys.executable, "-m", "heterocat", "freeenergy", str(w)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    (k,) = [i for i, line in enumerate(lines) if line.split()[:2] == ["Pt(111)", "OH"]]
+    notes = [line.strip() for line in lines[k + 1:k + 4] if line.strip().startswith("note:")]
+    assert any(n.startswith("note: not a minimum:") for n in notes), notes
+    write_report(w)
+    report = (w / "report.md").read_text()
+    assert f"note: Pt(111) *OH at {row['site']}: not a minimum:" in report
+
+
 def test_cli_prints_tables_and_writes_figures(workdir):
     r = subprocess.run([sys.executable, "-m", "heterocat", "freeenergy", str(workdir), "--json"],
                        capture_output=True, text=True)

@@ -357,6 +357,7 @@ def free_energy_text(report: Any, figures: list[str]) -> str:
         best = report.best[v.system][v.adsorbate] is v
         lines.append(f"  {v.system:<18} {v.adsorbate:<6} {v.site:<30} {v.dE:7.3f} {_parts_text(v.parts)} {v.dG:7.3f}"
                      f"{' *' if best else '  '} {v.corrections}" + started_text(v))
+        lines += [f"  {'':<18} note: {n}" for n in v.notes if n not in report.notes]  # those print below
     lines.append("  (* best site; dheat: heat-capacity integral 0 -> T)")
     for system, paths in report.pathways.items():
         for name, r in paths.items():
