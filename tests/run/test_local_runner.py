@@ -227,3 +227,33 @@ def test_status_says_running_while_a_process_holds_the_task_lock_and_pending_aft
         holder.kill()
         holder.wait()
     assert [r["status"] for r in task_status(tmp_path)] == ["pending"]
+
+
+def test_status_says_how_far_a_vibration_task_got(tmp_path):
+    """A GPAW vibration task first relaxes the adsorbate on the vibration grid (``regrid``), then
+    runs ASE's displacements; status counts both (an empty cache file is a displacement under way)."""
+    from ase.build import molecule
+    from ase.calculators.emt import EMT
+    from ase.io.trajectory import Trajectory
+
+    from heterocat.run.local import task_status
+
+    folder = tmp_path / "tasks" / "vib" / "0123456789abcdef"
+    (folder / "regrid").mkdir(parents=True)
+    atoms = molecule("H2")
+    atoms.calc = EMT()
+    with Trajectory(str(folder / "regrid" / "relax.traj"), "w") as traj:
+        for dx in (0.0, 0.01, 0.02):
+            atoms.positions[1, 2] += dx
+            atoms.get_potential_energy()
+            traj.write(atoms)
+    (row,) = task_status(tmp_path)
+    assert row["status"] == "pending" and row["reason"] == "relaxing on the vibration grid (3 steps)"
+    (folder / "regrid" / "final.extxyz").write_text("")
+    (folder / "vib").mkdir()
+    for name, text in (("eq", "{\"forces\": [[0, 0, 0]]}"), ("1x+", "{\"forces\": [[0, 0, 0]]}"),
+                       ("1x-", "{\"forces\": [[0, 0, 0]]}"), ("1y+", "")):
+        (folder / "vib" / f"cache.{name}.json").write_text(text)
+    (row,) = task_status(tmp_path)
+    assert row["reason"] == "relaxed on the vibration grid (3 steps); 2 displacements done"
+    assert row["displacements_done"] == 2 and row["regrid_done"]

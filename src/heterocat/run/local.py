@@ -364,7 +364,10 @@ def task_status(workdir: str | os.PathLike) -> list[dict[str, Any]]:
             row.update(status=status, **_unfinished_metadata(directory))
             progress = relaxation_progress(directory) if row["task"] == "relax" else {}
             row.update(progress)
-            if progress:
+            if row["task"] == "vib" and (vib := vibration_progress(directory)):
+                row.update(vib)
+                row["reason"] = vibration_text(vib)
+            elif progress:
                 row["reason"] = ((f"taken up by {', '.join(taken_up[directory.name])} at " if "continued_by" in row
                                   else "interrupted; will resume from " if status == "pending" else "at ")
                                  + f"step {progress['steps']} (fmax {progress['fmax']:.3f} eV/Å)"
@@ -438,6 +441,34 @@ def relaxation_progress(directory: Path) -> dict[str, Any]:
         out["spin_search"] = {start_of_folder(t.name): "done" if (t / "result.json").exists() else "unfinished"
                               for t in trials}
     return out
+
+
+def vibration_progress(directory: Path) -> dict[str, Any]:
+    """How far an unfinished vibration task got: the steps of its relaxation on the vibration
+    grid (``regrid``, GPAW) and the finite displacements done (ASE's cache files, the
+    equilibrium one not counted).  Empty before either starts."""
+    from heterocat.io import complete_frames  # noqa: PLC0415
+
+    out: dict[str, Any] = {}
+    regrid = directory / "regrid"
+    if (regrid / "relax.traj").exists():
+        out["regrid_steps"] = len(complete_frames(regrid / "relax.traj"))
+        out["regrid_done"] = (regrid / "final.extxyz").exists()
+    if (directory / "vib").is_dir():
+        out["displacements_done"] = sum(1 for p in (directory / "vib").glob("cache.*.json")
+                                        if p.name != "cache.eq.json" and p.stat().st_size > 0)
+    return out
+
+
+def vibration_text(progress: dict[str, Any]) -> str:
+    """One line of :func:`vibration_progress`."""
+    parts = []
+    if "regrid_steps" in progress:
+        parts.append(("relaxed on the vibration grid" if progress["regrid_done"] else "relaxing on the vibration grid")
+                     + f" ({progress['regrid_steps']} steps)")
+    if "displacements_done" in progress:
+        parts.append(f"{progress['displacements_done']} displacements done")
+    return "; ".join(parts)
 
 
 def read_task_file(path: str | os.PathLike, preset: str, assignments: tuple[str, ...] = ()) -> list[TaskSpec]:
