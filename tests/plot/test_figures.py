@@ -87,6 +87,28 @@ def test_her_figures_stay_readable_with_many_surfaces_and_sites(drawn, tmp_path)
     assert len(drawn[0].axes[0].get_legend().get_texts()) == 2 + 1  # the most active site per surface
 
 
+def test_a_surface_keeps_its_colour_from_the_her_diagram_to_the_bars(drawn, tmp_path):
+    """The campaign's first figures: NiO(100)/Ru13 with one *H site was purple in the HER diagram
+    (its path is named with the site) and green in the bars; and its one bar filled the axes."""
+    from types import SimpleNamespace
+
+    from matplotlib.colors import to_hex
+
+    from heterocat.run import steps
+
+    value = SimpleNamespace(system="NiO(100)/Ru13", adsorbate="H", label="Ru-Top", site="Ru-Top:bridge:1",
+                            dG=-0.567, dE=-0.649, corrections="")
+    steps.her_figures([value], tmp_path)
+    her, bars = drawn
+    green = style.SURFACE_COLOURS["NiO/Ru13"]
+    assert {to_hex(c.get_color()[0]) for c in her.axes[0].collections} == {green}  # its levels
+    (bar,) = bars.axes[0].patches
+    assert to_hex(bar.get_facecolor()) == green
+    left, right = bars.axes[0].get_xlim()
+    assert bar.get_width() / (right - left) < 0.3  # one bar, not a wall
+    assert layout_problems(her) == [] and layout_problems(bars) == []
+
+
 def test_charge_difference_pictures(drawn, tmp_path):
     z = np.linspace(0, 20, 200)
     line = np.exp(-((z - 9) ** 2)) - np.exp(-((z - 11) ** 2))

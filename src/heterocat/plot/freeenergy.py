@@ -12,8 +12,11 @@ LEVEL_WIDTH = 0.6
 
 @styled
 def plot_pathways(results: list[PathResult], stem: str | os.PathLike, *, at_U: bool = False,
-                  title: str = "") -> list[str]:
-    """Diagram of several paths (one colour each); PNG, SVG and the levels as CSV."""
+                  title: str = "", surfaces: list[str] | None = None) -> list[str]:
+    """Diagram of several paths (one colour each); PNG, SVG and the levels as CSV.
+
+    ``surfaces`` names each path's surface where the diagram has one path per surface: each
+    path then takes its surface's colour, as in every other figure."""
     longest = max(len(r.name) for r in results) + 20  # a label with its "(PDS +0.00 eV)" tag
     legend_width = 0.055 * longest + 0.4  # inches at the legend's 8 pt
     fig, ax = subplots(figsize=(max(4.0, 1.0 * max(len(r.levels) for r in results) + 1) + legend_width, 3.4))
@@ -22,7 +25,7 @@ def plot_pathways(results: list[PathResult], stem: str | os.PathLike, *, at_U: b
     drawn = []  # (colour, levels) per path, for the level values
     for k, result in enumerate(results):
         levels = result.levels_at_U if at_U else result.levels
-        col = colour(result.name.split(": ")[0], k)
+        col = colour(surfaces[k] if surfaces else result.name.split(": ")[0], k)
         drawn.append((col, levels))
         pds = result.potential_determining_step
         tags = []
@@ -99,6 +102,10 @@ def _lowest_free_above(slot: tuple[float, float], taken: list[tuple[float, float
     return low, low + height
 
 
+#: width of a site's bar (the spacing between sites is 1)
+BAR_WIDTH = 0.7
+
+
 @styled
 def plot_site_bars(values: list, adsorbate: str, stem: str | os.PathLike) -> list[str]:
     """Bar chart of dG(*adsorbate) per site, grouped and coloured by surface; PNG, SVG, CSV."""
@@ -107,8 +114,10 @@ def plot_site_bars(values: list, adsorbate: str, stem: str | os.PathLike) -> lis
     legend_width = 0.065 * max(len(s) for s in systems) + 0.6
     fig, ax = subplots(figsize=(max(3.5, 0.3 * len(chosen) + 1.5) + legend_width, 3.6))
     for k, v in enumerate(chosen):
-        ax.bar(k, v.dG, color=colour(v.system, systems.index(v.system)),
+        ax.bar(k, v.dG, width=BAR_WIDTH, color=colour(v.system, systems.index(v.system)),
                label=v.system if chosen.index(v) == [c.system for c in chosen].index(v.system) else None)
+    half = max(0.6, (3 - len(chosen)) / 2 + 0.5)  # room for three bars: one or two do not fill the axes
+    ax.set_xlim(-half, len(chosen) - 1 + half)
     ax.axhline(0.0, color="k", lw=0.8)
     ax.set_xticks(range(len(chosen)), [v.site or "-" for v in chosen], rotation=90, ha="center", fontsize=7)
     ax.set_ylabel(f"ΔG(*{adsorbate}) (eV)")

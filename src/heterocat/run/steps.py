@@ -292,7 +292,7 @@ def her_figures(h_sites: list, figdir: Path) -> list[str]:
     figures: list[str] = []
     if len(systems) <= MAX_PATHS:
         active = [min((v for v in h_sites if v.system == s), key=lambda v: abs(v.dG)) for s in systems]
-        figures += plot_pathways([path(v) for v in active], figdir / "her",
+        figures += plot_pathways([path(v) for v in active], figdir / "her", surfaces=systems,
                                  title="HER, U = 0 V vs RHE: most active *H site per surface")
     for system in systems:
         mine = [v for v in h_sites if v.system == system]
