@@ -186,3 +186,23 @@ def test_the_spin_bench_reads_the_starts_as_the_relaxation_does():
     assert bench.start_moments("stored", final, cluster, "").tolist() == final.tolist()
     with pytest.raises(HeterocatError, match="unknown pattern"):
         bench.start_moments("flip", final, cluster, "")
+
+
+def test_the_relaxation_before_a_hessian_searches_no_spin_states(tmp_path, monkeypatch):
+    """A GPAW vibration task relaxes its adsorbate again on the vibration grid.  That relaxation
+    must stay in the state the energy's relaxation ended in: with the study's spin search it tried
+    an SCF from zero moments first (the NiO(100)/Ru13 Ru-Top *H, 77 atoms: tens of minutes)."""
+    from heterocat.calculate import tasks
+
+    seen = {}
+
+    def relax(atoms, settings, directory, hessian=None):
+        seen.update(settings["relax"])
+        atoms.write(directory / "final.extxyz")
+        return {"steps": 0, "converged": True, "fmax": 0.0}
+
+    monkeypatch.setattr(tasks, "relax", relax)
+    settings = load_settings("ci", assignments=['relax.spin_search=["scale:0"]'])
+    atoms, record = tasks._relaxed_on_grid(molecule("H2", vacuum=4.0), settings, tmp_path / "regrid", [0, 1])
+    assert seen["spin_search"] == [] and settings["relax"]["spin_search"] == ["scale:0"]  # the caller's kept
+    assert record["relaxed_on_vibration_grid"]["converged"]

@@ -953,7 +953,11 @@ def _relaxed_on_grid(atoms: Atoms, settings: dict, directory: Path, indices: lis
     another grid's minimum, the residual forces give a molecule's rotations a curvature
     of about force/bond length (H2 relaxed at h 0.3 Å, displaced at 0.22 Å: rotations
     at -1170 cm-1, stretch 4770 cm-1).  Returns the atoms and what the relaxation did.
+
+    No spin search: the Hessian belongs to the spin state the energy's relaxation ended in (which
+    searched already); a search here cost an SCF from zero moments and could switch the state.
     """
+    settings = merge(settings, {"relax": {"spin_search": []}})
     moving = atoms.copy()
     keep = set(map(int, indices))
     moving.set_constraint(FixAtoms(indices=[i for i in range(len(moving)) if i not in keep]))
