@@ -196,7 +196,7 @@ def test_the_relaxation_before_a_hessian_searches_no_spin_states(tmp_path, monke
 
     seen = {}
 
-    def relax(atoms, settings, directory, hessian=None):
+    def relax(atoms, settings, directory, hessian=None, keep_electrons=False):
         seen.update(settings["relax"])
         atoms.write(directory / "final.extxyz")
         return {"steps": 0, "converged": True, "fmax": 0.0}

@@ -2,6 +2,7 @@
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -137,6 +138,31 @@ def test_lcao_vibrations_run_on_the_vibration_grid(tmp_path):
     # on the relaxation's own settings the structure is at the minimum already: one SCF, no step
     assert again["relaxed_on_vibration_grid"]["steps"] <= 1
     assert again["relaxed_on_vibration_grid"]["fmax"] <= 0.02
+
+
+def test_vibrations_start_from_the_electrons_of_their_grid_relaxation(tmp_path):
+    """The equilibrium SCF of a vibration task starts from the electrons its grid relaxation ended
+    with (on NiO(100)/Ru13 that SCF took 73 iterations from atomic densities), and the modes are the
+    ones the same task gives from atomic densities."""
+    from heterocat.calculate import tasks
+
+    lcao = ['calculator.mode="lcao"', 'calculator.basis="dzp"', "calculator.h=0.3", "relax.fmax=0.02",
+            "calculator.convergence_density=1e-5", "vib.h=0.22"]
+    settings = load_settings("ci", assignments=lcao)
+    seeded = tasks.vibrations(h2(), settings, tmp_path / "seeded", [0, 1])
+    assert seeded["scf_attempts"][0].get("resumed_scf")  # GPAW read the grid relaxation's electrons
+    assert not (tmp_path / "seeded" / "regrid" / tasks.FINAL_ELECTRONS).exists()  # taken, then removed
+    assert not (tmp_path / "seeded" / tasks.SCF_SAVED).exists()
+    iterations = re.findall(r"Converged in (\d+) steps", (tmp_path / "seeded" / "gpaw.txt").read_text())
+    regrid_first = int(re.findall(r"Converged in (\d+) steps",
+                                  (tmp_path / "seeded" / "regrid" / "gpaw.txt").read_text())[0])
+    assert int(iterations[0]) < regrid_first  # the equilibrium SCF: from converged electrons, not atoms
+    # the same grid relaxation without its electrons (a task begun before they were kept)
+    shutil.copytree(tmp_path / "seeded" / "regrid", tmp_path / "scratch" / "regrid")
+    scratch = tasks.vibrations(h2(), settings, tmp_path / "scratch", [0, 1])
+    assert not scratch["scf_attempts"][0].get("resumed_scf")
+    assert scratch["frequencies_cm1"][-1] == pytest.approx(seeded["frequencies_cm1"][-1], abs=5.0)  # H2 stretch
+    assert 3900 < seeded["frequencies_cm1"][-1] < 4700
 
 
 def test_d3_dispersion_adds_the_dftd3_energy_and_enters_the_task_identity(tmp_path, al_h):

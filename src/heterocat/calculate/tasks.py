@@ -425,6 +425,8 @@ def _last_frame(path: Path) -> Atoms | None:
 
 
 RESTART = "restart.gpw"
+#: a finished relaxation's last electrons, kept when the caller asks (:func:`relax`'s ``keep_electrons``)
+FINAL_ELECTRONS = "final.gpw"
 #: the task hash of the relaxation whose BFGS Hessian seeded this one (:func:`_seed_hessian`)
 HESSIAN_FROM = "hessian_from"
 #: wall seconds a task has spent over all its runs, up to what it last saved (a relaxation's step,
@@ -577,7 +579,8 @@ def resume_moments(atoms: Atoms, last: Atoms) -> None:
         atoms.set_initial_magnetic_moments(moments)  # moments on the last frame: a spin search switched it on
 
 
-def relax(atoms: Atoms, settings: dict, directory: Path, hessian: str | os.PathLike | None = None) -> dict[str, Any]:
+def relax(atoms: Atoms, settings: dict, directory: Path, hessian: str | os.PathLike | None = None,
+          keep_electrons: bool = False) -> dict[str, Any]:
     """Relax ``atoms`` with the preset's ASE optimiser until fmax (eV/Å) or the step limit.
 
     Restarts from the last frame of ``relax.traj`` and the optimiser's saved
@@ -591,6 +594,9 @@ def relax(atoms: Atoms, settings: dict, directory: Path, hessian: str | os.PathL
     cluster at the final geometry (:func:`_spin_search`); when one ends at least
     :data:`~heterocat.calculate.spin.SPIN_SWITCH` lower, the relaxation goes on in that state from
     its electrons (:func:`_switch_spin_state`), and searches again when it converges there.
+
+    ``keep_electrons`` (GPAW): the electrons of the last frame stay in :data:`FINAL_ELECTRONS`
+    for a calculation that starts where the relaxation ended (a vibration task's displacements).
     """
     atoms = atoms.copy()
     traj_path = directory / "relax.traj"
@@ -686,7 +692,9 @@ def relax(atoms: Atoms, settings: dict, directory: Path, hessian: str | os.PathL
     if searches:
         result["spin_search"] = searches
     write_structure(final, _frozen(atoms, result))
-    if is_writer():  # the relaxation is over: its saved electrons are no longer needed
+    if is_writer():  # the relaxation is over: its saved electrons are no longer needed, unless kept
+        if keep_electrons and restart_path.exists():  # saved after the last frame: that frame's electrons
+            os.replace(restart_path, directory / FINAL_ELECTRONS)
         restart_path.unlink(missing_ok=True)
         for name in (RESTART, SCF_SAVED):
             for saved in directory.glob(f"spin/*/*/{name}"):
@@ -904,10 +912,12 @@ def vibrations(atoms: Atoms, settings: dict, directory: Path, indices: list[int]
     attempts: list = []
     opts = settings["vib"]
     regrid: dict[str, Any] = {}
+    saved = None
     if settings["calculator"]["name"] == "gpaw":
         if opts.get("h") and opts["h"] != settings["calculator"]["h"]:
             settings = merge(settings, {"calculator": {"h": opts["h"]}})  # a finer grid than the energies'
         atoms, regrid = _relaxed_on_grid(atoms, settings, directory / "regrid", indices)
+        saved = _electrons_to_start_from(directory)
 
     if is_writer():
         _clear_unfinished_displacements(directory / "vib")
@@ -918,8 +928,11 @@ def vibrations(atoms: Atoms, settings: dict, directory: Path, indices: list[int]
         vib.run()
         return vib
 
-    # displacements break the structure's symmetry, which GPAW would otherwise refuse
-    vib = _with_ladder(atoms, settings, directory, run, attempts, extra={"symmetry": "off"})
+    # displacements break the structure's point group, which GPAW would otherwise refuse (the
+    # relaxations' setting: the grid relaxation's electrons carry it too)
+    vib = _with_ladder(atoms, settings, directory, run, attempts, extra=_RELAX_GPAW, saved=saved)
+    if saved is not None and is_writer():
+        saved.unlink(missing_ok=True)
     energies = vib.get_energies()
     cm1 = 8065.543937  # cm^-1 per eV (CODATA)
     freqs = [float(e.real * cm1) if abs(e.imag) < 1e-9 else -float(abs(e.imag) * cm1) for e in energies]
@@ -928,6 +941,17 @@ def vibrations(atoms: Atoms, settings: dict, directory: Path, indices: list[int]
             "imaginary_modes": sum(f < 0 for f in freqs), "indices": list(map(int, indices)),
             "zpe": float(vib.get_zero_point_energy()), "converged": True, "steps": 0,
             "scf_attempts": attempts, **regrid}
+
+
+def _electrons_to_start_from(directory: Path) -> Path:
+    """Where a GPAW vibration task keeps its electrons (:data:`SCF_SAVED`, rewritten during its SCFs),
+    seeded with the grid relaxation's last electrons: the equilibrium SCF then starts converged, and
+    a resumed task's next displacement starts near convergence, not from atomic densities."""
+    saved = directory / SCF_SAVED
+    relaxed = directory / "regrid" / FINAL_ELECTRONS
+    if is_writer() and not saved.exists() and relaxed.exists():
+        os.replace(relaxed, saved)
+    return saved
 
 
 def _clear_unfinished_displacements(cache: Path) -> None:
@@ -962,7 +986,7 @@ def _relaxed_on_grid(atoms: Atoms, settings: dict, directory: Path, indices: lis
     keep = set(map(int, indices))
     moving.set_constraint(FixAtoms(indices=[i for i in range(len(moving)) if i not in keep]))
     directory.mkdir(parents=True, exist_ok=True)
-    result = relax(moving, settings, directory)
+    result = relax(moving, settings, directory, keep_electrons=True)
     out = atoms.copy()
     # rank 0 wrote final.extxyz; under MPI the other ranks take its positions from it
     out.positions = broadcast(read_structure(directory / "final.extxyz").positions if is_writer() else None)
