@@ -131,11 +131,21 @@ def mlip_settings(model: str):
 
 
 def mlip_energy(atoms, model: str, workdir: str, metadata: dict) -> dict:
+    """The model's relaxed energy (eV), or None with the reason when it has none to compare: a task
+    that failed, or a relaxation that did not reach fmax (SevenNet-MF-0's R2SCAN head ran the
+    NiO(100)/Ru13 model to -2.7e10 eV in 300 steps).  ``flags``: the store's checks (surface changed,
+    desorbed ...), which exclude a result in the free energies and here alike."""
     result = run_task(atoms, "relax", mlip_settings(model), workdir, metadata=metadata)
+    steps = max(1, int(result.get("steps", 0) or 0))
+    out = {"energy": None, "steps": steps, "seconds": float(result.get("wall_time", 0.0) or 0.0),
+           "flags": [f"{f['check']}: {f['reason']}" for f in result.get("flags", [])], "failed": None}
     if result.get("status") != "done":
-        return {"energy": None, "steps": 0, "seconds": 0.0}
-    return {"energy": result["energy"], "steps": max(1, int(result.get("steps", 0))),
-            "seconds": float(result.get("wall_time", 0.0)), "flagged": bool(result.get("flags"))}
+        out["failed"] = f"{metadata.get('adsorbate') or 'clean'}: {result.get('reason', result.get('status'))}"
+    elif not result.get("converged"):
+        out["failed"] = f"{metadata.get('adsorbate') or 'clean'}: not relaxed in {steps} steps"
+    else:
+        out["energy"] = result["energy"]
+    return out
 
 
 def evaluate(case: dict, model: str, workdir: str) -> dict:
@@ -147,21 +157,32 @@ def evaluate(case: dict, model: str, workdir: str) -> dict:
     out = {"model": model, "system": case["system"], "adsorbate": case["adsorbate"], "site": case["site"],
            "dE_gpaw": case["dE_gpaw"], "gpaw_steps": case["gpaw_steps"], "mlip_steps": ads["steps"],
            "seconds_per_call": round(ads["seconds"] / ads["steps"], 3), "dE_mlip": None, "error": None,
-           "mlip_flagged": ads.get("flagged", False)}
-    if ads["energy"] is not None and clean["energy"] is not None and all(g["energy"] is not None for g in gases.values()):
+           "mlip_flags": ads["flags"] + clean["flags"],
+           "mlip_failed": "; ".join(r["failed"] for r in (ads, clean, *gases.values()) if r["failed"]) or None}
+    if out["mlip_failed"] is None:
         de = ads["energy"] - clean["energy"] - sum(n * gases[g]["energy"] for g, n in case["gases"].items())
         out.update(dE_mlip=round(de, 4), error=round(de - case["dE_gpaw"], 4))
     return out
 
 
+def compared(row: dict) -> bool:
+    """Whether a case has an MLIP adsorption energy to compare: relaxed, and not flagged."""
+    return row["error"] is not None and not row["mlip_flags"]
+
+
 def summary(rows: list[dict]) -> list[dict]:
-    """Per system and model: error statistics, best-site agreement, seconds per call, GPAW calls saved."""
+    """Per system and model: error statistics, best-site agreement, seconds per call, GPAW calls saved.
+
+    A case the model fails (its relaxation did not converge, or changed the surface: flagged) has
+    no error: it is counted in ``failed`` and as a miss in ``within_0.1eV`` (a share of all cases),
+    and the mean and max are over the others (None when there are none)."""
     out = []
     for system in sorted({r["system"] for r in rows}):
         for model in sorted({r["model"] for r in rows}, key=lambda m: (MODELS.index(m) if m in MODELS else 99, m)):
-            mine = [r for r in rows if r["system"] == system and r["model"] == model and r["error"] is not None]
-            if not mine:
+            every = [r for r in rows if r["system"] == system and r["model"] == model]
+            if not every:
                 continue
+            mine = [r for r in every if compared(r)]
             errors = np.abs([r["error"] for r in mine])
             agree = total = 0
             for adsorbate in sorted({r["adsorbate"] for r in mine}):
@@ -169,25 +190,37 @@ def summary(rows: list[dict]) -> list[dict]:
                 if len(group) > 1:
                     total += 1
                     agree += min(group, key=lambda r: r["dE_mlip"])["site"] == min(group, key=lambda r: r["dE_gpaw"])["site"]
-            out.append({"system": system, "model": model, "cases": len(mine),
-                        "error_mean": round(float(errors.mean()), 3), "error_max": round(float(errors.max()), 3),
-                        "within_0.1eV": round(float((errors <= 0.1).mean()), 3),
-                        "signed_mean": round(float(np.mean([r["error"] for r in mine])), 3),
+            out.append({"system": system, "model": model, "cases": len(every), "failed": len(every) - len(mine),
+                        "error_mean": round(float(errors.mean()), 3) if mine else None,
+                        "error_max": round(float(errors.max()), 3) if mine else None,
+                        "within_0.1eV": round(float((errors <= 0.1).sum()) / len(every), 3),
+                        "signed_mean": round(float(np.mean([r["error"] for r in mine])), 3) if mine else None,
                         "best_site_agrees": f"{agree}/{total}",
-                        "seconds_per_call": round(float(np.mean([r["seconds_per_call"] for r in mine])), 3),
+                        "seconds_per_call": round(float(np.mean([r["seconds_per_call"] for r in every])), 3),
                         "gpaw_calls_saved": int(sum(r["gpaw_steps"] - 1 for r in mine))})
     return out
 
 
+def _number(value: float | None, spec: str, width: int) -> str:
+    return f"{'-' if value is None else format(value, spec):>{width}}"
+
+
 def table(rows: list[dict]) -> str:
-    head = (f"{'system':<15}{'model':<26}{'cases':>6}{'|err| mean':>11}{'max':>7}{'<=0.1':>7}{'signed':>8}"
-            f"{'best site':>10}{'s/call':>8}{'GPAW calls saved':>18}")
+    head = (f"{'system':<15}{'model':<26}{'cases':>6}{'failed':>7}{'|err| mean':>11}{'max':>7}{'<=0.1':>7}"
+            f"{'signed':>8}{'best site':>10}{'s/call':>8}{'GPAW calls saved':>18}")
     lines = [head, "-" * len(head)]
     for s in rows:
-        lines.append(f"{s['system']:<15}{s['model']:<26}{s['cases']:>6}{s['error_mean']:>11.3f}{s['error_max']:>7.2f}"
-                     f"{s['within_0.1eV']:>7.0%}{s['signed_mean']:>+8.2f}{s['best_site_agrees']:>10}"
+        lines.append(f"{s['system']:<15}{s['model']:<26}{s['cases']:>6}{s['failed']:>7}"
+                     f"{_number(s['error_mean'], '.3f', 11)}{_number(s['error_max'], '.2f', 7)}"
+                     f"{s['within_0.1eV']:>7.0%}{_number(s['signed_mean'], '+.2f', 8)}{s['best_site_agrees']:>10}"
                      f"{s['seconds_per_call']:>8.2f}{s['gpaw_calls_saved']:>18}")
     return "\n".join(lines)
+
+
+def failures(rows: list[dict]) -> list[str]:
+    """One line per case a model failed, with why."""
+    return [f"{r['model']} on {r['system']} {r['adsorbate']} at {r['site']}: "
+            + (r["mlip_failed"] or "; ".join(r["mlip_flags"])) for r in rows if not compared(r)]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -214,6 +247,8 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(result, indent=1))
     else:
         print(table(result["summary"]))
+        for line in failures(rows):
+            print("failed: " + line)
         print(f"\n{len(cases)} GPAW cases x {len(args.models)} models; errors in eV (MLIP - GPAW adsorption energy)")
     return 0
 

@@ -1,0 +1,59 @@
+"""The MLIP bench's statistics: a model's failed relaxation is a miss, never a number in the mean."""
+
+import importlib.util
+import math
+from pathlib import Path
+
+import pytest
+from ase.build import molecule
+
+
+def _bench():
+    path = Path(__file__).parents[1] / "bench" / "bench_mlip.py"
+    spec = importlib.util.spec_from_file_location("bench_mlip", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _case(site: str, dE: float) -> dict:
+    return {"system": "NiO(100)/Ru13", "adsorbate": "H", "site": site, "dE_gpaw": dE, "gpaw_steps": 20,
+            "start": "ads", "clean_start": "clean", "gases": {"H2": 0.5}}
+
+
+def test_a_model_that_blows_up_or_changes_the_surface_is_counted_as_failed(monkeypatch):
+    """SevenNet-MF-0's R2SCAN head took NiO(100)/Ru13 to -2.7e10 eV in 300 unconverged steps; the
+    bench averaged that into a mean error of 2.6e10 eV.  CHGNet's *H moved the cluster's atoms
+    (flagged "surface changed"): no adsorption energy of the same surface either."""
+    bench = _bench()
+    energies = {  # (model, structure) -> the relaxation's result
+        ("good", "ads"): {"energy": -10.0}, ("good", "clean"): {"energy": -6.0},
+        ("blown", "ads"): {"energy": -6.4e8, "converged": False, "steps": 301},
+        ("blown", "clean"): {"energy": -2.7e10, "converged": False, "steps": 301},
+        ("moved", "ads"): {"energy": -11.0, "flags": [{"check": "surface changed", "reason": "1 bond formed"}]},
+        ("moved", "clean"): {"energy": -6.0},
+    }
+
+    def run_task(atoms, kind, settings, workdir, metadata):
+        model = settings["calculator"]["model"]
+        if metadata["system"] == "gas":
+            return {"status": "done", "converged": True, "energy": -7.0, "steps": 5, "wall_time": 1.0}
+        key = (model, "ads" if metadata["adsorbate"] else "clean")
+        return {"status": "done", "converged": True, "steps": 10, "wall_time": 2.0, **energies[key]}
+
+    monkeypatch.setattr(bench, "run_task", run_task)
+    monkeypatch.setattr(bench, "read_structure", lambda path: molecule("H2"))
+    rows = [bench.evaluate(_case("Ru-Top:bridge:1", -0.65), f"sevenn:{m}", "store") for m in ("good", "blown", "moved")]
+    good, blown, moved = rows
+    assert good["dE_mlip"] == pytest.approx(-10.0 + 6.0 + 3.5) and good["error"] == pytest.approx(-0.5 + 0.65)
+    assert blown["error"] is None and "not relaxed in 301 steps" in blown["mlip_failed"]
+    assert moved["error"] is not None and moved["mlip_flags"] == ["surface changed: 1 bond formed"]
+    by_model = {s["model"]: s for s in bench.summary(rows)}
+    assert by_model["sevenn:good"]["error_mean"] == pytest.approx(0.15) and by_model["sevenn:good"]["failed"] == 0
+    for model in ("sevenn:blown", "sevenn:moved"):
+        assert by_model[model]["failed"] == 1 and by_model[model]["error_mean"] is None
+        assert by_model[model]["within_0.1eV"] == 0.0
+    text = bench.table(bench.summary(rows))
+    assert "e+" not in text and not any(math.isnan(v) for s in by_model.values()
+                                        for v in (s["within_0.1eV"], s["seconds_per_call"]))
+    assert len(bench.failures(rows)) == 2
