@@ -558,3 +558,38 @@ def test_gas_vibrations_follow_the_adsorbates_method_and_zpes_are_compared(workd
     assert set(comparison) == {"H2"} and comparison["H2"]["mlip_minus_dft"] == pytest.approx(0.0, abs=1e-12)
     stretch = max(store.result(vib["task_hash"])["frequencies_cm1"])
     assert comparison["H2"]["dft"] == pytest.approx(0.5 * stretch / CM1, abs=1e-9)  # ZPE = h nu / 2, one mode
+
+
+def _value(site, adsorbate, dE, dG, kind):
+    from heterocat.analyse.freeenergy import SiteValue
+
+    return SiteValue(system="NiO(100)/Ru13", adsorbate=adsorbate, site=site, dE=dE, dG=dG, corrections="",
+                     task_hash=site, level_of_theory="", label=site.split(":")[0], correction_kind=kind,
+                     electronic=kind == "electronic")
+
+
+def test_sites_with_different_corrections_are_ranked_on_a_common_footing():
+    """An *OH site with computed ZPE/TS (dE -1.10, dG -0.80 eV) against one without vibrations
+    (dG = dE = -1.00 eV): by dG the second would be "best", only because it lacks its +0.30 eV.
+    By dE the first is.  *H with computed ZPE/TS at Ru-Top and the +0.24 eV shortcut at the
+    interface (the NiO(100)/Ru13 campaign's state on 2026-12-02) is compared by dE + 0.24."""
+    from heterocat.analyse.freeenergy import her_sites, lowest_per_species
+
+    notes: list[str] = []
+    oh = [_value("Ru-Top:top:1", "OH", -1.10, -0.80, "computed"), _value("Ru-Middle:top:1", "OH", -1.00, -1.00,
+                                                                          "electronic")]
+    assert lowest_per_species(oh, notes)["OH"].site == "Ru-Top:top:1"
+    assert notes == ["NiO(100)/Ru13: *OH sites compared by dE, not by dG: their ZPE/TS corrections differ "
+                     "(computed: Ru-Top:top:1; electronic: Ru-Middle:top:1)"]
+    h = [_value("Ru-Top:bridge:1", "H", -0.649, -0.567, "computed"),
+         _value("interface:hollow:1", "H", -0.511, -0.271, "tabulated")]
+    notes = []
+    her = her_sites(h, notes)
+    assert her["compared_by"] == "dE + 0.24 eV" and "compared by dE + 0.24 eV" in notes[0]
+    assert her["strongest"]["site"] == "Ru-Top:bridge:1" and her["strongest"]["dG"] == -0.567  # its own dG shown
+    assert her["most_active"]["site"] == "interface:hollow:1"
+    # one kind of correction: dG decides, no note
+    same = [_value("a:1", "OH", -1.10, -0.80, "computed"), _value("b:1", "OH", -1.00, -0.85, "computed")]
+    notes = []
+    assert lowest_per_species(same, notes)["OH"].site == "b:1" and notes == []
+    assert her_sites([_value("a:1", "H", -0.5, -0.3, "computed")])["compared_by"] == "dG"

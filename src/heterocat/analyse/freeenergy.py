@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 import os
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -77,6 +78,9 @@ class SiteValue:
     electronic: bool = False
     #: what the adsorbate's relaxation held fixed ("support", "32 of 64 support atoms", "")
     fixed: str = ""
+    #: how dG was corrected: ``computed`` (its own vibrations), ``tabulated`` (the *H shortcut,
+    #: dE + 0.24 eV) or ``electronic`` (none: dG = dE)
+    correction_kind: str = ""
 
 
 @dataclass
@@ -393,7 +397,7 @@ def _site_value(store: ResultsStore, row: dict, clean: dict, gases: dict[str, di
                          task_hash=row["task_hash"], level_of_theory=row["level"], notes=site_notes,
                          label=row.get("site_label") or site.split(":", 1)[0],
                          site_start=row.get("site_start") or site, adsorbate_start=row.get("adsorbate_start") or adsorbate,
-                         parts={"E": dE}, electronic=True, fixed=row.get("fixed", ""))
+                         parts={"E": dE}, electronic=True, fixed=row.get("fixed", ""), correction_kind="electronic")
     parts = {}
     if ads_parts is not None:
         parts = add_parts(ads_parts, {"E": clean["energy"]}, *(gases[g]["parts"] for g in ads.reference),
@@ -401,22 +405,62 @@ def _site_value(store: ResultsStore, row: dict, clean: dict, gases: dict[str, di
     return SiteValue(system=system, adsorbate=ads.name, site=site, dE=dE, dG=G_ads - clean["energy"] - ref_G,
                      corrections=corr, task_hash=row["task_hash"], level_of_theory=row["level"], notes=site_notes,
                      label=row.get("site_label") or site.split(":", 1)[0], site_start=row.get("site_start") or site,
-                     adsorbate_start=row.get("adsorbate_start") or adsorbate, parts=parts, fixed=row.get("fixed", ""))
+                     adsorbate_start=row.get("adsorbate_start") or adsorbate, parts=parts, fixed=row.get("fixed", ""),
+                     correction_kind="computed" if vib is not None else "tabulated")
 
 
 def _site_brief(value: SiteValue) -> dict[str, Any]:
     return {"site": value.site, "label": value.label, "dG": value.dG, "dE": value.dE}
 
 
-def her_sites(values: list[SiteValue]) -> dict[str, Any]:
+def comparable_dG(values: list[SiteValue]) -> tuple[Callable[[SiteValue], float], str | None]:
+    """How to compare the sites of one species on one surface (eV): by dG when every site's
+    corrections are of one kind; otherwise by dE, shifted by the CHE's +0.24 eV for *H (the
+    correction every *H site has), with a note saying so.  A site with computed ZPE/TS against one
+    with the shortcut or none would be ranked by the difference in corrections (NiO(100)/Ru13 *H:
+    -0.567 eV computed at Ru-Top against -0.271 eV tabulated at the interface; by dE + 0.24, -0.409
+    against -0.271)."""
+    kinds: dict[str, list[str]] = {}
+    for v in values:
+        kinds.setdefault(v.correction_kind, []).append(v.site)
+    if len(kinds) <= 1:
+        return (lambda v: v.dG), None
+    shift = H_SHORTCUT if values[0].adsorbate == "H" else 0.0
+    basis = "dE + 0.24 eV" if shift else "dE"
+    which = "; ".join(f"{kind}: {', '.join(sites)}" for kind, sites in sorted(kinds.items()))
+    note = (f"{values[0].system}: *{values[0].adsorbate} sites compared by {basis}, not by dG: their ZPE/TS "
+            f"corrections differ ({which})")
+    return (lambda v: v.dE + shift), note
+
+
+def lowest_per_species(values: list[SiteValue], notes: list[str]) -> dict[str, SiteValue]:
+    """The lowest site of each adsorbate among ``values`` (one surface), by :func:`comparable_dG`."""
+    out = {}
+    for adsorbate in dict.fromkeys(v.adsorbate for v in values):
+        group = [v for v in values if v.adsorbate == adsorbate]
+        key, note = comparable_dG(group)
+        out[adsorbate] = min(group, key=key)
+        if note:
+            notes.append(note)
+    return out
+
+
+def her_sites(values: list[SiteValue], notes: list[str] | None = None) -> dict[str, Any]:
     """The strongest-binding (lowest dG) and most active (smallest |dG|, the HER volcano's top) *H
-    site of one surface, overall and per site label; dG in eV."""
+    site of one surface, overall and per site label; dG in eV.  Sites whose corrections differ are
+    compared on a common footing (:func:`comparable_dG`), and the result says which."""
+    key, note = comparable_dG(values)
+    if note and notes is not None:
+        notes.append(note)
+
     def pick(group: list[SiteValue]) -> dict[str, Any]:
-        return {"strongest": _site_brief(min(group, key=lambda v: v.dG)),
-                "most_active": _site_brief(min(group, key=lambda v: abs(v.dG)))}
+        return {"strongest": _site_brief(min(group, key=key)),
+                "most_active": _site_brief(min(group, key=lambda v: abs(key(v))))}
 
     labels = sorted({v.label for v in values})
-    return {**pick(values), "per_label": {label: pick([v for v in values if v.label == label]) for label in labels}}
+    return {**pick(values), "compared_by": "dG" if note is None else ("dE + 0.24 eV" if values[0].adsorbate == "H"
+                                                                        else "dE"),
+            "per_label": {label: pick([v for v in values if v.label == label]) for label in labels}}
 
 
 def pathways_of(system: str, values: dict[str, SiteValue], clean: dict, table: dict[str, dict[str, Any]],
@@ -611,11 +655,8 @@ def free_energies(workdir: str | os.PathLike, *, temperature: float = 298.15, ac
                 notes += [n for n in (step_limit_note(row), far_from_minimum_note(row),
                                       spin_search_note(row, clean[system])) if n]
                 notes += [n for n in value.notes if n.startswith(f"{system}: *")]
-    best: dict[str, dict[str, SiteValue]] = {}
-    for value in sites:
-        current = best.setdefault(value.system, {}).get(value.adsorbate)
-        if current is None or value.dG < current.dG:
-            best[value.system][value.adsorbate] = value
+    best = {system: lowest_per_species([v for v in sites if v.system == system], notes)
+            for system in dict.fromkeys(v.system for v in sites)}
     pathways: dict[str, dict[str, PathResult]] = {}
     by_label: dict[str, dict[str, dict[str, PathResult]]] = {}
     for system in systems:
@@ -626,15 +667,12 @@ def free_energies(workdir: str | os.PathLike, *, temperature: float = 298.15, ac
         pathways[system] = pathways_of(system, best.get(system, {}), clean[system], table, U, notes)
         mine = [v for v in sites if v.system == system]
         for label in sorted({v.label for v in mine if v.adsorbate != "H"}):
-            lowest: dict[str, SiteValue] = {}
-            for v in mine:
-                if v.label == label and (v.adsorbate not in lowest or v.dG < lowest[v.adsorbate].dG):
-                    lowest[v.adsorbate] = v
+            lowest = lowest_per_species([v for v in mine if v.label == label], [])  # noted for the surface above
             found = pathways_of(system, lowest, clean[system], table, U, [], prefix=f" at {label}")
             if "HzOR" in found:
                 by_label.setdefault(system, {})[label] = {"HzOR": found["HzOR"]}
-    her = {system: her_sites(h) for system in systems if (h := [v for v in sites if v.system == system
-                                                                and v.adsorbate == "H"])}
+    her = {system: her_sites(h, notes) for system in systems if (h := [v for v in sites if v.system == system
+                                                                       and v.adsorbate == "H"])}
     used = {methods[s] for s in systems} or set(methods.values())
     return FreeEnergyReport(sites=sites, best=best, pathways=pathways, gases=gases, excluded=excluded,
                             temperature=temperature, notes=list(dict.fromkeys(notes)),

@@ -375,8 +375,9 @@ def free_energy_text(report: Any, figures: list[str]) -> str:
                          f"{r.largest_step} {r.largest_step_dG:+.3f} eV"
                          + (f"; branch {r.branches}" if r.branches else ""))
     for system, her in report.her.items():
+        basis = "" if her.get("compared_by", "dG") == "dG" else f" (sites compared by {her['compared_by']})"
         lines.append(f"{system} HER: most active *H site {_brief(her['most_active'])}; strongest binding "
-                     f"{_brief(her['strongest'])}")
+                     f"{_brief(her['strongest'])}{basis}")
         if len(her["per_label"]) > 1:
             lines += [f"  {label:<12} most active {_brief(d['most_active'])}; strongest {_brief(d['strongest'])}"
                       for label, d in her["per_label"].items()]
