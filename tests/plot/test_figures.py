@@ -53,14 +53,24 @@ def test_free_energy_diagrams_have_room_for_their_text(drawn, tmp_path):
 
 
 def test_site_bars_with_many_long_site_names(drawn, tmp_path):
+    """Long site names, and two kinds of ZPE/TS correction: the bars with the +0.24 eV shortcut are
+    hatched and the legend says which is which."""
     class Value:
-        def __init__(self, system, site, dg):
+        def __init__(self, system, site, dg, kind):
             self.system, self.site, self.dG, self.dE, self.adsorbate = system, site, dg, dg, "H"
-            self.corrections = ""
-    values = [Value("NiO(100)/Ru13", f"Ru-Middle:fourfold:atoms-64-70-75-{k}", -1.0 + 0.1 * k) for k in range(8)]
-    values += [Value("Ru(0001)", s, -0.3) for s in ("fcc:fcc:1", "hcp:hcp:1", "Ru-top:top:1")]
+            self.corrections, self.correction_kind = "", kind
+    values = [Value("NiO(100)/Ru13", f"Ru-Middle:fourfold:atoms-64-70-75-{k}", -1.0 + 0.1 * k, "computed")
+              for k in range(8)]
+    values += [Value("Ru(0001)", s, -0.3, "tabulated") for s in ("fcc:fcc:1", "hcp:hcp:1", "Ru-top:top:1")]
     freeenergy.plot_site_bars(values, "H", tmp_path / "bars")
     assert layout_problems(drawn[0]) == []
+    ax = drawn[0].axes[0]
+    assert [bar.get_hatch() or "" for bar in ax.patches[:11]] == [""] * 8 + ["///"] * 3
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [
+        "NiO(100)/Ru13", "Ru(0001)", "computed ZPE/TS", "dE + 0.24 eV (CHE)"]
+    drawn.clear()
+    freeenergy.plot_site_bars(values[:8], "H", tmp_path / "one_kind")  # one kind: no hatching, no key for it
+    assert len(drawn[0].axes[0].get_legend().get_texts()) == 1
 
 
 def test_her_figures_stay_readable_with_many_surfaces_and_sites(drawn, tmp_path):
@@ -72,7 +82,7 @@ def test_her_figures_stay_readable_with_many_surfaces_and_sites(drawn, tmp_path)
 
     values = [SimpleNamespace(system=f"Oxide{k}(100)/Ru13", adsorbate="H", label=label,
                               site=f"{label}:bridge:{n}", dG=-1.6 + 0.3 * j + 0.05 * n + 0.01 * k, dE=0.0,
-                              corrections="")
+                              corrections="", correction_kind="computed")
               for k in range(10) for j, label in enumerate(("Ru-Top", "Ru-Middle", "Ru-Bottom")) for n in range(3)]
     steps.her_figures(values, tmp_path)
     per_surface = drawn[:-1]
@@ -97,7 +107,7 @@ def test_a_surface_keeps_its_colour_from_the_her_diagram_to_the_bars(drawn, tmp_
     from heterocat.run import steps
 
     value = SimpleNamespace(system="NiO(100)/Ru13", adsorbate="H", label="Ru-Top", site="Ru-Top:bridge:1",
-                            dG=-0.567, dE=-0.649, corrections="")
+                            dG=-0.567, dE=-0.649, corrections="", correction_kind="computed")
     steps.her_figures([value], tmp_path)
     her, bars = drawn
     green = style.SURFACE_COLOURS["NiO/Ru13"]

@@ -104,24 +104,43 @@ def _lowest_free_above(slot: tuple[float, float], taken: list[tuple[float, float
 
 #: width of a site's bar (the spacing between sites is 1)
 BAR_WIDTH = 0.7
+#: hatching of a site's bar by the kind of its ZPE/TS correction, where a chart mixes kinds
+CORRECTION_HATCH = {"computed": "", "tabulated": "///", "electronic": "xxx"}
+CORRECTION_LABEL = {"computed": "computed ZPE/TS", "tabulated": "dE + 0.24 eV (CHE)", "electronic": "dE (no ZPE/TS)",
+                    "": "corrections not stated"}
 
 
 @styled
 def plot_site_bars(values: list, adsorbate: str, stem: str | os.PathLike) -> list[str]:
-    """Bar chart of dG(*adsorbate) per site, grouped and coloured by surface; PNG, SVG, CSV."""
+    """Bar chart of dG(*adsorbate) per site, grouped and coloured by surface; PNG, SVG, CSV.
+
+    Where the sites' ZPE/TS corrections differ, each kind has its own hatching and legend entry
+    (:data:`CORRECTION_HATCH`): a bar with the +0.24 eV shortcut is not drawn like one with its own
+    vibrations."""
+    from matplotlib.patches import Patch  # noqa: PLC0415
+
     chosen = [v for v in values if v.adsorbate == adsorbate]
     systems = list(dict.fromkeys(v.system for v in chosen))
-    legend_width = 0.065 * max(len(s) for s in systems) + 0.6
+    kinds = list(dict.fromkeys(v.correction_kind for v in chosen))
+    mixed = len(kinds) > 1
+    names = systems + ([CORRECTION_LABEL[k] for k in kinds] if mixed else [])
+    legend_width = 0.065 * max(len(s) for s in names) + 0.6
     fig, ax = subplots(figsize=(max(3.5, 0.3 * len(chosen) + 1.5) + legend_width, 3.6))
     for k, v in enumerate(chosen):
         ax.bar(k, v.dG, width=BAR_WIDTH, color=colour(v.system, systems.index(v.system)),
+               hatch=CORRECTION_HATCH.get(v.correction_kind, "") if mixed else "", edgecolor="white", linewidth=0,
                label=v.system if chosen.index(v) == [c.system for c in chosen].index(v.system) else None)
+    handles, labels = ax.get_legend_handles_labels()
+    if mixed:  # one grey swatch per kind of correction, hatched as its bars
+        handles += [Patch(facecolor="0.6", edgecolor="white", linewidth=0, hatch=CORRECTION_HATCH.get(k, ""))
+                    for k in kinds]
+        labels += [CORRECTION_LABEL[k] for k in kinds]
     half = max(0.6, (3 - len(chosen)) / 2 + 0.5)  # room for three bars: one or two do not fill the axes
     ax.set_xlim(-half, len(chosen) - 1 + half)
     ax.axhline(0.0, color="k", lw=0.8)
     ax.set_xticks(range(len(chosen)), [v.site or "-" for v in chosen], rotation=90, ha="center", fontsize=7)
     ax.set_ylabel(f"ΔG(*{adsorbate}) (eV)")
-    ax.legend(frameon=False, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the bars
+    ax.legend(handles, labels, frameon=False, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside
     fig.tight_layout()
     csv = write_csv(stem, "system,site,adsorbate,dE_eV,dG_eV,corrections",
                     [(v.system, v.site, v.adsorbate, f"{v.dE:.6f}", f"{v.dG:.6f}", f'"{v.corrections}"')
