@@ -13,7 +13,8 @@ compared with GPAW's::
 
 Models: every one whose weights ship in its package: SevenNet-0, SevenNet-l3i5, SevenNet-MF-0
 with each fidelity head (PBE, R2SCAN) and CHGNet 0.3.0.  Per system and model it prints the
-adsorption-energy error (mean and max |error|, share within 0.1 eV), whether the model's
+adsorption-energy error (mean and max |error|, share within 0.1 eV), in how many cases the
+model's adsorbate ends on the same surface atoms as GPAW's, whether the model's
 lowest site is GPAW's (per system and adsorbate with two sites or more), its seconds per force
 call, and the GPAW force calls a screen saves (the reference relaxation's minus the one single
 point on the MLIP geometry).  ``--json``: one document with ``cases`` and ``summary``.
@@ -120,8 +121,16 @@ def references(store_dir: str) -> list[dict]:
                       "gpaw_steps": int(r.get("steps", 0)), "task_hash": r["task_hash"],
                       "start": str(origin(Path(store_dir), r["task_hash"])),
                       "clean_start": str(origin(Path(store_dir), clean["task_hash"])),
-                      "gases": reference_gases(case["adsorbate"]), "level": r.get("level", "")})
+                      "gases": reference_gases(case["adsorbate"]), "level": r.get("level", ""),
+                      "site_atoms_gpaw": site_atoms(read_json(Path(store_dir) / "tasks" / "relax" / r["task_hash"]
+                                                              / "result.json"))})
     return cases
+
+
+def site_atoms(result: dict) -> list[int] | None:
+    """The surface atoms the adsorbate ended bound to (the final site's atom indices), or None."""
+    final = result.get("site_final") or {}
+    return sorted(map(int, final["indices"])) if final.get("indices") else None
 
 
 def mlip_settings(model: str):
@@ -138,7 +147,8 @@ def mlip_energy(atoms, model: str, workdir: str, metadata: dict) -> dict:
     result = run_task(atoms, "relax", mlip_settings(model), workdir, metadata=metadata)
     steps = max(1, int(result.get("steps", 0) or 0))
     out = {"energy": None, "steps": steps, "seconds": float(result.get("wall_time", 0.0) or 0.0),
-           "flags": [f"{f['check']}: {f['reason']}" for f in result.get("flags", [])], "failed": None}
+           "flags": [f"{f['check']}: {f['reason']}" for f in result.get("flags", [])], "failed": None,
+           "site_atoms": site_atoms(result), "site_final": (result.get("site_final") or {}).get("id")}
     if result.get("status") != "done":
         out["failed"] = f"{metadata.get('adsorbate') or 'clean'}: {result.get('reason', result.get('status'))}"
     elif not result.get("converged"):
@@ -158,6 +168,9 @@ def evaluate(case: dict, model: str, workdir: str) -> dict:
            "dE_gpaw": case["dE_gpaw"], "gpaw_steps": case["gpaw_steps"], "mlip_steps": ads["steps"],
            "seconds_per_call": round(ads["seconds"] / ads["steps"], 3), "dE_mlip": None, "error": None,
            "mlip_flags": ads["flags"] + clean["flags"],
+           "site_final_mlip": ads["site_final"],  # the same surface atoms as GPAW's final site, or not:
+           "same_site": (None if ads["site_atoms"] is None or case.get("site_atoms_gpaw") is None
+                         else ads["site_atoms"] == case["site_atoms_gpaw"]),
            "mlip_failed": "; ".join(r["failed"] for r in (ads, clean, *gases.values()) if r["failed"]) or None}
     if out["mlip_failed"] is None:
         de = ads["energy"] - clean["energy"] - sum(n * gases[g]["energy"] for g, n in case["gases"].items())
@@ -190,7 +203,9 @@ def summary(rows: list[dict]) -> list[dict]:
                 if len(group) > 1:
                     total += 1
                     agree += min(group, key=lambda r: r["dE_mlip"])["site"] == min(group, key=lambda r: r["dE_gpaw"])["site"]
+            known = [r for r in mine if r.get("same_site") is not None]
             out.append({"system": system, "model": model, "cases": len(every), "failed": len(every) - len(mine),
+                        "same_final_site": f"{sum(r['same_site'] for r in known)}/{len(known)}",
                         "error_mean": round(float(errors.mean()), 3) if mine else None,
                         "error_max": round(float(errors.max()), 3) if mine else None,
                         "within_0.1eV": round(float((errors <= 0.1).sum()) / len(every), 3),
@@ -207,12 +222,13 @@ def _number(value: float | None, spec: str, width: int) -> str:
 
 def table(rows: list[dict]) -> str:
     head = (f"{'system':<15}{'model':<26}{'cases':>6}{'failed':>7}{'|err| mean':>11}{'max':>7}{'<=0.1':>7}"
-            f"{'signed':>8}{'best site':>10}{'s/call':>8}{'GPAW calls saved':>18}")
+            f"{'signed':>8}{'same site':>10}{'best site':>10}{'s/call':>8}{'GPAW calls saved':>18}")
     lines = [head, "-" * len(head)]
     for s in rows:
         lines.append(f"{s['system']:<15}{s['model']:<26}{s['cases']:>6}{s['failed']:>7}"
                      f"{_number(s['error_mean'], '.3f', 11)}{_number(s['error_max'], '.2f', 7)}"
-                     f"{s['within_0.1eV']:>7.0%}{_number(s['signed_mean'], '+.2f', 8)}{s['best_site_agrees']:>10}"
+                     f"{s['within_0.1eV']:>7.0%}{_number(s['signed_mean'], '+.2f', 8)}{s['same_final_site']:>10}"
+                     f"{s['best_site_agrees']:>10}"
                      f"{s['seconds_per_call']:>8.2f}{s['gpaw_calls_saved']:>18}")
     return "\n".join(lines)
 

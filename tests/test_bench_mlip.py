@@ -18,7 +18,7 @@ def _bench():
 
 def _case(site: str, dE: float) -> dict:
     return {"system": "NiO(100)/Ru13", "adsorbate": "H", "site": site, "dE_gpaw": dE, "gpaw_steps": 20,
-            "start": "ads", "clean_start": "clean", "gases": {"H2": 0.5}}
+            "start": "ads", "clean_start": "clean", "gases": {"H2": 0.5}, "site_atoms_gpaw": [69, 70]}
 
 
 def test_a_model_that_blows_up_or_changes_the_surface_is_counted_as_failed(monkeypatch):
@@ -27,7 +27,8 @@ def test_a_model_that_blows_up_or_changes_the_surface_is_counted_as_failed(monke
     (flagged "surface changed"): no adsorption energy of the same surface either."""
     bench = _bench()
     energies = {  # (model, structure) -> the relaxation's result
-        ("good", "ads"): {"energy": -10.0}, ("good", "clean"): {"energy": -6.0},
+        ("good", "ads"): {"energy": -10.0, "site_final": {"id": "Ru-Bottom:hollow:1", "indices": [65, 67, 75]}},
+        ("good", "clean"): {"energy": -6.0},
         ("blown", "ads"): {"energy": -6.4e8, "converged": False, "steps": 301},
         ("blown", "clean"): {"energy": -2.7e10, "converged": False, "steps": 301},
         ("moved", "ads"): {"energy": -11.0, "flags": [{"check": "surface changed", "reason": "1 bond formed"}]},
@@ -48,7 +49,9 @@ def test_a_model_that_blows_up_or_changes_the_surface_is_counted_as_failed(monke
     assert good["dE_mlip"] == pytest.approx(-10.0 + 6.0 + 3.5) and good["error"] == pytest.approx(-0.5 + 0.65)
     assert blown["error"] is None and "not relaxed in 301 steps" in blown["mlip_failed"]
     assert moved["error"] is not None and moved["mlip_flags"] == ["surface changed: 1 bond formed"]
+    assert good["same_site"] is False and good["site_final_mlip"] == "Ru-Bottom:hollow:1"  # GPAW's H: on 69-70
     by_model = {s["model"]: s for s in bench.summary(rows)}
+    assert by_model["sevenn:good"]["same_final_site"] == "0/1"
     assert by_model["sevenn:good"]["error_mean"] == pytest.approx(0.15) and by_model["sevenn:good"]["failed"] == 0
     for model in ("sevenn:blown", "sevenn:moved"):
         assert by_model[model]["failed"] == 1 and by_model[model]["error_mean"] is None
