@@ -413,10 +413,10 @@ def _site_brief(value: SiteValue) -> dict[str, Any]:
     return {"site": value.site, "label": value.label, "dG": value.dG, "dE": value.dE}
 
 
-def comparable_dG(values: list[SiteValue]) -> tuple[Callable[[SiteValue], float], str | None]:
-    """How to compare the sites of one species on one surface (eV): by dG when every site's
-    corrections are of one kind; otherwise by dE, shifted by the CHE's +0.24 eV for *H (the
-    correction every *H site has), with a note saying so.  A site with computed ZPE/TS against one
+def comparable_dG(values: list[SiteValue]) -> tuple[Callable[[SiteValue], float], str, str | None]:
+    """How to compare the sites of one species on one surface (eV): the key, its name and a note.
+    By dG when every site's corrections are of one kind; otherwise by dE, shifted by the CHE's
+    +0.24 eV for *H (the correction every *H site has), with a note saying so.  A site with computed ZPE/TS against one
     with the shortcut or none would be ranked by the difference in corrections (NiO(100)/Ru13 *H:
     -0.567 eV computed at Ru-Top against -0.271 eV tabulated at the interface; by dE + 0.24, -0.409
     against -0.271)."""
@@ -424,13 +424,13 @@ def comparable_dG(values: list[SiteValue]) -> tuple[Callable[[SiteValue], float]
     for v in values:
         kinds.setdefault(v.correction_kind, []).append(v.site)
     if len(kinds) <= 1:
-        return (lambda v: v.dG), None
+        return (lambda v: v.dG), "dG", None
     shift = H_SHORTCUT if values[0].adsorbate == "H" else 0.0
     basis = "dE + 0.24 eV" if shift else "dE"
     which = "; ".join(f"{kind}: {', '.join(sites)}" for kind, sites in sorted(kinds.items()))
     note = (f"{values[0].system}: *{values[0].adsorbate} sites compared by {basis}, not by dG: their ZPE/TS "
             f"corrections differ ({which})")
-    return (lambda v: v.dE + shift), note
+    return (lambda v: v.dE + shift), basis, note
 
 
 def lowest_per_species(values: list[SiteValue], notes: list[str]) -> dict[str, SiteValue]:
@@ -438,7 +438,7 @@ def lowest_per_species(values: list[SiteValue], notes: list[str]) -> dict[str, S
     out = {}
     for adsorbate in dict.fromkeys(v.adsorbate for v in values):
         group = [v for v in values if v.adsorbate == adsorbate]
-        key, note = comparable_dG(group)
+        key, _, note = comparable_dG(group)
         out[adsorbate] = min(group, key=key)
         if note:
             notes.append(note)
@@ -449,7 +449,7 @@ def her_sites(values: list[SiteValue], notes: list[str] | None = None) -> dict[s
     """The strongest-binding (lowest dG) and most active (smallest |dG|, the HER volcano's top) *H
     site of one surface, overall and per site label; dG in eV.  Sites whose corrections differ are
     compared on a common footing (:func:`comparable_dG`), and the result says which."""
-    key, note = comparable_dG(values)
+    key, basis, note = comparable_dG(values)
     if note and notes is not None:
         notes.append(note)
 
@@ -458,8 +458,7 @@ def her_sites(values: list[SiteValue], notes: list[str] | None = None) -> dict[s
                 "most_active": _site_brief(min(group, key=lambda v: abs(key(v))))}
 
     labels = sorted({v.label for v in values})
-    return {**pick(values), "compared_by": "dG" if note is None else ("dE + 0.24 eV" if values[0].adsorbate == "H"
-                                                                        else "dE"),
+    return {**pick(values), "compared_by": basis,
             "per_label": {label: pick([v for v in values if v.label == label]) for label in labels}}
 
 
