@@ -97,6 +97,25 @@ def test_her_figures_stay_readable_with_many_surfaces_and_sites(drawn, tmp_path)
     assert len(drawn[0].axes[0].get_legend().get_texts()) == 2 + 1  # the most active site per surface
 
 
+def test_the_her_diagram_takes_the_site_the_report_calls_most_active(drawn, tmp_path):
+    """Computed ZPE/TS at one site (dE -0.40, dG -0.05 eV) and the +0.24 eV shortcut at the other
+    (dE -0.30, dG -0.06): by |dG| the first looks most active, but only through its correction; the
+    report compares them by dE + 0.24 (-0.16 against -0.06), and the diagram must draw the same site."""
+    from types import SimpleNamespace
+
+    from heterocat.analyse.freeenergy import her_sites
+    from heterocat.run import steps
+
+    values = [SimpleNamespace(system="NiO(100)/Ru13", adsorbate="H", label=label, site=site, dE=dE, dG=dG,
+                              corrections="", correction_kind=kind)
+              for label, site, dE, dG, kind in (("Ru-Top", "Ru-Top:bridge:1", -0.40, -0.05, "computed"),
+                                                ("interface", "interface:hollow:1", -0.30, -0.06, "tabulated"))]
+    assert her_sites(values)["most_active"]["site"] == "interface:hollow:1"
+    steps.her_figures(values, tmp_path)
+    (legend,) = [t.get_text() for t in drawn[0].axes[0].get_legend().get_texts() if "NiO" in t.get_text()]
+    assert "interface:hollow:1" in legend
+
+
 def test_a_surface_keeps_its_colour_from_the_her_diagram_to_the_bars(drawn, tmp_path):
     """The campaign's first figures: NiO(100)/Ru13 with one *H site was purple in the HER diagram
     (its path is named with the site) and green in the bars; and its one bar filled the axes."""

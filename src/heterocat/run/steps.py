@@ -280,7 +280,9 @@ def her_figures(h_sites: list, figdir: Path) -> list[str]:
     """HER diagrams that stay readable however many sites were computed: ``her`` with one path
     per surface (its most active *H site, smallest |dG|; only up to MAX_PATHS surfaces), one
     ``her_<surface>`` per surface with several site labels (the strongest-binding site of each
-    label: the cluster layers of the paper's Fig. 8d), and ``dG_H``, a bar of every *H site."""
+    label: the cluster layers of the paper's Fig. 8d), and ``dG_H``, a bar of every *H site.
+    Sites are chosen as the free-energy report chooses them (:func:`comparable_dG`)."""
+    from heterocat.analyse.freeenergy import comparable_dG  # noqa: PLC0415
     from heterocat.analyse.path import analyse_steps  # noqa: PLC0415
     from heterocat.plot.freeenergy import plot_pathways, plot_site_bars  # noqa: PLC0415
 
@@ -289,9 +291,10 @@ def her_figures(h_sites: list, figdir: Path) -> list[str]:
                                                      {"name": "*H -> 1/2 H2", "dG": -v.dG}], "reduction")
 
     systems = list(dict.fromkeys(v.system for v in h_sites))
+    keys = {s: comparable_dG([v for v in h_sites if v.system == s])[0] for s in systems}
     figures: list[str] = []
     if len(systems) <= MAX_PATHS:
-        active = [min((v for v in h_sites if v.system == s), key=lambda v: abs(v.dG)) for s in systems]
+        active = [min((v for v in h_sites if v.system == s), key=lambda v: abs(keys[v.system](v))) for s in systems]
         figures += plot_pathways([path(v) for v in active], figdir / "her", surfaces=systems,
                                  title="HER, U = 0 V vs RHE: most active *H site per surface")
     for system in systems:
@@ -299,7 +302,7 @@ def her_figures(h_sites: list, figdir: Path) -> list[str]:
         labels = list(dict.fromkeys(v.label for v in mine))
         if len(labels) < 2:
             continue
-        strongest = [min((v for v in mine if v.label == label), key=lambda v: v.dG) for label in labels]
+        strongest = [min((v for v in mine if v.label == label), key=keys[system]) for label in labels]
         figures += plot_in_parts([path(v) for v in strongest], figdir / f"her_{_file_name(system)}",
                                  title=f"HER on {system}: strongest *H site per site label")
     figures += plot_site_bars(h_sites, "H", figdir / "dG_H")
