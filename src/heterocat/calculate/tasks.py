@@ -962,12 +962,16 @@ def _clear_unfinished_displacements(cache: Path) -> None:
     The caller holds the task's lock: nobody else is computing these displacements.
     """
     for path in sorted(cache.glob("cache.*.json")):
-        try:
-            complete = bool(json.loads(path.read_text()))
-        except (OSError, ValueError):  # empty or cut short
-            complete = False
-        if not complete:
+        if not finished_displacement(path):
             path.unlink()
+
+
+def finished_displacement(path: Path) -> bool:
+    """Whether an entry of ASE's vibration cache holds its forces (not empty, not cut short)."""
+    try:
+        return bool(json.loads(path.read_text()))
+    except (OSError, ValueError):
+        return False
 
 
 def _relaxed_on_grid(atoms: Atoms, settings: dict, directory: Path, indices: list[int]) -> tuple[Atoms, dict]:

@@ -447,6 +447,7 @@ def vibration_progress(directory: Path) -> dict[str, Any]:
     """How far an unfinished vibration task got: the steps of its relaxation on the vibration
     grid (``regrid``, GPAW) and the finite displacements done (ASE's cache files, the
     equilibrium one not counted).  Empty before either starts."""
+    from heterocat.calculate.tasks import finished_displacement  # noqa: PLC0415
     from heterocat.io import complete_frames  # noqa: PLC0415
 
     out: dict[str, Any] = {}
@@ -456,7 +457,7 @@ def vibration_progress(directory: Path) -> dict[str, Any]:
         out["regrid_done"] = (regrid / "final.extxyz").exists()
     if (directory / "vib").is_dir():
         out["displacements_done"] = sum(1 for p in (directory / "vib").glob("cache.*.json")
-                                        if p.name != "cache.eq.json" and p.stat().st_size > 0)
+                                        if p.name != "cache.eq.json" and finished_displacement(p))
     return out
 
 
