@@ -70,6 +70,8 @@ class TaskMetadata(TypedDict, total=False):
     stage: Stage
     sites_file: str  # the enumeration it was placed with (relative to the work directory)
     geometry_from: str  # task hash of the relaxation it starts from
+    escape: str  # "+" or "-": relaxed off a saddle point along its imaginary mode (run.workflow.saddle_escapes)
+    escaped_from: str  # task hash of the vibration task that found the saddle point
 
 
 class TaskResult(TypedDict, total=False):
@@ -99,3 +101,4 @@ class TaskResult(TypedDict, total=False):
     flags: list[dict[str, Any]]
     ghosts: list[int]
     outputs: list[str]
+    imaginary_mode_displacements: list[dict[str, Any]]  # vib: frequency_cm1 and displacement (per index)

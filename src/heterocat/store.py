@@ -8,7 +8,8 @@ structure with energy, forces and moments (so ``ase db`` shows ``energy``,
 placed), ``site_label`` (the final site's label), ``magnetic_order``, ``preset``,
 ``task``, ``status``, ``converged``, ``flagged``, ``flags``, ``wall_time`` (s, all its runs), ``steps``, ``level``, ``method`` (``dft``, ``mlip`` or
 ``emt``: energies of different methods are never compared), ``strategy``,
-``orientation``, ``task_hash``, ``spin_searched`` (a relaxation that searched for a lower spin state at its
+``orientation``, ``escape`` (``+`` or ``-``: a relaxation off a saddle point of the placement; ``""``
+otherwise), ``task_hash``, ``spin_searched`` (a relaxation that searched for a lower spin state at its
 end, ``relax.spin_search``; absent otherwise), and ``level_id`` / ``gas_level_id`` (the
 calculator settings that change energies, with and without k-points: energies
 are subtracted only within one level).  The task
@@ -105,6 +106,7 @@ class ResultsStore:
             "strategy": str(meta.get("strategy", "")),
             "stage": str(meta.get("stage", "")),
             "orientation": int(meta.get("orientation", 0)),
+            "escape": str(meta.get("escape", "")),
             "fixed": fixed_atoms(atoms),
         }
         if result.get("zpe") is not None:

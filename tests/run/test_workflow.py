@@ -14,7 +14,7 @@ import pytest
 from heterocat.build import metal_slab
 from heterocat.calculate.settings import load_settings
 from heterocat.errors import HeterocatError
-from heterocat.io import read_json, write_structure
+from heterocat.io import read_json, read_structure, write_structure
 from heterocat.run.recipes import recipe_plans
 from heterocat.run.workflow import Plan, Surface, plan_all, plan_tasks, run_plans
 from heterocat.sites import find_sites
@@ -567,3 +567,58 @@ def test_the_relaxation_after_a_pre_relaxation_starts_in_the_clean_surfaces_spin
     assert "Pt111/clean/dft-relax" in final.dependencies()
     assert final.metadata["strategy"].endswith("moments of the GPAW clean")
     assert specs["Pt111/clean/dft-relax"].moments_from is None  # the clean surface keeps its own
+
+
+def test_a_relaxation_that_stops_on_a_saddle_point_is_relaxed_again_off_it(tmp_path, pt_slab):
+    """H relaxed on a bridge of Pt(111) (EMT) stays there by symmetry: a saddle point between the fcc
+    and hcp hollows.  Its vibrations find the imaginary mode across the bridge; the runner then
+    relaxes H off the bridge both ways, and the two escapes end in the two hollows, as low as the
+    hollows' own relaxations; their vibrations are real."""
+    import numpy as np
+
+    from heterocat.analyse.freeenergy import free_energies, placement
+
+    # fmax 0.001 eV/Å: EMT's ridge is flat (-116 cm-1: 0.01 eV/Å after the 0.15 Å step)
+    s = load_settings("ci", assignments=['calculator.name="emt"', "relax.fmax=0.001", "relax.steps=200"])
+    plan = Plan([Surface("Pt(111)", pt_slab, labels=("Pt-bridge", "fcc", "hcp"))], ["H"], ["H2"],
+                strategy="dft", vibrations="dft")
+    results = run_plans([plan], s, s, tmp_path, progress=False)
+    bridge = "Pt111/H/Pt-bridge-bridge-1/o0/"
+    saddle = results[bridge + "vib-dft"]
+    assert saddle["imaginary_modes"] == 1 and saddle["frequencies_cm1"][0] < -100
+    mode = np.asarray(saddle["imaginary_mode_displacements"][0]["displacement"][0])
+    atoms = read_structure(Path(results[bridge + "relax"]["directory"]) / "final.extxyz")
+    i, j = results[bridge + "relax"]["metadata"]["site_indices"]
+    bond = atoms.get_distance(i, j, mic=True, vector=True)
+    assert abs(np.dot(mode, bond)) / np.linalg.norm(bond) < 0.05 and abs(mode[2]) < 0.05  # across, in-plane
+    ends = {}
+    for word in ("plus", "minus"):
+        relax = results[bridge + f"escape-{word}-relax"]
+        assert relax["status"] == "done" and relax["converged"]
+        assert relax["metadata"]["escape"] == {"plus": "+", "minus": "-"}[word]
+        ends[relax["site_final"]["label"]] = relax["energy"]
+        assert min(results[bridge + f"escape-{word}-vib-dft"]["frequencies_cm1"]) > 0
+    assert set(ends) == {"fcc", "hcp"}
+    for label, energy in ends.items():
+        own = results[f"Pt111/H/{label}-{label}-1/o0/relax"]["energy"]
+        assert energy < results[bridge + "relax"]["energy"] - 0.005 and abs(energy - own) < 0.002
+    assert not any("escape" in n.split("/")[-1] and n.count("escape") > 1 for n in results)
+    # each escape is a placement of its own: its dG takes its own vibrations, not the saddle's
+    rows = ResultsStore(tmp_path).rows(site_start="Pt-bridge:bridge:1")
+    vib_of = {placement(r): r["task_hash"] for r in rows if r["task"] == "vib"}
+    assert len(vib_of) == 3
+    for r in rows:
+        if r["task"] == "relax":
+            word = {"+": "plus", "-": "minus", "": ""}[r["escape"]]
+            vib = results[bridge + (f"escape-{word}-vib-dft" if word else "vib-dft")]
+            assert vib_of[placement(r)] == vib["task_hash"]
+    # the saddle's dG stays, labelled; the hollows are the lowest *H
+    report = free_energies(tmp_path)
+    on_bridge = next(v for v in report.sites if v.site == "Pt-bridge:bridge:1")
+    assert any("not a minimum" in n for n in on_bridge.notes)
+    assert report.best["Pt(111)"]["H"].label in ("fcc", "hcp")
+    # at the preset's fmax (0.05 eV/Å) the same saddle is too flat to leave: no escape is planned
+    loose = load_settings("ci", assignments=['calculator.name="emt"', "relax.fmax=0.05", "relax.steps=200"])
+    replanned = plan_tasks(plan, loose, loose, tmp_path, finished=results)
+    assert not any("escape" in x.name for x in replanned)
+

@@ -210,23 +210,24 @@ def adsorption_cases(rows: list[dict], method: str = "dft") -> list[dict[str, An
     return cases
 
 
-def placement(row: dict) -> tuple[str, str, str, int]:
-    """What was placed: (system, start species, start site, orientation); one candidate's key
-    across its relaxation, single point and vibrations."""
+def placement(row: dict) -> tuple[str, str, str, int, str]:
+    """What was placed: (system, start species, start site, orientation, escape); one candidate's
+    key across its relaxation, single point and vibrations.  ``escape`` (``+``, ``-``) marks a
+    relaxation off a saddle point of that candidate (:func:`heterocat.run.workflow.saddle_escapes`)."""
     return (row["system"], row.get("adsorbate_start") or row["adsorbate"], row.get("site_start") or row["site"],
-            int(row.get("orientation", 0)))
+            int(row.get("orientation", 0)), str(row.get("escape") or ""))
 
 
-def _vibrations(rows: list[dict]) -> dict[tuple[str, str, str, int], dict]:
+def _vibrations(rows: list[dict]) -> dict[tuple[str, str, str, int, str], dict]:
     """Vibration tasks by :func:`placement`; DFT ones preferred."""
-    out: dict[tuple[str, str, str, int], dict] = {}
+    out: dict[tuple[str, str, str, int, str], dict] = {}
     for r in sorted(rows, key=lambda r: r.get("method", "") == "dft"):
         if r["task"] == "vib" and r["status"] == "done":
             out[placement(r)] = r
     return out
 
 
-def _failed_vibrations(store: ResultsStore, rows: list[dict]) -> dict[tuple[str, str, str, int], str]:
+def _failed_vibrations(store: ResultsStore, rows: list[dict]) -> dict[tuple[str, str, str, int, str], str]:
     """The reason of each failed vibration task, by :func:`placement`."""
     return {placement(r): store.result(r["task_hash"]).get("reason", "failed")
             for r in rows if r["task"] == "vib" and r["status"] == "failed"}

@@ -937,10 +937,27 @@ def vibrations(atoms: Atoms, settings: dict, directory: Path, indices: list[int]
     cm1 = 8065.543937  # cm^-1 per eV (CODATA)
     freqs = [float(e.real * cm1) if abs(e.imag) < 1e-9 else -float(abs(e.imag) * cm1) for e in energies]
     atoms.calc = None
+    if is_writer():  # the geometry the Hessian was taken at (a saddle point's escape starts from it)
+        write_structure(directory / "final.extxyz", atoms)
     return {"energy": None, "frequencies_cm1": freqs, "vib_energies_eV": [float(abs(e)) for e in energies],
             "imaginary_modes": sum(f < 0 for f in freqs), "indices": list(map(int, indices)),
+            "imaginary_mode_displacements": imaginary_mode_displacements(vib, freqs, indices),
             "zpe": float(vib.get_zero_point_energy()), "converged": True, "steps": 0,
             "scf_attempts": attempts, **regrid}
+
+
+def imaginary_mode_displacements(vib, frequencies_cm1: list[float], indices: list[int]) -> list[dict[str, Any]]:
+    """Each imaginary mode of ``vib`` (an ase.vibrations.Vibrations that has run), most imaginary
+    first: its frequency (cm^-1, negative) and the Cartesian displacement of the atoms ``indices``
+    along it, scaled so that the atom that moves most moves 1 (the sign is arbitrary)."""
+    out = []
+    for n in np.argsort(frequencies_cm1):
+        if frequencies_cm1[n] >= 0:
+            break
+        mode = np.asarray(vib.get_mode(int(n)))[list(indices)].real
+        mode = mode / np.linalg.norm(mode, axis=1).max()
+        out.append({"frequency_cm1": float(frequencies_cm1[n]), "displacement": np.round(mode, 6).tolist()})
+    return out
 
 
 def _electrons_to_start_from(directory: Path) -> Path:

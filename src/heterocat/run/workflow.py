@@ -117,6 +117,8 @@ class Plan:
     #: method of the gases' vibrations when it is to differ from the adsorbates' (``vibrations``):
     #: None (the same, default), "dft" or "mlip"; a mix is labelled in every free energy
     gas_vibrations: str | None = None
+    #: relax again off each saddle point that GPAW vibrations find (:func:`saddle_escapes`)
+    saddle_escape: bool = True
 
     def check(self) -> None:
         for strategy in (self.strategy, *(s.strategy for s in self.surfaces if s.strategy)):
@@ -388,6 +390,8 @@ def plan_tasks(plan: Plan, dft: dict, mlip: dict | None, workdir: str | os.PathL
             dft = dft_of[md["system"]]
             *pre, energy = dft_stage_tasks(plan, md, first_name, dft, f"{SCREEN_DFT}{plan.k} + dft")
             specs += [*pre, energy, *_vibration(plan, "screen", energy, md, False, dft, mlip)]
+    if plan.saddle_escape:
+        specs += saddle_escapes(specs, finished, workdir)
     unique: dict[str, TaskSpec] = {}
     for spec in specs:  # a gas's MLIP relaxation may be planned by two of its candidates
         unique.setdefault(spec.name, spec)
@@ -578,6 +582,86 @@ def _gas_vibration(plan: Plan, strategy: str, energy: TaskSpec, md: dict, dft: d
     if strategy == "dft":  # its energy is a GPAW relaxation: an MLIP minimum for the MLIP Hessian
         out.append(TaskSpec(relaxed, "relax", mlip, structure=energy.structure, metadata={**md, "strategy": "mlip-relax"}))
     return out + [TaskSpec(_name(md, "vib-mlip"), "vib", mlip, structure_from=relaxed, metadata=md, indices=indices)]
+
+
+#: cm^-1: an adsorbate mode of a GPAW Hessian this imaginary or more marks a saddle point (H on a
+#: bridge between two hollows: -997 cm^-1 for Ru-Top *H on NiO(100)/Ru13, docs/benchmarks.md); the
+#: finite-difference noise of a minimum's modes (delta 0.01 Å, converged forces) stays well below it
+SADDLE_CM1 = 100.0
+#: Å: how far the atom that moves most in the imaginary mode is moved to start each escape
+SADDLE_STEP = 0.15
+#: the two directions along the imaginary mode, as they appear in metadata (``escape``) and task names
+ESCAPES = {"+": "plus", "-": "minus"}
+
+
+def saddle_escapes(specs: list[TaskSpec], finished: dict[str, dict], workdir: str | os.PathLike) -> list[TaskSpec]:
+    """Relaxations off each saddle point that a finished vibration task found, and their vibrations.
+
+    A relaxation that stops on a ridge (fmax met where the force vanishes by symmetry) is not a
+    minimum: its Hessian has an imaginary adsorbate mode.  For each such vibration task (imaginary
+    mode of at least :data:`SADDLE_CM1`) of a relaxation by the same method (GPAW vibrations of a
+    GPAW relaxation; not MLIP vibrations at a GPAW geometry), the adsorbate is moved
+    :data:`SADDLE_STEP` along the mode both ways and relaxed again with the relaxation's settings
+    (from its spin state, no new search), then vibrated; not where the harmonic force at that step
+    (:func:`harmonic_force`) is under twice the relaxation's ``fmax``, a ridge too flat for the
+    relaxation to leave (H on an EMT bridge, -120 cm^-1: 0.01 eV/Å).  Each escape is a placement of its own
+    (metadata ``escape``: ``+`` or ``-``), kept under the site where it ends; the saddle's result
+    stays, labelled not a minimum.  An escape's own vibrations start no further escape.
+    """
+    import numpy as np  # noqa: PLC0415
+
+    from heterocat.calculate.settings import merge  # noqa: PLC0415
+    from heterocat.systems import final_moments  # noqa: PLC0415
+
+    by_name = {s.name: s for s in specs}
+    out: list[TaskSpec] = []
+    for vib in specs:
+        energy = by_name.get(vib.structure_from or "")
+        result = finished.get(vib.name, {})
+        if (vib.kind != "vib" or energy is None or energy.kind != "relax" or vib.metadata.get("escape")
+                or vib.settings["calculator"]["name"] != energy.settings["calculator"]["name"]
+                or result.get("status") != "done"):
+            continue
+        modes = result.get("imaginary_mode_displacements") or []
+        if not modes or -modes[0]["frequency_cm1"] < SADDLE_CM1:
+            continue
+        saddle = read_structure(Path(result["directory"]) / "final.extxyz")
+        step = np.asarray(modes[0]["displacement"]) * SADDLE_STEP
+        if harmonic_force(modes[0]["frequency_cm1"], saddle.get_masses()[result["indices"]], step) \
+                < 2 * energy.settings["relax"]["fmax"]:
+            continue  # a ridge flat within the relaxation's fmax: a relaxation from the step would not move
+        relaxed = finished.get(energy.name, {}).get("directory")
+        moments = final_moments(read_structure(Path(relaxed) / "final.extxyz")) if relaxed else None
+        if moments is not None and saddle.get_initial_magnetic_moments().any():
+            saddle.set_initial_magnetic_moments(moments)  # the spin state the relaxation ended in
+        base, stage = vib.name.rsplit("/", 1)
+        base += "/"
+        settings = merge(energy.settings, {"relax": {"spin_search": []}})
+        for sign, word in ESCAPES.items():
+            start = saddle.copy()
+            start.positions[result["indices"]] += step * (1 if sign == "+" else -1)
+            md = {**vib.metadata, "escape": sign, "escaped_from": result["task_hash"],
+                  "strategy": f"{energy.metadata.get('strategy', '')} + off a saddle point "
+                              f"({modes[0]['frequency_cm1']:.0f} cm-1, {sign})"}
+            relax = TaskSpec(f"{base}escape-{word}-relax", "relax", settings,
+                             structure=_input(Path(workdir), f"{base}escape-{word}-input", start),
+                             depends_on=[vib.name], metadata=md)
+            out += [relax, TaskSpec(f"{base}escape-{word}-{stage}", "vib", vib.settings, structure_from=relax.name,
+                                    metadata=md, indices=vib.indices)]
+    return out
+
+
+def harmonic_force(frequency_cm1: float, masses, displacement) -> float:
+    """Largest force (eV/Å) on an atom displaced ``displacement`` (Å, one row per atom, of ``masses``
+    in amu) along a normal mode of ``frequency_cm1`` (its magnitude), in the harmonic approximation:
+    F_i = m_i ω² |x_i|."""
+    import numpy as np  # noqa: PLC0415
+    from ase import units  # noqa: PLC0415
+
+    hbar_omega = abs(frequency_cm1) / 8065.543937  # eV (CODATA cm^-1 per eV)
+    hbar2 = units._hbar**2 / (units._amu * 1e-20) / units._e  # ħ² in eV·amu·Å²
+    curvature = np.asarray(masses, dtype=float) * hbar_omega**2 / hbar2  # eV/Å² per atom
+    return float(np.max(curvature * np.linalg.norm(np.asarray(displacement, dtype=float), axis=1)))
 
 
 def plan_all(plans: list[Plan], dft: dict, mlip: dict | None, workdir: str | os.PathLike,

@@ -58,7 +58,7 @@ PATHWAYS: dict[str, dict[str, Any]] = {
 }
 
 STUDY_KEYS = {"name": str, "preset": str, "set": list, "strategy": str, "mlip": str, "mlip_model": str,
-              "vibrations": str, "gas_vibrations": str, "k": int, "dft_stage": str, "orientations": str, "surface": list,
+              "vibrations": str, "gas_vibrations": str, "saddle_escape": bool, "k": int, "dft_stage": str, "orientations": str, "surface": list,
               "pathway": list, "reference": list, "references": str, "description": str}
 SURFACE_KEYS = {"name": str, "structure": str, "sites": str, "strategy": str, "prescreen": int,
                 "relaxed_start": bool, "kpt_density": (int, float), "settings": dict, "labels": list, "regions": list,
@@ -159,6 +159,8 @@ class Study:
     mlip_model: str = "default"
     vibrations: str = "mlip"
     gas_vibrations: str | None = None
+    #: relax again off each saddle point that GPAW vibrations find (both ways along the imaginary mode)
+    saddle_escape: bool = True
     k: int = 1
     dft_stage: str = "single"
     orientations: str = "all"
@@ -207,7 +209,7 @@ class Study:
             plan = Plan(surfaces, list(pathway.adsorbates), gases, strategy=self.strategy,
                         vibrations=self.vibrations, k=self.k, group_by=pathway.group_by,
                         orientations=self.orientations, dft_stage=self.dft_stage,
-                        gas_vibrations=self.gas_vibrations)
+                        gas_vibrations=self.gas_vibrations, saddle_escape=self.saddle_escape)
             plan.check()
             plans.append(plan)
         return plans
