@@ -584,10 +584,6 @@ def _gas_vibration(plan: Plan, strategy: str, energy: TaskSpec, md: dict, dft: d
     return out + [TaskSpec(_name(md, "vib-mlip"), "vib", mlip, structure_from=relaxed, metadata=md, indices=indices)]
 
 
-#: cm^-1: an adsorbate mode of a GPAW Hessian this imaginary or more marks a saddle point (H on a
-#: bridge between two hollows: -997 cm^-1 for Ru-Top *H on NiO(100)/Ru13, docs/benchmarks.md); the
-#: finite-difference noise of a minimum's modes (delta 0.01 Å, converged forces) stays well below it
-SADDLE_CM1 = 100.0
 #: Å: how far the atom that moves most in the imaginary mode is moved to start each escape
 SADDLE_STEP = 0.15
 #: the two directions along the imaginary mode, as they appear in metadata (``escape``) and task names
@@ -598,8 +594,9 @@ def saddle_escapes(specs: list[TaskSpec], finished: dict[str, dict], workdir: st
     """Relaxations off each saddle point that a finished vibration task found, and their vibrations.
 
     A relaxation that stops on a ridge (fmax met where the force vanishes by symmetry) is not a
-    minimum: its Hessian has an imaginary adsorbate mode.  For each such vibration task (imaginary
-    mode of at least :data:`SADDLE_CM1`) of a relaxation by the same method (GPAW vibrations of a
+    minimum: its Hessian has an imaginary adsorbate mode (H on a bridge between two hollows: -997
+    cm^-1 for Ru-Top *H on NiO(100)/Ru13).  For each such vibration task (an imaginary mode beyond
+    the free energies' noise threshold, ``SMALL_IMAGINARY_CM1``, 100 cm^-1) of a relaxation by the same method (GPAW vibrations of a
     GPAW relaxation; not MLIP vibrations at a GPAW geometry), the adsorbate is moved
     :data:`SADDLE_STEP` along the mode both ways and relaxed again with the relaxation's settings
     (from its spin state, no new search), then vibrated; not where the harmonic force at that step
@@ -610,6 +607,7 @@ def saddle_escapes(specs: list[TaskSpec], finished: dict[str, dict], workdir: st
     """
     import numpy as np  # noqa: PLC0415
 
+    from heterocat.analyse.thermo import SMALL_IMAGINARY_CM1  # noqa: PLC0415
     from heterocat.calculate.settings import merge  # noqa: PLC0415
     from heterocat.systems import final_moments  # noqa: PLC0415
 
@@ -623,7 +621,7 @@ def saddle_escapes(specs: list[TaskSpec], finished: dict[str, dict], workdir: st
                 or result.get("status") != "done"):
             continue
         modes = result.get("imaginary_mode_displacements") or []
-        if not modes or -modes[0]["frequency_cm1"] < SADDLE_CM1:
+        if not modes or -modes[0]["frequency_cm1"] < SMALL_IMAGINARY_CM1:
             continue
         saddle = read_structure(Path(result["directory"]) / "final.extxyz")
         step = np.asarray(modes[0]["displacement"]) * SADDLE_STEP
