@@ -616,6 +616,8 @@ def test_a_relaxation_that_stops_on_a_saddle_point_is_relaxed_again_off_it(tmp_p
     report = free_energies(tmp_path)
     on_bridge = next(v for v in report.sites if v.site == "Pt-bridge:bridge:1")
     assert any("not a minimum" in n for n in on_bridge.notes)
+    off = next(n for n in on_bridge.notes if "relaxed off this saddle point" in n)
+    assert "+ ends at" in off and "- ends at" in off and "hcp:hcp:1" in off and "fcc:fcc:1" in off
     assert report.best["Pt(111)"]["H"].label in ("fcc", "hcp")
     # at the preset's fmax (0.05 eV/Å) the same saddle is too flat to leave: no escape is planned
     loose = load_settings("ci", assignments=['calculator.name="emt"', "relax.fmax=0.05", "relax.steps=200"])

@@ -410,6 +410,20 @@ def _site_value(store: ResultsStore, row: dict, clean: dict, gases: dict[str, di
                      correction_kind="computed" if vib is not None else "tabulated")
 
 
+def escape_note(value: SiteValue, row: dict, rows: list[dict]) -> str | None:
+    """Where the relaxations off ``value``'s saddle point ended (``row``: its relaxation; ``rows``: the
+    surface's final energies, which hold the escapes of :func:`heterocat.run.workflow.saddle_escapes`)
+    and their energy against the saddle (eV); None when it is a minimum or none is stored."""
+    if not any(n.startswith("not a minimum") for n in value.notes) or row.get("escape"):
+        return None
+    escapes = sorted((r for r in rows if r.get("escape") and placement(r)[:4] == placement(row)[:4]),
+                     key=lambda r: r["escape"])
+    if not escapes:
+        return None
+    ends = ", ".join(f"{r['escape']} ends at {r['site']} ({r['energy'] - row['energy']:+.3f} eV)" for r in escapes)
+    return f"{value.system}: *{value.adsorbate} at {value.site}: relaxed off this saddle point along its imaginary mode: {ends}"
+
+
 def _site_brief(value: SiteValue) -> dict[str, Any]:
     return {"site": value.site, "label": value.label, "dG": value.dG, "dE": value.dE}
 
@@ -602,6 +616,7 @@ def free_energies(workdir: str | os.PathLike, *, temperature: float = 298.15, ac
     failed_vibs = _failed_vibrations(store, usable)
     notes: list[str] = list(left_out)
     relaxed: dict[str, dict[tuple[str, str, str], dict]] = {}  # per surface, at its one level
+    finals: dict[str, list[dict]] = {}  # per surface, its final energies at that level
     gas_level: dict[str, tuple[str, str]] = {}  # per surface: (method, gas_level_id) of its references
     for system, m in methods.items():
         rows = [r for r in final if r["system"] == system and r.get("method", "dft") == m]
@@ -609,6 +624,7 @@ def free_energies(workdir: str | os.PathLike, *, temperature: float = 298.15, ac
         if note:
             notes.append(note)
         at_level = [r for r in rows if r.get("level_id", "") == level]
+        finals[system] = at_level
         relaxed[system] = lowest_energies(at_level, m)
         gas_level[system] = (m, next((r.get("gas_level_id", "") for r in at_level), _main_gas_level(final, m)))
         clean_row = relaxed[system].get((system, "", ""), {})
@@ -651,6 +667,8 @@ def free_energies(workdir: str | os.PathLike, *, temperature: float = 298.15, ac
             if isinstance(value, str):
                 notes.append(value)
             else:
+                if (n := escape_note(value, row, finals[system])) is not None:
+                    value.notes.append(n)
                 sites.append(value)
                 notes += [n for n in (step_limit_note(row), far_from_minimum_note(row),
                                       spin_search_note(row, clean[system])) if n]
