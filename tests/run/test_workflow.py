@@ -603,6 +603,9 @@ def test_a_relaxation_that_stops_on_a_saddle_point_is_relaxed_again_off_it(tmp_p
         own = results[f"Pt111/H/{label}-{label}-1/o0/relax"]["energy"]
         assert energy < results[bridge + "relax"]["energy"] - 0.005 and abs(energy - own) < 0.002
     assert not any("escape" in n.split("/")[-1] and n.count("escape") > 1 for n in results)
+    from heterocat.run.local import task_status
+
+    assert sorted(r["escape"] for r in task_status(tmp_path) if r["task"] == "relax" and r["escape"]) == ["+", "-"]
     # each escape is a placement of its own: its dG takes its own vibrations, not the saddle's
     rows = ResultsStore(tmp_path).rows(site_start="Pt-bridge:bridge:1")
     vib_of = {placement(r): r["task_hash"] for r in rows if r["task"] == "vib"}

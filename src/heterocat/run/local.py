@@ -334,7 +334,8 @@ def _progress(total: int, enabled: bool):
 
 def task_status(workdir: str | os.PathLike) -> list[dict[str, Any]]:
     """Every task folder in ``workdir``: done, flagged, failed, running, pending, or taken up (an
-    unfinished relaxation whose frames another went on from), with reasons."""
+    unfinished relaxation whose frames another went on from), with reasons; ``escape`` (``+``, ``-``)
+    marks a relaxation off a saddle point of its site and its vibrations."""
     from heterocat.io import lock_held, read_json  # noqa: PLC0415
 
     rows = []
@@ -351,7 +352,7 @@ def task_status(workdir: str | os.PathLike) -> list[dict[str, Any]]:
             if status == "done" and result.get("flags"):
                 status = "flagged"
             row.update(status=status, system=meta.get("system", ""), site=meta.get("site", ""),
-                       adsorbate=meta.get("adsorbate", ""), preset=result.get("preset", ""),
+                       adsorbate=meta.get("adsorbate", ""), escape=meta.get("escape", ""), preset=result.get("preset", ""),
                        energy=result.get("energy"), wall_time=result.get("wall_time_all_runs", result.get("wall_time")),
                        reason=result.get("reason")
                        or "; ".join(f"{f['check']}: {f['reason']}" for f in result.get("flags", [])))
@@ -400,7 +401,7 @@ def _unfinished_metadata(directory: Path) -> dict[str, str]:
     meta = read_json(path) if path.exists() else {}
     if not meta and (directory / "input.extxyz").exists():
         meta = {"system": read_structure(directory / "input.extxyz").info.get("system", "")}
-    return {k: str(meta.get(k, "")) for k in ("system", "site", "adsorbate")}
+    return {k: str(meta.get(k, "")) for k in ("system", "site", "adsorbate", "escape")}
 
 
 def _saved_scf_note(directory: Path, status: str) -> str:
