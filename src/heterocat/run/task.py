@@ -19,6 +19,11 @@ from heterocat.run.local import TaskSpec
 
 SPEC = "spec.json"
 DONE = "done.json"
+#: what a finished job's ``done.json`` keeps of its result: what the planner reads to plan the next
+#: stage (screening groups by the site where a relaxation ended; a saddle point's escape needs the
+#: imaginary mode and the displaced atoms)
+DONE_KEYS = ("status", "task_hash", "directory", "energy", "level_of_theory", "flags", "site_final",
+             "adsorbate_final", "indices", "imaginary_mode_displacements")
 
 
 def job_dir(workdir: str | Path, name: str) -> Path:
@@ -82,8 +87,7 @@ def run_spec(path: str | Path) -> dict[str, Any]:
     result = run_task(atoms, spec["kind"], spec["settings"], workdir, metadata=spec.get("metadata") or {},
                       indices=spec.get("indices"), hessian=hessian)
     if result["status"] == "done":
-        write_json(Path(path).parent / DONE, {k: result.get(k) for k in
-                                              ("status", "task_hash", "directory", "energy", "level_of_theory", "flags")})
+        write_json(Path(path).parent / DONE, {k: result[k] for k in DONE_KEYS if k in result})
     return result
 
 
