@@ -367,9 +367,54 @@ def test_no_gpaw_stage_while_any_placement_of_the_surface_is_unranked(tmp_path):
     waiting = [x for x in specs if x.metadata.get("adsorbate") == "H" and x.name not in finished]
     assert waiting and min(x.priority for x in waiting) > gpaw  # the screen's MLIP tasks go first
     finished.update({x.name: {**done, "energy": 0.0} for x in ranks if x.name not in finished})
-    for x in h_tasks("mlip-relax"):
-        finished.setdefault(x.name, {"status": "failed", "reason": "test"})
+    for _ in range(4):  # Ru-Bottom's extra starts (its first left it) come one at a time; these fail
+        for x in h_tasks("mlip-relax"):
+            finished.setdefault(x.name, {"status": "failed", "reason": "test"})
     assert [x.name for x in h_tasks("dft-relax")] == [relax.name.replace("mlip-relax", "dft-relax")]
+
+
+def test_a_group_whose_best_start_leaves_it_gets_extra_starts(tmp_path):
+    """Prescreen 1 on NiO(100)/Ru13: Ru-Bottom's best-ranked placement relaxes onto Ru-Middle (the
+    campaign of issue 19).  The next Ru-Bottom placement is relaxed then; where it stays on
+    Ru-Bottom it gets a GPAW stage of its own, and an extra start that leaves its group changes no
+    other group's choice."""
+    from heterocat.run.workflow import EXTRA_STARTS
+
+    (plan,) = recipe_plans(["her"], ROOT / "structures", "small", strategy="screen", surfaces=("NiO(100)/Ru13",),
+                           supported_prescreen=1, orientations="first", dft_stage="relax")
+    s = load_settings("ci")
+    done = {"status": "done", "flags": [], "adsorbate_final": "H"}
+
+    def tasks(finished: dict, suffix: str) -> list:
+        return [x for x in plan_tasks(plan, s, s, tmp_path, finished=finished)
+                if x.metadata.get("adsorbate") == "H" and x.name.endswith(suffix)]
+
+    def ended(x, label: str, energy: float) -> dict:
+        return {**done, "energy": energy, "site_final": {"label": label, "region": "cluster", "id": x.metadata["site"]}}
+
+    base = _clean_supported_done(tmp_path)
+    ranks = tasks(base, "mlip-rank")
+    # rank energies: within each group, the order of the placements
+    finished = {**base, **{x.name: {**done, "energy": float(i)} for i, x in enumerate(ranks)}}
+    bottom = [x.name.replace("mlip-rank", "mlip-relax") for x in ranks if x.metadata["group"] == "Ru-Bottom"]
+    assert len(bottom) > EXTRA_STARTS
+    first = {x.name: x for x in tasks(finished, "mlip-relax")}
+    assert bottom[0] in first and bottom[1] not in first
+    for name, x in first.items():  # each stays in its group, but Ru-Bottom's lands on Ru-Middle, lowest there
+        finished[name] = ended(x, "Ru-Middle", -2.0) if name == bottom[0] else ended(x, x.metadata["group"], 0.0)
+    second = {x.name: x for x in tasks(finished, "mlip-relax")}
+    assert set(second) - set(first) == {bottom[1]}  # the next Ru-Bottom placement, alone
+    assert tasks(finished, "dft-relax") == []  # the screen is not in while it relaxes
+    middle_choice = bottom[0].replace("mlip-relax", "dft-relax")
+    # it leaves too, even lower on Ru-Middle: a third start, and Ru-Middle's choice stays
+    finished[bottom[1]] = ended(second[bottom[1]], "Ru-Middle", -9.0)
+    third = {x.name: x for x in tasks(finished, "mlip-relax")}
+    assert set(third) - set(second) == {bottom[2]} and len(third) == len(first) + EXTRA_STARTS
+    finished[bottom[2]] = ended(third[bottom[2]], "Ru-Bottom", 1.0)  # it stays
+    stage = {x.name for x in tasks(finished, "dft-relax")}
+    assert middle_choice in stage and bottom[1].replace("mlip-relax", "dft-relax") not in stage
+    assert bottom[2].replace("mlip-relax", "dft-relax") in stage
+    assert {x.name for x in tasks(finished, "mlip-relax")} == set(third)  # it stayed: no more starts
 
 
 def test_gpaw_stage_of_an_adsorbate_starts_on_the_gpaw_relaxed_clean_surface(tmp_path, pt_slab):

@@ -377,19 +377,24 @@ def plan_tasks(plan: Plan, dft: dict, mlip: dict | None, workdir: str | os.PathL
                                   finished, screened, pending)
         if is_gas and strategy != "mlip":
             specs += _gas_at_surface_settings(plan, md, structure, strategy, gas_variants)
+    extra: dict[str, list[tuple[float, dict, str]]] = {}  # extra starts that stayed in their group
     for key, group in ranked.items():
         if key in unranked:
             continue  # rank a group only when all its single points are in
-        for _, md, structure in sorted(group, key=lambda g: g[0])[:prescreen_of[md["system"]]]:
+        order = sorted(group, key=lambda g: g[0])
+        first = prescreen_of[order[0][1]["system"]]
+        for i, (_, md, structure) in enumerate(order[:starts_to_relax(order, first, finished, plan.group_by)]):
             specs += _candidate_tasks(plan, md, structure, strategy_of[md["system"]], dft_of[md["system"]],
-                                      mlip, finished, screened, pending)
-    for group in screened.values():
+                                      mlip, finished, extra if i >= first else screened, pending, i >= first)
+    for key, group in screened.items():
         if group[0][1]["system"] in pending:
             continue  # ranked once every relaxation of the surface has ended (where it ends sets the group)
-        for _, md, first_name in sorted(group, key=lambda g: g[0])[:plan.k]:
-            dft = dft_of[md["system"]]
-            *pre, energy = dft_stage_tasks(plan, md, first_name, dft, f"{SCREEN_DFT}{plan.k} + dft")
-            specs += [*pre, energy, *_vibration(plan, "screen", energy, md, False, dft, mlip)]
+        chosen = sorted(group, key=lambda g: g[0])[:plan.k]
+        specs += [t for _, md, name in chosen for t in _screen_dft_stage(plan, md, name, dft_of[md["system"]], mlip)]
+    for key, group in extra.items():  # in addition to the group's k: they never displace its choice
+        _, md, name = min(group, key=lambda g: g[0])
+        if md["system"] not in pending:
+            specs += _screen_dft_stage(plan, md, name, dft_of[md["system"]], mlip)
     if plan.saddle_escape:
         specs += saddle_escapes(specs, finished, workdir)
     unique: dict[str, TaskSpec] = {}
@@ -407,6 +412,37 @@ def plan_tasks(plan: Plan, dft: dict, mlip: dict | None, workdir: str | os.PathL
 #: of an unrelaxed placement, for ranking only), ``prerelax`` (a cheaper GPAW relaxation a final one starts
 #: from: a geometry, not an energy), ``vibrations``; the electronic steps write ``electronic``.
 STAGES = ("final", "rank", "prerelax", "vibrations", "electronic")
+
+
+#: placements of a prescreened site group relaxed beyond ``Surface.prescreen``, one at a time, while
+#: every relaxation of the group so far has left it (:func:`starts_to_relax`)
+EXTRA_STARTS = 2
+
+
+def starts_to_relax(order: list[tuple[float, dict, str]], first: int, finished: dict[str, dict],
+                    group_by: str = "layer") -> int:
+    """How many of a prescreened group's placements (``order``: ranked by their MLIP single points)
+    to relax: the ``first``, then one more at a time, up to :data:`EXTRA_STARTS` more, while all those
+    relaxed have ended in another group or failed.  On NiO(100)/Ru13 the best-ranked Ru-Bottom start
+    ended on Ru-Middle, which left Ru-Bottom without a GPAW relaxation of its own (issue 19).  An
+    extra start counts only for its own group, if it stays there, and gets a GPAW stage besides the
+    group's ``k`` (it never displaces a choice already made)."""
+    take = min(first, len(order))
+    while take < min(len(order), first + EXTRA_STARTS):
+        results = [(finished.get(_name(md, "mlip-relax")), md) for _, md, _ in order[:take]]
+        if any(r is None for r, _ in results):
+            break  # wait until each is in
+        if any(r.get("status") == "done" and not r.get("flags") and final_group(r, md, group_by) == md["group"]
+               and (r.get("adsorbate_final") or md["adsorbate"]) == md["adsorbate"] for r, md in results):
+            break
+        take += 1
+    return take
+
+
+def _screen_dft_stage(plan: Plan, md: dict, mlip_relaxation: str, dft: dict, mlip: dict | None) -> list[TaskSpec]:
+    """Screening's GPAW stage of one chosen MLIP relaxation, and its vibrations."""
+    *pre, energy = dft_stage_tasks(plan, md, mlip_relaxation, dft, f"{SCREEN_DFT}{plan.k} + dft")
+    return [*pre, energy, *_vibration(plan, "screen", energy, md, False, dft, mlip)]
 
 
 def stage_of(spec: TaskSpec) -> str:
@@ -428,9 +464,11 @@ def _set_priority(spec: TaskSpec, natoms: int) -> None:
 
 
 def _candidate_tasks(plan: Plan, md: dict, structure: str, strategy: str, dft: dict, mlip: dict | None,
-                     finished: dict[str, dict], screened: dict[str, list], pending: set[str]) -> list[TaskSpec]:
+                     finished: dict[str, dict], screened: dict[str, list], pending: set[str],
+                     own_group_only: bool = False) -> list[TaskSpec]:
     """Tasks of one candidate under ``strategy``; screening candidates go to ``screened`` once relaxed
-    (and their surface to ``pending`` while not)."""
+    (and their surface to ``pending`` while not); with ``own_group_only`` only if the relaxation
+    stayed in the candidate's group (an extra start, see :func:`starts_to_relax`)."""
     is_gas = md["system"] == GAS_SYSTEM
     base = _name(md, "")
     if strategy == "dft":
@@ -452,8 +490,9 @@ def _candidate_tasks(plan: Plan, md: dict, structure: str, strategy: str, dft: d
         elif result.get("status") == "done" and not result.get("flags"):
             # ranked where the relaxation ended: its final species and site group
             species = result.get("adsorbate_final") or md["adsorbate"]
-            key = f"{md['system']}|{species}|{final_group(result, md, plan.group_by)}"
-            screened.setdefault(key, []).append((result["energy"], md, first.name))
+            group = final_group(result, md, plan.group_by)
+            if not own_group_only or (group, species) == (md["group"], md["adsorbate"]):
+                screened.setdefault(f"{md['system']}|{species}|{group}", []).append((result["energy"], md, first.name))
         return out  # the DFT stage is added by plan_tasks, for the k best of each group
     return out + _vibration(plan, strategy, energy, md, is_gas, dft, mlip)
 
