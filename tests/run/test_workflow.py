@@ -672,3 +672,29 @@ def test_a_relaxation_that_stops_on_a_saddle_point_is_relaxed_again_off_it(tmp_p
     replanned = plan_tasks(plan, loose, loose, tmp_path, finished=results)
     assert not any("escape" in x.name for x in replanned)
 
+
+
+def test_harmonic_force_matches_the_force_after_a_small_step_along_a_mode(tmp_path):
+    """harmonic_force (F_i = m_i ω² |x_i|) against the EMT force on H2 stretched a little along its
+    stretch mode from ase.vibrations (masses 1.008 amu each)."""
+    import numpy as np
+    from ase import units
+    from ase.build import molecule
+    from ase.calculators.emt import EMT
+    from ase.optimize import BFGS
+    from ase.vibrations import Vibrations
+
+    from heterocat.run.workflow import harmonic_force
+
+    h2 = molecule("H2")
+    h2.calc = EMT()
+    BFGS(h2, logfile=None).run(fmax=1e-5)
+    vib = Vibrations(h2, name=str(tmp_path / "vib"), delta=0.001)
+    vib.run()
+    energies = vib.get_energies()
+    stretch = int(np.argmax(energies.real))
+    mode = np.asarray(vib.get_mode(stretch)).real
+    step = mode / np.linalg.norm(mode, axis=1).max() * 0.002  # Å
+    expected = harmonic_force(energies[stretch].real / units.invcm, h2.get_masses(), step)
+    h2.positions += step
+    assert np.linalg.norm(h2.get_forces(), axis=1).max() == pytest.approx(expected, rel=0.02)

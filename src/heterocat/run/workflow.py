@@ -117,7 +117,7 @@ class Plan:
     #: method of the gases' vibrations when it is to differ from the adsorbates' (``vibrations``):
     #: None (the same, default), "dft" or "mlip"; a mix is labelled in every free energy
     gas_vibrations: str | None = None
-    #: relax again off each saddle point that GPAW vibrations find (:func:`saddle_escapes`)
+    #: relax again off each saddle point that the vibrations of a relaxation find (:func:`saddle_escapes`)
     saddle_escape: bool = True
 
     def check(self) -> None:
@@ -635,14 +635,15 @@ def saddle_escapes(specs: list[TaskSpec], finished: dict[str, dict], workdir: st
     A relaxation that stops on a ridge (fmax met where the force vanishes by symmetry) is not a
     minimum: its Hessian has an imaginary adsorbate mode (H on a bridge between two hollows: -997
     cm^-1 for Ru-Top *H on NiO(100)/Ru13).  For each such vibration task (an imaginary mode beyond
-    the free energies' noise threshold, ``SMALL_IMAGINARY_CM1``, 100 cm^-1) of a relaxation by the same method (GPAW vibrations of a
-    GPAW relaxation; not MLIP vibrations at a GPAW geometry), the adsorbate is moved
-    :data:`SADDLE_STEP` along the mode both ways and relaxed again with the relaxation's settings
-    (from its spin state, no new search), then vibrated; not where the harmonic force at that step
-    (:func:`harmonic_force`) is under twice the relaxation's ``fmax``, a ridge too flat for the
-    relaxation to leave (H on an EMT bridge, -120 cm^-1: 0.01 eV/Å).  Each escape is a placement of its own
-    (metadata ``escape``: ``+`` or ``-``), kept under the site where it ends; the saddle's result
-    stays, labelled not a minimum.  An escape's own vibrations start no further escape.
+    the free energies' noise threshold ``SMALL_IMAGINARY_CM1``, 100 cm^-1) of a relaxation by the
+    same method (GPAW vibrations of a GPAW relaxation; not MLIP vibrations at a GPAW geometry), the
+    adsorbate is moved :data:`SADDLE_STEP` along the mode both ways and relaxed again with the
+    relaxation's settings (from its spin state, no new search), then vibrated; not where the
+    harmonic force at that step (:func:`harmonic_force`) is under twice the relaxation's ``fmax``,
+    a ridge too flat for the relaxation to leave (H on an EMT bridge, -120 cm^-1: 0.01 eV/Å).  Each
+    escape is a placement of its own (metadata ``escape``: ``+`` or ``-``), kept under the site
+    where it ends; the saddle's result stays, labelled not a minimum.  An escape's own vibrations
+    start no further escape.
     """
     import numpy as np  # noqa: PLC0415
 
@@ -695,7 +696,7 @@ def harmonic_force(frequency_cm1: float, masses, displacement) -> float:
     import numpy as np  # noqa: PLC0415
     from ase import units  # noqa: PLC0415
 
-    hbar_omega = abs(frequency_cm1) / 8065.543937  # eV (CODATA cm^-1 per eV)
+    hbar_omega = abs(frequency_cm1) * units.invcm  # eV
     hbar2 = units._hbar**2 / (units._amu * 1e-20) / units._e  # ħ² in eV·amu·Å²
     curvature = np.asarray(masses, dtype=float) * hbar_omega**2 / hbar2  # eV/Å² per atom
     return float(np.max(curvature * np.linalg.norm(np.asarray(displacement, dtype=float), axis=1)))
