@@ -370,7 +370,7 @@ def test_no_gpaw_stage_while_any_placement_of_the_surface_is_unranked(tmp_path):
     for _ in range(4):  # Ru-Bottom's extra starts (its first left it) come one at a time; these fail
         for x in h_tasks("mlip-relax"):
             finished.setdefault(x.name, {"status": "failed", "reason": "test"})
-    assert [x.name for x in h_tasks("dft-relax")] == [relax.name.replace("mlip-relax", "dft-relax")]
+    assert [x.name for x in h_tasks("/dft-relax")] == [relax.name.replace("mlip-relax", "dft-relax")]
 
 
 def test_a_group_whose_best_start_leaves_it_gets_extra_starts(tmp_path):
@@ -415,6 +415,18 @@ def test_a_group_whose_best_start_leaves_it_gets_extra_starts(tmp_path):
     assert middle_choice in stage and bottom[1].replace("mlip-relax", "dft-relax") not in stage
     assert bottom[2].replace("mlip-relax", "dft-relax") in stage
     assert {x.name for x in tasks(finished, "mlip-relax")} == set(third)  # it stayed: no more starts
+    assert not tasks(finished, "placed-dft-relax")
+    # had it left too, the MLIP would have no Ru-Bottom minimum: GPAW relaxes a Ru-Bottom placement,
+    # the best-ranked without a GPAW stage of its own (the first is Ru-Middle's choice)
+    finished[bottom[2]] = ended(third[bottom[2]], "Ru-Middle", 1.0)
+    (placed,) = tasks(finished, "placed-dft-relax")
+    assert placed.name == bottom[1].replace("mlip-relax", "placed-dft-relax")
+    assert placed.structure_from == bottom[1].replace("mlip-relax", "mlip-rank")  # the placement itself
+    assert middle_choice in {x.name for x in tasks(finished, "dft-relax")}
+    # not once a GPAW relaxation of the surface has ended on Ru-Bottom
+    finished["elsewhere"] = {**ended(third[bottom[2]], "Ru-Bottom", -1.0), "level_of_theory": "DFT GPAW",
+                             "metadata": {**third[bottom[2]].metadata, "stage": "final"}}
+    assert not tasks(finished, "placed-dft-relax")
 
 
 def test_gpaw_stage_of_an_adsorbate_starts_on_the_gpaw_relaxed_clean_surface(tmp_path, pt_slab):

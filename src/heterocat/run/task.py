@@ -22,7 +22,7 @@ DONE = "done.json"
 #: what a finished job's ``done.json`` keeps of its result: what the planner reads to plan the next
 #: stage (screening groups by the site where a relaxation ended; a saddle point's escape needs the
 #: imaginary mode and the displaced atoms)
-DONE_KEYS = ("status", "task_hash", "directory", "energy", "level_of_theory", "flags", "site_final",
+DONE_KEYS = ("status", "task_hash", "directory", "energy", "level_of_theory", "flags", "metadata", "site_final",
              "adsorbate_final", "indices", "imaginary_mode_displacements")
 
 

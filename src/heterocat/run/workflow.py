@@ -378,23 +378,32 @@ def plan_tasks(plan: Plan, dft: dict, mlip: dict | None, workdir: str | os.PathL
         if is_gas and strategy != "mlip":
             specs += _gas_at_surface_settings(plan, md, structure, strategy, gas_variants)
     extra: dict[str, list[tuple[float, dict, str]]] = {}  # extra starts that stayed in their group
+    left: list[list[tuple[float, dict, str]]] = []  # groups whose every start left them
     for key, group in ranked.items():
         if key in unranked:
             continue  # rank a group only when all its single points are in
         order = sorted(group, key=lambda g: g[0])
         first = prescreen_of[order[0][1]["system"]]
-        for i, (_, md, structure) in enumerate(order[:starts_to_relax(order, first, finished, plan.group_by)]):
+        take = starts_to_relax(order, first, finished, plan.group_by)
+        for i, (_, md, structure) in enumerate(order[:take]):
             specs += _candidate_tasks(plan, md, structure, strategy_of[md["system"]], dft_of[md["system"]],
                                       mlip, finished, extra if i >= first else screened, pending, i >= first)
+        if take == min(len(order), first + EXTRA_STARTS) and _all_left(order[:take], finished, plan.group_by):
+            left.append(order[:take])
+    chosen: dict[str, dict] = {}  # MLIP relaxations that lead to a GPAW stage, and their candidates
     for key, group in screened.items():
         if group[0][1]["system"] in pending:
             continue  # ranked once every relaxation of the surface has ended (where it ends sets the group)
-        chosen = sorted(group, key=lambda g: g[0])[:plan.k]
-        specs += [t for _, md, name in chosen for t in _screen_dft_stage(plan, md, name, dft_of[md["system"]], mlip)]
+        chosen.update((name, md) for _, md, name in sorted(group, key=lambda g: g[0])[:plan.k])
     for key, group in extra.items():  # in addition to the group's k: they never displace its choice
-        _, md, name = min(group, key=lambda g: g[0])
-        if md["system"] not in pending:
-            specs += _screen_dft_stage(plan, md, name, dft_of[md["system"]], mlip)
+        if group[0][1]["system"] not in pending:
+            _, md, name = min(group, key=lambda g: g[0])
+            chosen[name] = md
+    for name, md in chosen.items():
+        specs += _screen_dft_stage(plan, md, name, dft_of[md["system"]], mlip)
+    for starts in left:  # the MLIP found no minimum in the group: GPAW relaxes its placement
+        if starts[0][1]["system"] not in pending:
+            specs += _placement_dft_stage(plan, starts, chosen, finished, dft_of[starts[0][1]["system"]], mlip)
     if plan.saddle_escape:
         specs += saddle_escapes(specs, finished, workdir)
     unique: dict[str, TaskSpec] = {}
@@ -437,6 +446,41 @@ def starts_to_relax(order: list[tuple[float, dict, str]], first: int, finished: 
             break
         take += 1
     return take
+
+
+def _all_left(starts: list[tuple[float, dict, str]], finished: dict[str, dict], group_by: str) -> bool:
+    """Whether every relaxation of ``starts`` (rank, metadata, structure) has ended, none in its own
+    group (another group, another species, flagged or failed)."""
+    results = [(finished.get(_name(md, "mlip-relax")), md) for _, md, _ in starts]
+    return all(r is not None for r, _ in results) and not any(
+        r.get("status") == "done" and not r.get("flags") and final_group(r, md, group_by) == md["group"]
+        and (r.get("adsorbate_final") or md["adsorbate"]) == md["adsorbate"] for r, md in results)
+
+
+def _placement_dft_stage(plan: Plan, starts: list[tuple[float, dict, str]], chosen: dict[str, dict],
+                         finished: dict[str, dict], dft: dict, mlip: dict | None) -> list[TaskSpec]:
+    """A GPAW relaxation straight from the best-ranked placement of a group whose MLIP relaxations all
+    left it (``starts``), unless a finished GPAW relaxation of the surface already ended in the group;
+    from the first placement without a GPAW stage of its own (``chosen``: MLIP relaxations that
+    have one), so that one placement has one GPAW relaxation.  Named ``placed-dft-relax``."""
+    md = starts[0][1]
+    for result in finished.values():
+        done = result.get("metadata") or {}
+        if (result.get("status") == "done" and not result.get("flags") and done.get("stage") == "final"
+                and done.get("system") == md["system"] and str(result.get("level_of_theory", "")).startswith("DFT")
+                and (result.get("adsorbate_final") or done.get("adsorbate")) == md["adsorbate"]
+                and final_group(result, done, plan.group_by) == md["group"]):
+            return []
+    for _, md, _ in starts:
+        if _name(md, "mlip-relax") not in chosen:
+            rank = _name(md, "mlip-rank")  # its final structure is the placement
+            label = f"placement + dft (the MLIP left {md['group']} from every start)"
+            *pre, energy = dft_stage_tasks(plan, md, rank, dft, label, stem="placed-dft-")
+            vib = _vibration(plan, "screen", energy, md, False, dft, mlip)
+            for spec in vib:
+                spec.name = spec.name.rsplit("/", 1)[0] + "/placed-" + spec.name.rsplit("/", 1)[1]
+            return [*pre, energy, *vib]
+    return []
 
 
 def _screen_dft_stage(plan: Plan, md: dict, mlip_relaxation: str, dft: dict, mlip: dict | None) -> list[TaskSpec]:
@@ -497,7 +541,8 @@ def _candidate_tasks(plan: Plan, md: dict, structure: str, strategy: str, dft: d
     return out + _vibration(plan, strategy, energy, md, is_gas, dft, mlip)
 
 
-def dft_stage_tasks(plan: Plan, md: dict, mlip_relaxation: str, dft: dict, strategy: str) -> list[TaskSpec]:
+def dft_stage_tasks(plan: Plan, md: dict, mlip_relaxation: str, dft: dict, strategy: str,
+                    stem: str = "dft-") -> list[TaskSpec]:
     """The GPAW tasks on an MLIP relaxation's geometry, the energy last: a single point, or with
     ``plan.dft_stage == "relax"`` a relaxation from it (``strategy`` labels the result, with `` relax``
     added), after the surface's pre-relaxation if it has one.  On a ``relaxed_start`` surface an
@@ -505,7 +550,8 @@ def dft_stage_tasks(plan: Plan, md: dict, mlip_relaxation: str, dft: dict, strat
     the pre-relaxation if there is one), its adsorbate moved there from the MLIP geometry
     (:func:`~heterocat.sites.adsorbates.transplant`): the cluster starts in the clean reference's
     basin instead of relaxing again from the MLIP's.  After a pre-relaxation, the relaxation that
-    gives the energy starts in the spin state the clean surface's GPAW relaxation ended in."""
+    gives the energy starts in the spin state the clean surface's GPAW relaxation ended in.
+    ``stem`` starts the tasks' names (``dft-relax``, ``dft-single``)."""
     base = _name(md, "")
     if plan.dft_stage == "relax":
         start, label, moments = {"structure_from": mlip_relaxation}, strategy + " relax", None
@@ -516,8 +562,8 @@ def dft_stage_tasks(plan: Plan, md: dict, mlip_relaxation: str, dft: dict, strat
             label += " from the GPAW clean"
             # after a pre-relaxation, in the spin state the clean surface's relaxation ended in
             moments = clean + "dft-relax" if surface.prerelax else None
-        return dft_relaxation(plan, md, base + "dft-relax", dft, start, label, moments_from=moments)
-    return [TaskSpec(base + "dft-single", "single", dft, structure_from=mlip_relaxation,
+        return dft_relaxation(plan, md, base + stem + "relax", dft, start, label, moments_from=moments)
+    return [TaskSpec(base + stem + "single", "single", dft, structure_from=mlip_relaxation,
                      metadata={**md, "strategy": strategy})]
 
 
