@@ -437,24 +437,24 @@ def starts_to_relax(order: list[tuple[float, dict, str]], first: int, finished: 
     extra start counts only for its own group, if it stays there, and gets a GPAW stage besides the
     group's ``k`` (it never displaces a choice already made)."""
     take = min(first, len(order))
-    while take < min(len(order), first + EXTRA_STARTS):
-        results = [(finished.get(_name(md, "mlip-relax")), md) for _, md, _ in order[:take]]
-        if any(r is None for r, _ in results):
-            break  # wait until each is in
-        if any(r.get("status") == "done" and not r.get("flags") and final_group(r, md, group_by) == md["group"]
-               and (r.get("adsorbate_final") or md["adsorbate"]) == md["adsorbate"] for r, md in results):
-            break
+    while take < min(len(order), first + EXTRA_STARTS) and _all_left(order[:take], finished, group_by):
         take += 1
     return take
 
 
+def _stayed(result: dict, md: dict, group_by: str) -> bool:
+    """Whether a finished relaxation of the candidate ``md`` ended in its group as its species
+    (done, not flagged)."""
+    return (result.get("status") == "done" and not result.get("flags")
+            and final_group(result, md, group_by) == md["group"]
+            and (result.get("adsorbate_final") or md["adsorbate"]) == md["adsorbate"])
+
+
 def _all_left(starts: list[tuple[float, dict, str]], finished: dict[str, dict], group_by: str) -> bool:
-    """Whether every relaxation of ``starts`` (rank, metadata, structure) has ended, none in its own
-    group (another group, another species, flagged or failed)."""
+    """Whether every MLIP relaxation of ``starts`` (rank, metadata, structure) has ended, none in its
+    own group (another group, another species, flagged or failed)."""
     results = [(finished.get(_name(md, "mlip-relax")), md) for _, md, _ in starts]
-    return all(r is not None for r, _ in results) and not any(
-        r.get("status") == "done" and not r.get("flags") and final_group(r, md, group_by) == md["group"]
-        and (r.get("adsorbate_final") or md["adsorbate"]) == md["adsorbate"] for r, md in results)
+    return all(r is not None for r, _ in results) and not any(_stayed(r, md, group_by) for r, md in results)
 
 
 def _placement_dft_stage(plan: Plan, starts: list[tuple[float, dict, str]], chosen: dict[str, dict],
@@ -463,23 +463,22 @@ def _placement_dft_stage(plan: Plan, starts: list[tuple[float, dict, str]], chos
     left it (``starts``), unless a finished GPAW relaxation of the surface already ended in the group;
     from the first placement without a GPAW stage of its own (``chosen``: MLIP relaxations that
     have one), so that one placement has one GPAW relaxation.  Named ``placed-dft-relax``."""
+    from heterocat.store import method_of  # noqa: PLC0415
+
     md = starts[0][1]
     for result in finished.values():
         done = result.get("metadata") or {}
         if (result.get("status") == "done" and not result.get("flags") and done.get("stage") == "final"
-                and done.get("system") == md["system"] and str(result.get("level_of_theory", "")).startswith("DFT")
+                and done.get("system") == md["system"] and method_of(result.get("level_of_theory", "")) == "dft"
                 and (result.get("adsorbate_final") or done.get("adsorbate")) == md["adsorbate"]
                 and final_group(result, done, plan.group_by) == md["group"]):
-            return []
+            return []  # a GPAW relaxation of the surface ended in the group
     for _, md, _ in starts:
         if _name(md, "mlip-relax") not in chosen:
             rank = _name(md, "mlip-rank")  # its final structure is the placement
             label = f"placement + dft (the MLIP left {md['group']} from every start)"
             *pre, energy = dft_stage_tasks(plan, md, rank, dft, label, stem="placed-dft-")
-            vib = _vibration(plan, "screen", energy, md, False, dft, mlip)
-            for spec in vib:
-                spec.name = spec.name.rsplit("/", 1)[0] + "/placed-" + spec.name.rsplit("/", 1)[1]
-            return [*pre, energy, *vib]
+            return [*pre, energy, *_vibration(plan, "screen", energy, md, False, dft, mlip, stem="placed-")]
     return []
 
 
@@ -535,7 +534,7 @@ def _candidate_tasks(plan: Plan, md: dict, structure: str, strategy: str, dft: d
             # ranked where the relaxation ended: its final species and site group
             species = result.get("adsorbate_final") or md["adsorbate"]
             group = final_group(result, md, plan.group_by)
-            if not own_group_only or (group, species) == (md["group"], md["adsorbate"]):
+            if not own_group_only or _stayed(result, md, plan.group_by):
                 screened.setdefault(f"{md['system']}|{species}|{group}", []).append((result["energy"], md, first.name))
         return out  # the DFT stage is added by plan_tasks, for the k best of each group
     return out + _vibration(plan, strategy, energy, md, is_gas, dft, mlip)
@@ -632,8 +631,9 @@ def surface_settings(settings: dict, surface: Surface) -> dict:
 
 
 def _vibration(plan: Plan, strategy: str, energy: TaskSpec, md: dict, is_gas: bool, dft: dict,
-               mlip: dict | None) -> list[TaskSpec]:
-    """The vibration task of one candidate (adsorbate or gas atoms only), if asked for.
+               mlip: dict | None, stem: str = "") -> list[TaskSpec]:
+    """The vibration task of one candidate (adsorbate or gas atoms only), if asked for; ``stem``
+    starts an adsorbate's task name (``placed-vib-dft`` after ``placed-dft-relax``).
 
     Gases are vibrated with the method of the adsorbates' vibrations (``plan.vibrations``),
     so that a free-energy difference takes its ZPE and entropy from one method; a mix is
@@ -648,7 +648,7 @@ def _vibration(plan: Plan, strategy: str, energy: TaskSpec, md: dict, is_gas: bo
     settings = dft if use_dft else mlip
     # MLIP vibrations start from the MLIP geometry, DFT ones from the geometry of the DFT energy
     source = energy.name if use_dft or energy.kind == "relax" else energy.structure_from
-    return [TaskSpec(_name(md, "vib-" + ("dft" if use_dft else "mlip")), "vib", settings,
+    return [TaskSpec(_name(md, stem + "vib-" + ("dft" if use_dft else "mlip")), "vib", settings,
                      structure_from=source, metadata=md)]
 
 
