@@ -282,11 +282,12 @@ def summary(args: argparse.Namespace, doc: dict[str, Any]) -> dict[str, Any]:
 
 def her_text(her: dict[str, dict[str, Any]]) -> list[str]:
     """Per surface: the most active and the strongest-binding *H site, and the most active per label."""
+    from heterocat.run.steps import compared_by_text  # noqa: PLC0415
+
     lines = []
     for system, h in her.items():
-        basis = "" if h.get("compared_by", "dG") == "dG" else f" (sites compared by {h['compared_by']})"
         lines.append(f"  {system}: most active {h['most_active']['site']} {h['most_active']['dG']:+.3f};"
-                     f" strongest binding {h['strongest']['site']} {h['strongest']['dG']:+.3f}{basis}")
+                     f" strongest binding {h['strongest']['site']} {h['strongest']['dG']:+.3f}{compared_by_text(h)}")
         if len(h["per_label"]) > 1:
             lines.append("    most active per label: " + ", ".join(
                 f"{label} {d['most_active']['dG']:+.3f}" for label, d in h["per_label"].items()))

@@ -276,6 +276,13 @@ def free_energy_step(workdir: str | os.PathLike, *, temperature: float = 298.15,
 MAX_PATHS = 8
 
 
+def compared_by_text(her: dict[str, Any]) -> str:
+    """`` (sites compared by ...)`` when a surface's *H sites were ranked by other than dG
+    (:func:`~heterocat.analyse.freeenergy.her_sites`), else ""."""
+    basis = her.get("compared_by", "dG")
+    return "" if basis == "dG" else f" (sites compared by {basis})"
+
+
 def her_figures(h_sites: list, figdir: Path) -> list[str]:
     """HER diagrams that stay readable however many sites were computed: ``her`` with one path
     per surface (its most active *H site, smallest |dG|; only up to MAX_PATHS surfaces), one
@@ -378,9 +385,8 @@ def free_energy_text(report: Any, figures: list[str]) -> str:
                          f"{r.largest_step} {r.largest_step_dG:+.3f} eV"
                          + (f"; branch {r.branches}" if r.branches else ""))
     for system, her in report.her.items():
-        basis = "" if her.get("compared_by", "dG") == "dG" else f" (sites compared by {her['compared_by']})"
         lines.append(f"{system} HER: most active *H site {_brief(her['most_active'])}; strongest binding "
-                     f"{_brief(her['strongest'])}{basis}")
+                     f"{_brief(her['strongest'])}{compared_by_text(her)}")
         if len(her["per_label"]) > 1:
             lines += [f"  {label:<12} most active {_brief(d['most_active'])}; strongest {_brief(d['strongest'])}"
                       for label, d in her["per_label"].items()]
