@@ -114,7 +114,8 @@ def references(store_dir: str) -> list[dict]:
     """GPAW adsorption energies of every finished GPAW relaxation with its clean surface and gases,
     as the free-energy analysis takes them (:func:`~heterocat.analyse.freeenergy.adsorption_cases`)."""
     cases = []
-    for case in adsorption_cases(ResultsStore(store_dir).rows(), "dft"):
+    store = ResultsStore(store_dir)
+    for case in adsorption_cases(store.rows(), "dft"):
         r, clean = case["row"], case["clean"]
         cases.append({"store": store_dir, "system": case["system"], "adsorbate": case["adsorbate"],
                       "site": case["site"], "site_final": case["site_final"], "dE_gpaw": round(case["dE"], 4),
@@ -122,8 +123,7 @@ def references(store_dir: str) -> list[dict]:
                       "start": str(origin(Path(store_dir), r["task_hash"])),
                       "clean_start": str(origin(Path(store_dir), clean["task_hash"])),
                       "gases": reference_gases(case["adsorbate"]), "level": r.get("level", ""),
-                      "site_atoms_gpaw": site_atoms(read_json(Path(store_dir) / "tasks" / "relax" / r["task_hash"]
-                                                              / "result.json"))})
+                      "site_atoms_gpaw": site_atoms(store.result(r["task_hash"]))})
     return cases
 
 
