@@ -421,7 +421,8 @@ def escape_note(value: SiteValue, row: dict, rows: list[dict]) -> str | None:
     if not escapes:
         return None
     ends = ", ".join(f"{r['escape']} ends at {r['site']} ({r['energy'] - row['energy']:+.3f} eV)" for r in escapes)
-    return f"{value.system}: *{value.adsorbate} at {value.site}: relaxed off this saddle point along its imaginary mode: {ends}"
+    return (f"{value.system}: *{value.adsorbate} at {value.site}: relaxed off this saddle point along its "
+            f"imaginary mode: {ends}")
 
 
 def _site_brief(value: SiteValue) -> dict[str, Any]:

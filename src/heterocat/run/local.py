@@ -352,7 +352,8 @@ def task_status(workdir: str | os.PathLike) -> list[dict[str, Any]]:
             if status == "done" and result.get("flags"):
                 status = "flagged"
             row.update(status=status, system=meta.get("system", ""), site=meta.get("site", ""),
-                       adsorbate=meta.get("adsorbate", ""), escape=meta.get("escape", ""), preset=result.get("preset", ""),
+                       adsorbate=meta.get("adsorbate", ""), escape=meta.get("escape", ""),
+                       preset=result.get("preset", ""),
                        energy=result.get("energy"), wall_time=result.get("wall_time_all_runs", result.get("wall_time")),
                        reason=result.get("reason")
                        or "; ".join(f"{f['check']}: {f['reason']}" for f in result.get("flags", [])))

@@ -58,7 +58,8 @@ PATHWAYS: dict[str, dict[str, Any]] = {
 }
 
 STUDY_KEYS = {"name": str, "preset": str, "set": list, "strategy": str, "mlip": str, "mlip_model": str,
-              "vibrations": str, "gas_vibrations": str, "saddle_escape": bool, "k": int, "dft_stage": str, "orientations": str, "surface": list,
+              "vibrations": str, "gas_vibrations": str, "saddle_escape": bool, "k": int, "dft_stage": str,
+              "orientations": str, "surface": list,
               "pathway": list, "reference": list, "references": str, "description": str}
 SURFACE_KEYS = {"name": str, "structure": str, "sites": str, "strategy": str, "prescreen": int,
                 "relaxed_start": bool, "kpt_density": (int, float), "settings": dict, "labels": list, "regions": list,
@@ -159,7 +160,8 @@ class Study:
     mlip_model: str = "default"
     vibrations: str = "mlip"
     gas_vibrations: str | None = None
-    #: relax again off each saddle point that GPAW vibrations find (both ways along the imaginary mode)
+    #: relax again off each saddle point that the vibrations of a relaxation find (both ways along the
+    #: imaginary mode; run.workflow.saddle_escapes)
     saddle_escape: bool = True
     k: int = 1
     dft_stage: str = "single"
