@@ -9,7 +9,9 @@ placed), ``site_label`` (the final site's label), ``magnetic_order``, ``preset``
 ``task``, ``status``, ``converged``, ``flagged``, ``flags``, ``wall_time`` (s, all its runs), ``steps``, ``level``, ``method`` (``dft``, ``mlip`` or
 ``emt``: energies of different methods are never compared), ``strategy``,
 ``orientation``, ``escape`` (``+`` or ``-``: a relaxation off a saddle point of the placement; ``""``
-otherwise), ``task_hash``, ``spin_searched`` (a relaxation that searched for a lower spin state at its
+otherwise), ``clean_from`` and ``clean_from_shift`` (a clean surface relaxed again from the final
+geometry of that adsorbate relaxation, which moved a surface atom that far, Å; absent otherwise),
+``task_hash``, ``spin_searched`` (a relaxation that searched for a lower spin state at its
 end, ``relax.spin_search``; absent otherwise), and ``level_id`` / ``gas_level_id`` (the
 calculator settings that change energies, with and without k-points: energies
 are subtracted only within one level).  The task
@@ -111,6 +113,8 @@ class ResultsStore:
         }
         if result.get("zpe") is not None:
             keys["zpe"] = float(result["zpe"])
+        if meta.get("clean_from"):  # a clean surface relaxed again from an adsorbate's final geometry
+            keys.update(clean_from=str(meta["clean_from"]), clean_from_shift=float(meta.get("clean_from_shift", 0.0)))
         if result.get("spin_search"):  # relax.spin_search looked for a lower spin state at its end
             keys["spin_searched"] = True
         keys.update(_level_ids(task_dir))

@@ -392,6 +392,24 @@ def test_an_adsorption_energy_whose_ends_were_searched_differently_for_spin_stat
     assert spin_search_note({**ads, "spin_searched": False}, clean) is None
 
 
+def test_a_clean_surface_relaxed_again_higher_than_the_first_leaves_the_rearrangement_to_the_adsorbate():
+    """The clean surface relaxed again from where an adsorbate left it: lower than the first clean
+    relaxation, it is the reference; back above it, the rearrangement is the adsorbate's."""
+    from heterocat.analyse.freeenergy import clean_again_notes  # noqa: PLC0415
+
+    clean = {"system": "S", "adsorbate": "", "site": "", "task": "relax", "status": "done"}
+    first = {**clean, "task_hash": "c1", "energy": -10.0}
+    ads = {"system": "S", "adsorbate": "H", "site": "Ru-Middle:bridge:3", "task": "relax", "status": "done",
+           "task_hash": "h1", "energy": -13.0}
+    back = {**clean, "task_hash": "c2", "energy": -9.8, "clean_from": "h1", "clean_from_shift": 1.57}
+    (note,) = clean_again_notes("S", [first, ads, back])
+    assert "*H at Ru-Middle:bridge:3 moved the surface (1.57 Å)" in note
+    assert "+0.200 eV against the first clean relaxation: the rearrangement is the adsorbate's" in note
+    (note,) = clean_again_notes("S", [first, ads, {**back, "energy": -10.3}])
+    assert "-0.300 eV against the first clean relaxation: it is the clean reference" in note
+    assert clean_again_notes("S", [first, ads]) == []
+
+
 def test_heterocat_check_brings_an_old_store_up_to_date(workdir, tmp_path):
     """A store written before the current checks (an old 'moved' flag, no final sites, no kept
     site enumeration): `heterocat check` replaces the flag by the anomaly classes, names final

@@ -257,6 +257,36 @@ def far_from_minimum_note(row: dict) -> str | None:
             f"> {FAR_FROM_MINIMUM_FMAX:g}; geometry from {row.get('strategy') or 'another method'})")
 
 
+def clean_again_notes(system: str, rows: list[dict]) -> list[str]:
+    """What each clean relaxation from an adsorbate's final geometry found (``rows``: the surface's
+    final energies at one level; see :func:`heterocat.run.workflow.clean_relaxations_again`): lower
+    than the first clean relaxation, it is the clean reference of every adsorption energy of the
+    surface; otherwise the rearrangement is the adsorbate's, and counted in its dE."""
+    cleans = [r for r in rows if r["task"] == "relax" and not r["adsorbate"] and r["status"] == "done"]
+    first = [r for r in cleans if not r.get("clean_from")]
+    if not first or len(first) == len(cleans):
+        return []
+    base = min(first, key=lambda r: r["energy"])
+    reference = min(cleans, key=lambda r: r["energy"])
+    by_hash = {r["task_hash"]: r for r in rows}
+    out = []
+    for r in sorted((r for r in cleans if r.get("clean_from")), key=lambda r: r["energy"]):
+        source = by_hash.get(r["clean_from"])
+        where = (f"*{source['adsorbate']} at {source['site']}" if source
+                 else f"the adsorbate of task {r['clean_from'][:8]}")
+        moved = (f"{system}: {where} moved the surface ({r.get('clean_from_shift', 0.0):.2f} Å); "
+                 "the clean surface relaxed again from there")
+        against = f"{r['energy'] - base['energy']:+.3f} eV against the first clean relaxation"
+        if r is reference:
+            out.append(f"{moved} is {against}: it is the clean reference of every adsorption energy of {system}")
+        elif r["energy"] < base["energy"]:
+            out.append(f"{moved} is {against}; the reference is another, "
+                       f"{reference['energy'] - base['energy']:+.3f} eV")
+        else:
+            out.append(f"{moved} is {against}: the rearrangement is the adsorbate's, and its dE includes it")
+    return out
+
+
 def missing_minima(rows: list[dict]) -> list[str]:
     """Notes on site labels where a species was placed and no result of it stayed, per surface."""
     started: dict[tuple[str, str], set[str]] = {}
@@ -631,6 +661,7 @@ def free_energies(workdir: str | os.PathLike, *, temperature: float = 298.15, ac
         clean_row = relaxed[system].get((system, "", ""), {})
         notes += [n for n in (step_limit_note(clean_row), far_from_minimum_note(clean_row)) if n]
         notes += missing_minima(at_level)
+        notes += clean_again_notes(system, at_level)
     labels = _reference_labels(set(gas_level.values()), final)
     gases: dict[str, dict[str, dict[str, Any]]] = {}
     for (m, gas_id), label in labels.items():

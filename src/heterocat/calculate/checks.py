@@ -136,6 +136,23 @@ def surface_change_check(reference: Atoms, final: Atoms) -> list[dict]:
                   f"against the clean surface ({', '.join(pairs[:6])}{' ...' if len(pairs) > 6 else ''})")]
 
 
+def surface_shift(reference: Atoms, final: Atoms) -> tuple[int, float]:
+    """The surface atom of ``final`` that moved farthest from its place in ``reference`` (the clean
+    surface), and how far (Å, minimum image); ``final``'s adsorbate is left out and the rest must
+    hold ``reference``'s atoms in its order.  No rigid shift is taken out: a cluster that slid on
+    its support has changed its interface."""
+    surface = final[np.flatnonzero(_surface_mask(final))]
+    if len(surface) != len(reference) or surface.get_chemical_symbols() != reference.get_chemical_symbols():
+        raise ValueError("the structures hold different surfaces")
+    step = surface.positions - reference.positions
+    if reference.pbc.any():
+        from ase.geometry import find_mic  # noqa: PLC0415
+
+        step, _ = find_mic(step, reference.cell, reference.pbc)
+    moved = np.linalg.norm(step, axis=1)
+    return int(np.argmax(moved)), float(moved.max())
+
+
 def _surface_mask(atoms: Atoms) -> np.ndarray:
     mask = np.ones(len(atoms), dtype=bool)
     mask[part_indices(atoms, "adsorbate")] = False

@@ -304,7 +304,8 @@ def _cmd_status(args: argparse.Namespace) -> None:
     def text() -> str:
         lines = [f"{'task':<7} {'hash':<17} {'status':<8} {'system':<16} {'site':<20} {'ads':<6} reason"]
         for r in rows:
-            site = r.get("site", "") + (f" (off saddle, {r['escape']})" if r.get("escape") else "")
+            site = r.get("site", "") + (f" (off saddle, {r['escape']})" if r.get("escape") else "") \
+                + (f"(clean again, from {r['clean_from'][:8]})" if r.get("clean_from") else "")
             lines.append(f"{r['task']:<7} {r['task_hash']:<17} {r['status']:<8} {r.get('system', ''):<16} "
                          f"{site:<20} {r.get('adsorbate', ''):<6} {r.get('reason') or ''}")
         lines.append(", ".join(f"{v} {k}" for k, v in counts.items()))

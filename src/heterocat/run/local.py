@@ -353,6 +353,7 @@ def task_status(workdir: str | os.PathLike) -> list[dict[str, Any]]:
                 status = "flagged"
             row.update(status=status, system=meta.get("system", ""), site=meta.get("site", ""),
                        adsorbate=meta.get("adsorbate", ""), escape=meta.get("escape", ""),
+                       clean_from=meta.get("clean_from", ""),
                        preset=result.get("preset", ""),
                        energy=result.get("energy"), wall_time=result.get("wall_time_all_runs", result.get("wall_time")),
                        reason=result.get("reason")
@@ -402,7 +403,7 @@ def _unfinished_metadata(directory: Path) -> dict[str, str]:
     meta = read_json(path) if path.exists() else {}
     if not meta and (directory / "input.extxyz").exists():
         meta = {"system": read_structure(directory / "input.extxyz").info.get("system", "")}
-    return {k: str(meta.get(k, "")) for k in ("system", "site", "adsorbate", "escape")}
+    return {k: str(meta.get(k, "")) for k in ("system", "site", "adsorbate", "escape", "clean_from")}
 
 
 def _saved_scf_note(directory: Path, status: str) -> str:

@@ -275,11 +275,14 @@ def submit_study(study: Study, workdir: str | os.PathLike, profile_name: str,
     first_stage = [s for s in specs if not s.metadata.get("strategy", "").startswith(SCREEN_DFT)]
     waiting = "screen" in {s.strategy or study.strategy for s in study.surfaces} and any(
         s.name not in done for s in first_stage)
-    escapes = study.vibrations == "dft" and study.saddle_escape and study.strategy != "mlip"
+    again = [what for what, on in (
+        ("a relaxation whose vibrations show a saddle point is then relaxed off it",
+         study.vibrations == "dft" and study.saddle_escape and study.strategy != "mlip"),
+        ("a clean surface that an adsorbate moved is relaxed again from there", study.clean_again)) if on]
     out["next"] = ("when these jobs have finished, submit again: screening then submits its GPAW stage"
-                   if waiting else "when the jobs have finished, submit again (a relaxation whose vibrations "
-                   "show a saddle point is then relaxed off it); then heterocat freeenergy WORKDIR"
-                   if escapes else "when the jobs have finished: heterocat freeenergy WORKDIR")
+                   if waiting else f"when the jobs have finished, submit again ({'; '.join(again)}); "
+                   "then heterocat freeenergy WORKDIR" if again
+                   else "when the jobs have finished: heterocat freeenergy WORKDIR")
     return out
 
 

@@ -58,7 +58,8 @@ PATHWAYS: dict[str, dict[str, Any]] = {
 }
 
 STUDY_KEYS = {"name": str, "preset": str, "set": list, "strategy": str, "mlip": str, "mlip_model": str,
-              "vibrations": str, "gas_vibrations": str, "saddle_escape": bool, "k": int, "dft_stage": str,
+              "vibrations": str, "gas_vibrations": str, "saddle_escape": bool, "clean_again": bool,
+              "k": int, "dft_stage": str,
               "orientations": str, "surface": list,
               "pathway": list, "reference": list, "references": str, "description": str}
 SURFACE_KEYS = {"name": str, "structure": str, "sites": str, "strategy": str, "prescreen": int,
@@ -163,6 +164,9 @@ class Study:
     #: relax again off each saddle point that the vibrations of a relaxation find (both ways along the
     #: imaginary mode; run.workflow.saddle_escapes)
     saddle_escape: bool = True
+    #: relax the clean surface again from each adsorbate relaxation that moved a surface atom more
+    #: than 0.5 Å (run.workflow.clean_relaxations_again)
+    clean_again: bool = True
     k: int = 1
     dft_stage: str = "single"
     orientations: str = "all"
@@ -211,7 +215,8 @@ class Study:
             plan = Plan(surfaces, list(pathway.adsorbates), gases, strategy=self.strategy,
                         vibrations=self.vibrations, k=self.k, group_by=pathway.group_by,
                         orientations=self.orientations, dft_stage=self.dft_stage,
-                        gas_vibrations=self.gas_vibrations, saddle_escape=self.saddle_escape)
+                        gas_vibrations=self.gas_vibrations, saddle_escape=self.saddle_escape,
+                        clean_again=self.clean_again)
             plan.check()
             plans.append(plan)
         return plans
