@@ -800,7 +800,8 @@ def clean_relaxations_again(specs: list[TaskSpec], finished: dict[str, dict],
             surface.set_initial_magnetic_moments(moments[keep])  # the spin state the adsorbate left
         folder, stage = clean.name.rsplit("/", 1)
         name = f"{folder}/from-{result['task_hash'][:8]}-{stage}"
-        where = f"*{md['adsorbate']} at {md.get('site', '')}"
+        ended = result.get("site_final") or {}
+        where = f"*{result.get('adsorbate_final') or md['adsorbate']} at {ended.get('id') or md.get('site', '')}"
         metadata = {**clean.metadata, "clean_from": result["task_hash"], "clean_from_shift": round(shift, 3),
                     "strategy": f"{clean.metadata.get('strategy', 'dft')} + again from the final geometry of "
                                 f"{where} (atom {atom} moved {shift:.2f} Å)"}
