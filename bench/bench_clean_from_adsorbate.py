@@ -13,8 +13,9 @@ that a rerun prints at once and ``--relax`` resumes):
   relax     with ``--relax``, a relaxation from it (started in the single point's spin state).
 
 Each is compared with the lowest finished clean relaxation in ``--store`` at the same calculator
-settings, and the largest move of a surface atom from it is printed.  ``--json``: one document with
-``reference`` and ``rows``.
+settings, and the largest move of a surface atom from it is printed.  ``--settings-of HASH`` runs
+both at the settings of another relaxation of the store instead (the MLIP's clean relaxation: does
+the MLIP see the basin too?).  ``--json``: one document with ``reference`` and ``rows``.
 
     python bench/bench_clean_from_adsorbate.py --store work/nio-ru13-dft --task 5937943a07b29c21 \\
         --workdir work/ru-middle-probe --relax
@@ -95,12 +96,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--store", required=True, help="results store holding the adsorbate relaxation")
     parser.add_argument("--task", required=True, help="hash of the adsorbate relaxation (finished or not)")
     parser.add_argument("--frame", type=int, default=-1, help="frame of its trajectory (default the last)")
+    parser.add_argument("--settings-of", metavar="HASH",
+                        help="another relaxation in --store whose settings to use (an MLIP's, say); default the task's")
     parser.add_argument("--workdir", required=True, help="results store of this bench's calculations")
     parser.add_argument("--relax", action="store_true", help="also relax the clean surface from that shape")
     parser.add_argument("--json", action="store_true", help="one JSON document on stdout")
     args = parser.parse_args(argv)
     try:
         atoms, settings, md, index = clean_shape(args.store, args.task, args.frame)
+        if args.settings_of:
+            other = task_directory(args.store, "relax", args.settings_of) / "settings.json"
+            if not other.exists():
+                raise HeterocatError(f"{other.parent}: no relaxation there")
+            settings = read_json(other)
         reference = reference_clean(args.store, md["system"], settings["calculator"])
         label = f"frame {index} of {args.task}, {md.get('adsorbate')} removed"
         metadata = {"system": md["system"], "adsorbate": "", "site": "", "stage": "prerelax",
