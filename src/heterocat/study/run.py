@@ -26,14 +26,23 @@ def methods(study: Study) -> dict[str, str]:
     return {s.name: "mlip" if (s.strategy or study.strategy) == "mlip" else main for s in study.surfaces}
 
 
-def clean_geometries(plans: list) -> dict[str, str]:
-    """The task whose final structure is each surface's clean reference (what its adsorbates use)."""
+def clean_geometries(plans: list, results: dict[str, dict] | None = None) -> dict[str, str]:
+    """The task whose final structure is each surface's clean reference (what its adsorbates use);
+    with ``results``, a clean relaxation of the same stage relaxed again from an adsorbate's geometry
+    (``clean_again``) instead, when it finished lower: the clean reference of the free energies."""
     from heterocat.run.workflow import clean_geometry_task  # noqa: PLC0415
 
     out: dict[str, str] = {}
     for plan in plans:
         for surface in plan.surfaces:
             out.setdefault(surface.name, clean_geometry_task(plan, surface.name))
+    for surface, name in (out.items() if results else ()):
+        folder, stage = name.rsplit("/", 1)
+        done = [(r["energy"], n) for n, r in results.items() if n.startswith(f"{folder}/from-")
+                and n.endswith(f"-{stage}") and r.get("status") == "done" and r.get("energy") is not None]
+        first = results.get(name, {})
+        if done and first.get("status") == "done" and min(done)[0] < first["energy"]:
+            out[surface] = min(done)[1]
     return out
 
 
@@ -93,8 +102,10 @@ def geometry_of(name: str, task: str | None, results: dict[str, dict], built: st
     if result.get("status") != "done":
         return built, f"as built ({Path(built).name}): its clean relaxation has not finished"
     path = str(Path(result["directory"]) / "final.extxyz")
+    again = result.get("metadata", {}).get("clean_from")
     return path, (f"{name} clean surface as its adsorbates use it: task {task} ({result['task_hash']}, "
-                  f"{result['level_of_theory']})")
+                  f"{result['level_of_theory']})" + (f", the lowest clean relaxation: relaxed again from the "
+                                                     f"final geometry of {again}" if again else ""))
 
 
 def electronic_results(study: Study, plans: list, dft: dict, workdir: str | os.PathLike,
@@ -104,7 +115,7 @@ def electronic_results(study: Study, plans: list, dft: dict, workdir: str | os.P
     whose single points are in ``results`` (a running study's live report; nothing is run)."""
     from heterocat.run.steps import charge_difference_step, work_function_step  # noqa: PLC0415
 
-    geometry = clean_geometries(plans)
+    geometry = clean_geometries(plans, None if finished_only else results)
     slabs = [s for s in study.surfaces if s.work_function]
     if finished_only:
         tasks = _electronic_by_surface(study, plans, dft)
