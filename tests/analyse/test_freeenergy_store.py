@@ -442,6 +442,22 @@ def test_heterocat_check_brings_an_old_store_up_to_date(workdir, tmp_path):
     assert any(e["task_hash"] == oh["task_hash"] for e in free_energies(w).excluded)
 
 
+def test_heterocat_check_gives_an_old_vibration_task_its_hessian_noise(workdir, tmp_path):
+    """A vibration task written before the Hessian's noise was recorded gets it from its ASE cache,
+    the same number the task records (EMT: exact forces, a few cm^-1)."""
+    from heterocat.calculate.tasks import task_directory  # noqa: PLC0415
+    from heterocat.cli import main  # noqa: PLC0415
+
+    w = _copy(workdir, tmp_path)
+    vib = _row(ResultsStore(w), system="Pt(111)", adsorbate="H", site="fcc:fcc:1", task="vib")
+    path = task_directory(w, "vib", vib["task_hash"]) / "result.json"
+    recorded = read_json(path)["hessian_noise_cm1"]
+    assert 0 <= recorded < 30
+    write_json(path, {k: v for k, v in read_json(path).items() if k != "hessian_noise_cm1"})
+    assert main(["check", str(w), "--json"]) == 0
+    assert read_json(path)["hessian_noise_cm1"] == pytest.approx(recorded, abs=1e-9)
+
+
 def test_heterocat_check_refuses_a_missing_workdir(tmp_path, capsys):
     from heterocat.cli import main  # noqa: PLC0415
 

@@ -408,11 +408,14 @@ def _site_value(store: ResultsStore, row: dict, clean: dict, gases: dict[str, di
     failed_vibs = failed_vibs or {}
     ads_parts: dict[str, float] | None
     if vib is not None:
-        freqs = store.result(vib["task_hash"])["frequencies_cm1"]
+        vib_result = store.result(vib["task_hash"])
+        freqs = vib_result["frequencies_cm1"]
         fe = adsorbate_free_energy(f"*{adsorbate}", row["energy"], freqs, temperature=temperature,
                                    cutoff_cm1=cutoff_cm1)
         G_ads, ads_parts = fe.G, fe.parts()
-        site_notes += fe.notes
+        noise = vib_result.get("hessian_noise_cm1")
+        site_notes += [f"{n} (the Hessian's finite-difference noise: {noise:.0f} cm^-1)"
+                       if n.startswith("not a minimum") and noise is not None else n for n in fe.notes]
         corr = f"ZPE/TS: computed (HarmonicThermo, adsorbate modes; {vib['level']})"
     elif ads.name == "H":
         G_ads = row["energy"] + H_SHORTCUT + 0.5 * (gases["H2"]["G"] - gases["H2"]["energy"])

@@ -1,7 +1,8 @@
 """``heterocat check``: the current checks applied again to every stored calculation.
 
-No calculation runs.  For each finished relaxation and single point, the first and
-last structures of its task folder (``input.extxyz``, ``final.extxyz``: the first and
+No calculation runs.  A vibration task of an older heterocat gets the Hessian's finite-difference
+noise (``hessian_noise_cm1``) from its displacement cache.  For each finished relaxation and single
+point, the first and last structures of its task folder (``input.extxyz``, ``final.extxyz``: the first and
 last frames of its trajectory) and its recorded moments go through
 :func:`heterocat.calculate.checks.check_record`; its ``result.json`` is rewritten
 (atomically) when the flags, final site or species changed, and the index is
@@ -71,6 +72,9 @@ def recheck(workdir: str | os.PathLike) -> list[dict[str, Any]]:
     cache: dict[str, SiteEnumeration | None] = {}
     rows = []
     for directory, record in records:
+        if record.get("task") == "vib" and record.get("status") == "done" and "hessian_noise_cm1" not in record:
+            if (noise := _hessian_noise(directory, record)) is not None:  # a vibration task of an older heterocat
+                write_json(directory / RESULT, {**record, "hessian_noise_cm1": noise})
         if record.get("task") == "vib" or record.get("status") != "done":
             continue
         md = record.get("metadata", {})
@@ -84,6 +88,26 @@ def recheck(workdir: str | os.PathLike) -> list[dict[str, Any]]:
         rows.append(_summary(record, update, changed))
     ResultsStore(workdir).rebuild()
     return rows
+
+
+def _hessian_noise(directory: Path, record: dict) -> float | None:
+    """The Hessian noise (cm^-1) of a finished vibration task from its ASE displacement cache
+    (:func:`heterocat.calculate.tasks.hessian_noise_cm1`; nothing is computed again), or None
+    without the cache."""
+    from ase.vibrations import Vibrations  # noqa: PLC0415
+
+    from heterocat.calculate.tasks import hessian_noise_cm1  # noqa: PLC0415
+
+    settings = directory / "settings.json"
+    if not (directory / "vib").is_dir() or not settings.exists() or not record.get("indices"):
+        return None
+    vib_settings = read_json(settings)["vib"]
+    vib = Vibrations(read_structure(directory / "input.extxyz"), indices=record["indices"],
+                     name=str(directory / "vib"), delta=vib_settings["delta"], nfree=vib_settings["nfree"])
+    try:
+        return hessian_noise_cm1(vib)
+    except (KeyError, OSError, ValueError, RuntimeError):  # an incomplete or foreign cache: left as it is
+        return None
 
 
 def _summary(record: dict, update: dict, changed: bool) -> dict[str, Any]:

@@ -686,7 +686,8 @@ def saddle_escapes(specs: list[TaskSpec], finished: dict[str, dict], workdir: st
     A relaxation that stops on a ridge (fmax met where the force vanishes by symmetry) is not a
     minimum: its Hessian has an imaginary adsorbate mode (H on a bridge between two hollows: -997
     cm^-1 for Ru-Top *H on NiO(100)/Ru13).  For each such vibration task (an imaginary mode beyond
-    the free energies' noise threshold ``SMALL_IMAGINARY_CM1``, 100 cm^-1) of a relaxation by the
+    the free energies' noise threshold ``SMALL_IMAGINARY_CM1``, 100 cm^-1, and beyond the Hessian's own
+    finite-difference noise, ``hessian_noise_cm1``) of a relaxation by the
     same method (GPAW vibrations of a GPAW relaxation; not MLIP vibrations at a GPAW geometry), the
     adsorbate is moved :data:`SADDLE_STEP` along the mode both ways and relaxed again with the
     relaxation's settings (from its spin state, no new search), then vibrated; not where the
@@ -712,8 +713,8 @@ def saddle_escapes(specs: list[TaskSpec], finished: dict[str, dict], workdir: st
                 or result.get("status") != "done"):
             continue
         modes = result.get("imaginary_mode_displacements") or []
-        if not modes or -modes[0]["frequency_cm1"] < SMALL_IMAGINARY_CM1:
-            continue
+        if not modes or -modes[0]["frequency_cm1"] < max(SMALL_IMAGINARY_CM1, result.get("hessian_noise_cm1") or 0.0):
+            continue  # a soft mode, or one the Hessian's finite-difference noise does not resolve
         saddle = read_structure(Path(result["directory"]) / "final.extxyz")
         step = np.asarray(modes[0]["displacement"]) * SADDLE_STEP
         if harmonic_force(modes[0]["frequency_cm1"], saddle.get_masses()[result["indices"]], step) \
