@@ -67,7 +67,10 @@ DEFAULTS: dict[str, Any] = {
               "spin_search": []},
     # h: grid spacing (Å) of GPAW's finite-difference vibrations; 0 = calculator.h.  Egg-box
     # noise in the forces makes vibrations need a finer grid than energies.
-    "vib": {"delta": 0.01, "nfree": 2, "h": 0.0},
+    # convergence_forces: eV/Å, 0 = calculator.convergence_forces; GPAW's forces criterion for the
+    # vibrations' SCFs (and their grid relaxation).  Over 0.01 Å steps, a force error e makes a
+    # Hessian error of about e/0.01 Å: on H, 0.02 eV/Å is ~700 cm^-1 (tasks.hessian_noise_cm1)
+    "vib": {"delta": 0.01, "nfree": 2, "h": 0.0, "convergence_forces": 0.0},
 }
 
 
@@ -149,7 +152,8 @@ SCHEMA: dict[str, Any] = {
         "maxstep": _number(0.0, 1.0),
         "spin_search": _spin_starts,
     },
-    "vib": {"delta": _number(0.001, 0.1), "nfree": _choice(2, 4), "h": _number(0.0, 0.4)},
+    "vib": {"delta": _number(0.001, 0.1), "nfree": _choice(2, 4), "h": _number(0.0, 0.4),
+            "convergence_forces": _number(0.0, 1.0)},
 }
 
 
@@ -199,6 +203,9 @@ MEANING: dict[str, str] = {
     "vib.delta": "finite-difference displacement, Å",
     "vib.nfree": "displacements per coordinate (2 or 4)",
     "vib.h": "GPAW grid spacing of the Hessian, Å (0: calculator.h); egg-box noise needs a finer grid",
+    "vib.convergence_forces": "GPAW forces criterion of the vibrations' SCFs, eV/Å "
+                              "(0: calculator.convergence_forces); a force error e gives a Hessian error "
+                              "of about e/delta",
 }
 
 

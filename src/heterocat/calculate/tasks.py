@@ -112,7 +112,8 @@ _NOT_FOR = {"gpaw": ("model", "device")}
 #: Settings keys added after stores were made, by section, with the value they had implicitly:
 #: left out of a task's identity at that value, so that older stores keep their task hashes.
 _LATER_KEYS = {"calculator": {"dispersion": "", "convergence_forces": 0.0},
-               "relax": {"min_curvature": 0.0, "maxstep": 0.0, "spin_search": []}}
+               "relax": {"min_curvature": 0.0, "maxstep": 0.0, "spin_search": []},
+               "vib": {"convergence_forces": 0.0}}
 
 
 def _later_keys_left_out(section: dict, later: dict) -> dict:
@@ -916,6 +917,8 @@ def vibrations(atoms: Atoms, settings: dict, directory: Path, indices: list[int]
     if settings["calculator"]["name"] == "gpaw":
         if opts.get("h") and opts["h"] != settings["calculator"]["h"]:
             settings = merge(settings, {"calculator": {"h": opts["h"]}})  # a finer grid than the energies'
+        if opts.get("convergence_forces"):  # forces converged for a finite-difference Hessian
+            settings = merge(settings, {"calculator": {"convergence_forces": opts["convergence_forces"]}})
         atoms, regrid = _relaxed_on_grid(atoms, settings, directory / "regrid", indices)
         saved = _electrons_to_start_from(directory)
 
