@@ -19,6 +19,16 @@ def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
                           text=True, cwd=cwd, env=env, timeout=300)
 
 
+def load_bench(name: str):
+    """The module ``bench/NAME.py`` (the benches are scripts, not a package)."""
+    import importlib.util  # noqa: PLC0415
+
+    spec = importlib.util.spec_from_file_location(name, ROOT / "bench" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def pytest_collection_modifyitems(items: list) -> None:
     """Tests marked ``long`` first: with pytest-xdist's workers the minutes-long ones start at once
     instead of ending the run alone."""

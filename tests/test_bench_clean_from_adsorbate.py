@@ -1,8 +1,6 @@
 """The clean surface in the shape an adsorbate left it: a Pt adatom knocked off its bridge by H (EMT)."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,13 +11,11 @@ from heterocat.calculate.settings import load_settings
 from heterocat.store import run_task
 from heterocat.systems import ADSORBATE, SUPPORT, set_parts
 
+from .conftest import load_bench
+
 
 def _bench():
-    path = Path(__file__).parents[1] / "bench" / "bench_clean_from_adsorbate.py"
-    spec = importlib.util.spec_from_file_location("bench_clean_from_adsorbate", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_bench("bench_clean_from_adsorbate")
 
 
 def test_the_clean_adatom_knocked_into_a_hollow_is_lower_than_on_its_bridge(tmp_path, capsys):

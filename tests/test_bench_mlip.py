@@ -1,19 +1,15 @@
 """The MLIP bench's statistics: a model's failed relaxation is a miss, never a number in the mean."""
 
-import importlib.util
 import math
-from pathlib import Path
 
 import pytest
 from ase.build import molecule
 
+from .conftest import load_bench
+
 
 def _bench():
-    path = Path(__file__).parents[1] / "bench" / "bench_mlip.py"
-    spec = importlib.util.spec_from_file_location("bench_mlip", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_bench("bench_mlip")
 
 
 def _case(site: str, dE: float) -> dict:
