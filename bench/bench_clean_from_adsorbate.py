@@ -131,11 +131,13 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     print(f"clean surface in the shape of {label}; reference: "
           + (f"clean relaxation {ref['task_hash']} at {ref['energy']:.3f} eV" if ref else "none at these settings"))
-    print(f"{'':<7} {'E (eV)':>11} {'dE (eV)':>8} {'move (Å)':>8} {'fmax':>6} {'steps':>5} {'M':>6} {'M(cl)':>6} {'s':>7}")
+    print(f"{'':<7} {'E (eV)':>11} {'dE (eV)':>8} {'move (Å)':>8} {'fmax':>6} {'steps':>5} {'M':>6} "
+          f"{'M(cl)':>6} {'s':>7}")
     for r in rows:
         def num(key: str, fmt: str) -> str:
             return format(r[key], fmt) if r.get(key) is not None else "-"
-        print(f"{r['what']:<7} {num('energy', '11.3f')} {num('dE_vs_reference', '+8.3f')} {num('largest_move', '8.2f')} "
+        print(f"{r['what']:<7} {num('energy', '11.3f')} {num('dE_vs_reference', '+8.3f')} "
+              f"{num('largest_move', '8.2f')} "
               f"{num('fmax', '6.3f')} {num('steps', '5d')} {num('magmom', '6.2f')} {num('cluster_moment', '6.2f')} "
               f"{num('wall_time_s', '7.0f')}" + (f"  {'; '.join(r['flags'])}" if r["flags"] else ""))
     return 0

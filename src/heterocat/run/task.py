@@ -21,9 +21,10 @@ SPEC = "spec.json"
 DONE = "done.json"
 #: what a finished job's ``done.json`` keeps of its result: what the planner reads to plan the next
 #: stage (screening groups by the site where a relaxation ended; a saddle point's escape needs the
-#: imaginary mode and the displaced atoms; a clean relaxation again, a converged adsorbate relaxation)
+#: imaginary mode, the displaced atoms and the Hessian's noise; a clean relaxation again, a converged
+#: adsorbate relaxation)
 DONE_KEYS = ("status", "task_hash", "directory", "energy", "converged", "level_of_theory", "flags", "metadata",
-             "site_final", "adsorbate_final", "indices", "imaginary_mode_displacements")
+             "site_final", "adsorbate_final", "indices", "imaginary_mode_displacements", "hessian_noise_cm1")
 
 
 def job_dir(workdir: str | Path, name: str) -> Path:
