@@ -12,8 +12,8 @@ that a rerun prints at once and ``--relax`` resumes):
   single    a GPAW single point of that shape;
   relax     with ``--relax``, a relaxation from it (started in the single point's spin state).
 
-Each is compared with the lowest finished clean relaxation in ``--store`` at the same calculator
-settings, and the largest move of a surface atom from it is printed.  ``--settings-of HASH`` runs
+Each is compared with the lowest finished clean relaxation in ``--store`` at the same level
+(``level_id``), and the largest move of a surface atom from it is printed.  ``--settings-of HASH`` runs
 both at the settings of another relaxation of the store instead (the MLIP's clean relaxation: does
 the MLIP see the basin too?).  ``--json``: one document with ``reference`` and ``rows``.
 
@@ -34,11 +34,11 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 from ase.io import read  # noqa: E402
 
 from heterocat.calculate.checks import surface_shift  # noqa: E402
-from heterocat.calculate.tasks import load_result, task_directory  # noqa: E402
+from heterocat.calculate.tasks import level_id, load_result, task_directory  # noqa: E402
 from heterocat.errors import HeterocatError  # noqa: E402
 from heterocat.io import read_json, read_structure  # noqa: E402
-from heterocat.store import run_task  # noqa: E402
-from heterocat.systems import final_moments, part_indices  # noqa: E402
+from heterocat.store import ResultsStore, run_task  # noqa: E402
+from heterocat.systems import part_indices, without_adsorbate  # noqa: E402
 
 
 def clean_shape(store: str, task: str, frame: int) -> tuple:
@@ -55,25 +55,20 @@ def clean_shape(store: str, task: str, frame: int) -> tuple:
     if len(part_indices(atoms, "adsorbate")) == 0:
         raise HeterocatError(f"task {task} holds no adsorbate")
     atoms.positions = frames[index].positions
-    moments = final_moments(frames[index])
-    if moments is not None:  # a spin-polarised calculation's moments at that frame
-        atoms.set_initial_magnetic_moments(moments)
-    del atoms[part_indices(atoms, "adsorbate")]
-    return atoms, read_json(folder / "settings.json"), read_json(folder / "metadata.json"), index
+    atoms.calc = frames[index].calc  # its energy, forces and moments
+    return without_adsorbate(atoms), read_json(folder / "settings.json"), read_json(folder / "metadata.json"), index
 
 
 def reference_clean(store: str, system: str, calculator: dict) -> dict | None:
-    """The lowest finished clean relaxation of ``system`` in ``store`` at these calculator settings."""
-    best = None
-    for path in sorted(Path(store).glob("tasks/relax/*/result.json")):
-        result = read_json(path)
-        md = result.get("metadata", {})
-        if (result.get("status") != "done" or md.get("adsorbate") or md.get("system") != system
-                or read_json(path.with_name("settings.json"))["calculator"] != calculator):
-            continue
-        if best is None or result["energy"] < best["energy"]:
-            best = {**result, "directory": str(path.parent)}
-    return best
+    """The lowest finished clean relaxation of ``system`` in ``store`` at the level of these
+    calculator settings (the store's ``level_id``: energies are compared only within one level)."""
+    level = level_id(calculator)
+    cleans = [r for r in ResultsStore(store).rows(task="relax", system=system)
+              if r["status"] == "done" and not r["adsorbate_start"] and r.get("level_id") == level]
+    if not cleans:
+        return None
+    best = min(cleans, key=lambda r: r["energy"])
+    return {**best, "directory": str(task_directory(store, "relax", best["task_hash"]))}
 
 
 def row(what: str, result: dict, reference: dict | None) -> dict:

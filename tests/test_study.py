@@ -290,11 +290,14 @@ def test_work_functions_take_the_lowest_clean_relaxation_a_clean_again_found():
     plan = Plan([Surface("Pt(111)+Pt", "adatom.extxyz")], ["H"], ["H2"], strategy="dft")
     first, again = "Pt111+Pt/clean/relax", "Pt111+Pt/clean/from-22f45fa3-relax"
     assert clean_geometries([plan]) == {"Pt(111)+Pt": first}
-    results = {first: {"status": "done", "energy": 6.571}, again: {"status": "done", "energy": 6.414},
+    moved = {"clean_from": "22f45fa37625584a"}  # the adsorbate relaxation it started from
+    results = {first: {"status": "done", "energy": 6.571},
+               again: {"status": "done", "energy": 6.414, "metadata": moved},
                "Pt111+Pt/H/fcc-fcc-1/o0/relax": {"status": "done", "energy": 6.0}}
     assert clean_geometries([plan], results) == {"Pt(111)+Pt": again}
-    assert clean_geometries([plan], {**results, again: {"status": "done", "energy": 6.6}}) == {"Pt(111)+Pt": first}
-    assert clean_geometries([plan], {**results, again: {"status": "failed"}}) == {"Pt(111)+Pt": first}
+    assert clean_geometries([plan], {**results, again: {"status": "done", "energy": 6.6, "metadata": moved}}) \
+        == {"Pt(111)+Pt": first}
+    assert clean_geometries([plan], {**results, again: {"status": "failed", "metadata": moved}}) == {"Pt(111)+Pt": first}
 
 
 def test_a_study_of_clean_surfaces_gives_work_functions_without_gas_references(tmp_path):

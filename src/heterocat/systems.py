@@ -150,3 +150,15 @@ def final_moments(atoms: Atoms) -> np.ndarray | None:
     results), or None when there are none."""
     moments = getattr(atoms.calc, "results", {}).get("magmoms") if atoms.calc is not None else None
     return None if moments is None else np.asarray(moments, dtype=float)
+
+
+def without_adsorbate(atoms: Atoms) -> Atoms:
+    """A copy of ``atoms`` with its adsorbate removed, starting from the moments a spin-polarised
+    calculation left on it (:func:`final_moments`) where it has them: the clean surface in the shape
+    and spin state an adsorbate left it."""
+    clean = atoms.copy()
+    moments = final_moments(atoms)
+    if moments is not None:
+        clean.set_initial_magnetic_moments(moments)
+    del clean[part_indices(atoms, "adsorbate")]
+    return clean

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from ase import Atoms
+from ase import Atoms, units
 from ase.calculators.mixing import SumCalculator
 from ase.calculators.singlepoint import SinglePointCalculator
 from ase.constraints import FixAtoms
@@ -950,6 +950,10 @@ def vibrations(atoms: Atoms, settings: dict, directory: Path, indices: list[int]
             "scf_attempts": attempts, **regrid}
 
 
+#: ħ²/(1 amu · 1 Å²) in eV: ħω (eV) = sqrt(HBAR2 · k / m) for a curvature k (eV/Å²) on a mass m (amu)
+HBAR2 = units._hbar**2 / (units._amu * 1e-20) / units._e
+
+
 def hessian_noise_cm1(vib) -> float:
     """The finite-difference noise of the Hessian of ``vib`` (an ase.vibrations.Vibrations that has
     run), as a frequency (cm^-1): the spectral norm of the antisymmetric part of its central-difference
@@ -957,15 +961,12 @@ def hessian_noise_cm1(vib) -> float:
     lightest displaced atom.  A mode whose frequency is within it is not resolved: on NiO(100)/Ru13
     (fast preset, SCF converged on energy and density, 0.01 Å steps) 568 cm^-1 beside a -788 cm^-1
     interface *H mode, 397 cm^-1 beside the -997 cm^-1 Ru-Top one."""
-    from ase import units  # noqa: PLC0415
-
     rows = [((vib._disp(a, i, -1).forces() - vib._disp(a, i, 1).forces())[vib.indices]).ravel() / (2 * vib.delta)
             for a, i in vib._iter_ai()]  # ASE's own displacement records (its cache), as in Vibrations.read
     hessian = np.asarray(rows)
     noise = float(np.linalg.norm((hessian - hessian.T) / 2, 2))  # eV/Å²
     mass = float(vib.atoms.get_masses()[vib.indices].min())  # amu
-    hbar2 = units._hbar**2 / (units._amu * 1e-20) / units._e  # ħ²/(amu Å²) in eV
-    return float(np.sqrt(noise * hbar2 / mass) / units.invcm)
+    return float(np.sqrt(noise * HBAR2 / mass) / units.invcm)
 
 
 def imaginary_mode_displacements(vib, frequencies_cm1: list[float], indices: list[int]) -> list[dict[str, Any]]:

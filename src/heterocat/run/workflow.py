@@ -766,16 +766,15 @@ def clean_relaxations_again(specs: list[TaskSpec], finished: dict[str, dict],
     ``clean_from_shift``: the largest move, Å).  It is one more clean relaxation of the surface:
     the free energies take the lowest at the level, and say where it came from.
     """
-    import numpy as np  # noqa: PLC0415
-
     from heterocat.calculate.checks import surface_shift  # noqa: PLC0415
-    from heterocat.systems import final_moments, part_indices  # noqa: PLC0415
+    from heterocat.systems import without_adsorbate  # noqa: PLC0415
 
     later = {s.structure_from for s in specs if s.kind in ("relax", "single")}
     cleans = {(s.metadata["system"], s.settings["calculator"].get("name")): s for s in specs
               if s.kind == "relax" and not s.metadata.get("adsorbate") and s.metadata.get("system") != GAS_SYSTEM
               and stage_of(s) == "final" and s.name not in later and not s.metadata.get("clean_from")}
     out: list[TaskSpec] = []
+    relaxed_clean: dict[str, Atoms] = {}  # each clean relaxation's final structure, read once
     for spec in specs:
         md = spec.metadata
         clean = cleans.get((md.get("system"), spec.settings["calculator"].get("name")))
@@ -786,21 +785,17 @@ def clean_relaxations_again(specs: list[TaskSpec], finished: dict[str, dict],
         if (result.get("status") != "done" or not result.get("converged") or result.get("flags")
                 or reference.get("status") != "done"):
             continue
+        if clean.name not in relaxed_clean:
+            relaxed_clean[clean.name] = read_structure(Path(reference["directory"]) / "final.extxyz")
         final = read_structure(Path(result["directory"]) / "final.extxyz")
         try:
-            atom, shift = surface_shift(read_structure(Path(reference["directory"]) / "final.extxyz"), final)
+            atom, shift = surface_shift(relaxed_clean[clean.name], final)
         except ValueError:
             continue
         if shift < SURFACE_MOVED:
             continue
-        surface = final.copy()
-        moments = final_moments(final)
-        del surface[part_indices(final, "adsorbate")]
-        if moments is not None and surface.get_initial_magnetic_moments().any():
-            keep = np.setdiff1d(np.arange(len(final)), part_indices(final, "adsorbate"))
-            surface.set_initial_magnetic_moments(moments[keep])  # the spin state the adsorbate left
-        folder, stage = clean.name.rsplit("/", 1)
-        name = f"{folder}/from-{result['task_hash'][:8]}-{stage}"
+        surface = without_adsorbate(final)  # in the spin state the adsorbate relaxation ended in
+        name = clean_again_task(clean.name, result["task_hash"])
         ended = result.get("site_final") or {}
         where = f"*{result.get('adsorbate_final') or md['adsorbate']} at {ended.get('id') or md.get('site', '')}"
         metadata = {**clean.metadata, "clean_from": result["task_hash"], "clean_from_shift": round(shift, 3),
@@ -811,6 +806,13 @@ def clean_relaxations_again(specs: list[TaskSpec], finished: dict[str, dict],
     return out
 
 
+def clean_again_task(clean: str, source: str) -> str:
+    """Name of the relaxation of clean task ``clean`` again from the final geometry of adsorbate
+    relaxation ``source`` (its hash): ``<surface>/clean/from-<hash8>-<stage>``."""
+    folder, stage = clean.rsplit("/", 1)
+    return f"{folder}/from-{source[:8]}-{stage}"
+
+
 def harmonic_force(frequency_cm1: float, masses, displacement) -> float:
     """Largest force (eV/Å) on an atom displaced ``displacement`` (Å, one row per atom, of ``masses``
     in amu) along a normal mode of ``frequency_cm1`` (its magnitude), in the harmonic approximation:
@@ -818,9 +820,10 @@ def harmonic_force(frequency_cm1: float, masses, displacement) -> float:
     import numpy as np  # noqa: PLC0415
     from ase import units  # noqa: PLC0415
 
+    from heterocat.calculate.tasks import HBAR2  # noqa: PLC0415
+
     hbar_omega = abs(frequency_cm1) * units.invcm  # eV
-    hbar2 = units._hbar**2 / (units._amu * 1e-20) / units._e  # ħ² in eV·amu·Å²
-    curvature = np.asarray(masses, dtype=float) * hbar_omega**2 / hbar2  # eV/Å² per atom
+    curvature = np.asarray(masses, dtype=float) * hbar_omega**2 / HBAR2  # eV/Å² per atom
     return float(np.max(curvature * np.linalg.norm(np.asarray(displacement, dtype=float), axis=1)))
 
 

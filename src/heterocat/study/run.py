@@ -30,16 +30,16 @@ def clean_geometries(plans: list, results: dict[str, dict] | None = None) -> dic
     """The task whose final structure is each surface's clean reference (what its adsorbates use);
     with ``results``, a clean relaxation of the same stage relaxed again from an adsorbate's geometry
     (``clean_again``) instead, when it finished lower: the clean reference of the free energies."""
-    from heterocat.run.workflow import clean_geometry_task  # noqa: PLC0415
+    from heterocat.run.workflow import clean_again_task, clean_geometry_task  # noqa: PLC0415
 
     out: dict[str, str] = {}
     for plan in plans:
         for surface in plan.surfaces:
             out.setdefault(surface.name, clean_geometry_task(plan, surface.name))
     for surface, name in (out.items() if results else ()):
-        folder, stage = name.rsplit("/", 1)
-        done = [(r["energy"], n) for n, r in results.items() if n.startswith(f"{folder}/from-")
-                and n.endswith(f"-{stage}") and r.get("status") == "done" and r.get("energy") is not None]
+        done = [(r["energy"], n) for n, r in results.items()
+                if r.get("status") == "done" and r.get("energy") is not None
+                and (source := r.get("metadata", {}).get("clean_from")) and n == clean_again_task(name, source)]
         first = results.get(name, {})
         if done and first.get("status") == "done" and min(done)[0] < first["energy"]:
             out[surface] = min(done)[1]
