@@ -72,7 +72,23 @@ class ResultsStore:
         turn), and ASE's ``results.db.lock`` outlives a run killed while writing, after which every
         later run waited for it for ever."""
         self.workdir.mkdir(parents=True, exist_ok=True)
+        if not self.path.exists():
+            self._create()
         return connect(self.path, type="db", use_lock_file=False)
+
+    def _create(self) -> None:
+        """Make the empty database under another name, then link it into place: ASE creates its
+        tables and then writes their version in two steps, and a second worker that opened the
+        database between them failed to read it (``'NoneType' object is not subscriptable``)."""
+        new = self.path.with_name(f".{self.path.name}.{os.getpid()}.new")
+        try:
+            with connect(new, type="db", use_lock_file=False) as db:
+                db.count()  # creates the tables and their version
+            os.link(new, self.path)  # atomic; fails if another process made it first
+        except FileExistsError:
+            pass
+        finally:
+            new.unlink(missing_ok=True)
 
     def add(self, task_dir: str | os.PathLike) -> None:
         """Index one finished task folder (replacing an older row of the same task)."""

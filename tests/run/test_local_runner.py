@@ -32,7 +32,8 @@ def test_two_workers_with_dependencies_lose_nothing(tmp_path):
     specs.append(TaskSpec(name="h2-after", kind="single", settings=load_settings("ci", assignments=["calculator.ecut=260"]),
                           structure_from="h2-relax"))
     results = run_local(specs, tmp_path / "w", workers=2, progress=False)
-    assert all(r["status"] == "done" and r["ran"] for r in results.values())
+    assert all(r["status"] == "done" and r["ran"] for r in results.values()), {
+        name: (r["status"], r.get("reason")) for name, r in results.items()}
     rows = ResultsStore(tmp_path / "w").rows()
     assert len(rows) == 6 and len({r["task_hash"] for r in rows}) == 6
     energies = {r["site"]: r["energy"] for r in rows if r["task"] == "single" and r["site"]}
@@ -257,3 +258,29 @@ def test_status_says_how_far_a_vibration_task_got(tmp_path):
     (row,) = task_status(tmp_path)
     assert row["reason"] == "relaxed on the vibration grid (3 steps); 2 displacements done"
     assert row["displacements_done"] == 2 and row["regrid_done"]
+
+
+
+def _open_store_at(workdir: str, barrier, counts) -> None:
+    barrier.wait()
+    with ResultsStore(workdir)._connect() as db:
+        counts.put(db.count())
+
+
+def test_workers_that_open_a_new_store_together_all_read_it(tmp_path):
+    """ASE writes a new database's tables, then their version: a second worker that opened it
+    between the two could not read it (CI failure of the fourteenth session, 1 run in 30)."""
+    import multiprocessing  # noqa: PLC0415
+
+    context = multiprocessing.get_context("fork")
+    for k in range(20):
+        barrier, counts = context.Barrier(4), context.Queue()
+        workers = [context.Process(target=_open_store_at, args=(str(tmp_path / f"w{k}"), barrier, counts))
+                   for _ in range(4)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join(60)
+        assert [w.exitcode for w in workers] == [0, 0, 0, 0]
+        assert sorted(counts.get(timeout=5) for _ in workers) == [0, 0, 0, 0]
+    assert not list(tmp_path.glob("w*/.results.db.*"))  # no temporary database left behind
