@@ -174,6 +174,21 @@ def test_surface_changed_only_with_an_adsorbate(supported):
     assert inspect(atoms, clean)["flags"] == []
 
 
+def test_a_surface_change_split_over_two_stages_is_seen_against_the_placement(supported):
+    """A relaxation after its pre-relaxation starts from where the pre-relaxation ended: the cluster
+    lifted 1 Å off the support by each stage is within the test's cushion each time, 2 Å is not."""
+    atoms, enumeration = supported
+    with_h = place_adsorbate(atoms, next(s for s in enumeration.sites if s.region == "cluster"), "H")
+    moving = np.r_[part_indices(with_h, "cluster"), part_indices(with_h, "adsorbate")]
+    stages = [with_h.copy() for _ in range(3)]
+    for k, stage in enumerate(stages):
+        stage.positions[moving, 2] += 1.0 * k
+    assert inspect(stages[0], stages[1], adsorbate="H")["flags"] == []
+    assert inspect(stages[1], stages[2], adsorbate="H")["flags"] == []
+    out = inspect(stages[1], stages[2], adsorbate="H", placed=stages[0])
+    assert _names(out) == {"surface changed"}
+
+
 def test_intercalated_means_under_the_surface_layer_not_on_a_fixed_support(supported):
     """With the support fixed whole (the campaign's fix = "support"), water on a support Ni next to
     the cluster and H at the interface are kept; an H pushed under the support's top layer is not."""

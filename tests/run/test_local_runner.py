@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from ase.io import write
@@ -284,3 +285,38 @@ def test_workers_that_open_a_new_store_together_all_read_it(tmp_path):
         assert [w.exitcode for w in workers] == [0, 0, 0, 0]
         assert sorted(counts.get(timeout=5) for _ in workers) == [0, 0, 0, 0]
     assert not list(tmp_path.glob("w*/.results.db.*"))  # no temporary database left behind
+
+
+def test_a_relaxation_after_another_keeps_where_its_adsorbate_was_placed(tmp_path):
+    """A task that starts from another's final structure records, as ``placed_on``, the input of the
+    first task of the chain (its surface-change reference); ``heterocat check`` finds it again for a
+    store that did not record it."""
+    from heterocat.build import metal_slab
+    from heterocat.io import read_json, read_structure, write_json
+    from heterocat.run.check import recheck
+    from heterocat.sites import find_sites
+    from heterocat.sites.adsorbates import place_adsorbate
+
+    clean = metal_slab("Pt", size=(2, 2, 3), vacuum=6.0, fixed_layers=1)
+    slab = place_adsorbate(clean, next(s for s in find_sites(clean).sites if s.kind == "fcc"), "H")
+    write(tmp_path / "placed.extxyz", slab)
+    emt = ['calculator.name="emt"']
+    specs = [TaskSpec("pre", "relax", load_settings("ci", assignments=[*emt, "relax.fmax=0.3"]),
+                      structure=str(tmp_path / "placed.extxyz"), metadata={"system": "Pt(111)", "adsorbate": "H"}),
+             TaskSpec("relax", "relax", load_settings("ci", assignments=[*emt, "relax.fmax=0.02"]),
+                      structure_from="pre", metadata={"system": "Pt(111)", "adsorbate": "H"}),
+             TaskSpec("vib", "vib", load_settings("ci", assignments=emt), structure_from="relax", indices=[len(slab) - 1],
+                      metadata={"system": "Pt(111)", "adsorbate": "H"})]
+    workdir = tmp_path / "w"
+    results = run_local(specs, workdir, progress=False)
+    first = f"tasks/relax/{results['pre']['task_hash']}/input.extxyz"
+    assert "placed_on" not in results["pre"]["metadata"]
+    assert results["relax"]["metadata"]["placed_on"] == results["vib"]["metadata"]["placed_on"] == first
+    assert read_structure(workdir / first).positions == pytest.approx(slab.positions)
+    # a store of an older heterocat: the relaxation after the pre-relaxation does not name it
+    path = Path(results["relax"]["directory"]) / "result.json"
+    record = read_json(path)
+    del record["metadata"]["placed_on"]
+    write_json(path, record)
+    recheck(workdir)
+    assert read_json(path)["metadata"]["placed_on"] == first

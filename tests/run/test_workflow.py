@@ -654,6 +654,9 @@ def test_a_relaxation_that_stops_on_a_saddle_point_is_relaxed_again_off_it(tmp_p
         relax = results[bridge + f"escape-{word}-relax"]
         assert relax["status"] == "done" and relax["converged"]
         assert relax["metadata"]["escape"] == {"plus": "+", "minus": "-"}[word]
+        # its surface-change reference is where H was placed on the bridge, not the saddle's geometry
+        first = results[bridge + "relax"]
+        assert relax["metadata"]["placed_on"] == f"tasks/relax/{first['task_hash']}/input.extxyz"
         ends[relax["site_final"]["label"]] = relax["energy"]
         assert min(results[bridge + f"escape-{word}-vib-dft"]["frequencies_cm1"]) > 0
     assert set(ends) == {"fcc", "hcp"}

@@ -240,7 +240,7 @@ def spin_moments(atoms: Atoms, magmoms: list[float] | np.ndarray | None) -> np.n
 
 def inspect(initial: Atoms, final: Atoms, *, adsorbate: str = "", relaxation: bool = True,
             magmoms: np.ndarray | None = None, enumeration: SiteEnumeration | None = None,
-            start: tuple[str, list[int]] | None = None) -> dict[str, Any]:
+            start: tuple[str, list[int]] | None = None, placed: Atoms | None = None) -> dict[str, Any]:
     """All checks of one finished calculation, and what its result is.
 
     Parameters
@@ -258,6 +258,11 @@ def inspect(initial: Atoms, final: Atoms, *, adsorbate: str = "", relaxation: bo
         Sites of the structure the adsorbate was placed on, to name the final site.
     start : (str, list of int), optional
         Id and atoms of the site it was placed on (names the final site without an enumeration).
+    placed : Atoms, optional
+        The structure the adsorbate was placed in, when this calculation continues another
+        (a relaxation after its pre-relaxation): its surface is the reference of the
+        surface-change test instead of ``initial``'s, so that a change split over the stages
+        is seen.
 
     Returns
     -------
@@ -274,20 +279,23 @@ def inspect(initial: Atoms, final: Atoms, *, adsorbate: str = "", relaxation: bo
         bonds = connectivity(final)  # one bond matrix for the intercalation test and the final site
         flags = species_flags + desorption_check(final) + intercalation_check(final, bonds) + flags
         if relaxation:
-            flags += surface_change_check(initial, final)
+            same = placed is not None and placed.get_chemical_symbols() == initial.get_chemical_symbols()
+            flags += surface_change_check(placed if same else initial, final)
         out.update(adsorbate_final=species, site_final=identify_site(final, enumeration, bonds, start=start))
     out["flags"] = flags
     return out
 
 
 def check_record(record: dict[str, Any], initial: Atoms, final: Atoms,
-                 enumeration: SiteEnumeration | None = None) -> dict[str, Any]:
+                 enumeration: SiteEnumeration | None = None, placed: Atoms | None = None) -> dict[str, Any]:
     """The check fields of one finished task's result record (``result.json``).
 
     Relaxations and single points are checked (a single point cannot have moved, so
     no surface change is looked for); vibrations and failed tasks get no flags.  The
     spin check runs for DFT results only (MLIPs predict no spin signs).  Adds
     ``site_start`` and ``adsorbate_start``: what was placed, from the task's metadata.
+    ``placed``: the structure the adsorbate was placed in when the task continues another
+    (:func:`inspect`).
     """
     if record.get("task") == "vib" or record.get("status") != "done":
         return {"flags": []}
@@ -296,7 +304,8 @@ def check_record(record: dict[str, Any], initial: Atoms, final: Atoms,
     magmoms = spin_moments(final, record.get("magmoms")) if dft else None
     out = inspect(initial, final, adsorbate=str(metadata.get("adsorbate", "")),
                   relaxation=record.get("task") == "relax", magmoms=magmoms, enumeration=enumeration,
-                  start=(str(metadata.get("site", "")), list(metadata.get("site_indices") or [])))
+                  start=(str(metadata.get("site", "")), list(metadata.get("site_indices") or [])),
+                  placed=placed)
     if "site_final" in out:
         out.update(site_start=str(metadata.get("site", "")), adsorbate_start=str(metadata.get("adsorbate", "")))
     return out

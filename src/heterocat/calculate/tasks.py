@@ -1240,9 +1240,18 @@ def _execute(atoms: Atoms, kind: str, settings: dict, directory: Path, hash_: st
     record.update(out)
     record.update(status="done", wall_time=round(time.time() - start, 3))
     final = read_structure(directory / "final.extxyz") if kind != "vib" else atoms
-    record.update(check_record(record, atoms, final, task_enumeration(directory, metadata)))
+    record.update(check_record(record, atoms, final, task_enumeration(directory, metadata),
+                               placed_structure(directory, metadata)))
     write_json(directory / RESULT, record)
     return record
+
+
+def placed_structure(directory: Path, metadata: dict) -> Atoms | None:
+    """The structure a task's adsorbate was placed in when the task continues another's
+    (``metadata['placed_on']``, relative to the work directory that holds ``directory``), or None."""
+    name = metadata.get("placed_on")
+    path = directory.parents[2] / name if name else None
+    return read_structure(path) if path is not None and path.exists() else None
 
 
 def task_enumeration(directory: Path, metadata: dict):

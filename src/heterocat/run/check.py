@@ -8,7 +8,10 @@ last frames of its trajectory) and its recorded moments go through
 (atomically) when the flags, final site or species changed, and the index is
 rebuilt.  A store made before the site enumeration was kept in the work directory
 gets it from the input structure of its clean-surface relaxation (the built model),
-enumerated again and kept in ``WORKDIR/sites/``.
+enumerated again and kept in ``WORKDIR/sites/``.  A task that continues another (a relaxation after
+its pre-relaxation) is compared for surface changes with the structure the adsorbate was placed in,
+the first task's input; a store made before tasks recorded it (``placed_on``) gets it by matching
+each task's input with the other relaxations' final structures.
 """
 
 from __future__ import annotations
@@ -17,10 +20,13 @@ import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from heterocat.calculate.checks import check_record
-from heterocat.calculate.tasks import RESULT, task_enumeration
+from heterocat.calculate.tasks import RESULT, placed_structure, task_enumeration
 from heterocat.errors import HeterocatError
 from heterocat.io import read_json, read_structure, write_json
+from heterocat.run.local import placed_on
 from heterocat.run.workflow import GAS_SYSTEM
 from heterocat.sites.records import SiteEnumeration
 from heterocat.store import ResultsStore
@@ -37,6 +43,35 @@ def _clean_inputs(records: list[tuple[Path, dict]]) -> dict[str, Path]:
         md = record.get("metadata", {})
         if record.get("task") == "relax" and md.get("system") and not md.get("adsorbate"):
             out.setdefault(str(md["system"]), directory / "input.extxyz")
+    return out
+
+
+def _placed_on(records: list[tuple[Path, dict]]) -> dict[Path, str]:
+    """``placed_on`` (:func:`heterocat.run.local.placed_on`) of each finished task whose input is
+    another finished relaxation's final structure and whose metadata does not name it (a store of an
+    older heterocat): found by comparing the structures."""
+    def key(path: Path) -> bytes | None:
+        if not path.exists():
+            return None
+        atoms = read_structure(path)
+        return "".join(atoms.get_chemical_symbols()).encode() + np.round(atoms.positions, 4).tobytes()
+
+    relaxed = {key(d / "final.extxyz"): (d, r) for d, r in records
+               if r.get("task") == "relax" and r.get("status") == "done"}
+    relaxed.pop(None, None)
+    before = {d: relaxed.get(key(d / "input.extxyz")) for d, r in records if r.get("status") == "done"}
+    out: dict[Path, str] = {}
+
+    def resolve(directory: Path) -> str | None:  # the first task of the chain's input
+        if directory not in out and before.get(directory) and before[directory][0] != directory:
+            earlier, record = before[directory]
+            out[directory] = (record.get("metadata") or {}).get("placed_on") or resolve(earlier) \
+                or placed_on(record)
+        return out.get(directory)
+
+    for directory, record in records:
+        if not (record.get("metadata") or {}).get("placed_on"):
+            resolve(directory)
     return out
 
 
@@ -69,6 +104,7 @@ def recheck(workdir: str | os.PathLike) -> list[dict[str, Any]]:
     if not records:
         raise HeterocatError(f"no finished tasks in {workdir}")
     clean_inputs = _clean_inputs(records)
+    placed = _placed_on(records)
     cache: dict[str, SiteEnumeration | None] = {}
     rows = []
     for directory, record in records:
@@ -78,12 +114,15 @@ def recheck(workdir: str | os.PathLike) -> list[dict[str, Any]]:
         if record.get("task") == "vib" or record.get("status") != "done":
             continue
         md = record.get("metadata", {})
+        if directory in placed and not md.get("placed_on"):  # a task of an older heterocat continuing another
+            md = record["metadata"] = {**md, "placed_on": placed[directory]}
         initial = read_structure(directory / "input.extxyz")
         final_path = directory / "final.extxyz"
         final = read_structure(final_path) if final_path.exists() else initial
-        update = check_record(record, initial, final, _enumeration(workdir, directory, md, clean_inputs, cache))
+        update = check_record(record, initial, final, _enumeration(workdir, directory, md, clean_inputs, cache),
+                              placed_structure(directory, md))
         changed = any(record.get(k) != update.get(k) for k in CHECK_FIELDS)
-        if changed:
+        if changed or directory in placed:
             write_json(directory / RESULT, {**{k: v for k, v in record.items() if k not in CHECK_FIELDS}, **update})
         rows.append(_summary(record, update, changed))
     ResultsStore(workdir).rebuild()

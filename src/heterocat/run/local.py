@@ -138,6 +138,22 @@ def _task_options(spec: dict, retry_failed: bool, gpts: list[int] | None, ghosts
             "outputs": tuple(spec.get("outputs") or ()), "gpts": tuple(gpts) if gpts else None}
 
 
+def placed_on(before: dict) -> str:
+    """Where the adsorbate of a task that starts from ``before``'s final structure was placed (the
+    ``placed_on`` of a task's metadata: a structure file relative to the work directory):
+    where ``before``'s was, else ``before``'s input.  The surface-change test of the task compares
+    with it (:func:`heterocat.calculate.checks.inspect`), so that a change split over a
+    pre-relaxation and the relaxation after it is seen whole."""
+    return (before.get("metadata") or {}).get("placed_on") \
+        or "/".join((*Path(before["directory"]).parts[-3:], "input.extxyz"))
+
+
+def with_placed_on(metadata: dict, before: dict | None) -> dict:
+    """``metadata`` with ``placed_on`` when its task starts from ``before``'s final structure (and
+    keeps its surface: a task whose surface was replaced, ``substrate_from``, passes None)."""
+    return {**metadata, "placed_on": placed_on(before)} if before else metadata
+
+
 def _returned(result: dict) -> dict:
     """A result as a worker returns it (without the large arrays)."""
     return {k: v for k, v in result.items() if k not in ("forces", "magmoms")}
@@ -148,7 +164,8 @@ def _run_one(spec: dict, inputs: dict, workdir: str, retry_failed: bool) -> dict
 
     try:
         atoms, ghosts = task_atoms(spec, inputs["structure"], inputs["substrate"], inputs["moments"])
-        result = run_task(atoms, spec["kind"], spec["settings"], workdir, metadata=spec["metadata"],
+        result = run_task(atoms, spec["kind"], spec["settings"], workdir,
+                          metadata=with_placed_on(spec["metadata"], inputs["before"]),
                           hessian=inputs["hessian"], **_task_options(spec, retry_failed, inputs["gpts"], ghosts))
     except HeterocatError as err:
         return {"status": "failed", "reason": str(err), "ran": False}
@@ -256,8 +273,11 @@ def run_local(specs: list[TaskSpec], workdir: str | os.PathLike, *, workers: int
 
 def _inputs(spec: TaskSpec, results: dict[str, dict]) -> dict[str, Any]:
     """A ready task's files from the tasks it depends on: ``structure``, ``substrate`` and
-    ``moments`` (final structures), ``hessian`` (a BFGS state), and its grid ``gpts``."""
+    ``moments`` (final structures), ``hessian`` (a BFGS state), its grid ``gpts``, and ``before``: the
+    result of the task it continues (``structure_from``, unless its surface is replaced)."""
+    continues = spec.structure_from and not spec.substrate_from
     return {"structure": _file_of(results, spec.structure_from, "final.extxyz") or spec.structure,
+            "before": results[spec.structure_from] if continues else None,
             "gpts": results[spec.gpts_from].get("coarse_grid") if spec.gpts_from else None,
             "substrate": _file_of(results, spec.substrate_from, "final.extxyz"),
             "moments": _file_of(results, spec.moments_from, "final.extxyz"),

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from heterocat.errors import HeterocatError
-from heterocat.run.local import TaskSpec
+from heterocat.run.local import TaskSpec, with_placed_on
 
 SPEC = "spec.json"
 DONE = "done.json"
@@ -85,7 +85,10 @@ def run_spec(path: str | Path) -> dict[str, Any]:
                             for key in ("substrate_from", "moments_from")))
     hessian = Path(structure_of(spec, workdir, "hessian_from")).with_name("optimizer.json") \
         if spec.get("hessian_from") else None
-    result = run_task(atoms, spec["kind"], spec["settings"], workdir, metadata=spec.get("metadata") or {},
+    before = finished(workdir, spec["structure_from"]) \
+        if spec.get("structure_from") and not spec.get("substrate_from") else None
+    result = run_task(atoms, spec["kind"], spec["settings"], workdir,
+                      metadata=with_placed_on(spec.get("metadata") or {}, before),
                       indices=spec.get("indices"), hessian=hessian)
     if result["status"] == "done":
         write_json(Path(path).parent / DONE, {k: result[k] for k in DONE_KEYS if k in result})

@@ -41,7 +41,7 @@ from ase import Atoms
 
 from heterocat.errors import HeterocatError
 from heterocat.io import read_structure, write_structure
-from heterocat.run.local import TaskSpec
+from heterocat.run.local import TaskSpec, placed_on
 
 STRATEGIES = ("dft", "mlip+dft", "screen", "mlip")
 DFT_STAGES = ("single", "relax")
@@ -731,6 +731,7 @@ def saddle_escapes(specs: list[TaskSpec], finished: dict[str, dict], workdir: st
             start = saddle.copy()
             start.positions[result["indices"]] += step * (1 if sign == "+" else -1)
             md = {**vib.metadata, "escape": sign, "escaped_from": result["task_hash"],
+                  **({"placed_on": placed_on(finished[energy.name])} if energy.name in finished else {}),
                   "strategy": f"{energy.metadata.get('strategy', '')} + off a saddle point "
                               f"({modes[0]['frequency_cm1']:.0f} cm-1, {sign})"}
             relax = TaskSpec(f"{base}escape-{word}-relax", "relax", settings,
