@@ -94,9 +94,11 @@ def test_a_file_of_published_values_serves_several_studies_each_its_own_surfaces
     demo, paper = load_study(ROOT / "workflows" / "demo.toml"), load_study(ROOT / "workflows" / "paper.toml")
     campaign = load_study(ROOT / "workflows" / "nio_ru13_dft.toml")
     assert len(demo.references) == len(paper.references) == 14 and demo.references == paper.references
-    assert len(campaign.references) == 6 and {r.system for r in campaign.references} == {"NiO(100)/Ru13"}
-    bottom = [r.value for r in campaign.references if r.site == "Ru-Bottom"]
-    assert bottom == [-1.39]
+    # its second model of the same catalyst (another Ru13 isomer) is set beside the same 6 (compare_as)
+    assert len(campaign.references) == 12
+    assert {r.system for r in campaign.references} == {"NiO(100)/Ru13", "NiO(100)/Ru13 GPAW isomer"}
+    bottom = [(r.system, r.value) for r in campaign.references if r.site == "Ru-Bottom"]
+    assert sorted(bottom) == [("NiO(100)/Ru13", -1.39), ("NiO(100)/Ru13 GPAW isomer", -1.39)]
     (tmp_path / "s.extxyz").write_text((ROOT / "structures" / "ru0001_small.extxyz").read_text())
     (tmp_path / "values.toml").write_text(
         '[[reference]]\nsystem = "Ru(0001)"\nquantity = "dG(*H)"\nvalue = -0.32\nsource = "paper"\n'

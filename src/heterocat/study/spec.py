@@ -64,7 +64,8 @@ STUDY_KEYS = {"name": str, "preset": str, "set": list, "strategy": str, "mlip": 
               "pathway": list, "reference": list, "references": str, "description": str}
 SURFACE_KEYS = {"name": str, "structure": str, "sites": str, "strategy": str, "prescreen": int,
                 "relaxed_start": bool, "kpt_density": (int, float), "settings": dict, "labels": list, "regions": list,
-                "work_function": bool, "charge_difference": bool, "fix": str, "support": str, "prerelax": dict}
+                "work_function": bool, "charge_difference": bool, "fix": str, "support": str, "prerelax": dict,
+                "compare_as": str}
 #: what a surface's ``fix`` may name: "" (the constraints of its structure file) or a part to fix whole
 FIXES = ("", "support")
 PATHWAY_KEYS = {"name": str, "adsorbates": list, "regions": list, "group_by": str}
@@ -114,6 +115,9 @@ class SurfaceSpec:
     #: settings over this surface's for a cheaper GPAW relaxation before each of its GPAW relaxations
     #: (e.g. {"calculator": {"basis": "sz(dzp)"}}); the energies are those of the relaxation that follows
     prerelax: dict | None = None
+    #: the system of the published values (``references``) this surface is set beside: another model
+    #: of the same catalyst (e.g. another isomer of its cluster); "" for its own name
+    compare_as: str = ""
 
 
 @dataclass
@@ -378,7 +382,9 @@ def load_study(path: str | Path) -> Study:
         names = {t.name for t in surfaces}
         shared = reference_file(_path(base, data.pop("references"), "references"))
         own = {(r.system, r.quantity, r.site) for r in references}  # the study's own tables win
-        references = [r for r in shared if r.system in names and (r.system, r.quantity, r.site) not in own] + references
+        alias = {t.name: t.compare_as or t.name for t in surfaces}
+        shared = [replace(r, system=name) for name, model in alias.items() for r in shared if r.system == model]
+        references = [r for r in shared if (r.system, r.quantity, r.site) not in own] + references
     preset = data.get("preset", "fast")
     if preset.endswith(".toml"):
         data["preset"] = _path(base, preset, "preset")
