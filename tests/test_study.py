@@ -350,3 +350,48 @@ def test_the_study_summary_prints_each_work_function_with_its_notes():
     lines = electronic_text(doc)
     assert "Phi top 5.107  bottom 3.600" in lines[1]
     assert lines[-1].strip() == "note: " + doc["work_functions"]["CuCo2O4(100)"]["notes"][0]
+
+
+def test_two_models_of_one_catalyst_say_which_clean_surface_is_lower(tmp_path):
+    """A Pt adatom on Pt(111) held on a bridge by symmetry (EMT) and the same adatom in a hollow:
+    two models of one catalyst (``compare_as``).  The free energies of the bridge model say that its
+    clean reference is 0.156 eV above the hollow model's; the hollow model gets no such note."""
+    from ase.build import add_adsorbate
+
+    from heterocat.build import metal_slab
+    from heterocat.io import write_structure
+
+    slab = metal_slab("Pt", size=(3, 3, 3), vacuum=7.0, fixed_layers=1)
+    bridge, hollow = slab.copy(), slab.copy()
+    add_adsorbate(bridge, "Pt", 2.0, "bridge")
+    add_adsorbate(hollow, "Pt", 2.0, "fcc")
+    write_structure(tmp_path / "bridge.extxyz", bridge)
+    write_structure(tmp_path / "hollow.extxyz", hollow)
+    (tmp_path / "study.toml").write_text('''
+preset = "ci"
+set = ["calculator.name=emt", "relax.fmax=0.01", "relax.steps=300"]
+strategy = "dft"
+clean_again = false
+
+[[surface]]
+name = "Pt adatom"
+structure = "bridge.extxyz"
+labels = ["fcc"]
+
+[[surface]]
+name = "Pt adatom, hollow"
+compare_as = "Pt adatom"
+structure = "hollow.extxyz"
+labels = ["fcc"]
+
+[[pathway]]
+name = "her"
+''')
+    run = _heterocat("study", "run", "study.toml", "--workdir", "w", "--json", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-2000:]
+    out = _heterocat("study", "freeenergy", "study.toml", "--workdir", "w", "--json", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
+    notes = [n for n in json.loads(out.stdout)["notes"] if "another model of" in n]
+    assert len(notes) == 1 and notes[0].startswith("Pt adatom: its clean reference")
+    above = float(notes[0].split(" is ")[1].split(" eV")[0])
+    assert 0.1 < above < 0.2  # the bridge is a saddle point between two hollows

@@ -257,6 +257,30 @@ def far_from_minimum_note(row: dict) -> str | None:
             f"> {FAR_FROM_MINIMUM_FMAX:g}; geometry from {row.get('strategy') or 'another method'})")
 
 
+def other_model_notes(clean: dict[str, dict | None], models: dict[str, str]) -> list[str]:
+    """Where two surfaces model one catalyst (``models``: surface -> the catalyst it models, a study's
+    ``compare_as``), e.g. two isomers of its cluster: a note for each whose clean reference (``clean``,
+    the rows the adsorption energies use) lies above another's of the same atoms at the same level,
+    since its adsorption energies are then measured against a clean surface that is not the lowest
+    found."""
+    out = []
+    for system, row in sorted(clean.items()):
+        if row is None:
+            continue
+        peers = [(other, r) for other, r in clean.items() if other != system and r is not None
+                 and models.get(other, other) == models.get(system, system) and r["formula"] == row["formula"]
+                 and r.get("level_id", "") == row.get("level_id", "")]
+        if not peers:
+            continue
+        lowest, low = min(peers, key=lambda p: p[1]["energy"])
+        if low["energy"] < row["energy"]:
+            out.append(f"{system}: its clean reference ({row['task_hash'][:8]}) is "
+                       f"{row['energy'] - low['energy']:+.3f} eV above that of {lowest} ({low['task_hash'][:8]}), "
+                       f"another model of {models.get(system, system)} at the same level: its adsorption "
+                       "energies are measured against a clean surface that is not the lowest found")
+    return out
+
+
 def clean_again_notes(system: str, rows: list[dict]) -> list[str]:
     """What each clean relaxation from an adsorbate's final geometry found (``rows``: the surface's
     final energies at one level; see :func:`heterocat.run.workflow.clean_relaxations_again`): lower
@@ -620,7 +644,8 @@ def system_methods(rows: list[dict], method: str | dict[str, str] = "auto",
 
 def free_energies(workdir: str | os.PathLike, *, temperature: float = 298.15, accept_flagged: bool = False,
                   cutoff_cm1: float = 50.0, U: float = 0.0,
-                  method: str | dict[str, str] = "auto", n2h4_state: str = "gas") -> FreeEnergyReport:
+                  method: str | dict[str, str] = "auto", n2h4_state: str = "gas",
+                  models: dict[str, str] | None = None) -> FreeEnergyReport:
     """Adsorption free energies and pathway analyses from everything stored in ``workdir``.
 
     Each surface's free energies use energies of one ``method`` only (``dft``,
@@ -628,6 +653,7 @@ def free_energies(workdir: str | os.PathLike, *, temperature: float = 298.15, ac
     references of the same method; ZPE/TS may come from vibrations of another
     method, and then say so.  ``n2h4_state`` is the reference state of hydrazine:
     ``gas`` (1 bar), ``liquid`` or ``aqueous`` (see :func:`reference_state_shift`).
+    ``models``: the catalyst each surface models, where two model one (:func:`other_model_notes`).
     """
     if not (math.isfinite(temperature) and temperature > 0):
         raise HeterocatError(f"temperature must be above 0 K, got {temperature:g} K")
@@ -690,6 +716,7 @@ def free_energies(workdir: str | os.PathLike, *, temperature: float = 298.15, ac
     sites: list[SiteValue] = []
     systems = sorted(s for s in methods if s != GAS_SYSTEM and relaxed[s])
     clean = {s: relaxed[s].get((s, "", "")) for s in systems}
+    notes += other_model_notes(clean, models or {})
     for system in systems:
         for (sys_, adsorbate, site), row in sorted(relaxed[system].items()):
             if sys_ != system or not adsorbate:

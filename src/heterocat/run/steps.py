@@ -239,7 +239,7 @@ def charge_difference_text(result: Any, figures: list[str]) -> str:
 
 def free_energy_step(workdir: str | os.PathLike, *, temperature: float = 298.15, accept_flagged: bool = False,
                      U: float = 0.0, method: str | dict[str, str] = "auto",
-                     n2h4_state: str = "gas") -> tuple[Any, dict]:
+                     n2h4_state: str = "gas", models: dict[str, str] | None = None) -> tuple[Any, dict]:
     """Free energies, pathways and their figures (HER, dG bars, HzOR at 0 and U_L) from the store."""
     from heterocat.analyse.freeenergy import free_energies  # noqa: PLC0415
     from heterocat.analyse.path import analyse_steps  # noqa: PLC0415
@@ -249,7 +249,7 @@ def free_energy_step(workdir: str | os.PathLike, *, temperature: float = 298.15,
     if not Path(workdir).is_dir():
         raise HeterocatError(f"no work directory {workdir}")
     report = free_energies(workdir, temperature=temperature, accept_flagged=accept_flagged, U=U, method=method,
-                           n2h4_state=n2h4_state)
+                           n2h4_state=n2h4_state, models=models)
     figdir = Path(workdir) / "figures"
     figures: list[str] = []
     h_sites = [v for v in report.sites if v.adsorbate == "H"]

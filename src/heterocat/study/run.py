@@ -147,7 +147,8 @@ def study_free_energies(study: Study, workdir: str | os.PathLike) -> tuple[Any, 
 
     if not study.pathways:
         return None, {"figures": []}
-    return free_energy_step(workdir, method=methods(study))
+    models = {s.name: s.compare_as for s in study.surfaces if s.compare_as}
+    return free_energy_step(workdir, method=methods(study), models=models)
 
 
 def run_study(study: Study, workdir: str | os.PathLike, *, workers: int = 1, only: list[str] | None = None,

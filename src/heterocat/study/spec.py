@@ -379,7 +379,6 @@ def load_study(path: str | Path) -> Study:
     pathways = [_pathway(t, k) for k, t in enumerate(data.pop("pathway", []))]
     references = [_reference(t, k) for k, t in enumerate(data.pop("reference", []))]
     if "references" in data:
-        names = {t.name for t in surfaces}
         shared = reference_file(_path(base, data.pop("references"), "references"))
         own = {(r.system, r.quantity, r.site) for r in references}  # the study's own tables win
         alias = {t.name: t.compare_as or t.name for t in surfaces}
