@@ -770,3 +770,30 @@ def test_harmonic_force_matches_the_force_after_a_small_step_along_a_mode(tmp_pa
     expected = harmonic_force(energies[stretch].real / units.invcm, h2.get_masses(), step)
     h2.positions += step
     assert np.linalg.norm(h2.get_forces(), axis=1).max() == pytest.approx(expected, rel=0.02)
+
+
+def test_a_clean_model_at_a_gpaw_minimum_starts_its_gpaw_relaxation_from_its_own_file(tmp_path, pt_slab):
+    """``clean_start = "structure"``: under the screen, the clean surface's GPAW pre-relaxation and
+    relaxation start from the structure file (a GPAW minimum an MLIP would leave), not from the MLIP's
+    relaxation; the adsorbates are still screened on the MLIP's clean surface and relaxed by GPAW on
+    the GPAW clean.  The default ("mlip") starts from the MLIP's relaxation."""
+    from heterocat.study.spec import load_study
+
+    s = load_settings("ci")
+    mlip = load_settings("ci", assignments=['calculator.name="emt"'])
+    for start in ("structure", "mlip"):
+        surface = Surface("Pt(111)", pt_slab, prerelax={"relax": {"fmax": 0.1}}, relaxed_start=True, clean_start=start)
+        plan = Plan([surface], ["H"], ["H2"], strategy="screen", dft_stage="relax")
+        specs = {x.name: x for x in plan_all([plan], s, mlip, tmp_path / start)}
+        pre, final = specs["Pt111/clean/dft-prerelax"], specs["Pt111/clean/dft-relax"]
+        assert final.structure_from == pre.name
+        if start == "structure":
+            assert pre.structure is not None and pre.structure_from is None
+            assert read_structure(pre.structure).positions == pytest.approx(read_structure(pt_slab).positions)
+            assert final.metadata["strategy"] == "structure + dft relax"
+        else:
+            assert pre.structure_from == "Pt111/clean/mlip-relax"
+    (tmp_path / "s.extxyz").write_text(Path(pt_slab).read_text())
+    (tmp_path / "study.toml").write_text('[[surface]]\nname = "x"\nstructure = "s.extxyz"\nclean_start = "gpaw"\n')
+    with pytest.raises(HeterocatError, match="clean_start must be one of 'mlip', 'structure', got 'gpaw'"):
+        load_study(tmp_path / "study.toml")

@@ -89,6 +89,15 @@ class Surface:
     #: settings merged over this surface's for a cheaper GPAW relaxation (stage ``prerelax``, e.g. a
     #: single-zeta basis) from which each of its GPAW relaxations starts; None: none
     prerelax: dict | None = None
+    #: where the GPAW stage of the clean surface starts after an MLIP relaxation (strategies screen and
+    #: mlip+dft): "mlip", that relaxation's geometry; "structure", the structure file itself, for a
+    #: model already at a GPAW minimum that the MLIP would leave (its adsorbates are still screened
+    #: on the MLIP's clean surface)
+    clean_start: str = "mlip"
+
+
+#: what a surface's ``clean_start`` may name
+CLEAN_STARTS = ("mlip", "structure")
 
 
 def surface_structure(surface: Surface) -> Atoms:
@@ -527,7 +536,9 @@ def _candidate_tasks(plan: Plan, md: dict, structure: str, strategy: str, dft: d
     out = [first]
     energy = first
     if strategy == "mlip+dft" or (strategy == "screen" and (is_gas or not md["adsorbate"])):
-        *pre, energy = dft_stage_tasks(plan, md, first.name, dft, "mlip-relax + dft")
+        own = not is_gas and not md["adsorbate"] and _surface(plan, md["system"]).clean_start == "structure"
+        *pre, energy = dft_stage_tasks(plan, md, first.name, dft, "structure + dft" if own else "mlip-relax + dft",
+                                       structure=structure if own else None)
         if energy.kind == "single" and not is_gas and not md["adsorbate"]:
             energy.outputs = list(_surface(plan, md["system"]).clean_outputs)
         out += [*pre, energy]
@@ -546,7 +557,7 @@ def _candidate_tasks(plan: Plan, md: dict, structure: str, strategy: str, dft: d
 
 
 def dft_stage_tasks(plan: Plan, md: dict, mlip_relaxation: str, dft: dict, strategy: str,
-                    stem: str = "dft-") -> list[TaskSpec]:
+                    stem: str = "dft-", structure: str | None = None) -> list[TaskSpec]:
     """The GPAW tasks on an MLIP relaxation's geometry, the energy last: a single point, or with
     ``plan.dft_stage == "relax"`` a relaxation from it (``strategy`` labels the result, with `` relax``
     added), after the surface's pre-relaxation if it has one.  On a ``relaxed_start`` surface an
@@ -555,10 +566,12 @@ def dft_stage_tasks(plan: Plan, md: dict, mlip_relaxation: str, dft: dict, strat
     (:func:`~heterocat.sites.adsorbates.transplant`): the cluster starts in the clean reference's
     basin instead of relaxing again from the MLIP's.  After a pre-relaxation, the relaxation that
     gives the energy starts in the spin state the clean surface's GPAW relaxation ended in.
-    ``stem`` starts the tasks' names (``dft-relax``, ``dft-single``)."""
+    ``stem`` starts the tasks' names (``dft-relax``, ``dft-single``); ``structure``: a file to start
+    from instead of the MLIP relaxation (a surface's ``clean_start = "structure"``)."""
     base = _name(md, "")
+    origin = {"structure": structure} if structure else {"structure_from": mlip_relaxation}
     if plan.dft_stage == "relax":
-        start, label, moments = {"structure_from": mlip_relaxation}, strategy + " relax", None
+        start, label, moments = dict(origin), strategy + " relax", None
         surface = None if md["system"] == GAS_SYSTEM else _surface(plan, md["system"])
         if surface is not None and surface.relaxed_start and md["adsorbate"]:
             clean = _name({"system": md["system"], "adsorbate": "", "site": ""}, "")
@@ -567,8 +580,7 @@ def dft_stage_tasks(plan: Plan, md: dict, mlip_relaxation: str, dft: dict, strat
             # after a pre-relaxation, in the spin state the clean surface's relaxation ended in
             moments = clean + "dft-relax" if surface.prerelax else None
         return dft_relaxation(plan, md, base + stem + "relax", dft, start, label, moments_from=moments)
-    return [TaskSpec(base + stem + "single", "single", dft, structure_from=mlip_relaxation,
-                     metadata={**md, "strategy": strategy})]
+    return [TaskSpec(base + stem + "single", "single", dft, **origin, metadata={**md, "strategy": strategy})]
 
 
 def dft_relaxation(plan: Plan, md: dict, name: str, dft: dict, start: dict[str, str],

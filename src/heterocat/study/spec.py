@@ -65,7 +65,7 @@ STUDY_KEYS = {"name": str, "preset": str, "set": list, "strategy": str, "mlip": 
 SURFACE_KEYS = {"name": str, "structure": str, "sites": str, "strategy": str, "prescreen": int,
                 "relaxed_start": bool, "kpt_density": (int, float), "settings": dict, "labels": list, "regions": list,
                 "work_function": bool, "charge_difference": bool, "fix": str, "support": str, "prerelax": dict,
-                "compare_as": str}
+                "compare_as": str, "clean_start": str}
 #: what a surface's ``fix`` may name: "" (the constraints of its structure file) or a part to fix whole
 FIXES = ("", "support")
 PATHWAY_KEYS = {"name": str, "adsorbates": list, "regions": list, "group_by": str}
@@ -118,6 +118,8 @@ class SurfaceSpec:
     #: the system of the published values (``references``) this surface is set beside: another model
     #: of the same catalyst (e.g. another isomer of its cluster); "" for its own name
     compare_as: str = ""
+    #: where the GPAW stage of the clean surface starts after an MLIP relaxation: "mlip" or "structure"
+    clean_start: str = "mlip"
 
 
 @dataclass
@@ -214,6 +216,7 @@ class Study:
                                 labels=tuple(s.labels) if s.labels else None, kpt_density=s.kpt_density,
                                 settings=s.settings, strategy=s.strategy, prescreen=s.prescreen,
                                 relaxed_start=s.relaxed_start, fix=s.fix, prerelax=s.prerelax,
+                                clean_start=s.clean_start,
                                 clean_outputs=("potential",) if s.work_function else ()) for s in self.surfaces]
             gases = gases_for(pathway.adsorbates) if pathway.adsorbates else []
             plan = Plan(surfaces, list(pathway.adsorbates), gases, strategy=self.strategy,
@@ -260,6 +263,11 @@ def _surface(table: dict, base: Path, k: int) -> SurfaceSpec:
     structure = _path(base, table["structure"], f"surface {table['name']!r}")
     if table.get("fix", "") not in FIXES:
         raise HeterocatError(f"{where}: fix must be one of {', '.join(map(repr, FIXES))}, got {table['fix']!r}")
+    from heterocat.run.workflow import CLEAN_STARTS  # noqa: PLC0415
+
+    if table.get("clean_start", "mlip") not in CLEAN_STARTS:
+        raise HeterocatError(f"{where}: clean_start must be one of {', '.join(map(repr, CLEAN_STARTS))}, "
+                             f"got {table['clean_start']!r}")
     sites = table.get("sites")
     if sites is not None:
         sites = _path(base, sites, f"surface {table['name']!r}")
