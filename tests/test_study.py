@@ -395,3 +395,14 @@ name = "her"
     assert len(notes) == 1 and notes[0].startswith("Pt adatom: its clean reference")
     above = float(notes[0].split(" is ")[1].split(" eV")[0])
     assert 0.1 < above < 0.2  # the bridge is a saddle point between two hollows
+
+
+def test_study_show_says_where_a_clean_model_starts_and_whose_values_it_is_set_beside():
+    out = _heterocat("study", "show", str(ROOT / "workflows" / "nio_ru13_dft.toml"), "--json", cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-2000:]
+    surfaces = {s["name"]: s for s in json.loads(out.stdout)["surfaces"]}
+    isomer = surfaces["NiO(100)/Ru13 GPAW isomer"]
+    assert (isomer["clean_start"], isomer["compare_as"]) == ("structure", "NiO(100)/Ru13")
+    assert (surfaces["NiO(100)/Ru13"]["clean_start"], surfaces["NiO(100)/Ru13"]["compare_as"]) == ("mlip", "")
+    text = _heterocat("study", "show", str(ROOT / "workflows" / "nio_ru13_dft.toml"), cwd=ROOT).stdout
+    assert "GPAW clean from the file, beside NiO(100)/Ru13's published values" in text

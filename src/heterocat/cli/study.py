@@ -177,7 +177,8 @@ def show(study, only: list[str] | None = None) -> dict[str, Any]:
             "vibrations": study.vibrations, "k": study.k,
             "surfaces": [{"name": s.name, "structure": s.structure, "sites": s.sites,
                           "strategy": s.strategy or study.strategy, "work_function": s.work_function,
-                          "charge_difference": s.charge_difference, "fix": s.fix} for s in study.surfaces],
+                          "charge_difference": s.charge_difference, "fix": s.fix, "clean_start": s.clean_start,
+                          "compare_as": s.compare_as} for s in study.surfaces],
             "pathways": [{"name": p.name, "adsorbates": p.adsorbates, "regions": p.regions}
                          for p in study.pathways if not only or p.name in only],
             "first_stage_tasks": len(specs), "tasks_by_kind": kinds}
@@ -191,7 +192,9 @@ def show_text(doc: dict[str, Any]) -> str:
              "surfaces:"]
     for s in doc["surfaces"]:
         extra = [w for w, on in (("work function", s["work_function"]), ("charge difference", s["charge_difference"]),
-                                 (f"{s['fix']} fixed", s["fix"])) if on]
+                                 (f"{s['fix']} fixed", s["fix"]),
+                                 ("GPAW clean from the file", s["clean_start"] == "structure"),
+                                 (f"beside {s['compare_as']}'s published values", s["compare_as"])) if on]
         lines.append(f"  {s['name']:<20} {Path(s['structure']).name:<28} {s['strategy']:<9} {', '.join(extra)}")
     lines.append("pathways:")
     lines += [f"  {p['name']:<8} {' '.join(p['adsorbates']):<36} regions {', '.join(p['regions'] or ['all'])}"
