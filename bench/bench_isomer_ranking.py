@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # the other benches, r
 from bench_mlip import MODELS, mlip_settings  # noqa: E402
 
 from heterocat.calculate.checks import surface_shift  # noqa: E402
-from heterocat.calculate.tasks import load_result, task_directory  # noqa: E402
+from heterocat.calculate.tasks import task_directory  # noqa: E402
 from heterocat.errors import HeterocatError  # noqa: E402
 from heterocat.io import read_structure  # noqa: E402
 from heterocat.store import ResultsStore, run_task  # noqa: E402
@@ -47,9 +47,8 @@ def gpaw_minimum(spec: str) -> dict:
         raise HeterocatError(f"task {task_hash} in {store} is not a converged relaxation")
     if row.get("adsorbate"):
         raise HeterocatError(f"task {task_hash} in {store} holds *{row['adsorbate']}: the isomers are clean surfaces")
-    folder = task_directory(Path(store), "relax", task_hash)
-    return {"task": task_hash, "store": store, "energy": float(load_result(folder)["energy"]),
-            "level": row.get("level_id", ""), "formula": row["formula"], "structure": str(folder / "final.extxyz")}
+    return {"task": task_hash, "store": store, "energy": float(row["energy"]), "level": row.get("level_id", ""),
+            "formula": row["formula"], "structure": str(task_directory(store, "relax", task_hash) / "final.extxyz")}
 
 
 def model_rows(minima: list[dict], model: str, workdir: str) -> list[dict]:
