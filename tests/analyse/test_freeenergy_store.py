@@ -627,3 +627,27 @@ def test_sites_with_different_corrections_are_ranked_on_a_common_footing():
     notes = []
     assert lowest_per_species(same, notes)["OH"].site == "b:1" and notes == []
     assert her_sites([_value("a:1", "H", -0.5, -0.3, "computed")])["compared_by"] == "dG"
+
+
+def test_a_saddle_points_note_names_the_escapes_off_it_and_only_those():
+    """The note on a saddle point lists the relaxations off it: for the first relaxation the + and -
+    escapes, for the + escape (a saddle point again) its onward escape ++, each with its energy
+    against that saddle point (eV)."""
+    from types import SimpleNamespace
+
+    from heterocat.analyse.freeenergy import escape_note
+
+    def row(escape: str, energy: float, site: str) -> dict:
+        return {"system": "NiO(100)/Ru13", "adsorbate": "H", "site": site, "site_start": "Ru-Top:bridge:1",
+                "orientation": 0, "escape": escape, "energy": energy}
+
+    rows = [row("", -432.910, "Ru-Top:bridge:1"), row("+", -432.935, "Ru-Top:bridge:1"),
+            row("-", -432.932, "Ru-Top:bridge:1"), row("++", -433.010, "Ru-Top:hollow:2")]
+    saddle = SimpleNamespace(system="NiO(100)/Ru13", adsorbate="H", site="Ru-Top:bridge:1",
+                             notes=["not a minimum: 1 imaginary mode(s)"])
+    first = escape_note(saddle, rows[0], rows)
+    assert "+ ends at Ru-Top:bridge:1 (-0.025 eV)" in first and "- ends at" in first and "++" not in first
+    onward = escape_note(saddle, rows[1], rows)
+    assert "++ ends at Ru-Top:hollow:2 (-0.075 eV)" in onward and "- ends" not in onward
+    assert escape_note(saddle, rows[3], rows) is None  # nothing escaped from it
+    assert escape_note(SimpleNamespace(**{**vars(saddle), "notes": []}), rows[0], rows) is None  # a minimum

@@ -797,3 +797,60 @@ def test_a_clean_model_at_a_gpaw_minimum_starts_its_gpaw_relaxation_from_its_own
     (tmp_path / "study.toml").write_text('[[surface]]\nname = "x"\nstructure = "s.extxyz"\nclean_start = "gpaw"\n')
     with pytest.raises(HeterocatError, match="clean_start must be one of 'mlip', 'structure', got 'gpaw'"):
         load_study(tmp_path / "study.toml")
+
+
+def test_an_escape_that_ends_on_a_saddle_point_again_is_relaxed_onward_once(tmp_path, pt_slab):
+    """Ru-Top *H on NiO(100)/Ru13 (GPAW) went 0.2 Å off its bridge and stopped on a ridge again
+    (-805 cm-1).  An escape whose vibrations find an imaginary mode gets one more relaxation off it,
+    the way that leads away from the saddle point it escaped (the other way leads back), and an
+    escape of an escape gets none.  Vibration results are written here as a GPAW campaign leaves
+    them (EMT settings: the planner reads only the results)."""
+    import numpy as np
+    from ase import Atom
+
+    from heterocat.run.local import TaskSpec
+    from heterocat.run.workflow import MAX_ESCAPES, SADDLE_STEP, escape_stage, saddle_escapes
+
+    s = load_settings("ci", assignments=EMT)
+    atoms = read_structure(pt_slab)
+    top = atoms.positions[:, 2].max()
+    atoms.append(Atom("H", atoms.positions[-1] + [1.39, 0.0, top - atoms.positions[-1, 2] + 1.6]))
+    h = len(atoms) - 1
+    base = "Pt111/H/Pt-bridge-bridge-1/o0/"
+    md = {"system": "Pt(111)", "adsorbate": "H", "site": "Pt-bridge:bridge:1"}
+    specs = [TaskSpec(base + "relax", "relax", s, structure=pt_slab, metadata=md),
+             TaskSpec(base + "vib-dft", "vib", s, structure_from=base + "relax", metadata=md, indices=[h])]
+    mode = np.array([[0.6, 0.8, 0.0]])
+
+    def done(name: str, shift: float, frequency: float | None = None) -> dict:
+        """A finished task whose H sits ``shift`` Å along ``mode`` from the first saddle point."""
+        folder = tmp_path / name.replace("/", "_")
+        folder.mkdir()
+        moved = atoms.copy()
+        moved.positions[h] += shift * mode[0]
+        write_structure(folder / "final.extxyz", moved)
+        modes = [] if frequency is None else [{"frequency_cm1": frequency, "displacement": mode.tolist()}]
+        return {"status": "done", "directory": str(folder), "task_hash": name, "indices": [h],
+                "imaginary_mode_displacements": modes, "hessian_noise_cm1": 50.0, "flags": []}
+
+    finished = {base + "relax": done(base + "relax", 0.0), base + "vib-dft": done(base + "vib-dft", 0.0, -900.0)}
+    first = {x.name: x for x in saddle_escapes(specs, finished, tmp_path)}
+    assert set(first) == {base + f"escape-{w}-{k}" for w in ("plus", "minus") for k in ("relax", "vib-dft")}
+    # the + escape stopped 0.2 Å on, on a ridge again; the - escape found a minimum
+    finished |= {base + "escape-plus-relax": done(base + "escape-plus-relax", 0.2),
+                 base + "escape-plus-vib-dft": done(base + "escape-plus-vib-dft", 0.2, -800.0),
+                 base + "escape-minus-relax": done(base + "escape-minus-relax", -0.3),
+                 base + "escape-minus-vib-dft": done(base + "escape-minus-vib-dft", -0.3)}
+    onward = {x.name: x for x in saddle_escapes(specs, finished, tmp_path) if x.name not in first}
+    assert set(onward) == {base + "escape-plus-plus-relax", base + "escape-plus-plus-vib-dft"}
+    relax = onward[base + "escape-plus-plus-relax"]
+    assert relax.metadata["escape"] == "++" and relax.metadata["escaped_from"] == base + "escape-plus-vib-dft"
+    assert relax.depends_on == [base + "escape-plus-vib-dft"]
+    start = read_structure(relax.structure)
+    assert np.allclose(start.positions[h], atoms.positions[h] + (0.2 + SADDLE_STEP) * mode[0])  # onward, not back
+    assert escape_stage("escape-plus-plus-vib-dft") == ("++", "vib-dft") and escape_stage("vib-dft") == ("", "vib-dft")
+    # the + - + chain stops at MAX_ESCAPES: the second escape's own saddle point starts nothing
+    assert MAX_ESCAPES == 2
+    finished |= {base + "escape-plus-plus-relax": done(base + "escape-plus-plus-relax", 0.4),
+                 base + "escape-plus-plus-vib-dft": done(base + "escape-plus-plus-vib-dft", 0.4, -700.0)}
+    assert {x.name for x in saddle_escapes(specs, finished, tmp_path)} == set(first) | set(onward)

@@ -470,10 +470,13 @@ def _site_value(store: ResultsStore, row: dict, clean: dict, gases: dict[str, di
 def escape_note(value: SiteValue, row: dict, rows: list[dict]) -> str | None:
     """Where the relaxations off ``value``'s saddle point ended (``row``: its relaxation; ``rows``: the
     surface's final energies, which hold the escapes of :func:`heterocat.run.workflow.saddle_escapes`)
-    and their energy against the saddle (eV); None when it is a minimum or none is stored."""
-    if not any(n.startswith("not a minimum") for n in value.notes) or row.get("escape"):
+    and their energy against the saddle (eV); None when it is a minimum or none is stored.  An
+    escape that ended on a saddle point again has escapes of its own (``escape`` one sign longer)."""
+    if not any(n.startswith("not a minimum") for n in value.notes):
         return None
-    escapes = sorted((r for r in rows if r.get("escape") and placement(r)[:4] == placement(row)[:4]),
+    before = str(row.get("escape") or "")
+    escapes = sorted((r for r in rows if placement(r)[:4] == placement(row)[:4]
+                      and len(str(r.get("escape") or "")) == len(before) + 1 and str(r["escape"]).startswith(before)),
                      key=lambda r: r["escape"])
     if not escapes:
         return None

@@ -690,6 +690,31 @@ def _gas_vibration(plan: Plan, strategy: str, energy: TaskSpec, md: dict, dft: d
 SADDLE_STEP = 0.15
 #: the two directions along the imaginary mode, as they appear in metadata (``escape``) and task names
 ESCAPES = {"+": "plus", "-": "minus"}
+#: escapes in a row at most: an escape that ends on a saddle point again (its own vibrations have an
+#: imaginary mode) is relaxed off it once more, onward; Ru-Top *H on NiO(100)/Ru13 (GPAW, fast) went
+#: 0.2 Å off its bridge (-997 cm^-1) and stopped on a ridge again (-805 cm^-1, 25 meV lower)
+MAX_ESCAPES = 2
+
+
+def escape_stage(stage: str) -> tuple[str, str]:
+    """(escapes, stage) of a task name's last part: ``"escape-plus-minus-vib-dft"`` ->
+    ``("+-", "vib-dft")``; ``"vib-dft"`` -> ``("", "vib-dft")``."""
+    words = stage.split("-")
+    if words[0] != "escape":
+        return "", stage
+    n = 1
+    while n < len(words) and words[n] in ESCAPES.values():
+        n += 1
+    signs = {word: sign for sign, word in ESCAPES.items()}
+    return "".join(signs[w] for w in words[1:n]), "-".join(words[n:])
+
+
+def escape_name(base: str, escapes: str, stage: str) -> str:
+    """The task name of ``stage`` (``relax``, ``vib-dft``, ``input``) after the escapes ``escapes``
+    (``"+-"``: off the + escape's saddle point, the - way); :func:`escape_stage` reads it back."""
+    if not escapes:
+        return base + stage
+    return f"{base}escape-{'-'.join(ESCAPES[e] for e in escapes)}-{stage}"
 
 
 def saddle_escapes(specs: list[TaskSpec], finished: dict[str, dict], workdir: str | os.PathLike) -> list[TaskSpec]:
@@ -706,51 +731,73 @@ def saddle_escapes(specs: list[TaskSpec], finished: dict[str, dict], workdir: st
     harmonic force at that step (:func:`harmonic_force`) is under twice the relaxation's ``fmax``,
     a ridge too flat for the relaxation to leave (H on an EMT bridge, -120 cm^-1: 0.01 eV/Å).  Each
     escape is a placement of its own (metadata ``escape``: ``+`` or ``-``), kept under the site
-    where it ends; the saddle's result stays, labelled not a minimum.  An escape's own vibrations
-    start no further escape.
+    where it ends; the saddle's result stays, labelled not a minimum.  An escape that ends on a
+    saddle point again is relaxed off it one way only, away from the saddle point it escaped (the
+    other way leads back), up to :data:`MAX_ESCAPES` in a row (``escape``: ``++``, ``+-``, ...).
     """
+    out: list[TaskSpec] = []
+    found = specs
+    for _ in range(MAX_ESCAPES):
+        by_name = {s.name: s for s in [*specs, *out]}
+        found = [e for vib in found if vib.kind == "vib" for e in _escapes(vib, by_name, finished, workdir)]
+        out += found
+    return out
+
+
+def _escapes(vib: TaskSpec, by_name: dict[str, TaskSpec], finished: dict[str, dict],
+             workdir: str | os.PathLike) -> list[TaskSpec]:
+    """The escape relaxations and vibrations off ``vib``'s saddle point, if it found one
+    (:func:`saddle_escapes`)."""
     import numpy as np  # noqa: PLC0415
 
     from heterocat.analyse.thermo import SMALL_IMAGINARY_CM1  # noqa: PLC0415
     from heterocat.calculate.settings import merge  # noqa: PLC0415
     from heterocat.systems import final_moments  # noqa: PLC0415
 
-    by_name = {s.name: s for s in specs}
-    out: list[TaskSpec] = []
-    for vib in specs:
-        energy = by_name.get(vib.structure_from or "")
-        result = finished.get(vib.name, {})
-        if (vib.kind != "vib" or energy is None or energy.kind != "relax" or vib.metadata.get("escape")
-                or vib.settings["calculator"]["name"] != energy.settings["calculator"]["name"]
-                or result.get("status") != "done"):
-            continue
-        modes = result.get("imaginary_mode_displacements") or []
-        if not modes or -modes[0]["frequency_cm1"] < max(SMALL_IMAGINARY_CM1, result.get("hessian_noise_cm1") or 0.0):
-            continue  # a soft mode, or one the Hessian's finite-difference noise does not resolve
-        saddle = read_structure(Path(result["directory"]) / "final.extxyz")
-        step = np.asarray(modes[0]["displacement"]) * SADDLE_STEP
-        if harmonic_force(modes[0]["frequency_cm1"], saddle.get_masses()[result["indices"]], step) \
-                < 2 * energy.settings["relax"]["fmax"]:
-            continue  # a ridge flat within the relaxation's fmax: a relaxation from the step would not move
-        relaxed = finished.get(energy.name, {}).get("directory")
-        moments = final_moments(read_structure(Path(relaxed) / "final.extxyz")) if relaxed else None
-        if moments is not None and saddle.get_initial_magnetic_moments().any():
-            saddle.set_initial_magnetic_moments(moments)  # the spin state the relaxation ended in
-        base, stage = vib.name.rsplit("/", 1)
-        base += "/"
-        settings = merge(energy.settings, {"relax": {"spin_search": []}})
-        for sign, word in ESCAPES.items():
-            start = saddle.copy()
-            start.positions[result["indices"]] += step * (1 if sign == "+" else -1)
-            md = {**vib.metadata, "escape": sign, "escaped_from": result["task_hash"],
-                  **({"placed_on": placed_on(finished[energy.name])} if energy.name in finished else {}),
-                  "strategy": f"{energy.metadata.get('strategy', '')} + off a saddle point "
-                              f"({modes[0]['frequency_cm1']:.0f} cm-1, {sign})"}
-            relax = TaskSpec(f"{base}escape-{word}-relax", "relax", settings,
-                             structure=_input(Path(workdir), f"{base}escape-{word}-input", start),
-                             depends_on=[vib.name], metadata=md)
-            out += [relax, TaskSpec(f"{base}escape-{word}-{stage}", "vib", vib.settings, structure_from=relax.name,
-                                    metadata=md, indices=vib.indices)]
+    energy = by_name.get(vib.structure_from or "")
+    result = finished.get(vib.name, {})
+    before = str(vib.metadata.get("escape") or "")
+    if (energy is None or energy.kind != "relax" or len(before) >= MAX_ESCAPES
+            or vib.settings["calculator"]["name"] != energy.settings["calculator"]["name"]
+            or result.get("status") != "done"):
+        return []
+    modes = result.get("imaginary_mode_displacements") or []
+    if not modes or -modes[0]["frequency_cm1"] < max(SMALL_IMAGINARY_CM1, result.get("hessian_noise_cm1") or 0.0):
+        return []  # a soft mode, or one the Hessian's finite-difference noise does not resolve
+    saddle = read_structure(Path(result["directory"]) / "final.extxyz")
+    step = np.asarray(modes[0]["displacement"]) * SADDLE_STEP
+    if harmonic_force(modes[0]["frequency_cm1"], saddle.get_masses()[result["indices"]], step) \
+            < 2 * energy.settings["relax"]["fmax"]:
+        return []  # a ridge flat within the relaxation's fmax: a relaxation from the step would not move
+    base, last = vib.name.rsplit("/", 1)
+    base += "/"
+    escapes, stage = escape_stage(last)
+    signs = list(ESCAPES)
+    if escapes:  # onward only: away from the saddle point this escape started from
+        previous = finished.get(escape_name(base, escapes[:-1], stage), {}).get("directory")
+        if previous is None:
+            return []
+        back = read_structure(Path(previous) / "final.extxyz").positions[result["indices"]]
+        away = saddle.positions[result["indices"]] - back
+        signs = ["+" if float(np.sum(step * away)) >= 0 else "-"]
+    relaxed = finished.get(energy.name, {}).get("directory")
+    moments = final_moments(read_structure(Path(relaxed) / "final.extxyz")) if relaxed else None
+    if moments is not None and saddle.get_initial_magnetic_moments().any():
+        saddle.set_initial_magnetic_moments(moments)  # the spin state the relaxation ended in
+    settings = merge(energy.settings, {"relax": {"spin_search": []}})
+    out = []
+    for sign in signs:
+        start = saddle.copy()
+        start.positions[result["indices"]] += step * (1 if sign == "+" else -1)
+        md = {**vib.metadata, "escape": before + sign, "escaped_from": result["task_hash"],
+              **({"placed_on": placed_on(finished[energy.name])} if energy.name in finished else {}),
+              "strategy": f"{energy.metadata.get('strategy', '')} + off a saddle point "
+                          f"({modes[0]['frequency_cm1']:.0f} cm-1, {sign})"}
+        relax = TaskSpec(escape_name(base, before + sign, "relax"), "relax", settings,
+                         structure=_input(Path(workdir), escape_name(base, before + sign, "input"), start),
+                         depends_on=[vib.name], metadata=md)
+        out += [relax, TaskSpec(escape_name(base, before + sign, stage), "vib", vib.settings,
+                                structure_from=relax.name, metadata=md, indices=vib.indices)]
     return out
 
 
