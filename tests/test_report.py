@@ -55,6 +55,10 @@ def test_report_shows_pathway_steps_split_and_hzor_per_site_label(tmp_path):
     md = (tmp_path / "report.md").read_text()
     assert "HzOR (electronic energies)" in md and "HzOR at Pt-top only" in md
     assert "U_eq (V)" in md and "-TdS" in md and "*N2H4 -> *N2H3" in md
+    # each path's level of theory beside its U_L: a study's surfaces can be at different levels
+    hzor = next(line for line in md.splitlines() if line.startswith("| Pt(111) | HzOR (electronic"))
+    assert hzor.rstrip(" |").rsplit("| ", 1)[1].startswith("EMT")
+    assert "*N2H2 as *NHNH" in hzor  # the branch taken, in words
 
 
 def test_report_sets_the_study_beside_its_published_values(tmp_path):

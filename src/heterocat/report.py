@@ -131,13 +131,15 @@ def _free_energies(workdir: Path) -> Section | None:
     steps = [[system, name, st.name, st.kind, *(_f(st.parts.get(k)) for k in ("E", "ZPE", "heat", "-TS")), _f(st.dG)]
              for system, named in report.pathways.items() for name, r in named.items() if name in ("HER", "HzOR")
              for st in r.steps]
+    levels = {system: "; ".join(sorted({v.level_of_theory for v in report.sites if v.system == system}))
+              for system in report.pathways}  # a study's surfaces can be at different levels (MLIP, GPAW)
     named_paths = [(system, name, r) for system, named in report.pathways.items() for name, r in named.items()]
     named_paths += [(system, f"HzOR at {label} only", labels[label]["HzOR"])
                     for system, labels in report.by_label.items() for label in labels]
     paths = [[system, name + (" (electronic energies)" if r.energy_kind == "electronic" else ""),
               ", ".join(f"{s.dG:+.2f}" for s in r.steps), _f(r.limiting_potential),
               _f(r.equilibrium_potential), _f(r.overpotential), r.potential_determining_step or "-",
-              f"{r.largest_step} ({r.largest_step_dG:+.2f})", str(r.branches or "")]
+              f"{r.largest_step} ({r.largest_step_dG:+.2f})", ", ".join(f"{k} as {v}" for k, v in r.branches.items()), levels.get(system, "-")]
              for system, name, r in named_paths]
     text = [f"T = {report.temperature:g} K, U = 0 V vs RHE (computational hydrogen electrode); "
             f"{report.methods_text()}; reference states: "
@@ -152,7 +154,7 @@ def _free_energies(workdir: Path) -> Section | None:
         Table(["system", "adsorbate", "site (where it ended)", "placed as", "dE (eV)", "dZPE", "d(heat)", "-TdS",
                "dG (eV)", "best", "ZPE/TS", "level of theory"], sites),
         Table(["system", "pathway", "dG per step (eV)", "U_L (V)", "U_eq (V)", "eta (V)", "potential-determining step",
-               "largest step (eV)", "branch"], paths),
+               "largest step (eV)", "branch", "level of theory"], paths),
         Table(["system", "pathway", "step", "kind", "dE (eV)", "dZPE", "d(heat)", "-TdS", "dG (eV)"], steps),
         Table(["system", "*H sites", "most active: smallest |dG| (eV)", "strongest binding: lowest dG (eV)"], her)]
     return Section("Free energies", text, [t for t in tables if t.rows])  # a running study has some empty
