@@ -116,6 +116,7 @@ def _charge_differences(workdir: Path) -> Section | None:
 
 def _free_energies(workdir: Path) -> Section | None:
     from heterocat.analyse.freeenergy import free_energies  # noqa: PLC0415
+    from heterocat.analyse.path import branch_text  # noqa: PLC0415
 
     try:
         report = free_energies(workdir)
@@ -139,7 +140,7 @@ def _free_energies(workdir: Path) -> Section | None:
     paths = [[system, name + (" (electronic energies)" if r.energy_kind == "electronic" else ""),
               ", ".join(f"{s.dG:+.2f}" for s in r.steps), _f(r.limiting_potential),
               _f(r.equilibrium_potential), _f(r.overpotential), r.potential_determining_step or "-",
-              f"{r.largest_step} ({r.largest_step_dG:+.2f})", ", ".join(f"{k} as {v}" for k, v in r.branches.items()), levels.get(system, "-")]
+              f"{r.largest_step} ({r.largest_step_dG:+.2f})", branch_text(r.branches), levels.get(system, "-")]
              for system, name, r in named_paths]
     text = [f"T = {report.temperature:g} K, U = 0 V vs RHE (computational hydrogen electrode); "
             f"{report.methods_text()}; reference states: "

@@ -55,6 +55,12 @@ class Step:
     parts: dict[str, float] = field(default_factory=dict)
 
 
+def branch_text(branches: dict[str, str]) -> str:
+    """The intermediates a path took where it branches, in words: ``{"*N2H2": "*NHNH"}`` ->
+    ``"*N2H2 as *NHNH"``; empty when it has no branch."""
+    return ", ".join(f"{generic} as {taken}" for generic, taken in branches.items())
+
+
 @dataclass
 class PathResult:
     """A analysed path; energies in eV, potentials in V vs RHE."""

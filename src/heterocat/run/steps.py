@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from heterocat.analyse.path import branch_text
+
 WORK_FUNCTION_KEYS = ("phi_top", "phi_bottom", "fermi_level", "vacuum_level_top", "vacuum_level_bottom",
                       "plateau_flatness_top", "plateau_flatness_bottom")
 
@@ -383,7 +385,7 @@ def free_energy_text(report: Any, figures: list[str]) -> str:
             kind = " [electronic energies: no ZPE/TS]" if r.energy_kind == "electronic" else ""
             lines.append(f"{system} {name}{kind}: U_L {ul} (PDS {r.potential_determining_step}){eq}; largest step "
                          f"{r.largest_step} {r.largest_step_dG:+.3f} eV"
-                         + (f"; branch {r.branches}" if r.branches else ""))
+                         + (f"; branch {branch_text(r.branches)}" if r.branches else ""))
     for system, her in report.her.items():
         lines.append(f"{system} HER: most active *H site {_brief(her['most_active'])}; strongest binding "
                      f"{_brief(her['strongest'])}{compared_by_text(her)}")
