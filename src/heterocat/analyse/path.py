@@ -217,7 +217,7 @@ def evaluate_pathway(name: str, pathway: dict, G: dict[str, float], *, U: float 
                              for other in results[1:]]
     for other in result.other_branches:
         ul = other["limiting_potential"]
-        result.notes.append("other branch " + ", ".join(f"{k} as {v}" for k, v in other["branch"].items())
+        result.notes.append("other branch " + branch_text(other["branch"])
                             + (f": U_L {ul:+.3f} V" if ul is not None else ""))
     return result
 
