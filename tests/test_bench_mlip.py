@@ -14,7 +14,8 @@ def _bench():
 
 def _case(site: str, dE: float) -> dict:
     return {"system": "NiO(100)/Ru13", "adsorbate": "H", "site": site, "dE_gpaw": dE, "gpaw_steps": 20,
-            "start": "ads", "clean_start": "clean", "gases": {"H2": 0.5}, "site_atoms_gpaw": [69, 70]}
+            "start": "ads", "clean_start": "clean", "gases": {"H2": 0.5}, "site_atoms_gpaw": [69, 70],
+            "site_final": site, "task_hash": "0123456789abcdef"}
 
 
 def test_a_model_that_blows_up_or_changes_the_surface_is_counted_as_failed(monkeypatch):
