@@ -267,11 +267,14 @@ def next_version(directory: Path, stem: str) -> Path:
 def finetune(frames: list[Frame], out_dir: str | Path, *, base: str = "7net-0", modal: str | None = None,
              held_out: float = 0.2, epochs: int = 10, learning_rate: float = 2e-4, force_weight: float = 0.1,
              seed: int = 0, device: str = "cpu", source: dict[str, Any] | None = None,
-             held_out_tasks: set[str] | None = None, progress: bool = False) -> dict[str, Any]:
+             held_out_tasks: set[str] | None = None, progress: bool = False, threads: int = 0) -> dict[str, Any]:
     """Offsets, then training, of SevenNet ``base`` on ``frames``; writes the model and its record
     in ``out_dir`` and returns the record (errors before / after offsets / after training).
     ``held_out_tasks`` names the tasks to hold out; None: about ``held_out`` of them at random.
-    ``progress``: each epoch's loss and seconds on stderr (the command line's ``mlip finetune``)."""
+    ``progress``: each epoch's loss and seconds on stderr (the command line's ``mlip finetune``).
+    ``threads``: torch's CPU threads (0: torch's default, every core).  Beside busy processes give it
+    the free cores only: a training step on a 78-atom NiO(100)/Ru13 frame took 3.2 s on one thread
+    and 25 s on torch's two, with three GPAW processes on the two cores (docs/benchmarks.md)."""
     if epochs < 0 or learning_rate <= 0:
         raise HeterocatError("epochs must be >= 0 and the learning rate > 0")
     if held_out_tasks is None:
@@ -281,6 +284,12 @@ def finetune(frames: list[Frame], out_dir: str | Path, *, base: str = "7net-0", 
         test = [f for f in frames if f.group in held_out_tasks]
         if not training or not test:
             raise HeterocatError(f"{len(training)} training and {len(test)} held-out frames: need some of each")
+    if threads < 0:
+        raise HeterocatError("threads must be >= 0 (0: torch's default)")
+    import torch  # noqa: PLC0415
+
+    if threads:
+        torch.set_num_threads(threads)
     model = SevenNetModel(base, modal, device)
     model.check_elements(frames)
     start = time.perf_counter()
@@ -300,7 +309,7 @@ def finetune(frames: list[Frame], out_dir: str | Path, *, base: str = "7net-0", 
                    "held_out_tasks": sorted({f.group for f in test})},
         "offsets_eV_per_atom": {el: round(d, 5) for el, d in offsets.items()},
         "epochs": epochs, "learning_rate": learning_rate, "force_weight": force_weight, "seed": seed,
-        "device": device, "loss_per_epoch": [round(x, 6) for x in history],
+        "device": device, "threads": torch.get_num_threads(), "loss_per_epoch": [round(x, 6) for x in history],
         "errors": {"pretrained": before, "offsets": after_offsets, "finetuned": after},
         "seconds": round(time.perf_counter() - start, 1), "versions": _versions(),
     }
