@@ -165,7 +165,8 @@ def evaluate(case: dict, model: str, workdir: str) -> dict:
     clean = mlip_energy(read_structure(case["clean_start"]), model, workdir, {"system": case["system"], "adsorbate": ""})
     gases = {g: mlip_energy(gas_molecule(g), model, workdir, {"system": "gas", "adsorbate": g}) for g in case["gases"]}
     out = {"model": model, "system": case["system"], "adsorbate": case["adsorbate"], "site": case["site"],
-           "site_final_gpaw": case["site_final"], "task_hash_gpaw": case["task_hash"], "dE_gpaw": case["dE_gpaw"], "gpaw_steps": case["gpaw_steps"], "mlip_steps": ads["steps"],
+           "site_final_gpaw": case["site_final"], "task_hash_gpaw": case["task_hash"], "dE_gpaw": case["dE_gpaw"],
+           "gpaw_steps": case["gpaw_steps"], "mlip_steps": ads["steps"],
            "seconds_per_call": round(ads["seconds"] / ads["steps"], 3), "dE_mlip": None, "error": None,
            "mlip_flags": ads["flags"] + clean["flags"],
            "site_final_mlip": ads["site_final"],  # the same surface atoms as GPAW's final site, or not:

@@ -314,7 +314,8 @@ def summary_text(doc: dict[str, Any]) -> str:
         lines.append(f"    U_L {'-' if ul is None else f'{ul:+.3f} V'} (PDS {h['potential_determining_step']});"
                      + ("" if eq is None else f" U_eq {eq:+.3f} V;")
                      + ("" if eta is None else f" eta {eta:+.3f} V;")
-                     + f" largest step {h['largest_step']} {h['largest_step_dG']:+.3f} eV" + (f"; branch {branch_text(h['branches'])}" if h['branches'] else ""))
+                     + f" largest step {h['largest_step']} {h['largest_step_dG']:+.3f} eV"
+                     + (f"; branch {branch_text(h['branches'])}" if h["branches"] else ""))
     lines += ["", f"GPAW calculations stored: {doc['gpaw_calculations']}; tasks {doc['tasks']['total']}"
               f" ({doc['tasks']['ran']} ran now); wall time {doc['wall_time_s']:.0f} s",
               f"figures: {len(doc['figures'])} files in {Path(doc['figures'][0]).parent if doc['figures'] else '-'}"

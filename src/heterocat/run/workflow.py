@@ -771,10 +771,10 @@ def _escapes(vib: TaskSpec, by_name: dict[str, TaskSpec], finished: dict[str, di
         return []  # a ridge flat within the relaxation's fmax: a relaxation from the step would not move
     base, last = vib.name.rsplit("/", 1)
     base += "/"
-    escapes, stage = escape_stage(last)
+    _, stage = escape_stage(last)  # the escapes so far are ``before``, the metadata's
     signs = list(ESCAPES)
-    if escapes:  # onward only: away from the saddle point this escape started from
-        previous = finished.get(escape_name(base, escapes[:-1], stage), {}).get("directory")
+    if before:  # onward only: away from the saddle point this escape started from
+        previous = finished.get(escape_name(base, before[:-1], stage), {}).get("directory")
         if previous is None:
             return []
         back = read_structure(Path(previous) / "final.extxyz").positions[result["indices"]]
