@@ -68,8 +68,13 @@ CHOICES = ("H", "OH", "H2O", "O", "N2H4", "N2H3", "NHNH", "NNH2", "N2H", "N2")
 
 
 def lowest(rows: list[dict]) -> dict | None:
-    """The finished final structure with the lowest energy, GPAW single points before MLIP relaxations."""
-    done = [r for r in rows if r.get("status") == "done" and r.get("stage") == "final" and r.get("energy") is not None]
+    """The finished final structure with the lowest energy, GPAW results before MLIP relaxations.
+
+    A study's rows name their stage ("final" is the last); a bare relaxation (``bench_mlip.py
+    --run-slab-references``) names none.
+    """
+    done = [r for r in rows if r.get("status") == "done" and r.get("stage") in ("final", "", None)
+            and r.get("energy") is not None]
     dft = [r for r in done if r.get("method") == "dft"]
     pool = dft or done
     return min(pool, key=lambda r: r["energy"]) if pool else None

@@ -130,6 +130,8 @@ def test_finetune_refuses_a_store_without_labels_in_one_line(tmp_path):
     assert out.returncode == 2 and "no finished dft" in out.stderr and "Traceback" not in out.stderr
     out = _heterocat("mlip", "finetune", str(tmp_path), "--method", "emt", cwd=tmp_path)  # one task
     assert out.returncode == 2 and "at least 2 tasks" in out.stderr
+    out = _heterocat("mlip", "finetune", str(tmp_path), "--method", "emt", "--force-weight", "-1", cwd=tmp_path)
+    assert out.returncode == 2 and "force weight must be >= 0" in out.stderr and out.stderr.count("\n") == 1
 
 
 STUDY = """name = "H on Cu(111): active learning against EMT"

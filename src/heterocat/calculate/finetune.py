@@ -273,10 +273,10 @@ def finetune(frames: list[Frame], out_dir: str | Path, *, base: str = "7net-0", 
     ``held_out_tasks`` names the tasks to hold out; None: about ``held_out`` of them at random.
     ``progress``: each epoch's loss and seconds on stderr (the command line's ``mlip finetune``).
     ``threads``: torch's CPU threads (0: torch's default, every core).  Beside busy processes give it
-    the free cores only: a training step on a 78-atom NiO(100)/Ru13 frame took 3.2 s on one thread
-    and 25 s on torch's two, with three GPAW processes on the two cores (docs/benchmarks.md)."""
-    if epochs < 0 or learning_rate <= 0:
-        raise HeterocatError("epochs must be >= 0 and the learning rate > 0")
+    the free cores only: oversubscribed, a training step is several times slower (docs/benchmarks.md).
+    ``force_weight``: the forces' weight in the loss, against the per-atom energy's."""
+    if epochs < 0 or learning_rate <= 0 or force_weight < 0:
+        raise HeterocatError("epochs and the force weight must be >= 0 and the learning rate > 0")
     if held_out_tasks is None:
         training, test = split_by_group(frames, held_out, seed)
     else:

@@ -359,7 +359,8 @@ def _cmd_mlip_finetune(args: argparse.Namespace) -> None:
         if args.hold_out else None
     record = finetune(frames, Path(args.out or Path(args.workdir) / "models"), base=base, modal=modal or None,
                       held_out=args.held_out, epochs=args.epochs, learning_rate=args.learning_rate,
-                      seed=args.seed, device=resolve_device(args.device), held_out_tasks=held_out_tasks, progress=True,
+                      force_weight=args.force_weight, seed=args.seed, device=resolve_device(args.device),
+                      held_out_tasks=held_out_tasks, progress=True,
                       threads=args.threads,
                       source={"workdir": str(Path(args.workdir).resolve()), "level_id": level, "level": line})
     _emit(record, args.json, lambda: finetune_text(record))
@@ -700,6 +701,9 @@ def _build_parser() -> argparse.ArgumentParser:
                     "first digits) instead of a random share, e.g. the relaxations of a site left out of training")
     ft.add_argument("--epochs", type=int, default=10)
     ft.add_argument("--learning-rate", type=_number, default=2e-4)
+    ft.add_argument("--force-weight", type=_number, default=0.1, help="weight of the forces' mean square error "
+                    "(eV/Å)^2 against the per-atom energy's (eV)^2 in the loss (default 0.1, SevenNet's); lower "
+                    "puts the total energies, and so adsorption energies, first")
     ft.add_argument("--seed", type=int, default=0)
     ft.add_argument("--device", default="auto", help="auto (a GPU when torch sees one), cpu or cuda")
     ft.add_argument("--every", type=int, default=1, help="every N-th frame of each relaxation and its last "
