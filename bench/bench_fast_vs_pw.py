@@ -12,6 +12,7 @@ correction are the fast preset's::
     lcao-default LCAO dzp, h 0.25 Å, GPAW's default datasets   (--diagnose: datasets or basis?)
     pw-valence   PW 400 eV, the fast preset's datasets (Ru.8)   (--diagnose)
     fast-vasp-u, lcao-default-vasp-u: as fast and lcao-default with U on VASP's projection
+    fast-h0.18   the fast preset on a finer real-space grid (egg-box and grid errors)
 
 Adsorption energies against the gases of the same method (no mixing), with the package's own
 references (``heterocat adsorbates``)::
@@ -37,6 +38,9 @@ a rerun prints at once.  Prints a table (or ``--json``: one document, ``cases`` 
 the potential-determining step, and ``step_difference`` = method - pw per step).
 
     python bench/bench_fast_vs_pw.py --from work/demo --systems "Ru(0001)" "NiO(100)" --diagnose
+    python bench/bench_fast_vs_pw.py --from work/mlip-slabs --systems "Ru(0001)" --adsorbates N2H4
+
+The second takes the GPAW relaxations of ``bench_mlip.py --run-slab-references`` as geometries.
 """
 
 from __future__ import annotations
@@ -61,6 +65,7 @@ METHODS = {
     "pw-valence": ["calculator.mode=pw", "calculator.ecut=400"],
     "fast-vasp-u": ["calculator.u_normalized=false"],
     "lcao-default-vasp-u": ["calculator.setups={}", "calculator.u_normalized=false"],
+    "fast-h0.18": ["calculator.h=0.18"],
 }
 DIAGNOSTIC = ("lcao-default", "pw-valence")
 ADSORBATES = ("H", "OH", "H2O", "N2H4", "N2H")

@@ -397,6 +397,47 @@ name = "her"
     assert 0.1 < above < 0.2  # the bridge is a saddle point between two hollows
 
 
+def test_two_models_of_one_catalyst_get_their_own_work_function_tasks(tmp_path):
+    """Two model files of one catalyst carry the same ``system`` info: their work-function single
+    points are named by the study's surfaces, not by the files, so neither takes the other's."""
+    from ase.build import add_adsorbate
+
+    from heterocat.build import metal_slab
+    from heterocat.io import write_structure
+    from heterocat.study.run import _electronic_by_surface
+
+    slab = metal_slab("Pt", size=(2, 2, 3), vacuum=7.0, fixed_layers=1)
+    bridge, hollow = slab.copy(), slab.copy()
+    add_adsorbate(bridge, "Pt", 2.0, "bridge")
+    add_adsorbate(hollow, "Pt", 2.0, "fcc")
+    assert bridge.info["system"] == hollow.info["system"]
+    write_structure(tmp_path / "bridge.extxyz", bridge)
+    write_structure(tmp_path / "hollow.extxyz", hollow)
+    (tmp_path / "study.toml").write_text('''
+preset = "ci"
+set = ["calculator.name=emt"]
+strategy = "dft"
+
+[[surface]]
+name = "Pt adatom"
+structure = "bridge.extxyz"
+work_function = true
+
+[[surface]]
+name = "Pt adatom, hollow"
+compare_as = "Pt adatom"
+structure = "hollow.extxyz"
+work_function = true
+''')
+    study = load_study(tmp_path / "study.toml")
+    dft, _ = study.settings()
+    tasks = _electronic_by_surface(study, study.plans(), dft)
+    work = {name: wf for name, (wf, _) in tasks.items()}
+    assert [t.metadata["system"] for t in work["Pt adatom"]] == ["Pt adatom"]
+    assert [t.metadata["system"] for t in work["Pt adatom, hollow"]] == ["Pt adatom, hollow"]
+    assert work["Pt adatom"][0].name != work["Pt adatom, hollow"][0].name
+
+
 def test_study_show_says_where_a_clean_model_starts_and_whose_values_it_is_set_beside():
     out = _heterocat("study", "show", str(ROOT / "workflows" / "nio_ru13_dft.toml"), "--json", cwd=ROOT)
     assert out.returncode == 0, out.stderr[-2000:]

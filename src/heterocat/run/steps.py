@@ -106,10 +106,13 @@ def work_function_step(structures: list[str], settings: dict | list[dict], workd
     return results, data
 
 
-def work_function_tasks(structures: list[str], settings: dict, structure_from: list[str | None] | None = None) -> list:
+def work_function_tasks(structures: list[str], settings: dict, structure_from: list[str | None] | None = None,
+                        names: list[str] | None = None) -> list:
     """The single points of :func:`work_function_step` as runner tasks (same identities, so the
     step reads them back): for running them beside other tasks.  ``structure_from`` names, per
-    structure, a task whose final structure is used instead (the relaxed clean surface)."""
+    structure, a task whose final structure is used instead (the relaxed clean surface);
+    ``names``, the systems' names (default: the files' ``system`` info, which two models of one
+    catalyst share)."""
     from heterocat.io import read_structure  # noqa: PLC0415
     from heterocat.run.local import TaskSpec  # noqa: PLC0415
     from heterocat.run.workflow import estimated_seconds, slug  # noqa: PLC0415
@@ -117,7 +120,7 @@ def work_function_tasks(structures: list[str], settings: dict, structure_from: l
     out = []
     for k, path in enumerate(structures):
         atoms = read_structure(path)
-        name = _system_name(atoms, path)
+        name = names[k] if names else _system_name(atoms, path)
         source = structure_from[k] if structure_from else None
         where = {"structure_from": source} if source else {"structure": str(path)}
         out.append(TaskSpec(f"workfunction/{slug(name)}", "single", settings, **where,

@@ -83,7 +83,7 @@ def _electronic_by_surface(study: Study, plans: list, dft: dict) -> dict[str, tu
     out = {}
     for s in study.surfaces:
         settings = surface_gpaw_settings(study, s.name, dft)
-        wf = work_function_tasks([s.structure], settings, [geometry.get(s.name)]) \
+        wf = work_function_tasks([s.structure], settings, [geometry.get(s.name)], names=[s.name]) \
             if s.work_function and s.name not in own else []  # else the clean single point has the potential
         cd = charge_difference_tasks(s.structure, settings, structure_from=geometry.get(s.name)) \
             if s.charge_difference else []
