@@ -12,7 +12,7 @@ correction are the fast preset's::
     lcao-default LCAO dzp, h 0.25 Å, GPAW's default datasets   (--diagnose: datasets or basis?)
     pw-valence   PW 400 eV, the fast preset's datasets (Ru.8)   (--diagnose)
     fast-vasp-u, lcao-default-vasp-u: as fast and lcao-default with U on VASP's projection
-    fast-h0.18   the fast preset on a finer real-space grid (egg-box and grid errors)
+    fast-h0.2, fast-h0.18: the fast preset on a finer real-space grid (grid and egg-box errors)
 
 Adsorption energies against the gases of the same method (no mixing), with the package's own
 references (``heterocat adsorbates``)::
@@ -65,6 +65,7 @@ METHODS = {
     "pw-valence": ["calculator.mode=pw", "calculator.ecut=400"],
     "fast-vasp-u": ["calculator.u_normalized=false"],
     "lcao-default-vasp-u": ["calculator.setups={}", "calculator.u_normalized=false"],
+    "fast-h0.2": ["calculator.h=0.2"],
     "fast-h0.18": ["calculator.h=0.18"],
 }
 DIAGNOSTIC = ("lcao-default", "pw-valence")
