@@ -352,21 +352,28 @@ def test_the_study_summary_prints_each_work_function_with_its_notes():
     assert lines[-1].strip() == "note: " + doc["work_functions"]["CuCo2O4(100)"]["notes"][0]
 
 
-def test_two_models_of_one_catalyst_say_which_clean_surface_is_lower(tmp_path):
-    """A Pt adatom on Pt(111) held on a bridge by symmetry (EMT) and the same adatom in a hollow:
-    two models of one catalyst (``compare_as``).  The free energies of the bridge model say that its
-    clean reference is 0.156 eV above the hollow model's; the hollow model gets no such note."""
+def _adatom_models(directory: Path, size: tuple[int, int, int]) -> tuple:
+    """A Pt adatom on Pt(111) on a bridge and in an fcc hollow, written to ``bridge.extxyz`` and
+    ``hollow.extxyz`` in ``directory``: two models of one catalyst.  Returns (bridge, hollow)."""
     from ase.build import add_adsorbate
 
     from heterocat.build import metal_slab
     from heterocat.io import write_structure
 
-    slab = metal_slab("Pt", size=(3, 3, 3), vacuum=7.0, fixed_layers=1)
+    slab = metal_slab("Pt", size=size, vacuum=7.0, fixed_layers=1)
     bridge, hollow = slab.copy(), slab.copy()
     add_adsorbate(bridge, "Pt", 2.0, "bridge")
     add_adsorbate(hollow, "Pt", 2.0, "fcc")
-    write_structure(tmp_path / "bridge.extxyz", bridge)
-    write_structure(tmp_path / "hollow.extxyz", hollow)
+    write_structure(directory / "bridge.extxyz", bridge)
+    write_structure(directory / "hollow.extxyz", hollow)
+    return bridge, hollow
+
+
+def test_two_models_of_one_catalyst_say_which_clean_surface_is_lower(tmp_path):
+    """A Pt adatom on Pt(111) held on a bridge by symmetry (EMT) and the same adatom in a hollow:
+    two models of one catalyst (``compare_as``).  The free energies of the bridge model say that its
+    clean reference is 0.156 eV above the hollow model's; the hollow model gets no such note."""
+    _adatom_models(tmp_path, (3, 3, 3))
     (tmp_path / "study.toml").write_text('''
 preset = "ci"
 set = ["calculator.name=emt", "relax.fmax=0.01", "relax.steps=300"]
@@ -400,19 +407,10 @@ name = "her"
 def test_two_models_of_one_catalyst_get_their_own_work_function_tasks(tmp_path):
     """Two model files of one catalyst carry the same ``system`` info: their work-function single
     points are named by the study's surfaces, not by the files, so neither takes the other's."""
-    from ase.build import add_adsorbate
-
-    from heterocat.build import metal_slab
-    from heterocat.io import write_structure
     from heterocat.study.run import _electronic_by_surface
 
-    slab = metal_slab("Pt", size=(2, 2, 3), vacuum=7.0, fixed_layers=1)
-    bridge, hollow = slab.copy(), slab.copy()
-    add_adsorbate(bridge, "Pt", 2.0, "bridge")
-    add_adsorbate(hollow, "Pt", 2.0, "fcc")
+    bridge, hollow = _adatom_models(tmp_path, (2, 2, 3))
     assert bridge.info["system"] == hollow.info["system"]
-    write_structure(tmp_path / "bridge.extxyz", bridge)
-    write_structure(tmp_path / "hollow.extxyz", hollow)
     (tmp_path / "study.toml").write_text('''
 preset = "ci"
 set = ["calculator.name=emt"]

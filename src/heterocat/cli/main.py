@@ -709,7 +709,7 @@ def _build_parser() -> argparse.ArgumentParser:
     ft.add_argument("--every", type=int, default=1, help="every N-th frame of each relaxation and its last "
                     "(neighbouring frames are near copies; default 1: all)")
     ft.add_argument("--threads", type=int, default=0, help="torch CPU threads (default 0: every core); beside "
-                    "running GPAW jobs give it the free cores only (8x faster here than oversubscribed)")
+                    "running GPAW jobs give it the free cores only (oversubscribed, training is several times slower)")
     ft.add_argument("--finished-only", action="store_true", help="leave out relaxations still running")
     ft.add_argument("--out", help="folder of the model file (default WORKDIR/models)")
     ft.add_argument("--json", action="store_true")
