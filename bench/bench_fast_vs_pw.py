@@ -27,6 +27,14 @@ energies only (no ZPE or entropy), so that the methods are compared step by step
 errors of the single adsorption energies may cancel; with ``--counterpoise``, also each LCAO
 method's steps after the correction (``fast+cp``).
 
+``--surface-grid`` (LCAO and FD methods) also references each adsorption energy to gases computed on
+the surface's own grid: the molecule in a lateral supercell of the surface's cell (at least 10 Å
+wide), with the surface's points per cell vector, at two positions half a grid step apart (their
+mean; the spread is the egg-box error).  GPAW rounds each cell's grid to a multiple of 4 points, so a
+2x2 Ru(0001) cell and the gas box get different spacings (0.27 against 0.25 Å at h 0.25), and a
+molecule's total energy is far from converged on such grids: the difference from the box's gases
+is the grid's share of the method's error.
+
 ``--counterpoise`` adds the Boys-Bernardi basis-set superposition error of each LCAO adsorption
 energy (adsorbate and surface each in its own basis and with the other's as ghosts, at the
 adsorbed geometry) and the difference from pw after correcting for it.
@@ -93,12 +101,12 @@ def geometry(store: ResultsStore, system: str, adsorbate: str):
 
 
 def energy(atoms, method: str, workdir: Path, metadata: dict, assignments: list[str],
-           ghosts: list[int] | None = None) -> dict:
+           ghosts: list[int] | None = None, gpts: tuple[int, int, int] | None = None) -> dict:
     """One single point in the bench's store: energy (eV), seconds, total moment (μB)."""
     settings = load_settings("fast", assignments=[*METHODS[method], *assignments])
     settings["preset"] = f"fast-vs-pw:{method}"
     result = run_task(atoms, "single", settings, workdir, metadata={**metadata, "strategy": f"bench {method}"},
-                      ghosts=ghosts)
+                      ghosts=ghosts, gpts=gpts)
     if result.get("status") != "done":
         raise RuntimeError(f"{metadata} {method}: {result.get('error', result.get('status'))}")
     return {"energy": result["energy"], "seconds": result.get("wall_time", 0.0), "magmom": result.get("magmom", 0.0),
@@ -137,6 +145,67 @@ def counterpoise(atoms, n_surface: int, method: str, workdir: Path, metadata: di
     return error
 
 
+def mode_of(method: str) -> str:
+    """The GPAW mode of ``method``: lcao, pw or fd."""
+    return load_settings("fast", assignments=METHODS[method])["calculator"]["mode"]
+
+
+def grid_method(method: str) -> bool:
+    """True for a method on a real-space grid (LCAO, FD)."""
+    return mode_of(method) in ("lcao", "fd")
+
+
+def surface_gpts(surface, h: float) -> tuple[int, int, int]:
+    """GPAW's grid for ``surface``'s cell at spacing ``h`` (Å): points per cell vector, the multiple
+    of 4 nearest to length / h (GPAW's own rule, ``gpaw.utilities.h2gpts``)."""
+    from ase.units import Bohr  # noqa: PLC0415
+    from gpaw.utilities import h2gpts  # noqa: PLC0415
+
+    return tuple(int(n) for n in h2gpts(h / Bohr, surface.cell / Bohr, 4))
+
+
+def on_surface_grid(molecule, surface, h: float, shift: float, width: float = 10.0):
+    """(atoms, gpts): ``molecule`` centred in the smallest lateral supercell of ``surface``'s cell at
+    least ``width`` Å along each in-plane vector, on the surface's grid (the same spacing along every
+    cell vector), moved by ``shift`` grid steps along each; periodic in-plane like the surface."""
+    import numpy as np  # noqa: PLC0415
+
+    n = surface_gpts(surface, h)
+    repeat = [max(1, int(np.ceil(width / length))) for length in surface.cell.lengths()[:2]] + [1]
+    atoms = molecule.copy()
+    atoms.set_cell([r * v for r, v in zip(repeat, surface.cell)], scale_atoms=False)
+    atoms.pbc = (True, True, False)
+    atoms.center()
+    atoms.translate(shift * sum(surface.cell[i] / n[i] for i in range(3)))
+    atoms.info["system_kind"] = "slab"  # periodic in-plane as the surface (Γ point: see the caller)
+    return atoms, tuple(r * k for r, k in zip(repeat, n))
+
+
+def surface_grid_references(case: dict, gases: dict, clean, method: str, workdir: Path, system: str) -> dict:
+    """``case``'s dE for ``method`` against gases on the surface's own grid (:func:`on_surface_grid`,
+    mean of two positions half a grid step apart), with the egg-box spread and each gas's energy
+    relative to the gas box (eV)."""
+    h = load_settings("fast", assignments=METHODS[method])["calculator"]["h"]
+    out: dict = {"gpts_surface": list(surface_gpts(clean[0], h)), "gas_minus_box": {}, "egg_box": {}}
+    total = 0.0
+    for g, n in reference_gases(case["adsorbate"]).items():
+        runs = []
+        for shift in (0.0, 0.5):
+            atoms, gpts = on_surface_grid(gases[g][0], clean[0], h, shift)
+            meta = {"system": "gas", "adsorbate": g, "grid_of": system, "shift": shift,
+                    "geometry_from": gases[g][1]["task_hash"]}
+            # the Γ point, as the gas box: a molecule 10 Å from its images has no dispersion to sample
+            runs.append(energy(atoms, method, workdir, meta, ["calculator.kpt_density=0"], gpts=gpts)["energy"])
+        mean = sum(runs) / 2
+        out["gas_minus_box"][g] = round(mean - case["gas_energy"][method][g], 4)
+        out["egg_box"][g] = round(runs[1] - runs[0], 4)
+        total += n * mean
+    out["dE"] = round(case["adsorbed_minus_clean"][method] - total, 4)
+    if "pw" in case["dE"]:
+        out["difference"] = round(out["dE"] - case["dE"]["pw"], 4)
+    return out
+
+
 def surface_assignments(atoms) -> list[str]:
     """Γ point for a supported cluster (as the demo's 11.8 Å NiO(100)/Ru13), the preset's k elsewhere."""
     from heterocat.systems import system_kind  # noqa: PLC0415
@@ -145,7 +214,7 @@ def surface_assignments(atoms) -> list[str]:
 
 
 def run_system(source: ResultsStore, system: str, adsorbates: list[str], methods: list[str],
-               workdir: Path, with_counterpoise: bool = False) -> list[dict]:
+               workdir: Path, with_counterpoise: bool = False, with_surface_grid: bool = False) -> list[dict]:
     """Adsorption energies of ``adsorbates`` on ``system`` by every method; cases without a geometry are skipped."""
     clean = geometry(source, system, "")
     if clean is None:
@@ -187,13 +256,16 @@ def run_system(source: ResultsStore, system: str, adsorbates: list[str], methods
         if with_counterpoise:  # LCAO methods only: plane waves have no basis-set superposition error
             meta = {"system": system, "adsorbate": adsorbate, "site": found[1].get("site", ""),
                     "geometry_from": found[1]["task_hash"]}
-            lcao = [m for m in methods if load_settings("fast", assignments=METHODS[m])["calculator"]["mode"] == "lcao"]
+            lcao = [m for m in methods if mode_of(m) == "lcao"]
             case["counterpoise"] = {m: round(counterpoise(found[0], len(clean[0]), m, workdir, meta, extra), 4)
                                     for m in lcao}
         if "pw" in case["dE"]:
             case["difference"] = {m: round(v - case["dE"]["pw"], 4) for m, v in case["dE"].items() if m != "pw"}
             case["difference_counterpoise"] = {m: round(case["difference"][m] + v, 4)
                                                for m, v in case.get("counterpoise", {}).items()}
+        if with_surface_grid:  # real-space methods only: plane waves have no grid of their own choosing
+            case["surface_grid"] = {m: surface_grid_references(case, gases, clean, m, workdir, system)
+                                    for m in methods if grid_method(m)}
         cases.append(case)
     return cases
 
@@ -280,6 +352,11 @@ def table(cases: list[dict], methods: list[str]) -> str:
         if "difference" in c:
             line += "".join(f"{c['difference'][m]:>+16.3f}" for m in others)
         lines.append(line)
+        for m, g in c.get("surface_grid", {}).items():
+            lines.append(f"{'':<25}{m}, gases on the surface's grid {'x'.join(map(str, g['gpts_surface']))}: "
+                         f"dE {g['dE']:+.3f} eV" + (f", {m} - pw {g['difference']:+.3f}" if "difference" in g else "")
+                         + "; gas - box " + ", ".join(f"{k} {v:+.3f}" for k, v in g["gas_minus_box"].items())
+                         + "; egg-box " + ", ".join(f"{k} {v:+.3f}" for k, v in g["egg_box"].items()))
         for m, error in c.get("counterpoise", {}).items():  # a line of its own under the case
             after = c.get("difference_counterpoise", {}).get(m)
             lines.append(f"{'':<25}counterpoise {m}: BSSE {error:+.3f} eV"
@@ -303,6 +380,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--methods", nargs="+", choices=sorted(METHODS), help="methods (default: fast pw)")
     parser.add_argument("--counterpoise", action="store_true",
                         help="also the basis-set superposition error of each LCAO adsorption energy (4 single points)")
+    parser.add_argument("--surface-grid", action="store_true",
+                        help="also each LCAO/FD dE against gases on the surface's own grid (egg-box: two positions)")
     parser.add_argument("--pathway", choices=sorted(_pathway_names()),
                         help="also the steps of this pathway per method (electronic dE), e.g. HzOR")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
@@ -313,7 +392,7 @@ def main(argv: list[str] | None = None) -> int:
     methods = args.methods or ["fast", "pw", *(DIAGNOSTIC if args.diagnose else ())]
     source, workdir = ResultsStore(args.source), Path(args.workdir)
     cases = [c for system in args.systems for c in run_system(source, system, args.adsorbates, methods, workdir,
-                                                          args.counterpoise)]
+                                                          args.counterpoise, args.surface_grid)]
     paths = pathways(cases, args.systems, methods, args.pathway) if args.pathway else []
     if args.json:
         doc = {"benchmark": "fast-vs-pw", "methods": {m: METHODS[m] for m in methods}, "cases": cases}

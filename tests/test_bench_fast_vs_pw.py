@@ -18,3 +18,27 @@ def test_the_geometry_is_the_lowest_final_gpaw_structure_whether_or_not_its_stag
     assert lowest(rows[:3])["task_hash"] == "study"  # GPAW before a lower MLIP energy
     assert lowest(rows[:2])["task_hash"] == "mlip"  # no GPAW final structure: the MLIP's
     assert lowest(rows[:1]) is None
+
+
+def test_a_gas_on_the_surface_grid_has_the_surface_spacing_along_every_cell_vector():
+    """The 2x2 Ru(0001) cell gets 0.27 Å along its in-plane vectors at h 0.25 (20 points, GPAW's
+    multiple of 4) where a gas box gets ~0.25: the molecule is put on the surface's own spacing,
+    in a supercell at least 10 Å wide, and the second position is half a grid step away."""
+    import numpy as np
+    from ase.build import hcp0001, molecule
+
+    bench = load_bench("bench_fast_vs_pw")
+    slab = hcp0001("Ru", size=(2, 2, 4), vacuum=7.0)
+    n = bench.surface_gpts(slab, 0.25)
+    assert n[0] == n[1] == 20 and n[2] % 4 == 0
+    spacing = slab.cell.lengths() / n
+    assert 0.26 < spacing[0] < 0.28  # coarser than asked: GPAW rounds to the nearest multiple of 4
+    n2h4 = molecule("N2H4")
+    first, gpts = bench.on_surface_grid(n2h4, slab, 0.25, 0.0)
+    second, _ = bench.on_surface_grid(n2h4, slab, 0.25, 0.5)
+    assert np.allclose(first.cell.lengths() / gpts, spacing)
+    assert all(length >= 10.0 for length in first.cell.lengths()[:2])
+    assert list(first.pbc) == [True, True, False] and first.info["system_kind"] == "slab"
+    assert np.allclose(first.get_all_distances(), n2h4.get_all_distances())  # the molecule is as it was
+    step = sum(slab.cell[i] / n[i] for i in range(3))
+    assert np.allclose(second.positions - first.positions, 0.5 * step)
