@@ -57,3 +57,21 @@ def test_a_model_that_blows_up_or_changes_the_surface_is_counted_as_failed(monke
     assert "e+" not in text and not any(math.isnan(v) for s in by_model.values()
                                         for v in (s["within_0.1eV"], s["seconds_per_call"]))
     assert len(bench.failures(rows)) == 2
+
+
+def test_slab_references_take_settings_over_the_preset_and_an_adsorbate_filter(monkeypatch):
+    """``--set calculator.h=0.2 --adsorbates N2H4``: the clean slabs, the gases N2H4 needs (and H2) and
+    the N2H4 cases only, every one at h 0.2 Å; nothing else is run."""
+    bench = load_bench("bench_mlip")
+    calls = []
+
+    def fake_run_task(atoms, kind, settings, workdir, metadata):
+        calls.append((metadata["system"], metadata["adsorbate"], settings["calculator"]["h"]))
+        return {"status": "done", "steps": 0, "wall_time": 0.0, "metadata": metadata}
+
+    monkeypatch.setattr(bench, "run_task", fake_run_task)
+    bench.run_slab_references("unused", "fast", ("calculator.h=0.2",), ("N2H4",))
+    assert {h for _, _, h in calls} == {0.2}
+    assert sorted(a for s, a, _ in calls if s == "gas") == ["H2", "N2H4"]
+    assert sorted((s, a) for s, a, _ in calls if s != "gas") == [
+        ("NiO(100)", ""), ("NiO(100)", "N2H4"), ("Ru(0001)", ""), ("Ru(0001)", "N2H4")]
