@@ -42,6 +42,8 @@ adsorbed geometry) and the difference from pw after correcting for it.
 Every single point is a task in the results store of ``--workdir``, so a killed run resumes and
 a rerun prints at once.  Prints a table (or ``--json``: one document, ``cases`` with ``system``,
 ``adsorbate``, ``site``, ``dE`` per method, ``difference`` = method - pw, and ``seconds``; with
+``--surface-grid``, ``surface_grid`` per LCAO/FD method: ``dE``, ``difference``, ``gas_minus_box`` and
+``egg_box`` per gas (eV) and ``gpts_surface``; with
 ``--pathway``, ``pathways`` with per system and method the steps' dE, the limiting potential and
 the potential-determining step, and ``step_difference`` = method - pw per step).
 
