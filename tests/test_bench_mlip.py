@@ -75,3 +75,15 @@ def test_slab_references_take_settings_over_the_preset_and_an_adsorbate_filter(m
     assert sorted(a for s, a, _ in calls if s == "gas") == ["H2", "N2H4"]
     assert sorted((s, a) for s, a, _ in calls if s != "gas") == [
         ("NiO(100)", ""), ("NiO(100)", "N2H4"), ("Ru(0001)", ""), ("Ru(0001)", "N2H4")]
+
+
+def test_a_case_in_two_reference_stores_is_taken_once_from_the_first():
+    """The N species redone on 0.2 Å (first store) replace their 0.25 Å relaxations (second store);
+    cases only the second store holds stay."""
+    first_of_each = _bench().first_of_each
+    fine = [{"system": "Ru(0001)", "adsorbate": "N2H4", "site": "Ru-top:top:1", "dE_gpaw": -0.1}]
+    coarse = [{"system": "Ru(0001)", "adsorbate": "N2H4", "site": "Ru-top:top:1", "dE_gpaw": 0.44},
+              {"system": "Ru(0001)", "adsorbate": "H", "site": "fcc:fcc:1", "dE_gpaw": -0.54}]
+    cases = first_of_each([fine, coarse])
+    assert [(c["adsorbate"], c["dE_gpaw"]) for c in cases] == [("N2H4", -0.1), ("H", -0.54)]
+    assert first_of_each([coarse, fine]) == coarse
