@@ -170,3 +170,20 @@ def test_ghost_atoms_are_refused_outside_lcao(system, tmp_path):
     with pytest.raises(HeterocatError, match="LCAO"):
         run_task(system, "single", settings, tmp_path, ghosts=[3])
     assert not list(tmp_path.glob("tasks/*/*"))  # nothing half-written
+
+
+def test_a_single_point_without_its_density_is_a_one_line_error(tmp_path):
+    """A results/ snapshot leaves the densities out: the charge difference says which file is
+    missing and how to get it back, and writes nothing."""
+    from ase.build import molecule
+
+    from heterocat.analyse.chargediff import difference_from_results
+
+    atoms = molecule("H2O")
+    atoms.cell = [6.0, 6.0, 6.0]
+    done = {"directory": str(tmp_path / "ab")}
+    (tmp_path / "ab").mkdir()
+    with pytest.raises(HeterocatError, match="density.npz is missing"):
+        difference_from_results(atoms, np.array([0]), np.array([1, 2]), done, {"A": done, "B": done},
+                                tmp_path / "out", counterpoise="ghosts", geometry="same", calculator={})
+    assert not (tmp_path / "out").exists()

@@ -87,7 +87,12 @@ def planar_profile(drho: np.ndarray, cell: np.ndarray) -> tuple[np.ndarray, np.n
 
 
 def _load(directory: Path) -> np.ndarray:
-    with np.load(directory / "density.npz") as data:
+    """The electron density a single point wrote (``density.npz``), or a one-line error without it."""
+    path = directory / "density.npz"
+    if not path.exists():  # results/ snapshots leave the 25 MB densities out
+        raise HeterocatError(f"{path} is missing (a results snapshot leaves densities out): "
+                             f"remove {directory} and run again to compute it")
+    with np.load(path) as data:
         return data["density"]
 
 
