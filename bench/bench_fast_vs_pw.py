@@ -102,10 +102,15 @@ def geometry(store: ResultsStore, system: str, adsorbate: str):
     return None if row is None else (store.atoms(row["task_hash"]), row)
 
 
+def method_settings(method: str, assignments: list[str] | tuple[str, ...] = ()) -> dict:
+    """The fast preset with ``method``'s settings over it, then ``assignments``."""
+    return load_settings("fast", assignments=[*METHODS[method], *assignments])
+
+
 def energy(atoms, method: str, workdir: Path, metadata: dict, assignments: list[str],
            ghosts: list[int] | None = None, gpts: tuple[int, int, int] | None = None) -> dict:
     """One single point in the bench's store: energy (eV), seconds, total moment (μB)."""
-    settings = load_settings("fast", assignments=[*METHODS[method], *assignments])
+    settings = method_settings(method, assignments)
     settings["preset"] = f"fast-vs-pw:{method}"
     result = run_task(atoms, "single", settings, workdir, metadata={**metadata, "strategy": f"bench {method}"},
                       ghosts=ghosts, gpts=gpts)
@@ -133,7 +138,7 @@ def counterpoise(atoms, n_surface: int, method: str, workdir: Path, metadata: di
         raise RuntimeError(f"{metadata}: the atoms after the first {n_surface} are not {metadata['adsorbate']}")
     whole = atoms.copy()
     whole.info["system_kind"] = system_kind(atoms)
-    settings = load_settings("fast", assignments=[*METHODS[method], *assignments])
+    settings = method_settings(method, assignments)
     error = 0.0
     for name, keep in (("adsorbate", adsorbate), ("surface", surface)):
         meta = {**metadata, "counterpoise": name}
@@ -149,7 +154,7 @@ def counterpoise(atoms, n_surface: int, method: str, workdir: Path, metadata: di
 
 def mode_of(method: str) -> str:
     """The GPAW mode of ``method``: lcao, pw or fd."""
-    return load_settings("fast", assignments=METHODS[method])["calculator"]["mode"]
+    return method_settings(method)["calculator"]["mode"]
 
 
 def grid_method(method: str) -> bool:
@@ -187,7 +192,7 @@ def surface_grid_references(case: dict, gases: dict, clean, method: str, workdir
     """``case``'s dE for ``method`` against gases on the surface's own grid (:func:`on_surface_grid`,
     mean of two positions half a grid step apart), with the egg-box spread and each gas's energy
     relative to the gas box (eV)."""
-    h = load_settings("fast", assignments=METHODS[method])["calculator"]["h"]
+    h = method_settings(method)["calculator"]["h"]
     out: dict = {"gpts_surface": list(surface_gpts(clean[0], h)), "gas_minus_box": {}, "egg_box": {}}
     total = 0.0
     for g, n in reference_gases(case["adsorbate"]).items():

@@ -275,7 +275,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="a setting over the preset for the slab references (repeatable), e.g. calculator.h=0.2")
     parser.add_argument("--adsorbates", nargs="+", default=[],
-                        choices=sorted({a for _, cases in SLAB_CASES.values() for a, _ in cases}), help="only the slab references of these adsorbates (default: all)")
+                        choices=sorted({a for _, cases in SLAB_CASES.values() for a, _ in cases}),
+                        help="only the slab references of these adsorbates (default: all)")
     parser.add_argument("--models", nargs="+", default=MODELS, help="name:weights[:head] (default: all shipped)")
     parser.add_argument("--workdir", default="bench-work/mlip", help="store of the MLIP relaxations")
     parser.add_argument("--json", action="store_true")
