@@ -63,6 +63,10 @@ from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
+from heterocat.parallel import use_gpaw_mpi  # noqa: E402
+
+use_gpaw_mpi()  # under mpiexec -n N: GPAW's MPI before anything imports GPAW
+
 from heterocat.calculate.settings import load_settings  # noqa: E402
 from heterocat.sites.adsorbates import reference_gases  # noqa: E402
 from heterocat.store import ResultsStore, run_task  # noqa: E402

@@ -20,7 +20,9 @@ def read_structure(path: str | os.PathLike) -> Atoms:
     if not path.is_file():
         raise HeterocatError(f"cannot read structure {path}: no such file")
     try:
-        atoms = read(path)
+        # each rank reads for itself: ASE's parallel read broadcasts from rank 0, which hangs (or
+        # hands a rank another call's data) when only rank 0 reads, as the store's indexing does
+        atoms = read(path, parallel=False)
     except Exception as err:  # ASE raises many kinds; all mean "unreadable"
         reason = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise HeterocatError(f"cannot read structure {path}: {reason}") from None

@@ -70,11 +70,12 @@ class ResultsStore:
     def _connect(self):
         """The SQLite database, without ASE's lock file: SQLite locks it itself (``add`` waits its
         turn), and ASE's ``results.db.lock`` outlives a run killed while writing, after which every
-        later run waited for it for ever."""
+        later run waited for it for ever.  Serial under MPI: ASE's database otherwise broadcasts
+        every call from rank 0, and rank 0 alone indexes a finished task."""
         self.workdir.mkdir(parents=True, exist_ok=True)
         if not self.path.exists():
             self._create()
-        return connect(self.path, type="db", use_lock_file=False)
+        return connect(self.path, type="db", use_lock_file=False, serial=True)
 
     def _create(self) -> None:
         """Make the empty database under another name, then link it into place: ASE creates its
@@ -82,7 +83,7 @@ class ResultsStore:
         database between them failed to read it (``'NoneType' object is not subscriptable``)."""
         new = self.path.with_name(f".{self.path.name}.{os.getpid()}.new")
         try:
-            with connect(new, type="db", use_lock_file=False) as db:
+            with connect(new, type="db", use_lock_file=False, serial=True) as db:
                 db.count()  # creates the tables and their version
             os.link(new, self.path)  # atomic; fails if another process made it first
         except FileExistsError:

@@ -106,6 +106,39 @@ def test_two_mpi_ranks_reproduce_one_rank(tmp_path):
     assert energies[2] == pytest.approx(energies[1], abs=1e-4)
 
 
+SEVERAL_TASKS = """
+from heterocat.parallel import rank, use_gpaw_mpi
+use_gpaw_mpi()
+import sys
+from ase.build import bulk
+from heterocat.calculate.settings import load_settings
+from heterocat.store import ResultsStore, run_task
+settings = load_settings("ci", assignments=["calculator.name=emt"])
+for a in (3.60, 3.65, 3.60):  # the third is the first again: read back from the store
+    result = run_task(bulk("Cu", a=a, cubic=True), "single", settings, sys.argv[1], metadata={"system": "Cu"})
+    print(rank(), result["status"], result["ran"], round(result["energy"], 6), flush=True)
+print(rank(), "rows", len(ResultsStore(sys.argv[1]).rows()), flush=True)
+"""
+
+
+@pytest.mark.gpaw
+def test_several_tasks_in_one_mpi_program_index_on_rank_zero(tmp_path):
+    """A program that runs task after task on 2 ranks (as the benches do): rank 0 alone indexes each
+    result in the store, so ASE's reads and database calls there must not broadcast to the other
+    rank, which hung or handed that rank another call's data (a bench died with a TypeError)."""
+    script = tmp_path / "several.py"
+    script.write_text(SEVERAL_TASKS)
+    r = subprocess.run(["mpiexec", "-n", "2", sys.executable, str(script), str(tmp_path / "work")],
+                       capture_output=True, text=True, env=ENV, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    lines = r.stdout.split("\n")
+    assert "0 rows 2" in lines and "1 rows 2" in lines  # both ranks see the two tasks
+    for k in "01":  # every rank gets rank 0's view of each result
+        first, second, again = [line.split()[1:] for line in lines if line.startswith(f"{k} done")]
+        assert (first[1], second[1], again[1]) == ("True", "True", "False")
+        assert first[2] == again[2] != second[2]
+
+
 def _run_on_ranks(spec: Path, ranks: int) -> dict:
     """The result of the one task of job ``spec`` run by ``heterocat.run.task`` on ``ranks`` MPI ranks."""
     cmd = [sys.executable, "-m", "heterocat.run.task", str(spec)]
