@@ -51,6 +51,8 @@ the potential-determining step, and ``step_difference`` = method - pw per step).
     python bench/bench_fast_vs_pw.py --from work/mlip-slabs --systems "Ru(0001)" --adsorbates N2H4
 
 The second takes the GPAW relaxations of ``bench_mlip.py --run-slab-references`` as geometries.
+Each single point runs on all ranks of ``mpiexec -n N python bench/bench_fast_vs_pw.py ...``
+(rank 0 writes the store and the report), e.g. the 77-atom NiO(100)/Ru13 in plane waves.
 """
 
 from __future__ import annotations
@@ -68,6 +70,7 @@ from heterocat.parallel import use_gpaw_mpi  # noqa: E402
 use_gpaw_mpi()  # under mpiexec -n N: GPAW's MPI before anything imports GPAW
 
 from heterocat.calculate.settings import load_settings  # noqa: E402
+from heterocat.parallel import is_writer  # noqa: E402
 from heterocat.sites.adsorbates import reference_gases  # noqa: E402
 from heterocat.store import ResultsStore, run_task  # noqa: E402
 
@@ -85,6 +88,12 @@ METHODS = {
 DIAGNOSTIC = ("lcao-default", "pw-valence")
 ADSORBATES = ("H", "OH", "H2O", "N2H4", "N2H")
 CHOICES = ("H", "OH", "H2O", "O", "N2H4", "N2H3", "NHNH", "NNH2", "N2H", "N2")
+
+
+def note(text: str) -> None:
+    """A progress line on stderr, from rank 0 alone under MPI."""
+    if is_writer():
+        print(text, file=sys.stderr, flush=True)
 
 
 def lowest(rows: list[dict]) -> dict | None:
@@ -150,8 +159,8 @@ def counterpoise(atoms, n_surface: int, method: str, workdir: Path, metadata: di
         alone = energy(part, method, workdir, meta, assignments)["energy"]
         part, ghosts = fragment(whole, settings, keep)
         ghosted = energy(part, method, workdir, {**meta, "ghosts": "other part"}, assignments, ghosts=ghosts)["energy"]
-        print(f"# {metadata['system']} {metadata['adsorbate']} {method} counterpoise, {name}: "
-              f"{alone - ghosted:+.4f} eV", file=sys.stderr, flush=True)
+        note(f"# {metadata['system']} {metadata['adsorbate']} {method} counterpoise, {name}: "
+             f"{alone - ghosted:+.4f} eV")
         error += alone - ghosted
     return error
 
@@ -239,9 +248,8 @@ def run_system(source: ResultsStore, system: str, adsorbates: list[str], methods
             meta = {"system": "gas" if gas else system, "adsorbate": name, "site": row.get("site", ""),
                     "geometry_from": row["task_hash"]}
             energies[key] = energy(atoms, method, workdir, meta, [] if gas else extra)
-            print(f"# {system if not gas else 'gas'} {name or 'clean'} {method}: {energies[key]['energy']:.4f} eV "
-                  f"({energies[key]['seconds']:.0f} s{', stored' if not energies[key]['ran'] else ''})",
-                  file=sys.stderr, flush=True)
+            note(f"# {system if not gas else 'gas'} {name or 'clean'} {method}: {energies[key]['energy']:.4f} eV "
+                 f"({energies[key]['seconds']:.0f} s{', stored' if not energies[key]['ran'] else ''})")
         return energies[key]
 
     cases = []
@@ -251,7 +259,7 @@ def run_system(source: ResultsStore, system: str, adsorbates: list[str], methods
         need = reference_gases(adsorbate)
         gases = {g: geometry(source, "gas", g) for g in need}
         if found is None or not all(gases.values()):
-            print(f"# {system} {adsorbate}: no geometry in the store, skipped", file=sys.stderr)
+            note(f"# {system} {adsorbate}: no geometry in the store, skipped")
             continue
         case = {"system": system, "adsorbate": adsorbate, "site": found[1].get("site", ""),
                 "geometry_from": found[1]["task_hash"], "geometry_level": found[1].get("level", ""),
@@ -303,7 +311,7 @@ def pathway_of(cases: list[dict], system: str, method: str, pathway: str, counte
     try:
         result = evaluate_pathway(pathway, reaction_table()[pathway], G)
     except HeterocatError as error:
-        print(f"# {system} {pathway} {method}: not evaluated ({error})", file=sys.stderr)
+        note(f"# {system} {pathway} {method}: not evaluated ({error})")
         return None
     return {"steps": {s.name: round(s.dG, 4) for s in result.steps},
             "limiting_potential": None if result.limiting_potential is None else round(result.limiting_potential, 4),
@@ -405,6 +413,8 @@ def main(argv: list[str] | None = None) -> int:
     cases = [c for system in args.systems for c in run_system(source, system, args.adsorbates, methods, workdir,
                                                           args.counterpoise, args.surface_grid)]
     paths = pathways(cases, args.systems, methods, args.pathway) if args.pathway else []
+    if not is_writer():  # under mpiexec: one report, from rank 0
+        return 0
     if args.json:
         doc = {"benchmark": "fast-vs-pw", "methods": {m: METHODS[m] for m in methods}, "cases": cases}
         if args.pathway:
