@@ -13,6 +13,8 @@ correction are the fast preset's::
     pw-valence   PW 400 eV, the fast preset's datasets (Ru.8)   (--diagnose)
     fast-vasp-u, lcao-default-vasp-u: as fast and lcao-default with U on VASP's projection
     fast-h0.2, fast-h0.18: the fast preset on a finer real-space grid (grid and egg-box errors)
+    fast-long, fast-long-h0.2: H, N, O basis generated at an energy shift of 0.01 eV (longer orbitals)
+    fast-long-all-h0.2: the same on Ru and Ni too
 
 Adsorption energies against the gases of the same method (no mixing), with the package's own
 references (``heterocat adsorbates``)::
@@ -84,6 +86,12 @@ METHODS = {
     "lcao-default-vasp-u": ["calculator.setups={}", "calculator.u_normalized=false"],
     "fast-h0.2": ["calculator.h=0.2"],
     "fast-h0.18": ["calculator.h=0.18"],
+    # the fast preset with longer-ranged orbitals on the molecules' elements (generated at an
+    # energy shift of 0.01 eV, GPAW's shipped sets 0.1 eV), and also on the metals
+    "fast-long": ["calculator.basis_energy_shift={H = 0.01, N = 0.01, O = 0.01}"],
+    "fast-long-h0.2": ["calculator.basis_energy_shift={H = 0.01, N = 0.01, O = 0.01}", "calculator.h=0.2"],
+    "fast-long-all-h0.2": ["calculator.basis_energy_shift={H = 0.01, N = 0.01, O = 0.01, Ru = 0.01, Ni = 0.01}",
+                           "calculator.h=0.2"],
 }
 DIAGNOSTIC = ("lcao-default", "pw-valence")
 ADSORBATES = ("H", "OH", "H2O", "N2H4", "N2H")

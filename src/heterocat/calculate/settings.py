@@ -50,6 +50,9 @@ DEFAULTS: dict[str, Any] = {
         "dispersion": "",
         # PAW dataset per element ("" = GPAW's default; "8" = Ru.8, valence only)
         "setups": {},
+        # LCAO: per element, the energy shift (eV) its basis is generated at instead of GPAW's
+        # shipped sets (0.1 eV); smaller is longer-ranged (heterocat.calculate.basis)
+        "basis_energy_shift": {},
         "maxiter": 300,
         "convergence_energy": 0.0005,
         "convergence_density": 1.0e-4,
@@ -112,6 +115,13 @@ def _setups(value: Any) -> str | None:
     return 'a table of element = PAW dataset name, e.g. {Ru = "8"} for Ru.8 (U goes in hubbard_u)'
 
 
+def _energy_shifts(value: Any) -> str | None:
+    if isinstance(value, dict) and all(isinstance(k, str) and isinstance(v, (int, float)) and not isinstance(v, bool)
+                                       and 0.001 <= v <= 1.0 for k, v in value.items()):
+        return None
+    return "a table of element = energy shift in eV (0.001-1; GPAW's shipped sets: 0.1), e.g. {O = 0.01}"
+
+
 def _spin_starts(value: Any) -> str | None:
     from heterocat.calculate.spin import check_start  # noqa: PLC0415
 
@@ -138,6 +148,7 @@ SCHEMA: dict[str, Any] = {
         "u_normalized": _boolean,
         "dispersion": _choice("", "D3(BJ)"),
         "setups": _setups,
+        "basis_energy_shift": _energy_shifts,
         "maxiter": _number(10, 10000, integer=True),
         "convergence_energy": _number(1e-8, 1.0),
         "convergence_density": _number(1e-10, 1.0),
@@ -157,15 +168,19 @@ SCHEMA: dict[str, Any] = {
 }
 
 
+#: Tables a layer replaces whole instead of key by key.
+WHOLE_TABLES = ("hubbard_u", "setups", "basis_energy_shift")
+
+
 def merge(base: dict, override: dict) -> dict:
     """Deep merge: a new dict with ``override`` over ``base``; neither is changed.
 
-    Tables merge key by key except ``hubbard_u`` and ``setups``, which are
+    Tables merge key by key except ``hubbard_u``, ``setups`` and ``basis_energy_shift``, which are
     replaced whole so that a user can switch U off (``hubbard_u = {}``).
     """
     out = copy.deepcopy(base)
     for key, value in override.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict) and key not in ("hubbard_u", "setups"):
+        if isinstance(value, dict) and isinstance(out.get(key), dict) and key not in WHOLE_TABLES:
             out[key] = merge(out[key], value)
         else:
             out[key] = copy.deepcopy(value)
@@ -189,6 +204,8 @@ MEANING: dict[str, str] = {
     "calculator.u_normalized": "GPAW's normalised U projection (true) or VASP's (false, `:d,U,0`)",
     "calculator.dispersion": "\"\" or D3(BJ): Grimme's D3 with Becke-Johnson damping (dftd3)",
     "calculator.setups": "PAW dataset per element, e.g. {Ru = \"8\"} for Ru.8 (valence only)",
+    "calculator.basis_energy_shift": "LCAO: per element, the energy shift (eV) its basis is generated at, e.g. "
+                                     "{O = 0.01}: longer orbitals than GPAW's shipped sets (0.1 eV), made once and cached",
     "calculator.maxiter": "SCF iterations before the retry ladder takes over",
     "calculator.convergence_energy": "SCF energy change per valence electron, eV",
     "calculator.convergence_density": "SCF density change per valence electron, electrons",
@@ -356,7 +373,9 @@ def gpaw_parameters(atoms: Atoms, settings: dict, txt: str | None = None) -> dic
     if calc["mode"] == "pw":
         params["mode"] = PW(calc["ecut"])
     elif calc["mode"] == "lcao":
-        params.update(mode="lcao", basis=calc["basis"], h=calc["h"])
+        from heterocat.calculate.basis import gpaw_basis  # noqa: PLC0415
+
+        params.update(mode="lcao", basis=gpaw_basis(set(atoms.get_chemical_symbols()), calc), h=calc["h"])
     else:
         params.update(mode="fd", h=calc["h"])
     if kind == "cluster":

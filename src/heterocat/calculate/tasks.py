@@ -111,7 +111,7 @@ _NOT_FOR = {"gpaw": ("model", "device")}
 
 #: Settings keys added after stores were made, by section, with the value they had implicitly:
 #: left out of a task's identity at that value, so that older stores keep their task hashes.
-_LATER_KEYS = {"calculator": {"dispersion": "", "convergence_forces": 0.0},
+_LATER_KEYS = {"calculator": {"dispersion": "", "convergence_forces": 0.0, "basis_energy_shift": {}},
                "relax": {"min_curvature": 0.0, "maxstep": 0.0, "spin_search": []},
                "vib": {"convergence_forces": 0.0}}
 
@@ -249,7 +249,10 @@ def level_of_theory(settings: dict, atoms: Atoms | None = None) -> str:
         from heterocat.calculate.mlip import mlip_label  # noqa: PLC0415
 
         return mlip_label(c["name"], c["model"])
-    basis = {"pw": f"PW {c['ecut']:g} eV", "lcao": f"LCAO {c['basis']}", "fd": f"FD h={c['h']}"}[c["mode"]]
+    shifts = ",".join(f"{el} {v:g}" for el, v in sorted(c.get("basis_energy_shift", {}).items())
+                      if present is None or el in present)
+    lcao = f"LCAO {c['basis']}" + (f" (energy shift {shifts} eV)" if shifts else "")
+    basis = {"pw": f"PW {c['ecut']:g} eV", "lcao": lcao, "fd": f"FD h={c['h']}"}[c["mode"]]
     u = ",".join(f"{el} {v:g}" for el, v in sorted(c["hubbard_u"].items())
                  if v and (present is None or el in present))
     datasets = ",".join(f"{el}.{name}" for el, name in sorted(c.get("setups", {}).items())

@@ -1,0 +1,71 @@
+"""Generated LCAO basis sets (``calculator.basis_energy_shift``): names, identities, and the physics."""
+
+import copy
+
+import pytest
+
+from heterocat.calculate.basis import basis_file, basis_name, gpaw_basis
+from heterocat.calculate.settings import gpaw_parameters, load_settings
+from heterocat.errors import HeterocatError
+
+
+def _h2o():
+    from ase.build import molecule  # noqa: PLC0415
+
+    atoms = molecule("H2O")
+    atoms.center(vacuum=3.0)
+    return atoms
+
+
+def test_no_shift_keeps_the_shipped_basis_and_every_task_identity():
+    from heterocat.calculate.tasks import level_id, level_of_theory, task_hash  # noqa: PLC0415
+
+    atoms = _h2o()
+    base = load_settings("fast")
+    before = copy.deepcopy(base)
+    del before["calculator"]["basis_energy_shift"]  # a store made before the key existed
+    assert gpaw_parameters(atoms, base)["basis"] == "dzp"
+    assert task_hash(atoms, base, "relax") == task_hash(atoms, before, "relax")
+    long = load_settings("fast", assignments=["calculator.basis_energy_shift={O = 0.01}"])
+    assert task_hash(atoms, long, "relax") != task_hash(atoms, base, "relax")
+    assert level_id(long["calculator"]) != level_id(base["calculator"])  # other energies: not comparable
+    assert "LCAO dzp (energy shift O 0.01 eV)" in level_of_theory(long, atoms)
+    assert "energy shift" not in level_of_theory(long, atoms[1:])  # no O: not named
+
+
+def test_bad_shifts_refused_in_one_line():
+    with pytest.raises(HeterocatError, match="basis_energy_shift"):
+        load_settings("fast", assignments=["calculator.basis_energy_shift={O = 2}"])
+    calc = load_settings("fast", assignments=['calculator.basis="sz(dzp)"',
+                                              "calculator.basis_energy_shift={O = 0.01}"])["calculator"]
+    with pytest.raises(HeterocatError, match="needs basis one of"):
+        gpaw_basis({"O", "H"}, calc)
+
+
+def test_a_layer_replaces_the_shift_table_whole():
+    calc = load_settings("fast", assignments=["calculator.basis_energy_shift={O = 0.01, H = 0.02}",
+                                              "calculator.basis_energy_shift={}"])["calculator"]
+    assert calc["basis_energy_shift"] == {}
+
+
+@pytest.mark.gpaw
+def test_longer_orbitals_lower_a_molecule_towards_plane_waves(tmp_path, monkeypatch):
+    """H2O at 0.01 eV (longer O and H orbitals) against GPAW's shipped dzp (0.1 eV), same grid: the
+    basis is more complete, so the LCAO energy falls, and the generated files are made once."""
+    from gpaw import GPAW  # noqa: PLC0415
+
+    monkeypatch.setenv("HETEROCAT_BASIS_DIR", str(tmp_path / "basis"))
+    energies = {}
+    for name, table in (("shipped", "{}"), ("long", "{O = 0.01, H = 0.01}")):
+        settings = load_settings("fast", assignments=[f"calculator.basis_energy_shift={table}", "calculator.h=0.24"])
+        atoms = _h2o()
+        atoms.calc = GPAW(**gpaw_parameters(atoms, settings, txt=str(tmp_path / f"{name}.txt")))
+        energies[name] = atoms.get_potential_energy()
+    assert basis_name("dzp", 0.01) == "E10meV.dzp"
+    made = basis_file("O", "", "dzp", 0.01)
+    assert made.parent == tmp_path / "basis" and made.exists() and basis_file("H", "", "dzp", 0.01).exists()
+    assert "E10meV.dzp" in (tmp_path / "long.txt").read_text()  # GPAW read the generated set
+    assert energies["long"] < energies["shipped"] - 0.1  # eV: the shipped set misses >0.1 eV of H2O
+    stamp = made.stat().st_mtime_ns
+    gpaw_basis({"O"}, load_settings("fast", assignments=["calculator.basis_energy_shift={O = 0.01}"])["calculator"])
+    assert made.stat().st_mtime_ns == stamp  # cached: not made again
