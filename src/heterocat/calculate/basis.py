@@ -3,9 +3,9 @@
 GPAW's shipped ``dzp`` sets confine each orbital where its energy rises by 0.1 eV (``gpaw-basis``'s
 energy shift, SIESTA's ``PAO.EnergyShift``).  ``calculator.basis_energy_shift = {O = 0.01}`` asks
 for the basis of O generated at 0.01 eV instead: longer orbitals, which a molecule's own atoms need
-to describe it as well on its own as next to a surface (docs/benchmarks.md: on Ru(0001) this takes
-the overbinding of H2O against plane waves from 0.38 to 0.09 eV).  The files are made by GPAW's own
-generator (:mod:`gpaw.atom.gpaw_basis`, as ``gpaw-basis -t dzp -E 0.01``) in
+to describe it as well on its own as next to a surface (the shipped sets overbind molecules on
+metals against plane waves; docs/benchmarks.md, "The LCAO basis's range").  The files are made by
+GPAW's own generator (:mod:`gpaw.atom.gpaw_basis`, as ``gpaw-basis -t dzp -E 0.01``) in
 ``$HETEROCAT_BASIS_DIR`` (default ``~/.cache/heterocat/gpaw-basis/<GPAW version>``), once per
 element, dataset, type and shift; under MPI rank 0 makes them and the other ranks wait.
 """
@@ -23,9 +23,14 @@ from heterocat.errors import HeterocatError
 GENERATED = ("sz", "szp", "dz", "dzp")
 
 
+def _shift_tag(shift: float) -> str:
+    """The energy shift ``shift`` (eV) in a file name: ``E10meV``."""
+    return f"E{round(shift * 1000):d}meV"
+
+
 def basis_name(kind: str, shift: float) -> str:
     """GPAW's name for ``kind`` (e.g. dzp) generated at energy shift ``shift`` (eV): ``E10meV.dzp``."""
-    return f"E{round(shift * 1000):d}meV.{kind}"
+    return f"{_shift_tag(shift)}.{kind}"
 
 
 def basis_directory() -> Path:
@@ -64,11 +69,10 @@ def _generate(symbol: str, dataset: str, kind: str, shift: float, xc: str) -> No
 
     target = basis_file(symbol, dataset, kind, shift)
     target.parent.mkdir(parents=True, exist_ok=True)
-    prefix = f"E{round(shift * 1000):d}meV"
     source = str(_dataset_file(symbol, dataset, xc)) if dataset else symbol
     with tempfile.TemporaryDirectory(dir=target.parent) as tmp, contextlib.chdir(tmp), \
             open(os.devnull, "w") as quiet, contextlib.redirect_stdout(quiet):
-        gpaw_basis(["-t", kind, "-E", f"{shift:g}", "-n", prefix, "-f", xc, source])
+        gpaw_basis(["-t", kind, "-E", f"{shift:g}", "-n", _shift_tag(shift), "-f", xc, source])
         (made,) = Path(tmp).glob("*.basis")  # the generator names it symbol.prefix.kind.basis
         os.replace(made, target)
 
