@@ -100,12 +100,20 @@ def _text(value: Any) -> str | None:
     return None if isinstance(value, str) else "a string"
 
 
-def _hubbard(value: Any) -> str | None:
-    if isinstance(value, dict) and all(isinstance(k, str) and isinstance(v, (int, float))
-                                       and not isinstance(v, bool) and v >= 0
-                                       for k, v in value.items()):
-        return None
-    return "a table of element = U_eff in eV (>= 0), e.g. {Ni = 6.2}"
+def _element_numbers(low: float, high: float, expected: str) -> Callable[[Any], str | None]:
+    """Check for a table of element = number in [low, high]."""
+    def check(value: Any) -> str | None:
+        if isinstance(value, dict) and all(isinstance(k, str) and isinstance(v, (int, float))
+                                           and not isinstance(v, bool) and low <= v <= high
+                                           for k, v in value.items()):
+            return None
+        return expected
+    return check
+
+
+_hubbard = _element_numbers(0.0, math.inf, "a table of element = U_eff in eV (>= 0), e.g. {Ni = 6.2}")
+_energy_shifts = _element_numbers(0.001, 1.0, "a table of element = energy shift in eV (0.001-1; GPAW's "
+                                              "shipped sets: 0.1), e.g. {O = 0.01}")
 
 
 def _setups(value: Any) -> str | None:
@@ -113,13 +121,6 @@ def _setups(value: Any) -> str | None:
                                        for k, v in value.items()):
         return None
     return 'a table of element = PAW dataset name, e.g. {Ru = "8"} for Ru.8 (U goes in hubbard_u)'
-
-
-def _energy_shifts(value: Any) -> str | None:
-    if isinstance(value, dict) and all(isinstance(k, str) and isinstance(v, (int, float)) and not isinstance(v, bool)
-                                       and 0.001 <= v <= 1.0 for k, v in value.items()):
-        return None
-    return "a table of element = energy shift in eV (0.001-1; GPAW's shipped sets: 0.1), e.g. {O = 0.01}"
 
 
 def _spin_starts(value: Any) -> str | None:
