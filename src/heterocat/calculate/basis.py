@@ -96,19 +96,31 @@ def ensure_basis(symbol: str, dataset: str, kind: str, shift: float, xc: str = "
     return basis_name(kind, shift)
 
 
+def _reduced_and_kind(basis: str) -> tuple[str, str]:
+    """GPAW's ``sz(dzp)`` (the single-zeta part of the dzp file) as ``("sz", "dzp")``; ``dzp`` as
+    ``("", "dzp")``."""
+    if "(" in basis and basis.endswith(")"):
+        reduced, kind = basis[:-1].split("(", 1)
+        return reduced, kind
+    return "", basis
+
+
 def gpaw_basis(symbols: set[str], calc: dict) -> str | dict:
     """GPAW's ``basis`` keyword: ``calc['basis']``, or with ``basis_energy_shift`` a table of the
-    elements present that it names (generated sets) over that default."""
+    elements present that it names (generated sets) over that default.  A reduced basis such as
+    ``sz(dzp)`` takes its part of the generated dzp file (``sz(E10meV.dzp)``)."""
     shifts = {el: s for el, s in sorted(calc.get("basis_energy_shift", {}).items()) if el in symbols}
     if not shifts:
         return calc["basis"]
-    if calc["basis"] not in GENERATED:
-        raise HeterocatError(f"calculator.basis_energy_shift needs basis one of {', '.join(GENERATED)}, "
-                             f"not {calc['basis']!r}")
+    reduced, kind = _reduced_and_kind(calc["basis"])
+    if kind not in GENERATED:
+        raise HeterocatError(f"calculator.basis_energy_shift needs basis one of {', '.join(GENERATED)} "
+                             f"(or a part of one, e.g. sz(dzp)), not {calc['basis']!r}")
     names = {}
     for el, shift in shifts.items():
         dataset = calc.get("setups", {}).get(el, "")
-        names[el] = ensure_basis(el, dataset, calc["basis"], shift, calc["xc"])
+        name = ensure_basis(el, dataset, kind, shift, calc["xc"])
+        names[el] = f"{reduced}({name})" if reduced else name
         if dataset:  # a ghost atom (counterpoise) takes the basis of the default dataset
-            ensure_basis(el, "", calc["basis"], shift, calc["xc"])
+            ensure_basis(el, "", kind, shift, calc["xc"])
     return {"default": calc["basis"], **names}
