@@ -33,6 +33,19 @@ def test_no_shift_keeps_the_shipped_basis_and_every_task_identity():
     assert "energy shift" not in level_of_theory(long, atoms[1:])  # no O: not named
 
 
+def test_plane_waves_ignore_the_shift_table():
+    """In PW mode GPAW takes no basis: the table leaves the task and its level as they were."""
+    from heterocat.calculate.tasks import level_id, task_hash  # noqa: PLC0415
+
+    atoms = _h2o()
+    pw = ["calculator.mode=pw", "calculator.ecut=400"]
+    plain = load_settings("fast", assignments=[*pw, "calculator.basis_energy_shift={}"])
+    long = load_settings("fast", assignments=[*pw, "calculator.basis_energy_shift={O = 0.01}"])
+    assert task_hash(atoms, long, "single") == task_hash(atoms, plain, "single")
+    assert level_id(long["calculator"]) == level_id(plain["calculator"])
+    assert "basis" not in gpaw_parameters(atoms, long)
+
+
 def test_bad_shifts_refused_in_one_line():
     with pytest.raises(HeterocatError, match="basis_energy_shift"):
         load_settings("fast", assignments=["calculator.basis_energy_shift={O = 2}"])

@@ -124,8 +124,11 @@ def _later_keys_left_out(section: dict, later: dict) -> dict:
 def _calculator_identity(calc: dict) -> dict:
     """The calculator settings that change the numbers of this calculator."""
     if calc["name"] == "gpaw":
-        return _later_keys_left_out({k: v for k, v in calc.items() if k not in _NOT_FOR["gpaw"]},
-                                    _LATER_KEYS["calculator"])
+        identity = _later_keys_left_out({k: v for k, v in calc.items() if k not in _NOT_FOR["gpaw"]},
+                                        _LATER_KEYS["calculator"])
+        if calc.get("mode") != "lcao":  # plane waves and grids take no basis: its table changes nothing
+            identity.pop("basis_energy_shift", None)
+        return identity
     if calc["name"] == "emt":
         return {"name": "emt"}
     from heterocat.calculate.mlip import model_identity  # noqa: PLC0415
