@@ -39,7 +39,8 @@ ROOT = Path(__file__).resolve().parents[1]
 SYSTEMS = {  # name: (structure, settings over the fast preset as in workflows/demo.toml)
     "nio": ("structures/nio100_small.extxyz", []),
     "ru": ("structures/ru0001_small.extxyz", []),
-    "nio-ru13": ("structures/nio100_ru13_small.extxyz", ["calculator.kpt_density=0", "calculator.basis=sz(dzp)"]),
+    "nio-ru13": ("structures/nio100_ru13_small.extxyz", ["calculator.kpt_density=0", "calculator.basis=sz(dzp)",
+                                                        "calculator.h=0.25"]),
 }
 
 CHOICES = {  # name: extra GPAW keywords (None: special handling below)

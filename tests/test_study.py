@@ -31,7 +31,8 @@ def test_the_demo_study_file_gives_the_tasks_of_the_store_made_before_it():
     """tests/data/demo_task_hashes.json: the demo's task identities computed at a499554, before study
     files (its clean NiO(100)/Ru13 relaxation, 35f39442f725f49d, is the demo store's own): a store made
     then is read back by the study, nothing recomputed.  The four GPAW gas relaxations' identities were
-    updated when the fast preset took Ni's default dataset (issue 19): every fast GPAW task changed.
+    updated when the fast preset took Ni's default dataset (issue 19), and again when it took 0.2 Å and
+    longer H, N, O orbitals (2026-12-03): every fast GPAW task changed.
     Since ``orientations = "first"`` takes the first orientation that fits, N2H3 and NHNH, whose
     upright orientation is blocked on the Ru(0001) bridge, are placed there too: two tasks more."""
     before = json.loads((ROOT / "tests" / "data" / "demo_task_hashes.json").read_text())
@@ -129,6 +130,25 @@ def test_the_campaign_fixes_the_whole_support_and_leaves_the_cluster_free():
         assert not fixed & set(part_indices(atoms, "cluster").tolist())
         assert fixed_atoms(atoms) == "support"
     assert fixed_atoms(read_structure(ROOT / "structures" / "nio100_ru13_small.extxyz")) == "32 of 64 support atoms"
+
+
+@pytest.mark.parametrize("study_file, store", [("nio_ru13_dft.toml", "nio-ru13-dft"),
+                                               ("supports_work_functions.toml", "supports-clean")])
+def test_a_study_with_stored_results_keeps_their_level_when_the_preset_moves(study_file, store):
+    """The fast preset moved to 0.2 Å and longer H, N, O orbitals on 2026-12-03; the studies whose
+    GPAW results are committed pin the settings they ran at, so that a run reuses and resumes them:
+    every stored GPAW task of the study's own settings (not the pre-relaxations' Ni.10 level) has
+    the study's level of theory."""
+    from heterocat.calculate.tasks import level_id
+
+    dft, _ = load_study(ROOT / "workflows" / study_file).settings()
+    stored = [json.loads(p.read_text())["calculator"]
+              for p in (ROOT / "results" / store / "tasks").glob("*/*/settings.json")]
+    gpaw = [c for c in stored if c["name"] == "gpaw" and c["setups"] == dft["calculator"]["setups"]]
+    assert len(gpaw) >= 6
+    assert {level_id(c, kpoints=False) for c in gpaw} == {level_id(dft["calculator"], kpoints=False)}
+    assert level_id(load_study(ROOT / "workflows" / "demo.toml").settings()[0]["calculator"], kpoints=False) \
+        not in {level_id(c, kpoints=False) for c in gpaw}  # an unpinned study takes the preset as it is
 
 
 def test_a_work_directory_that_is_a_file_is_refused(tmp_path):

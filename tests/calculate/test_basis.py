@@ -6,6 +6,7 @@ import pytest
 
 from heterocat.calculate.basis import basis_file, basis_name, gpaw_basis
 from heterocat.calculate.settings import gpaw_parameters, load_settings
+from heterocat.calculate.tasks import level_of_theory
 from heterocat.errors import HeterocatError
 
 
@@ -17,11 +18,17 @@ def _h2o():
     return atoms
 
 
+def test_the_fast_preset_takes_longer_orbitals_on_h_n_and_o_only():
+    calc = load_settings("fast")["calculator"]
+    assert calc["basis_energy_shift"] == {"H": 0.01, "N": 0.01, "O": 0.01}
+    assert "energy shift H 0.01,O 0.01 eV" in level_of_theory(load_settings("fast"), _h2o())
+
+
 def test_no_shift_keeps_the_shipped_basis_and_every_task_identity():
     from heterocat.calculate.tasks import level_id, level_of_theory, task_hash  # noqa: PLC0415
 
     atoms = _h2o()
-    base = load_settings("fast")
+    base = load_settings("fast", assignments=["calculator.basis_energy_shift={}"])  # the preset to 2026-12-03
     before = copy.deepcopy(base)
     del before["calculator"]["basis_energy_shift"]  # a store made before the key existed
     assert gpaw_parameters(atoms, base)["basis"] == "dzp"

@@ -328,9 +328,10 @@ def summary_text(doc: dict[str, Any]) -> str:
 #: on the 77-atom NiO(100)/Ru13 model one MLIP relaxation takes about 100 BFGS steps (1-2 min)
 #: and one GPAW single point 10-40 min, so its adsorbates are MLIP-only, ranked by a single point
 #: of each placement with the lowest per site group relaxed, and its charge difference uses the
-#: single-zeta part of the dzp basis.  Options given after --demo override these.
+#: single-zeta part of the dzp basis on a 0.25 Å grid (as ``workflows/demo.toml``).  Options given
+#: after --demo override these.
 DEMO_OPTIONS = ("--orientations", "first", "--supported-strategy", "mlip", "--supported-prescreen", "1",
-                "--supported-set", "calculator.basis=sz(dzp)")
+                "--supported-set", "calculator.basis=sz(dzp)", "--supported-set", "calculator.h=0.25")
 
 
 def main_paper(argv: Sequence[str] | None = None) -> int:
