@@ -74,6 +74,8 @@ from heterocat.parallel import use_gpaw_mpi  # noqa: E402
 use_gpaw_mpi()  # under mpiexec -n N: GPAW's MPI before anything imports GPAW
 
 from heterocat.calculate.settings import load_settings  # noqa: E402
+from heterocat.calculate.tasks import task_directory  # noqa: E402
+from heterocat.io import read_structure  # noqa: E402
 from heterocat.parallel import is_writer  # noqa: E402
 from heterocat.sites.adsorbates import reference_gases  # noqa: E402
 from heterocat.store import ResultsStore, run_task  # noqa: E402
@@ -128,9 +130,33 @@ def lowest(rows: list[dict]) -> dict | None:
 
 
 def geometry(store: ResultsStore, system: str, adsorbate: str):
-    """(atoms, row) of the lowest-energy structure the store holds, or None."""
-    row = lowest(store.rows(system=system, adsorbate=adsorbate))
-    return None if row is None else (store.atoms(row["task_hash"]), row)
+    """(atoms, row) of the lowest-energy structure the store holds, or None.
+
+    The study's own results first.  A bench store read as its own source (``--from`` the
+    ``--workdir``) gives the structure its first single points started from, never one of its
+    results: a single point's final structure carries the moments it found, so each rerun took the
+    last method's output as a new geometry and redid every method; and a gas on a surface's grid (a
+    lateral supercell) or a counterpoise fragment is no geometry of the whole system.
+    """
+    rows = store.rows(system=system, adsorbate=adsorbate)
+    study = [r for r in rows if not str(r.get("strategy", "")).startswith("bench ")]
+    if study or not rows:
+        row = lowest(study)
+        return None if row is None else (store.atoms(row["task_hash"]), row)
+    meta = {r["task_hash"]: store.result(r["task_hash"]).get("metadata", {}) for r in rows}
+    plain = {h for h, m in meta.items() if not {"grid_of", "counterpoise"} & set(m)}
+    first = [r for r in rows if r["task_hash"] in plain and meta[r["task_hash"]].get("geometry_from") not in meta]
+    row = lowest(first)
+    if row is None:
+        return None
+    start = meta[row["task_hash"]].get("geometry_from") or row["task_hash"]
+    # the positions as the single point held them (its input file keeps 8 decimals, and a task's
+    # identity rounds to 6), with the moments and constraints it started from
+    atoms = store.atoms(row["task_hash"])
+    begun = read_structure(task_directory(store.workdir, "single", row["task_hash"]) / "input.extxyz")
+    atoms.set_initial_magnetic_moments(begun.get_initial_magnetic_moments())
+    atoms.set_constraint(begun.constraints)
+    return atoms, {**row, "task_hash": start}
 
 
 def method_settings(method: str, assignments: list[str] | tuple[str, ...] = ()) -> dict:

@@ -57,3 +57,39 @@ def test_the_methods_keep_the_identities_of_their_stored_single_points():
     assert shipped["h"] == 0.25 and shipped["basis_energy_shift"] == {}
     assert bench.method_settings("pw")["calculator"]["h"] == 0.25
     assert len(set(level.values())) == len(level) - 1  # every other method a level of its own
+
+
+def test_a_bench_store_read_as_its_own_source_gives_the_first_geometry(tmp_path):
+    """``--from`` the bench's own store: the geometry is the one its first single points started
+    from, not a later output (whose final moments made a new task of every method each rerun), and
+    never a gas on a surface's grid (a lateral supercell that had become the N2H4 "box")."""
+    import numpy as np
+    from ase.build import molecule
+
+    from heterocat.calculate.settings import load_settings
+    from heterocat.store import ResultsStore, run_task
+
+    bench = load_bench("bench_fast_vs_pw")
+    settings = load_settings("ci", assignments=["calculator.name=emt"])
+    box = molecule("H2")
+    box.center(vacuum=5.0)
+    first = run_task(box, "single", settings, tmp_path, metadata={
+        "system": "gas", "adsorbate": "H2", "strategy": "bench pw", "geometry_from": "elsewhere"})
+    later = box.copy()
+    later.set_initial_magnetic_moments([0.5, 0.5])  # a final structure's moments as the next start
+    run_task(later, "single", settings, tmp_path, metadata={
+        "system": "gas", "adsorbate": "H2", "strategy": "bench fast", "geometry_from": first["task_hash"]})
+    wide = box.copy()
+    wide.set_cell([12.0, 12.0, 10.7], scale_atoms=False)
+    wide.set_distance(0, 1, 0.78)  # nearer EMT's H2 minimum: the lowest row of all
+    run_task(wide, "single", settings, tmp_path, metadata={
+        "system": "gas", "adsorbate": "H2", "strategy": "bench fast", "grid_of": "Ru(0001)", "geometry_from": "x"})
+    store = ResultsStore(tmp_path)
+    atoms, row = bench.geometry(store, "gas", "H2")
+    assert row["task_hash"] == "elsewhere"
+    assert np.allclose(atoms.cell, box.cell) and np.allclose(atoms.positions, box.positions)
+    assert not atoms.get_initial_magnetic_moments().any()
+    study = box.copy()
+    study.positions[1, 2] += 0.02
+    made = run_task(study, "single", settings, tmp_path, metadata={"system": "gas", "adsorbate": "H2", "strategy": "screen"})
+    assert bench.geometry(ResultsStore(tmp_path), "gas", "H2")[1]["task_hash"] == made["task_hash"]  # a study's own first
