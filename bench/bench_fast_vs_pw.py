@@ -10,6 +10,8 @@ correction are the fast preset's::
     fast         the preset: LCAO dzp (H, N, O generated at 0.01 eV), h 0.2 Å, Ru.8, default Ni
     fast-shipped the preset until 2026-12-03: GPAW's shipped dzp sets, h 0.25 Å
     pw           PW 400 eV, GPAW's default datasets (semicore Ni, Ru)
+    pw-600, pw-800  the same at 600 and 800 eV (N2's triple bond: PW 400 eV is 0.17 eV off in N2H4 -> N2 + 2 H2)
+    fast-tzdp, fast-tztp  fast with triple-zeta and two or three polarisation functions on H and N
     lcao-default fast-shipped with GPAW's default datasets   (--diagnose: datasets or basis?)
     pw-valence   PW 400 eV, the fast preset's datasets (Ru.8)   (--diagnose)
     fast-vasp-u, lcao-default-vasp-u: as fast-shipped and lcao-default with U on VASP's projection
@@ -38,6 +40,10 @@ mean; the spread is the egg-box error).  GPAW rounds each cell's grid to a multi
 2x2 Ru(0001) cell and the gas box get different spacings (0.27 against 0.25 Å at h 0.25), and a
 molecule's total energy is far from converged on such grids: the difference from the box's gases
 is the grid's share of the method's error.
+
+``--gas-reactions`` also prints gas-phase reaction energies per method at identical geometries
+(N2H4 -> N2 + 2 H2, N2 + 3 H2 -> 2 NH3, N2H4 + H2 -> 2 NH3; the store's gases, NH3 from ASE's g2
+set): the molecules' own bonds, with no surface; ``--systems`` with no name runs them alone.
 
 ``--counterpoise`` adds the Boys-Bernardi basis-set superposition error of each LCAO adsorption
 energy (adsorbate and surface each in its own basis and with the other's as ghosts, at the
@@ -92,6 +98,8 @@ METHODS = {
     "fast": [],
     "fast-shipped": SHIPPED,
     "pw": [*SHIPPED, "calculator.mode=pw", "calculator.ecut=400", "calculator.setups={}"],
+    "pw-600": [*SHIPPED, "calculator.mode=pw", "calculator.ecut=600", "calculator.setups={}"],
+    "pw-800": [*SHIPPED, "calculator.mode=pw", "calculator.ecut=800", "calculator.setups={}"],
     "lcao-default": [*SHIPPED, "calculator.setups={}"],
     "pw-valence": [*SHIPPED, "calculator.mode=pw", "calculator.ecut=400"],
     "fast-vasp-u": [*SHIPPED, "calculator.u_normalized=false"],
@@ -104,9 +112,16 @@ METHODS = {
     "fast-long-h0.2": [*SHIPPED, LONG, "calculator.h=0.2"],
     "fast-long-all-h0.2": [*SHIPPED, "calculator.basis_energy_shift={H = 0.01, N = 0.01, O = 0.01, Ru = 0.01, Ni = 0.01}",
                            "calculator.h=0.2"],
+    # more zeta and polarisation functions on the molecules' H and N (N2's triple bond, N2Hx's double)
+    "fast-tzdp": ['calculator.basis_type={H = "tzdp", N = "tzdp"}'],
+    "fast-tztp": ['calculator.basis_type={H = "tztp", N = "tztp"}'],
 }
 DIAGNOSTIC = ("lcao-default", "pw-valence")
 ADSORBATES = ("H", "OH", "H2O", "N2H4", "N2H")
+#: gas-phase reactions of ``--gas-reactions``: species -> coefficient (products +, reactants -)
+GAS_REACTIONS = {"N2H4 -> N2 + 2 H2": {"N2": 1, "H2": 2, "N2H4": -1},
+                 "N2 + 3 H2 -> 2 NH3": {"NH3": 2, "N2": -1, "H2": -3},
+                 "N2H4 + H2 -> 2 NH3": {"NH3": 2, "N2H4": -1, "H2": -1}}
 CHOICES = ("H", "OH", "H2O", "O", "N2H4", "N2H3", "NHNH", "NNH2", "N2H", "N2")
 
 
@@ -333,6 +348,45 @@ def run_system(source: ResultsStore, system: str, adsorbates: list[str], methods
     return cases
 
 
+def gas_molecules(source: ResultsStore) -> dict:
+    """name -> (atoms, row) of the gases of GAS_REACTIONS: the store's, and NH3 (ASE's g2 geometry,
+    not relaxed: the same for every method) in the box of the store's N2."""
+    from ase.build import molecule  # noqa: PLC0415
+
+    gases = {g: geometry(source, "gas", g) for g in ("H2", "N2", "N2H4")}
+    if not all(gases.values()):
+        raise SystemExit("error: --gas-reactions needs gas H2, N2 and N2H4 in the store")
+    box = gases["N2"][0]
+    nh3 = molecule("NH3")
+    nh3.cell, nh3.pbc = box.cell, box.pbc
+    nh3.center()
+    return {**gases, "NH3": (nh3, {"task_hash": "ase.build.molecule(NH3)"})}
+
+
+def gas_reactions(source: ResultsStore, methods: list[str], workdir: Path) -> dict:
+    """Gas-phase reaction energies (eV) of GAS_REACTIONS per method, at identical geometries, and
+    each method's difference from pw; isolates what a basis does to the molecules' own bonds."""
+    molecules = gas_molecules(source)
+    energies = {m: {g: energy(atoms, m, workdir, {"system": "gas", "adsorbate": g, "geometry_from": row["task_hash"]},
+                              [])["energy"] for g, (atoms, row) in molecules.items()} for m in methods}
+    out = {m: {r: round(sum(n * energies[m][g] for g, n in species.items()), 4) for r, species in GAS_REACTIONS.items()}
+           for m in methods}
+    doc = {"dE": out}
+    if "pw" in methods:
+        doc["difference"] = {m: {r: round(v - out["pw"][r], 4) for r, v in out[m].items()} for m in methods if m != "pw"}
+    return doc
+
+
+def gas_reaction_table(doc: dict) -> str:
+    """The gas-phase reactions per method (eV)."""
+    methods = list(doc["dE"])
+    lines = ["gas-phase reaction energies, identical geometries (eV)", f"{'reaction':<22}" +
+             "".join(f"{m:>14}" for m in methods)]
+    for r in GAS_REACTIONS:
+        lines.append(f"{r:<22}" + "".join(f"{doc['dE'][m][r]:>14.3f}" for m in methods))
+    return "\n".join(lines)
+
+
 def pathway_of(cases: list[dict], system: str, method: str, pathway: str, counterpoise: bool = False) -> dict | None:
     """``pathway``'s steps on ``system`` from one method's energies (eV), through the package's CHE
     analysis (``analyse.path.evaluate_pathway``); electronic energies, no ZPE or entropy.  None when
@@ -437,7 +491,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--from", dest="source", required=True, help="a finished study's work directory")
     parser.add_argument("--workdir", default="bench-work/fast-vs-pw", help="this bench's results store")
-    parser.add_argument("--systems", nargs="+", default=["Ru(0001)", "NiO(100)", "NiO(100)/Ru13"])
+    parser.add_argument("--systems", nargs="*", default=["Ru(0001)", "NiO(100)", "NiO(100)/Ru13"])
     parser.add_argument("--adsorbates", nargs="+", default=list(ADSORBATES), choices=CHOICES)
     parser.add_argument("--diagnose", action="store_true", help="also LCAO with default datasets, PW with valence ones")
     parser.add_argument("--methods", nargs="+", choices=sorted(METHODS), help="methods (default: fast pw)")
@@ -447,6 +501,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="also each LCAO/FD dE against gases on the surface's own grid (egg-box: two positions)")
     parser.add_argument("--pathway", choices=sorted(_pathway_names()),
                         help="also the steps of this pathway per method (electronic dE), e.g. HzOR")
+    parser.add_argument("--gas-reactions", action="store_true",
+                        help="also gas-phase N2H4 -> N2 + 2 H2 and the NH3 reactions per method")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     args = parser.parse_args(argv)
     if not (Path(args.source) / "results.db").exists():
@@ -457,15 +513,20 @@ def main(argv: list[str] | None = None) -> int:
     cases = [c for system in args.systems for c in run_system(source, system, args.adsorbates, methods, workdir,
                                                           args.counterpoise, args.surface_grid)]
     paths = pathways(cases, args.systems, methods, args.pathway) if args.pathway else []
+    reactions = gas_reactions(source, methods, workdir) if args.gas_reactions else {}
     if not is_writer():  # under mpiexec: one report, from rank 0
         return 0
     if args.json:
         doc = {"benchmark": "fast-vs-pw", "methods": {m: METHODS[m] for m in methods}, "cases": cases}
         if args.pathway:
             doc["pathways"] = paths
+        if reactions:
+            doc["gas_reactions"] = reactions
         print(json.dumps(doc, indent=1))
     else:
-        print(table(cases, methods) + ("\n" + pathway_table(paths) if paths else ""))
+        parts = [table(cases, methods) if cases else "", pathway_table(paths) if paths else "",
+                 gas_reaction_table(reactions) if reactions else ""]
+        print("\n".join(p for p in parts if p))
     return 0
 
 

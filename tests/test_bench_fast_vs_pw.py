@@ -93,3 +93,29 @@ def test_a_bench_store_read_as_its_own_source_gives_the_first_geometry(tmp_path)
     study.positions[1, 2] += 0.02
     made = run_task(study, "single", settings, tmp_path, metadata={"system": "gas", "adsorbate": "H2", "strategy": "screen"})
     assert bench.geometry(ResultsStore(tmp_path), "gas", "H2")[1]["task_hash"] == made["task_hash"]  # a study's own first
+
+
+def test_the_gas_reactions_conserve_atoms_and_take_the_same_box(monkeypatch):
+    """Each gas-phase reaction is balanced element by element, and NH3 (ASE's geometry) sits in the
+    box of the store's N2, so that every molecule of a reaction has one cell and one grid."""
+    from collections import Counter
+
+    from ase import Atoms
+    from ase.build import molecule
+
+    bench = load_bench("bench_fast_vs_pw")
+    for reaction, species in bench.GAS_REACTIONS.items():
+        net = Counter()
+        for name, n in species.items():
+            for symbol, count in Atoms(name).symbols.formula.count().items():
+                net[symbol] += n * count
+        assert all(v == 0 for v in net.values()), reaction
+
+    box = molecule("N2")
+    box.center(vacuum=6.0)
+    fake = {g: (box if g == "N2" else molecule(g), {"task_hash": g}) for g in ("H2", "N2", "N2H4")}
+    monkeypatch.setattr(bench, "geometry", lambda store, system, name: fake.get(name) if system == "gas" else None)
+    molecules = bench.gas_molecules(None)
+    nh3 = molecules["NH3"][0]
+    assert nh3.get_chemical_formula() == "H3N"
+    assert (nh3.cell == box.cell).all() and 2.0 < nh3.positions[:, 2].min() < nh3.cell[2, 2] - 2.0

@@ -64,6 +64,45 @@ def test_a_layer_replaces_the_shift_table_whole():
     assert calc["basis_energy_shift"] == {}
 
 
+def test_a_basis_type_for_one_element_leaves_the_others_and_every_identity():
+    from heterocat.calculate.tasks import task_hash  # noqa: PLC0415
+
+    atoms = _h2o()
+    base = load_settings("fast")
+    tz = load_settings("fast", assignments=['calculator.basis_type={H = "tzdp"}'])
+    assert task_hash(atoms, load_settings("fast", assignments=["calculator.basis_type={}"]), "single") == \
+        task_hash(atoms, base, "single")  # empty: the key adds nothing to any identity
+    assert task_hash(atoms, tz, "single") != task_hash(atoms, base, "single")
+    assert "LCAO dzp (H tzdp; energy shift H 0.01,O 0.01 eV)" in level_of_theory(tz, atoms)
+    pw = ["calculator.mode=pw", "calculator.ecut=400"]
+    assert task_hash(atoms, load_settings("fast", assignments=[*pw, 'calculator.basis_type={H = "tzdp"}']),
+                     "single") == task_hash(atoms, load_settings("fast", assignments=pw), "single")
+    with pytest.raises(HeterocatError, match="basis_type"):
+        load_settings("fast", assignments=['calculator.basis_type={N = "tzdpx"}'])
+
+
+@pytest.mark.gpaw
+def test_a_triple_zeta_type_lowers_n2_where_dzp_misses_its_triple_bond(tmp_path, monkeypatch):
+    """N2 with GPAW's generated tzdp on N (no shift given: GPAW's 0.1 eV) against the shipped dzp,
+    same grid: more functions, variationally lower by far more than the grid's noise."""
+    from ase.build import molecule  # noqa: PLC0415
+    from gpaw import GPAW  # noqa: PLC0415
+
+    monkeypatch.setenv("HETEROCAT_BASIS_DIR", str(tmp_path / "basis"))
+    energies = {}
+    for name, table in (("dzp", "{}"), ("tzdp", '{N = "tzdp"}')):
+        settings = load_settings("fast", assignments=["calculator.basis_energy_shift={}", "calculator.h=0.24",
+                                                      f"calculator.basis_type={table}"])
+        atoms = molecule("N2")
+        atoms.center(vacuum=3.0)
+        params = gpaw_parameters(atoms, settings, txt=str(tmp_path / f"{name}.txt"))
+        atoms.calc = GPAW(**params)
+        energies[name] = atoms.get_potential_energy()
+    assert params["basis"] == {"default": "dzp", "N": "E100meV.tzdp"}
+    assert basis_file("N", "", "tzdp", 0.1).exists()
+    assert energies["tzdp"] < energies["dzp"] - 0.15  # eV (0.2 Å, 0.01 eV sets: 0.46 eV)
+
+
 @pytest.mark.gpaw
 def test_longer_orbitals_lower_a_molecule_towards_plane_waves(tmp_path, monkeypatch):
     """H2O at 0.01 eV (longer O and H orbitals) against GPAW's shipped dzp (0.1 eV), same grid: the

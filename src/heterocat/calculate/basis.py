@@ -21,6 +21,10 @@ from heterocat.errors import HeterocatError
 
 #: basis types GPAW's generator makes that ``calculator.basis`` may name
 GENERATED = ("sz", "szp", "dz", "dzp")
+#: basis types ``calculator.basis_type`` may give an element: more zeta and polarisation functions
+GENERATED_TYPES = (*GENERATED, "tzp", "tzdp", "tztp", "qzdp")
+#: the energy shift (eV) of GPAW's shipped sets, and of a generated type given no shift of its own
+SHIPPED_SHIFT = 0.1
 
 
 def _shift_tag(shift: float) -> str:
@@ -106,21 +110,24 @@ def _reduced_and_kind(basis: str) -> tuple[str, str]:
 
 
 def gpaw_basis(symbols: set[str], calc: dict) -> str | dict:
-    """GPAW's ``basis`` keyword: ``calc['basis']``, or with ``basis_energy_shift`` a table of the
-    elements present that it names (generated sets) over that default.  A reduced basis such as
-    ``sz(dzp)`` takes its part of the generated dzp file (``sz(E10meV.dzp)``)."""
-    shifts = {el: s for el, s in sorted(calc.get("basis_energy_shift", {}).items()) if el in symbols}
-    if not shifts:
+    """GPAW's ``basis`` keyword: ``calc['basis']``, or a table over that default of the elements
+    present that ``basis_energy_shift`` or ``basis_type`` names (generated sets; a type without a
+    shift of its own at GPAW's 0.1 eV).  A reduced basis such as ``sz(dzp)`` takes its part of each
+    generated file (``sz(E10meV.dzp)``)."""
+    shifts = {el: s for el, s in calc.get("basis_energy_shift", {}).items() if el in symbols}
+    types = {el: t for el, t in calc.get("basis_type", {}).items() if el in symbols}
+    if not shifts and not types:
         return calc["basis"]
     reduced, kind = _reduced_and_kind(calc["basis"])
-    if kind not in GENERATED:
+    if any(el not in types for el in shifts) and kind not in GENERATED:
         raise HeterocatError(f"calculator.basis_energy_shift needs basis one of {', '.join(GENERATED)} "
                              f"(or a part of one, e.g. sz(dzp)), not {calc['basis']!r}")
     names = {}
-    for el, shift in shifts.items():
+    for el in sorted(set(shifts) | set(types)):
+        el_kind, shift = types.get(el, kind), shifts.get(el, SHIPPED_SHIFT)
         dataset = calc.get("setups", {}).get(el, "")
-        name = ensure_basis(el, dataset, kind, shift, calc["xc"])
+        name = ensure_basis(el, dataset, el_kind, shift, calc["xc"])
         names[el] = f"{reduced}({name})" if reduced else name
         if dataset:  # a ghost atom (counterpoise) takes the basis of the default dataset
-            ensure_basis(el, "", kind, shift, calc["xc"])
+            ensure_basis(el, "", el_kind, shift, calc["xc"])
     return {"default": calc["basis"], **names}

@@ -53,6 +53,9 @@ DEFAULTS: dict[str, Any] = {
         # LCAO: per element, the energy shift (eV) its basis is generated at instead of GPAW's
         # shipped sets (0.1 eV); smaller is longer-ranged (heterocat.calculate.basis)
         "basis_energy_shift": {},
+        # LCAO: per element, a basis type other than ``basis`` (e.g. {N = "tzdp"}), generated at
+        # the element's energy shift (GPAW's 0.1 eV when it has none)
+        "basis_type": {},
         "maxiter": 300,
         "convergence_energy": 0.0005,
         "convergence_density": 1.0e-4,
@@ -116,6 +119,14 @@ _energy_shifts = _element_numbers(0.001, 1.0, "a table of element = energy shift
                                               "shipped sets: 0.1), e.g. {O = 0.01}")
 
 
+def _basis_types(value: Any) -> str | None:
+    from heterocat.calculate.basis import GENERATED_TYPES  # noqa: PLC0415
+
+    if isinstance(value, dict) and all(isinstance(k, str) and v in GENERATED_TYPES for k, v in value.items()):
+        return None
+    return f"a table of element = basis type ({', '.join(GENERATED_TYPES)}), e.g. {{N = \"tzdp\"}}"
+
+
 def _setups(value: Any) -> str | None:
     if isinstance(value, dict) and all(isinstance(k, str) and isinstance(v, str) and ":" not in v
                                        for k, v in value.items()):
@@ -150,6 +161,7 @@ SCHEMA: dict[str, Any] = {
         "dispersion": _choice("", "D3(BJ)"),
         "setups": _setups,
         "basis_energy_shift": _energy_shifts,
+        "basis_type": _basis_types,
         "maxiter": _number(10, 10000, integer=True),
         "convergence_energy": _number(1e-8, 1.0),
         "convergence_density": _number(1e-10, 1.0),
@@ -170,13 +182,13 @@ SCHEMA: dict[str, Any] = {
 
 
 #: Tables a layer replaces whole instead of key by key.
-WHOLE_TABLES = ("hubbard_u", "setups", "basis_energy_shift")
+WHOLE_TABLES = ("hubbard_u", "setups", "basis_energy_shift", "basis_type")
 
 
 def merge(base: dict, override: dict) -> dict:
     """Deep merge: a new dict with ``override`` over ``base``; neither is changed.
 
-    Tables merge key by key except ``hubbard_u``, ``setups`` and ``basis_energy_shift``, which are
+    Tables merge key by key except ``hubbard_u``, ``setups``, ``basis_energy_shift`` and ``basis_type``, which are
     replaced whole so that a user can switch U off (``hubbard_u = {}``).
     """
     out = copy.deepcopy(base)
@@ -207,6 +219,8 @@ MEANING: dict[str, str] = {
     "calculator.setups": "PAW dataset per element, e.g. {Ru = \"8\"} for Ru.8 (valence only)",
     "calculator.basis_energy_shift": "LCAO: per element, the energy shift (eV) its basis is generated at, e.g. "
                                      "{O = 0.01}: longer orbitals than GPAW's shipped sets (0.1 eV), made once and cached",
+    "calculator.basis_type": "LCAO: per element, a basis type other than calculator.basis, e.g. {N = \"tzdp\"} "
+                             "(more zeta and polarisation functions; N2's triple bond), generated like the energy shifts",
     "calculator.maxiter": "SCF iterations before the retry ladder takes over",
     "calculator.convergence_energy": "SCF energy change per valence electron, eV",
     "calculator.convergence_density": "SCF density change per valence electron, electrons",

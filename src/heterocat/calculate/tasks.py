@@ -111,7 +111,8 @@ _NOT_FOR = {"gpaw": ("model", "device")}
 
 #: Settings keys added after stores were made, by section, with the value they had implicitly:
 #: left out of a task's identity at that value, so that older stores keep their task hashes.
-_LATER_KEYS = {"calculator": {"dispersion": "", "convergence_forces": 0.0, "basis_energy_shift": {}},
+_LATER_KEYS = {"calculator": {"dispersion": "", "convergence_forces": 0.0, "basis_energy_shift": {},
+                              "basis_type": {}},
                "relax": {"min_curvature": 0.0, "maxstep": 0.0, "spin_search": []},
                "vib": {"convergence_forces": 0.0}}
 
@@ -128,6 +129,7 @@ def _calculator_identity(calc: dict) -> dict:
                                         _LATER_KEYS["calculator"])
         if calc.get("mode") != "lcao":  # plane waves and grids take no basis: its table changes nothing
             identity.pop("basis_energy_shift", None)
+            identity.pop("basis_type", None)
         return identity
     if calc["name"] == "emt":
         return {"name": "emt"}
@@ -254,7 +256,10 @@ def level_of_theory(settings: dict, atoms: Atoms | None = None) -> str:
         return mlip_label(c["name"], c["model"])
     shifts = ",".join(f"{el} {v:g}" for el, v in sorted(c.get("basis_energy_shift", {}).items())
                       if present is None or el in present)
-    lcao = f"LCAO {c['basis']}" + (f" (energy shift {shifts} eV)" if shifts else "")
+    types = ", ".join(f"{el} {t}" for el, t in sorted(c.get("basis_type", {}).items())
+                      if present is None or el in present)
+    notes = "; ".join(x for x in (types, f"energy shift {shifts} eV" if shifts else "") if x)
+    lcao = f"LCAO {c['basis']}" + (f" ({notes})" if notes else "")
     basis = {"pw": f"PW {c['ecut']:g} eV", "lcao": lcao, "fd": f"FD h={c['h']}"}[c["mode"]]
     u = ",".join(f"{el} {v:g}" for el, v in sorted(c["hubbard_u"].items())
                  if v and (present is None or el in present))
