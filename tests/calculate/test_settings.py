@@ -20,7 +20,9 @@ def test_presets_exist_and_paper_is_the_field_standard():
     assert {"ci", "fast", "paper"} <= set(preset_names())
     paper = load_settings("paper")
     calc = paper["calculator"]
-    assert calc["mode"] == "pw" and calc["ecut"] >= 450 and calc["xc"] == "PBE"
+    # GPAW's N and O datasets: N2H4 -> N2 + 2 H2 is 0.20 eV off at 450 eV, within 0.03 at 600
+    # (docs/benchmarks.md, 2026-12-03)
+    assert calc["mode"] == "pw" and calc["ecut"] >= 600 and calc["xc"] == "PBE"
     assert calc["hubbard_u"]["Ni"] == 6.2 and paper["relax"]["fmax"] == 0.03
     assert paper["preset"] == "paper"
 
