@@ -10,7 +10,7 @@ correction are the fast preset's::
     fast         the preset: LCAO dzp (H, N, O generated at 0.01 eV), h 0.2 Å, Ru.8, default Ni
     fast-shipped the preset until 2026-12-03: GPAW's shipped dzp sets, h 0.25 Å
     pw           PW 400 eV, GPAW's default datasets (semicore Ni, Ru)
-    pw-600, pw-800  the same at 600 and 800 eV (N2's triple bond: PW 400 eV is 0.17 eV off in N2H4 -> N2 + 2 H2)
+    pw-450 ... pw-800  the same at 450-800 eV (N2's triple bond: PW 400 eV is 0.17 eV off in N2H4 -> N2 + 2 H2)
     fast-tzdp, fast-tztp  fast with triple-zeta and two or three polarisation functions on H and N
     lcao-default fast-shipped with GPAW's default datasets   (--diagnose: datasets or basis?)
     pw-valence   PW 400 eV, the fast preset's datasets (Ru.8)   (--diagnose)
@@ -42,8 +42,9 @@ molecule's total energy is far from converged on such grids: the difference from
 is the grid's share of the method's error.
 
 ``--gas-reactions`` also prints gas-phase reaction energies per method at identical geometries
-(N2H4 -> N2 + 2 H2, N2 + 3 H2 -> 2 NH3, N2H4 + H2 -> 2 NH3; the store's gases, NH3 from ASE's g2
-set): the molecules' own bonds, with no surface; ``--systems`` with no name runs them alone.
+(N2H4 -> N2 + 2 H2, N2 + 3 H2 -> 2 NH3, N2H4 + H2 -> 2 NH3, O2 + 2 H2 -> 2 H2O; the store's gases,
+NH3 and triplet O2 from ASE's g2 set): the molecules' own bonds, with no surface; ``--systems`` with
+no name runs them alone.
 
 ``--counterpoise`` adds the Boys-Bernardi basis-set superposition error of each LCAO adsorption
 energy (adsorbate and surface each in its own basis and with the other's as ghosts, at the
@@ -100,6 +101,9 @@ METHODS = {
     "pw": [*SHIPPED, "calculator.mode=pw", "calculator.ecut=400", "calculator.setups={}"],
     "pw-600": [*SHIPPED, "calculator.mode=pw", "calculator.ecut=600", "calculator.setups={}"],
     "pw-800": [*SHIPPED, "calculator.mode=pw", "calculator.ecut=800", "calculator.setups={}"],
+    "pw-450": [*SHIPPED, "calculator.mode=pw", "calculator.ecut=450", "calculator.setups={}"],
+    "pw-500": [*SHIPPED, "calculator.mode=pw", "calculator.ecut=500", "calculator.setups={}"],
+    "pw-700": [*SHIPPED, "calculator.mode=pw", "calculator.ecut=700", "calculator.setups={}"],
     "lcao-default": [*SHIPPED, "calculator.setups={}"],
     "pw-valence": [*SHIPPED, "calculator.mode=pw", "calculator.ecut=400"],
     "fast-vasp-u": [*SHIPPED, "calculator.u_normalized=false"],
@@ -121,7 +125,8 @@ ADSORBATES = ("H", "OH", "H2O", "N2H4", "N2H")
 #: gas-phase reactions of ``--gas-reactions``: species -> coefficient (products +, reactants -)
 GAS_REACTIONS = {"N2H4 -> N2 + 2 H2": {"N2": 1, "H2": 2, "N2H4": -1},
                  "N2 + 3 H2 -> 2 NH3": {"NH3": 2, "N2": -1, "H2": -3},
-                 "N2H4 + H2 -> 2 NH3": {"NH3": 2, "N2H4": -1, "H2": -1}}
+                 "N2H4 + H2 -> 2 NH3": {"NH3": 2, "N2H4": -1, "H2": -1},
+                 "O2 + 2 H2 -> 2 H2O": {"H2O": 2, "O2": -1, "H2": -2}}
 CHOICES = ("H", "OH", "H2O", "O", "N2H4", "N2H3", "NHNH", "NNH2", "N2H", "N2")
 
 
@@ -349,18 +354,22 @@ def run_system(source: ResultsStore, system: str, adsorbates: list[str], methods
 
 
 def gas_molecules(source: ResultsStore) -> dict:
-    """name -> (atoms, row) of the gases of GAS_REACTIONS: the store's, and NH3 (ASE's g2 geometry,
-    not relaxed: the same for every method) in the box of the store's N2."""
+    """name -> (atoms, row) of the gases of GAS_REACTIONS: the store's, and NH3 and triplet O2 (ASE's
+    g2 geometries, not relaxed: the same for every method) in the box of the store's N2."""
     from ase.build import molecule  # noqa: PLC0415
 
-    gases = {g: geometry(source, "gas", g) for g in ("H2", "N2", "N2H4")}
+    gases = {g: geometry(source, "gas", g) for g in ("H2", "N2", "N2H4", "H2O")}
     if not all(gases.values()):
-        raise SystemExit("error: --gas-reactions needs gas H2, N2 and N2H4 in the store")
+        raise SystemExit("error: --gas-reactions needs gas H2, N2, N2H4 and H2O in the store")
     box = gases["N2"][0]
-    nh3 = molecule("NH3")
-    nh3.cell, nh3.pbc = box.cell, box.pbc
-    nh3.center()
-    return {**gases, "NH3": (nh3, {"task_hash": "ase.build.molecule(NH3)"})}
+    for name, moments in (("NH3", None), ("O2", [1.0, 1.0])):
+        extra = molecule(name)
+        extra.cell, extra.pbc = box.cell, box.pbc
+        extra.center()
+        if moments:
+            extra.set_initial_magnetic_moments(moments)
+        gases[name] = (extra, {"task_hash": f"ase.build.molecule({name})"})
+    return gases
 
 
 def gas_reactions(source: ResultsStore, methods: list[str], workdir: Path) -> dict:
@@ -502,7 +511,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pathway", choices=sorted(_pathway_names()),
                         help="also the steps of this pathway per method (electronic dE), e.g. HzOR")
     parser.add_argument("--gas-reactions", action="store_true",
-                        help="also gas-phase N2H4 -> N2 + 2 H2 and the NH3 reactions per method")
+                        help="also gas-phase N2H4 -> N2 + 2 H2, the NH3 and the H2O reactions per method")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     args = parser.parse_args(argv)
     if not (Path(args.source) / "results.db").exists():

@@ -113,9 +113,11 @@ def test_the_gas_reactions_conserve_atoms_and_take_the_same_box(monkeypatch):
 
     box = molecule("N2")
     box.center(vacuum=6.0)
-    fake = {g: (box if g == "N2" else molecule(g), {"task_hash": g}) for g in ("H2", "N2", "N2H4")}
+    fake = {g: (box if g == "N2" else molecule(g), {"task_hash": g}) for g in ("H2", "N2", "N2H4", "H2O")}
     monkeypatch.setattr(bench, "geometry", lambda store, system, name: fake.get(name) if system == "gas" else None)
     molecules = bench.gas_molecules(None)
     nh3 = molecules["NH3"][0]
     assert nh3.get_chemical_formula() == "H3N"
     assert (nh3.cell == box.cell).all() and 2.0 < nh3.positions[:, 2].min() < nh3.cell[2, 2] - 2.0
+    o2 = molecules["O2"][0]
+    assert o2.get_initial_magnetic_moments().sum() == 2.0  # the triplet ground state
