@@ -52,11 +52,12 @@ adsorbed geometry) and the difference from pw after correcting for it.
 
 Every single point is a task in the results store of ``--workdir``, so a killed run resumes and
 a rerun prints at once.  Prints a table (or ``--json``: one document, ``cases`` with ``system``,
-``adsorbate``, ``site``, ``dE`` per method, ``difference`` = method - pw, and ``seconds``; with
+``adsorbate``, ``site``, ``dE`` per method, ``difference`` = method - reference (``--reference``,
+default pw; ``pw-600`` where N-N multiple bonds enter), and ``seconds``; with
 ``--surface-grid``, ``surface_grid`` per LCAO/FD method: ``dE``, ``difference``, ``gas_minus_box`` and
 ``egg_box`` per gas (eV) and ``gpts_surface``; with
 ``--pathway``, ``pathways`` with per system and method the steps' dE, the limiting potential and
-the potential-determining step, and ``step_difference`` = method - pw per step).
+the potential-determining step, and ``step_difference`` = method - reference per step).
 
     python bench/bench_fast_vs_pw.py --from work/demo --systems "Ru(0001)" "NiO(100)" --diagnose
     python bench/bench_fast_vs_pw.py --from work/mlip-slabs --systems "Ru(0001)" --adsorbates N2H4
@@ -121,6 +122,8 @@ METHODS = {
     "fast-tztp": ['calculator.basis_type={H = "tztp", N = "tztp"}'],
 }
 DIAGNOSTIC = ("lcao-default", "pw-valence")
+#: the method every difference is taken from (``--reference``)
+REFERENCE = "pw"
 ADSORBATES = ("H", "OH", "H2O", "N2H4", "N2H")
 #: gas-phase reactions of ``--gas-reactions``: species -> coefficient (products +, reactants -)
 GAS_REACTIONS = {"N2H4 -> N2 + 2 H2": {"N2": 1, "H2": 2, "N2H4": -1},
@@ -285,8 +288,8 @@ def surface_grid_references(case: dict, gases: dict, clean, method: str, workdir
         out["egg_box"][g] = round(runs[1] - runs[0], 4)
         total += n * mean
     out["dE"] = round(case["adsorbed_minus_clean"][method] - total, 4)
-    if "pw" in case["dE"]:
-        out["difference"] = round(out["dE"] - case["dE"]["pw"], 4)
+    if REFERENCE in case["dE"]:
+        out["difference"] = round(out["dE"] - case["dE"][REFERENCE], 4)
     return out
 
 
@@ -342,8 +345,8 @@ def run_system(source: ResultsStore, system: str, adsorbates: list[str], methods
             lcao = [m for m in methods if mode_of(m) == "lcao"]
             case["counterpoise"] = {m: round(counterpoise(found[0], len(clean[0]), m, workdir, meta, extra), 4)
                                     for m in lcao}
-        if "pw" in case["dE"]:
-            case["difference"] = {m: round(v - case["dE"]["pw"], 4) for m, v in case["dE"].items() if m != "pw"}
+        if REFERENCE in case["dE"]:
+            case["difference"] = {m: round(v - case["dE"][REFERENCE], 4) for m, v in case["dE"].items() if m != REFERENCE}
             case["difference_counterpoise"] = {m: round(case["difference"][m] + v, 4)
                                                for m, v in case.get("counterpoise", {}).items()}
         if with_surface_grid:  # real-space methods only: plane waves have no grid of their own choosing
@@ -381,8 +384,8 @@ def gas_reactions(source: ResultsStore, methods: list[str], workdir: Path) -> di
     out = {m: {r: round(sum(n * energies[m][g] for g, n in species.items()), 4) for r, species in GAS_REACTIONS.items()}
            for m in methods}
     doc = {"dE": out}
-    if "pw" in methods:
-        doc["difference"] = {m: {r: round(v - out["pw"][r], 4) for r, v in out[m].items()} for m in methods if m != "pw"}
+    if REFERENCE in methods:
+        doc["difference"] = {m: {r: round(v - out[REFERENCE][r], 4) for r, v in out[m].items()} for m in methods if m != REFERENCE}
     return doc
 
 
@@ -436,27 +439,33 @@ def pathways(cases: list[dict], systems: list[str], methods: list[str], pathway:
         if not by_method:
             continue
         entry = {"system": system, "pathway": pathway, "methods": by_method}
-        if "pw" in by_method:
-            pw = by_method["pw"]["steps"]
+        if REFERENCE in by_method:
+            pw = by_method[REFERENCE]["steps"]
             entry["step_difference"] = {m: {step: round(v - pw[step], 4) for step, v in p["steps"].items() if step in pw}
-                                        for m, p in by_method.items() if m != "pw"}
+                                        for m, p in by_method.items() if m != REFERENCE}
         out.append(entry)
     return out
 
 
+def _width(labels: list[str], least: int) -> int:
+    """A column width that keeps ``labels`` apart: at least ``least``, two more than the longest."""
+    return max([least, *(len(label) + 2 for label in labels)])
+
+
 def pathway_table(entries: list[dict]) -> str:
-    """Fixed-width table: each step's dE per method and method - pw (eV), then U_L and the PDS."""
+    """Fixed-width table: each step's dE per method and method - reference (eV), then U_L and the PDS."""
     lines = []
     for e in entries:
         methods = list(e["methods"])
         steps = list(dict.fromkeys(s for p in e["methods"].values() for s in p["steps"]))
-        others = [m for m in methods if m != "pw" and "pw" in methods]
-        head = f"{e['system'] + ' ' + e['pathway']:<32}" + "".join(f"{m:>10}" for m in methods) + \
-            "".join(f"{m + '-pw':>12}" for m in others)
+        others = [m for m in methods if m != REFERENCE and REFERENCE in methods]
+        w, d = _width(methods, 10), _width([f"{m}-{REFERENCE}" for m in others], 12)
+        head = f"{e['system'] + ' ' + e['pathway']:<32}" + "".join(f"{m:>{w}}" for m in methods) + \
+            "".join(f"{m + '-' + REFERENCE:>{d}}" for m in others)
         lines += ["", head + "   (dE per step, eV; electronic, U = 0)", "-" * len(head)]
         for step in steps:
-            line = f"{step:<32}" + "".join(f"{e['methods'][m]['steps'].get(step, float('nan')):>10.3f}" for m in methods)
-            line += "".join(f"{e['step_difference'][m].get(step, float('nan')):>+12.3f}" for m in others)
+            line = f"{step:<32}" + "".join(f"{e['methods'][m]['steps'].get(step, float('nan')):>{w}.3f}" for m in methods)
+            line += "".join(f"{e['step_difference'][m].get(step, float('nan')):>+{d}.3f}" for m in others)
             lines.append(line)
         for m in methods:
             p = e["methods"][m]
@@ -467,26 +476,27 @@ def pathway_table(entries: list[dict]) -> str:
 
 
 def table(cases: list[dict], methods: list[str]) -> str:
-    """Fixed-width table: dE per method and each method's difference from pw (eV)."""
-    others = [m for m in methods if m != "pw"]
-    head = f"{'system':<15}{'adsorbate':<10}{'site':<26}" + "".join(f"{m:>13}" for m in methods) + \
-        "".join(f"{m + '-pw':>16}" for m in others if "pw" in methods)
+    """Fixed-width table: dE per method and each method's difference from the reference (eV)."""
+    others = [m for m in methods if m != REFERENCE]
+    w, d = _width(methods, 13), _width([f"{m}-{REFERENCE}" for m in others], 16)
+    head = f"{'system':<15}{'adsorbate':<10}{'site':<26}" + "".join(f"{m:>{w}}" for m in methods) + \
+        "".join(f"{m + '-' + REFERENCE:>{d}}" for m in others if REFERENCE in methods)
     lines = [head, "-" * len(head)]
     for c in cases:
         line = f"{c['system']:<15}{c['adsorbate']:<10}{c['site'][:25]:<26}" + \
-            "".join(f"{c['dE'][m]:>13.3f}" for m in methods)
+            "".join(f"{c['dE'][m]:>{w}.3f}" for m in methods)
         if "difference" in c:
-            line += "".join(f"{c['difference'][m]:>+16.3f}" for m in others)
+            line += "".join(f"{c['difference'][m]:>+{d}.3f}" for m in others)
         lines.append(line)
         for m, g in c.get("surface_grid", {}).items():
             lines.append(f"{'':<25}{m}, gases on the surface's grid {'x'.join(map(str, g['gpts_surface']))}: "
-                         f"dE {g['dE']:+.3f} eV" + (f", {m} - pw {g['difference']:+.3f}" if "difference" in g else "")
+                         f"dE {g['dE']:+.3f} eV" + (f", {m} - {REFERENCE} {g['difference']:+.3f}" if "difference" in g else "")
                          + "; gas - box " + ", ".join(f"{k} {v:+.3f}" for k, v in g["gas_minus_box"].items())
                          + "; egg-box " + ", ".join(f"{k} {v:+.3f}" for k, v in g["egg_box"].items()))
         for m, error in c.get("counterpoise", {}).items():  # a line of its own under the case
             after = c.get("difference_counterpoise", {}).get(m)
             lines.append(f"{'':<25}counterpoise {m}: BSSE {error:+.3f} eV"
-                         + (f", {m} - pw after it {after:+.3f} eV" if after is not None else ""))
+                         + (f", {m} - {REFERENCE} after it {after:+.3f} eV" if after is not None else ""))
     return "\n".join(lines)
 
 
@@ -512,12 +522,16 @@ def main(argv: list[str] | None = None) -> int:
                         help="also the steps of this pathway per method (electronic dE), e.g. HzOR")
     parser.add_argument("--gas-reactions", action="store_true",
                         help="also gas-phase N2H4 -> N2 + 2 H2, the NH3 and the H2O reactions per method")
+    parser.add_argument("--reference", default="pw", choices=sorted(METHODS),
+                        help="the method the differences are taken from (default pw; pw-600 for N2Hx)")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     args = parser.parse_args(argv)
     if not (Path(args.source) / "results.db").exists():
         print(f"error: {args.source} holds no results store (results.db)", file=sys.stderr)
         return 2
-    methods = args.methods or ["fast", "pw", *(DIAGNOSTIC if args.diagnose else ())]
+    global REFERENCE
+    REFERENCE = args.reference
+    methods = args.methods or ["fast", REFERENCE, *(DIAGNOSTIC if args.diagnose else ())]
     source, workdir = ResultsStore(args.source), Path(args.workdir)
     cases = [c for system in args.systems for c in run_system(source, system, args.adsorbates, methods, workdir,
                                                           args.counterpoise, args.surface_grid)]
@@ -526,7 +540,8 @@ def main(argv: list[str] | None = None) -> int:
     if not is_writer():  # under mpiexec: one report, from rank 0
         return 0
     if args.json:
-        doc = {"benchmark": "fast-vs-pw", "methods": {m: METHODS[m] for m in methods}, "cases": cases}
+        doc = {"benchmark": "fast-vs-pw", "reference": REFERENCE, "methods": {m: METHODS[m] for m in methods},
+               "cases": cases}
         if args.pathway:
             doc["pathways"] = paths
         if reactions:

@@ -121,3 +121,15 @@ def test_the_gas_reactions_conserve_atoms_and_take_the_same_box(monkeypatch):
     assert (nh3.cell == box.cell).all() and 2.0 < nh3.positions[:, 2].min() < nh3.cell[2, 2] - 2.0
     o2 = molecules["O2"][0]
     assert o2.get_initial_magnetic_moments().sum() == 2.0  # the triplet ground state
+
+
+def test_differences_are_taken_from_the_chosen_reference_and_their_columns_stay_apart(monkeypatch):
+    bench = load_bench("bench_fast_vs_pw")
+    monkeypatch.setattr(bench, "REFERENCE", "pw-600")
+    methods = ["fast", "fast-tzdp", "pw-600"]
+    case = {"system": "NiO(100)", "adsorbate": "N2H", "site": "Ni-top", "dE": {"fast": 2.203, "fast-tzdp": 2.073,
+                                                                              "pw-600": 2.049}}
+    case["difference"] = {m: round(v - case["dE"]["pw-600"], 4) for m, v in case["dE"].items() if m != "pw-600"}
+    head, _, row = bench.table([case], methods).splitlines()
+    assert " fast-pw-600" in head and " fast-tzdp-pw-600" in head
+    assert row.split()[-2:] == ["+0.154", "+0.024"]
