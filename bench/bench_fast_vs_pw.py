@@ -377,7 +377,7 @@ def gas_molecules(source: ResultsStore) -> dict:
 
 def gas_reactions(source: ResultsStore, methods: list[str], workdir: Path) -> dict:
     """Gas-phase reaction energies (eV) of GAS_REACTIONS per method, at identical geometries, and
-    each method's difference from pw; isolates what a basis does to the molecules' own bonds."""
+    each method's difference from the reference; isolates what a basis does to the molecules' own bonds."""
     molecules = gas_molecules(source)
     energies = {m: {g: energy(atoms, m, workdir, {"system": "gas", "adsorbate": g, "geometry_from": row["task_hash"]},
                               [])["energy"] for g, (atoms, row) in molecules.items()} for m in methods}
