@@ -120,8 +120,8 @@ METHODS = {
     "fast-tztp": ['calculator.basis_type={H = "tztp", N = "tztp"}'],
 }
 DIAGNOSTIC = ("lcao-default", "pw-valence")
-#: the method every difference is taken from (``--reference``)
-REFERENCE = "pw"
+#: the method every difference is taken from unless ``--reference`` names another
+DEFAULT_REFERENCE = "pw"
 ADSORBATES = ("H", "OH", "H2O", "N2H4", "N2H")
 #: gas-phase reactions of ``--gas-reactions``: species -> coefficient (products +, reactants -)
 GAS_REACTIONS = {"N2H4 -> N2 + 2 H2": {"N2": 1, "H2": 2, "N2H4": -1},
@@ -266,10 +266,11 @@ def on_surface_grid(molecule, surface, h: float, shift: float, width: float = 10
     return atoms, tuple(r * k for r, k in zip(repeat, n))
 
 
-def surface_grid_references(case: dict, gases: dict, clean, method: str, workdir: Path, system: str) -> dict:
+def surface_grid_references(case: dict, gases: dict, clean, method: str, workdir: Path, system: str,
+                             reference: str = DEFAULT_REFERENCE) -> dict:
     """``case``'s dE for ``method`` against gases on the surface's own grid (:func:`on_surface_grid`,
-    mean of two positions half a grid step apart), with the egg-box spread and each gas's energy
-    relative to the gas box (eV)."""
+    mean of two positions half a grid step apart), with the egg-box spread, each gas's energy
+    relative to the gas box and the difference from ``reference``'s dE (eV)."""
     h = method_settings(method)["calculator"]["h"]
     out: dict = {"gpts_surface": list(surface_gpts(clean[0], h)), "gas_minus_box": {}, "egg_box": {}}
     total = 0.0
@@ -286,8 +287,8 @@ def surface_grid_references(case: dict, gases: dict, clean, method: str, workdir
         out["egg_box"][g] = round(runs[1] - runs[0], 4)
         total += n * mean
     out["dE"] = round(case["adsorbed_minus_clean"][method] - total, 4)
-    if REFERENCE in case["dE"]:
-        out["difference"] = round(out["dE"] - case["dE"][REFERENCE], 4)
+    if reference in case["dE"]:
+        out["difference"] = round(out["dE"] - case["dE"][reference], 4)
     return out
 
 
@@ -299,8 +300,10 @@ def surface_assignments(atoms) -> list[str]:
 
 
 def run_system(source: ResultsStore, system: str, adsorbates: list[str], methods: list[str],
-               workdir: Path, with_counterpoise: bool = False, with_surface_grid: bool = False) -> list[dict]:
-    """Adsorption energies of ``adsorbates`` on ``system`` by every method; cases without a geometry are skipped."""
+               workdir: Path, with_counterpoise: bool = False, with_surface_grid: bool = False,
+               reference: str = DEFAULT_REFERENCE) -> list[dict]:
+    """Adsorption energies of ``adsorbates`` on ``system`` by every method and each one's difference
+    from ``reference`` (eV); cases without a geometry are skipped."""
     clean = geometry(source, system, "")
     if clean is None:
         raise SystemExit(f"error: the store holds no clean {system}")
@@ -343,12 +346,12 @@ def run_system(source: ResultsStore, system: str, adsorbates: list[str], methods
             lcao = [m for m in methods if mode_of(m) == "lcao"]
             case["counterpoise"] = {m: round(counterpoise(found[0], len(clean[0]), m, workdir, meta, extra), 4)
                                     for m in lcao}
-        if REFERENCE in case["dE"]:
-            case["difference"] = {m: round(v - case["dE"][REFERENCE], 4) for m, v in case["dE"].items() if m != REFERENCE}
+        if reference in case["dE"]:
+            case["difference"] = {m: round(v - case["dE"][reference], 4) for m, v in case["dE"].items() if m != reference}
             case["difference_counterpoise"] = {m: round(case["difference"][m] + v, 4)
                                                for m, v in case.get("counterpoise", {}).items()}
         if with_surface_grid:  # real-space methods only: plane waves have no grid of their own choosing
-            case["surface_grid"] = {m: surface_grid_references(case, gases, clean, m, workdir, system)
+            case["surface_grid"] = {m: surface_grid_references(case, gases, clean, m, workdir, system, reference)
                                     for m in methods if grid_method(m)}
         cases.append(case)
     return cases
@@ -373,17 +376,17 @@ def gas_molecules(source: ResultsStore) -> dict:
     return gases
 
 
-def gas_reactions(source: ResultsStore, methods: list[str], workdir: Path) -> dict:
+def gas_reactions(source: ResultsStore, methods: list[str], workdir: Path, reference: str = DEFAULT_REFERENCE) -> dict:
     """Gas-phase reaction energies (eV) of GAS_REACTIONS per method, at identical geometries, and
-    each method's difference from the reference; isolates what a basis does to the molecules' own bonds."""
+    each method's difference from ``reference``; isolates what a basis does to the molecules' own bonds."""
     molecules = gas_molecules(source)
     energies = {m: {g: energy(atoms, m, workdir, {"system": "gas", "adsorbate": g, "geometry_from": row["task_hash"]},
                               [])["energy"] for g, (atoms, row) in molecules.items()} for m in methods}
     out = {m: {r: round(sum(n * energies[m][g] for g, n in species.items()), 4) for r, species in GAS_REACTIONS.items()}
            for m in methods}
     doc = {"dE": out}
-    if REFERENCE in methods:
-        doc["difference"] = {m: {r: round(v - out[REFERENCE][r], 4) for r, v in out[m].items()} for m in methods if m != REFERENCE}
+    if reference in methods:
+        doc["difference"] = {m: {r: round(v - out[reference][r], 4) for r, v in out[m].items()} for m in methods if m != reference}
     return doc
 
 
@@ -427,8 +430,9 @@ def pathway_of(cases: list[dict], system: str, method: str, pathway: str, counte
             "largest_step": result.largest_step, "branches": result.branches}
 
 
-def pathways(cases: list[dict], systems: list[str], methods: list[str], pathway: str) -> list[dict]:
-    """Per system: ``pathway`` by every method and, per step both have, method - pw (eV)."""
+def pathways(cases: list[dict], systems: list[str], methods: list[str], pathway: str,
+             reference: str = DEFAULT_REFERENCE) -> list[dict]:
+    """Per system: ``pathway`` by every method and, per step both have, method - ``reference`` (eV)."""
     out = []
     for system in systems:
         by_method = {m: p for m in methods if (p := pathway_of(cases, system, m, pathway)) is not None}
@@ -437,10 +441,11 @@ def pathways(cases: list[dict], systems: list[str], methods: list[str], pathway:
         if not by_method:
             continue
         entry = {"system": system, "pathway": pathway, "methods": by_method}
-        if REFERENCE in by_method:
-            pw = by_method[REFERENCE]["steps"]
+        entry["reference"] = reference
+        if reference in by_method:
+            pw = by_method[reference]["steps"]
             entry["step_difference"] = {m: {step: round(v - pw[step], 4) for step, v in p["steps"].items() if step in pw}
-                                        for m, p in by_method.items() if m != REFERENCE}
+                                        for m, p in by_method.items() if m != reference}
         out.append(entry)
     return out
 
@@ -451,15 +456,16 @@ def _width(labels: list[str], least: int) -> int:
 
 
 def pathway_table(entries: list[dict]) -> str:
-    """Fixed-width table: each step's dE per method and method - reference (eV), then U_L and the PDS."""
+    """Fixed-width table: each step's dE per method and method - the entry's reference (eV), then U_L and the PDS."""
     lines = []
     for e in entries:
         methods = list(e["methods"])
         steps = list(dict.fromkeys(s for p in e["methods"].values() for s in p["steps"]))
-        others = [m for m in methods if m != REFERENCE and REFERENCE in methods]
-        w, d = _width(methods, 10), _width([f"{m}-{REFERENCE}" for m in others], 12)
+        reference = e["reference"]
+        others = [m for m in methods if m != reference and reference in methods]
+        w, d = _width(methods, 10), _width([f"{m}-{reference}" for m in others], 12)
         head = f"{e['system'] + ' ' + e['pathway']:<32}" + "".join(f"{m:>{w}}" for m in methods) + \
-            "".join(f"{m + '-' + REFERENCE:>{d}}" for m in others)
+            "".join(f"{m + '-' + reference:>{d}}" for m in others)
         lines += ["", head + "   (dE per step, eV; electronic, U = 0)", "-" * len(head)]
         for step in steps:
             line = f"{step:<32}" + "".join(f"{e['methods'][m]['steps'].get(step, float('nan')):>{w}.3f}" for m in methods)
@@ -473,12 +479,12 @@ def pathway_table(entries: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def table(cases: list[dict], methods: list[str]) -> str:
-    """Fixed-width table: dE per method and each method's difference from the reference (eV)."""
-    others = [m for m in methods if m != REFERENCE]
-    w, d = _width(methods, 13), _width([f"{m}-{REFERENCE}" for m in others], 16)
+def table(cases: list[dict], methods: list[str], reference: str = DEFAULT_REFERENCE) -> str:
+    """Fixed-width table: dE per method and each method's difference from ``reference`` (eV)."""
+    others = [m for m in methods if m != reference]
+    w, d = _width(methods, 13), _width([f"{m}-{reference}" for m in others], 16)
     head = f"{'system':<15}{'adsorbate':<10}{'site':<26}" + "".join(f"{m:>{w}}" for m in methods) + \
-        "".join(f"{m + '-' + REFERENCE:>{d}}" for m in others if REFERENCE in methods)
+        "".join(f"{m + '-' + reference:>{d}}" for m in others if reference in methods)
     lines = [head, "-" * len(head)]
     for c in cases:
         line = f"{c['system']:<15}{c['adsorbate']:<10}{c['site'][:25]:<26}" + \
@@ -488,13 +494,13 @@ def table(cases: list[dict], methods: list[str]) -> str:
         lines.append(line)
         for m, g in c.get("surface_grid", {}).items():
             lines.append(f"{'':<25}{m}, gases on the surface's grid {'x'.join(map(str, g['gpts_surface']))}: "
-                         f"dE {g['dE']:+.3f} eV" + (f", {m} - {REFERENCE} {g['difference']:+.3f}" if "difference" in g else "")
+                         f"dE {g['dE']:+.3f} eV" + (f", {m} - {reference} {g['difference']:+.3f}" if "difference" in g else "")
                          + "; gas - box " + ", ".join(f"{k} {v:+.3f}" for k, v in g["gas_minus_box"].items())
                          + "; egg-box " + ", ".join(f"{k} {v:+.3f}" for k, v in g["egg_box"].items()))
         for m, error in c.get("counterpoise", {}).items():  # a line of its own under the case
             after = c.get("difference_counterpoise", {}).get(m)
             lines.append(f"{'':<25}counterpoise {m}: BSSE {error:+.3f} eV"
-                         + (f", {m} - {REFERENCE} after it {after:+.3f} eV" if after is not None else ""))
+                         + (f", {m} - {reference} after it {after:+.3f} eV" if after is not None else ""))
     return "\n".join(lines)
 
 
@@ -520,25 +526,24 @@ def main(argv: list[str] | None = None) -> int:
                         help="also the steps of this pathway per method (electronic dE), e.g. HzOR")
     parser.add_argument("--gas-reactions", action="store_true",
                         help="also gas-phase N2H4 -> N2 + 2 H2, the NH3 and the H2O reactions per method")
-    parser.add_argument("--reference", default="pw", choices=sorted(METHODS),
+    parser.add_argument("--reference", default=DEFAULT_REFERENCE, choices=sorted(METHODS),
                         help="the method the differences are taken from (default pw; pw-600 for N2Hx)")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     args = parser.parse_args(argv)
     if not (Path(args.source) / "results.db").exists():
         print(f"error: {args.source} holds no results store (results.db)", file=sys.stderr)
         return 2
-    global REFERENCE
-    REFERENCE = args.reference
-    methods = args.methods or ["fast", REFERENCE, *(DIAGNOSTIC if args.diagnose else ())]
+    reference = args.reference
+    methods = args.methods or ["fast", reference, *(DIAGNOSTIC if args.diagnose else ())]
     source, workdir = ResultsStore(args.source), Path(args.workdir)
     cases = [c for system in args.systems for c in run_system(source, system, args.adsorbates, methods, workdir,
-                                                          args.counterpoise, args.surface_grid)]
-    paths = pathways(cases, args.systems, methods, args.pathway) if args.pathway else []
-    reactions = gas_reactions(source, methods, workdir) if args.gas_reactions else {}
+                                                          args.counterpoise, args.surface_grid, reference)]
+    paths = pathways(cases, args.systems, methods, args.pathway, reference) if args.pathway else []
+    reactions = gas_reactions(source, methods, workdir, reference) if args.gas_reactions else {}
     if not is_writer():  # under mpiexec: one report, from rank 0
         return 0
     if args.json:
-        doc = {"benchmark": "fast-vs-pw", "reference": REFERENCE, "methods": {m: METHODS[m] for m in methods},
+        doc = {"benchmark": "fast-vs-pw", "reference": reference, "methods": {m: METHODS[m] for m in methods},
                "cases": cases}
         if args.pathway:
             doc["pathways"] = paths
@@ -546,7 +551,7 @@ def main(argv: list[str] | None = None) -> int:
             doc["gas_reactions"] = reactions
         print(json.dumps(doc, indent=1))
     else:
-        parts = [table(cases, methods) if cases else "", pathway_table(paths) if paths else "",
+        parts = [table(cases, methods, reference) if cases else "", pathway_table(paths) if paths else "",
                  gas_reaction_table(reactions) if reactions else ""]
         print("\n".join(p for p in parts if p))
     return 0

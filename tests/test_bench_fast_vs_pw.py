@@ -123,13 +123,31 @@ def test_the_gas_reactions_conserve_atoms_and_take_the_same_box(monkeypatch):
     assert o2.get_initial_magnetic_moments().sum() == 2.0  # the triplet ground state
 
 
-def test_differences_are_taken_from_the_chosen_reference_and_their_columns_stay_apart(monkeypatch):
+def test_differences_are_taken_from_the_chosen_reference_and_their_columns_stay_apart():
     bench = load_bench("bench_fast_vs_pw")
-    monkeypatch.setattr(bench, "REFERENCE", "pw-600")
     methods = ["fast", "fast-tzdp", "pw-600"]
     case = {"system": "NiO(100)", "adsorbate": "N2H", "site": "Ni-top", "dE": {"fast": 2.203, "fast-tzdp": 2.073,
                                                                               "pw-600": 2.049}}
     case["difference"] = {m: round(v - case["dE"]["pw-600"], 4) for m, v in case["dE"].items() if m != "pw-600"}
-    head, _, row = bench.table([case], methods).splitlines()
+    head, _, row = bench.table([case], methods, "pw-600").splitlines()
     assert " fast-pw-600" in head and " fast-tzdp-pw-600" in head
     assert row.split()[-2:] == ["+0.154", "+0.024"]
+
+
+def test_pathway_steps_are_differences_from_the_chosen_reference(monkeypatch):
+    bench = load_bench("bench_fast_vs_pw")
+    by_method = {"fast": {"a": 1.0, "b": 0.5}, "pw-600": {"a": 0.8, "b": 0.7}}
+
+    def pathway_of(cases, system, method, pathway, counterpoise=False):
+        if counterpoise or method not in by_method:
+            return None
+        steps = by_method[method]
+        return {"steps": steps, "limiting_potential": max(steps.values()), "potential_determining_step": "a",
+                "largest_step": "a", "branches": ""}
+
+    monkeypatch.setattr(bench, "pathway_of", pathway_of)
+    entries = bench.pathways([], ["NiO(100)"], ["fast", "pw-600"], "HzOR", "pw-600")
+    assert entries[0]["reference"] == "pw-600"
+    assert entries[0]["step_difference"] == {"fast": {"a": 0.2, "b": -0.2}}
+    head = bench.pathway_table(entries).splitlines()[1]
+    assert "fast-pw-600" in head and "pw-600-pw-600" not in head
