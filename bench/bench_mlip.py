@@ -2,7 +2,7 @@
 
 References are GPAW relaxations (fast preset) in one or more results stores (``--reference``): the
 DFT campaign's (``workflows/nio_ru13_dft.toml``: NiO(100)/Ru13) and this bench's own slab cases
-(``--run-slab-references``: 24 cases, H, OH, H2O and the HzOR intermediates N2H4 to N2 on
+(``--run-slab-references``: 28 cases, H, OH, H2O and the HzOR intermediates N2H4 to N2 on
 Ru(0001) and NiO(100), the small models in ``structures/``).  A case is an adsorbate relaxation
 with, in the same store and at the same level, the clean surface's relaxation and the gas
 references.  Each model relaxes the case from the same start as the GPAW chain (the placement,
@@ -48,6 +48,7 @@ from heterocat.errors import HeterocatError  # noqa: E402
 from heterocat.io import read_json, read_structure  # noqa: E402
 from heterocat.run.workflow import gas_molecule  # noqa: E402
 from heterocat.sites.adsorbates import (  # noqa: E402
+    place_adsorbate,
     placements,
     reference_gases,
 )
@@ -60,11 +61,17 @@ MODELS = ["sevenn:7net-0", "sevenn:7net-l3i5", "sevenn:7net-mf-0:PBE", "sevenn:7
 SLAB_CASES = {
     "ru0001_small": ("Ru(0001)", [("H", "fcc"), ("H", "hcp"), ("H", "Ru-top"), ("OH", "fcc"), ("OH", "Ru-top"),
                                   ("H2O", "Ru-top"), ("N2H4", "Ru-top"), ("N2H3", "Ru-top"), ("NHNH", "Ru-bridge"),
-                                  ("NNH2", "Ru-top"), ("N2H", "fcc"), ("N2", "Ru-top")]),
+                                  ("NNH2", "Ru-top"), ("N2H", "fcc"), ("N2", "Ru-top"),
+                                  # second sites, for the best-site agreement of OH, NNH2, N2H and N2
+                                  ("OH", "hcp"), ("NNH2", "fcc"), ("N2H", "Ru-top"), ("N2", "fcc")]),
     "nio100_small": ("NiO(100)", [("H", "O-top"), ("H", "Ni-top"), ("OH", "Ni-top"), ("OH", "O-top"),
                                   ("H2O", "Ni-top"), ("N2H4", "Ni-top"), ("N2H3", "Ni-top"), ("NHNH", "Ni-top"),
                                   ("NNH2", "Ni-top"), ("N2H", "Ni-top"), ("N2H", "O-top"), ("N2", "Ni-top")]),
 }
+#: cases kept in the orientation their stored GPAW reference started from: NHNH lay flat on the Ru(0001)
+#: bridge (orientation 1) while the upright one was blocked; turned to the most room (2026-12-03), the
+#: upright one fits now and would be "first"
+ORIENTATIONS = {("ru0001_small", "NHNH", "Ru-bridge"): 1}
 
 
 def run_slab_references(workdir: str, preset: str, assignments: tuple[str, ...] = (),
@@ -84,7 +91,9 @@ def run_slab_references(workdir: str, preset: str, assignments: tuple[str, ...] 
         sites = SiteEnumeration.load(ROOT / "structures" / f"{stem}.sites.json").sites
         for adsorbate, label in cases:
             site = next(s for s in sites if s.label == label)
-            orientation, atoms = first_fit(clean, site, adsorbate)
+            pinned = ORIENTATIONS.get((stem, adsorbate, label))
+            orientation, atoms = first_fit(clean, site, adsorbate) if pinned is None else \
+                (pinned, place_adsorbate(clean, site, adsorbate, pinned))
             report(run_task(atoms, "relax", settings, workdir,
                             metadata={"system": system, "adsorbate": adsorbate, "site": site.id,
                                       "orientation": orientation, "site_indices": list(site.indices)}))
@@ -92,8 +101,7 @@ def run_slab_references(workdir: str, preset: str, assignments: tuple[str, ...] 
 
 def first_fit(clean, site, adsorbate: str):
     """(orientation, structure): the first orientation of ``adsorbate`` that fits ``site``, as a
-    study with ``orientations = "first"`` places it (NHNH's upright orientation is blocked on the
-    Ru bridge, so it lies flat)."""
+    study with ``orientations = "first"`` places it."""
     found = placements(clean, site, adsorbate, first=True)
     if not found:
         raise SystemExit(f"error: {adsorbate} fits no orientation at {site.id}")

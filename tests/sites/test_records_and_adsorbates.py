@@ -160,18 +160,57 @@ def test_orientations_differ():
 
 
 def test_first_placement_is_the_first_orientation_that_fits():
-    """On the Ru(0001) bridge the upright NHNH (orientation 0) hits the surface; "first" takes the
-    next one that clears every atom instead of leaving the site out."""
-    slab = ru0001_slab()
-    site = next(s for s in find_sites(slab).sites if s.kind == "bridge")
-    assert orientations(get_adsorbate("NHNH"), site)[0] == 0
-    with pytest.raises(HeterocatError, match="would be"):
-        place_adsorbate(slab, site, "NHNH", 0)
-    fitting = placements(slab, site, "NHNH")
-    (orientation, atoms), = placements(slab, site, "NHNH", first=True)
+    """On the 1x2 NiO(100) cell the upright N2H3 (orientation 0) meets its own periodic image; "first"
+    takes the next one that clears every atom instead of leaving the site out."""
+    slab = nio100_slab()
+    site = next(s for s in find_sites(slab).sites if s.label == "Ni-top")
+    assert orientations(get_adsorbate("N2H3"), site)[0] == 0
+    with pytest.raises(HeterocatError, match="periodic image"):
+        place_adsorbate(slab, site, "N2H3", 0)
+    fitting = placements(slab, site, "N2H3")
+    (orientation, atoms), = placements(slab, site, "N2H3", first=True)
     assert orientation == fitting[0][0] > 0
-    assert atoms.info["orientation"] == orientation and len(atoms) == len(slab) + 4
+    assert atoms.info["orientation"] == orientation and len(atoms) == len(slab) + 5
     assert len(placements(slab, site, "H", first=True)) == 1
+
+
+def _closest_contact(atoms, n_surface: int) -> float:
+    """The closest adsorbate-surface contact as a fraction of the sum of covalent radii."""
+    d = atoms.get_all_distances(mic=True)[n_surface:, :n_surface]
+    radii = covalent_radii[atoms.numbers]
+    return float((d / (radii[n_surface:, None] + radii[None, :n_surface])).min())
+
+
+@pytest.mark.parametrize(("name", "kind"), [("N2H3", "fcc"), ("NHNH", "hcp"), ("N2H4", "fcc"), ("NHNH", "bridge")])
+def test_a_crowded_end_on_adsorbate_is_turned_to_the_most_room(name, kind, monkeypatch):
+    """The table's azimuth puts an H of N2H3, NHNH or N2H4 1.2-1.4 Å from Ru on the hollow sites and
+    the bridge of Ru(0001) (Ru-H bonds are 1.6-1.8 Å); turned about the site normal through the
+    binding N, every contact clears 0.8 of the covalent radii, the N keeps its bond to the site and
+    the molecule its shape."""
+    from heterocat.sites import adsorbates
+
+    slab = ru0001_slab()
+    site = next(s for s in find_sites(slab).sites if s.kind == kind)
+    n = len(slab)
+    turned = place_adsorbate(slab, site, name, 0)
+    monkeypatch.setattr(adsorbates, "ROOM_FACTOR", 0.0)
+    monkeypatch.setattr(adsorbates, "COLLISION_FACTOR", 0.0)
+    as_tabled = place_adsorbate(slab, site, name, 0)
+    assert _closest_contact(as_tabled, n) < 0.8 <= _closest_contact(turned, n)
+    binding = n + get_adsorbate(name).binding[0]
+    assert np.allclose(turned.positions[binding], as_tabled.positions[binding])
+    inner = turned[n:].get_all_distances()
+    assert np.allclose(inner, as_tabled[n:].get_all_distances(), atol=1e-9)
+
+
+def test_an_adsorbate_with_room_is_placed_as_the_table_gives_it(monkeypatch):
+    from heterocat.sites import adsorbates
+
+    slab = ru0001_slab()
+    site = next(s for s in find_sites(slab).sites if s.kind == "top")
+    placed = place_adsorbate(slab, site, "N2H4", 0)
+    monkeypatch.setattr(adsorbates, "ROOM_FACTOR", 0.0)
+    assert np.array_equal(placed.positions, place_adsorbate(slab, site, "N2H4", 0).positions)
 
 
 def test_transplant_moves_the_adsorbate_with_the_atoms_it_binds_to():

@@ -26,6 +26,12 @@ ALIASES = {"N2H2": "NHNH", "NH2NH2": "N2H4"}
 #: Placement is refused if an adsorbate atom comes closer to a surface atom than
 #: this fraction of the sum of covalent radii.
 COLLISION_FACTOR = 0.7
+#: An end-on adsorbate whose atoms come closer than this fraction (an H 1.42 Å from Ru, 1.40 Å from
+#: Ni) is turned about the site normal, through its binding atom, to the azimuth with the most room:
+#: the table's azimuth put the H of N2H4, N2H3 and NHNH 1.1-1.4 Å from the metal on hollow sites.
+ROOM_FACTOR = 0.8
+#: the azimuths (degrees) tried for the most room
+ROOM_AZIMUTHS = tuple(range(0, 360, 15))
 #: ... or closer than this (Å) to an atom of its own periodic image.
 IMAGE_DISTANCE = 1.5
 
@@ -202,14 +208,34 @@ def _geometry(atoms: Atoms, site: Site, ads: Adsorbate, orientation: dict) -> np
     return local + position + height * normal
 
 
-def _check_clearance(atoms: Atoms, placed: np.ndarray, symbols: tuple[str, ...]) -> None:
-    """Refuse collisions with the surface and with the adsorbate's own periodic images."""
+def _contact_ratios(atoms: Atoms, placed: np.ndarray, symbols: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Distances (Å) from each placed adsorbate atom to each surface atom (minimum image), and the
+    same as fractions of the sum of their covalent radii."""
     cell = atoms.cell if atoms.pbc.any() else None
     pbc = atoms.pbc if atoms.pbc.any() else None
     _, d = get_distances(placed, atoms.positions, cell=cell, pbc=pbc)
     radii_ads = covalent_radii[[atomic_numbers[s] for s in symbols]]
-    limit = COLLISION_FACTOR * (radii_ads[:, None] + covalent_radii[atoms.numbers][None])
-    bad = np.argwhere(d < limit)
+    return d, d / (radii_ads[:, None] + covalent_radii[atoms.numbers][None])
+
+
+def _with_most_room(atoms: Atoms, site: Site, placed: np.ndarray, symbols: tuple[str, ...],
+                    anchor: int) -> np.ndarray:
+    """``placed`` (Å) unchanged when its closest contact is at least ROOM_FACTOR of the covalent
+    radii; else turned about the site normal through atom ``anchor`` to the azimuth of
+    ROOM_AZIMUTHS whose closest contact is the farthest (the first such on a tie)."""
+    if _contact_ratios(atoms, placed, symbols)[1].min() >= ROOM_FACTOR:
+        return placed
+    normal = np.asarray(site.normal) / np.linalg.norm(site.normal)
+    centre = placed[anchor]
+    turns = [(placed - centre) @ rotation_about(normal, angle).T + centre for angle in ROOM_AZIMUTHS]
+    room = [_contact_ratios(atoms, t, symbols)[1].min() for t in turns]
+    return turns[int(np.argmax(np.round(room, 6)))]
+
+
+def _check_clearance(atoms: Atoms, placed: np.ndarray, symbols: tuple[str, ...]) -> None:
+    """Refuse collisions with the surface and with the adsorbate's own periodic images."""
+    d, ratio = _contact_ratios(atoms, placed, symbols)
+    bad = np.argwhere(ratio < COLLISION_FACTOR)
     if len(bad):
         i, j = bad[0]
         raise HeterocatError(
@@ -253,6 +279,8 @@ def place_adsorbate(atoms: Atoms, site: Site, adsorbate: str, orientation: int =
             f" choose from {allowed}"
         )
     placed = _geometry(atoms, site, ads, ads.orientations[orientation])
+    if ads.orientations[orientation]["mode"] == "end-on" and len(ads.symbols) > 1:
+        placed = _with_most_room(atoms, site, placed, ads.symbols, ads.binding[0])
     _check_clearance(atoms, placed, ads.symbols)
     codes = parts(atoms)
     out = atoms.copy()
