@@ -87,3 +87,34 @@ def test_a_case_in_two_reference_stores_is_taken_once_from_the_first():
     cases = first_of_each([fine, coarse])
     assert [(c["adsorbate"], c["dE_gpaw"]) for c in cases] == [("N2H4", -0.1), ("H", -0.54)]
     assert first_of_each([coarse, fine]) == coarse
+
+
+def test_the_slab_references_stay_at_the_level_of_the_committed_store():
+    """The fast preset moved after the bench's first GPAW references were made: at REFERENCE_LEVEL the
+    bench's clean slabs and every placement keep the identities of results/mlip-slabs, so the store
+    grows at one level instead of starting again."""
+    from pathlib import Path
+
+    from heterocat.calculate.settings import load_settings
+    from heterocat.calculate.tasks import task_identity
+    from heterocat.io import read_structure
+    from heterocat.sites.adsorbates import place_adsorbate
+    from heterocat.sites.records import SiteEnumeration
+
+    bench = _bench()
+    root = Path(__file__).resolve().parents[1]
+    stored = {p.name for p in (root / "results" / "mlip-slabs" / "tasks" / "relax").iterdir()}
+    settings = load_settings("fast", assignments=bench.REFERENCE_LEVEL)
+    found = []
+    for stem, (_, cases) in bench.SLAB_CASES.items():
+        clean = read_structure(root / "structures" / f"{stem}.extxyz")
+        found.append(task_identity(clean, "relax", settings)[3] in stored)
+        sites = SiteEnumeration.load(root / "structures" / f"{stem}.sites.json").sites
+        for adsorbate, label in cases:
+            site = next(s for s in sites if s.label == label)
+            pinned = bench.ORIENTATIONS.get((stem, adsorbate, label))
+            atoms = bench.first_fit(clean, site, adsorbate)[1] if pinned is None else \
+                place_adsorbate(clean, site, adsorbate, pinned)
+            found.append(task_identity(atoms, "relax", settings)[3] in stored)
+    assert found[:12] == [True] * 12  # the clean Ru(0001) and its first 11 cases, all stored
+    assert sum(found) == len(stored) - 4  # every stored relaxation but the four gases
