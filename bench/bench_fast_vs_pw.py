@@ -7,17 +7,19 @@ likewise.  Every structure gets one single point per method; the methods differ 
 is named (basis, datasets, grid); k-points, smearing, U (Ni 6.2 eV, normalised), spin and dipole
 correction are the fast preset's::
 
-    fast         the preset: LCAO dzp (H, N, O generated at 0.01 eV), h 0.2 Å, Ru.8, default Ni
+    fast         the preset: LCAO dzp (H, N, O generated at 0.01 eV; tzdp on H and N), h 0.2 Å, Ru.8, default Ni
+    fast-dzp     the preset of 2026-12-03: the same with dzp on H and N too
     fast-shipped the preset until 2026-12-03: GPAW's shipped dzp sets, h 0.25 Å
     pw           PW 400 eV, GPAW's default datasets (semicore Ni, Ru)
     pw-450 ... pw-800  the same at 450-800 eV (N2's triple bond: PW 400 eV is 0.17 eV off in N2H4 -> N2 + 2 H2)
-    fast-tzdp, fast-tztp  fast with triple-zeta and two or three polarisation functions on H and N
+    fast-tzdp, fast-tztp  fast-dzp with triple-zeta and two or three polarisation functions on H and N
+                 (fast-tzdp has the settings of fast: the same tasks)
     lcao-default fast-shipped with GPAW's default datasets   (--diagnose: datasets or basis?)
     pw-valence   PW 400 eV, the fast preset's datasets (Ru.8)   (--diagnose)
     fast-vasp-u, lcao-default-vasp-u: as fast-shipped and lcao-default with U on VASP's projection
     fast-h0.2, fast-h0.18: fast-shipped on a finer real-space grid (grid and egg-box errors)
     fast-long, fast-long-h0.2: fast-shipped with the H, N, O basis generated at an energy shift of
-                 0.01 eV (longer orbitals); fast-long-h0.2 has the settings of fast (the same tasks)
+                 0.01 eV (longer orbitals); fast-long-h0.2 has the settings of fast-dzp (the same tasks)
     fast-long-all-h0.2: the same on Ru and Ni too
 
 Adsorption energies against the gases of the same method (no mixing), with the package's own
@@ -92,12 +94,13 @@ from heterocat.store import ResultsStore, run_task  # noqa: E402
 #: compared against it are written over it, so that their stored single points keep their
 #: identities; ``pw`` too (GPAW's plane waves take no grid spacing or basis, but the spacing is part
 #: of a task's identity).
-SHIPPED = ["calculator.h=0.25", "calculator.basis_energy_shift={}"]
+SHIPPED = ["calculator.h=0.25", "calculator.basis_energy_shift={}", "calculator.basis_type={}"]
 LONG = "calculator.basis_energy_shift={H = 0.01, N = 0.01, O = 0.01}"
 
 #: method name -> settings assignments over the fast preset
 METHODS = {
     "fast": [],
+    "fast-dzp": ["calculator.basis_type={}"],
     "fast-shipped": SHIPPED,
     "pw": [*SHIPPED, "calculator.mode=pw", "calculator.ecut=400", "calculator.setups={}"],
     # the same at higher cutoffs (GPAW's N and O datasets need about 600 eV for multiple bonds)
@@ -110,7 +113,7 @@ METHODS = {
     "fast-h0.2": [*SHIPPED, "calculator.h=0.2"],
     "fast-h0.18": [*SHIPPED, "calculator.h=0.18"],
     # longer-ranged orbitals on the molecules' elements (generated at an energy shift of 0.01 eV,
-    # GPAW's shipped sets 0.1 eV), and also on the metals; fast-long-h0.2 is the preset since 2026-12-03
+    # GPAW's shipped sets 0.1 eV), and also on the metals; fast-long-h0.2 is fast-dzp, the preset of 2026-12-03
     "fast-long": [*SHIPPED, LONG],
     "fast-long-h0.2": [*SHIPPED, LONG, "calculator.h=0.2"],
     "fast-long-all-h0.2": [*SHIPPED, "calculator.basis_energy_shift={H = 0.01, N = 0.01, O = 0.01, Ru = 0.01, Ni = 0.01}",

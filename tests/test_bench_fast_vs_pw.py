@@ -46,17 +46,18 @@ def test_a_gas_on_the_surface_grid_has_the_surface_spacing_along_every_cell_vect
 
 def test_the_methods_keep_the_identities_of_their_stored_single_points():
     """The methods were defined over the fast preset until 2026-12-03 (h 0.25 Å, GPAW's shipped
-    basis sets): written over it, each keeps its level now that the preset has changed, and
-    ``fast-long-h0.2`` (the new preset's settings) shares its tasks with ``fast``."""
+    basis sets): written over it, each keeps its level as the preset moves.  ``fast-long-h0.2`` has
+    the settings of the preset of 2026-12-03 (``fast-dzp``), ``fast-tzdp`` the preset's own: each pair
+    shares its tasks."""
     from heterocat.calculate.tasks import level_id
 
     bench = load_bench("bench_fast_vs_pw")
     level = {m: level_id(bench.method_settings(m)["calculator"]) for m in bench.METHODS}
-    assert level["fast"] == level["fast-long-h0.2"]
+    assert level["fast-dzp"] == level["fast-long-h0.2"] and level["fast"] == level["fast-tzdp"]
     shipped = bench.method_settings("fast-shipped")["calculator"]
-    assert shipped["h"] == 0.25 and shipped["basis_energy_shift"] == {}
+    assert shipped["h"] == 0.25 and shipped["basis_energy_shift"] == {} and shipped["basis_type"] == {}
     assert bench.method_settings("pw")["calculator"]["h"] == 0.25
-    assert len(set(level.values())) == len(level) - 1  # every other method a level of its own
+    assert len(set(level.values())) == len(level) - 2  # every other method a level of its own
 
 
 def test_a_bench_store_read_as_its_own_source_gives_the_first_geometry(tmp_path):

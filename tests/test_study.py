@@ -32,7 +32,8 @@ def test_the_demo_study_file_gives_the_tasks_of_the_store_made_before_it():
     files (its clean NiO(100)/Ru13 relaxation, 35f39442f725f49d, is the demo store's own): a store made
     then is read back by the study, nothing recomputed.  The four GPAW gas relaxations' identities were
     updated when the fast preset took Ni's default dataset (issue 19), and again when it took 0.2 Å and
-    longer H, N, O orbitals (2026-12-03): every fast GPAW task changed.  Nine MLIP pre-relaxations of
+    longer H, N, O orbitals (2026-12-03), and again when it took tzdp on H and N (2026-12-03,
+    twenty-second session): every fast GPAW task with H or N changed.  Nine MLIP pre-relaxations of
     N2H4, N2H3 and NHNH on hollow sites and the Ru(0001) bridge changed when an end-on adsorbate that
     comes within 0.8 of the covalent radii of a surface atom was turned to the azimuth with the most
     room (2026-12-03: the table's azimuth put an H 1.1-1.4 Å from the metal).

@@ -18,22 +18,23 @@ def _h2o():
     return atoms
 
 
-def test_the_fast_preset_takes_longer_orbitals_on_h_n_and_o_only():
+def test_the_fast_preset_takes_longer_orbitals_on_h_n_and_o_and_tzdp_on_h_and_n():
     calc = load_settings("fast")["calculator"]
     assert calc["basis_energy_shift"] == {"H": 0.01, "N": 0.01, "O": 0.01}
-    assert "energy shift H 0.01,O 0.01 eV" in level_of_theory(load_settings("fast"), _h2o())
+    assert calc["basis_type"] == {"H": "tzdp", "N": "tzdp"}
+    assert "LCAO dzp (H tzdp; energy shift H 0.01,O 0.01 eV)" in level_of_theory(load_settings("fast"), _h2o())
 
 
 def test_no_shift_keeps_the_shipped_basis_and_every_task_identity():
     from heterocat.calculate.tasks import level_id, level_of_theory, task_hash  # noqa: PLC0415
 
     atoms = _h2o()
-    base = load_settings("fast", assignments=["calculator.basis_energy_shift={}"])  # the preset to 2026-12-03
+    base = load_settings("fast", assignments=["calculator.basis_energy_shift={}", "calculator.basis_type={}"])
     before = copy.deepcopy(base)
     del before["calculator"]["basis_energy_shift"]  # a store made before the key existed
     assert gpaw_parameters(atoms, base)["basis"] == "dzp"
     assert task_hash(atoms, base, "relax") == task_hash(atoms, before, "relax")
-    long = load_settings("fast", assignments=["calculator.basis_energy_shift={O = 0.01}"])
+    long = load_settings("fast", assignments=["calculator.basis_energy_shift={O = 0.01}", "calculator.basis_type={}"])
     assert task_hash(atoms, long, "relax") != task_hash(atoms, base, "relax")
     assert level_id(long["calculator"]) != level_id(base["calculator"])  # other energies: not comparable
     assert "LCAO dzp (energy shift O 0.01 eV)" in level_of_theory(long, atoms)
@@ -68,10 +69,11 @@ def test_a_basis_type_for_one_element_leaves_the_others_and_every_identity():
     from heterocat.calculate.tasks import task_hash  # noqa: PLC0415
 
     atoms = _h2o()
-    base = load_settings("fast")
+    base = load_settings("fast", assignments=["calculator.basis_type={}"])
+    before = copy.deepcopy(base)
+    del before["calculator"]["basis_type"]  # a store made before the key existed
     tz = load_settings("fast", assignments=['calculator.basis_type={H = "tzdp"}'])
-    assert task_hash(atoms, load_settings("fast", assignments=["calculator.basis_type={}"]), "single") == \
-        task_hash(atoms, base, "single")  # empty: the key adds nothing to any identity
+    assert task_hash(atoms, before, "single") == task_hash(atoms, base, "single")  # empty: adds nothing
     assert task_hash(atoms, tz, "single") != task_hash(atoms, base, "single")
     assert "LCAO dzp (H tzdp; energy shift H 0.01,O 0.01 eV)" in level_of_theory(tz, atoms)
     pw = ["calculator.mode=pw", "calculator.ecut=400"]
@@ -114,7 +116,7 @@ def test_longer_orbitals_lower_a_molecule_towards_plane_waves(tmp_path, monkeypa
     for name, table, basis in (("shipped", "{}", "dzp"), ("long", "{O = 0.01, H = 0.01}", "dzp"),
                                ("long-sz", "{O = 0.01, H = 0.01}", "sz(dzp)")):
         settings = load_settings("fast", assignments=[f"calculator.basis_energy_shift={table}", "calculator.h=0.24",
-                                                      f'calculator.basis="{basis}"'])
+                                                      f'calculator.basis="{basis}"', "calculator.basis_type={}"])
         atoms = _h2o()
         atoms.calc = GPAW(**gpaw_parameters(atoms, settings, txt=str(tmp_path / f"{name}.txt")))
         energies[name] = atoms.get_potential_energy()
@@ -127,5 +129,6 @@ def test_longer_orbitals_lower_a_molecule_towards_plane_waves(tmp_path, monkeypa
     assert "sz(E10meV.dzp)" in (tmp_path / "long-sz.txt").read_text()
     assert energies["long-sz"] > energies["long"] + 0.5
     stamp = made.stat().st_mtime_ns
-    gpaw_basis({"O"}, load_settings("fast", assignments=["calculator.basis_energy_shift={O = 0.01}"])["calculator"])
+    gpaw_basis({"O"}, load_settings("fast", assignments=["calculator.basis_energy_shift={O = 0.01}",
+                                                         "calculator.basis_type={}"])["calculator"])
     assert made.stat().st_mtime_ns == stamp  # cached: not made again
