@@ -443,8 +443,7 @@ def pathways(cases: list[dict], systems: list[str], methods: list[str], pathway:
                       if (p := pathway_of(cases, system, m, pathway, counterpoise=True)) is not None}
         if not by_method:
             continue
-        entry = {"system": system, "pathway": pathway, "methods": by_method}
-        entry["reference"] = reference
+        entry = {"system": system, "pathway": pathway, "methods": by_method, "reference": reference}
         if reference in by_method:
             pw = by_method[reference]["steps"]
             entry["step_difference"] = {m: {step: round(v - pw[step], 4) for step, v in p["steps"].items() if step in pw}

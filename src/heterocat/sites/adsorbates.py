@@ -166,7 +166,8 @@ def _coordinating(atoms: Atoms, site: Site) -> np.ndarray:
 
 
 def _geometry(atoms: Atoms, site: Site, ads: Adsorbate, orientation: dict) -> np.ndarray:
-    """Adsorbate positions (Å) for one orientation on one site."""
+    """Adsorbate positions (Å) for one orientation on one site; an end-on molecule turned about the
+    normal where the azimuth crowds a surface atom (:func:`_with_most_room`)."""
     normal = np.asarray(site.normal) / np.linalg.norm(site.normal)
     position = np.asarray(site.position)
     local = ads.positions - ads.positions[ads.binding[0]]
@@ -205,7 +206,8 @@ def _geometry(atoms: Atoms, site: Site, ads: Adsorbate, orientation: dict) -> np
         local = local @ rotation_about(normal, angle + orientation.get("azimuth", 0.0)).T
     r = np.linalg.norm(_coordinating(atoms, site) - position, axis=1).mean()
     height = np.sqrt(max(ads.bond**2 - r**2, 0.8**2))
-    return local + position + height * normal
+    placed = local + position + height * normal
+    return _with_most_room(atoms, site, placed, ads.symbols, ads.binding[0]) if rest else placed
 
 
 def _contact_ratios(atoms: Atoms, placed: np.ndarray, symbols: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
@@ -279,8 +281,6 @@ def place_adsorbate(atoms: Atoms, site: Site, adsorbate: str, orientation: int =
             f" choose from {allowed}"
         )
     placed = _geometry(atoms, site, ads, ads.orientations[orientation])
-    if ads.orientations[orientation]["mode"] == "end-on" and len(ads.symbols) > 1:
-        placed = _with_most_room(atoms, site, placed, ads.symbols, ads.binding[0])
     _check_clearance(atoms, placed, ads.symbols)
     codes = parts(atoms)
     out = atoms.copy()
