@@ -66,7 +66,10 @@ the potential-determining step, and ``step_difference`` = method - reference per
 
 The second takes the GPAW relaxations of ``bench_mlip.py --run-slab-references`` as geometries.
 Each single point runs on all ranks of ``mpiexec -n N python bench/bench_fast_vs_pw.py ...``
-(rank 0 writes the store and the report), e.g. the 77-atom NiO(100)/Ru13 in plane waves.
+(rank 0 writes the store and the report), e.g. the 77-atom NiO(100)/Ru13 in plane waves.  Or
+two processes of one rank each share a pair: the same command twice, once with ``--clean-first``;
+the one that meets the task the other is computing stops with an error, and a rerun prints the
+table from the store.
 """
 
 from __future__ import annotations
@@ -85,6 +88,7 @@ use_gpaw_mpi()  # under mpiexec -n N: GPAW's MPI before anything imports GPAW
 
 from heterocat.calculate.settings import load_settings  # noqa: E402
 from heterocat.calculate.tasks import task_directory  # noqa: E402
+from heterocat.errors import HeterocatError  # noqa: E402
 from heterocat.io import read_structure  # noqa: E402
 from heterocat.parallel import is_writer  # noqa: E402
 from heterocat.sites.adsorbates import reference_gases  # noqa: E402
@@ -304,9 +308,11 @@ def surface_assignments(atoms) -> list[str]:
 
 def run_system(source: ResultsStore, system: str, adsorbates: list[str], methods: list[str],
                workdir: Path, with_counterpoise: bool = False, with_surface_grid: bool = False,
-               reference: str = DEFAULT_REFERENCE) -> list[dict]:
+               reference: str = DEFAULT_REFERENCE, clean_first: bool = False) -> list[dict]:
     """Adsorption energies of ``adsorbates`` on ``system`` by every method and each one's difference
-    from ``reference`` (eV); cases without a geometry are skipped."""
+    from ``reference`` (eV); cases without a geometry are skipped.  ``clean_first``: the clean
+    surface's single point before the adsorbed one's, so that a second process started without it
+    computes the other at the same time (the one that reaches a task the other holds stops)."""
     clean = geometry(source, system, "")
     if clean is None:
         raise SystemExit(f"error: the store holds no clean {system}")
@@ -336,7 +342,10 @@ def run_system(source: ResultsStore, system: str, adsorbates: list[str], methods
                 "geometry_from": found[1]["task_hash"], "geometry_level": found[1].get("level", ""),
                 "dE": {}, "seconds": {}, "magmom": {}}
         for method in methods:
-            ads, surf = of(adsorbate, *found, method), of("", *clean, method)
+            if clean_first:
+                surf, ads = of("", *clean, method), of(adsorbate, *found, method)
+            else:
+                ads, surf = of(adsorbate, *found, method), of("", *clean, method)
             gas = {g: of(g, *gases[g], method, gas=True)["energy"] for g in need}
             case["dE"][method] = round(ads["energy"] - surf["energy"] - sum(n * gas[g] for g, n in need.items()), 4)
             case.setdefault("gas_energy", {})[method] = gas
@@ -530,6 +539,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="also gas-phase N2H4 -> N2 + 2 H2, the NH3 and the H2O reactions per method")
     parser.add_argument("--reference", default=DEFAULT_REFERENCE, choices=sorted(METHODS),
                         help="the method the differences are taken from (default pw; pw-600 for N2Hx)")
+    parser.add_argument("--clean-first", action="store_true",
+                        help="each clean surface before its adsorbate: run beside a second process without it")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     args = parser.parse_args(argv)
     if not (Path(args.source) / "results.db").exists():
@@ -538,8 +549,13 @@ def main(argv: list[str] | None = None) -> int:
     reference = args.reference
     methods = args.methods or ["fast", reference, *(DIAGNOSTIC if args.diagnose else ())]
     source, workdir = ResultsStore(args.source), Path(args.workdir)
-    cases = [c for system in args.systems for c in run_system(source, system, args.adsorbates, methods, workdir,
-                                                          args.counterpoise, args.surface_grid, reference)]
+    try:
+        cases = [c for system in args.systems for c in run_system(source, system, args.adsorbates, methods, workdir,
+                                                              args.counterpoise, args.surface_grid, reference,
+                                                              args.clean_first)]
+    except HeterocatError as err:  # e.g. a task another process is computing
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     paths = pathways(cases, args.systems, methods, args.pathway, reference) if args.pathway else []
     reactions = gas_reactions(source, methods, workdir, reference) if args.gas_reactions else {}
     if not is_writer():  # under mpiexec: one report, from rank 0

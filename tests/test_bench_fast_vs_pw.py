@@ -1,5 +1,7 @@
 """The fast-vs-plane-wave bench's choice of geometry: the lowest finished final structure, GPAW first."""
 
+import pytest
+
 from .conftest import load_bench
 
 
@@ -152,3 +154,46 @@ def test_pathway_steps_are_differences_from_the_chosen_reference(monkeypatch):
     assert entries[0]["step_difference"] == {"fast": {"a": 0.2, "b": -0.2}}
     head = bench.pathway_table(entries).splitlines()[1]
     assert "fast-pw-600" in head and "pw-600-pw-600" not in head
+
+
+def test_clean_first_changes_the_order_of_the_single_points_not_the_energies(monkeypatch):
+    """``--clean-first`` lets a second process take the clean surface of a pair: its single point
+    comes first, and the adsorption energy is the same difference of the same tasks."""
+    from ase.build import fcc111, molecule
+
+    bench = load_bench("bench_fast_vs_pw")
+    slab = fcc111("Cu", (1, 1, 3), vacuum=6.0)
+    with_h = slab.copy()
+    with_h.append("H")
+    geometries = {("Cu(111)", ""): slab, ("Cu(111)", "H"): with_h, ("gas", "H2"): molecule("H2")}
+    monkeypatch.setattr(bench, "geometry", lambda store, system, name: (geometries[(system, name)],
+                                                                        {"task_hash": f"{system}{name}", "site": ""}))
+    totals = {("Cu(111)", ""): -10.0, ("Cu(111)", "H"): -13.5, ("gas", "H2"): -6.8}
+    for clean_first in (False, True):
+        order = []
+
+        def energy(atoms, method, workdir, meta, assignments, order=order):
+            order.append(meta["adsorbate"])
+            return {"energy": totals[(meta["system"], meta["adsorbate"])], "seconds": 1.0, "magmom": 0.0,
+                    "ran": False}
+
+        monkeypatch.setattr(bench, "energy", energy)
+        case, = bench.run_system(None, "Cu(111)", ["H"], ["fast"], None, clean_first=clean_first)
+        assert order[:2] == (["", "H"] if clean_first else ["H", ""])
+        assert case["dE"]["fast"] == pytest.approx(-13.5 + 10.0 + 3.4)
+
+
+def test_a_task_another_process_computes_stops_the_bench_with_one_line(monkeypatch, tmp_path, capsys):
+    from heterocat.errors import HeterocatError
+
+    bench = load_bench("bench_fast_vs_pw")
+    (tmp_path / "results.db").touch()
+
+    def held(*args, **kwargs):
+        raise HeterocatError("task 33539a7363955fec is running in another process")
+
+    monkeypatch.setattr(bench, "run_system", held)
+    monkeypatch.setattr(bench, "ResultsStore", lambda path: None)
+    assert bench.main(["--from", str(tmp_path), "--systems", "Ru(0001)", "--methods", "fast"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == "error: task 33539a7363955fec is running in another process"
