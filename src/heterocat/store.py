@@ -176,9 +176,13 @@ class ResultsStore:
             return db.count(task_hash=task_hash) > 0
 
     def atoms(self, task_hash: str):
-        """Final structure of a task, with its energy as a single-point calculator."""
+        """Final structure of a task, with its energy as a single-point calculator, and the labels
+        its task folder's structure carries that the database does not keep: the per-atom ``part``
+        (support, cluster, adsorbate) and ``info['system_kind']``."""
         with self._connect() as db:
-            return db.get_atoms(task_hash=task_hash)
+            row = db.get(task_hash=task_hash)
+            atoms = db.get_atoms(id=row.id, add_additional_information=False)
+        return _with_labels(atoms, _task_folder(self.workdir, row.task, task_hash))
 
     def result(self, task_hash: str) -> dict[str, Any]:
         """The full result record (``result.json``) of a task."""
@@ -189,6 +193,30 @@ class ResultsStore:
         # the task folder by its place in this work directory (a stored path may be relative
         # to where the run started, or the work directory may have moved)
         return load_result(task_directory(self.workdir, row.task, task_hash))
+
+
+def _task_folder(workdir: Path, kind: str, task_hash: str) -> Path:
+    from heterocat.calculate.tasks import task_directory  # noqa: PLC0415
+
+    return task_directory(workdir, kind, task_hash)
+
+
+def _with_labels(atoms, folder: Path):
+    """``atoms`` with the ``part`` array and ``system_kind`` of the structure in ``folder``
+    (``final.extxyz``, else ``input.extxyz``) when it has the same atoms in the same order."""
+    from ase.io import read  # noqa: PLC0415
+
+    path = next((folder / n for n in ("final.extxyz", "input.extxyz") if (folder / n).exists()), None)
+    if path is None:
+        return atoms
+    labelled = read(path, format="extxyz")
+    if list(labelled.numbers) != list(atoms.numbers):
+        return atoms
+    if "part" in labelled.arrays:
+        atoms.set_array("part", np.asarray(labelled.arrays["part"], dtype=int))
+    if "system_kind" in labelled.info:
+        atoms.info["system_kind"] = labelled.info["system_kind"]
+    return atoms
 
 
 def run_task(atoms, kind: str, settings: Settings, workdir: str | os.PathLike, *, store: bool = True,

@@ -288,3 +288,28 @@ def test_a_shorter_maxstep_goes_on_from_the_frames_and_holds_after_the_saved_bfg
     moves = [s.largest_move for s in steps[1:]]
     assert max(moves[:first["steps"] - 1]) > 0.05  # the first relaxation's steps, at ASE's 0.2 Å
     assert max(moves[first["steps"] - 1:]) <= 0.02 + 1e-9
+
+
+def test_a_stored_structure_keeps_its_parts_and_kind_when_read_back(tmp_path):
+    """The database keeps no per-atom ``part``: read back without it, an adsorbed H above a
+    supported cluster was taken for a cluster atom and the cluster for support (the heights guess),
+    and a bench's single points on it reported the H's moment as the cluster's."""
+    import numpy as np
+    from ase import Atoms
+    from ase.build import fcc100
+
+    from heterocat.systems import part_indices
+
+    slab = fcc100("Cu", (3, 3, 2), vacuum=8.0)
+    top = slab.positions[:, 2].max()
+    cluster = Atoms("Au3", positions=[[2.5, 2.5, top + 2.3], [5.0, 2.5, top + 2.3], [3.75, 4.5, top + 2.3]])
+    h = Atoms("H", positions=[[3.75, 3.2, top + 4.3]])
+    atoms = slab + cluster + h
+    atoms.set_array("part", np.array([0] * len(slab) + [1] * 3 + [2]))
+    atoms.info["system_kind"] = "supported"
+    done = run_task(atoms, "single", emt_settings(), tmp_path, metadata={"system": "Cu(100)/Au3", "adsorbate": "H"})
+    back = ResultsStore(tmp_path).atoms(done["task_hash"])
+    assert back.info["system_kind"] == "supported"
+    assert list(part_indices(back, "cluster")) == [18, 19, 20]
+    assert list(part_indices(back, "adsorbate")) == [21]
+    assert back.get_potential_energy() == pytest.approx(done["energy"])
