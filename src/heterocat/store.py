@@ -188,14 +188,14 @@ class ResultsStore:
         """The full result record (``result.json``) of a task."""
         with self._connect() as db:
             row = db.get(task_hash=task_hash)
-        from heterocat.calculate.tasks import load_result, task_directory  # noqa: PLC0415
+        from heterocat.calculate.tasks import load_result  # noqa: PLC0415
 
-        # the task folder by its place in this work directory (a stored path may be relative
-        # to where the run started, or the work directory may have moved)
-        return load_result(task_directory(self.workdir, row.task, task_hash))
+        return load_result(_task_folder(self.workdir, row.task, task_hash))
 
 
 def _task_folder(workdir: Path, kind: str, task_hash: str) -> Path:
+    """A task's folder by its place in ``workdir`` now (a stored path may be relative to where the
+    run started, or the work directory may have moved)."""
     from heterocat.calculate.tasks import task_directory  # noqa: PLC0415
 
     return task_directory(workdir, kind, task_hash)
