@@ -6,7 +6,7 @@ import pytest
 
 from heterocat.calculate.basis import basis_file, basis_name, gpaw_basis
 from heterocat.calculate.settings import gpaw_parameters, load_settings
-from heterocat.calculate.tasks import level_of_theory
+from heterocat.calculate.tasks import level_of_theory, task_hash
 from heterocat.errors import HeterocatError
 
 
@@ -132,3 +132,15 @@ def test_longer_orbitals_lower_a_molecule_towards_plane_waves(tmp_path, monkeypa
     gpaw_basis({"O"}, load_settings("fast", assignments=["calculator.basis_energy_shift={O = 0.01}",
                                                          "calculator.basis_type={}"])["calculator"])
     assert made.stat().st_mtime_ns == stamp  # cached: not made again
+
+
+def test_the_input_hash_leaves_out_the_tables_of_absent_elements():
+    """``present_only``: a basis or dataset for an element the structure lacks does not change
+    what GPAW is given; for a present element it does; the task hash keeps them all."""
+    atoms = _h2o()
+    base = load_settings("fast", assignments=["calculator.basis_type={}"])
+    n_only = load_settings("fast", assignments=['calculator.basis_type={N = "tzdp"}'])
+    h_too = load_settings("fast", assignments=['calculator.basis_type={H = "tzdp", N = "tzdp"}'])
+    assert task_hash(atoms, n_only, "single") != task_hash(atoms, base, "single")
+    assert task_hash(atoms, n_only, "single", present_only=True) == task_hash(atoms, base, "single", present_only=True)
+    assert task_hash(atoms, h_too, "single", present_only=True) != task_hash(atoms, base, "single", present_only=True)

@@ -204,3 +204,29 @@ def test_d3_dispersion_adds_the_dftd3_energy_and_enters_the_task_identity(tmp_pa
     assert summed["task_hash"] != bare["task_hash"]
     legacy = {k: v for k, v in plain["calculator"].items() if k != "dispersion"}
     assert _calculator_identity(plain["calculator"]) == _calculator_identity(legacy)
+
+
+def test_a_task_whose_gpaw_input_is_a_finished_ones_takes_up_its_result(tmp_path, al_h):
+    """Settings that differ only in a per-element table of an element the structure lacks (a
+    dataset for Ru on Al(111)+H) give GPAW the same input: the second task copies the first one's
+    calculation (same energy, forces, log), records whose it is, and keeps its own level."""
+    with_ru = load_settings("ci", assignments=['calculator.setups={Ru = "8"}'])
+    plain = load_settings("ci")
+    first = run_task(al_h, "single", with_ru, tmp_path, metadata={"system": "Al(111)", "adsorbate": "H"})
+    second = run_task(al_h, "single", plain, tmp_path, metadata={"system": "Al(111)", "adsorbate": "H"})
+    assert second["ran"] and second["task_hash"] != first["task_hash"]
+    assert second["reused_from"] == first["task_hash"] and second["input_hash"] == first["input_hash"]
+    assert second["energy"] == first["energy"] and second["forces"] == first["forces"]
+    assert second["wall_time"] < 2.0 and second["level_of_theory"] == first["level_of_theory"]
+    assert _gpaw_log_energy(Path(second["directory"])) == pytest.approx(second["energy"], abs=1e-5)
+    rows = {r["task_hash"]: r for r in ResultsStore(tmp_path).rows()}
+    assert rows[first["task_hash"]]["level_id"] != rows[second["task_hash"]]["level_id"]
+    assert rows[second["task_hash"]]["site_label"] == rows[first["task_hash"]]["site_label"]
+    # a relaxation too: its frames come along, and a table that names a present element is another input
+    relaxed = run_task(h2(0.80), "relax", plain, tmp_path, metadata={"system": "gas", "adsorbate": "H2"})
+    twin = run_task(h2(0.80), "relax", with_ru, tmp_path, metadata={"system": "gas", "adsorbate": "H2"})
+    assert twin["reused_from"] == relaxed["task_hash"] and twin["steps"] == relaxed["steps"] > 1
+    assert _frames(Path(twin["directory"]) / "relax.traj") == relaxed["steps"]
+    assert twin["energy"] == relaxed["energy"]
+    other = load_settings("ci", assignments=['calculator.setups={H = "ae"}'])
+    assert task_hash(h2(0.80), other, "relax", present_only=True) != twin["input_hash"]

@@ -9,7 +9,9 @@ counts as finished only when that file exists, so a crash or ``kill -9`` never
 leaves a half result that counts.  A killed relaxation restarts from the last
 geometry of its trajectory and, under GPAW, from the density and wave functions
 saved after its last step (``restart.gpw``, removed when the relaxation ends);
-vibrations reuse ASE's per-displacement cache.
+vibrations reuse ASE's per-displacement cache.  A GPAW task whose input is a finished task's
+(settings that differ only in tables of elements the structure lacks) copies that one's
+calculation (:func:`reusable_twin`).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from heterocat import __version__
 from heterocat.calculate import spin
 from heterocat.calculate.checks import check_record
 from heterocat.calculate.settings import (
+    WHOLE_TABLES,
     check_vacuum,
     gpaw_parameters,
     merge,
@@ -81,15 +84,21 @@ def _structure_record(atoms: Atoms) -> dict[str, Any]:
     }
 
 
-def task_hash(atoms: Atoms, settings: dict, kind: str, extra: dict | None = None) -> str:
+def task_hash(atoms: Atoms, settings: dict, kind: str, extra: dict | None = None, *,
+              present_only: bool = False) -> str:
     """Identity of a task (hex SHA-256, 16 characters).
 
     Only the calculator and the task kind's own section (``relax`` or ``vib``)
     enter, not ``description`` or ``preset``: two presets that resolve to the
     same parameters share their results, and a change of the vibration settings
-    does not redo single points.
+    does not redo single points.  ``present_only``: the per-element tables (basis, datasets, U)
+    only for the elements of ``atoms``, the calculator's input as it reaches GPAW (the task's
+    *input hash*, :func:`reusable_twin`).
     """
-    physics = {"calculator": _calculator_identity(settings["calculator"])}
+    calculator = _calculator_identity(settings["calculator"])
+    if present_only:
+        calculator = _present_elements_only(calculator, set(atoms.get_chemical_symbols()))
+    physics = {"calculator": calculator}
     physics.update({section: _later_keys_left_out(settings[section], _LATER_KEYS.get(section, {}))
                     for section in _SECTIONS_OF[kind] if section in settings})
     if "relax" in physics and settings["calculator"]["name"] != "gpaw":  # a spin search is GPAW's alone
@@ -136,6 +145,20 @@ def _calculator_identity(calc: dict) -> dict:
     from heterocat.calculate.mlip import model_identity  # noqa: PLC0415
 
     return {"name": calc["name"], "model": model_identity(calc["model"])}
+
+
+def _present_elements_only(identity: dict, present: set[str]) -> dict:
+    """A calculator identity with each per-element table (:data:`WHOLE_TABLES`: basis type and
+    energy shift, PAW datasets, U) cut to the elements in ``present``, an emptied table left out."""
+    out = dict(identity)
+    for key in WHOLE_TABLES:
+        if isinstance(out.get(key), dict):
+            table = {el: v for el, v in out[key].items() if el in present}
+            if table:
+                out[key] = table
+            else:
+                out.pop(key)
+    return out
 
 
 #: Calculator keys that change how far an SCF goes, not the energy it converges to.
@@ -1115,6 +1138,16 @@ def task_identity(atoms: Atoms, kind: str, settings: dict, *, indices: list[int]
                   ghosts: list[int] | None = None) -> tuple[Atoms, list[int] | None, list[int], str]:
     """The structure a task runs on (periodicity set, ghosts' moments zeroed), its displaced atoms,
     its ghost atoms and its hash: the one definition of a task's identity (see :func:`execute_task`)."""
+    atoms, indices, ghosts, extra = _identity(atoms, kind, settings, indices=indices, outputs=outputs, gpts=gpts,
+                                              ghosts=ghosts)
+    return atoms, indices, ghosts, task_hash(atoms, settings, kind, extra)
+
+
+def _identity(atoms: Atoms, kind: str, settings: dict, *, indices: list[int] | None = None,
+              outputs: tuple[str, ...] = (), gpts: tuple[int, int, int] | None = None,
+              ghosts: list[int] | None = None) -> tuple[Atoms, list[int] | None, list[int], dict[str, Any]]:
+    """:func:`task_identity` with the task's extra identity (displaced atoms, outputs, grid, ghosts)
+    in place of its hash."""
     if kind not in KINDS:
         raise HeterocatError(f"unknown task kind {kind!r}; choose from {', '.join(KINDS)}")
     atoms = atoms.copy()
@@ -1140,8 +1173,7 @@ def task_identity(atoms: Atoms, kind: str, settings: dict, *, indices: list[int]
         magmoms[ghosts] = 0.0
         atoms.set_initial_magnetic_moments(magmoms)
         extra["ghosts"] = ghosts
-    hash_ = task_hash(atoms, settings, kind, extra)
-    return atoms, indices, ghosts or [], hash_
+    return atoms, indices, ghosts or [], extra
 
 
 def execute_task(atoms: Atoms, kind: str, settings: Settings, workdir: str | os.PathLike, *,
@@ -1183,8 +1215,9 @@ def execute_task(atoms: Atoms, kind: str, settings: Settings, workdir: str | os.
         The result record (as in ``result.json``); ``ran`` tells whether this call
         started a calculation.
     """
-    atoms, indices, ghosts, hash_ = task_identity(atoms, kind, settings, indices=indices, outputs=outputs,
-                                                  gpts=gpts, ghosts=ghosts)
+    atoms, indices, ghosts, extra = _identity(atoms, kind, settings, indices=indices, outputs=outputs, gpts=gpts,
+                                              ghosts=ghosts)
+    hash_ = task_hash(atoms, settings, kind, extra)
     directory = task_directory(workdir, kind, hash_)
     if (previous := _standing_result(directory, retry_failed)) is not None:
         return previous
@@ -1196,15 +1229,17 @@ def execute_task(atoms: Atoms, kind: str, settings: Settings, workdir: str | os.
         if is_writer() and (directory / RESULT).exists():  # a failure, run again (retry_failed)
             (directory / RESULT).unlink()
         result = _execute(atoms, kind, settings, directory, hash_, metadata or {}, indices,
-                          tuple(sorted(outputs)), gpts, ghosts or None, hessian)
+                          tuple(sorted(outputs)), gpts, ghosts or None, hessian,
+                          input_hash=task_hash(atoms, settings, kind, extra, present_only=True))
     return {**result, "ran": True}
 
 
 def _execute(atoms: Atoms, kind: str, settings: dict, directory: Path, hash_: str,
              metadata: dict, indices: list[int] | None, outputs: tuple[str, ...] = (),
              gpts: tuple[int, int, int] | None = None, ghosts: list[int] | None = None,
-             hessian: str | os.PathLike | None = None) -> dict[str, Any]:
-    """Write inputs, run, check, and write ``result.json`` atomically."""
+             hessian: str | os.PathLike | None = None, input_hash: str = "") -> dict[str, Any]:
+    """Write inputs, run (or take up the result of a finished task with the same ``input_hash``:
+    :func:`reusable_twin`), check, and write ``result.json`` atomically."""
     import ase  # noqa: PLC0415
 
     inputs = ("settings.json", "metadata.json", "input.extxyz")
@@ -1234,9 +1269,17 @@ def _execute(atoms: Atoms, kind: str, settings: dict, directory: Path, hash_: st
     }
     if ghosts:
         record["ghosts"] = list(ghosts)
+    if input_hash:
+        record["input_hash"] = input_hash
     start = time.time()
+    by_gpaw = settings["calculator"]["name"] == "gpaw"  # the per-element tables are GPAW's: MLIP tasks never look
+    twin = broadcast(reusable_twin(directory, atoms, kind, settings, input_hash)
+                     if is_writer() and by_gpaw and input_hash else None)
     try:
-        if kind == "single":
+        if twin is not None:
+            out = broadcast(take_up_twin(twin, directory) if is_writer() else None)
+            record.update(versions=out.pop("versions", versions), device=out.pop("device", device))
+        elif kind == "single":
             out = single_point(atoms, settings, directory, outputs, gpts, ghosts)
         elif kind == "relax":
             continue_relaxation(directory, atoms, settings)
@@ -1255,6 +1298,71 @@ def _execute(atoms: Atoms, kind: str, settings: dict, directory: Path, hash_: st
                                placed_structure(directory, metadata)))
     write_json(directory / RESULT, record)
     return record
+
+
+#: fields of a result record that belong to the task, not to the calculation it shares with a twin
+_TASK_FIELDS = ("task_hash", "task", "preset", "level_of_theory", "metadata", "directory", "ghosts", "input_hash",
+                "status", "reason", "wall_time", "ran", "flags", "magnetic_order", "cluster_moments",
+                "adsorbate_final", "site_final", "site_start", "adsorbate_start")
+#: files of a task folder that are its own: inputs, record, locks, the relaxation it took up
+_OWN_FILES = ("settings.json", "metadata.json", "input.extxyz", RESULT, ".lock", CONTINUED_FROM)
+
+
+def reusable_twin(directory: Path, atoms: Atoms, kind: str, settings: dict, input_hash: str) -> Path | None:
+    """A finished task of the same kind in this store that gave GPAW the same input (the same
+    ``input_hash``, :func:`task_hash` with ``present_only``): settings that differ only in the
+    per-element tables of elements absent from ``atoms`` (a tzdp basis on N for a surface without
+    N), under another level of theory.  Tasks recorded before the input hash was kept count
+    when their folder gives back its own hash with no extra identity (outputs, grid, ghosts);
+    None when there is no twin."""
+    mine = _calculator_identity(settings["calculator"])
+    present = set(atoms.get_chemical_symbols())
+    ours = _present_elements_only(mine, present)
+    for other in sorted(directory.parent.iterdir()):
+        try:
+            result = read_json(other / RESULT) if other != directory and (other / RESULT).exists() else {}
+            if result.get("status") != "done":
+                continue
+            if "input_hash" in result:
+                if result["input_hash"] == input_hash:
+                    return other
+                continue
+            own = read_json(other / "settings.json")
+            theirs = _calculator_identity(own["calculator"])
+            if theirs == mine or _present_elements_only(theirs, present) != ours:  # cheap tests first
+                continue
+            start = read_structure(other / "input.extxyz")
+            if task_hash(start, own, kind) == other.name and task_hash(start, own, kind, present_only=True) == input_hash:
+                return other
+        except (HeterocatError, OSError, KeyError, ValueError):
+            continue
+    return None
+
+
+def take_up_twin(twin: Path, directory: Path) -> dict[str, Any]:
+    """Copy the calculation of the finished task in ``twin`` into ``directory`` (its files but the
+    inputs and record, each whole or not at all; GPAW's electron files and densities linked) and
+    return its results, marked ``reused_from``: the twin's hash."""
+    for path in sorted(twin.iterdir()):
+        if path.name in _OWN_FILES or path.name.endswith(".part"):
+            continue
+        target, part = directory / path.name, directory / (path.name + ".part")
+        if part.is_dir():
+            shutil.rmtree(part)
+        if path.is_dir():
+            shutil.copytree(path, part)
+            if target.exists():
+                shutil.rmtree(target)
+        elif path.suffix in (".gpw", ".npz"):  # written once, read only: a link, not a copy
+            part.unlink(missing_ok=True)
+            os.link(path, part)
+        else:
+            shutil.copyfile(path, part)
+        os.replace(part, target)
+    result = read_json(twin / RESULT)
+    out = {k: v for k, v in result.items() if k not in _TASK_FIELDS}
+    out.update(reused_from=twin.name, wall_time_all_runs=0.0)
+    return out
 
 
 def placed_structure(directory: Path, metadata: dict) -> Atoms | None:
