@@ -222,6 +222,8 @@ def test_a_task_whose_gpaw_input_is_a_finished_ones_takes_up_its_result(tmp_path
     rows = {r["task_hash"]: r for r in ResultsStore(tmp_path).rows()}
     assert rows[first["task_hash"]]["level_id"] != rows[second["task_hash"]]["level_id"]
     assert rows[second["task_hash"]]["site_label"] == rows[first["task_hash"]]["site_label"]
+    (listed,) = [r for r in task_status(tmp_path) if r["task_hash"] == second["task_hash"]]
+    assert listed["reused_from"] == first["task_hash"] and first["task_hash"] in listed["reason"]
     # a relaxation too: its frames come along, and a table that names a present element is another input
     relaxed = run_task(h2(0.80), "relax", plain, tmp_path, metadata={"system": "gas", "adsorbate": "H2"})
     twin = run_task(h2(0.80), "relax", with_ru, tmp_path, metadata={"system": "gas", "adsorbate": "H2"})

@@ -377,7 +377,11 @@ def task_status(workdir: str | os.PathLike) -> list[dict[str, Any]]:
                        preset=result.get("preset", ""),
                        energy=result.get("energy"), wall_time=result.get("wall_time_all_runs", result.get("wall_time")),
                        reason=result.get("reason")
-                       or "; ".join(f"{f['check']}: {f['reason']}" for f in result.get("flags", [])))
+                       or "; ".join(f"{f['check']}: {f['reason']}" for f in result.get("flags", []))
+                       or (f"copied from {result['reused_from']} (the same GPAW input)" if result.get("reused_from")
+                           else None))
+            if result.get("reused_from"):
+                row["reused_from"] = result["reused_from"]
         else:
             status = "pending"
             if lock_held(directory / ".lock"):
