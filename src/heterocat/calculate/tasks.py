@@ -530,19 +530,28 @@ def continuation_source(directory: Path, atoms: Atoms, settings: dict) -> Path |
     for other in sorted(directory.parent.iterdir()):
         if other == directory or not (other / "relax.traj").exists():
             continue
-        try:
-            own = read_json(other / "settings.json")
-            if _calculator_identity(own["calculator"]) != calculator:  # cheap test before the structure
-                continue
-            start = read_structure(other / "input.extxyz")
-            if task_hash(start, own, "relax") != other.name or path_identity(start, own) != key:
-                continue
-        except (HeterocatError, OSError, KeyError, ValueError):
+        inputs = _own_inputs(other, "relax", lambda theirs: theirs == calculator)
+        if inputs is None or path_identity(*inputs) != key:
             continue
         frames = _count_frames(other / "relax.traj")
         if frames > most:
             best, most = other, frames
     return best
+
+
+def _own_inputs(folder: Path, kind: str, wanted: Callable[[dict], bool]) -> tuple[Atoms, dict] | None:
+    """The input structure and settings of the task folder ``folder`` when its calculator identity
+    passes ``wanted`` (a cheap test before the structure is read) and they give back the folder's
+    own hash with no extra identity (not edited, cut short, or a task with outputs, grid or
+    ghosts); None otherwise."""
+    try:
+        own = read_json(folder / "settings.json")
+        if not wanted(_calculator_identity(own["calculator"])):
+            return None
+        start = read_structure(folder / "input.extxyz")
+    except (HeterocatError, OSError, KeyError, ValueError):
+        return None
+    return (start, own) if task_hash(start, own, kind) == folder.name else None
 
 
 def continue_relaxation(directory: Path, atoms: Atoms, settings: dict) -> str | None:
@@ -1302,7 +1311,7 @@ def _execute(atoms: Atoms, kind: str, settings: dict, directory: Path, hash_: st
 
 #: fields of a result record that belong to the task, not to the calculation it shares with a twin
 _TASK_FIELDS = ("task_hash", "task", "preset", "level_of_theory", "metadata", "directory", "ghosts", "input_hash",
-                "status", "reason", "wall_time", "ran", "flags", "magnetic_order", "cluster_moments",
+                "status", "reason", "wall_time", "flags", "magnetic_order", "cluster_moments",
                 "adsorbate_final", "site_final", "site_start", "adsorbate_start")
 #: files of a task folder that are its own: inputs, record, locks, the relaxation it took up
 _OWN_FILES = ("settings.json", "metadata.json", "input.extxyz", RESULT, ".lock", CONTINUED_FROM)
@@ -1321,21 +1330,18 @@ def reusable_twin(directory: Path, atoms: Atoms, kind: str, settings: dict, inpu
     for other in sorted(directory.parent.iterdir()):
         try:
             result = read_json(other / RESULT) if other != directory and (other / RESULT).exists() else {}
-            if result.get("status") != "done":
-                continue
-            if "input_hash" in result:
-                if result["input_hash"] == input_hash:
-                    return other
-                continue
-            own = read_json(other / "settings.json")
-            theirs = _calculator_identity(own["calculator"])
-            if theirs == mine or _present_elements_only(theirs, present) != ours:  # cheap tests first
-                continue
-            start = read_structure(other / "input.extxyz")
-            if task_hash(start, own, kind) == other.name and task_hash(start, own, kind, present_only=True) == input_hash:
-                return other
-        except (HeterocatError, OSError, KeyError, ValueError):
+        except (HeterocatError, OSError, ValueError):
             continue
+        if result.get("status") != "done":
+            continue
+        if "input_hash" in result:
+            if result["input_hash"] == input_hash:
+                return other
+            continue
+        inputs = _own_inputs(other, kind,  # another level whose tables differ only for absent elements
+                             lambda theirs: theirs != mine and _present_elements_only(theirs, present) == ours)
+        if inputs is not None and task_hash(*inputs, kind, present_only=True) == input_hash:
+            return other
     return None
 
 
