@@ -118,3 +118,19 @@ def test_the_slab_references_stay_at_the_level_of_the_committed_store():
             found.append(task_identity(atoms, "relax", settings)[3] in stored)
     assert found[:12] == [True] * 12  # the clean Ru(0001) and its first 11 cases, all stored
     assert sum(found) == len(stored) - 4  # every stored relaxation but the four gases
+
+
+def test_site_differences_cancel_the_gas_references():
+    """A model whose every error is the same offset (a wrong H2) ranks the sites as GPAW does: its
+    site-difference error is zero while its adsorption-energy error is the offset."""
+    bench = _bench()
+    rows = [{**_case(site, dE), "model": "sevenn:x", "error": -0.5 + shift, "dE_mlip": dE - 0.5 + shift,
+             "mlip_flags": [], "seconds_per_call": 0.1, "same_site": True}
+            for site, dE, shift in (("Ru-Top:bridge:1", -0.6, 0.0), ("Ru-Bottom:bridge:2", -0.3, 0.0),
+                                    ("interface:bridge:3", -0.5, 0.2))]
+    assert bench.site_difference_errors(rows[:2]) == [0.0]
+    assert sorted(bench.site_difference_errors(rows)) == pytest.approx([-0.2, -0.2, 0.0])
+    (row,) = bench.summary(rows)
+    assert row["site_pairs"] == 3 and row["site_difference_error_mean"] == pytest.approx(0.133, abs=1e-3)
+    assert row["error_mean"] == pytest.approx(0.433, abs=1e-3) and row["best_site_agrees"] == "1/1"
+    assert "site diff" in bench.table([row])
