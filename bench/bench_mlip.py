@@ -150,6 +150,7 @@ def references(store_dir: str) -> list[dict]:
                       "start": str(origin(Path(store_dir), r["task_hash"])),
                       "clean_start": str(origin(Path(store_dir), clean["task_hash"])),
                       "gases": reference_gases(case["adsorbate"]), "level": r.get("level", ""),
+                      "gas_level_id": r.get("gas_level_id", ""),
                       "site_atoms_gpaw": site_atoms(store.result(r["task_hash"]))})
     return cases
 
@@ -215,6 +216,37 @@ def evaluate(case: dict, model: str, workdir: str) -> dict:
     if out["mlip_failed"] is None:
         de = ads["energy"] - clean["energy"] - sum(n * gases[g]["energy"] for g, n in case["gases"].items())
         out.update(dE_mlip=round(de, 4), error=round(de - case["dE_gpaw"], 4))
+    return out
+
+
+#: the gas reaction the bench checks each method's gases by: N2H4 -> N2 + 2 H2, in which no element needs
+#: a reference energy (converged PBE: -0.003 eV, GPAW PW 800 eV, docs/benchmarks.md)
+GAS_REACTION = {"N2": 1, "H2": 2, "N2H4": -1}
+
+
+def gas_reaction_energy(energies: dict[str, float | None]) -> float | None:
+    """N2H4 -> N2 + 2 H2 (eV) from one method's gas energies, or None when one is missing."""
+    if any(energies.get(g) is None for g in GAS_REACTION):
+        return None
+    return round(sum(n * energies[g] for g, n in GAS_REACTION.items()), 4)
+
+
+def gas_reactions(cases: list[dict], models: list[str], workdir: str) -> list[dict]:
+    """The gas reaction in the gases of every reference level the cases use (GPAW's relaxed gases
+    in the same store, at the same level) and of every model: how much of an adsorption-energy error
+    on the N species the gases carry."""
+    out = []
+    for store_dir, gas_level in sorted({(c["store"], c.get("gas_level_id", "")) for c in cases}):
+        gases = [r for r in ResultsStore(store_dir).rows() if r.get("system") == "gas" and r.get("status") == "done"
+                 and r.get("converged") and r.get("energy") is not None and r.get("method", "dft") == "dft"
+                 and r.get("gas_level_id", "") == gas_level]
+        energies = {r["adsorbate"]: min(q["energy"] for q in gases if q["adsorbate"] == r["adsorbate"]) for r in gases}
+        out.append({"method": gases[0].get("level", gas_level) if gases else gas_level, "store": store_dir,
+                    "dE": gas_reaction_energy(energies)})
+    for model in models:
+        energies = {g: mlip_energy(gas_molecule(g), model, workdir, {"system": "gas", "adsorbate": g})["energy"]
+                    for g in GAS_REACTION}
+        out.append({"method": model, "store": workdir, "dE": gas_reaction_energy(energies)})
     return out
 
 
@@ -323,13 +355,17 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     rows = [evaluate(case, model, args.workdir) for case in cases for model in args.models]
-    result = {"benchmark": "mlip", "references": args.reference, "cases": rows, "summary": summary(rows)}
+    result = {"benchmark": "mlip", "references": args.reference, "cases": rows, "summary": summary(rows),
+              "gas_reaction": gas_reactions(cases, args.models, args.workdir)}
     if args.json:
         print(json.dumps(result, indent=1))
     else:
         print(table(result["summary"]))
         for line in failures(rows):
             print("failed: " + line)
+        print("\nN2H4 -> N2 + 2 H2 in each method's own gases (eV; converged PBE about 0.0):")
+        for line in result["gas_reaction"]:
+            print(f"  {'-' if line['dE'] is None else format(line['dE'], '+.3f'):>7}  {line['method']} ({line['store']})")
         print(f"\n{len(cases)} GPAW cases x {len(args.models)} models; errors in eV (MLIP - GPAW adsorption energy); "
               "site diff: mean |error| of the difference between two sites of one adsorbate (gases cancel)")
     return 0

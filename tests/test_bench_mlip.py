@@ -134,3 +134,10 @@ def test_site_differences_cancel_the_gas_references():
     assert row["site_pairs"] == 3 and row["site_difference_error_mean"] == pytest.approx(0.133, abs=1e-3)
     assert row["error_mean"] == pytest.approx(0.433, abs=1e-3) and row["best_site_agrees"] == "1/1"
     assert "site diff" in bench.table([row])
+
+
+def test_the_gas_reaction_needs_every_gas_of_one_method():
+    """N2H4 -> N2 + 2 H2 from one method's gases; a store with H2 alone (the campaign's) has none."""
+    energy = _bench().gas_reaction_energy
+    assert energy({"N2": -16.0, "H2": -6.8, "N2H4": -29.5}) == pytest.approx(-16.0 - 13.6 + 29.5)
+    assert energy({"H2": -6.8}) is None and energy({"N2": -16.0, "H2": None, "N2H4": -29.5}) is None
