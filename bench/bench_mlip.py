@@ -219,6 +219,8 @@ def evaluate(case: dict, model: str, workdir: str) -> dict:
     return out
 
 
+#: the summary's row over every system (site pairs and best sites still within one system)
+ALL_SYSTEMS = "all systems"
 #: the gas reaction the bench checks each method's gases by: N2H4 -> N2 + 2 H2, in which no element needs
 #: a reference energy (converged PBE: -0.003 eV, GPAW PW 800 eV, docs/benchmarks.md)
 GAS_REACTION = {"N2": 1, "H2": 2, "N2H4": -1}
@@ -256,22 +258,24 @@ def compared(row: dict) -> bool:
 
 
 def summary(rows: list[dict]) -> list[dict]:
-    """Per system and model: error statistics, best-site agreement, seconds per call, GPAW calls saved.
+    """Per system (and over all systems, ``ALL_SYSTEMS``, when there are two or more) and model: error
+    statistics, site differences, best-site agreement, seconds per call, GPAW calls saved.
 
     A case the model fails (its relaxation did not converge, or changed the surface: flagged) has
     no error: it is counted in ``failed`` and as a miss in ``within_0.1eV`` (a share of all cases),
     and the mean and max are over the others (None when there are none)."""
     out = []
-    for system in sorted({r["system"] for r in rows}):
+    systems = sorted({r["system"] for r in rows})
+    for system in systems + ([ALL_SYSTEMS] if len(systems) > 1 else []):
         for model in sorted({r["model"] for r in rows}, key=lambda m: (MODELS.index(m) if m in MODELS else 99, m)):
-            every = [r for r in rows if r["system"] == system and r["model"] == model]
+            every = [r for r in rows if system in (ALL_SYSTEMS, r["system"]) and r["model"] == model]
             if not every:
                 continue
             mine = [r for r in every if compared(r)]
             errors = np.abs([r["error"] for r in mine])
             agree = total = 0
-            for adsorbate in sorted({r["adsorbate"] for r in mine}):
-                group = [r for r in mine if r["adsorbate"] == adsorbate]
+            for key in sorted({(r["system"], r["adsorbate"]) for r in mine}):
+                group = [r for r in mine if (r["system"], r["adsorbate"]) == key]
                 if len(group) > 1:
                     total += 1
                     agree += min(group, key=lambda r: r["dE_mlip"])["site"] == min(group, key=lambda r: r["dE_gpaw"])["site"]
@@ -292,12 +296,12 @@ def summary(rows: list[dict]) -> list[dict]:
 
 
 def site_difference_errors(rows: list[dict]) -> list[float]:
-    """The model's errors (eV) on adsorption-energy differences between two cases of one adsorbate
-    (error_i - error_j for every pair): free of the gas references, which cancel; what ranking the
+    """The model's errors (eV) on adsorption-energy differences between two cases of one adsorbate on
+    one system (error_i - error_j for every pair): free of the gas references, which cancel; what ranking the
     sites of a screen depends on."""
     out = []
-    for adsorbate in sorted({r["adsorbate"] for r in rows}):
-        group = [r["error"] for r in rows if r["adsorbate"] == adsorbate]
+    for key in sorted({(r["system"], r["adsorbate"]) for r in rows}):
+        group = [r["error"] for r in rows if (r["system"], r["adsorbate"]) == key]
         out += [group[i] - group[j] for i in range(len(group)) for j in range(i + 1, len(group))]
     return out
 

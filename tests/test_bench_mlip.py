@@ -134,6 +134,10 @@ def test_site_differences_cancel_the_gas_references():
     assert row["site_pairs"] == 3 and row["site_difference_error_mean"] == pytest.approx(0.133, abs=1e-3)
     assert row["error_mean"] == pytest.approx(0.433, abs=1e-3) and row["best_site_agrees"] == "1/1"
     assert "site diff" in bench.table([row])
+    slab = {**rows[0], "system": "Ru(0001)", "site": "fcc:fcc:1", "error": 0.9}  # H on another system
+    by_system = {r["system"]: r for r in bench.summary([*rows, slab])}
+    assert by_system[bench.ALL_SYSTEMS]["site_pairs"] == 3 and by_system[bench.ALL_SYSTEMS]["cases"] == 4
+    assert by_system[bench.ALL_SYSTEMS]["best_site_agrees"] == "1/1"  # never H on Ru(0001) against the cluster
 
 
 def test_the_gas_reaction_needs_every_gas_of_one_method():
