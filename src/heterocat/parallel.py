@@ -9,8 +9,15 @@ one-rank world and nothing changes.
 from __future__ import annotations
 
 import os
+import shlex
+import shutil
 from functools import cache
 from typing import Any
+
+from heterocat.errors import HeterocatError
+
+#: the MPI launcher a local run starts a GPAW task with (``--ranks N``): this command, then ``-n N``
+MPIEXEC_ENV = "HETEROCAT_MPIEXEC"
 
 
 def under_mpi() -> bool:
@@ -72,3 +79,22 @@ def barrier() -> None:
     w = world()
     if w is not None:
         w.barrier()
+
+
+def mpiexec_command(ranks: int) -> list[str]:
+    """The command that starts ``ranks`` MPI ranks here: ``$HETEROCAT_MPIEXEC`` (default
+    ``mpiexec``) with ``-n ranks``; a clear error when the launcher is not installed."""
+    launcher = shlex.split(os.environ.get(MPIEXEC_ENV) or "mpiexec")
+    if not launcher or shutil.which(launcher[0]) is None:
+        raise HeterocatError(f"--ranks {ranks} needs an MPI launcher: {' '.join(launcher) or 'mpiexec'!r} "
+                             f"is not on PATH (install Open MPI, or set {MPIEXEC_ENV})")
+    return [*launcher, "-n", str(ranks)]
+
+
+def mpiexec_environment() -> dict[str, str]:
+    """The environment of a launched run: this one, one OpenMP/BLAS thread per rank, and Open MPI's
+    consent to run as root (containers, CI) when this process is root."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "GPAW_MPI_BACKEND": "cgpaw"}
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        env.update(OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
+    return env

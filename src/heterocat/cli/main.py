@@ -228,7 +228,7 @@ def _cmd_run(args: argparse.Namespace) -> None:
     from heterocat.run.local import read_task_file, run_local  # noqa: PLC0415
 
     specs = read_task_file(args.tasks, args.preset, tuple(args.set or ()))
-    results = run_local(specs, args.workdir, workers=args.workers, retry_failed=args.retry_failed,
+    results = run_local(specs, args.workdir, workers=args.workers, ranks=args.ranks, retry_failed=args.retry_failed,
                         progress=not args.json)
     data = {name: {k: r.get(k) for k in ("status", "ran", "energy", "task_hash", "reason")}
             for name, r in results.items()}
@@ -601,6 +601,8 @@ def _build_parser() -> argparse.ArgumentParser:
     r.add_argument("tasks", help="TOML file with [[task]] tables")
     settings_options(r)
     r.add_argument("--workers", type=_positive_int, default=1, help="worker processes (default 1)")
+    r.add_argument("--ranks", type=_positive_int, default=1,
+                   help="MPI ranks per GPAW task (mpiexec -n RANKS; default 1): WORKERS x RANKS cores")
     r.set_defaults(func=_cmd_run)
 
     wf = sub.add_parser("workfunction", help="two-sided work functions of slabs (and Fig. 3f)", description=(

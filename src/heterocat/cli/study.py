@@ -34,6 +34,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("study", help="study file (TOML)")
     p.add_argument("--workdir", help="work directory (results store, figures); needed but for show")
     p.add_argument("--workers", type=positive_int, default=1, help="tasks run side by side (default 1)")
+    p.add_argument("--ranks", type=positive_int, default=1,
+                   help="MPI ranks per GPAW task here (mpiexec -n RANKS; default 1): WORKERS x RANKS cores")
     p.add_argument("--only", nargs="+", metavar="PATHWAY", help="only these pathways of the study")
     p.add_argument("--cluster", help="cluster profile: submit one job per task through myqueue")
     p.add_argument("--no-electronic", action="store_true", help="run without the work functions and charge "
@@ -105,7 +107,7 @@ def run_command(args: argparse.Namespace) -> None:
         def on_result(results: dict, specs: list, running: int) -> None:
             seen.update(results=results, specs=specs)
             live(results, specs, running)
-        doc = run_study(study, workdir, workers=args.workers, only=args.only, electronic=not args.no_electronic,
+        doc = run_study(study, workdir, workers=args.workers, ranks=args.ranks, only=args.only, electronic=not args.no_electronic,
                         progress=not args.json, on_result=on_result)
         live.write(seen.get("results", {}), seen.get("specs", []), 0, finished=True)  # and the report
         report = doc.pop("report")
@@ -118,7 +120,8 @@ def run_command(args: argparse.Namespace) -> None:
         from heterocat.study.learn import learn  # noqa: PLC0415
 
         out = learn(study, workdir, rounds=args.rounds, tolerance=args.tolerance, epochs=args.epochs,
-                    every=args.every, workers=args.workers, only=args.only, progress=not args.json)
+                    every=args.every, workers=args.workers, ranks=args.ranks, only=args.only,
+                    progress=not args.json)
         _emit(out, args.json, lambda: learn_text(out))
         return
     if args.action == "freeenergy":

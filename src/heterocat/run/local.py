@@ -100,9 +100,10 @@ def _die_with_parent() -> None:
         pass  # not Linux: workers finish their task, then exit
 
 
-def _work(spec: dict, inputs: dict, workdir: str, retry_failed: bool) -> dict:
+def _work(spec: dict, inputs: dict, workdir: str, retry_failed: bool, ranks: int = 1) -> dict:
     """Worker: read the structure, run the task, return its result (without large arrays);
-    ``inputs`` as :func:`_inputs` gives them.
+    ``inputs`` as :func:`_inputs` gives them.  A GPAW task with ``ranks`` > 1 runs on that many MPI
+    ranks (:func:`_run_under_mpi`).
 
     Anything the calculators print goes to stderr: stdout belongs to the caller's report.
     """
@@ -110,7 +111,47 @@ def _work(spec: dict, inputs: dict, workdir: str, retry_failed: bool) -> dict:
     import sys  # noqa: PLC0415
 
     with contextlib.redirect_stdout(sys.stderr):
+        if ranks > 1 and spec["settings"]["calculator"].get("name") == "gpaw":
+            return _run_under_mpi(spec, inputs, workdir, retry_failed, ranks)
         return _run_one(spec, inputs, workdir, retry_failed)
+
+
+def _run_under_mpi(spec: dict, inputs: dict, workdir: str, retry_failed: bool, ranks: int) -> dict:
+    """Run one task on ``ranks`` MPI ranks (``mpiexec -n ranks python -m heterocat.run.task --local``)
+    and return its result: GPAW parallelises the calculation, rank 0 writes the store.  A launch that
+    ends without a result is a failed task with the launcher's exit status."""
+    import subprocess  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+    import tempfile  # noqa: PLC0415
+
+    from heterocat.io import read_json, write_json  # noqa: PLC0415
+    from heterocat.parallel import mpiexec_command, mpiexec_environment  # noqa: PLC0415
+
+    try:
+        command = mpiexec_command(ranks)
+    except HeterocatError as err:
+        return {"status": "failed", "reason": str(err), "ran": False}
+    with tempfile.TemporaryDirectory(prefix="mpi-task-") as tmp:
+        request, answer = Path(tmp) / "request.json", Path(tmp) / "result.json"
+        write_json(request, {"spec": spec, "inputs": inputs, "workdir": workdir, "retry_failed": retry_failed})
+        done = subprocess.run([*command, sys.executable, "-m", "heterocat.run.task", "--local", str(request),
+                               str(answer)], env=mpiexec_environment(), stdout=sys.stderr, stderr=sys.stderr,
+                              preexec_fn=_die_with_parent, check=False)  # noqa: PLW1509 - only the prctl
+        if answer.exists():
+            return read_json(answer)
+    return {"status": "failed", "ran": True,
+            "reason": f"{' '.join(command)}: exited with status {done.returncode} and no result"}
+
+
+def run_request(request: str | os.PathLike, answer: str | os.PathLike) -> dict:
+    """One task of a local run on this process's MPI ranks (what :func:`_run_under_mpi` launches):
+    run the task in the request file; rank 0 writes its result to ``answer``."""
+    from heterocat.io import read_json, write_json  # noqa: PLC0415
+
+    job = read_json(request)
+    result = _run_one(job["spec"], job["inputs"], job["workdir"], job["retry_failed"])
+    write_json(answer, result)  # every rank calls it; rank 0 writes
+    return result
 
 
 def task_atoms(spec: dict, structure: str, substrate: str | None = None,
@@ -195,14 +236,15 @@ REPLAN_EVERY_S = 10.0
 LONG_TASK_S = 600.0
 
 
-def run_local(specs: list[TaskSpec], workdir: str | os.PathLike, *, workers: int = 1,
+def run_local(specs: list[TaskSpec], workdir: str | os.PathLike, *, workers: int = 1, ranks: int = 1,
               retry_failed: bool = False, progress: bool = True,
               replan: Callable[[dict[str, dict]], list[TaskSpec]] | None = None,
               on_result: Callable[[dict[str, dict], list[TaskSpec], int], None] | None = None,
               ) -> dict[str, dict[str, Any]]:
     """Run ``specs`` respecting dependencies; returns each task's result by name.
 
-    A task whose dependency failed is not run (status ``skipped``).  A free
+    Each GPAW task runs on ``ranks`` MPI ranks (``mpiexec -n ranks``; MLIP and EMT tasks on one);
+    ``workers`` x ``ranks`` cores in all.  A task whose dependency failed is not run (status ``skipped``).  A free
     worker takes the ready task of highest ``priority`` (estimated cost: long
     tasks first, so that none is left to run alone at the end).  ``replan``,
     given the results so far, returns the tasks of the workflow as it now
@@ -214,13 +256,17 @@ def run_local(specs: list[TaskSpec], workdir: str | os.PathLike, *, workers: int
     running)`` is called after each finished task (a live report).
     """
     _check_graph(specs)
-    if workers < 1:
-        raise HeterocatError(f"workers must be >= 1, got {workers}")
+    if workers < 1 or ranks < 1:
+        raise HeterocatError(f"workers and ranks must be >= 1, got {workers} and {ranks}")
+    if ranks > 1:
+        from heterocat.parallel import mpiexec_command  # noqa: PLC0415
+
+        mpiexec_command(ranks)  # the launcher is there, before any task starts
     workdir = str(Path(workdir).resolve())
     specs = list(specs)
     results: dict[str, dict[str, Any]] = {}
     running: dict[Future, str] = {}
-    threads = str(max(1, (os.cpu_count() or 1) // workers))
+    threads = str(max(1, (os.cpu_count() or 1) // (workers * ranks)))
     saved = {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
     # a thread count the user set is kept (e.g. 1 when other jobs share the machine)
     os.environ.update({k: os.environ.get(k) or threads for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")})
@@ -248,7 +294,7 @@ def run_local(specs: list[TaskSpec], workdir: str | os.PathLike, *, workers: int
                 if len(running) < workers and _take_finished(ready, results, probed, workdir, retry_failed, bar):
                     continue  # a task finished in an earlier run: what waits for it may go first
                 for spec in ready[:workers - len(running)]:
-                    future = pool.submit(_work, asdict(spec), _inputs(spec, results), workdir, retry_failed)
+                    future = pool.submit(_work, asdict(spec), _inputs(spec, results), workdir, retry_failed, ranks)
                     running[future] = spec.name
                 if on_result is not None and reported != len(results):  # with the tasks just started
                     reported = len(results)

@@ -1,7 +1,8 @@
 """Run one task of a submitted graph: ``python -m heterocat.run.task JOBDIR/spec.json``.
 
 This is what each cluster job executes (under ``mpiexec`` when the job has
-several cores).  The task reads its structure (or the final structure of the
+several cores); ``python -m heterocat.run.task --local REQUEST RESULT`` is one GPAW task of a
+local run with ``--ranks`` (:func:`heterocat.run.local.run_request`).  The task reads its structure (or the final structure of the
 task it starts from), runs through :func:`heterocat.calculate.tasks.run_task`
 (cached: a finished task is read back, never recomputed), and writes
 ``done.json`` beside the spec on success.  Exit status 0 when done, 1 when the
@@ -100,6 +101,10 @@ def main(argv: list[str] | None = None) -> int:
 
     use_gpaw_mpi()  # before anything imports GPAW
     argv = sys.argv[1:] if argv is None else argv
+    if len(argv) == 3 and argv[0] == "--local":  # one task of a local run with --ranks
+        from heterocat.run.local import run_request  # noqa: PLC0415
+
+        return 0 if run_request(argv[1], argv[2]).get("status") == "done" else 1
     if len(argv) != 1:
         print("usage: python -m heterocat.run.task JOBDIR/spec.json", file=sys.stderr)
         return 2

@@ -898,7 +898,7 @@ def plan_all(plans: list[Plan], dft: dict, mlip: dict | None, workdir: str | os.
 
 
 def run_plans(plans: list[Plan], dft: dict, mlip: dict | None, workdir: str | os.PathLike, *,
-              workers: int = 1, retry_failed: bool = False, progress: bool = True,
+              workers: int = 1, ranks: int = 1, retry_failed: bool = False, progress: bool = True,
               extra: list[TaskSpec] | tuple[TaskSpec, ...] = (), on_result=None) -> dict[str, dict]:
     """Plan and run; the runner plans again whenever a worker would wait, so screening's GPAW
     stage starts as soon as its MLIP stage allows.  ``extra`` tasks (e.g. the work-function and
@@ -911,7 +911,7 @@ def run_plans(plans: list[Plan], dft: dict, mlip: dict | None, workdir: str | os
         return schedule([*extra, *plan_all(plans, dft, mlip, workdir, finished=finished)], order)
 
     # run_local ends only after a replan on its final results has found nothing new
-    return run_local(replan({}), workdir, workers=workers, retry_failed=retry_failed, progress=progress,
+    return run_local(replan({}), workdir, workers=workers, ranks=ranks, retry_failed=retry_failed, progress=progress,
                      replan=replan, on_result=on_result)
 
 

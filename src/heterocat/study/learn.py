@@ -87,7 +87,7 @@ def adsorption_errors(workdir: str | os.PathLike, rows: list[dict], mlip: dict, 
 
 
 def learn(study: Study, workdir: str | os.PathLike, *, rounds: int = 3, tolerance: float = 0.1, epochs: int = 5,
-          every: int = 2, held_out: float = 0.2, learning_rate: float = 2e-4, workers: int = 1,
+          every: int = 2, held_out: float = 0.2, learning_rate: float = 2e-4, workers: int = 1, ranks: int = 1,
           only: list[str] | None = None, progress: bool = True, device: str = "cpu") -> dict[str, Any]:
     """Run the rounds (resuming after the last recorded one); the record of every round."""
     from heterocat.calculate.finetune import finetune  # noqa: PLC0415
@@ -107,7 +107,7 @@ def learn(study: Study, workdir: str | os.PathLike, *, rounds: int = 3, toleranc
         k = len(record) + 1
         model = record[-1]["model"] if record else study.mlip_model
         current = study.with_overrides(mlip_model=model)
-        run_study(current, workdir, workers=workers, only=only, electronic=False, progress=progress)
+        run_study(current, workdir, workers=workers, ranks=ranks, only=only, electronic=False, progress=progress)
         dft, mlip = current.settings()
         method = method_of(level_of_theory(dft))  # "dft", or "emt" where EMT stands in for GPAW (tests)
         frames, level, line = labelled_frames(workdir, method=method, every=every, running=False)

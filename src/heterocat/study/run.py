@@ -151,8 +151,9 @@ def study_free_energies(study: Study, workdir: str | os.PathLike) -> tuple[Any, 
     return free_energy_step(workdir, method=methods(study), models=models)
 
 
-def run_study(study: Study, workdir: str | os.PathLike, *, workers: int = 1, only: list[str] | None = None,
-              electronic: bool = True, progress: bool = True, on_result=None) -> dict[str, Any]:
+def run_study(study: Study, workdir: str | os.PathLike, *, workers: int = 1, ranks: int = 1,
+              only: list[str] | None = None, electronic: bool = True, progress: bool = True,
+              on_result=None) -> dict[str, Any]:
     """Run (or read back) every task of the study here, then analyse; the JSON-ready summary
     (``report`` holds the free-energy report object).  ``on_result`` is called after each finished
     task (``run_local``'s callback: a live report)."""
@@ -162,7 +163,7 @@ def run_study(study: Study, workdir: str | os.PathLike, *, workers: int = 1, onl
     dft, mlip = study.settings()
     plans = study.plans(only)
     extra = electronic_tasks(study, plans, dft) if electronic else []
-    results = run_plans(plans, dft, mlip, workdir, workers=workers, progress=progress, extra=extra,
+    results = run_plans(plans, dft, mlip, workdir, workers=workers, ranks=ranks, progress=progress, extra=extra,
                         on_result=on_result)
     failed = {n: r.get("reason", "") for n, r in results.items() if r.get("status") != "done"}
     report, data = study_free_energies(study, workdir)
@@ -240,7 +241,7 @@ def _beside_figures(workdir: str | os.PathLike, study: Study, name: str, rows: l
     return rows
 
 
-def run_electronic(study: Study, workdir: str | os.PathLike, *, workers: int = 1,
+def run_electronic(study: Study, workdir: str | os.PathLike, *, workers: int = 1, ranks: int = 1,
                    progress: bool = True) -> dict[str, Any]:
     """Only the work functions and charge differences: the clean-surface tasks they start from (as the
     free-energy run makes them, same identities), then their single points."""
@@ -260,7 +261,7 @@ def run_electronic(study: Study, workdir: str | os.PathLike, *, workers: int = 1
         if name in planned and name not in needed:
             needed[name] = planned[name]
             todo += planned[name].dependencies()
-    results = run_local([*needed.values(), *extra], workdir, workers=workers, progress=progress)
+    results = run_local([*needed.values(), *extra], workdir, workers=workers, ranks=ranks, progress=progress)
     work_functions, transfers, figures = electronic_results(study, plans, dft, workdir, results)
     return {"study": study.name, "work_functions": work_functions, "charge_transfer": transfers,
             "figures": figures + [f for d in transfers.values() for f in d["figures"]]}
