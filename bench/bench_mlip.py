@@ -34,6 +34,7 @@ ones.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import sys
@@ -151,6 +152,8 @@ def references(store_dir: str) -> list[dict]:
                       "clean_start": str(origin(Path(store_dir), clean["task_hash"])),
                       "gases": reference_gases(case["adsorbate"]), "level": r.get("level", ""),
                       "gas_level_id": r.get("gas_level_id", ""),
+                      "gas_energies": {g: row["energy"] for g, row in case["gases"].items()},
+                      "gas_level": next(iter(case["gases"].values()))["level"],
                       "site_atoms_gpaw": site_atoms(store.result(r["task_hash"]))})
     return cases
 
@@ -234,17 +237,13 @@ def gas_reaction_energy(energies: dict[str, float | None]) -> float | None:
 
 
 def gas_reactions(cases: list[dict], models: list[str], workdir: str) -> list[dict]:
-    """The gas reaction in the gases of every reference level the cases use (GPAW's relaxed gases
-    in the same store, at the same level) and of every model: how much of an adsorption-energy error
-    on the N species the gases carry."""
+    """The gas reaction in the gases the cases were referenced to (GPAW's, per store and gas level)
+    and in every model's: how much of an adsorption-energy error on the N species the gases carry."""
     out = []
-    for store_dir, gas_level in sorted({(c["store"], c.get("gas_level_id", "")) for c in cases}):
-        gases = [r for r in ResultsStore(store_dir).rows() if r.get("system") == "gas" and r.get("status") == "done"
-                 and r.get("converged") and r.get("energy") is not None and r.get("method", "dft") == "dft"
-                 and r.get("gas_level_id", "") == gas_level]
-        energies = {r["adsorbate"]: min(q["energy"] for q in gases if q["adsorbate"] == r["adsorbate"]) for r in gases}
-        out.append({"method": gases[0].get("level", gas_level) if gases else gas_level, "store": store_dir,
-                    "dE": gas_reaction_energy(energies)})
+    for store_dir, gas_level in sorted({(c["store"], c["gas_level_id"]) for c in cases}):
+        mine = [c for c in cases if (c["store"], c["gas_level_id"]) == (store_dir, gas_level)]
+        energies = {g: e for c in mine for g, e in c["gas_energies"].items()}
+        out.append({"method": mine[0]["gas_level"], "store": store_dir, "dE": gas_reaction_energy(energies)})
     for model in models:
         energies = {g: mlip_energy(gas_molecule(g), model, workdir, {"system": "gas", "adsorbate": g})["energy"]
                     for g in GAS_REACTION}
@@ -273,12 +272,10 @@ def summary(rows: list[dict]) -> list[dict]:
                 continue
             mine = [r for r in every if compared(r)]
             errors = np.abs([r["error"] for r in mine])
-            agree = total = 0
-            for key in sorted({(r["system"], r["adsorbate"]) for r in mine}):
-                group = [r for r in mine if (r["system"], r["adsorbate"]) == key]
-                if len(group) > 1:
-                    total += 1
-                    agree += min(group, key=lambda r: r["dE_mlip"])["site"] == min(group, key=lambda r: r["dE_gpaw"])["site"]
+            groups = [g for g in site_groups(mine) if len(g) > 1]
+            agree = sum(min(g, key=lambda r: r["dE_mlip"])["site"] == min(g, key=lambda r: r["dE_gpaw"])["site"]
+                        for g in groups)
+            total = len(groups)
             pairs = site_difference_errors(mine)
             known = [r for r in mine if r.get("same_site") is not None]
             out.append({"system": system, "model": model, "cases": len(every), "failed": len(every) - len(mine),
@@ -295,15 +292,17 @@ def summary(rows: list[dict]) -> list[dict]:
     return out
 
 
+def site_groups(rows: list[dict]) -> list[list[dict]]:
+    """The cases of one adsorbate on one system, each group in the order of ``rows``."""
+    keys = sorted({(r["system"], r["adsorbate"]) for r in rows})
+    return [[r for r in rows if (r["system"], r["adsorbate"]) == key] for key in keys]
+
+
 def site_difference_errors(rows: list[dict]) -> list[float]:
     """The model's errors (eV) on adsorption-energy differences between two cases of one adsorbate on
     one system (error_i - error_j for every pair): free of the gas references, which cancel; what ranking the
     sites of a screen depends on."""
-    out = []
-    for key in sorted({(r["system"], r["adsorbate"]) for r in rows}):
-        group = [r["error"] for r in rows if (r["system"], r["adsorbate"]) == key]
-        out += [group[i] - group[j] for i in range(len(group)) for j in range(i + 1, len(group))]
-    return out
+    return [a["error"] - b["error"] for group in site_groups(rows) for a, b in itertools.combinations(group, 2)]
 
 
 def _number(value: float | None, spec: str, width: int) -> str:

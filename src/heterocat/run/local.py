@@ -100,10 +100,10 @@ def _die_with_parent() -> None:
         pass  # not Linux: workers finish their task, then exit
 
 
-def _work(spec: dict, inputs: dict, workdir: str, retry_failed: bool, ranks: int = 1) -> dict:
+def _work(spec: dict, inputs: dict, workdir: str, retry_failed: bool, launcher: list[str] | None = None) -> dict:
     """Worker: read the structure, run the task, return its result (without large arrays);
-    ``inputs`` as :func:`_inputs` gives them.  A GPAW task with ``ranks`` > 1 runs on that many MPI
-    ranks (:func:`_run_under_mpi`).
+    ``inputs`` as :func:`_inputs` gives them.  A GPAW task runs under ``launcher`` when given
+    (``mpiexec -n R``, :func:`_run_under_mpi`).
 
     Anything the calculators print goes to stderr: stdout belongs to the caller's report.
     """
@@ -111,36 +111,32 @@ def _work(spec: dict, inputs: dict, workdir: str, retry_failed: bool, ranks: int
     import sys  # noqa: PLC0415
 
     with contextlib.redirect_stdout(sys.stderr):
-        if ranks > 1 and spec["settings"]["calculator"].get("name") == "gpaw":
-            return _run_under_mpi(spec, inputs, workdir, retry_failed, ranks)
+        if launcher and spec["settings"]["calculator"].get("name") == "gpaw":
+            return _run_under_mpi(spec, inputs, workdir, retry_failed, launcher)
         return _run_one(spec, inputs, workdir, retry_failed)
 
 
-def _run_under_mpi(spec: dict, inputs: dict, workdir: str, retry_failed: bool, ranks: int) -> dict:
-    """Run one task on ``ranks`` MPI ranks (``mpiexec -n ranks python -m heterocat.run.task --local``)
-    and return its result: GPAW parallelises the calculation, rank 0 writes the store.  A launch that
+def _run_under_mpi(spec: dict, inputs: dict, workdir: str, retry_failed: bool, launcher: list[str]) -> dict:
+    """Run one task on MPI ranks (``launcher``, e.g. ``mpiexec -n 2``, then ``python -m
+    heterocat.run.task --local``) and return its result: GPAW parallelises the calculation, rank 0 writes the store.  A launch that
     ends without a result is a failed task with the launcher's exit status."""
     import subprocess  # noqa: PLC0415
     import sys  # noqa: PLC0415
     import tempfile  # noqa: PLC0415
 
     from heterocat.io import read_json, write_json  # noqa: PLC0415
-    from heterocat.parallel import mpiexec_command, mpiexec_environment  # noqa: PLC0415
+    from heterocat.parallel import mpiexec_environment  # noqa: PLC0415
 
-    try:
-        command = mpiexec_command(ranks)
-    except HeterocatError as err:
-        return {"status": "failed", "reason": str(err), "ran": False}
     with tempfile.TemporaryDirectory(prefix="mpi-task-") as tmp:
         request, answer = Path(tmp) / "request.json", Path(tmp) / "result.json"
         write_json(request, {"spec": spec, "inputs": inputs, "workdir": workdir, "retry_failed": retry_failed})
-        done = subprocess.run([*command, sys.executable, "-m", "heterocat.run.task", "--local", str(request),
+        done = subprocess.run([*launcher, sys.executable, "-m", "heterocat.run.task", "--local", str(request),
                                str(answer)], env=mpiexec_environment(), stdout=sys.stderr, stderr=sys.stderr,
                               preexec_fn=_die_with_parent, check=False)  # noqa: PLW1509 - only the prctl
         if answer.exists():
             return read_json(answer)
     return {"status": "failed", "ran": True,
-            "reason": f"{' '.join(command)}: exited with status {done.returncode} and no result"}
+            "reason": f"{' '.join(launcher)}: exited with status {done.returncode} and no result"}
 
 
 def run_request(request: str | os.PathLike, answer: str | os.PathLike) -> dict:
@@ -258,10 +254,11 @@ def run_local(specs: list[TaskSpec], workdir: str | os.PathLike, *, workers: int
     _check_graph(specs)
     if workers < 1 or ranks < 1:
         raise HeterocatError(f"workers and ranks must be >= 1, got {workers} and {ranks}")
+    launcher = None
     if ranks > 1:
         from heterocat.parallel import mpiexec_command  # noqa: PLC0415
 
-        mpiexec_command(ranks)  # the launcher is there, before any task starts
+        launcher = mpiexec_command(ranks)  # the launcher is there, before any task starts
     workdir = str(Path(workdir).resolve())
     specs = list(specs)
     results: dict[str, dict[str, Any]] = {}
@@ -294,7 +291,7 @@ def run_local(specs: list[TaskSpec], workdir: str | os.PathLike, *, workers: int
                 if len(running) < workers and _take_finished(ready, results, probed, workdir, retry_failed, bar):
                     continue  # a task finished in an earlier run: what waits for it may go first
                 for spec in ready[:workers - len(running)]:
-                    future = pool.submit(_work, asdict(spec), _inputs(spec, results), workdir, retry_failed, ranks)
+                    future = pool.submit(_work, asdict(spec), _inputs(spec, results), workdir, retry_failed, launcher)
                     running[future] = spec.name
                 if on_result is not None and reported != len(results):  # with the tasks just started
                     reported = len(results)
