@@ -78,6 +78,41 @@ def test_rows_pair_each_cluster_with_its_support(tmp_path):
     assert "Co3O4(100)/Ru13" in text and "Ru-Bottom -1.20" in text and "levels of theory: DFT GPAW" in text
 
 
+def _work_functions(workdir, **phi):
+    from heterocat.io import write_json
+
+    (workdir / "figures").mkdir(parents=True)
+    write_json(workdir / "figures" / "work_function.json",
+               {"systems": [{"system": name.replace("_", "(").replace("X", ")"), "phi_top": value,
+                             "level_of_theory": f"DFT GPAW in {workdir.name}"} for name, value in phi.items()]})
+
+
+def test_work_functions_this_run_lacks_come_from_an_earlier_run_with_its_level(tmp_path):
+    """``study freeenergy --electronic-from``: the run's own number wins; a borrowed one keeps its level
+    and names its store in the table; a folder that is no work directory is a one-line error."""
+    from heterocat.study.run import electronic_from
+
+    study = _study(tmp_path)
+    here, earlier = tmp_path / "here", tmp_path / "earlier"
+    _work_functions(here, NiO_100X=4.00)
+    _work_functions(earlier, NiO_100X=3.69, Co3O4_100X=3.77)
+    work_functions, transfers = electronic_from(study, here, [str(earlier)])
+    assert work_functions["NiO(100)"]["phi_top"] == 4.00 and "store" not in work_functions["NiO(100)"]
+    assert work_functions["Co3O4(100)"] == {"system": "Co3O4(100)", "phi_top": 3.77,
+                                            "level_of_theory": "DFT GPAW in earlier", "store": str(earlier)}
+    assert transfers == {}
+    rows = support_rows(study, {"report": None, "work_functions": work_functions, "charge_transfer": transfers})
+    assert [r["support_work_function"] for r in rows] == [4.00, 3.77]
+    text = support_text(rows)
+    assert f"  Phi from the run in {earlier}: Co3O4(100)/Ru13" in text
+    header, *table = text[1:4]
+    assert header.index("Phi (eV)") + len("Phi (eV)") == table[0].index("4.000") + len("4.000")
+    dash = table[0].index("-", table[0].index("4.000"))  # the missing transfer: '-' holds a number's width
+    assert dash == header.index("transfer") + len("transfer") - 1
+    with pytest.raises(HeterocatError, match="not a heterocat work directory"):
+        electronic_from(study, here, [str(tmp_path / "nowhere")])
+
+
 def test_the_report_sets_the_supports_side_by_side_with_what_is_in(tmp_path):
     """A study run writes the comparison beside its figures; the report shows it, '-' where a number
     is not computed yet (a running study: Co3O4's transfer and HzOR)."""

@@ -40,6 +40,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--cluster", help="cluster profile: submit one job per task through myqueue")
     p.add_argument("--no-electronic", action="store_true", help="run without the work functions and charge "
                    "differences the study asks for")
+    p.add_argument("--electronic-from", nargs="+", metavar="WORKDIR", help="study freeenergy: the work functions "
+                   "and charge differences this run lacks, from these earlier runs of the same surfaces (each number "
+                   "keeps its level of theory and store)")
     p.add_argument("--report-every", type=real(minimum=0.0), default=60.0, metavar="SECONDS", help="rewrite WORKDIR/report.html "
                    "and progress.json while the run goes, at most this often (default 60; 0: after every task)")
     over = p.add_argument_group("overrides of the study file")
@@ -125,19 +128,19 @@ def run_command(args: argparse.Namespace) -> None:
         _emit(out, args.json, lambda: learn_text(out))
         return
     if args.action == "freeenergy":
-        from heterocat.run.steps import free_energy_text, stored_work_functions  # noqa: PLC0415
+        from heterocat.run.steps import free_energy_text  # noqa: PLC0415
         from heterocat.study.compare import reference_text, support_text  # noqa: PLC0415
         from heterocat.study.run import (  # noqa: PLC0415
-            stored_charge_transfers,
+            electronic_from,
             study_free_energies,
             write_references,
             write_supports,
         )
 
+        # the run's own work functions and charge differences, then earlier runs' (study freeenergy computes none)
+        work_functions, transfers = electronic_from(study, workdir, args.electronic_from)
         report, data = study_free_energies(study, workdir)
-        # the run's own work functions and charge differences (study freeenergy computes none)
-        stored = {"report": report, "work_functions": stored_work_functions(workdir),
-                  "charge_transfer": stored_charge_transfers(study, workdir)}
+        stored = {"report": report, "work_functions": work_functions, "charge_transfer": transfers}
         data["supports"] = write_supports(study, workdir, stored)
         data["references"] = write_references(study, workdir, stored)
         text = [] if report is None else [free_energy_text(report, data["figures"])]

@@ -31,8 +31,9 @@ def support_rows(study: Study, doc: dict[str, Any]) -> list[dict[str, Any]]:
         row: dict[str, Any] = {
             "system": surface.name, "support": surface.support,
             "support_work_function": wf.get("phi_top"), "work_function_level": wf.get("level_of_theory"),
+            "work_function_store": wf.get("store"),
             "transfer_to_cluster": ct.get("transfer_to_cluster_bader"),
-            "transfer_level": ct.get("level_of_theory"),
+            "transfer_level": ct.get("level_of_theory"), "transfer_store": ct.get("store"),
             "dG_H_by_label": {}, "dG_H_level": None, "hzor_limiting_potential": None,
             "hzor_potential_determining_step": None, "hzor_level": None,
         }
@@ -62,8 +63,9 @@ def support_text(rows: list[dict[str, Any]]) -> list[str]:
     if not rows:
         return []
 
-    def number(value: float | None, fmt: str) -> str:
-        return "-" if value is None else format(value, fmt)
+    def number(value: float | None, fmt: str) -> str:  # '-' in the number's width: the columns stay aligned
+        width = int("".join(c for c in fmt.split(".")[0] if c.isdigit()) or 0)
+        return f"{'-':>{width}}" if value is None else format(value, fmt)
 
     lines = ["Across supports (Phi: clean support, top face; transfer: electrons gained by the cluster, Bader; "
              "dG(*H): strongest site per label)",
@@ -75,6 +77,12 @@ def support_text(rows: list[dict[str, Any]]) -> list[str]:
     levels = support_levels(rows)
     if levels:
         lines.append("  levels of theory: " + " | ".join(levels))
+    borrowed: dict[tuple[str, str], list[str]] = {}  # (quantity, store): the systems whose number it gave
+    for r in rows:
+        for key, what in (("work_function_store", "Phi"), ("transfer_store", "transfer")):
+            if r.get(key):
+                borrowed.setdefault((what, r[key]), []).append(r["system"])
+    lines += [f"  {what} from the run in {store}: {', '.join(systems)}" for (what, store), systems in borrowed.items()]
     return lines
 
 

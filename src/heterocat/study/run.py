@@ -219,6 +219,25 @@ def stored_charge_transfers(study: Study, workdir: str | os.PathLike) -> dict[st
     return out
 
 
+def electronic_from(study: Study, workdir: str | os.PathLike,
+                    others: list[str] | None = None) -> tuple[dict[str, dict], dict[str, dict]]:
+    """The work functions (by system) and charge differences (by surface) this run wrote, and for
+    those it lacks, the ones written in ``others`` (earlier runs of the same surfaces, first store
+    first): each keeps its own level of theory and, when read from another store, that store's path
+    (``store``).  Nothing is computed."""
+    from heterocat.run.steps import stored_work_functions  # noqa: PLC0415
+
+    work_functions: dict[str, dict] = {}
+    transfers: dict[str, dict] = {}
+    for store in reversed([str(workdir), *(others or [])]):  # this run's own numbers last: they win
+        if not Path(store, "tasks").is_dir() and not Path(store, "figures").is_dir():
+            raise HeterocatError(f"{store} is not a heterocat work directory (no tasks/ or figures/ in it)")
+        mark = {} if store == str(workdir) else {"store": store}
+        work_functions.update({k: {**v, **mark} for k, v in stored_work_functions(store).items()})
+        transfers.update({k: {**v, **mark} for k, v in stored_charge_transfers(study, store).items()})
+    return work_functions, transfers
+
+
 def write_supports(study: Study, workdir: str | os.PathLike, doc: dict[str, Any]) -> list[dict[str, Any]]:
     """The comparison across the study's supported clusters (:func:`support_rows`), also written to
     ``WORKDIR/figures/supports.json`` for the report (nothing written without a ``support``)."""
