@@ -241,3 +241,19 @@ def test_bad_reference_is_refused_in_one_line(tmp_path, table, message):
     with pytest.raises(HeterocatError, match=message) as err:
         load_study(path)
     assert "\n" not in str(err.value)
+
+
+def test_figure_of_a_study_with_only_work_functions_says_what_is_missing(tmp_path, monkeypatch):
+    """Both panels span the supports' work functions; a panel with no point says so instead of
+    drawing axes around nothing (and no zero line runs through its words)."""
+    drawn = []
+    monkeypatch.setattr(supports_plot, "save", lambda fig, stem: drawn.append(fig) or [])
+    doc = {"report": None, "work_functions": _doc()["work_functions"], "charge_transfer": {}}
+    supports_plot.plot_supports(support_rows(_study(tmp_path), doc), tmp_path / "supports")
+    fig = drawn[0]
+    assert layout_problems(fig) == []
+    for ax in fig.axes:
+        assert [t.get_text() for t in ax.texts] == ["not computed yet"]
+        assert all(len(line.get_xdata()) == 0 for line in ax.lines)  # legend handles only: no zero line, no point
+        lo, hi = ax.get_xlim()
+        assert lo < 4.35 and hi > 5.10

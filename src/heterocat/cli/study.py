@@ -133,6 +133,7 @@ def run_command(args: argparse.Namespace) -> None:
         from heterocat.study.run import (  # noqa: PLC0415
             electronic_from,
             study_free_energies,
+            supports_figure,
             write_references,
             write_supports,
         )
@@ -143,6 +144,7 @@ def run_command(args: argparse.Namespace) -> None:
         stored = {"report": report, "work_functions": work_functions, "charge_transfer": transfers}
         data["supports"] = write_supports(study, workdir, stored)
         data["references"] = write_references(study, workdir, stored)
+        data["figures"] = [*data["figures"], *supports_figure(data["supports"], workdir)]
         text = [] if report is None else [free_energy_text(report, data["figures"])]
         _emit(data, args.json, lambda: "\n".join([*text, *support_text(data["supports"]),
                                                    *reference_text(data["references"])]))

@@ -38,10 +38,15 @@ def plot_supports(rows: list[dict[str, Any]], stem: str | os.PathLike) -> list[s
     right.set_xlabel(r"$\Phi$ of the support (eV)")
     right.set_ylabel(r"$\Delta G_{\mathrm{H}^*}$ (eV), strongest site")
     right.axhline(0.0, color="k", lw=0.6, ls=":")
-    if any(r["dG_H_by_label"] for r in rows) and left.lines:
-        lo, hi = right.get_xlim()
-        left.set_xlim(min(lo, left.get_xlim()[0]), max(hi, left.get_xlim()[1]))
-        right.set_xlim(*left.get_xlim())
+    phis = [r["support_work_function"] for r in rows if r["support_work_function"] is not None]
+    pad = max(0.1, 0.08 * (max(phis) - min(phis)))  # both panels span every support's Phi, points in or not
+    for ax in (left, right):
+        ax.set_xlim(min(phis) - pad, max(phis) + pad)
+        if len(ax.lines) <= 1:  # only the zero line: a running study, nothing of this kind computed yet
+            for line in list(ax.lines):
+                line.remove()
+            ax.set_yticks([])
+            ax.text(0.5, 0.5, "not computed yet", transform=ax.transAxes, ha="center", va="center", color="0.4")
     labels = sorted({label for r in rows for label in r["dG_H_by_label"]})
     handles = [right.plot([], [], LABEL_MARKERS.get(label, "D"), color="0.3", mfc="none" if label == "interface"
                           else "0.3", ls="none", label=label)[0] for label in labels]

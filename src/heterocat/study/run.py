@@ -176,10 +176,7 @@ def run_study(study: Study, workdir: str | os.PathLike, *, workers: int = 1, ran
         doc["figures"] = [*doc["figures"], *figures, *(f for d in transfers.values() for f in d["figures"])]
     doc["supports"] = write_supports(study, workdir, doc)
     doc["references"] = write_references(study, workdir, doc)
-    if any(r["support_work_function"] is not None for r in doc["supports"]):
-        from heterocat.plot.supports import plot_supports  # noqa: PLC0415
-
-        doc["figures"] = [*doc["figures"], *plot_supports(doc["supports"], Path(workdir) / "figures" / "supports")]
+    doc["figures"] = [*doc["figures"], *supports_figure(doc["supports"], workdir)]
     doc["tasks"] = {"total": len(results), "ran": sum(bool(r.get("ran")) for r in results.values()),
                     "not_done": failed}
     doc["wall_time_s"] = round(time.perf_counter() - start, 1)
@@ -242,6 +239,16 @@ def write_supports(study: Study, workdir: str | os.PathLike, doc: dict[str, Any]
     """The comparison across the study's supported clusters (:func:`support_rows`), also written to
     ``WORKDIR/figures/supports.json`` for the report (nothing written without a ``support``)."""
     return _beside_figures(workdir, study, "supports", support_rows(study, doc))
+
+
+def supports_figure(rows: list[dict[str, Any]], workdir: str | os.PathLike) -> list[str]:
+    """``WORKDIR/figures/supports.png`` (and SVG, CSV) from the comparison rows, once a support's
+    work function is in; [] before."""
+    if not any(r["support_work_function"] is not None for r in rows):
+        return []
+    from heterocat.plot.supports import plot_supports  # noqa: PLC0415
+
+    return plot_supports(rows, Path(workdir) / "figures" / "supports")
 
 
 def write_references(study: Study, workdir: str | os.PathLike, doc: dict[str, Any]) -> list[dict[str, Any]]:
