@@ -63,16 +63,15 @@ def support_text(rows: list[dict[str, Any]]) -> list[str]:
     if not rows:
         return []
 
-    def number(value: float | None, fmt: str) -> str:  # '-' in the number's width: the columns stay aligned
-        width = int("".join(c for c in fmt.split(".")[0] if c.isdigit()) or 0)
-        return f"{'-':>{width}}" if value is None else format(value, fmt)
+    def number(value: float | None, width: int, sign: str = "") -> str:  # '-' in the number's width
+        return f"{'-':>{width}}" if value is None else f"{value:{sign}{width}.3f}"
 
     lines = ["Across supports (Phi: clean support, top face; transfer: electrons gained by the cluster, Bader; "
              "dG(*H): strongest site per label)",
              f"  {'system':<22} {'Phi (eV)':>8} {'transfer':>9} {'HzOR U_L (V)':>12}  dG(*H) per label (eV)"]
     for r in rows:
-        lines.append(f"  {r['system']:<22} {number(r['support_work_function'], '8.3f')} "
-                     f"{number(r['transfer_to_cluster'], '+9.3f')} {number(r['hzor_limiting_potential'], '+12.3f')}"
+        lines.append(f"  {r['system']:<22} {number(r['support_work_function'], 8)} "
+                     f"{number(r['transfer_to_cluster'], 9, '+')} {number(r['hzor_limiting_potential'], 12, '+')}"
                      f"  {dG_H_text(r)}")
     levels = support_levels(rows)
     if levels:
