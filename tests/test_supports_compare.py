@@ -111,6 +111,15 @@ def test_work_functions_this_run_lacks_come_from_an_earlier_run_with_its_level(t
     assert dash == header.index("transfer") + len("transfer") - 1
     with pytest.raises(HeterocatError, match="not a heterocat work directory"):
         electronic_from(study, here, [str(tmp_path / "nowhere")])
+    # the report says so too
+    from heterocat.report import sections
+    from heterocat.study.run import write_supports
+
+    report = tmp_path / "report"
+    (report / "tasks").mkdir(parents=True)
+    write_supports(study, report, {"report": None, "work_functions": work_functions, "charge_transfer": transfers})
+    (part,) = [s for s in sections(report) if s.title == "Across supports"]
+    assert f"Phi from the run in {earlier}: Co3O4(100)/Ru13" in part.text
 
 
 def test_the_report_sets_the_supports_side_by_side_with_what_is_in(tmp_path):

@@ -81,7 +81,7 @@ def _supports(workdir: Path) -> Section | None:
     path = workdir / "figures" / "supports.json"
     if not path.exists():
         return None
-    from heterocat.study.compare import dG_H_text, support_levels  # noqa: PLC0415
+    from heterocat.study.compare import borrowed_from, dG_H_text, support_levels  # noqa: PLC0415
 
     rows = json.loads(path.read_text())["supports"]
     cells = [[r["system"], r["support"], _f(r["support_work_function"]), _f(r["transfer_to_cluster"]), dG_H_text(r),
@@ -91,7 +91,7 @@ def _supports(workdir: Path) -> Section | None:
                    ["Phi: work function of the clean support (top face, eV); transfer: electrons the cluster "
                     "gains from the support (Bader); dG(*H): the strongest-binding site per cluster layer (eV); "
                     "U_L: HzOR limiting potential (V vs RHE). '-': not computed yet.",
-                    *(f"level of theory: {level}" for level in levels)],
+                    *(f"level of theory: {level}" for level in levels), *borrowed_from(rows)],
                    [Table(["system", "support", "Phi (eV)", "transfer (e)", "dG(*H) per layer (eV)", "HzOR U_L (V)",
                            "potential-determining step"], cells)])
 

@@ -76,13 +76,19 @@ def support_text(rows: list[dict[str, Any]]) -> list[str]:
     levels = support_levels(rows)
     if levels:
         lines.append("  levels of theory: " + " | ".join(levels))
+    lines += [f"  {line}" for line in borrowed_from(rows)]
+    return lines
+
+
+def borrowed_from(rows: list[dict[str, Any]]) -> list[str]:
+    """Which numbers of the comparison rows came from another run's store (``study freeenergy
+    --electronic-from``), one line per quantity and store, e.g. ``Phi from the run in work/a: X, Y``."""
     borrowed: dict[tuple[str, str], list[str]] = {}  # (quantity, store): the systems whose number it gave
     for r in rows:
         for key, what in (("work_function_store", "Phi"), ("transfer_store", "transfer")):
             if r.get(key):
                 borrowed.setdefault((what, r[key]), []).append(r["system"])
-    lines += [f"  {what} from the run in {store}: {', '.join(systems)}" for (what, store), systems in borrowed.items()]
-    return lines
+    return [f"{what} from the run in {store}: {', '.join(systems)}" for (what, store), systems in borrowed.items()]
 
 
 def dG_H_text(row: dict[str, Any]) -> str:
