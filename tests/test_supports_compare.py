@@ -78,13 +78,14 @@ def test_rows_pair_each_cluster_with_its_support(tmp_path):
     assert "Co3O4(100)/Ru13" in text and "Ru-Bottom -1.20" in text and "levels of theory: DFT GPAW" in text
 
 
-def _work_functions(workdir, **phi):
+def _work_functions(workdir, phi: dict[str, float]):
+    """What a run's work functions leave in its store (``figures/work_function.json``), by system."""
     from heterocat.io import write_json
 
     (workdir / "figures").mkdir(parents=True)
     write_json(workdir / "figures" / "work_function.json",
-               {"systems": [{"system": name.replace("_", "(").replace("X", ")"), "phi_top": value,
-                             "level_of_theory": f"DFT GPAW in {workdir.name}"} for name, value in phi.items()]})
+               {"systems": [{"system": name, "phi_top": value, "level_of_theory": f"DFT GPAW in {workdir.name}"}
+                            for name, value in phi.items()]})
 
 
 def test_work_functions_this_run_lacks_come_from_an_earlier_run_with_its_level(tmp_path):
@@ -94,8 +95,8 @@ def test_work_functions_this_run_lacks_come_from_an_earlier_run_with_its_level(t
 
     study = _study(tmp_path)
     here, earlier = tmp_path / "here", tmp_path / "earlier"
-    _work_functions(here, NiO_100X=4.00)
-    _work_functions(earlier, NiO_100X=3.69, Co3O4_100X=3.77)
+    _work_functions(here, {"NiO(100)": 4.00})
+    _work_functions(earlier, {"NiO(100)": 3.69, "Co3O4(100)": 3.77})
     work_functions, transfers = electronic_from(study, here, [str(earlier)])
     assert work_functions["NiO(100)"]["phi_top"] == 4.00 and "store" not in work_functions["NiO(100)"]
     assert work_functions["Co3O4(100)"] == {"system": "Co3O4(100)", "phi_top": 3.77,

@@ -39,9 +39,10 @@ def plot_supports(rows: list[dict[str, Any]], stem: str | os.PathLike) -> list[s
     right.set_ylabel(r"$\Delta G_{\mathrm{H}^*}$ (eV), strongest site")
     right.axhline(0.0, color="k", lw=0.6, ls=":")
     phis = [r["support_work_function"] for r in rows if r["support_work_function"] is not None]
-    pad = max(0.1, 0.08 * (max(phis) - min(phis)))  # both panels span every support's Phi, points in or not
+    pad = max(0.1, 0.08 * (max(phis) - min(phis))) if phis else 0.0
     for ax in (left, right):
-        ax.set_xlim(min(phis) - pad, max(phis) + pad)
+        if phis:  # both panels span every support's Phi, points in or not
+            ax.set_xlim(min(phis) - pad, max(phis) + pad)
         if len(ax.lines) <= 1:  # only the zero line: a running study, nothing of this kind computed yet
             for line in list(ax.lines):
                 line.remove()
