@@ -429,6 +429,33 @@ def test_a_group_whose_best_start_leaves_it_gets_extra_starts(tmp_path):
     assert not tasks(finished, "placed-dft-relax")
 
 
+def test_an_mlip_study_gives_a_group_the_mlip_left_no_gpaw_relaxation(tmp_path):
+    """Strategy mlip: a group whose every MLIP start left it stays without a number (its extra starts
+    still come) and never gets GPAW's placement relaxation, whose energy such a study would not use
+    (the supports screen of issue 20 started two 77-atom GPAW single points that way)."""
+    from heterocat.run.workflow import EXTRA_STARTS
+
+    (plan,) = recipe_plans(["her"], ROOT / "structures", "small", strategy="mlip", surfaces=("NiO(100)/Ru13",),
+                           supported_prescreen=1, orientations="first", dft_stage="single")
+    s = load_settings("ci")
+    done = {"status": "done", "flags": [], "adsorbate_final": "H"}
+
+    def tasks(finished: dict) -> list:
+        return [x for x in plan_tasks(plan, s, s, tmp_path, finished=finished) if x.metadata.get("adsorbate") == "H"]
+
+    finished = _clean_supported_done(tmp_path)
+    ranks = [x for x in tasks(finished) if x.name.endswith("mlip-rank")]
+    finished.update({x.name: {**done, "energy": float(i)} for i, x in enumerate(ranks)})
+    for _ in range(EXTRA_STARTS + 1):  # every relaxation ends on Ru-Middle: Ru-Bottom's starts all leave it
+        for x in tasks(finished):
+            if x.name.endswith("mlip-relax") and x.name not in finished:
+                finished[x.name] = {**done, "energy": 0.0, "site_final": {"label": "Ru-Middle", "region": "cluster",
+                                                                          "id": x.metadata["site"]}}
+    relaxed = [x for x in tasks(finished) if x.name.endswith("mlip-relax") and x.metadata["group"] == "Ru-Bottom"]
+    assert len(relaxed) == 1 + EXTRA_STARTS  # the extra starts came
+    assert [x.name for x in tasks(finished) if "dft-" in x.name] == []  # no GPAW stage of any kind
+
+
 def test_gpaw_stage_of_an_adsorbate_starts_on_the_gpaw_relaxed_clean_surface(tmp_path, pt_slab):
     """relaxed_start with a relaxing DFT stage: the adsorbate's DFT relaxation starts from the clean
     surface's DFT relaxation (the clean reference's geometry), its adsorbate moved over from the

@@ -413,8 +413,8 @@ def plan_tasks(plan: Plan, dft: dict, mlip: dict | None, workdir: str | os.PathL
             chosen[name] = md
     for name, md in chosen.items():
         specs += _screen_dft_stage(plan, md, name, dft_of[md["system"]], mlip)
-    for starts in left:  # the MLIP found no minimum in the group: GPAW relaxes its placement
-        if starts[0][1]["system"] not in pending:
+    for starts in left:  # the MLIP found no minimum in the group: GPAW relaxes its placement (not in an MLIP study)
+        if starts[0][1]["system"] not in pending and strategy_of[starts[0][1]["system"]] != "mlip":
             specs += _placement_dft_stage(plan, starts, chosen, finished, dft_of[starts[0][1]["system"]], mlip)
     if plan.saddle_escape:
         specs += saddle_escapes(specs, finished, workdir)
