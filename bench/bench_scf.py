@@ -95,8 +95,11 @@ def run(system: str, choice: str, ranks: int, assignments: list[str] | None = No
     with tempfile.TemporaryDirectory() as tmp:
         txt = str(Path(tmp) / "gpaw.txt")
         cmd = [sys.executable, __file__, "--one", system, choice, txt, *[f"--set={a}" for a in assignments or []]]
-        if ranks > 1:
-            cmd = ["mpiexec", "-n", str(ranks), *cmd]
+        if ranks > 1:  # launched as a local run's --ranks launches GPAW (heterocat.parallel)
+            from heterocat.parallel import mpiexec_command, mpiexec_environment  # noqa: PLC0415
+
+            cmd = [*mpiexec_command(ranks), *cmd]
+            env = {**mpiexec_environment(), "OMPI_MCA_rmaps_base_oversubscribe": "1"}
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
         except subprocess.TimeoutExpired:
