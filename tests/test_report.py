@@ -164,3 +164,24 @@ def test_a_run_is_alive_while_its_process_holds_the_lock_and_stopped_after(tmp_p
     assert run_alive(tmp_path) is True  # the second still holds it
     del second
     assert run_alive(tmp_path) is False
+
+
+def test_the_charge_transfer_table_takes_full_charge_differences_and_bader_transfers_alone(tmp_path):
+    """A model with only a Bader transfer (``charge_difference = "bader"``) gets its row, with '-' for
+    the numbers only a charge difference has; a model with both files shows the charge difference."""
+    from heterocat.report import _charge_differences
+
+    full = {"transfer_to_cluster_bader": 0.4, "transfer_across_interface_plane": 0.3, "integral_drho": 1e-4,
+            "density_kind": "all-electron", "counterpoise": "ghosts", "level_of_theory": "DFT GPAW",
+            "sign_convention": "drho = ...", "geometry": "g", "cube": "drho.cube", "notes": []}
+    bader = {"transfer_to_cluster_bader": -0.2, "density_kind": "all-electron", "level_of_theory": "DFT GPAW",
+             "sign_convention": "transfers are electrons gained by the cluster", "geometry": "g", "notes": ["n"]}
+    for model, files in (("a_ru13", {"charge_difference.json": full, "bader_transfer.json": bader}),
+                         ("b_ru13", {"bader_transfer.json": bader})):
+        (tmp_path / "chargediff" / model).mkdir(parents=True)
+        for name, doc in files.items():
+            (tmp_path / "chargediff" / model / name).write_text(json.dumps(doc))
+    section = _charge_differences(tmp_path)
+    rows = section.tables[0].rows
+    assert [r[:4] for r in rows] == [["a_ru13", "0.400", "0.300", "+1.0e-04"], ["b_ru13", "-0.200", "-", "-"]]
+    assert "b_ru13: n" in section.text and not any("cube" in t for t in section.text if t.startswith("b_ru13"))

@@ -79,6 +79,9 @@ def _heterocat(*args: str, cwd: Path, timeout: int = 900) -> subprocess.Complete
     ('[[surface]]\nname = "x"\nstructure = "s.extxyz"\nsettings = { calculator = { bassis = "dzp" } }\n'
      '[[pathway]]\nname = "her"\n', "bassis"),
     ('k = "three"\n', "k must be a int"),
+    ('[[surface]]\nname = "x"\nstructure = "s.extxyz"\ncharge_difference = "yes"\n',
+     'charge_difference must be true, false or "bader"'),
+    ('[[surface]]\nname = "x"\nstructure = "s.extxyz"\ncharge_difference = 1\n', "charge_difference must be a bool or str"),
     ('[[surface]]\nname = "x"\nstructure = "s.extxyz"\nfix = "cluster"\n', "fix must be one of"),
     ('[[surface]]\nname = "x"\nstructure = "s.extxyz"\nprerelax = { calculator = { bassis = "sz" } }\n'
      '[[pathway]]\nname = "her"\n', "bassis"),

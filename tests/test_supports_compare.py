@@ -146,6 +146,32 @@ def test_the_report_sets_the_supports_side_by_side_with_what_is_in(tmp_path):
     assert not (lone / "figures" / "supports.json").exists()
 
 
+def test_a_bader_transfer_alone_is_one_single_point_and_a_full_charge_difference_wins(tmp_path):
+    """``charge_difference = "bader"`` plans the supported model's single point alone (no parts A and
+    B); its stored transfer fills the comparison, and a full charge difference of the model, when
+    there is one, is read instead."""
+    import json
+    from pathlib import Path
+
+    from heterocat.study.run import electronic_tasks, stored_charge_transfers
+
+    root = Path(__file__).resolve().parents[1]
+    text = STUDY.format(root=root, support="Co3O4(100)").replace(
+        'support = "NiO(100)"', 'support = "NiO(100)"\ncharge_difference = true').replace(
+        'support = "Co3O4(100)"', 'support = "Co3O4(100)"\ncharge_difference = "bader"')
+    (tmp_path / "study.toml").write_text(text)
+    study = load_study(tmp_path / "study.toml")
+    dft, _ = study.settings()
+    names = [t.name for t in electronic_tasks(study, study.plans(), dft) if t.name.startswith("chargediff/")]
+    assert names == [f"chargediff/nio100_ru13_small/{p}" for p in ("AB", "A", "B")] + ["chargediff/co3o4_100_ru13/AB"]
+    folder = tmp_path / "w" / "chargediff" / "co3o4_100_ru13"
+    folder.mkdir(parents=True)
+    (folder / "bader_transfer.json").write_text(json.dumps({"transfer_to_cluster_bader": 0.31}))
+    assert stored_charge_transfers(study, tmp_path / "w") == {"Co3O4(100)/Ru13": {"transfer_to_cluster_bader": 0.31}}
+    (folder / "charge_difference.json").write_text(json.dumps({"transfer_to_cluster_bader": 0.29}))
+    assert stored_charge_transfers(study, tmp_path / "w")["Co3O4(100)/Ru13"]["transfer_to_cluster_bader"] == 0.29
+
+
 def test_support_must_name_a_surface_with_a_work_function(tmp_path):
     with pytest.raises(HeterocatError, match="support 'NiO/Ru13' must name another surface"):
         _study(tmp_path, support="NiO/Ru13")

@@ -97,17 +97,23 @@ def _supports(workdir: Path) -> Section | None:
 
 
 def _charge_differences(workdir: Path) -> Section | None:
-    docs = sorted((workdir / "chargediff").glob("*/charge_difference.json"))
+    from heterocat.run.steps import TRANSFER_FILES  # noqa: PLC0415
+
+    folders = sorted(p for p in (workdir / "chargediff").glob("*") if p.is_dir())
+    docs = [next(f for f in (p / n for n in TRANSFER_FILES) if f.exists()) for p in folders
+            if any((p / n).exists() for n in TRANSFER_FILES)]
     if not docs:
         return None
     rows, text = [], []
     for path in docs:
         d = json.loads(path.read_text())
+        full = "integral_drho" in d  # else the Bader transfer of AB alone
         rows.append([path.parent.name, _f(d.get("transfer_to_cluster_bader")),
-                     _f(d["transfer_across_interface_plane"]), f"{d['integral_drho']:+.1e}", d["density_kind"],
-                     d.get("counterpoise") or "parts alone", d["level_of_theory"]])
-        text.append(f"{path.parent.name}: {d['sign_convention']}; geometry: {d.get('geometry') or 'as built'};"
-                    f" cube file {d['cube']}")
+                     _f(d.get("transfer_across_interface_plane")), f"{d['integral_drho']:+.1e}" if full else "-",
+                     d["density_kind"], (d.get("counterpoise") or "parts alone") if full else "not computed (Bader only)",
+                     d["level_of_theory"]])
+        text.append(f"{path.parent.name}: {d['sign_convention']}; geometry: {d.get('geometry') or 'as built'}"
+                    + (f"; cube file {d['cube']}" if full else ""))
         text += [f"{path.parent.name}: {n}" for n in d.get("notes", [])]
     return Section("Charge transfer support -> cluster", text,
                    [Table(["model", "Bader (e)", "across interface plane (e)", "integral drho (e)",

@@ -70,6 +70,23 @@ def test_stored_runs_are_reused(result, system):
     assert not again["ran"] and again["task_hash"] == cd.task_hashes["AB"]
 
 
+def test_bader_transfer_alone_reads_back_the_charge_differences_ab(result, system):
+    """``charge_difference = "bader"``: the Bader transfer from AB alone is the charge difference's
+    AB task (read back, not run) and gives its transfer; no parts A and B are planned."""
+    from heterocat.run.steps import bader_transfer_step, charge_difference_tasks
+
+    cd, workdir = result
+    path = write_structure(workdir / "alh.extxyz", system)
+    transfer, data = bader_transfer_step(str(path), load_settings("ci"), workdir, cluster=[3], name="alh")
+    assert transfer.task_hashes == {"AB": cd.task_hashes["AB"]}
+    assert transfer.transfer_to_cluster_bader == pytest.approx(cd.transfer_to_cluster_bader, abs=1e-6)
+    assert transfer.transfer_to_cluster_bader > 0  # Al gives electrons to H
+    assert json.loads((workdir / "chargediff" / "alh" / "bader_transfer.json").read_text())[
+        "transfer_to_cluster_bader"] == data["transfer_to_cluster_bader"]
+    assert [s.name for s in charge_difference_tasks(str(path), load_settings("ci"), cluster=[3], parts=False)] \
+        == ["chargediff/alh/AB"]
+
+
 def test_bad_partition_refused(system):
     with pytest.raises(HeterocatError, match="out of range"):
         split_parts(system, cluster=[3, 9])

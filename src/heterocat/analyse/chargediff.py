@@ -55,6 +55,25 @@ class ChargeDifference:
         return asdict(self)
 
 
+@dataclass
+class BaderTransfer:
+    """The charge a cluster gains from its support (electrons), from Bader charges of the combined
+    system's all-electron density alone: one single point, where a charge difference needs three."""
+
+    transfer_to_cluster_bader: float | None
+    density_kind: str
+    task_hashes: dict[str, str]
+    level_of_theory: str
+    #: the geometry of AB: which relaxed clean model (task, method), or "as built"
+    geometry: str
+    bader_charges: list[float] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    sign_convention: str = "transfers are electrons gained by the cluster"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
 def split_parts(atoms: Atoms, support: list[int] | None = None,
                 cluster: list[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Support and cluster indices: given, or from the ``part`` array (oxide vs metal)."""
@@ -114,8 +133,6 @@ def difference_from_results(atoms: Atoms, support: np.ndarray, cluster: np.ndarr
                             calculator: dict) -> ChargeDifference:
     """drho, its cube files and planar profile, and the Bader transfer from three finished single points
     (``calculator``: their settings' calculator table)."""
-    from heterocat.analyse.bader import bader_charges  # noqa: PLC0415
-
     rho_ab = _load(Path(ab["directory"]))
     rho_a, rho_b = _load(Path(parts["A"]["directory"])), _load(Path(parts["B"]["directory"]))
     if not (rho_ab.shape[1:] == rho_a.shape[1:] == rho_b.shape[1:]):
@@ -139,19 +156,7 @@ def difference_from_results(atoms: Atoms, support: np.ndarray, cluster: np.ndarr
     csv = outdir / "drho_planar.csv"
     np.savetxt(csv, np.column_stack([z, line, dq]), delimiter=",", fmt="%.6e", comments="",
                header="z_angstrom,drho_plane_e_per_angstrom,dq_cumulative_e")
-    notes, transfer, charges = [], None, []
-    if ab["density_kind"] != "all-electron":
-        notes.append("Bader charges need the all-electron density (drop --pseudo)")
-    else:
-        try:
-            bader = bader_charges(rho_ab.sum(axis=0), cell, atoms.positions, atoms.numbers)
-        except HeterocatError as err:
-            notes.append(f"Bader charges not computed: {err}")
-        else:
-            charges = [round(q, 4) for q in bader.charges]
-            transfer = -float(np.sum(np.asarray(bader.charges)[cluster]))
-            notes.append(f"Bader: {bader.method}, all-electron density of AB on a {bader.grid_spacing:.3f} Å grid")
-            notes += bader_caveats(bader.grid_spacing, calculator)
+    transfer, charges, notes = _bader_transfer(atoms, cluster, rho_ab, ab["density_kind"], calculator)
     return ChargeDifference(
         integral_drho=float(drho.sum() * dv), transfer_to_cluster_bader=transfer,
         transfer_across_interface_plane=float(-below),
@@ -160,6 +165,33 @@ def difference_from_results(atoms: Atoms, support: np.ndarray, cluster: np.ndarr
         task_hashes={"AB": ab["task_hash"], "A": parts["A"]["task_hash"], "B": parts["B"]["task_hash"]},
         level_of_theory=ab["level_of_theory"], counterpoise=counterpoise, geometry=geometry,
         bader_charges=charges, notes=notes)
+
+
+def transfer_from_result(atoms: Atoms, cluster: np.ndarray, ab: dict, *, geometry: str,
+                         calculator: dict) -> BaderTransfer:
+    """The Bader transfer to the cluster from the finished single point of AB alone (no parts)."""
+    transfer, charges, notes = _bader_transfer(atoms, cluster, _load(Path(ab["directory"])), ab["density_kind"],
+                                               calculator)
+    return BaderTransfer(transfer_to_cluster_bader=transfer, density_kind=ab["density_kind"],
+                         task_hashes={"AB": ab["task_hash"]}, level_of_theory=ab["level_of_theory"],
+                         geometry=geometry, bader_charges=charges, notes=notes)
+
+
+def _bader_transfer(atoms: Atoms, cluster: np.ndarray, rho_ab: np.ndarray, density_kind: str,
+                    calculator: dict) -> tuple[float | None, list[float], list[str]]:
+    """(electrons the cluster gains, per-atom Bader charges, notes) from AB's density (per spin)."""
+    from heterocat.analyse.bader import bader_charges  # noqa: PLC0415
+
+    if density_kind != "all-electron":
+        return None, [], ["Bader charges need the all-electron density (drop --pseudo)"]
+    try:
+        bader = bader_charges(rho_ab.sum(axis=0), np.asarray(atoms.cell), atoms.positions, atoms.numbers)
+    except HeterocatError as err:
+        return None, [], [f"Bader charges not computed: {err}"]
+    transfer = -float(np.sum(np.asarray(bader.charges)[cluster]))
+    notes = [f"Bader: {bader.method}, all-electron density of AB on a {bader.grid_spacing:.3f} Å grid",
+             *bader_caveats(bader.grid_spacing, calculator)]
+    return transfer, [round(q, 4) for q in bader.charges], notes
 
 
 def bader_caveats(grid_spacing: float, calculator: dict) -> list[str]:

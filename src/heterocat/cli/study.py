@@ -199,7 +199,8 @@ def show_text(doc: dict[str, Any]) -> str:
              + f", vibrations {doc['vibrations']}, k {doc['k']})",
              "surfaces:"]
     for s in doc["surfaces"]:
-        extra = [w for w, on in (("work function", s["work_function"]), ("charge difference", s["charge_difference"]),
+        charge = "charge difference" if s["charge_difference"] is True else "Bader transfer"
+        extra = [w for w, on in (("work function", s["work_function"]), (charge, s["charge_difference"]),
                                  (f"{s['fix']} fixed", s["fix"]),
                                  ("GPAW clean from the file", s["clean_start"] == "structure"),
                                  (f"beside {s['compare_as']}'s published values", s["compare_as"])) if on]

@@ -15,6 +15,10 @@ import numpy as np
 
 from heterocat.analyse.path import branch_text
 
+#: what a charge analysis writes in ``WORKDIR/chargediff/<model>/``, the fuller first: the charge
+#: difference (AB, A and B) and the Bader transfer of AB alone
+TRANSFER_FILES = ("charge_difference.json", "bader_transfer.json")
+
 WORK_FUNCTION_KEYS = ("phi_top", "phi_bottom", "fermi_level", "vacuum_level_top", "vacuum_level_bottom",
                       "plateau_flatness_top", "plateau_flatness_bottom")
 
@@ -131,17 +135,19 @@ def work_function_tasks(structures: list[str], settings: dict, structure_from: l
 
 def charge_difference_tasks(combined: str, settings: dict, *, support: list[int] | None = None,
                             cluster: list[int] | None = None, pseudo: bool = False,
-                            structure_from: str | None = None, counterpoise: bool = True) -> list:
+                            structure_from: str | None = None, counterpoise: bool = True,
+                            parts: bool = True) -> list:
     """The three single points of :func:`charge_difference_step` (AB, then A and B on AB's grid)
     as runner tasks with the same identities.  ``combined`` is the model file (for its parts);
-    with ``structure_from`` the three run on that task's final structure (the relaxed model)."""
+    with ``structure_from`` the three run on that task's final structure (the relaxed model);
+    ``parts=False``: AB alone (:func:`bader_transfer_step`)."""
     from heterocat.analyse.chargediff import density_outputs, split_parts  # noqa: PLC0415
     from heterocat.io import read_structure  # noqa: PLC0415
     from heterocat.run.local import TaskSpec  # noqa: PLC0415
     from heterocat.run.workflow import estimated_seconds  # noqa: PLC0415
 
     atoms = read_structure(combined)
-    parts = dict(zip("AB", split_parts(atoms, support, cluster), strict=True))
+    pieces = dict(zip("AB", split_parts(atoms, support, cluster), strict=True))
     source = {"structure_from": structure_from} if structure_from else {"structure": str(combined)}
     outputs = list(density_outputs(pseudo))
     stem = Path(combined).stem
@@ -149,7 +155,7 @@ def charge_difference_tasks(combined: str, settings: dict, *, support: list[int]
     specs = [TaskSpec(f"chargediff/{stem}/AB", "single", settings, metadata={"system": "AB", "stage": "electronic"},
                       outputs=outputs,
                       priority=cost, estimate=cost, **source)]
-    for name, keep in parts.items():
+    for name, keep in (pieces.items() if parts else ()):
         specs.append(TaskSpec(f"chargediff/{stem}/{name}", "single", settings,
                               metadata={"system": name, "stage": "electronic"},
                               outputs=outputs, gpts_from=specs[0].name, priority=cost, estimate=cost, **source,
@@ -223,7 +229,29 @@ def charge_difference_step(combined: str, settings: dict, workdir: str | os.Path
     first = ("integral_drho", "transfer_to_cluster_bader", "cube")
     data = {**{k: getattr(result, k) for k in first},
             **{k: v for k, v in result.to_dict().items() if k not in first}, "figures": figures}
-    _summary(outdir / "charge_difference.json", data)
+    _summary(outdir / TRANSFER_FILES[0], data)
+    return result, data
+
+
+def bader_transfer_step(combined: str, settings: dict, workdir: str | os.PathLike, *,
+                        cluster: list[int] | None = None, geometry: str = "as built",
+                        name: str | None = None) -> tuple[Any, dict]:
+    """The charge the cluster gains (electrons, Bader) from the single point of the combined model
+    alone: the charge difference's AB (same task), without its parts A and B.  Written to
+    ``WORKDIR/chargediff/NAME/bader_transfer.json``."""
+    from heterocat.analyse.chargediff import density_outputs, split_parts, transfer_from_result  # noqa: PLC0415
+    from heterocat.errors import HeterocatError  # noqa: PLC0415
+    from heterocat.io import read_structure  # noqa: PLC0415
+    from heterocat.store import run_task  # noqa: PLC0415
+
+    atoms = read_structure(combined)
+    _, cluster_idx = split_parts(atoms, None, cluster)
+    ab = run_task(atoms, "single", settings, workdir, outputs=density_outputs(), metadata={"system": "AB"})
+    if ab["status"] != "done":
+        raise HeterocatError(f"the AB single point failed: {ab.get('reason')}")
+    result = transfer_from_result(atoms, cluster_idx, ab, geometry=geometry, calculator=settings["calculator"])
+    data = {**result.to_dict(), "figures": []}
+    _summary(Path(workdir) / "chargediff" / (name or Path(combined).stem) / TRANSFER_FILES[1], data)
     return result, data
 
 

@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from heterocat.errors import HeterocatError
+from heterocat.run.steps import TRANSFER_FILES
 from heterocat.study.compare import reference_rows, reference_text, support_rows, support_text
-from heterocat.study.spec import Study
+from heterocat.study.spec import Study, SurfaceSpec
 
 
 def methods(study: Study) -> dict[str, str]:
@@ -85,8 +86,8 @@ def _electronic_by_surface(study: Study, plans: list, dft: dict) -> dict[str, tu
         settings = surface_gpaw_settings(study, s.name, dft)
         wf = work_function_tasks([s.structure], settings, [geometry.get(s.name)], names=[s.name]) \
             if s.work_function and s.name not in own else []  # else the clean single point has the potential
-        cd = charge_difference_tasks(s.structure, settings, structure_from=geometry.get(s.name)) \
-            if s.charge_difference else []
+        cd = charge_difference_tasks(s.structure, settings, structure_from=geometry.get(s.name),
+                                     parts=s.charge_difference is True) if s.charge_difference else []
         out[s.name] = (wf, cd)
     return out
 
@@ -113,7 +114,7 @@ def electronic_results(study: Study, plans: list, dft: dict, workdir: str | os.P
     """Work functions and charge differences read back (or run) on the relaxed clean geometries:
     JSON-ready dicts by surface name, and the work-function figures.  ``finished_only``: only those
     whose single points are in ``results`` (a running study's live report; nothing is run)."""
-    from heterocat.run.steps import charge_difference_step, work_function_step  # noqa: PLC0415
+    from heterocat.run.steps import bader_transfer_step, charge_difference_step, work_function_step  # noqa: PLC0415
 
     geometry = clean_geometries(plans, None if finished_only else results)
     slabs = [s for s in study.surfaces if s.work_function]
@@ -135,8 +136,9 @@ def electronic_results(study: Study, plans: list, dft: dict, workdir: str | os.P
     for s in study.surfaces:
         if s.charge_difference and s.name not in waiting:
             structure, text = geometry_of(s.name, geometry.get(s.name), results, s.structure)
-            _, transfers[s.name] = charge_difference_step(structure, surface_gpaw_settings(study, s.name, dft),
-                                                          workdir, geometry=text, name=Path(s.structure).stem)
+            step = charge_difference_step if s.charge_difference is True else bader_transfer_step
+            _, transfers[s.name] = step(structure, surface_gpaw_settings(study, s.name, dft), workdir,
+                                        geometry=text, name=Path(s.structure).stem)
     return work_functions, transfers, figures if slabs else []
 
 
@@ -194,9 +196,8 @@ def analyse_finished(study: Study, workdir: str | os.PathLike, results: dict[str
     except HeterocatError:
         pass  # no reference stored yet: the report says what is missing
     if electronic:
-        written = {p.parent.name for p in Path(workdir).glob("chargediff/*/charge_difference.json")}
         todo = replace(study, surfaces=[replace(s, charge_difference=s.charge_difference
-                                                and Path(s.structure).stem not in written) for s in study.surfaces])
+                                                and not _transfer_path(workdir, s).exists()) for s in study.surfaces])
         dft, _ = study.settings()
         doc["work_functions"], _, _ = electronic_results(todo, study.plans(only), dft, workdir, results,
                                                          finished_only=True)
@@ -205,14 +206,23 @@ def analyse_finished(study: Study, workdir: str | os.PathLike, results: dict[str
     write_references(study, workdir, doc)
 
 
+def _transfer_path(workdir: str | os.PathLike, surface: SurfaceSpec) -> Path:
+    """Where the surface's charge analysis is written: its charge difference, or its Bader transfer
+    (``charge_difference = "bader"``)."""
+    return (Path(workdir) / "chargediff" / Path(surface.structure).stem
+            / TRANSFER_FILES[0 if surface.charge_difference is True else 1])
+
+
 def stored_charge_transfers(study: Study, workdir: str | os.PathLike) -> dict[str, dict[str, Any]]:
-    """The charge differences of the study's surfaces that a run has written
-    (``WORKDIR/chargediff/<structure>/charge_difference.json``), by surface name; nothing computed."""
+    """The charge differences (or Bader transfers, ``charge_difference = "bader"``) of the study's
+    surfaces that a run has written (``WORKDIR/chargediff/<structure>/``), by surface name; a full
+    charge difference wins over a Bader transfer alone.  Nothing computed."""
     out = {}
     for surface in study.surfaces:
-        path = Path(workdir) / "chargediff" / Path(surface.structure).stem / "charge_difference.json"
-        if surface.charge_difference and path.exists():
-            out[surface.name] = json.loads(path.read_text())
+        folder = Path(workdir) / "chargediff" / Path(surface.structure).stem
+        found = [folder / f for f in TRANSFER_FILES if (folder / f).exists()]
+        if surface.charge_difference and found:
+            out[surface.name] = json.loads(found[0].read_text())
     return out
 
 
@@ -395,9 +405,12 @@ def electronic_text(doc: dict[str, Any]) -> list[str]:
             lines += [f"  {'':<18} note: {n}" for n in w.get("notes", [])]
     for name, ct in (doc.get("charge_transfer") or {}).items():
         bader = ct["transfer_to_cluster_bader"]
+        plane = ct.get("transfer_across_interface_plane")
         lines += [f"{name}: support -> cluster transfer (electrons gained by the cluster): Bader "
                   + ("not computed" if bader is None else f"{bader:+.3f}")
-                  + f", across the interface plane {ct['transfer_across_interface_plane']:+.3f}"
-                  f" (integral of drho {ct['integral_drho']:+.1e})", f"  geometry: {ct['geometry']}",
-                  f"  parts A and B: {ct['counterpoise']}", *(f"  note: {n}" for n in ct.get("notes", []))]
+                  + (f", across the interface plane {plane:+.3f} (integral of drho {ct['integral_drho']:+.1e})"
+                     if plane is not None else " (Bader of the supported model alone: no charge difference)"),
+                  f"  geometry: {ct['geometry']}",
+                  *([f"  parts A and B: {ct['counterpoise']}"] if plane is not None else []),
+                  *(f"  note: {n}" for n in ct.get("notes", []))]
     return lines

@@ -15,7 +15,7 @@ A study file (TOML) says everything a run needs; no catalyst is named in the cod
     settings = { calculator = { kpt_density = 0 } }   # over the preset, this surface's GPAW tasks
     structure = "mgo_pt13.extxyz"   # relative to this file; sites: <stem>.sites.json beside it
     relaxed_start = true            # adsorbates on the relaxed clean model (clusters reconstruct)
-    charge_difference = true        # support (oxide part) -> cluster (metal part)
+    charge_difference = true        # support (oxide part) -> cluster (metal part); "bader": the transfer only
     support = "MgO(100)"            # the clean support's surface (work_function = true): the comparison table
 
     [[pathway]]
@@ -64,7 +64,7 @@ STUDY_KEYS = {"name": str, "preset": str, "set": list, "strategy": str, "mlip": 
               "pathway": list, "reference": list, "references": str, "description": str}
 SURFACE_KEYS = {"name": str, "structure": str, "sites": str, "strategy": str, "prescreen": int,
                 "relaxed_start": bool, "kpt_density": (int, float), "settings": dict, "labels": list, "regions": list,
-                "work_function": bool, "charge_difference": bool, "fix": str, "support": str, "prerelax": dict,
+                "work_function": bool, "charge_difference": (bool, str), "fix": str, "support": str, "prerelax": dict,
                 "compare_as": str, "clean_start": str}
 #: what a surface's ``fix`` may name: "" (the constraints of its structure file) or a part to fix whole
 FIXES = ("", "support")
@@ -107,7 +107,9 @@ class SurfaceSpec:
     #: only sites in these regions, for every pathway (None: the pathway's regions)
     regions: list[str] | None = None
     work_function: bool = False
-    charge_difference: bool = False
+    #: true: drho = rho(AB) - rho(A) - rho(B) and the transfers (three single points); "bader": the
+    #: Bader transfer to the cluster from AB alone (one single point; no drho)
+    charge_difference: bool | str = False
     #: "support": every support atom fixed, the cluster and adsorbates free; "": the structure file's constraints
     fix: str = ""
     #: the study surface that is this model's clean support (its work function enters the comparison across supports)
@@ -243,7 +245,8 @@ def _check_keys(table: dict, known: dict, where: str) -> None:
         if isinstance(value, bool) and kind in (int, (int, float)):
             raise HeterocatError(f"{where}: {key} must be a number, got {value!r}")
         if not isinstance(value, kind):
-            name = kind.__name__ if isinstance(kind, type) else "number"
+            name = (kind.__name__ if isinstance(kind, type) else "number" if kind == (int, float)
+                    else " or ".join(k.__name__ for k in kind))
             raise HeterocatError(f"{where}: {key} must be a {name}, got {value!r}")
 
 
@@ -365,6 +368,9 @@ def check_study(study: Study) -> None:
                 from heterocat.calculate.settings import validate  # noqa: PLC0415
 
                 validate(own)  # refuses unknown settings in one line
+        if surface.charge_difference not in (True, False, "bader"):
+            raise HeterocatError(f"surface {surface.name!r}: charge_difference must be true, false or \"bader\", "
+                                 f"got {surface.charge_difference!r}")
         if surface.prescreen < 0:
             raise HeterocatError(f"surface {surface.name!r}: prescreen must be >= 0")
     for ref in study.references:
