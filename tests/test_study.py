@@ -355,6 +355,29 @@ def test_a_study_of_clean_surfaces_gives_work_functions_without_gas_references(t
     assert out.returncode == 2 and "nothing to compute" in out.stderr and out.stderr.count("\n") == 1
 
 
+def test_electronic_only_runs_the_work_function_of_the_surfaces_named_and_nothing_else(tmp_path):
+    """``study run --electronic-only --surfaces NAME``: the clean relaxation and potential of the surface
+    named, no adsorbate, no gas and nothing of the other surface; a surface not in the study is one line."""
+    from heterocat.build import metal_slab
+    from heterocat.io import write_structure
+
+    for metal in ("Al", "Cu"):
+        write_structure(tmp_path / f"{metal}.extxyz", metal_slab(metal, size=(1, 1, 3), vacuum=6.0, fixed_layers=3))
+    (tmp_path / "study.toml").write_text(
+        'name = "two metals"\npreset = "ci"\nstrategy = "dft"\n'
+        + "".join(f'[[surface]]\nname = "{m}(111)"\nstructure = "{m}.extxyz"\nwork_function = true\n'
+                  for m in ("Al", "Cu")) + '[[pathway]]\nname = "her"\n')
+    out = _heterocat("study", "run", "study.toml", "--workdir", "w", "--electronic-only", "--surfaces", "Al(111)",
+                     "--json", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
+    doc = json.loads(out.stdout)
+    assert list(doc["work_functions"]) == ["Al(111)"] and doc["charge_transfer"] == {}
+    assert 3.3 < doc["work_functions"]["Al(111)"]["phi_top"] < 4.6  # PBE Al(111) is near 4.0 eV
+    assert sorted(p.parent.name for p in (tmp_path / "w" / "tasks").glob("*/*")) == ["relax", "single"]
+    bad = _heterocat("study", "run", "study.toml", "--workdir", "w", "--surfaces", "Pt(111)", cwd=tmp_path)
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "no surface 'Pt(111)'" in bad.stderr
+
+
 @pytest.mark.parametrize("path", sorted((ROOT / "workflows").glob("*.toml")), ids=lambda p: p.name)
 def test_every_shipped_study_file_loads_and_plans(path, tmp_path):
     """A study file in workflows/ that no longer loads (a renamed key, a moved structure) fails here,

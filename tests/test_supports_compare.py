@@ -172,6 +172,15 @@ def test_a_bader_transfer_alone_is_one_single_point_and_a_full_charge_difference
     assert stored_charge_transfers(study, tmp_path / "w")["Co3O4(100)/Ru13"]["transfer_to_cluster_bader"] == 0.29
 
 
+def test_a_study_cut_to_some_surfaces_keeps_their_support_links_only_to_surfaces_kept(tmp_path):
+    study = _study(tmp_path)
+    cut = study.only_surfaces(["Co3O4(100)/Ru13", "NiO(100)/Ru13", "Co3O4(100)"])
+    assert [(s.name, s.support) for s in cut.surfaces] == [
+        ("Co3O4(100)", None), ("NiO(100)/Ru13", None), ("Co3O4(100)/Ru13", "Co3O4(100)")]  # the file's order
+    with pytest.raises(HeterocatError, match="no surface 'Fe2O3'"):
+        study.only_surfaces(["Fe2O3"])
+
+
 def test_support_must_name_a_surface_with_a_work_function(tmp_path):
     with pytest.raises(HeterocatError, match="support 'NiO/Ru13' must name another surface"):
         _study(tmp_path, support="NiO/Ru13")

@@ -37,6 +37,10 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--ranks", type=positive_int, default=1,
                    help="MPI ranks per GPAW task here (mpiexec -n RANKS; default 1): WORKERS x RANKS cores")
     p.add_argument("--only", nargs="+", metavar="PATHWAY", help="only these pathways of the study")
+    p.add_argument("--surfaces", nargs="+", metavar="NAME", help="only these surfaces of the study (their "
+                   "published values and the links to supports kept)")
+    p.add_argument("--electronic-only", action="store_true", help="study run: only the work functions and charge "
+                   "differences (and the clean-surface tasks they start from)")
     p.add_argument("--cluster", help="cluster profile: submit one job per task through myqueue")
     p.add_argument("--no-electronic", action="store_true", help="run without the work functions and charge "
                    "differences the study asks for")
@@ -65,6 +69,8 @@ def _study(args: argparse.Namespace):
     from heterocat.study.spec import load_study  # noqa: PLC0415
 
     study = load_study(args.study)
+    if args.surfaces:
+        study = study.only_surfaces(args.surfaces)
     return study.with_overrides(preset=args.preset, strategy=args.strategy, vibrations=args.vibrations, k=args.k,
                                 set=[*study.set, *args.set] if args.set else None)
 
@@ -98,6 +104,9 @@ def run_command(args: argparse.Namespace) -> None:
             _emit(out, args.json, lambda: f"{out['tasks']} tasks for profile {out['profile']} "
                   f"({out['scheduler']}), {out['finished_before']} finished before\n{out['myqueue']}\n"
                   f"next: {out['next']}")
+            return
+        if args.electronic_only:
+            _run_electronic(study, workdir, args)
             return
         from heterocat.report import LiveReport  # noqa: PLC0415
         from heterocat.study.run import analyse_finished, run_study, study_text  # noqa: PLC0415
@@ -153,6 +162,17 @@ def run_command(args: argparse.Namespace) -> None:
 
     command = _cmd_status if args.action == "status" else _cmd_report
     command(argparse.Namespace(workdir=workdir, json=args.json, steps=None))
+
+
+def _run_electronic(study, workdir: str, args: argparse.Namespace) -> None:
+    """``study run --electronic-only``: the work functions and charge differences alone."""
+    from heterocat.cli.main import _emit  # noqa: PLC0415
+    from heterocat.study.run import electronic_text, run_electronic  # noqa: PLC0415
+
+    if args.no_electronic:
+        raise HeterocatError("--electronic-only and --no-electronic exclude each other")
+    doc = run_electronic(study, workdir, workers=args.workers, ranks=args.ranks, progress=not args.json)
+    _emit(doc, args.json, lambda: "\n".join(electronic_text(doc)))
 
 
 def learn_text(out: dict[str, Any]) -> str:

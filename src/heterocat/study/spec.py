@@ -230,6 +230,16 @@ class Study:
             plans.append(plan)
         return plans
 
+    def only_surfaces(self, names: list[str]) -> Study:
+        """A copy with only the surfaces named (an unknown name is refused in one line), their
+        published values, and ``support`` links only to surfaces kept."""
+        keep = {self.surface(n).name for n in names}
+        surfaces = [replace(s, support=s.support if s.support in keep else None)
+                    for s in self.surfaces if s.name in keep]
+        study = replace(self, surfaces=surfaces, references=[r for r in self.references if r.system in keep])
+        check_study(study)
+        return study
+
     def with_overrides(self, **changes: Any) -> Study:
         """A copy with command-line overrides (None values are ignored), checked again."""
         study = replace(self, **{k: v for k, v in changes.items() if v is not None})
