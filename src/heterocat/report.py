@@ -97,11 +97,9 @@ def _supports(workdir: Path) -> Section | None:
 
 
 def _charge_differences(workdir: Path) -> Section | None:
-    from heterocat.run.steps import TRANSFER_FILES  # noqa: PLC0415
+    from heterocat.run.steps import stored_transfer  # noqa: PLC0415
 
-    folders = sorted(p for p in (workdir / "chargediff").glob("*") if p.is_dir())
-    docs = [next(f for f in (p / n for n in TRANSFER_FILES) if f.exists()) for p in folders
-            if any((p / n).exists() for n in TRANSFER_FILES)]
+    docs = [f for p in sorted((workdir / "chargediff").glob("*")) if (f := stored_transfer(p))]
     if not docs:
         return None
     rows, text = [], []

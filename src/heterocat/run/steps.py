@@ -19,6 +19,13 @@ from heterocat.analyse.path import branch_text
 #: difference (AB, A and B) and the Bader transfer of AB alone
 TRANSFER_FILES = ("charge_difference.json", "bader_transfer.json")
 
+
+def stored_transfer(folder: str | os.PathLike) -> Path | None:
+    """The fuller charge analysis written in a ``chargediff/<model>`` folder (:data:`TRANSFER_FILES`),
+    or None."""
+    return next((Path(folder) / n for n in TRANSFER_FILES if (Path(folder) / n).exists()), None)
+
+
 WORK_FUNCTION_KEYS = ("phi_top", "phi_bottom", "fermi_level", "vacuum_level_top", "vacuum_level_bottom",
                       "plateau_flatness_top", "plateau_flatness_bottom")
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from heterocat.errors import HeterocatError
-from heterocat.run.steps import TRANSFER_FILES
+from heterocat.run.steps import TRANSFER_FILES, stored_transfer
 from heterocat.study.compare import reference_rows, reference_text, support_rows, support_text
 from heterocat.study.spec import Study, SurfaceSpec
 
@@ -219,10 +219,9 @@ def stored_charge_transfers(study: Study, workdir: str | os.PathLike) -> dict[st
     charge difference wins over a Bader transfer alone.  Nothing computed."""
     out = {}
     for surface in study.surfaces:
-        folder = Path(workdir) / "chargediff" / Path(surface.structure).stem
-        found = [folder / f for f in TRANSFER_FILES if (folder / f).exists()]
+        found = stored_transfer(Path(workdir) / "chargediff" / Path(surface.structure).stem)
         if surface.charge_difference and found:
-            out[surface.name] = json.loads(found[0].read_text())
+            out[surface.name] = json.loads(found.read_text())
     return out
 
 
