@@ -84,6 +84,30 @@ def test_a_single_point_killed_during_its_scf_resumes_from_its_saved_electrons(t
     assert not (folder / "scf.gpw").exists()  # converged: the saved electrons are gone
 
 
+_RESUME = """
+import json, sys
+from ase.io import read
+from heterocat.calculate.settings import load_settings
+from heterocat.store import run_task
+result = run_task(read(sys.argv[1]), "single", load_settings("ci", assignments=sys.argv[3:]), sys.argv[2])
+print(json.dumps({"resumed": bool(result["scf_attempts"][0].get("resumed_scf")), "energy": result["energy"]}))
+"""
+
+
+def test_a_single_point_on_generated_basis_sets_resumes_in_a_new_process(tmp_path):
+    """The saved electrons of an LCAO single point name its generated basis files (the fast preset's
+    longer H, N, O orbitals): a new process, which has made no calculator yet, must find them to read
+    the file, or the SCF silently starts again from atomic densities."""
+    lcao = ("calculator.mode=lcao", "calculator.basis=dzp", "calculator.basis_energy_shift={O = 0.01}",
+            "calculator.h=0.22")
+    _killed(tmp_path, "single", _o2(), 3, *lcao)
+    run = subprocess.run([sys.executable, "-c", _RESUME, str(tmp_path / "start.extxyz"), str(tmp_path / "w"), *lcao],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert json.loads(run.stdout.splitlines()[-1])["resumed"], run.stderr[-2000:]
+    assert "not read" not in run.stderr
+
+
 def test_a_relaxation_killed_during_its_first_scf_resumes_from_its_saved_electrons(tmp_path):
     h2o = molecule("H2O")
     h2o.center(vacuum=3.0)

@@ -92,12 +92,18 @@ def ensure_basis(symbol: str, dataset: str, kind: str, shift: float, xc: str = "
             barrier()
     else:
         barrier()
+    use_generated_bases()
+    return basis_name(kind, shift)
+
+
+def use_generated_bases() -> None:
+    """Put the folder of generated basis files first on GPAW's search path: a calculation that uses
+    them, and a saved calculation (``.gpw``) made with them, are read from there."""
     import gpaw  # noqa: PLC0415
 
     folder = str(basis_directory())
     if folder not in map(str, gpaw.setup_paths):
         gpaw.setup_paths.insert(0, folder)
-    return basis_name(kind, shift)
 
 
 def _reduced_and_kind(basis: str) -> tuple[str, str]:

@@ -22,6 +22,7 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -601,9 +602,14 @@ def _restart_calculator(path: Path, settings: dict, txt: str):
         return None
     from gpaw import GPAW  # noqa: PLC0415
 
+    from heterocat.calculate.basis import use_generated_bases  # noqa: PLC0415
+
+    use_generated_bases()  # a file saved with generated basis sets names them: GPAW must find them first
     try:
         gpaw = GPAW(str(path), txt=txt)
-    except Exception:  # a file GPAW cannot read: start from atomic densities, as without one
+    except Exception as err:  # a file GPAW cannot read: start from atomic densities, as without one
+        print(f"heterocat: {path} not read ({str(err).splitlines()[0] if str(err) else type(err).__name__});"
+              " its SCF starts from atomic densities", file=sys.stderr)
         return None
     if settings["calculator"].get("dispersion"):
         return WithDispersion(gpaw, settings["calculator"]["xc"])
