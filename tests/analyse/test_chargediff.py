@@ -106,6 +106,21 @@ def test_cli_json_keys(tmp_path, system):
     assert any(f.endswith("drho_isosurface.png") for f in data["figures"])
 
 
+def test_cli_bader_only_reads_back_the_ab_single_point(result, system):
+    cd, workdir = result
+    path = write_structure(workdir / "alh_cli.extxyz", system)
+    env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
+    r = subprocess.run([sys.executable, "-m", "heterocat", "chargediff", str(path), "--cluster", "3", "--bader-only",
+                        "--preset", "ci", "--workdir", str(workdir), "--json"], capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert data["task_hashes"] == {"AB": cd.task_hashes["AB"]}  # the charge difference's own AB, read back
+    assert data["transfer_to_cluster_bader"] == pytest.approx(cd.transfer_to_cluster_bader, abs=1e-6)
+    bad = subprocess.run([sys.executable, "-m", "heterocat", "chargediff", str(path), "--bader-only", "--pseudo",
+                          "--preset", "ci", "--workdir", str(workdir)], capture_output=True, text=True, env=env)
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "--bader-only takes only --cluster" in bad.stderr
+
+
 def test_runner_tasks_are_the_steps_calculations(system, tmp_path):
     """The charge difference's single points run by the local runner (as paper.py does, beside other
     tasks) on the final structure of another task (the relaxed model) have the identities the step

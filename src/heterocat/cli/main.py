@@ -393,12 +393,25 @@ def _cmd_workfunction(args: argparse.Namespace) -> None:
 
 
 def _cmd_chargediff(args: argparse.Namespace) -> None:
-    from heterocat.run.steps import charge_difference_step, charge_difference_text  # noqa: PLC0415
+    from heterocat.run.steps import (  # noqa: PLC0415
+        bader_transfer_step,
+        bader_transfer_text,
+        charge_difference_step,
+        charge_difference_text,
+    )
 
+    geometry = f"as given ({Path(args.combined).name})"
+    if args.bader_only:
+        if args.pseudo or args.support or args.plane or args.no_counterpoise:
+            raise HeterocatError("--bader-only takes only --cluster: no parts, no plane, all-electron density")
+        result, data = bader_transfer_step(args.combined, _settings(args), args.workdir, cluster=args.cluster,
+                                           geometry=geometry)
+        _emit(data, args.json, lambda: bader_transfer_text(result))
+        return
     result, data = charge_difference_step(args.combined, _settings(args), args.workdir, support=args.support,
                                           cluster=args.cluster, pseudo=args.pseudo, plane=args.plane,
                                           counterpoise=not args.no_counterpoise,
-                                          geometry=f"as given ({Path(args.combined).name})")
+                                          geometry=geometry)
     _emit(data, args.json, lambda: charge_difference_text(result, data["figures"]))
 
 
@@ -627,6 +640,8 @@ def _build_parser() -> argparse.ArgumentParser:
                     help="contour plane through atoms I and J (default: interface atoms)")
     cd.add_argument("--no-counterpoise", action="store_true", help="LCAO: parts without the other part's basis "
                     "functions (to measure the basis-set superposition; default: ghost atoms)")
+    cd.add_argument("--bader-only", action="store_true", help="only the Bader transfer to the cluster, from the "
+                    "single point of the whole model (one GPAW calculation instead of three)")
     cd.set_defaults(func=_cmd_chargediff)
 
     pa = sub.add_parser("path", help="limiting potential of a reaction path from given free energies", description=(
