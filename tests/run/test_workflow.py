@@ -525,6 +525,47 @@ def test_electronic_tasks_start_from_the_clean_geometry_the_adsorbates_use(tmp_p
     assert len(parts) == 2 and sorted(len(s.fragment) for s in parts) == [13, 64]
 
 
+def test_electronic_tasks_move_to_a_lower_clean_relaxation_under_their_own_names(tmp_path):
+    """When a clean relaxation again from an adsorbate's geometry ends lower than the first, the work
+    function and charge difference of that surface are planned on it, under names of their own (the
+    tasks on the first geometry, started early, stay what they were); other surfaces keep theirs."""
+    from heterocat.run.scripts import parser, study_of
+    from heterocat.study.run import electronic_tasks
+
+    args = parser("").parse_args(["--preset", "ci", "--workdir", str(tmp_path)])
+    study = study_of(["her"], args)
+    plans = study.plans()
+    dft, _ = study.settings()
+    before = {s.name: s.structure_from for s in electronic_tasks(study, plans, dft)}
+    first, again = "NiO100-Ru13/clean/mlip-relax", "NiO100-Ru13/clean/from-abcdef12-mlip-relax"
+    results = {first: {"status": "done", "energy": -1.0},
+               again: {"status": "done", "energy": -1.5, "metadata": {"clean_from": "abcdef1234567890"}}}
+    after = {s.name: s.structure_from for s in electronic_tasks(study, plans, dft, results)}
+    moved = {n: f for n, f in after.items() if n.startswith("chargediff/")}
+    assert sorted(moved) == [f"chargediff/nio100_ru13_small-from-abcdef12-mlip-relax/{p}" for p in ("A", "AB", "B")]
+    assert set(moved.values()) == {again}
+    assert {n: f for n, f in after.items() if not n.startswith("chargediff/")} \
+        == {n: f for n, f in before.items() if not n.startswith("chargediff/")}
+    higher = {**results, again: {**results[again], "energy": -0.5}}  # ended higher: the first stays
+    assert electronic_tasks(study, plans, dft, higher) == electronic_tasks(study, plans, dft)
+
+
+def test_finished_results_reads_back_each_stage_and_runs_nothing(tmp_path, pt_slab):
+    """``finished_results`` gives what a run finished, stage after stage as the plan unfolds, without
+    running a task: the same names and results as the run's, no new task folder."""
+    from heterocat.run.local import finished_results
+
+    plan = Plan([Surface("Pt(111)", pt_slab)], ["H"], ["H2"], strategy="mlip")
+    s = load_settings("ci", None, ('calculator.name="emt"', "relax.fmax=0.1"))
+    results = run_plans([plan], s, s, tmp_path, progress=False)
+    folders = sorted(tmp_path.glob("tasks/*/*"))
+    found = finished_results(lambda done: plan_all([plan], s, s, tmp_path, finished=done), tmp_path)
+    assert {n: r["task_hash"] for n, r in found.items()} == {n: r["task_hash"] for n, r in results.items()}
+    assert sorted(tmp_path.glob("tasks/*/*")) == folders and not any(r.get("ran") for r in found.values())
+    assert finished_results(lambda done: plan_all([plan], s, s, tmp_path / "empty", finished=done),
+                            tmp_path / "empty") == {}
+
+
 def test_a_local_run_takes_the_electronic_tasks_then_gases_then_surface_by_surface():
     """The demo's order (issue 18): the charge difference and the work-function single points and
     what they wait for first, then the gas references, then Ru(0001), NiO(100), NiO(100)/Ru13 as the

@@ -347,6 +347,28 @@ def _take_finished(ready: list[TaskSpec], results: dict[str, dict], probed: set[
     return taken
 
 
+def finished_results(replan: Callable[[dict[str, dict]], list[TaskSpec]],
+                     workdir: str | os.PathLike) -> dict[str, dict[str, Any]]:
+    """The results, by name, of the workflow's tasks that earlier runs finished, planning again as
+    they come in (a later stage appears once the stage before is read back); runs nothing."""
+    workdir = str(Path(workdir).resolve())
+    results: dict[str, dict[str, Any]] = {}
+    specs = list(replan(results))
+    while True:
+        found = False
+        for spec in specs:
+            deps = spec.dependencies()
+            if spec.name in results or any(results.get(d, {}).get("status") != "done" for d in deps):
+                continue
+            result = _already_finished(asdict(spec), _inputs(spec, results), workdir, False)
+            if result is not None:
+                results[spec.name] = result
+                found = True
+        if not found:
+            return results
+        _extend(specs, replan(results))
+
+
 def _file_of(results: dict[str, dict], name: str | None, filename: str) -> str | None:
     """Path of ``filename`` in the task folder of the finished task ``name`` (None without one)."""
     return str(Path(results[name]["directory"]) / filename) if name else None

@@ -118,12 +118,12 @@ def work_function_step(structures: list[str], settings: dict | list[dict], workd
 
 
 def work_function_tasks(structures: list[str], settings: dict, structure_from: list[str | None] | None = None,
-                        names: list[str] | None = None) -> list:
+                        names: list[str] | None = None, suffix: str = "") -> list:
     """The single points of :func:`work_function_step` as runner tasks (same identities, so the
     step reads them back): for running them beside other tasks.  ``structure_from`` names, per
     structure, a task whose final structure is used instead (the relaxed clean surface);
     ``names``, the systems' names (default: the files' ``system`` info, which two models of one
-    catalyst share)."""
+    catalyst share); ``suffix`` is added to the task names (another geometry of the same surface)."""
     from heterocat.io import read_structure  # noqa: PLC0415
     from heterocat.run.local import TaskSpec  # noqa: PLC0415
     from heterocat.run.workflow import estimated_seconds, slug  # noqa: PLC0415
@@ -134,7 +134,7 @@ def work_function_tasks(structures: list[str], settings: dict, structure_from: l
         name = names[k] if names else _system_name(atoms, path)
         source = structure_from[k] if structure_from else None
         where = {"structure_from": source} if source else {"structure": str(path)}
-        out.append(TaskSpec(f"workfunction/{slug(name)}", "single", settings, **where,
+        out.append(TaskSpec(f"workfunction/{slug(name)}{suffix}", "single", settings, **where,
                             metadata={"system": name, "stage": "electronic"}, outputs=["potential"],
                             priority=(cost := estimated_seconds("single", "gpaw", len(atoms))), estimate=cost))
     return out
@@ -143,11 +143,12 @@ def work_function_tasks(structures: list[str], settings: dict, structure_from: l
 def charge_difference_tasks(combined: str, settings: dict, *, support: list[int] | None = None,
                             cluster: list[int] | None = None, pseudo: bool = False,
                             structure_from: str | None = None, counterpoise: bool = True,
-                            parts: bool = True) -> list:
+                            parts: bool = True, suffix: str = "") -> list:
     """The three single points of :func:`charge_difference_step` (AB, then A and B on AB's grid)
     as runner tasks with the same identities.  ``combined`` is the model file (for its parts);
     with ``structure_from`` the three run on that task's final structure (the relaxed model);
-    ``parts=False``: AB alone (:func:`bader_transfer_step`)."""
+    ``parts=False``: AB alone (:func:`bader_transfer_step`); ``suffix`` is added to the model's name
+    in the task names (another geometry of the same model)."""
     from heterocat.analyse.chargediff import density_outputs, split_parts  # noqa: PLC0415
     from heterocat.io import read_structure  # noqa: PLC0415
     from heterocat.run.local import TaskSpec  # noqa: PLC0415
@@ -157,7 +158,7 @@ def charge_difference_tasks(combined: str, settings: dict, *, support: list[int]
     pieces = dict(zip("AB", split_parts(atoms, support, cluster), strict=True))
     source = {"structure_from": structure_from} if structure_from else {"structure": str(combined)}
     outputs = list(density_outputs(pseudo))
-    stem = Path(combined).stem
+    stem = Path(combined).stem + suffix
     cost = estimated_seconds("single", "gpaw", len(atoms))
     specs = [TaskSpec(f"chargediff/{stem}/AB", "single", settings, metadata={"system": "AB", "stage": "electronic"},
                       outputs=outputs,

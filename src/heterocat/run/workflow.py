@@ -33,6 +33,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -899,16 +900,19 @@ def plan_all(plans: list[Plan], dft: dict, mlip: dict | None, workdir: str | os.
 
 def run_plans(plans: list[Plan], dft: dict, mlip: dict | None, workdir: str | os.PathLike, *,
               workers: int = 1, ranks: int = 1, retry_failed: bool = False, progress: bool = True,
-              extra: list[TaskSpec] | tuple[TaskSpec, ...] = (), on_result=None) -> dict[str, dict]:
+              extra: list[TaskSpec] | tuple[TaskSpec, ...] | Callable[[dict[str, dict]], list[TaskSpec]] = (),
+              on_result=None) -> dict[str, dict]:
     """Plan and run; the runner plans again whenever a worker would wait, so screening's GPAW
     stage starts as soon as its MLIP stage allows.  ``extra`` tasks (e.g. the work-function and
-    charge-difference single points) share the same workers; ``on_result`` as in ``run_local``."""
+    charge-difference single points), or a function of the results so far that gives them, share
+    the same workers; ``on_result`` as in ``run_local``."""
     from heterocat.run.local import run_local  # noqa: PLC0415
 
     order = list(dict.fromkeys(s.name for plan in plans for s in plan.surfaces))
 
     def replan(finished: dict[str, dict]) -> list[TaskSpec]:
-        return schedule([*extra, *plan_all(plans, dft, mlip, workdir, finished=finished)], order)
+        more = extra(finished) if callable(extra) else list(extra)
+        return schedule([*more, *plan_all(plans, dft, mlip, workdir, finished=finished)], order)
 
     # run_local ends only after a replan on its final results has found nothing new
     return run_local(replan({}), workdir, workers=workers, ranks=ranks, retry_failed=retry_failed, progress=progress,

@@ -69,25 +69,33 @@ def surface_gpaw_settings(study: Study, name: str, dft: dict) -> dict:
     return surface_settings(dft, Surface(s.name, s.structure, kpt_density=s.kpt_density, settings=s.settings))
 
 
-def electronic_tasks(study: Study, plans: list, dft: dict) -> list:
+def electronic_tasks(study: Study, plans: list, dft: dict, results: dict[str, dict] | None = None) -> list:
     """The GPAW single points of the work functions and charge differences the study asks for, as
-    runner tasks on the clean surfaces' relaxed geometries (tasks of ``plans``)."""
-    return [spec for wf, cd in _electronic_by_surface(study, plans, dft).values() for spec in wf + cd]
+    runner tasks on the clean surfaces' relaxed geometries (tasks of ``plans``); with ``results``, on
+    the lowest clean relaxation among them (:func:`clean_geometries`)."""
+    return [spec for wf, cd in _electronic_by_surface(study, plans, dft, results).values() for spec in wf + cd]
 
 
-def _electronic_by_surface(study: Study, plans: list, dft: dict) -> dict[str, tuple[list, list]]:
-    """Per surface, the runner tasks of its work function and of its charge difference."""
+def _electronic_by_surface(study: Study, plans: list, dft: dict,
+                           results: dict[str, dict] | None = None) -> dict[str, tuple[list, list]]:
+    """Per surface, the runner tasks of its work function and of its charge difference, on the clean
+    geometry its adsorbates use.  When a clean relaxation again (from an adsorbate's geometry) ended
+    lower than the first, the tasks are on that one and their names say so (``-from-...``): the ones
+    on the first geometry, which a run starts early, are then not what the analysis reads."""
     from heterocat.run.steps import charge_difference_tasks, work_function_tasks  # noqa: PLC0415
 
-    geometry = clean_geometries(plans)
+    first = clean_geometries(plans)
+    geometry = clean_geometries(plans, results)
     own = clean_single_points(plans)
     out = {}
     for s in study.surfaces:
         settings = surface_gpaw_settings(study, s.name, dft)
-        wf = work_function_tasks([s.structure], settings, [geometry.get(s.name)], names=[s.name]) \
-            if s.work_function and s.name not in own else []  # else the clean single point has the potential
-        cd = charge_difference_tasks(s.structure, settings, structure_from=geometry.get(s.name),
-                                     parts=s.charge_difference is True) if s.charge_difference else []
+        lowest = geometry.get(s.name)
+        suffix = f"-{lowest.rsplit('/', 1)[1]}" if lowest != first.get(s.name) else ""
+        wf = work_function_tasks([s.structure], settings, [lowest], names=[s.name], suffix=suffix) \
+            if s.work_function and (suffix or s.name not in own) else []  # else the clean single point has it
+        cd = charge_difference_tasks(s.structure, settings, structure_from=lowest, parts=s.charge_difference is True,
+                                     suffix=suffix) if s.charge_difference else []
         out[s.name] = (wf, cd)
     return out
 
@@ -116,13 +124,13 @@ def electronic_results(study: Study, plans: list, dft: dict, workdir: str | os.P
     whose single points are in ``results`` (a running study's live report; nothing is run)."""
     from heterocat.run.steps import bader_transfer_step, charge_difference_step, work_function_step  # noqa: PLC0415
 
-    geometry = clean_geometries(plans, None if finished_only else results)
+    geometry = clean_geometries(plans, results)
     slabs = [s for s in study.surfaces if s.work_function]
     if finished_only:
-        tasks = _electronic_by_surface(study, plans, dft)
+        tasks = _electronic_by_surface(study, plans, dft, results)
         own = clean_single_points(plans)
-        slabs = [s for s in slabs if _finished([geometry[s.name], *([own[s.name]] if s.name in own else []),
-                                                *(t.name for t in tasks[s.name][0])], results)]
+        slabs = [s for s in slabs if _finished([geometry[s.name], *([t.name for t in tasks[s.name][0]]
+                                                                    or [own[s.name]])], results)]
     waiting = {s.name for s in study.surfaces if finished_only and s.charge_difference
                and not _finished([t.name for t in tasks[s.name][1]], results)}
     work_functions: dict[str, Any] = {}
@@ -164,7 +172,7 @@ def run_study(study: Study, workdir: str | os.PathLike, *, workers: int = 1, ran
     start = time.perf_counter()
     dft, mlip = study.settings()
     plans = study.plans(only)
-    extra = electronic_tasks(study, plans, dft) if electronic else []
+    extra = (lambda finished: electronic_tasks(study, plans, dft, finished)) if electronic else ()
     results = run_plans(plans, dft, mlip, workdir, workers=workers, ranks=ranks, progress=progress, extra=extra,
                         on_result=on_result)
     failed = {n: r.get("reason", "") for n, r in results.items() if r.get("status") != "done"}
@@ -280,15 +288,17 @@ def run_electronic(study: Study, workdir: str | os.PathLike, *, workers: int = 1
                    progress: bool = True) -> dict[str, Any]:
     """Only the work functions and charge differences: the clean-surface tasks they start from (as the
     free-energy run makes them, same identities), then their single points."""
-    from heterocat.run.local import run_local  # noqa: PLC0415
+    from heterocat.run.local import finished_results, run_local  # noqa: PLC0415
     from heterocat.run.workflow import plan_all  # noqa: PLC0415
 
     dft, mlip = study.settings()
     plans = study.plans()
     if not any(s.work_function or s.charge_difference for s in study.surfaces):
         raise HeterocatError(f"study {study.name!r} asks for no work function or charge difference")
-    extra = electronic_tasks(study, plans, dft)
-    planned = {s.name: s for s in plan_all(plans, dft, mlip, workdir)}
+    # what earlier runs finished: a clean relaxation again that ended lower is the geometry to take
+    finished = finished_results(lambda done: plan_all(plans, dft, mlip, workdir, finished=done), workdir)
+    extra = electronic_tasks(study, plans, dft, finished)
+    planned = {s.name: s for s in plan_all(plans, dft, mlip, workdir, finished=finished)}
     needed: dict[str, Any] = {}
     todo = [d for s in extra for d in s.dependencies()] + list(clean_single_points(plans).values())
     while todo:  # the clean-surface tasks the electronic ones start from, and theirs
@@ -297,7 +307,7 @@ def run_electronic(study: Study, workdir: str | os.PathLike, *, workers: int = 1
             needed[name] = planned[name]
             todo += planned[name].dependencies()
     results = run_local([*needed.values(), *extra], workdir, workers=workers, ranks=ranks, progress=progress)
-    work_functions, transfers, figures = electronic_results(study, plans, dft, workdir, results)
+    work_functions, transfers, figures = electronic_results(study, plans, dft, workdir, {**finished, **results})
     return {"study": study.name, "work_functions": work_functions, "charge_transfer": transfers,
             "figures": figures + [f for d in transfers.values() for f in d["figures"]]}
 
