@@ -550,6 +550,27 @@ def test_electronic_tasks_move_to_a_lower_clean_relaxation_under_their_own_names
     assert electronic_tasks(study, plans, dft, higher) == electronic_tasks(study, plans, dft)
 
 
+def test_a_plan_withdraws_an_electronic_task_on_a_replaced_geometry_unless_it_has_started():
+    """The runner keeps every task a plan once held, except a withdrawable one (a single point on a
+    clean geometry that a lower clean relaxation replaced) that has not started."""
+    from heterocat.run.local import TaskSpec, _extend
+
+    s = load_settings("ci")
+    first = TaskSpec("chargediff/m/AB", "single", s, structure_from="m/clean/relax", withdrawable=True)
+    part = TaskSpec("chargediff/m/A", "single", s, structure_from="m/clean/relax", gpts_from=first.name,
+                    withdrawable=True)
+    clean = TaskSpec("m/clean/relax", "relax", s, structure="m.extxyz")
+    lower = TaskSpec("chargediff/m-from-x/AB", "single", s, structure_from="m/clean/relax")
+    specs = [clean, first, part]
+    assert _extend(specs, [clean, lower], started=set()) and [t.name for t in specs] == [clean.name, lower.name]
+    specs = [clean, first, part]
+    _extend(specs, [clean, lower], started={first.name})  # AB running: it stays; its part had not started
+    assert [t.name for t in specs] == [clean.name, first.name, lower.name]
+    specs = [clean, first]
+    _extend(specs, [lower], started=set())  # a task that is not withdrawable is never dropped
+    assert [t.name for t in specs] == [clean.name, lower.name]
+
+
 def test_finished_results_reads_back_each_stage_and_runs_nothing(tmp_path, pt_slab):
     """``finished_results`` gives what a run finished, stage after stage as the plan unfolds, without
     running a task: the same names and results as the run's, no new task folder."""

@@ -56,6 +56,9 @@ class TaskSpec:
     priority: float = 0.0
     #: estimated seconds on one core (for ordering and the live report's time left)
     estimate: float = 0.0
+    #: a later plan that no longer holds it withdraws it while it has not started (a single point on a
+    #: clean geometry that a lower clean relaxation has replaced)
+    withdrawable: bool = False
 
     def dependencies(self) -> list[str]:
         deps = list(self.depends_on)
@@ -284,7 +287,7 @@ def run_local(specs: list[TaskSpec], workdir: str | os.PathLike, *, workers: int
                 if replan and replanned_at != len(results) and (idle or committing
                                                                 or time.monotonic() - last_plan >= REPLAN_EVERY_S):
                     replanned_at, last_plan = len(results), time.monotonic()
-                    if _extend(specs, replan(results)):
+                    if _extend(specs, replan(results), {*results, *running.values()}):
                         bar.total = len(specs)
                         bar.refresh()
                         continue
@@ -366,7 +369,7 @@ def finished_results(replan: Callable[[dict[str, dict]], list[TaskSpec]],
                 found = True
         if not found:
             return results
-        _extend(specs, replan(results))
+        _extend(specs, replan(results), set(results))
 
 
 def _file_of(results: dict[str, dict], name: str | None, filename: str) -> str | None:
@@ -389,10 +392,12 @@ def _ready(specs: list[TaskSpec], results: dict[str, dict], running: set[str], b
     return sorted(ready, key=lambda s: -s.priority)
 
 
-def _extend(specs: list[TaskSpec], planned: list[TaskSpec]) -> bool:
-    """Add the tasks of ``planned`` not yet in ``specs`` (checking the whole graph) and take its
-    priorities for the others; True if any was added."""
+def _extend(specs: list[TaskSpec], planned: list[TaskSpec], started: set[str] = frozenset()) -> bool:
+    """Add the tasks of ``planned`` not yet in ``specs`` (checking the whole graph), take its
+    priorities for the others, and drop the withdrawable ones it no longer holds that have not
+    ``started``; True if any was added."""
     priority = {s.name: s.priority for s in planned}
+    specs[:] = [s for s in specs if not s.withdrawable or s.name in priority or s.name in started]
     for spec in specs:
         spec.priority = priority.get(spec.name, spec.priority)
     known = {s.name for s in specs}

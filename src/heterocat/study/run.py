@@ -81,7 +81,7 @@ def _electronic_by_surface(study: Study, plans: list, dft: dict,
     """Per surface, the runner tasks of its work function and of its charge difference, on the clean
     geometry its adsorbates use.  When a clean relaxation again (from an adsorbate's geometry) ended
     lower than the first, the tasks are on that one and their names say so (``-from-...``): the ones
-    on the first geometry, which a run starts early, are then not what the analysis reads."""
+    on the first geometry, which a run may have started early, are withdrawn if they have not."""
     from heterocat.run.steps import charge_difference_tasks, work_function_tasks  # noqa: PLC0415
 
     first = clean_geometries(plans)
@@ -96,6 +96,8 @@ def _electronic_by_surface(study: Study, plans: list, dft: dict,
             if s.work_function and (suffix or s.name not in own) else []  # else the clean single point has it
         cd = charge_difference_tasks(s.structure, settings, structure_from=lowest, parts=s.charge_difference is True,
                                      suffix=suffix) if s.charge_difference else []
+        for spec in wf + cd:  # a lower clean relaxation found later replaces them, if they have not started
+            spec.withdrawable = True
         out[s.name] = (wf, cd)
     return out
 
