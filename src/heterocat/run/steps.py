@@ -263,17 +263,20 @@ def bader_transfer_step(combined: str, settings: dict, workdir: str | os.PathLik
     return result, data
 
 
+def _bader_text(transfer: float | None) -> str:
+    """The Bader transfer (electrons the cluster gains) as text."""
+    return "not computed" if transfer is None else f"{transfer:+.3f} e"
+
+
 def bader_transfer_text(result: Any) -> str:
-    bader = ("not computed" if result.transfer_to_cluster_bader is None
-             else f"{result.transfer_to_cluster_bader:+.3f} e")
-    return "\n".join([f"transfer to cluster (Bader)        {bader}", f"sign convention: {result.sign_convention}",
+    return "\n".join([f"transfer to cluster (Bader)        {_bader_text(result.transfer_to_cluster_bader)}",
+                      f"sign convention: {result.sign_convention}",
                       f"density: {result.density_kind}; {result.level_of_theory}", f"geometry: {result.geometry}",
                       *(f"note: {n}" for n in result.notes)])
 
 
 def charge_difference_text(result: Any, figures: list[str]) -> str:
-    bader = ("not computed" if result.transfer_to_cluster_bader is None
-             else f"{result.transfer_to_cluster_bader:+.3f} e")
+    bader = _bader_text(result.transfer_to_cluster_bader)
     return "\n".join([
         f"integral of drho over the cell     {result.integral_drho:+.2e} e",
         f"transfer to cluster (Bader)        {bader}",
