@@ -43,7 +43,7 @@ def _study(tmp_path, support="Co3O4(100)"):
     return load_study(path)
 
 
-def _site(system, label, dG, level="DFT GPAW"):
+def _site(system, label, dG, level="MLIP SevenNet"):
     return SimpleNamespace(system=system, adsorbate="H", label=label, dG=dG, level_of_theory=level,
                            site=f"{label}:top:{round(-dG * 10)}")
 
@@ -73,9 +73,11 @@ def test_rows_pair_each_cluster_with_its_support(tmp_path):
     assert nio["transfer_to_cluster"] == 0.42 and co["transfer_to_cluster"] is None  # not computed: no number
     assert nio["dG_H_by_label"] == {"Ru-Top": -0.30, "Ru-Bottom": -1.20}  # the strongest per layer
     assert nio["hzor_limiting_potential"] == 0.54 and co["hzor_limiting_potential"] is None
-    assert nio["dG_H_level"] == "DFT GPAW"
+    assert nio["dG_H_level"] == "MLIP SevenNet"
     text = "\n".join(support_text(rows))
-    assert "Co3O4(100)/Ru13" in text and "Ru-Bottom -1.20" in text and "levels of theory: DFT GPAW" in text
+    assert "Co3O4(100)/Ru13" in text and "Ru-Bottom -1.20" in text
+    # each column names its own level: the work functions are GPAW's, dG(*H) the MLIP's
+    assert "level of theory of Phi: DFT GPAW\n" in text + "\n" and "level of theory of dG(*H): MLIP SevenNet" in text
 
 
 def _work_functions(workdir, phi: dict[str, float]):
@@ -137,7 +139,7 @@ def test_the_report_sets_the_supports_side_by_side_with_what_is_in(tmp_path):
     assert nio[:4] + nio[5:] == ["NiO(100)/Ru13", "NiO(100)", "4.350", "0.420", "0.540", "*N2H4 -> *N2H3"]
     assert sorted(nio[4].split(", ")) == ["Ru-Bottom -1.20", "Ru-Top -0.30"]
     assert co[:4] == ["Co3O4(100)/Ru13", "Co3O4(100)", "5.100", "-"] and co[5:] == ["-", "-"]
-    assert "level of theory: DFT GPAW" in part.text
+    assert "level of theory of Phi: DFT GPAW" in part.text and "level of theory of dG(*H): MLIP SevenNet" in part.text
     # a study without supported clusters writes no comparison
     lone = tmp_path / "lone"
     (lone / "tasks").mkdir(parents=True)

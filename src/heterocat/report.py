@@ -91,7 +91,8 @@ def _supports(workdir: Path) -> Section | None:
                    ["Phi: work function of the clean support (top face, eV); transfer: electrons the cluster "
                     "gains from the support (Bader); dG(*H): the strongest-binding site per cluster layer (eV); "
                     "U_L: HzOR limiting potential (V vs RHE). '-': not computed yet.",
-                    *(f"level of theory: {level}" for level in levels), *borrowed_from(rows)],
+                    *(f"level of theory of {what}: {'; '.join(one)}" for what, one in levels.items()),
+                    *borrowed_from(rows)],
                    [Table(["system", "support", "Phi (eV)", "transfer (e)", "dG(*H) per layer (eV)", "HzOR U_L (V)",
                            "potential-determining step"], cells)])
 

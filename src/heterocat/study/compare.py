@@ -73,9 +73,7 @@ def support_text(rows: list[dict[str, Any]]) -> list[str]:
         lines.append(f"  {r['system']:<22} {number(r['support_work_function'], 8)} "
                      f"{number(r['transfer_to_cluster'], 9, '+')} {number(r['hzor_limiting_potential'], 12, '+')}"
                      f"  {dG_H_text(r)}")
-    levels = support_levels(rows)
-    if levels:
-        lines.append("  levels of theory: " + " | ".join(levels))
+    lines += [f"  level of theory of {what}: {'; '.join(levels)}" for what, levels in support_levels(rows).items()]
     lines += [f"  {line}" for line in borrowed_from(rows)]
     return lines
 
@@ -96,10 +94,16 @@ def dG_H_text(row: dict[str, Any]) -> str:
     return ", ".join(f"{k} {v:+.2f}" for k, v in row["dG_H_by_label"].items()) or "-"
 
 
-def support_levels(rows: list[dict[str, Any]]) -> list[str]:
-    """The levels of theory behind the numbers of the comparison rows, each once."""
-    return sorted({level for r in rows for key in ("work_function_level", "transfer_level", "dG_H_level", "hzor_level")
-                   if (level := r.get(key))})
+SUPPORT_COLUMNS = {"Phi": "work_function_level", "transfer": "transfer_level", "dG(*H)": "dG_H_level",
+                   "HzOR U_L": "hzor_level"}
+
+
+def support_levels(rows: list[dict[str, Any]]) -> dict[str, list[str]]:
+    """The levels of theory behind each column of the comparison rows ('Phi', 'transfer',
+    'dG(*H)', 'HzOR U_L'), each level once; a column with no number yet is left out."""
+    by_column = {what: sorted({level for r in rows for one in (r.get(key) or "").split("; ") if (level := one)})
+                 for what, key in SUPPORT_COLUMNS.items()}
+    return {what: levels for what, levels in by_column.items() if levels}
 
 
 def reference_rows(study: Study, doc: dict[str, Any]) -> list[dict[str, Any]]:
