@@ -210,6 +210,39 @@ def test_a_run_killed_while_writing_to_the_store_does_not_block_the_next(tmp_pat
     assert done.stdout.split() == ["1"]  # indexed again in place of its row, not beside it
 
 
+def test_a_task_another_run_has_is_waited_for_not_failed(tmp_path, monkeypatch):
+    """Two runs on one store (``study run --electronic-only`` beside the screen): a task the other
+    process is running is tried again later, and what depends on it runs, instead of failing it and
+    skipping its dependents.  The other process here holds the task's lock until this run's worker
+    has found it taken (the worker's open truncates the lock file), then lets it go."""
+    import heterocat.run.local as local
+    from heterocat.store import run_task
+
+    monkeypatch.setattr(local, "BUSY_RETRY_S", 0.5)
+    settings = load_settings("ci", assignments=['calculator.name="emt"'])
+    path = tmp_path / "h2.extxyz"
+    write(path, h2(0.74))
+    folder = Path(run_task(h2(0.74), "single", settings, tmp_path / "w", store=False)["directory"])
+    (folder / "result.json").unlink()  # where that task stands: started, not finished
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import fcntl, os, sys, time\nfh = open(sys.argv[1], 'w')\n"
+         "fcntl.flock(fh, fcntl.LOCK_EX)\nfh.write('held'); fh.flush()\nprint('held', flush=True)\n"
+         "end = time.time() + 120\nwhile os.path.getsize(sys.argv[1]) and time.time() < end:\n    time.sleep(0.05)\n"
+         "time.sleep(1.0)", str(folder / ".lock")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        first = TaskSpec(name="first", kind="single", settings=settings, structure=str(path))
+        after = TaskSpec(name="after", kind="relax", settings=settings, structure_from="first")
+        results = run_local([first, after], tmp_path / "w", workers=1, progress=False)
+        tried = holder.wait(timeout=60) == 0 and os.path.getsize(folder / ".lock") == 0
+    finally:
+        holder.kill()
+        holder.wait()
+    assert tried  # this run did meet the task taken
+    assert {n: r["status"] for n, r in results.items()} == {"first": "done", "after": "done"}
+    assert results["first"]["directory"] == str(folder) and results["after"]["ran"]
+
+
 def test_status_says_running_while_a_process_holds_the_task_lock_and_pending_after(tmp_path):
     """A task folder without a result is running while some process holds its .lock, pending once
     that process is gone (as after a kill -9)."""

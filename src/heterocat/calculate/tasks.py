@@ -46,7 +46,7 @@ from heterocat.calculate.settings import (
     merge,
     structure_pbc,
 )
-from heterocat.errors import HeterocatError
+from heterocat.errors import HeterocatError, TaskBusy
 from heterocat.io import complete_frames, read_json, read_structure, write_json, write_structure
 from heterocat.parallel import broadcast, is_writer
 from heterocat.records import Settings, TaskMetadata, TaskResult
@@ -1238,7 +1238,7 @@ def execute_task(atoms: Atoms, kind: str, settings: Settings, workdir: str | os.
         return previous
     with _lock(directory) as mine:
         if not mine:
-            raise HeterocatError(f"task {hash_} is running in another process")
+            raise TaskBusy(f"task {hash_} is running in another process")
         if (previous := _standing_result(directory, retry_failed)) is not None:  # finished while we waited
             return previous
         if is_writer() and (directory / RESULT).exists():  # a failure, run again (retry_failed)

@@ -16,7 +16,7 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
-from heterocat.errors import HeterocatError
+from heterocat.errors import HeterocatError, TaskBusy
 from heterocat.records import TaskMetadata
 
 
@@ -207,6 +207,8 @@ def _run_one(spec: dict, inputs: dict, workdir: str, retry_failed: bool) -> dict
         result = run_task(atoms, spec["kind"], spec["settings"], workdir,
                           metadata=with_placed_on(spec["metadata"], inputs["before"]),
                           hessian=inputs["hessian"], **_task_options(spec, retry_failed, inputs["gpts"], ghosts))
+    except TaskBusy as err:  # another run on the same store has it: the runner looks again later
+        return {"status": "busy", "reason": str(err), "ran": False}
     except HeterocatError as err:
         return {"status": "failed", "reason": str(err), "ran": False}
     except Exception as err:  # noqa: BLE001 - one task's crash must not stop the others
@@ -233,6 +235,8 @@ def _already_finished(spec: dict, inputs: dict, workdir: str, retry_failed: bool
 REPLAN_EVERY_S = 10.0
 #: a task estimated longer than this (s) is started only on a plan that knows every result so far
 LONG_TASK_S = 600.0
+#: a task another process is running (a second run on the same store) is tried again after this (s)
+BUSY_RETRY_S = 30.0
 
 
 def run_local(specs: list[TaskSpec], workdir: str | os.PathLike, *, workers: int = 1, ranks: int = 1,
@@ -243,7 +247,10 @@ def run_local(specs: list[TaskSpec], workdir: str | os.PathLike, *, workers: int
     """Run ``specs`` respecting dependencies; returns each task's result by name.
 
     Each GPAW task runs on ``ranks`` MPI ranks (``mpiexec -n ranks``; MLIP and EMT tasks on one);
-    ``workers`` x ``ranks`` cores in all.  A task whose dependency failed is not run (status ``skipped``).  A free
+    ``workers`` x ``ranks`` cores in all.  A task whose dependency failed is not run (status ``skipped``).
+    A task that another process is running (a second run on the same store) is not failed: the
+    other tasks go on, and it is tried again every ``BUSY_RETRY_S`` seconds until the other
+    process has finished it (its result is then read back) or let it go (it runs here).  A free
     worker takes the ready task of highest ``priority`` (estimated cost: long
     tasks first, so that none is left to run alone at the end).  ``replan``,
     given the results so far, returns the tasks of the workflow as it now
@@ -275,11 +282,13 @@ def run_local(specs: list[TaskSpec], workdir: str | os.PathLike, *, workers: int
     probed: set[str] = set()  # ready tasks looked up in the store and found still to run
     last_plan = time.monotonic()
     reported = 0  # number of results when on_result last ran
+    busy: dict[str, float] = {}  # tasks another process runs: when to try each again (time.monotonic)
     try:
         with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"),
                                  initializer=_die_with_parent) as pool:
             while True:
-                ready = _ready(specs, results, set(running.values()), bar)
+                now = time.monotonic()
+                ready = _ready(specs, results, {*running.values(), *(n for n, t in busy.items() if t > now)}, bar)
                 idle = len(ready) < workers - len(running)
                 # before a free worker is given hours of work, the plan takes in every result so far
                 # (results read back from the store come in within seconds of the first plan)
@@ -296,17 +305,30 @@ def run_local(specs: list[TaskSpec], workdir: str | os.PathLike, *, workers: int
                 for spec in ready[:workers - len(running)]:
                     future = pool.submit(_work, asdict(spec), _inputs(spec, results), workdir, retry_failed, launcher)
                     running[future] = spec.name
+                    busy.pop(spec.name, None)
                 if on_result is not None and reported != len(results):  # with the tasks just started
                     reported = len(results)
                     on_result(results, specs, len(running))
+                for name in busy.keys() - {s.name for s in specs}:  # withdrawn by a new plan
+                    del busy[name]
+                # a free worker looks again when the first task another process runs is due
+                until_busy = (max(0.0, min(busy.values()) - time.monotonic())
+                              if busy and len(running) < workers else None)
                 if not running:
-                    break
-                done, _ = wait(list(running), return_when=FIRST_COMPLETED)
+                    if until_busy is None:
+                        break
+                    time.sleep(until_busy)  # nothing to do here but wait for the other process
+                    continue
+                done, _ = wait(list(running), timeout=until_busy, return_when=FIRST_COMPLETED)
                 for future in done:
                     name = running.pop(future)
-                    results[name] = future.result()
-                    bar.update(1)
-                    bar.set_postfix_str(_counts(results))
+                    result = future.result()
+                    if result.get("status") == "busy":
+                        busy[name] = time.monotonic() + BUSY_RETRY_S
+                    else:
+                        results[name] = result
+                        bar.update(1)
+                    bar.set_postfix_str(_counts(results) + (f", {len(busy)} running in another process" if busy else ""))
     finally:
         bar.close()
         for key, value in saved.items():
