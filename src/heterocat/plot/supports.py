@@ -33,7 +33,7 @@ def plot_supports(rows: list[dict[str, Any]], stem: str | os.PathLike) -> list[s
             table.append((row["system"], f"{phi:.4f}", row["transfer_to_cluster"] if row["transfer_to_cluster"]
                           is not None else "", "", ""))
     left.set_xlabel(r"$\Phi$ of the support (eV)")
-    left.set_ylabel("to the cluster (e, Bader)")
+    left.set_ylabel("charge gained by the cluster (e, Bader)")
     left.axhline(0.0, color="k", lw=0.6, ls=":")
     right.set_xlabel(r"$\Phi$ of the support (eV)")
     right.set_ylabel(r"$\Delta G_{\mathrm{H}^*}$ (eV), strongest site")
