@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from ase.build import molecule
 
+from heterocat.calculate.outputs import gpaw_log_scf
 from heterocat.calculate.settings import load_settings
 from heterocat.io import complete_frames
 from heterocat.run.local import task_status
@@ -69,6 +70,14 @@ def test_a_single_point_killed_during_its_scf_resumes_from_its_saved_electrons(t
     assert (folder / "scf.gpw").exists() and not (folder / "result.json").exists()
     [row] = task_status(tmp_path / "w")
     assert row["status"] == "pending" and "SCF electrons saved at" in row["reason"]
+    # how far the killed SCF got, read from its log: GPAW's own count agrees on a finished one
+    whole_log = gpaw_log_scf(Path(whole["directory"]) / "gpaw.txt")
+    assert whole_log["scf_iteration"] == _iterations(Path(whole["directory"]) / "gpaw.txt")
+    assert whole_log["scf_log10_density_criterion"] == pytest.approx(-3.0)  # the ci preset's 1e-3
+    assert whole_log["scf_log10_density_change"] < -3.0 and whole_log["scf_max_iterations"] > 0
+    assert 1 <= row["scf_iteration"] < whole_log["scf_iteration"]  # killed on its way
+    assert row["scf_energy"] == pytest.approx(whole["energy"], abs=1.0)  # eV, on its way there
+    assert row["reason"].startswith(f"stopped at SCF iteration {row['scf_iteration']} of at most ")
     spent = json.loads((folder / "spent.json").read_text())["wall_time"]  # kept with each save
     assert spent > 0
     resumed = run_task(_o2(), "single", load_settings("ci"), tmp_path / "w")

@@ -38,6 +38,31 @@ def gpaw_log_workfunctions(log: Path) -> dict[str, float] | None:
     return None
 
 
+def gpaw_log_scf(log: Path) -> dict[str, Any] | None:
+    """How far the last SCF in GPAW's text log got: ``scf_iteration``, its ``scf_energy`` (eV),
+    ``scf_log10_density_change`` (GPAW's ``dens`` column, None in the first iteration), with the
+    log's ``scf_log10_density_criterion`` (where GPAW stops) and ``scf_max_iterations``; None
+    without a log or before its first iteration."""
+    if not log.exists():
+        return None
+    text = log.read_text(errors="replace")
+    rows = re.findall(r"^\|iter:\s*(\d+)\|([^\n]*)$", text, flags=re.MULTILINE)
+    if not rows:
+        return None
+    number, rest = rows[-1]
+    cells = [c.strip() for c in rest.split("|")]  # time, energy, eigst, dens, magmom
+    energy = re.match(r"-?[\d.]+", cells[1]) if len(cells) > 1 else None  # a converged value ends in 'c'
+    dens = re.match(r"[-+]?[\d.]+", cells[3]) if len(cells) > 3 else None
+    out: dict[str, Any] = {"scf_iteration": int(number), "scf_energy": float(energy.group()) if energy else None,
+                           "scf_log10_density_change": float(dens.group()) if dens else None,
+                           "scf_log10_density_criterion": None, "scf_max_iterations": None}
+    if criteria := re.findall(r"\[dens\]ity change:\s*([\d.eE+-]+)", text):
+        out["scf_log10_density_criterion"] = float(np.log10(float(criteria[-1])))
+    if limits := re.findall(r"maximum number of iterations:\s*(\d+)", text):
+        out["scf_max_iterations"] = int(limits[-1])
+    return out
+
+
 def band_edges(calc) -> dict[str, float]:
     """Fermi level and highest occupied / lowest unoccupied levels (eV) over spins and k-points."""
     homo, lumo = calc.get_homo_lumo()

@@ -495,7 +495,9 @@ def task_status(workdir: str | os.PathLike) -> list[dict[str, Any]]:
                                  + ("; spin search there: " + ", ".join(f"{k} {v}" for k, v in progress["spin_search"].items())
                                     if "spin_search" in progress else ""))
             else:
-                row["reason"] = _saved_scf_note(directory, status)
+                scf = scf_progress(directory)
+                row.update(scf)
+                row["reason"] = "; ".join(filter(None, (scf_text(scf, status), _saved_scf_note(directory, status))))
         rows.append(row)
     return rows
 
@@ -520,6 +522,28 @@ def _unfinished_metadata(directory: Path) -> dict[str, str]:
     if not meta and (directory / "input.extxyz").exists():
         meta = {"system": read_structure(directory / "input.extxyz").info.get("system", "")}
     return {k: str(meta.get(k, "")) for k in ("system", "site", "adsorbate", "escape", "clean_from")}
+
+
+def scf_progress(directory: Path) -> dict[str, Any]:
+    """How far the SCF of an unfinished GPAW task got in its current log (``gpaw.txt``; a resumed
+    SCF counts again from 1): see :func:`heterocat.calculate.outputs.gpaw_log_scf`; empty without."""
+    from heterocat.calculate.outputs import gpaw_log_scf  # noqa: PLC0415
+
+    return gpaw_log_scf(directory / "gpaw.txt") or {}
+
+
+def scf_text(scf: dict[str, Any], status: str) -> str:
+    """``SCF iteration 85 of at most 300, log10 density change -2.54 (stops at -4.00)``, or ""."""
+    if not scf:
+        return ""
+    text = ("stopped at " if status == "pending" else "") + f"SCF iteration {scf['scf_iteration']}"
+    if scf["scf_max_iterations"]:
+        text += f" of at most {scf['scf_max_iterations']}"
+    if scf["scf_log10_density_change"] is not None:
+        text += f", log10 density change {scf['scf_log10_density_change']:+.2f}"
+        if scf["scf_log10_density_criterion"] is not None:
+            text += f" (stops at {scf['scf_log10_density_criterion']:+.2f})"
+    return text
 
 
 def _saved_scf_note(directory: Path, status: str) -> str:
