@@ -164,8 +164,12 @@ def test_a_bader_transfer_alone_is_one_single_point_and_a_full_charge_difference
     (tmp_path / "study.toml").write_text(text)
     study = load_study(tmp_path / "study.toml")
     dft, _ = study.settings()
-    names = [t.name for t in electronic_tasks(study, study.plans(), dft) if t.name.startswith("chargediff/")]
-    assert names == [f"chargediff/nio100_ru13_small/{p}" for p in ("AB", "A", "B")] + ["chargediff/co3o4_100_ru13/AB"]
+    tasks = [t for t in electronic_tasks(study, study.plans(), dft) if t.name.startswith("chargediff/")]
+    assert [t.name for t in tasks] == [f"chargediff/nio100_ru13_small/{p}" for p in ("AB", "A", "B")] \
+        + ["chargediff/co3o4_100_ru13/AB"]
+    # each names its model, so that `heterocat status` says which model's single point is running
+    assert [t.metadata["system"] for t in tasks] == ["NiO(100)/Ru13 AB", "NiO(100)/Ru13 A", "NiO(100)/Ru13 B",
+                                                      "Co3O4(100)/Ru13 AB"]
     folder = tmp_path / "w" / "chargediff" / "co3o4_100_ru13"
     folder.mkdir(parents=True)
     (folder / "bader_transfer.json").write_text(json.dumps({"transfer_to_cluster_bader": 0.31}))

@@ -143,12 +143,13 @@ def work_function_tasks(structures: list[str], settings: dict, structure_from: l
 def charge_difference_tasks(combined: str, settings: dict, *, support: list[int] | None = None,
                             cluster: list[int] | None = None, pseudo: bool = False,
                             structure_from: str | None = None, counterpoise: bool = True,
-                            parts: bool = True, suffix: str = "") -> list:
+                            parts: bool = True, suffix: str = "", system: str | None = None) -> list:
     """The three single points of :func:`charge_difference_step` (AB, then A and B on AB's grid)
     as runner tasks with the same identities.  ``combined`` is the model file (for its parts);
     with ``structure_from`` the three run on that task's final structure (the relaxed model);
     ``parts=False``: AB alone (:func:`bader_transfer_step`); ``suffix`` is added to the model's name
-    in the task names (another geometry of the same model)."""
+    in the task names (another geometry of the same model); ``system``, the model's name, heads the
+    ``system`` of each task's metadata (``NiO(100)/Ru13 AB``; ``AB`` without it)."""
     from heterocat.analyse.chargediff import density_outputs, split_parts  # noqa: PLC0415
     from heterocat.io import read_structure  # noqa: PLC0415
     from heterocat.run.local import TaskSpec  # noqa: PLC0415
@@ -160,12 +161,13 @@ def charge_difference_tasks(combined: str, settings: dict, *, support: list[int]
     outputs = list(density_outputs(pseudo))
     stem = Path(combined).stem + suffix
     cost = estimated_seconds("single", "gpaw", len(atoms))
-    specs = [TaskSpec(f"chargediff/{stem}/AB", "single", settings, metadata={"system": "AB", "stage": "electronic"},
+    head = f"{system} " if system else ""
+    specs = [TaskSpec(f"chargediff/{stem}/AB", "single", settings, metadata={"system": f"{head}AB", "stage": "electronic"},
                       outputs=outputs,
                       priority=cost, estimate=cost, **source)]
     for name, keep in (pieces.items() if parts else ()):
         specs.append(TaskSpec(f"chargediff/{stem}/{name}", "single", settings,
-                              metadata={"system": name, "stage": "electronic"},
+                              metadata={"system": f"{head}{name}", "stage": "electronic"},
                               outputs=outputs, gpts_from=specs[0].name, priority=cost, estimate=cost, **source,
                               fragment=[int(i) for i in keep], counterpoise=counterpoise))
     return specs

@@ -95,7 +95,7 @@ def _electronic_by_surface(study: Study, plans: list, dft: dict,
         wf = work_function_tasks([s.structure], settings, [lowest], names=[s.name], suffix=suffix) \
             if s.work_function and (suffix or s.name not in own) else []  # else the clean single point has it
         cd = charge_difference_tasks(s.structure, settings, structure_from=lowest, parts=s.charge_difference is True,
-                                     suffix=suffix) if s.charge_difference else []
+                                     suffix=suffix, system=s.name) if s.charge_difference else []
         for spec in wf + cd:  # a lower clean relaxation found later replaces them, if they have not started
             spec.withdrawable = True
         out[s.name] = (wf, cd)
