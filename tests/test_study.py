@@ -495,3 +495,17 @@ def test_study_show_says_where_a_clean_model_starts_and_whose_values_it_is_set_b
     assert (surfaces["NiO(100)/Ru13"]["clean_start"], surfaces["NiO(100)/Ru13"]["compare_as"]) == ("mlip", "")
     text = _heterocat("study", "show", str(ROOT / "workflows" / "nio_ru13_dft.toml"), cwd=ROOT).stdout
     assert "GPAW clean from the file, beside NiO(100)/Ru13's published values" in text
+
+
+def test_the_run_summary_names_each_task_not_done_and_why():
+    """``study run`` ends with the count of tasks not done: it names them (a failed clean relaxation
+    of one model, the tasks skipped after it), not the count alone, and cuts a long list short."""
+    from heterocat.study.run import NOT_DONE_SHOWN, not_done_text
+
+    lines = not_done_text({"Co3O4100-Ru13/clean/mlip-relax": "task ac9d7887 is running in another process",
+                           "Co3O4100-Ru13/H/x/mlip-relax": "a dependency failed"})
+    assert lines == ["  not done: Co3O4100-Ru13/clean/mlip-relax: task ac9d7887 is running in another process",
+                     "  not done: Co3O4100-Ru13/H/x/mlip-relax: a dependency failed"]
+    many = not_done_text({f"t{k}": "a dependency failed" for k in range(NOT_DONE_SHOWN + 3)})
+    assert len(many) == NOT_DONE_SHOWN + 1 and many[-1].startswith("  ... and 3 more")
+    assert not_done_text({}) == []

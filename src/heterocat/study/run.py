@@ -400,7 +400,20 @@ def study_text(doc: dict[str, Any]) -> str:
     if tasks:
         lines.append(f"tasks: {tasks['total']} ({tasks['ran']} ran now, {len(tasks['not_done'])} not done); "
                      f"wall time {doc['wall_time_s']:.0f} s")
+        lines += not_done_text(tasks["not_done"])
     return "\n".join(lines)
+
+
+#: at most this many tasks not done are named in the text summary (all of them with --json)
+NOT_DONE_SHOWN = 10
+
+
+def not_done_text(not_done: dict[str, str]) -> list[str]:
+    """The tasks a run left not done, one line each with why (the first ``NOT_DONE_SHOWN``)."""
+    lines = [f"  not done: {name}: {reason or 'no reason given'}" for name, reason in list(not_done.items())[:NOT_DONE_SHOWN]]
+    if len(not_done) > NOT_DONE_SHOWN:
+        lines.append(f"  ... and {len(not_done) - NOT_DONE_SHOWN} more (heterocat status WORKDIR, or --json)")
+    return lines
 
 
 def electronic_text(doc: dict[str, Any]) -> list[str]:
