@@ -328,7 +328,8 @@ def run_local(specs: list[TaskSpec], workdir: str | os.PathLike, *, workers: int
                     else:
                         results[name] = result
                         bar.update(1)
-                    bar.set_postfix_str(_counts(results) + (f", {len(busy)} running in another process" if busy else ""))
+                    elsewhere = f", {len(busy)} running in another process" if busy else ""
+                    bar.set_postfix_str(_counts(results) + elsewhere)
     finally:
         bar.close()
         for key, value in saved.items():

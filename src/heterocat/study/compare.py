@@ -94,6 +94,7 @@ def dG_H_text(row: dict[str, Any]) -> str:
     return ", ".join(f"{k} {v:+.2f}" for k, v in row["dG_H_by_label"].items()) or "-"
 
 
+#: the columns of the table across supports, each with the row key of its level of theory
 SUPPORT_COLUMNS = {"Phi": "work_function_level", "transfer": "transfer_level", "dG(*H)": "dG_H_level",
                    "HzOR U_L": "hzor_level"}
 

@@ -410,7 +410,8 @@ NOT_DONE_SHOWN = 10
 
 def not_done_text(not_done: dict[str, str]) -> list[str]:
     """The tasks a run left not done, one line each with why (the first ``NOT_DONE_SHOWN``)."""
-    lines = [f"  not done: {name}: {reason or 'no reason given'}" for name, reason in list(not_done.items())[:NOT_DONE_SHOWN]]
+    shown = list(not_done.items())[:NOT_DONE_SHOWN]
+    lines = [f"  not done: {name}: {reason or 'no reason given'}" for name, reason in shown]
     if len(not_done) > NOT_DONE_SHOWN:
         lines.append(f"  ... and {len(not_done) - NOT_DONE_SHOWN} more (heterocat status WORKDIR, or --json)")
     return lines
