@@ -449,6 +449,7 @@ def task_status(workdir: str | os.PathLike) -> list[dict[str, Any]]:
     """Every task folder in ``workdir``: done, flagged, failed, running, pending, or taken up (an
     unfinished relaxation whose frames another went on from), with reasons; ``escape`` (``+``, ``-``)
     marks a relaxation off a saddle point of its site and its vibrations."""
+    from heterocat.calculate.outputs import gpaw_log_scf  # noqa: PLC0415
     from heterocat.io import lock_held, read_json  # noqa: PLC0415
 
     rows = []
@@ -496,7 +497,7 @@ def task_status(workdir: str | os.PathLike) -> list[dict[str, Any]]:
                                  + ("; spin search there: " + ", ".join(f"{k} {v}" for k, v in progress["spin_search"].items())
                                     if "spin_search" in progress else ""))
             else:
-                scf = scf_progress(directory)
+                scf = gpaw_log_scf(directory / "gpaw.txt") or {}  # this run's log: a resumed SCF counts from 1
                 row.update(scf)
                 row["reason"] = "; ".join(filter(None, (scf_text(scf, status), _saved_scf_note(directory, status))))
         rows.append(row)
@@ -523,14 +524,6 @@ def _unfinished_metadata(directory: Path) -> dict[str, str]:
     if not meta and (directory / "input.extxyz").exists():
         meta = {"system": read_structure(directory / "input.extxyz").info.get("system", "")}
     return {k: str(meta.get(k, "")) for k in ("system", "site", "adsorbate", "escape", "clean_from")}
-
-
-def scf_progress(directory: Path) -> dict[str, Any]:
-    """How far the SCF of an unfinished GPAW task got in its current log (``gpaw.txt``; a resumed
-    SCF counts again from 1): see :func:`heterocat.calculate.outputs.gpaw_log_scf`; empty without."""
-    from heterocat.calculate.outputs import gpaw_log_scf  # noqa: PLC0415
-
-    return gpaw_log_scf(directory / "gpaw.txt") or {}
 
 
 def scf_text(scf: dict[str, Any], status: str) -> str:
