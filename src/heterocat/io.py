@@ -22,7 +22,9 @@ def read_structure(path: str | os.PathLike) -> Atoms:
     try:
         # each rank reads for itself: ASE's parallel read broadcasts from rank 0, which hangs (or
         # hands a rank another call's data) when only rank 0 reads, as the store's indexing does
-        atoms = read(path, parallel=False)
+        # (an .extxyz is read as one without ASE's format guess, which opens the file to match
+        # every format's signature: most of the time of reading a 130-atom structure)
+        atoms = read(path, format="extxyz" if path.suffix == ".extxyz" else None, parallel=False)
     except Exception as err:  # ASE raises many kinds; all mean "unreadable"
         reason = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise HeterocatError(f"cannot read structure {path}: {reason}") from None

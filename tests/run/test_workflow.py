@@ -312,6 +312,21 @@ def test_a_changed_input_structure_is_written_again(tmp_path, pt_slab):
     assert abs(read_structure(path).positions[0, 2] - moved.positions[0, 2]) < 1e-6
 
 
+def test_an_input_another_process_rewrote_is_read_again(tmp_path, pt_slab):
+    """The planner remembers each input's fingerprint; a file written over since (another run on the
+    same store) is read again, and written back when it is not the structure this plan asks for."""
+    from heterocat.io import read_structure, write_structure
+    from heterocat.run.workflow import _input
+
+    atoms = read_structure(pt_slab)
+    path = _input(tmp_path, "Pt/H/input", atoms)
+    other = atoms.copy()
+    other.positions[0, 2] += 0.3
+    write_structure(path, other)
+    assert _input(tmp_path, "Pt/H/input", atoms) == path
+    assert abs(read_structure(path).positions[0, 2] - atoms.positions[0, 2]) < 1e-6
+
+
 def test_screening_ranks_a_relaxation_where_it_ended(tmp_path):
     """An MLIP relaxation placed on Ru-Top that ended on Ru-Middle competes in Ru-Middle: with k = 1
     the lower of it and a Ru-Middle start goes to DFT, and Ru-Top sends none."""

@@ -273,8 +273,9 @@ def test_collision_and_periodic_image_refused():
     crowded = slab.copy()
     crowded += Atoms("O", positions=[np.asarray(site.position) + [0.5, 0, 2.5]])
     crowded.arrays["part"][-1] = 0
-    with pytest.raises(HeterocatError, match="would be"):
-        place_adsorbate(crowded, site, "N2H4")
+    for _ in range(2):  # refused again when asked again (the refusal is remembered)
+        with pytest.raises(HeterocatError, match="would be"):
+            place_adsorbate(crowded, site, "N2H4")
     tiny = fcc100("Ru", size=(1, 1, 2), a=2.0 * np.sqrt(2), vacuum=8.0)  # 2 Å cell
     tiny.pbc = (True, True, False)
     tiny_site = find_sites(tiny).sites[0]
@@ -282,6 +283,23 @@ def test_collision_and_periodic_image_refused():
         place_adsorbate(tiny, tiny_site, "N2H4")
     with pytest.raises(HeterocatError, match="orientation 9"):
         place_adsorbate(slab, site, "H", 9)
+
+
+def test_a_placement_asked_again_is_the_same_and_its_own():
+    """A local run places every adsorbate again at each planning pass, from memory after the first:
+    the same positions, a structure of its own each time, and a new placement on a moved surface."""
+    slab = ru0001_slab()
+    site = next(s for s in find_sites(slab).sites if s.kind == "fcc")
+    first = place_adsorbate(slab, site, "N2H4", 0)
+    first.positions[-1] += 5.0  # a caller changing its copy changes no later placement
+    again = place_adsorbate(slab, site, "N2H4", 0)
+    assert not np.allclose(first.positions[-1], again.positions[-1])
+    assert np.array_equal(again.positions, place_adsorbate(slab, site, "N2H4", 0).positions)
+    moved = slab.copy()
+    moved.positions += [0.0, 0.0, 0.25]
+    shifted = site.__class__(**{**site.to_dict(), "position": list(np.asarray(site.position) + [0, 0, 0.25])})
+    on_moved = place_adsorbate(moved, shifted, "N2H4", 0)
+    assert np.allclose(on_moved.positions[len(slab):] - again.positions[len(slab):], [0.0, 0.0, 0.25])
 
 
 def test_every_reference_holds_exactly_its_adsorbates_atoms():

@@ -335,12 +335,34 @@ def _name(md: dict[str, Any], stage: str) -> str:
     return "/".join(parts + [stage])
 
 
+#: fingerprint of each input file this process has read, with the file's inode, time and size
+_INPUT_FINGERPRINTS: dict[str, tuple[tuple[int, int, int], str]] = {}
+
+
+def _input_fingerprint(path: Path) -> str | None:
+    """Fingerprint of the structure in ``path`` (None when there is no file); read again only when
+    the file changed since this process last read it (files are written by renaming a new file
+    over the old, so a new inode, time or size)."""
+    from heterocat.sites.records import fingerprint  # noqa: PLC0415
+
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return None
+    seen = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+    known = _INPUT_FINGERPRINTS.get(str(path))
+    if known is None or known[0] != seen:
+        known = (seen, fingerprint(read_structure(path)))
+        _INPUT_FINGERPRINTS[str(path)] = known
+    return known[1]
+
+
 def _input(workdir: Path, name: str, atoms: Atoms) -> str:
     """Write a task's input structure (atomically, and again only when it changed); its path."""
     from heterocat.sites.records import fingerprint  # noqa: PLC0415
 
     path = workdir / "inputs" / (name.replace("/", "__") + ".extxyz")
-    if not path.exists() or fingerprint(read_structure(path)) != fingerprint(atoms):
+    if _input_fingerprint(path) != fingerprint(atoms):
         write_structure(path, atoms)
     return str(path)
 

@@ -7,6 +7,7 @@ binding atom(s), the surface bond length and the orientations worth trying.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -34,6 +35,12 @@ ROOM_FACTOR = 0.8
 ROOM_AZIMUTHS = tuple(range(0, 360, 15))
 #: ... or closer than this (Å) to an atom of its own periodic image.
 IMAGE_DISTANCE = 1.5
+#: Placed adsorbate positions (or why the placement was refused) by structure, site, adsorbate and
+#: orientation, in this process: a local run plans its study again as results come in, and placing
+#: every adsorbate again took 20-40 s a pass on the six supported models of workflows/supports.toml.
+_PLACED: dict[tuple, np.ndarray | str] = {}
+#: ... emptied when it holds more than this many placements
+PLACED_KEPT = 50_000
 
 
 @dataclass(frozen=True)
@@ -104,6 +111,12 @@ def check_reference(name: str, symbols: list[str], reference: dict[str, float]) 
                              f"not its atoms {''.join(symbols)}")
 
 
+@cache
+def _table_positions(key: str) -> np.ndarray:
+    """Cartesian positions (Å) of the adsorbate ``key`` from its Z-matrix in the table."""
+    return zmatrix_positions(_table()[key]["zmatrix"])
+
+
 def adsorbate_names() -> list[str]:
     """Names of the known adsorbates (aliases not included)."""
     return list(_table())
@@ -117,7 +130,7 @@ def get_adsorbate(name: str) -> Adsorbate:
         raise HeterocatError(f"unknown adsorbate {name!r}; known: {', '.join(table)}, N2H2")
     entry = table[key]
     symbols = tuple(row[0] for row in entry["zmatrix"])
-    return Adsorbate(name=key, symbols=symbols, positions=zmatrix_positions(entry["zmatrix"]),
+    return Adsorbate(name=key, symbols=symbols, positions=_table_positions(key).copy(),
                      binding=tuple(entry.get("binding", [0])), bond=float(entry["bond"]),
                      orientations=tuple(entry["orientations"]), reference=dict(entry["reference"]))
 
@@ -253,6 +266,34 @@ def _check_clearance(atoms: Atoms, placed: np.ndarray, symbols: tuple[str, ...])
             )
 
 
+def _structure_key(atoms: Atoms) -> bytes:
+    """Digest of what a placement depends on: atomic numbers, exact positions, cell, periodicity."""
+    h = hashlib.sha256()
+    for array in (atoms.numbers.astype(np.int64), atoms.positions, atoms.cell.array, atoms.pbc):
+        h.update(np.ascontiguousarray(array).tobytes())
+    return h.digest()
+
+
+def _placed(atoms: Atoms, site: Site, ads: Adsorbate, orientation: int) -> np.ndarray:
+    """Positions (Å) of ``ads`` on ``site`` in ``orientation``, after the clearance check (which
+    raises :class:`HeterocatError`); remembered in ``_PLACED``."""
+    rules = (COLLISION_FACTOR, ROOM_FACTOR, ROOM_AZIMUTHS, IMAGE_DISTANCE)
+    key = (_structure_key(atoms), repr(site), ads.name, orientation, rules)
+    if key not in _PLACED:
+        if len(_PLACED) >= PLACED_KEPT:
+            _PLACED.clear()
+        try:
+            placed = _geometry(atoms, site, ads, ads.orientations[orientation])
+            _check_clearance(atoms, placed, ads.symbols)
+            _PLACED[key] = placed
+        except HeterocatError as err:
+            _PLACED[key] = str(err)
+    found = _PLACED[key]
+    if isinstance(found, str):
+        raise HeterocatError(found)
+    return found.copy()
+
+
 def place_adsorbate(atoms: Atoms, site: Site, adsorbate: str, orientation: int = 0) -> Atoms:
     """A copy of ``atoms`` with ``adsorbate`` on ``site``.
 
@@ -280,8 +321,7 @@ def place_adsorbate(atoms: Atoms, site: Site, adsorbate: str, orientation: int =
             f"orientation {orientation} does not fit {ads.name} on {site.id} ({site.kind});"
             f" choose from {allowed}"
         )
-    placed = _geometry(atoms, site, ads, ads.orientations[orientation])
-    _check_clearance(atoms, placed, ads.symbols)
+    placed = _placed(atoms, site, ads, orientation)
     codes = parts(atoms)
     out = atoms.copy()
     out += Atoms(ads.symbols, positions=placed, tags=[0] * len(ads.symbols))
