@@ -143,6 +143,35 @@ def _pt_store_on_top(workdir, adsorbates: tuple[str, ...], gases: tuple[str, ...
         run_task(m, "relax", s, workdir, metadata={"system": "gas", "adsorbate": gas})
 
 
+def test_a_slow_report_is_written_less_often_and_progress_as_asked(tmp_path, monkeypatch):
+    """A report that takes 0.2 s to write is not written again for 2 s (REPORT_SHARE 0.1) while
+    progress.json is rewritten at every call; the run's end writes it whatever; ``every = 0``
+    (after every task) writes it every time."""
+    import time
+
+    from heterocat import report
+
+    written = []
+
+    def slow_report(workdir):
+        time.sleep(0.2)
+        written.append(workdir)
+
+    monkeypatch.setattr(report, "write_report", slow_report)
+    live = report.LiveReport(tmp_path, every=1e-6)
+    stamps = []
+    for done in range(4):
+        live({f"t{i}": {"status": "done"} for i in range(done)}, [], 0)
+        stamps.append(json.loads((tmp_path / report.PROGRESS).read_text())["done"])
+    assert stamps == [0, 1, 2, 3] and len(written) == 1
+    live.write({}, [], 0, finished=True)
+    assert len(written) == 2
+    every_task = report.LiveReport(tmp_path, every=0.0)
+    for _ in range(3):
+        every_task({}, [], 0)
+    assert len(written) == 5
+
+
 def test_a_run_is_alive_while_its_process_holds_the_lock_and_stopped_after(tmp_path):
     """The report tells a live run from a killed one by the lock a LiveReport holds for its process's
     life; no lock file (a run of an older version) says nothing either way."""

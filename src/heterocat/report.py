@@ -254,9 +254,16 @@ def time_left(specs: list, results: dict[str, dict]) -> float:
     return left
 
 
+#: share of a run's time the live report may take: when analysing and writing it took longer, the
+#: next rewrite waits until this share holds (on the six supported models' HzOR screen a rewrite
+#: took ~50 s, so that at one a minute the runner, busy writing it, left its worker idle half the time)
+REPORT_SHARE = 0.1
+
+
 class LiveReport:
     """Rewrites ``WORKDIR/progress.json`` and the report as a run goes, at most every ``every``
-    seconds (0: after every task): a callback for :func:`heterocat.run.local.run_local`."""
+    seconds (0: after every task), the report less often when writing it would take more than
+    ``REPORT_SHARE`` of the time: a callback for :func:`heterocat.run.local.run_local`."""
 
     def __init__(self, workdir: str | os.PathLike, workers: int = 1, every: float = 60.0,
                  analyse: Callable[[dict], None] | None = None):
@@ -265,7 +272,8 @@ class LiveReport:
         self.workdir, self.workers, self.every = Path(workdir), max(1, workers), every
         self.analyse = analyse  # called with the results before each rewrite (figures, summaries)
         self.start = time.time()
-        self.last = float("-inf")
+        self.last = float("-inf")  # when progress.json was last written
+        self.report_due = float("-inf")  # when the report may be written again
         self._lock = None  # RUN_LOCK, taken at the first write (the work directory exists by then)
 
     def __call__(self, results: dict, specs: list, running: int) -> None:
@@ -301,12 +309,16 @@ class LiveReport:
             "failed": len(statuses) - statuses.count("done"), "running": running,
             "waiting": len(specs) - len(results) - running, "elapsed_s": round(self.last - self.start, 1),
             "estimated_left_s": round(left, 1), "written": time.strftime("%Y-%m-%d %H:%M:%S")})
+        if not finished and self.last < self.report_due:
+            return  # progress.json only: the last report took long to write
         try:
             if self.analyse is not None and not finished:
                 self.analyse(results)
             write_report(self.workdir)
         except HeterocatError:
             pass  # nothing stored yet: the next result writes it
+        took = time.time() - self.last
+        self.report_due = self.last + (took / REPORT_SHARE if self.every > 0 else 0.0)
 
 
 def sections(workdir: str | os.PathLike) -> list[Section]:

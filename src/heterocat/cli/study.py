@@ -48,7 +48,8 @@ def add_parser(sub: Any) -> None:
                    "and charge differences this run lacks, from these earlier runs of the same surfaces (each number "
                    "keeps its level of theory and store)")
     p.add_argument("--report-every", type=real(minimum=0.0), default=60.0, metavar="SECONDS", help="rewrite WORKDIR/report.html "
-                   "and progress.json while the run goes, at most this often (default 60; 0: after every task)")
+                   "and progress.json while the run goes, at most this often (default 60; 0: after every task); the "
+                   "report waits longer when writing it would take over a tenth of the run's time")
     over = p.add_argument_group("overrides of the study file")
     over.add_argument("--preset", help="ci, fast, paper or a preset file")
     over.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one setting (repeatable)")
