@@ -147,9 +147,19 @@ def distances(atoms: Atoms, points: np.ndarray, indices: np.ndarray) -> np.ndarr
 
 def final_moments(atoms: Atoms) -> np.ndarray | None:
     """The local moments (μB) that a spin-polarised calculation left on ``atoms`` (its calculator's
-    results), or None when there are none."""
+    results), or None when there are none.
+
+    A calculation without spin (an MLIP, EMT) is stored with a zero moment on every atom: that is
+    none too, so that what starts from its structure keeps the magnetic order the structure started
+    with.  (Taken as moments, the zeros of an MLIP relaxation once sent the supports study's
+    Co3O4(100)/Ru13 and Fe2O3(0001)/Ru13, relaxed clean again from a *H geometry, to spin-paired
+    GPAW single points.)  A spin-polarised calculation that ended with no moment on any atom is
+    thereby read as none as well: what starts from it starts from its input's moments."""
     moments = getattr(atoms.calc, "results", {}).get("magmoms") if atoms.calc is not None else None
-    return None if moments is None else np.asarray(moments, dtype=float)
+    if moments is None:
+        return None
+    moments = np.asarray(moments, dtype=float)
+    return moments if moments.any() else None
 
 
 def without_adsorbate(atoms: Atoms) -> Atoms:

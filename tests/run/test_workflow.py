@@ -325,6 +325,10 @@ def test_an_input_another_process_rewrote_is_read_again(tmp_path, pt_slab):
     write_structure(path, other)
     assert _input(tmp_path, "Pt/H/input", atoms) == path
     assert abs(read_structure(path).positions[0, 2] - atoms.positions[0, 2]) < 1e-6
+    magnetic = atoms.copy()  # the same positions in another magnetic order: another task
+    magnetic.set_initial_magnetic_moments([0.5] * len(atoms))
+    _input(tmp_path, "Pt/H/input", magnetic)
+    assert read_structure(path).get_initial_magnetic_moments().tolist() == [0.5] * len(atoms)
 
 
 def test_screening_ranks_a_relaxation_where_it_ended(tmp_path):
@@ -809,6 +813,8 @@ def test_a_clean_surface_that_an_adsorbate_moved_is_relaxed_again_from_there(tmp
     bridge = slab.positions[top[0]] + slab.get_distance(top[0], top[1], mic=True, vector=True) / 2
     slab.append(Atom("Pt", bridge + [0, 0, 2.0]))
     adatom = len(slab) - 1
+    moments = np.where(np.arange(len(slab)) == adatom, 1.0, 0.5)  # EMT has no spin: they must be kept
+    slab.set_initial_magnetic_moments(moments)
     structure = tmp_path / "adatom.extxyz"
     write_structure(structure, slab)
     s = load_settings("ci", assignments=['calculator.name="emt"', "relax.fmax=0.01", "relax.steps=300"])
@@ -832,6 +838,9 @@ def test_a_clean_surface_that_an_adsorbate_moved_is_relaxed_again_from_there(tmp
         assert r["metadata"]["clean_from_shift"] == pytest.approx(moved[source], abs=1e-3)
         hollow = read_structure(Path(r["directory"]) / "final.extxyz")
         assert np.sort(hollow.get_distances(adatom, range(adatom), mic=True))[2] < 2.7  # three neighbours
+        # the order it started in, not the zeros a calculation without spin records (which once sent
+        # spinel and hematite models relaxed again by the MLIP to spin-paired GPAW single points)
+        assert np.allclose(hollow.get_initial_magnetic_moments(), moments)
         hollow.calc = EMT()
         BFGS(hollow, logfile=None).run(fmax=0.001, steps=300)  # the hollow's own relaxation
         assert abs(r["energy"] - hollow.get_potential_energy()) < 0.003

@@ -335,34 +335,42 @@ def _name(md: dict[str, Any], stage: str) -> str:
     return "/".join(parts + [stage])
 
 
-#: fingerprint of each input file this process has read, with the file's inode, time and size
-_INPUT_FINGERPRINTS: dict[str, tuple[tuple[int, int, int], str]] = {}
+#: identity of each input file this process has read (:func:`_input_identity`), with the file's
+#: inode, time and size
+_INPUT_IDENTITIES: dict[str, tuple[tuple[int, int, int], tuple]] = {}
 
 
-def _input_fingerprint(path: Path) -> str | None:
-    """Fingerprint of the structure in ``path`` (None when there is no file); read again only when
-    the file changed since this process last read it (files are written by renaming a new file
-    over the old, so a new inode, time or size)."""
+def _input_identity(atoms: Atoms) -> tuple:
+    """What of a structure makes a task's identity and survives a file: its fingerprint (atoms,
+    positions, cell, periodicity) and initial moments (μB, to 1e-4)."""
+    import numpy as np  # noqa: PLC0415
+
     from heterocat.sites.records import fingerprint  # noqa: PLC0415
 
+    return fingerprint(atoms), tuple(np.round(atoms.get_initial_magnetic_moments(), 4).tolist())
+
+
+def _file_identity(path: Path) -> tuple | None:
+    """:func:`_input_identity` of the structure in ``path`` (None when there is no file); read again
+    only when the file changed since this process last read it (files are written by renaming a new
+    file over the old, so a new inode, time or size)."""
     try:
         stat = path.stat()
     except FileNotFoundError:
         return None
     seen = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
-    known = _INPUT_FINGERPRINTS.get(str(path))
+    known = _INPUT_IDENTITIES.get(str(path))
     if known is None or known[0] != seen:
-        known = (seen, fingerprint(read_structure(path)))
-        _INPUT_FINGERPRINTS[str(path)] = known
+        known = (seen, _input_identity(read_structure(path)))
+        _INPUT_IDENTITIES[str(path)] = known
     return known[1]
 
 
 def _input(workdir: Path, name: str, atoms: Atoms) -> str:
-    """Write a task's input structure (atomically, and again only when it changed); its path."""
-    from heterocat.sites.records import fingerprint  # noqa: PLC0415
-
+    """Write a task's input structure (atomically, and again only when it changed: positions or
+    initial moments); its path."""
     path = workdir / "inputs" / (name.replace("/", "__") + ".extxyz")
-    if _input_fingerprint(path) != fingerprint(atoms):
+    if _file_identity(path) != _input_identity(atoms):
         write_structure(path, atoms)
     return str(path)
 
