@@ -58,11 +58,14 @@ def _doc():
                                      for label in {s.label for s in mine}}}
     hzor = SimpleNamespace(limiting_potential=0.54, potential_determining_step="*N2H4 -> *N2H3",
                            largest_step="*N2 -> N2", largest_step_dG=0.71)
-    report = SimpleNamespace(sites=sites, her=her, pathways={"NiO(100)/Ru13": {"HzOR": hzor}})
+    report = SimpleNamespace(sites=sites, her=her, pathways={"NiO(100)/Ru13": {"HzOR": hzor}},
+                             clean_references={"NiO(100)/Ru13": "c1ea000000000001"})
+    geometry = "NiO(100)/Ru13 clean surface as its adsorbates use it: task NiO-Ru13/clean/relax (c1ea000000000001, MLIP)"
     return {"report": report,
             "work_functions": {"NiO(100)": {"phi_top": 4.35, "level_of_theory": "DFT GPAW"},
                                "Co3O4(100)": {"phi_top": 5.10, "level_of_theory": "DFT GPAW"}},
-            "charge_transfer": {"NiO(100)/Ru13": {"transfer_to_cluster_bader": 0.42, "level_of_theory": "DFT GPAW"}}}
+            "charge_transfer": {"NiO(100)/Ru13": {"transfer_to_cluster_bader": 0.42, "level_of_theory": "DFT GPAW",
+                                                  "geometry": geometry}}}
 
 
 def test_rows_pair_each_cluster_with_its_support(tmp_path):
@@ -78,6 +81,18 @@ def test_rows_pair_each_cluster_with_its_support(tmp_path):
     assert "Co3O4(100)/Ru13" in text and "Ru-Bottom -1.20" in text
     # each column names its own level: the work functions are GPAW's, dG(*H) the MLIP's
     assert "level of theory of Phi: DFT GPAW\n" in text + "\n" and "level of theory of dG(*H): MLIP SevenNet" in text
+
+
+def test_a_transfer_on_a_clean_geometry_that_is_no_longer_the_reference_is_flagged(tmp_path):
+    """A relaxation found a lower clean model after the Bader single point ran: the number stays, with
+    a note naming both geometries, in the text and in the report's rows."""
+    doc = _doc()
+    assert support_rows(_study(tmp_path), doc)[0]["transfer_geometry_note"] is None  # taken on the reference
+    doc["report"].clean_references["NiO(100)/Ru13"] = "10e4000000000002"
+    nio = support_rows(_study(tmp_path), doc)[0]
+    assert nio["transfer_to_cluster"] == 0.42
+    assert "c1ea0000" in nio["transfer_geometry_note"] and "10e40000" in nio["transfer_geometry_note"]
+    assert "note: NiO(100)/Ru13: transfer taken on clean geometry c1ea0000" in "\n".join(support_text([nio]))
 
 
 def _work_functions(workdir, phi: dict[str, float]):

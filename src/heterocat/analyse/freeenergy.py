@@ -104,6 +104,8 @@ class FreeEnergyReport:
     references: dict[str, str] = field(default_factory=dict)
     #: reference state of each gas whose state is a choice (N2H4: gas, liquid, aqueous)
     reference_states: dict[str, str] = field(default_factory=dict)
+    #: task hash of each surface's clean reference (the lowest clean relaxation at its level)
+    clean_references: dict[str, str] = field(default_factory=dict)
     #: HER per surface: the strongest-binding and the most active (smallest |dG|) *H site, overall
     #: and per site label (layer: Ru-Top ... on a supported cluster), see :func:`her_sites`
     her: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -763,4 +765,5 @@ def free_energies(workdir: str | os.PathLike, *, temperature: float = 298.15, ac
                             methods={s: methods[s] for s in systems},
                             references={s: reference[s] for s in systems},
                             reference_states={"N2H4": n2h4_state, "H2O": "gas at 0.035 bar (liquid water)"},
+                            clean_references={s: clean[s]["task_hash"] for s in systems if clean.get(s)},
                             her=her, by_label=by_label, gas_zpe=gas_zpe_comparison(store, usable))

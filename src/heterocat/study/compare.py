@@ -10,6 +10,7 @@ from; a number not computed yet is None.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from heterocat.study.spec import ReferenceValue, Study
@@ -34,10 +35,12 @@ def support_rows(study: Study, doc: dict[str, Any]) -> list[dict[str, Any]]:
             "work_function_store": wf.get("store"),
             "transfer_to_cluster": ct.get("transfer_to_cluster_bader"),
             "transfer_level": ct.get("level_of_theory"), "transfer_store": ct.get("store"),
+            "transfer_geometry_note": None,
             "dG_H_by_label": {}, "dG_H_level": None, "hzor_limiting_potential": None,
             "hzor_potential_determining_step": None, "hzor_level": None,
         }
         if report is not None:
+            row["transfer_geometry_note"] = other_geometry_note(ct, report.clean_references.get(surface.name))
             her = report.her.get(surface.name)
             if her:
                 row["dG_H_by_label"] = {label: d["strongest"]["dG"] for label, d in her["per_label"].items()}
@@ -49,6 +52,17 @@ def support_rows(study: Study, doc: dict[str, Any]) -> list[dict[str, Any]]:
                 row["hzor_level"] = _levels(report, surface.name, None)
         rows.append(row)
     return rows
+
+
+def other_geometry_note(transfer: dict[str, Any], reference: str | None) -> str | None:
+    """A note when ``transfer`` (a stored charge analysis) was taken on another clean geometry than the
+    clean reference ``reference`` (task hash) of the free energies, e.g. one a later relaxation
+    found lower: its geometry names the task it came from.  None when they agree or either is unknown."""
+    taken = re.search(r"\(([0-9a-f]{16}),", transfer.get("geometry") or "")
+    if not taken or not reference or taken.group(1) == reference:
+        return None
+    return (f"transfer taken on clean geometry {taken.group(1)[:8]}, not on the free energies' clean "
+            f"reference {reference[:8]} (found lower since): its single point on the reference is to run")
 
 
 def _levels(report: Any, system: str, adsorbate: str | None) -> str:
@@ -74,6 +88,7 @@ def support_text(rows: list[dict[str, Any]]) -> list[str]:
                      f"{number(r['transfer_to_cluster'], 9, '+')} {number(r['hzor_limiting_potential'], 12, '+')}"
                      f"  {dG_H_text(r)}")
     lines += [f"  level of theory of {what}: {'; '.join(levels)}" for what, levels in support_levels(rows).items()]
+    lines += [f"  note: {r['system']}: {r['transfer_geometry_note']}" for r in rows if r.get("transfer_geometry_note")]
     lines += [f"  {line}" for line in borrowed_from(rows)]
     return lines
 
