@@ -60,7 +60,8 @@ def _doc():
                            largest_step="*N2 -> N2", largest_step_dG=0.71)
     report = SimpleNamespace(sites=sites, her=her, pathways={"NiO(100)/Ru13": {"HzOR": hzor}},
                              clean_references={"NiO(100)/Ru13": "c1ea000000000001"})
-    geometry = "NiO(100)/Ru13 clean surface as its adsorbates use it: task NiO-Ru13/clean/relax (c1ea000000000001, MLIP)"
+    geometry = ("NiO(100)/Ru13 clean surface as its adsorbates use it: task NiO-Ru13/clean/relax "
+                "(c1ea000000000001, MLIP)")
     return {"report": report,
             "work_functions": {"NiO(100)": {"phi_top": 4.35, "level_of_theory": "DFT GPAW"},
                                "Co3O4(100)": {"phi_top": 5.10, "level_of_theory": "DFT GPAW"}},

@@ -93,7 +93,8 @@ def _supports(workdir: Path) -> Section | None:
                     "U_L: HzOR limiting potential (V vs RHE). '-': not computed yet.",
                     *(f"level of theory of {what}: {'; '.join(one)}" for what, one in levels.items()),
                     *borrowed_from(rows),
-                    *(f"{r['system']}: {r['transfer_geometry_note']}" for r in rows if r.get("transfer_geometry_note"))],
+                    *(f"{r['system']}: {r['transfer_geometry_note']}" for r in rows
+                      if r.get("transfer_geometry_note"))],
                    [Table(["system", "support", "Phi (eV)", "transfer (e)", "dG(*H) per layer (eV)", "HzOR U_L (V)",
                            "potential-determining step"], cells)])
 
