@@ -852,6 +852,9 @@ def test_a_clean_surface_that_an_adsorbate_moved_is_relaxed_again_from_there(tmp
     for v in report.sites:
         assert v.dE == pytest.approx(results_by_hash(results)[v.task_hash]["energy"] - reference - h2 / 2, abs=1e-6)
     assert sum("clean reference of every adsorption energy" in n for n in report.notes) == 1
+    lowest = min(again.values(), key=lambda r: r["energy"])
+    assert report.clean_references == {"Pt(111)+Pt": lowest["task_hash"]}
+    assert report.to_dict()["clean_references"] == report.clean_references
     assert sum("the reference is another" in n for n in report.notes) == len(again) - 1
 
 

@@ -126,7 +126,8 @@ class FreeEnergyReport:
             "best": {sys_: {ads: asdict(v) for ads, v in d.items()} for sys_, d in self.best.items()},
             "pathways": {sys_: {name: p.to_dict() for name, p in d.items()} for sys_, d in self.pathways.items()},
             "gases": self.gases, "excluded": self.excluded, "temperature": self.temperature,
-            "reference_states": self.reference_states, "her": self.her, "gas_zpe": self.gas_zpe,
+            "reference_states": self.reference_states, "clean_references": self.clean_references,
+            "her": self.her, "gas_zpe": self.gas_zpe,
             "by_label": {sys_: {label: {name: p.to_dict() for name, p in d.items()} for label, d in labels.items()}
                          for sys_, labels in self.by_label.items()},
             "notes": self.notes,
