@@ -257,8 +257,8 @@ def time_left(specs: list, results: dict[str, dict]) -> float:
 
 
 #: share of a run's time the live report may take: when analysing and writing it took longer, the
-#: next rewrite waits until this share holds (on the six supported models' HzOR screen a rewrite
-#: took ~50 s, so that at one a minute the runner, busy writing it, left its worker idle half the time)
+#: next rewrite waits until this share holds (the runner writes it between tasks, so that a slow
+#: report on a screen of short MLIP tasks leaves the workers idle)
 REPORT_SHARE = 0.1
 
 

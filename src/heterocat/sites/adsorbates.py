@@ -35,9 +35,9 @@ ROOM_FACTOR = 0.8
 ROOM_AZIMUTHS = tuple(range(0, 360, 15))
 #: ... or closer than this (Å) to an atom of its own periodic image.
 IMAGE_DISTANCE = 1.5
-#: Placed adsorbate positions (or why the placement was refused) by structure, site, adsorbate and
-#: orientation, in this process: a local run plans its study again as results come in, and placing
-#: every adsorbate again took 20-40 s a pass on the six supported models of workflows/supports.toml.
+#: Placed adsorbate positions (or why the placement was refused) by structure, site, adsorbate,
+#: orientation and the rules above, in this process: a local run plans its study again as results
+#: come in, and placing every adsorbate again was most of a pass (bench/bench_planning.py).
 _PLACED: dict[tuple, np.ndarray | str] = {}
 #: ... emptied when it holds more than this many placements
 PLACED_KEPT = 50_000
