@@ -624,9 +624,9 @@ def resume_moments(atoms: Atoms, last: Atoms) -> None:
     one, so that successive frames of one relaxation would differ in spin state.  A
     non-spin-polarised relaxation stays so, unless a spin search moved it to a magnetic state.
     """
-    moments = final_moments(last)
-    if moments is not None and (atoms.get_initial_magnetic_moments().any() or moments.any()):
-        atoms.set_initial_magnetic_moments(moments)  # moments on the last frame: a spin search switched it on
+    moments = final_moments(last)  # None for a frame without moments (spin-paired, or no spin at all)
+    if moments is not None:
+        atoms.set_initial_magnetic_moments(moments)  # also when a spin search switched them on
 
 
 def relax(atoms: Atoms, settings: dict, directory: Path, hessian: str | os.PathLike | None = None,
