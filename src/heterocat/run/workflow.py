@@ -335,8 +335,8 @@ def _name(md: dict[str, Any], stage: str) -> str:
     return "/".join(parts + [stage])
 
 
-#: identity of each input file this process has read (:func:`_input_identity`), with the file's
-#: inode, time and size
+#: identity of each input file this process has read or written (:func:`_input_identity`), with
+#: the file's inode, time and size
 _INPUT_IDENTITIES: dict[str, tuple[tuple[int, int, int], tuple]] = {}
 
 
@@ -350,15 +350,22 @@ def _input_identity(atoms: Atoms) -> tuple:
     return fingerprint(atoms), tuple(np.round(atoms.get_initial_magnetic_moments(), 4).tolist())
 
 
-def _file_identity(path: Path) -> tuple | None:
-    """:func:`_input_identity` of the structure in ``path`` (None when there is no file); read again
-    only when the file changed since this process last read it (files are written by renaming a new
-    file over the old, so a new inode, time or size)."""
+def _file_state(path: Path) -> tuple[int, int, int] | None:
+    """Inode, modification time and size of ``path`` (files are written by renaming a new file over
+    the old, so a rewrite changes them), or None when there is no file."""
     try:
         stat = path.stat()
     except FileNotFoundError:
         return None
-    seen = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+    return stat.st_ino, stat.st_mtime_ns, stat.st_size
+
+
+def _file_identity(path: Path) -> tuple | None:
+    """:func:`_input_identity` of the structure in ``path`` (None when there is no file); read again
+    only when the file changed since this process last read or wrote it."""
+    seen = _file_state(path)
+    if seen is None:
+        return None
     known = _INPUT_IDENTITIES.get(str(path))
     if known is None or known[0] != seen:
         known = (seen, _input_identity(read_structure(path)))
@@ -370,8 +377,10 @@ def _input(workdir: Path, name: str, atoms: Atoms) -> str:
     """Write a task's input structure (atomically, and again only when it changed: positions or
     initial moments); its path."""
     path = workdir / "inputs" / (name.replace("/", "__") + ".extxyz")
-    if _file_identity(path) != _input_identity(atoms):
+    identity = _input_identity(atoms)
+    if _file_identity(path) != identity:
         write_structure(path, atoms)
+        _INPUT_IDENTITIES[str(path)] = (_file_state(path), identity)  # not read back at the next pass
     return str(path)
 
 
