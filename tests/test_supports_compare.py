@@ -94,6 +94,23 @@ def test_a_transfer_on_a_clean_geometry_that_is_no_longer_the_reference_is_flagg
     assert nio["transfer_to_cluster"] == 0.42
     assert "c1ea0000" in nio["transfer_geometry_note"] and "10e40000" in nio["transfer_geometry_note"]
     assert "note: NiO(100)/Ru13: transfer taken on clean geometry c1ea0000" in "\n".join(support_text([nio]))
+    # the clean task's own field, where the file has one, is read before the geometry's text
+    doc["charge_transfer"]["NiO(100)/Ru13"]["geometry_task"] = "10e4000000000002"
+    assert support_rows(_study(tmp_path), doc)[0]["transfer_geometry_note"] is None
+
+
+def test_the_geometry_of_a_surface_names_its_clean_task_once_that_has_finished(tmp_path):
+    from heterocat.study.run import geometry_of
+
+    done = {"status": "done", "directory": str(tmp_path), "task_hash": "c1ea000000000001",
+            "level_of_theory": "MLIP", "metadata": {"clean_from": "10e4000000000002"}}
+    path, text, task_hash = geometry_of("NiO(100)/Ru13", "NiO-Ru13/clean/relax", {"NiO-Ru13/clean/relax": done},
+                                        "nio_ru13.extxyz")
+    assert path == str(tmp_path / "final.extxyz") and task_hash == "c1ea000000000001"
+    assert "(c1ea000000000001, MLIP)" in text and "relaxed again from the final geometry of 10e4" in text
+    running = {"NiO-Ru13/clean/relax": {**done, "status": "failed"}}
+    assert geometry_of("NiO(100)/Ru13", "NiO-Ru13/clean/relax", running, "nio_ru13.extxyz") == (
+        "nio_ru13.extxyz", "as built (nio_ru13.extxyz): its clean relaxation has not finished", None)
 
 
 def _work_functions(workdir, phi: dict[str, float]):

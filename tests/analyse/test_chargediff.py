@@ -77,8 +77,11 @@ def test_bader_transfer_alone_reads_back_the_charge_differences_ab(result, syste
 
     cd, workdir = result
     path = write_structure(workdir / "alh.extxyz", system)
-    transfer, data = bader_transfer_step(str(path), load_settings("ci"), workdir, cluster=[3], name="alh")
+    transfer, data = bader_transfer_step(str(path), load_settings("ci"), workdir, cluster=[3], name="alh",
+                                         geometry_task="0123456789abcdef")
     assert transfer.task_hashes == {"AB": cd.task_hashes["AB"]}
+    # the clean relaxation AB's geometry came from, as its own field (the table across supports compares it)
+    assert cd.geometry_task is None and data["geometry_task"] == "0123456789abcdef"
     assert transfer.transfer_to_cluster_bader == pytest.approx(cd.transfer_to_cluster_bader, abs=1e-6)
     assert transfer.transfer_to_cluster_bader > 0  # Al gives electrons to H
     assert json.loads((workdir / "chargediff" / "alh" / "bader_transfer.json").read_text())[

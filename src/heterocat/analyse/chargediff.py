@@ -50,6 +50,8 @@ class ChargeDifference:
     geometry: str = ""
     bader_charges: list[float] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: the hash of the clean relaxation whose final geometry AB is (None: as built or given by hand)
+    geometry_task: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -69,6 +71,8 @@ class BaderTransfer:
     bader_charges: list[float] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     sign_convention: str = "transfers are electrons gained by the cluster"
+    #: the hash of the clean relaxation whose final geometry AB is (None: as built or given by hand)
+    geometry_task: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -168,13 +172,13 @@ def difference_from_results(atoms: Atoms, support: np.ndarray, cluster: np.ndarr
 
 
 def transfer_from_result(atoms: Atoms, cluster: np.ndarray, ab: dict, *, geometry: str,
-                         calculator: dict) -> BaderTransfer:
+                         calculator: dict, geometry_task: str | None = None) -> BaderTransfer:
     """The Bader transfer to the cluster from the finished single point of AB alone (no parts)."""
     transfer, charges, notes = _bader_transfer(atoms, cluster, _load(Path(ab["directory"])), ab["density_kind"],
                                                calculator)
     return BaderTransfer(transfer_to_cluster_bader=transfer, density_kind=ab["density_kind"],
                          task_hashes={"AB": ab["task_hash"]}, level_of_theory=ab["level_of_theory"],
-                         geometry=geometry, bader_charges=charges, notes=notes)
+                         geometry=geometry, bader_charges=charges, notes=notes, geometry_task=geometry_task)
 
 
 def _bader_transfer(atoms: Atoms, cluster: np.ndarray, rho_ab: np.ndarray, density_kind: str,

@@ -212,11 +212,12 @@ def charge_difference_step(combined: str, settings: dict, workdir: str | os.Path
                            support: list[int] | None = None, cluster: list[int] | None = None,
                            pseudo: bool = False, plane: tuple[int, int] | None = None,
                            geometry: str = "as built", name: str | None = None,
-                           counterpoise: bool = True) -> tuple[Any, dict]:
+                           counterpoise: bool = True, geometry_task: str | None = None) -> tuple[Any, dict]:
     """drho = rho(AB) - rho(A) - rho(B) of a supported cluster, its cube file and figures.
 
     ``combined`` is the structure used (the relaxed model when there is one); ``geometry`` says
-    what it is and ``name`` names the output folder (default: the file stem)."""
+    what it is, ``geometry_task`` the hash of the clean relaxation it is the end of (if one), and
+    ``name`` names the output folder (default: the file stem)."""
     from ase.io.cube import read_cube_data  # noqa: PLC0415
 
     from heterocat.analyse.chargediff import split_parts  # noqa: PLC0415
@@ -228,6 +229,7 @@ def charge_difference_step(combined: str, settings: dict, workdir: str | os.Path
     outdir = Path(workdir) / "chargediff" / (name or Path(combined).stem)
     result = charge_difference(atoms, settings, workdir, support=list(support_idx), cluster=list(cluster_idx),
                                pseudo=pseudo, outdir=outdir, geometry=geometry, counterpoise=counterpoise)
+    result.geometry_task = geometry_task
     drho, _ = read_cube_data(result.cube)
     # default contour plane: the lowest cluster atom and the support atom closest under it
     i = int(cluster_idx[np.argmin(atoms.positions[cluster_idx, 2])])
@@ -245,7 +247,7 @@ def charge_difference_step(combined: str, settings: dict, workdir: str | os.Path
 
 def bader_transfer_step(combined: str, settings: dict, workdir: str | os.PathLike, *,
                         cluster: list[int] | None = None, geometry: str = "as built",
-                        name: str | None = None) -> tuple[Any, dict]:
+                        name: str | None = None, geometry_task: str | None = None) -> tuple[Any, dict]:
     """The charge the cluster gains (electrons, Bader) from the single point of the combined model
     alone: the charge difference's AB (same task), without its parts A and B.  Written to
     ``WORKDIR/chargediff/NAME/bader_transfer.json``."""
@@ -259,7 +261,8 @@ def bader_transfer_step(combined: str, settings: dict, workdir: str | os.PathLik
     ab = run_task(atoms, "single", settings, workdir, outputs=density_outputs(), metadata={"system": "AB"})
     if ab["status"] != "done":
         raise HeterocatError(f"the AB single point failed: {ab.get('reason')}")
-    result = transfer_from_result(atoms, cluster_idx, ab, geometry=geometry, calculator=settings["calculator"])
+    result = transfer_from_result(atoms, cluster_idx, ab, geometry=geometry, calculator=settings["calculator"],
+                                  geometry_task=geometry_task)
     data = {**result.to_dict(), "figures": []}
     _summary(Path(workdir) / "chargediff" / (name or Path(combined).stem) / TRANSFER_FILES[1], data)
     return result, data

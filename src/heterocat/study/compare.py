@@ -57,11 +57,14 @@ def support_rows(study: Study, doc: dict[str, Any]) -> list[dict[str, Any]]:
 def other_geometry_note(transfer: dict[str, Any], reference: str | None) -> str | None:
     """A note when ``transfer`` (a stored charge analysis) was taken on another clean geometry than the
     clean reference ``reference`` (task hash) of the free energies, e.g. one a later relaxation
-    found lower: its geometry names the task it came from.  None when they agree or either is unknown."""
-    taken = re.search(r"\(([0-9a-f]{16}),", transfer.get("geometry") or "")
-    if not taken or not reference or taken.group(1) == reference:
+    found lower: its ``geometry_task`` (files written before that field: the task named in its
+    ``geometry`` text).  None when they agree or either is unknown."""
+    taken = transfer.get("geometry_task")
+    if taken is None and (named := re.search(r"\(([0-9a-f]{16}),", transfer.get("geometry") or "")):
+        taken = named.group(1)
+    if not taken or not reference or taken == reference:
         return None
-    return (f"transfer taken on clean geometry {taken.group(1)[:8]}, not on the free energies' clean "
+    return (f"transfer taken on clean geometry {taken[:8]}, not on the free energies' clean "
             f"reference {reference[:8]} (found lower since): its single point on the reference is to run")
 
 

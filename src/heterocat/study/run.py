@@ -106,17 +106,18 @@ def _finished(names: list[str], results: dict[str, dict]) -> bool:
     return all(results.get(n, {}).get("status") == "done" for n in names)
 
 
-def geometry_of(name: str, task: str | None, results: dict[str, dict], built: str) -> tuple[str, str]:
-    """(structure file, description) of surface ``name``: the final structure of its clean task when
-    that finished, else the built model."""
+def geometry_of(name: str, task: str | None, results: dict[str, dict],
+                built: str) -> tuple[str, str, str | None]:
+    """(structure file, description, hash of the clean task) of surface ``name``: the final structure
+    of its clean task when that finished, else the built model (hash None)."""
     result = results.get(task or "", {})
     if result.get("status") != "done":
-        return built, f"as built ({Path(built).name}): its clean relaxation has not finished"
+        return built, f"as built ({Path(built).name}): its clean relaxation has not finished", None
     path = str(Path(result["directory"]) / "final.extxyz")
     again = result.get("metadata", {}).get("clean_from")
     return path, (f"{name} clean surface as its adsorbates use it: task {task} ({result['task_hash']}, "
                   f"{result['level_of_theory']})" + (f", the lowest clean relaxation: relaxed again from the "
-                                                     f"final geometry of {again}" if again else ""))
+                                                     f"final geometry of {again}" if again else "")), result["task_hash"]
 
 
 def electronic_results(study: Study, plans: list, dft: dict, workdir: str | os.PathLike,
@@ -145,10 +146,10 @@ def electronic_results(study: Study, plans: list, dft: dict, workdir: str | os.P
     transfers: dict[str, Any] = {}
     for s in study.surfaces:
         if s.charge_difference and s.name not in waiting:
-            structure, text = geometry_of(s.name, geometry.get(s.name), results, s.structure)
+            structure, text, task_hash = geometry_of(s.name, geometry.get(s.name), results, s.structure)
             step = charge_difference_step if s.charge_difference is True else bader_transfer_step
             _, transfers[s.name] = step(structure, surface_gpaw_settings(study, s.name, dft), workdir,
-                                        geometry=text, name=Path(s.structure).stem)
+                                        geometry=text, name=Path(s.structure).stem, geometry_task=task_hash)
     return work_functions, transfers, figures if slabs else []
 
 
