@@ -59,7 +59,7 @@ def _doc():
     hzor = SimpleNamespace(limiting_potential=0.54, potential_determining_step="*N2H4 -> *N2H3",
                            largest_step="*N2 -> N2", largest_step_dG=0.71)
     report = SimpleNamespace(sites=sites, her=her, pathways={"NiO(100)/Ru13": {"HzOR": hzor}},
-                             clean_references={"NiO(100)/Ru13": "c1ea000000000001"})
+                             clean_references={"NiO(100)/Ru13": "c1ea000000000001"}, clean_same_minimum={})
     geometry = ("NiO(100)/Ru13 clean surface as its adsorbates use it: task NiO-Ru13/clean/relax "
                 "(c1ea000000000001, MLIP)")
     return {"report": report,
@@ -94,6 +94,10 @@ def test_a_transfer_on_a_clean_geometry_that_is_no_longer_the_reference_is_flagg
     assert nio["transfer_to_cluster"] == 0.42
     assert "c1ea0000" in nio["transfer_geometry_note"] and "10e40000" in nio["transfer_geometry_note"]
     assert "note: NiO(100)/Ru13: transfer taken on clean geometry c1ea0000" in "\n".join(support_text([nio]))
+    # taken on a relaxation that reached the reference's minimum again (same final energy): no note
+    doc["report"].clean_same_minimum["NiO(100)/Ru13"] = ["c1ea000000000001"]
+    assert support_rows(_study(tmp_path), doc)[0]["transfer_geometry_note"] is None
+    doc["report"].clean_same_minimum.clear()
     # the clean task's own field, where the file has one, is read before the geometry's text
     doc["charge_transfer"]["NiO(100)/Ru13"]["geometry_task"] = "10e4000000000002"
     assert support_rows(_study(tmp_path), doc)[0]["transfer_geometry_note"] is None
@@ -232,6 +236,16 @@ def test_figure_layout(tmp_path, monkeypatch):
     assert layout_problems(drawn[0]) == []
     csv = (tmp_path / "supports.csv").read_text().splitlines()
     assert paths == [str(tmp_path / "supports.csv")] and len(csv) == 1 + 3  # header, 2 + 1 points
+    def points(fig):  # the transfer panel's points (not the zero line, not the legend's empty handles)
+        return [line for line in fig.axes[0].lines if line.get_marker() == "o" and len(line.get_xdata())]
+
+    assert [line.get_markerfacecolor() == "none" for line in points(drawn[0])] == [False]  # on the reference
+    doc = _doc()
+    doc["report"].clean_references["NiO(100)/Ru13"] = "10e4000000000002"
+    supports_plot.plot_supports(support_rows(_study(tmp_path), doc), tmp_path / "supports")
+    assert layout_problems(drawn[1]) == []
+    assert [line.get_markerfacecolor() for line in points(drawn[1])] == ["none"]
+    assert "transfer on an earlier clean geometry" in [t.get_text() for t in drawn[1].legends[0].get_texts()]
 
 
 REFERENCES = """

@@ -237,6 +237,22 @@ def test_adsorption_cases_take_the_lowest_clean_state_and_no_pre_relaxation():
     assert case["site"] == case["site_final"] == "Ru-Top:bridge:1"
 
 
+def test_a_clean_minimum_reached_twice_is_one_minimum():
+    """Fe2O3(0001)/Ru13's clean relaxation by the MLIP was run again with its magnetic order (the MLIP
+    ignores moments): the same final energy, a new task. Both are the clean reference's minimum; a
+    higher one, a pre-relaxation, another method and an adsorbate's relaxation are not."""
+    from heterocat.analyse.freeenergy import same_minimum
+
+    def row(task_hash, energy, method="mlip", adsorbate="", stage="final"):
+        return {"task": "relax", "method": method, "status": "done", "system": "Fe2O3(0001)/Ru13",
+                "adsorbate": adsorbate, "site": "", "energy": energy, "stage": stage, "task_hash": task_hash}
+
+    first, again = row("7e2f1543", -874.9957275390625), row("ffaa3e69", -874.9957275390625)
+    rows = [first, again, row("higher01", -874.9947), row("prerelx1", -874.9957275390625, stage="prerelax"),
+            row("gpaw0001", -874.9957275390625, method="dft"), row("adsorbed", -874.9957275390625, adsorbate="H")]
+    assert same_minimum(first, rows) == ["ffaa3e69"] and same_minimum(again, rows) == ["7e2f1543"]
+
+
 def test_a_study_surface_whose_dft_stage_has_not_run_is_left_out_with_a_note():
     """A study names a method per surface; a surface screened by the MLIP whose GPAW stage is not in
     yet is left out of the free energies with a note, not an error for the whole study.  One method

@@ -50,6 +50,9 @@ GAS_SYSTEM = "gas"
 #: (eV/Å) is far from a DFT minimum: relaxed structures reach 0.05; at 0.5 eV/Å a typical
 #: 0.1-0.2 Å residual displacement per atom already holds tens of meV.
 FAR_FROM_MINIMUM_FMAX = 0.5
+#: Two clean relaxations of one surface at one level whose final energies agree to this (eV) reached
+#: the same minimum (an MLIP relaxation run again with other initial moments, which it ignores).
+SAME_MINIMUM_EV = 1e-6
 
 
 @dataclass
@@ -106,6 +109,9 @@ class FreeEnergyReport:
     reference_states: dict[str, str] = field(default_factory=dict)
     #: task hash of each surface's clean reference (the lowest clean relaxation at its level)
     clean_references: dict[str, str] = field(default_factory=dict)
+    #: per surface, the other clean relaxations that reached its clean reference's minimum
+    #: (final energy within :data:`SAME_MINIMUM_EV`): a geometry taken from one of them is the reference's
+    clean_same_minimum: dict[str, list[str]] = field(default_factory=dict)
     #: HER per surface: the strongest-binding and the most active (smallest |dG|) *H site, overall
     #: and per site label (layer: Ru-Top ... on a supported cluster), see :func:`her_sites`
     her: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -127,6 +133,7 @@ class FreeEnergyReport:
             "pathways": {sys_: {name: p.to_dict() for name, p in d.items()} for sys_, d in self.pathways.items()},
             "gases": self.gases, "excluded": self.excluded, "temperature": self.temperature,
             "reference_states": self.reference_states, "clean_references": self.clean_references,
+            "clean_same_minimum": self.clean_same_minimum,
             "her": self.her, "gas_zpe": self.gas_zpe,
             "by_label": {sys_: {label: {name: p.to_dict() for name, p in d.items()} for label, d in labels.items()}
                          for sys_, labels in self.by_label.items()},
@@ -164,6 +171,17 @@ def spin_search_note(row: dict, clean: dict) -> str | None:
     searched, unsearched = ("the adsorbate", "the clean surface") if ours else ("the clean surface", "the adsorbate")
     return (f"{row['system']}: *{row['adsorbate']} at {row['site']}: the spin state of {searched} was searched "
             f"(relax.spin_search), that of {unsearched} not")
+
+
+def same_minimum(reference: dict, rows: list[dict]) -> list[str]:
+    """Task hashes of the other final relaxations among ``rows`` of ``reference``'s system, adsorbate
+    and site whose energy is ``reference``'s to :data:`SAME_MINIMUM_EV` (eV): the same minimum reached
+    again."""
+    key = (reference["system"], reference["adsorbate"], reference["site"])
+    return sorted(r["task_hash"] for r in rows if (r["system"], r["adsorbate"], r["site"]) == key
+                  and r["task_hash"] != reference["task_hash"] and r["status"] == "done" and is_final_energy(r)
+                  and r.get("method", "dft") == reference.get("method", "dft")
+                  and abs(r["energy"] - reference["energy"]) <= SAME_MINIMUM_EV)
 
 
 def lowest_energies(rows: list[dict], method: str) -> dict[tuple[str, str, str], dict]:
@@ -767,4 +785,6 @@ def free_energies(workdir: str | os.PathLike, *, temperature: float = 298.15, ac
                             references={s: reference[s] for s in systems},
                             reference_states={"N2H4": n2h4_state, "H2O": "gas at 0.035 bar (liquid water)"},
                             clean_references={s: clean[s]["task_hash"] for s in systems if clean.get(s)},
+                            clean_same_minimum={s: same for s in systems if clean.get(s)
+                                                and (same := same_minimum(clean[s], finals[s]))},
                             her=her, by_label=by_label, gas_zpe=gas_zpe_comparison(store, usable))

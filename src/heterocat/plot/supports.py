@@ -15,7 +15,8 @@ LABEL_MARKERS = {"Ru-Top": "^", "Ru-Middle": "o", "Ru-Bottom": "v", "interface":
 @styled
 def plot_supports(rows: list[dict[str, Any]], stem: str | os.PathLike) -> list[str]:
     """Two panels from :func:`heterocat.study.compare.support_rows`: Phi(support) against the
-    transfer to the cluster (e) and against dG(*H) (eV); writes PNG, SVG and ``stem.csv``."""
+    transfer to the cluster (e) and against dG(*H) (eV); writes PNG, SVG and ``stem.csv``.  A transfer
+    taken on a clean geometry that is no longer the free energies' reference is an open circle."""
     fig, (left, right) = subplots(1, 2, figsize=(7.6, 3.8))
     table = []
     for k, row in enumerate(rows):
@@ -24,7 +25,8 @@ def plot_supports(rows: list[dict[str, Any]], stem: str | os.PathLike) -> list[s
             continue
         c = colour(row["system"], k)
         if row["transfer_to_cluster"] is not None:
-            left.plot(phi, row["transfer_to_cluster"], "o", color=c, ms=7)
+            left.plot(phi, row["transfer_to_cluster"], "o", color=c, ms=7,
+                      mfc="none" if row.get("transfer_geometry_note") else c)
         for label, dG in row["dG_H_by_label"].items():
             right.plot(phi, dG, LABEL_MARKERS.get(label, "D"), color=c, ms=7, mfc="none" if label == "interface" else c)
             table.append((row["system"], f"{phi:.4f}", row["transfer_to_cluster"] if row["transfer_to_cluster"]
@@ -36,7 +38,7 @@ def plot_supports(rows: list[dict[str, Any]], stem: str | os.PathLike) -> list[s
     left.set_ylabel("charge gained by the cluster (e, Bader)")
     left.axhline(0.0, color="k", lw=0.6, ls=":")
     right.set_xlabel(r"$\Phi$ of the support (eV)")
-    right.set_ylabel(r"$\Delta G_{\mathrm{H}^*}$ (eV), strongest site")
+    right.set_ylabel(r"$\Delta G_{\mathrm{H}^*}$ (eV), strongest site per layer")
     right.axhline(0.0, color="k", lw=0.6, ls=":")
     phis = [r["support_work_function"] for r in rows if r["support_work_function"] is not None]
     pad = max(0.1, 0.08 * (max(phis) - min(phis))) if phis else 0.0
@@ -54,6 +56,9 @@ def plot_supports(rows: list[dict[str, Any]], stem: str | os.PathLike) -> list[s
     shown = [(k, r["system"]) for k, r in enumerate(rows) if r["support_work_function"] is not None]
     systems = [left.plot([], [], "o", color=colour(name, k), ls="none")[0] for k, name in shown]
     names = [name for _, name in shown]
+    if any(r.get("transfer_geometry_note") and r["transfer_to_cluster"] is not None for r in rows):
+        systems.append(left.plot([], [], "o", color="0.3", mfc="none", ls="none")[0])
+        names.append("transfer on an earlier clean geometry")
     fig.tight_layout(rect=(0, 0.12, 1, 1))
     if systems or handles:
         fig.legend([*systems, *handles], [*names, *labels], loc="lower center", ncol=min(4, len(names) + len(labels)),

@@ -11,6 +11,7 @@ from; a number not computed yet is None.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Any
 
 from heterocat.study.spec import ReferenceValue, Study
@@ -40,7 +41,9 @@ def support_rows(study: Study, doc: dict[str, Any]) -> list[dict[str, Any]]:
             "hzor_potential_determining_step": None, "hzor_level": None,
         }
         if report is not None:
-            row["transfer_geometry_note"] = other_geometry_note(ct, report.clean_references.get(surface.name))
+            row["transfer_geometry_note"] = other_geometry_note(
+                ct, report.clean_references.get(surface.name),
+                report.clean_same_minimum.get(surface.name, ()))
             her = report.her.get(surface.name)
             if her:
                 row["dG_H_by_label"] = {label: d["strongest"]["dG"] for label, d in her["per_label"].items()}
@@ -54,15 +57,16 @@ def support_rows(study: Study, doc: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
-def other_geometry_note(transfer: dict[str, Any], reference: str | None) -> str | None:
+def other_geometry_note(transfer: dict[str, Any], reference: str | None, same: Iterable[str] = ()) -> str | None:
     """A note when ``transfer`` (a stored charge analysis) was taken on another clean geometry than the
     clean reference ``reference`` (task hash) of the free energies, e.g. one a later relaxation
     found lower: its ``geometry_task`` (files written before that field: the task named in its
-    ``geometry`` text).  None when they agree or either is unknown."""
+    ``geometry`` text).  None when they agree, when it was taken on a relaxation in ``same`` (the
+    reference's minimum reached again), or when either is unknown."""
     taken = transfer.get("geometry_task")
     if taken is None and (named := re.search(r"\(([0-9a-f]{16}),", transfer.get("geometry") or "")):
         taken = named.group(1)
-    if not taken or not reference or taken == reference:
+    if not taken or not reference or taken == reference or taken in same:
         return None
     return (f"transfer taken on clean geometry {taken[:8]}, not on the free energies' clean "
             f"reference {reference[:8]} (found lower since): its single point on the reference is to run")
