@@ -54,10 +54,11 @@ def _doc():
     her = {}
     for system in ("NiO(100)/Ru13", "Co3O4(100)/Ru13"):
         mine = [s for s in sites if s.system == system]
-        her[system] = {"per_label": {label: {"strongest": {"dG": min(s.dG for s in mine if s.label == label)}}
+        her[system] = {"compared_by": "dG",
+                       "per_label": {label: {"strongest": {"dG": min(s.dG for s in mine if s.label == label)}}
                                      for label in {s.label for s in mine}}}
     hzor = SimpleNamespace(limiting_potential=0.54, potential_determining_step="*N2H4 -> *N2H3",
-                           largest_step="*N2 -> N2", largest_step_dG=0.71)
+                           largest_step="*N2 -> N2", largest_step_dG=0.71, energy_kind="free")
     report = SimpleNamespace(sites=sites, her=her, pathways={"NiO(100)/Ru13": {"HzOR": hzor}},
                              clean_references={"NiO(100)/Ru13": "c1ea000000000001"}, clean_same_minimum={})
     geometry = ("NiO(100)/Ru13 clean surface as its adsorbates use it: task NiO-Ru13/clean/relax "
@@ -82,6 +83,23 @@ def test_rows_pair_each_cluster_with_its_support(tmp_path):
     assert "Co3O4(100)/Ru13" in text and "Ru-Bottom -1.20" in text
     # each column names its own level: the work functions are GPAW's, dG(*H) the MLIP's
     assert "level of theory of Phi: DFT GPAW\n" in text + "\n" and "level of theory of dG(*H): MLIP SevenNet" in text
+
+
+def test_a_row_whose_numbers_are_not_like_the_others_says_so(tmp_path):
+    """A U_L from electronic energies (a species' vibrations not in yet) and *H sites ranked by dE (their
+    ZPE/TS corrections differ) stand beside free energies: the table's notes say which."""
+    from heterocat.study.compare import row_notes
+
+    doc = _doc()
+    nio = support_rows(_study(tmp_path), doc)[0]
+    assert nio["hzor_energy_kind"] == "free" and nio["dG_H_compared_by"] == "dG" and row_notes(nio) == []
+    doc["report"].pathways["NiO(100)/Ru13"]["HzOR"].energy_kind = "electronic"
+    doc["report"].her["NiO(100)/Ru13"]["compared_by"] = "dE + 0.24 eV"
+    nio = support_rows(_study(tmp_path), doc)[0]
+    text = "\n".join(support_text([nio]))
+    assert "note: NiO(100)/Ru13: HzOR U_L from electronic energies (no ZPE/TS)" in text
+    assert "note: NiO(100)/Ru13: dG(*H): the sites' ZPE/TS corrections differ; the strongest is chosen by dE + 0.24 eV" \
+        in text
 
 
 def test_a_transfer_on_a_clean_geometry_that_is_no_longer_the_reference_is_flagged(tmp_path):
@@ -177,6 +195,12 @@ def test_the_report_sets_the_supports_side_by_side_with_what_is_in(tmp_path):
     assert sorted(nio[4].split(", ")) == ["Ru-Bottom -1.20", "Ru-Top -0.30"]
     assert co[:4] == ["Co3O4(100)/Ru13", "Co3O4(100)", "5.100", "-"] and co[5:] == ["-", "-"]
     assert "level of theory of Phi: DFT GPAW" in part.text and "level of theory of dG(*H): MLIP SevenNet" in part.text
+    assert "electronic energies" not in "\n".join(part.text)
+    doc = _doc()
+    doc["report"].pathways["NiO(100)/Ru13"]["HzOR"].energy_kind = "electronic"
+    write_supports(_study(tmp_path), workdir, doc)
+    (part,) = [s for s in sections(workdir) if s.title == "Across supports"]
+    assert "NiO(100)/Ru13: HzOR U_L from electronic energies (no ZPE/TS)" in "\n".join(part.text)
     # a study without supported clusters writes no comparison
     lone = tmp_path / "lone"
     (lone / "tasks").mkdir(parents=True)

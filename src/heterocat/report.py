@@ -81,7 +81,7 @@ def _supports(workdir: Path) -> Section | None:
     path = workdir / "figures" / "supports.json"
     if not path.exists():
         return None
-    from heterocat.study.compare import borrowed_from, dG_H_text, support_levels  # noqa: PLC0415
+    from heterocat.study.compare import borrowed_from, dG_H_text, row_notes, support_levels  # noqa: PLC0415
 
     rows = json.loads(path.read_text())["supports"]
     cells = [[r["system"], r["support"], _f(r["support_work_function"]), _f(r["transfer_to_cluster"]), dG_H_text(r),
@@ -93,8 +93,7 @@ def _supports(workdir: Path) -> Section | None:
                     "U_L: HzOR limiting potential (V vs RHE). '-': not computed yet.",
                     *(f"level of theory of {what}: {'; '.join(one)}" for what, one in levels.items()),
                     *borrowed_from(rows),
-                    *(f"{r['system']}: {r['transfer_geometry_note']}" for r in rows
-                      if r.get("transfer_geometry_note"))],
+                    *(f"{r['system']}: {note}" for r in rows for note in row_notes(r))],
                    [Table(["system", "support", "Phi (eV)", "transfer (e)", "dG(*H) per layer (eV)", "HzOR U_L (V)",
                            "potential-determining step"], cells)])
 

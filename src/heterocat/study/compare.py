@@ -37,8 +37,8 @@ def support_rows(study: Study, doc: dict[str, Any]) -> list[dict[str, Any]]:
             "transfer_to_cluster": ct.get("transfer_to_cluster_bader"),
             "transfer_level": ct.get("level_of_theory"), "transfer_store": ct.get("store"),
             "transfer_geometry_note": None,
-            "dG_H_by_label": {}, "dG_H_level": None, "hzor_limiting_potential": None,
-            "hzor_potential_determining_step": None, "hzor_level": None,
+            "dG_H_by_label": {}, "dG_H_level": None, "dG_H_compared_by": None, "hzor_limiting_potential": None,
+            "hzor_potential_determining_step": None, "hzor_level": None, "hzor_energy_kind": None,
         }
         if report is not None:
             row["transfer_geometry_note"] = other_geometry_note(
@@ -48,11 +48,13 @@ def support_rows(study: Study, doc: dict[str, Any]) -> list[dict[str, Any]]:
             if her:
                 row["dG_H_by_label"] = {label: d["strongest"]["dG"] for label, d in her["per_label"].items()}
                 row["dG_H_level"] = _levels(report, surface.name, "H")
+                row["dG_H_compared_by"] = her.get("compared_by")
             hzor = report.pathways.get(surface.name, {}).get("HzOR")
             if hzor is not None:
                 row["hzor_limiting_potential"] = hzor.limiting_potential
                 row["hzor_potential_determining_step"] = hzor.potential_determining_step
                 row["hzor_level"] = _levels(report, surface.name, None)
+                row["hzor_energy_kind"] = hzor.energy_kind
         rows.append(row)
     return rows
 
@@ -95,9 +97,22 @@ def support_text(rows: list[dict[str, Any]]) -> list[str]:
                      f"{number(r['transfer_to_cluster'], 9, '+')} {number(r['hzor_limiting_potential'], 12, '+')}"
                      f"  {dG_H_text(r)}")
     lines += [f"  level of theory of {what}: {'; '.join(levels)}" for what, levels in support_levels(rows).items()]
-    lines += [f"  note: {r['system']}: {r['transfer_geometry_note']}" for r in rows if r.get("transfer_geometry_note")]
+    lines += [f"  note: {r['system']}: {note}" for r in rows for note in row_notes(r)]
     lines += [f"  {line}" for line in borrowed_from(rows)]
     return lines
+
+
+def row_notes(row: dict[str, Any]) -> list[str]:
+    """What sets a comparison row's numbers apart from the others': a transfer on another clean
+    geometry, *H sites whose ZPE/TS corrections differ (compared by dE), a U_L from electronic
+    energies (a species without vibrations yet)."""
+    notes = [row["transfer_geometry_note"]] if row.get("transfer_geometry_note") else []
+    if row.get("dG_H_compared_by") not in (None, "dG"):
+        notes.append(f"dG(*H): the sites' ZPE/TS corrections differ; the strongest is chosen by "
+                     f"{row['dG_H_compared_by']}")
+    if row.get("hzor_energy_kind") == "electronic":
+        notes.append("HzOR U_L from electronic energies (no ZPE/TS): a species has no vibrations yet")
+    return notes
 
 
 def borrowed_from(rows: list[dict[str, Any]]) -> list[str]:
