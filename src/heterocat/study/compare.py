@@ -105,13 +105,13 @@ def support_text(rows: list[dict[str, Any]]) -> list[str]:
 def row_notes(row: dict[str, Any]) -> list[str]:
     """What sets a comparison row's numbers apart from the others': a transfer on another clean
     geometry, *H sites whose ZPE/TS corrections differ (compared by dE), a U_L from electronic
-    energies (a species without vibrations yet)."""
+    energies (a species without vibrations stored)."""
     notes = [row["transfer_geometry_note"]] if row.get("transfer_geometry_note") else []
     if row.get("dG_H_compared_by") not in (None, "dG"):
         notes.append(f"dG(*H): the sites' ZPE/TS corrections differ; the strongest is chosen by "
                      f"{row['dG_H_compared_by']}")
     if row.get("hzor_energy_kind") == "electronic":
-        notes.append("HzOR U_L from electronic energies (no ZPE/TS): a species has no vibrations yet")
+        notes.append("HzOR U_L from electronic energies (no ZPE/TS): a species has no vibrations stored")
     return notes
 
 
