@@ -179,16 +179,20 @@ def same_minimum(reference: dict, rows: list[dict]) -> list[str]:
     again."""
     key = (reference["system"], reference["adsorbate"], reference["site"])
     return sorted(r["task_hash"] for r in rows if (r["system"], r["adsorbate"], r["site"]) == key
-                  and r["task_hash"] != reference["task_hash"] and r["status"] == "done" and is_final_energy(r)
-                  and r.get("method", "dft") == reference.get("method", "dft")
+                  and r["task_hash"] != reference["task_hash"] and is_final_of(r, reference.get("method", "dft"))
                   and abs(r["energy"] - reference["energy"]) <= SAME_MINIMUM_EV)
+
+
+def is_final_of(row: dict, method: str) -> bool:
+    """A finished final energy (:func:`is_final_energy`) of ``method``."""
+    return row["status"] == "done" and row.get("method", "dft") == method and is_final_energy(row)
 
 
 def lowest_energies(rows: list[dict], method: str) -> dict[tuple[str, str, str], dict]:
     """Lowest final energy of ``method`` per (system, adsorbate, site), over orientations."""
     out: dict[tuple[str, str, str], dict] = {}
     for r in rows:
-        if r["status"] != "done" or r.get("method", "dft") != method or not is_final_energy(r):
+        if not is_final_of(r, method):
             continue
         key = (r["system"], r["adsorbate"], r["site"])
         if key not in out or r["energy"] < out[key]["energy"]:
