@@ -172,13 +172,13 @@ def difference_from_results(atoms: Atoms, support: np.ndarray, cluster: np.ndarr
 
 
 def transfer_from_result(atoms: Atoms, cluster: np.ndarray, ab: dict, *, geometry: str,
-                         calculator: dict, geometry_task: str | None = None) -> BaderTransfer:
+                         calculator: dict) -> BaderTransfer:
     """The Bader transfer to the cluster from the finished single point of AB alone (no parts)."""
     transfer, charges, notes = _bader_transfer(atoms, cluster, _load(Path(ab["directory"])), ab["density_kind"],
                                                calculator)
     return BaderTransfer(transfer_to_cluster_bader=transfer, density_kind=ab["density_kind"],
                          task_hashes={"AB": ab["task_hash"]}, level_of_theory=ab["level_of_theory"],
-                         geometry=geometry, bader_charges=charges, notes=notes, geometry_task=geometry_task)
+                         geometry=geometry, bader_charges=charges, notes=notes)
 
 
 def _bader_transfer(atoms: Atoms, cluster: np.ndarray, rho_ab: np.ndarray, density_kind: str,

@@ -261,8 +261,8 @@ def bader_transfer_step(combined: str, settings: dict, workdir: str | os.PathLik
     ab = run_task(atoms, "single", settings, workdir, outputs=density_outputs(), metadata={"system": "AB"})
     if ab["status"] != "done":
         raise HeterocatError(f"the AB single point failed: {ab.get('reason')}")
-    result = transfer_from_result(atoms, cluster_idx, ab, geometry=geometry, calculator=settings["calculator"],
-                                  geometry_task=geometry_task)
+    result = transfer_from_result(atoms, cluster_idx, ab, geometry=geometry, calculator=settings["calculator"])
+    result.geometry_task = geometry_task
     data = {**result.to_dict(), "figures": []}
     _summary(Path(workdir) / "chargediff" / (name or Path(combined).stem) / TRANSFER_FILES[1], data)
     return result, data
