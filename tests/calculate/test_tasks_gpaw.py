@@ -101,11 +101,44 @@ def _first_energy(directory: Path) -> float:
 TIGHT = ["calculator.maxiter=10", "calculator.convergence_density=1e-10", "calculator.convergence_energy=1e-8"]
 
 
+def _scf_iterations(directory: Path) -> int:
+    """SCF iterations in all of a task's GPAW logs (gpaw.txt and the earlier gpaw.N.txt)."""
+    return sum(len(re.findall(r"^\|iter:", log.read_text(), flags=re.M)) for log in directory.glob("gpaw*.txt"))
+
+
+RESCUE = ["calculator.convergence_density=1e-6", "calculator.convergence_energy=1e-7"]  # H2: 11 iterations
+
+
 def test_scf_ladder_rescues_a_run_that_needs_more_iterations(tmp_path):
-    result = run_task(h2(), "single", load_settings("ci", assignments=TIGHT), tmp_path)
+    result = run_task(h2(), "single", load_settings("ci", assignments=["calculator.maxiter=10", *RESCUE]),
+                      tmp_path / "ladder")
     assert result["status"] == "done"
     assert [(a["rung"], a["ok"]) for a in result["scf_attempts"]] == [("as set", False), ("maxiter x2", True)]
-    assert "maxiter=20" in (Path(result["directory"]) / "gpaw.txt").read_text()
+    assert result["scf_attempts"][1]["continued_scf"]  # from where the first SCF stopped
+    once = run_task(h2(), "single", load_settings("ci", assignments=["calculator.maxiter=20", *RESCUE]),
+                    tmp_path / "once")  # one SCF with the iterations of both rungs
+    assert [a["ok"] for a in once["scf_attempts"]] == [True]
+    assert result["energy"] == pytest.approx(once["energy"], abs=1e-5)
+    assert result["magmom"] == pytest.approx(once["magmom"], abs=1e-3)
+    # the first rung's 10 iterations are not done again: a fresh second rung would cost 10 + the
+    # single run's (the continuation restarts only GPAW's mixer history)
+    ladder, single = _scf_iterations(Path(result["directory"])), _scf_iterations(Path(once["directory"]))
+    assert 10 < single <= ladder < 10 + single
+
+
+def test_scf_ladder_continues_a_relaxation_with_the_rungs_iterations(tmp_path):
+    """Al(111)+H: each BFGS step's SCF needs 16-21 iterations at these criteria, so the first SCF
+    stops at 12; the second rung goes on from there, and keeps its limit of 24 for the steps
+    after; the relaxation ends where one with 40 from the start ends."""
+    ladder = run_task(al111_h(), "relax", load_settings("ci", assignments=["calculator.maxiter=12", *RESCUE]),
+                      tmp_path / "ladder")
+    once = run_task(al111_h(), "relax", load_settings("ci", assignments=["calculator.maxiter=40", *RESCUE]),
+                    tmp_path / "once")
+    assert ladder["status"] == once["status"] == "done"
+    assert [(a["rung"], a["ok"], a.get("continued_scf", False)) for a in ladder["scf_attempts"]] == [
+        ("as set", False, False), ("maxiter x2", True, True)]
+    assert ladder["energy"] == pytest.approx(once["energy"], abs=2e-3)
+    assert "maximum number of iterations: 24" in (Path(ladder["directory"]) / "gpaw.txt").read_text()
 
 
 def test_scf_failure_on_every_rung_is_recorded_and_rerun_only_on_request(tmp_path):

@@ -56,10 +56,13 @@ KINDS = ("single", "relax", "vib")
 MLIPS = ("chgnet", "sevenn")
 RESULT = "result.json"
 
-#: SCF retry ladder: each rung adds to the ones before it.
+#: SCF retry ladder: each rung adds to the ones before it.  The ``continue`` rung goes on from the
+#: electrons where the failed SCF stopped (the same calculator, with the rung's iteration limit)
+#: instead of starting again from atomic densities: a fresh run would first repeat the failed
+#: iterations (hours on a 100-atom oxide model).
 RETRY_LADDER: tuple[dict[str, Any], ...] = (
     {"rung": "as set"},
-    {"rung": "maxiter x2", "maxiter": 2.0},
+    {"rung": "maxiter x2", "maxiter": 2.0, "continue": True},
     {"rung": "mixer beta 0.02", "mixer": {"beta": 0.02, "nmaxold": 5, "weight": 50.0}},
     {"rung": "smearing x2", "smearing": 2.0},
 )
@@ -223,9 +226,9 @@ def make_calculator(atoms: Atoms, settings: dict, txt: str | None, rung: dict | 
     if "gpts" in params:  # a fixed grid replaces the spacing (GPAW refuses both)
         params.pop("h", None)
     upto = 0 if rung is None else RETRY_LADDER.index(rung)
+    if rung is not None:
+        params["maxiter"] = _rung_maxiter(settings, rung)
     for step in RETRY_LADDER[1:upto + 1]:  # every rung adds to the ones before it
-        if "maxiter" in step:
-            params["maxiter"] = int(params["maxiter"] * step["maxiter"])
         if "mixer" in step:  # a damped mixer of the code's own family: MSR1 in new GPAW, Pulay in legacy
             params["mixer"] = Mixer(**step["mixer"]) if params.get("legacy_gpaw") else {"name": "msr1", **step["mixer"]}
         if "smearing" in step:
@@ -352,20 +355,48 @@ def save_during_scf(calc, path: Path, after: Callable[[], None] | None = None) -
     gpaw.hooks["scf_step"] = save
 
 
+def _rung_maxiter(settings: dict, rung: dict[str, Any]) -> int:
+    """The SCF iteration limit on ``rung``: the settings' ``maxiter`` times each rung's factor up to it."""
+    maxiter = settings["calculator"]["maxiter"]
+    for step in RETRY_LADDER[1:RETRY_LADDER.index(rung) + 1]:
+        maxiter = int(maxiter * step.get("maxiter", 1.0))
+    return maxiter
+
+
+def _continue_scf(calc, maxiter: int) -> bool:
+    """Let a GPAW calculator whose SCF stopped unconverged go on for up to ``maxiter`` iterations
+    at its next call for the same atoms, from the density and wave functions it holds (both of
+    GPAW's ASE interfaces resume an unconverged SCF; only the mixer's history starts again).
+    False, and nothing changed, for any other calculator."""
+    gpaw = electronic_calculator(calc) if calc is not None else None
+    loop = getattr(getattr(gpaw, "dft", None), "scf_loop", None)  # new GPAW (no DFT object: None)
+    if loop is None:
+        loop = getattr(gpaw, "scf", None)  # legacy GPAW
+    if loop is None or not isinstance(getattr(loop, "maxiter", None), int):
+        return False
+    loop.maxiter = maxiter
+    return True
+
+
 def _with_ladder(atoms: Atoms, settings: dict, directory: Path, action, attempts: list,
                  extra: dict | None = None, saved: Path | None = None,
                  after_save: Callable[[], None] | None = None) -> Any:
-    """Run ``action()`` with a fresh calculator per ladder rung until the SCF converges.
+    """Run ``action()`` until the SCF converges, one attempt per ladder rung: a fresh calculator
+    per rung, except that a ``continue`` rung (GPAW) lets the failed calculator go on from where
+    its SCF stopped (:func:`_continue_scf`).
 
     ``saved`` (GPAW): the electrons are written there during the SCF (:func:`save_during_scf`),
     and the first rung starts from the file when a killed run left one."""
     for index, rung in enumerate(RETRY_LADDER):
-        txt = gpaw_log(directory) if settings["calculator"]["name"] == "gpaw" else None
-        resumed = _restart_calculator(saved, settings, txt) if saved is not None and index == 0 else None
-        atoms.calc = resumed if resumed is not None else make_calculator(atoms, settings, txt, rung, extra)
-        if saved is not None:
-            save_during_scf(atoms.calc, saved, after_save)
-        marks = {"resumed_scf": True} if resumed is not None else {}
+        if index and rung.get("continue") and _continue_scf(atoms.calc, _rung_maxiter(settings, rung)):
+            marks = {"continued_scf": True}  # atoms.calc holds the failed SCF's electrons and its log
+        else:
+            txt = gpaw_log(directory) if settings["calculator"]["name"] == "gpaw" else None
+            resumed = _restart_calculator(saved, settings, txt) if saved is not None and index == 0 else None
+            atoms.calc = resumed if resumed is not None else make_calculator(atoms, settings, txt, rung, extra)
+            if saved is not None:
+                save_during_scf(atoms.calc, saved, after_save)
+            marks = {"resumed_scf": True} if resumed is not None else {}
         start = time.time()
         try:
             value = action()
