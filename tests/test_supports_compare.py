@@ -272,6 +272,33 @@ def test_figure_layout(tmp_path, monkeypatch):
     assert "transfer on an earlier clean geometry" in [t.get_text() for t in drawn[1].legends[0].get_texts()]
 
 
+def test_layers_of_one_support_are_set_apart_and_listed_top_first(tmp_path, monkeypatch):
+    """NiO(100)/Ru13's Top and Middle *H lie 0.04 eV apart (a marker's height): drawn side by
+    side, top layer left, not one over the other; the CSV keeps the true work function."""
+    drawn = []
+    monkeypatch.setattr(supports_plot, "save", lambda fig, stem: drawn.append(fig) or [])
+    rows = [{"system": "NiO(100)/Ru13", "support_work_function": 3.692, "transfer_to_cluster": -0.301,
+             "dG_H_by_label": {"Ru-Middle": -1.51, "Ru-Bottom": -0.68, "Ru-Top": -1.47}},
+            {"system": "Co3O4(100)/Ru13", "support_work_function": 3.767, "transfer_to_cluster": -0.899,
+             "dG_H_by_label": {"Ru-Top": -1.38, "Ru-Middle": -1.60}}]
+    supports_plot.plot_supports(rows, tmp_path / "supports")
+    fig = drawn[0]
+    assert layout_problems(fig) == []
+    fig.canvas.draw()
+    right = fig.axes[1]
+    points = {line.get_marker(): line.get_transform().transform((line.get_xdata()[0], line.get_ydata()[0]))
+              for line in right.lines if len(line.get_xdata()) and line.get_color() == right.lines[0].get_color()}
+    top, middle = points["^"], points["o"]
+    size = right.lines[0].get_markersize() * fig.dpi / 72  # pixels
+    assert top[0] < middle[0] < points["v"][0]
+    assert middle[0] - top[0] >= 0.9 * size  # side by side, though their heights nearly agree
+    assert abs(top[1] - middle[1]) < size
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert legend[-3:] == ["Ru-Top", "Ru-Middle", "Ru-Bottom"]
+    csv = (tmp_path / "supports.csv").read_text()
+    assert "NiO(100)/Ru13,3.6920,-0.301,Ru-Top,-1.4700" in csv
+
+
 REFERENCES = """
 [[reference]]
 system = "NiO(100)/Ru13"
