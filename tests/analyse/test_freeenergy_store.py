@@ -424,6 +424,14 @@ def test_a_clean_surface_relaxed_again_higher_than_the_first_leaves_the_rearrang
     (note,) = clean_again_notes("S", [first, ads, {**back, "energy": -10.3}])
     assert "-0.300 eV against the first clean relaxation: it is the clean reference" in note
     assert clean_again_notes("S", [first, ads]) == []
+    # three lower: the lowest is the reference, the other two share one note, the higher one its own
+    lows = [{**back, "task_hash": f"c{i}", "energy": e} for i, e in ((3, -10.3), (4, -10.1), (5, -10.2))]
+    ref, shared, own = clean_again_notes("S", [first, ads, back, *lows])
+    assert "-0.300 eV against the first clean relaxation: it is the clean reference" in ref
+    assert shared == ("S: 2 more clean relaxation(s) from surfaces moved by *H at Ru-Middle:bridge:3 (1.57, 1.57 Å) "
+                      "also ended below the first (-0.200 to -0.100 eV against it); the reference is the lowest, "
+                      "-0.300 eV")
+    assert "+0.200 eV against the first clean relaxation: the rearrangement is the adsorbate's" in own
 
 
 def test_heterocat_check_brings_an_old_store_up_to_date(workdir, tmp_path):

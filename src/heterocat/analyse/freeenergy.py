@@ -310,7 +310,8 @@ def clean_again_notes(system: str, rows: list[dict]) -> list[str]:
     """What each clean relaxation from an adsorbate's final geometry found (``rows``: the surface's
     final energies at one level; see :func:`heterocat.run.workflow.clean_relaxations_again`): lower
     than the first clean relaxation, it is the clean reference of every adsorption energy of the
-    surface; otherwise the rearrangement is the adsorbate's, and counted in its dE."""
+    surface (one note; the others that also ended lower share one note); otherwise the
+    rearrangement is the adsorbate's, and counted in its dE (one note each)."""
     cleans = [r for r in rows if r["task"] == "relax" and not r["adsorbate"] and r["status"] == "done"]
     first = [r for r in cleans if not r.get("clean_from")]
     if not first or len(first) == len(cleans):
@@ -318,21 +319,38 @@ def clean_again_notes(system: str, rows: list[dict]) -> list[str]:
     base = min(first, key=lambda r: r["energy"])
     reference = min(cleans, key=lambda r: r["energy"])
     by_hash = {r["task_hash"]: r for r in rows}
-    out = []
-    for r in sorted((r for r in cleans if r.get("clean_from")), key=lambda r: r["energy"]):
+
+    def where(r: dict) -> str:
         source = by_hash.get(r["clean_from"])
-        where = (f"*{source['adsorbate']} at {source['site']}" if source
-                 else f"the adsorbate of task {r['clean_from'][:8]}")
-        moved = (f"{system}: {where} moved the surface ({r.get('clean_from_shift', 0.0):.2f} Å); "
-                 "the clean surface relaxed again from there")
-        against = f"{r['energy'] - base['energy']:+.3f} eV against the first clean relaxation"
-        if r is reference:
-            out.append(f"{moved} is {against}: it is the clean reference of every adsorption energy of {system}")
-        elif r["energy"] < base["energy"]:
-            out.append(f"{moved} is {against}; the reference is another, "
-                       f"{reference['energy'] - base['energy']:+.3f} eV")
-        else:
-            out.append(f"{moved} is {against}: the rearrangement is the adsorbate's, and its dE includes it")
+        return (f"*{source['adsorbate']} at {source['site']}" if source
+                else f"the adsorbate of task {r['clean_from'][:8]}")
+
+    def moved(r: dict) -> str:
+        return f"{where(r)} moved the surface ({r.get('clean_from_shift', 0.0):.2f} Å)"
+
+    def against(r: dict) -> str:
+        return f"{r['energy'] - base['energy']:+.3f} eV against the first clean relaxation"
+
+    again = sorted((r for r in cleans if r.get("clean_from")), key=lambda r: r["energy"])
+    out = []
+    if reference.get("clean_from"):
+        out.append(f"{system}: {moved(reference)}; the clean surface relaxed again from there is "
+                   f"{against(reference)}: it is the clean reference of every adsorption energy of {system}")
+    lower = [r for r in again if r is not reference and r["energy"] < base["energy"]]
+    if lower:
+        span = [r["energy"] - base["energy"] for r in lower]
+        shifts: dict[str, list[str]] = {}
+        for r in lower:
+            shifts.setdefault(where(r), []).append(f"{r.get('clean_from_shift', 0.0):.2f}")
+        sources = ", ".join(f"{w} ({', '.join(d)} Å)" for w, d in shifts.items())
+        energies = f"{span[0]:+.3f}" if f"{span[0]:+.3f}" == f"{span[-1]:+.3f}" else f"{span[0]:+.3f} to {span[-1]:+.3f}"
+        out.append(f"{system}: {len(lower)} more clean relaxation(s) from surfaces moved by {sources} "
+                   f"also ended below the first ({energies} eV against it); "
+                   f"the reference is the lowest, {reference['energy'] - base['energy']:+.3f} eV")
+    for r in again:
+        if r["energy"] >= base["energy"]:
+            out.append(f"{system}: {moved(r)}; the clean surface relaxed again from there is {against(r)}: "
+                       "the rearrangement is the adsorbate's, and its dE includes it")
     return out
 
 
