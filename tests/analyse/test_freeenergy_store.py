@@ -675,3 +675,26 @@ def test_a_saddle_points_note_names_the_escapes_off_it_and_only_those():
     assert "++ ends at Ru-Top:hollow:2 (-0.075 eV)" in onward and "- ends" not in onward
     assert escape_note(saddle, rows[3], rows) is None  # nothing escaped from it
     assert escape_note(SimpleNamespace(**{**vars(saddle), "notes": []}), rows[0], rows) is None  # a minimum
+
+
+def test_a_pathway_left_out_is_noted_only_when_the_study_went_there():
+    """*H and no water at all: HER only, and no note that water dissociation lacks H2O gas.  With
+    H2O gas and *H2O computed, the water pathways that need *OH are noted as waiting for it."""
+    from heterocat.analyse.freeenergy import SiteValue, pathways_of  # noqa: PLC0415
+
+    def value(ads: str, dG: float) -> SiteValue:
+        return SiteValue(system="S", adsorbate=ads, site="top:1", dE=dG, dG=dG, corrections="", task_hash=ads,
+                         level_of_theory="test")
+
+    clean = {"energy": -100.0}
+    gases = {"H2": {"G": -7.0, "energy": -7.0, "parts": {"E": -7.0}}}
+    notes: list[str] = []
+    found = pathways_of("S", {"H": value("H", -0.2)}, clean, gases, 0.0, notes)
+    assert set(found) == {"HER"} and found["HER"].limiting_potential == pytest.approx(-0.2)
+    assert notes == []
+    gases["H2O"] = {"G": -14.0, "energy": -14.0, "parts": {"E": -14.0}}
+    found = pathways_of("S", {"H": value("H", -0.2), "H2O": value("H2O", -0.3)}, clean, gases, 0.0, notes)
+    assert set(found) == {"HER", "water_adsorption"}
+    assert found["water_adsorption"].steps[0].dG == pytest.approx(-0.3)
+    assert sorted(n.split(":")[1].split()[0] for n in notes) == ["water_dissociation", "water_oxidation"]
+    assert all("*OH" in n for n in notes)

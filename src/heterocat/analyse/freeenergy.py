@@ -599,6 +599,7 @@ def pathways_of(system: str, values: dict[str, SiteValue], clean: dict, table: d
             parts[f"*{ads}"] = add_parts(value.parts, parts["*"], *(table[r]["parts"] for r in reference_gases),
                                          scale=[1.0, 1.0, *reference_gases.values()])
     out = {}
+    missing: dict[str, str] = {}
     for name, pathway in reaction_table().items():
         bare = sorted(pathway_species(pathway) & electronic)
         try:
@@ -611,9 +612,14 @@ def pathways_of(system: str, values: dict[str, SiteValue], clean: dict, table: d
                 result = evaluate_pathway(f"{system}{prefix}: {name}", pathway, G, U=U, parts=parts)
             out[name] = result
         except HeterocatError as err:  # a species of this pathway was not computed on this surface
-            # only a pathway with an adsorbate computed here gets a note (the clean surface is in all)
-            if pathway_species(pathway) & {species for species in G if species.startswith("*") and species != "*"}:
-                notes.append(f"{system}{prefix}: {name} not analysed ({err})")
+            missing[name] = str(err)
+    # a pathway left out is noted when the study went there: an adsorbate of it computed here and every
+    # gas it names computed (*H and no water at all: water dissociation is not the study's, no note)
+    computed = {species for species in G if species.startswith("*") and species != "*"}
+    for name, err in missing.items():
+        species = pathway_species(reaction_table()[name])
+        if species & computed and all(g in G for g in species if g.endswith("(g)")):
+            notes.append(f"{system}{prefix}: {name} not analysed ({err})")
     return out
 
 
