@@ -135,3 +135,44 @@ def test_a_relaxation_killed_during_its_first_scf_resumes_from_its_saved_electro
     assert resumed["wall_time_all_runs"] == pytest.approx(spent + resumed["wall_time"], abs=0.5)
     # the resumed run's log (the killed one's moved to gpaw.1.txt): its first SCF went on from the saved one
     assert _iterations(folder / "gpaw.txt") < _iterations(Path(whole["directory"]) / "gpaw.txt")
+
+
+#: O2 on the ci preset with tight SCF criteria: 13 SCF iterations, so that a limit of 10 fails
+_TIGHT = ("calculator.maxiter=10", "calculator.convergence_density=1e-6", "calculator.convergence_energy=1e-6")
+
+
+def test_a_resumed_scf_goes_on_with_what_is_left_of_its_iteration_limit(tmp_path):
+    """With a limit of 10 and a kill after 6 saves (the progress beside them kept at 5 iterations),
+    the resumed SCF has 5 iterations left, not 10 again: it fails there and the ladder's next rung
+    continues it, so that a task killed again and again still climbs the ladder instead of
+    starting its first rung over in each run."""
+    _killed(tmp_path, "single", _o2(), 6, *_TIGHT)
+    [folder] = (tmp_path / "w" / "tasks" / "single").iterdir()
+    assert json.loads((folder / "scf_progress.json").read_text()) == {"rung": "as set", "iterations": 5,
+                                                                      "attempts": []}
+    [row] = task_status(tmp_path / "w")
+    assert "after 5 iterations on the retry ladder's rung 'as set'" in row["reason"]
+    resumed = run_task(_o2(), "single", load_settings("ci", assignments=list(_TIGHT)), tmp_path / "w")
+    first, second = resumed["scf_attempts"]
+    assert first["rung"] == "as set" and first["resumed_scf"] and first["iterations_before"] == 5
+    assert not first["ok"] and second["ok"] and second["continued_scf"]
+    assert "maximum number of iterations: 5" in (folder / "gpaw.txt").read_text()  # 10 less the 5 spent
+    whole = run_task(_o2(), "single", load_settings("ci", assignments=list(_TIGHT)), tmp_path / "whole")
+    assert resumed["energy"] == pytest.approx(whole["energy"], abs=1e-5)
+    assert not (folder / "scf.gpw").exists() and not (folder / "scf_progress.json").exists()
+
+
+def test_a_scf_killed_on_a_later_rung_resumes_on_that_rung_with_the_failed_ones_recorded(tmp_path):
+    """Killed after 12 saves with a limit of 10: the first rung failed at 10, the continued rung had
+    run 2 iterations (progress kept at 1).  The resumed run starts on that rung, limit 20 less 1,
+    and its record keeps the first rung's failure."""
+    _killed(tmp_path, "single", _o2(), 12, *_TIGHT)
+    [folder] = (tmp_path / "w" / "tasks" / "single").iterdir()
+    kept = json.loads((folder / "scf_progress.json").read_text())
+    assert kept["rung"] == "maxiter x2" and kept["iterations"] == 1
+    assert [(a["rung"], a["ok"]) for a in kept["attempts"]] == [("as set", False)]
+    resumed = run_task(_o2(), "single", load_settings("ci", assignments=list(_TIGHT)), tmp_path / "w")
+    failed, last = resumed["scf_attempts"]
+    assert (failed["rung"], failed["ok"]) == ("as set", False)
+    assert last["rung"] == "maxiter x2" and last["ok"] and last["resumed_scf"] and last["iterations_before"] == 1
+    assert "maximum number of iterations: 19" in (folder / "gpaw.txt").read_text()

@@ -322,6 +322,20 @@ SCF_SAVE_S = 600.0
 SCF_SAVED = "scf.gpw"
 
 
+def scf_progress_path(saved: Path) -> Path:
+    """Where the SCF whose electrons are saved in ``saved`` keeps how far it got (``scf_progress.json``
+    beside ``scf.gpw``): the retry ladder's rung, the iterations spent on it and the rungs that failed
+    before, so that a resumed SCF goes on with what is left of its budget, not a new one."""
+    return saved.with_name(f"{saved.stem}_progress.json")
+
+
+def forget_saved_scf(saved: Path) -> None:
+    """Remove a finished SCF's saved electrons and its progress (rank 0)."""
+    if is_writer():
+        saved.unlink(missing_ok=True)
+        scf_progress_path(saved).unlink(missing_ok=True)
+
+
 def _write_electrons(calc, path: Path) -> None:
     """Write GPAW's density and wave functions to ``path`` (atomically: a kill leaves the old file)."""
     part = path.with_name(path.name + ".part")
@@ -330,11 +344,16 @@ def _write_electrons(calc, path: Path) -> None:
         os.replace(part, path)
 
 
-def save_during_scf(calc, path: Path, after: Callable[[], None] | None = None) -> None:
+def save_during_scf(calc, path: Path, after: Callable[[], None] | None = None,
+                    progress: dict[str, Any] | None = None) -> None:
     """Make GPAW write its electrons to ``path`` every :data:`SCF_SAVE_S` seconds of an SCF (new
     GPAW's ``scf_step`` hook; legacy GPAW and other calculators are left as they are), then call
     ``after`` (a relaxation keeps its wall time).  All MPI ranks write at the same iteration: rank
-    0's clock decides."""
+    0's clock decides.
+
+    ``progress`` (the retry ladder's): ``rung``, ``before`` (iterations of this SCF spent by an
+    earlier run) and ``attempts`` (rungs failed so far); with each save, the rung and the
+    iterations spent on it go to :func:`scf_progress_path`."""
     gpaw = electronic_calculator(calc)
     if not isinstance(getattr(gpaw, "hooks", None), dict):
         return
@@ -346,8 +365,17 @@ def save_during_scf(calc, path: Path, after: Callable[[], None] | None = None) -
     last = [time.time()]
 
     def save(ctx) -> None:
+        niter = int(getattr(ctx, "niter", 0))
+        if progress is not None and niter < progress.get("niter", 0):  # a new SCF (next geometry or rung)
+            progress["before"] = 0
+        if progress is not None:
+            progress["niter"] = niter
         if broadcast(time.time() - last[0] >= every):
             _write_electrons(gpaw, path)
+            if progress is not None and is_writer():  # after the electrons: never ahead of them
+                write_json(scf_progress_path(path), {"rung": progress["rung"],
+                                                     "iterations": progress["before"] + niter,
+                                                     "attempts": progress["attempts"]})
             if after is not None:
                 after()
             last[0] = time.time()
@@ -386,17 +414,32 @@ def _with_ladder(atoms: Atoms, settings: dict, directory: Path, action, attempts
     its SCF stopped (:func:`_continue_scf`).
 
     ``saved`` (GPAW): the electrons are written there during the SCF (:func:`save_during_scf`),
-    and the first rung starts from the file when a killed run left one."""
-    for index, rung in enumerate(RETRY_LADDER):
-        if index and rung.get("continue") and _continue_scf(atoms.calc, _rung_maxiter(settings, rung)):
+    with the rung and its iterations beside them.  A killed run's successor starts from the file
+    on the rung it was killed on, with that rung's iteration limit less the iterations already
+    spent, and its ``attempts`` begin with the rungs that had failed before the kill."""
+    before = _scf_progress(saved)
+    names = [rung["rung"] for rung in RETRY_LADDER]
+    first = names.index(before["rung"]) if before and before.get("rung") in names else 0
+    if before:
+        attempts.extend(before.get("attempts", []))
+    progress = {"rung": names[first], "before": 0, "attempts": attempts}
+    for index, rung in enumerate(RETRY_LADDER[first:], start=first):
+        progress.update(rung=rung["rung"], before=0, niter=0)
+        if index > first and rung.get("continue") and _continue_scf(atoms.calc, _rung_maxiter(settings, rung)):
             marks = {"continued_scf": True}  # atoms.calc holds the failed SCF's electrons and its log
         else:
             txt = gpaw_log(directory) if settings["calculator"]["name"] == "gpaw" else None
-            resumed = _restart_calculator(saved, settings, txt) if saved is not None and index == 0 else None
+            resumed = _restart_calculator(saved, settings, txt) if saved is not None and index == first else None
             atoms.calc = resumed if resumed is not None else make_calculator(atoms, settings, txt, rung, extra)
+            marks = {}
+            if resumed is not None:
+                spent = int(before.get("iterations", 0)) if before else 0
+                # the file's own limit is its parameters' (the settings' maxiter): the rung's, less what is spent
+                _continue_scf(atoms.calc, max(_rung_maxiter(settings, rung) - spent, 1))
+                progress["before"] = spent
+                marks = {"resumed_scf": True, "iterations_before": spent}
             if saved is not None:
-                save_during_scf(atoms.calc, saved, after_save)
-            marks = {"resumed_scf": True} if resumed is not None else {}
+                save_during_scf(atoms.calc, saved, after_save, progress)
         start = time.time()
         try:
             value = action()
@@ -408,7 +451,17 @@ def _with_ladder(atoms: Atoms, settings: dict, directory: Path, action, attempts
             continue
         attempts.append({"rung": rung["rung"], "ok": True, "seconds": round(time.time() - start, 2), **marks})
         return value
+    if saved is not None and is_writer():  # a retry of the failed task climbs the ladder again from the electrons
+        scf_progress_path(saved).unlink(missing_ok=True)
     raise SCFFailure("SCF did not converge on any rung: " + ", ".join(a["rung"] for a in attempts), attempts)
+
+
+def _scf_progress(saved: Path | None) -> dict[str, Any] | None:
+    """How far a killed run's SCF got (:func:`scf_progress_path`), when its electrons are saved too."""
+    if saved is None:
+        return None
+    path = scf_progress_path(saved)
+    return broadcast(read_json(path) if is_writer() and saved.exists() and path.exists() else None)
 
 
 def _summary(atoms: Atoms) -> dict[str, Any]:
@@ -461,8 +514,7 @@ def single_point(atoms: Atoms, settings: dict, directory: Path, outputs: tuple[s
     result.update(converged=True, steps=0, scf_attempts=attempts, wall_time_all_runs=spent())
     result.update(out_mod.write_outputs(atoms, directory, outputs, ghosts or ()))
     write_structure(directory / "final.extxyz", _frozen(atoms, result))
-    if is_writer():  # converged: the electrons saved on the way are no longer needed
-        saved.unlink(missing_ok=True)
+    forget_saved_scf(saved)  # converged: the electrons saved on the way are no longer needed
     return result
 
 
@@ -777,7 +829,7 @@ def relax(atoms: Atoms, settings: dict, directory: Path, hessian: str | os.PathL
         if keep_electrons and restart_path.exists():  # saved after the last frame: that frame's electrons
             os.replace(restart_path, directory / FINAL_ELECTRONS)
         restart_path.unlink(missing_ok=True)
-        for name in (RESTART, SCF_SAVED):
+        for name in (RESTART, SCF_SAVED, scf_progress_path(Path(SCF_SAVED)).name):
             for saved in directory.glob(f"spin/*/*/{name}"):
                 saved.unlink()
     return result
@@ -807,8 +859,7 @@ def _spin_trial(atoms: Atoms, moments: np.ndarray, settings: dict, folder: Path,
                wall_time=round(time.time() - start, 3))
     _save_restart(trial, folder / RESTART)
     write_json(done, out)  # last: the saved electrons are there when the result is
-    if is_writer():
-        (folder / SCF_SAVED).unlink(missing_ok=True)
+    forget_saved_scf(folder / SCF_SAVED)
     return {**out, "directory": str(folder)}
 
 
@@ -1014,8 +1065,8 @@ def vibrations(atoms: Atoms, settings: dict, directory: Path, indices: list[int]
     # displacements break the structure's point group, which GPAW would otherwise refuse (the
     # relaxations' setting: the grid relaxation's electrons carry it too)
     vib = _with_ladder(atoms, settings, directory, run, attempts, extra=_RELAX_GPAW, saved=saved)
-    if saved is not None and is_writer():
-        saved.unlink(missing_ok=True)
+    if saved is not None:
+        forget_saved_scf(saved)
     energies = vib.get_energies()
     cm1 = 8065.543937  # cm^-1 per eV (CODATA)
     freqs = [float(e.real * cm1) if abs(e.imag) < 1e-9 else -float(abs(e.imag) * cm1) for e in energies]

@@ -543,12 +543,18 @@ def scf_text(scf: dict[str, Any], status: str) -> str:
 def _saved_scf_note(directory: Path, status: str) -> str:
     """When an unfinished task last saved the electrons of its SCF (a single point's ``scf.gpw``,
     or a relaxation's first step), or "" without them."""
-    from heterocat.calculate.tasks import RESTART, SCF_SAVED  # noqa: PLC0415
+    from heterocat.calculate.tasks import RESTART, SCF_SAVED, scf_progress_path  # noqa: PLC0415
+    from heterocat.io import read_json  # noqa: PLC0415
 
     for name in (SCF_SAVED, RESTART):
         if (directory / name).exists():
             when = time.strftime("%Y-%m-%d %H:%M", time.localtime((directory / name).stat().st_mtime))
-            return (f"SCF electrons saved at {when}" + ("; it resumes from them" if status == "pending" else ""))
+            progress = scf_progress_path(directory / name)
+            after = ""
+            if progress.exists():
+                kept = read_json(progress)
+                after = f" after {kept['iterations']} iterations on the retry ladder's rung '{kept['rung']}'"
+            return (f"SCF electrons saved at {when}{after}" + ("; it resumes from them" if status == "pending" else ""))
     return ""
 
 
