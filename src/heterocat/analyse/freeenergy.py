@@ -599,7 +599,7 @@ def pathways_of(system: str, values: dict[str, SiteValue], clean: dict, table: d
             parts[f"*{ads}"] = add_parts(value.parts, parts["*"], *(table[r]["parts"] for r in reference_gases),
                                          scale=[1.0, 1.0, *reference_gases.values()])
     out = {}
-    missing: dict[str, str] = {}
+    missing: list[tuple[str, set[str], str]] = []  # pathway, its species, what it lacks
     for name, pathway in reaction_table().items():
         bare = sorted(pathway_species(pathway) & electronic)
         try:
@@ -612,12 +612,11 @@ def pathways_of(system: str, values: dict[str, SiteValue], clean: dict, table: d
                 result = evaluate_pathway(f"{system}{prefix}: {name}", pathway, G, U=U, parts=parts)
             out[name] = result
         except HeterocatError as err:  # a species of this pathway was not computed on this surface
-            missing[name] = str(err)
+            missing.append((name, pathway_species(pathway), str(err)))
     # a pathway left out is noted when the study went there: an adsorbate of it computed here and every
     # gas it names computed (*H and no water at all: water dissociation is not the study's, no note)
     computed = {species for species in G if species.startswith("*") and species != "*"}
-    for name, err in missing.items():
-        species = pathway_species(reaction_table()[name])
+    for name, species, err in missing:
         if species & computed and all(g in G for g in species if g.endswith("(g)")):
             notes.append(f"{system}{prefix}: {name} not analysed ({err})")
     return out

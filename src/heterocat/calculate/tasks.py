@@ -352,8 +352,8 @@ def save_during_scf(calc, path: Path, after: Callable[[], None] | None = None,
     0's clock decides.
 
     ``progress`` (the retry ladder's): ``rung``, ``before`` (iterations of this SCF spent by an
-    earlier run) and ``attempts`` (rungs failed so far); with each save, the rung and the
-    iterations spent on it go to :func:`scf_progress_path`."""
+    earlier run), ``niter`` (the last iteration seen) and ``attempts`` (rungs failed so far); with
+    each save, the rung and the iterations spent on it go to :func:`scf_progress_path`."""
     gpaw = electronic_calculator(calc)
     if not isinstance(getattr(gpaw, "hooks", None), dict):
         return
@@ -366,9 +366,9 @@ def save_during_scf(calc, path: Path, after: Callable[[], None] | None = None,
 
     def save(ctx) -> None:
         niter = int(getattr(ctx, "niter", 0))
-        if progress is not None and niter < progress.get("niter", 0):  # a new SCF (next geometry or rung)
-            progress["before"] = 0
         if progress is not None:
+            if niter < progress["niter"]:  # a new SCF (the next geometry or rung): nothing spent before it
+                progress["before"] = 0
             progress["niter"] = niter
         if broadcast(time.time() - last[0] >= every):
             _write_electrons(gpaw, path)
@@ -417,12 +417,12 @@ def _with_ladder(atoms: Atoms, settings: dict, directory: Path, action, attempts
     with the rung and its iterations beside them.  A killed run's successor starts from the file
     on the rung it was killed on, with that rung's iteration limit less the iterations already
     spent, and its ``attempts`` begin with the rungs that had failed before the kill."""
-    before = _scf_progress(saved)
+    before = saved_scf_progress(saved) if saved is not None else None
     names = [rung["rung"] for rung in RETRY_LADDER]
     first = names.index(before["rung"]) if before and before.get("rung") in names else 0
     if before:
         attempts.extend(before.get("attempts", []))
-    progress = {"rung": names[first], "before": 0, "attempts": attempts}
+    progress: dict[str, Any] = {"attempts": attempts}  # rung, before and niter: set per rung below
     for index, rung in enumerate(RETRY_LADDER[first:], start=first):
         progress.update(rung=rung["rung"], before=0, niter=0)
         if index > first and rung.get("continue") and _continue_scf(atoms.calc, _rung_maxiter(settings, rung)):
@@ -456,10 +456,8 @@ def _with_ladder(atoms: Atoms, settings: dict, directory: Path, action, attempts
     raise SCFFailure("SCF did not converge on any rung: " + ", ".join(a["rung"] for a in attempts), attempts)
 
 
-def _scf_progress(saved: Path | None) -> dict[str, Any] | None:
+def saved_scf_progress(saved: Path) -> dict[str, Any] | None:
     """How far a killed run's SCF got (:func:`scf_progress_path`), when its electrons are saved too."""
-    if saved is None:
-        return None
     path = scf_progress_path(saved)
     return broadcast(read_json(path) if is_writer() and saved.exists() and path.exists() else None)
 

@@ -543,17 +543,14 @@ def scf_text(scf: dict[str, Any], status: str) -> str:
 def _saved_scf_note(directory: Path, status: str) -> str:
     """When an unfinished task last saved the electrons of its SCF (a single point's ``scf.gpw``,
     or a relaxation's first step), or "" without them."""
-    from heterocat.calculate.tasks import RESTART, SCF_SAVED, scf_progress_path  # noqa: PLC0415
-    from heterocat.io import read_json  # noqa: PLC0415
+    from heterocat.calculate.tasks import RESTART, SCF_SAVED, saved_scf_progress  # noqa: PLC0415
 
     for name in (SCF_SAVED, RESTART):
         if (directory / name).exists():
             when = time.strftime("%Y-%m-%d %H:%M", time.localtime((directory / name).stat().st_mtime))
-            progress = scf_progress_path(directory / name)
-            after = ""
-            if progress.exists():
-                kept = read_json(progress)
-                after = f" after {kept['iterations']} iterations on the retry ladder's rung '{kept['rung']}'"
+            kept = saved_scf_progress(directory / name)
+            after = (f" after {kept['iterations']} iterations on the retry ladder's rung '{kept['rung']}'"
+                     if kept else "")
             return (f"SCF electrons saved at {when}{after}" + ("; it resumes from them" if status == "pending" else ""))
     return ""
 
