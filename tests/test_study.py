@@ -327,6 +327,9 @@ def test_work_functions_take_the_lowest_clean_relaxation_a_clean_again_found():
     assert clean_geometries([plan], {**results, again: {"status": "done", "energy": 6.6, "metadata": moved}}) \
         == {"Pt(111)+Pt": first}
     assert clean_geometries([plan], {**results, again: {"status": "failed", "metadata": moved}}) == {"Pt(111)+Pt": first}
+    # relaxed back to within the free energies' margin (0.01 eV) of the first: the first stays
+    assert clean_geometries([plan], {**results, again: {"status": "done", "energy": 6.565, "metadata": moved}}) \
+        == {"Pt(111)+Pt": first}
 
 
 def test_a_study_of_clean_surfaces_gives_work_functions_without_gas_references(tmp_path):

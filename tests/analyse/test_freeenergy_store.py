@@ -285,6 +285,23 @@ def _fake_result(workdir, n, atoms, energy, level, settings=None, **metadata):
         "metadata": {"site": "", "adsorbate": "", **metadata}, "flags": []})
 
 
+def test_a_study_with_no_surface_at_its_method_yet_says_that_method_not_the_gases(tmp_path):
+    """A study whose final energies are GPAW's (screen strategy) with only its MLIP screen in: every
+    surface is left out with a note, and the report is of DFT energies with no gas table, not of
+    the MLIP energies its gases happen to have."""
+    mlip = "MLIP SevenNet-0"
+    slab, h2 = fcc111("Pt", size=(1, 1, 2), vacuum=5.0), molecule("H2")
+    _fake_result(tmp_path, 0, slab, -8.0, mlip, system="B", adsorbate="")
+    _fake_result(tmp_path, 1, slab, -11.0, mlip, system="B", adsorbate="H", site="fcc")
+    _fake_result(tmp_path, 2, h2, -6.6, mlip, system="gas", adsorbate="H2")
+    ResultsStore(tmp_path).rebuild()
+    report = free_energies(tmp_path, method={"B": "dft"})
+    assert report.method == "dft" and report.methods == {} and report.gases == {} and report.sites == []
+    assert "B: left out, no dft energies stored (stored: mlip) yet" in report.notes
+    screen = free_energies(tmp_path, method={"B": "mlip"}).sites  # the screen itself is there
+    assert [v.dE for v in screen] == [pytest.approx(-11.0 + 8.0 + 6.6 / 2)]
+
+
 def test_each_surface_uses_gas_references_of_its_own_method(tmp_path):
     """A DFT surface and an MLIP-only surface in one store: neither mixes methods."""
     dft, mlip = "DFT GPAW PBE LCAO dzp", "MLIP SevenNet-0"
@@ -432,6 +449,34 @@ def test_a_clean_surface_relaxed_again_higher_than_the_first_leaves_the_rearrang
                       "also ended below the first (-0.200 to -0.100 eV against it); the reference is the lowest, "
                       "-0.300 eV")
     assert "+0.200 eV against the first clean relaxation: the rearrangement is the adsorbate's" in own
+
+
+def test_a_clean_surface_that_relaxed_back_within_the_margin_keeps_the_first_as_reference():
+    """NiCo2O4(100) by the MLIP: clean relaxations redone from *H geometries ended 0.002 eV below and
+    0.000-0.002 eV above the first.  The surface relaxed back: the first stays the clean reference
+    (the free energies' and the work function's), with one note for all; 0.025 eV lower replaces it."""
+    from heterocat.analyse.freeenergy import CLEAN_REFERENCE_MARGIN_EV, clean_again_notes, clean_reference
+
+    clean = {"system": "S", "adsorbate": "", "site": "", "task": "relax", "status": "done",
+             "method": "mlip", "stage": "final", "clean_from": "h1", "clean_from_shift": 0.97}
+    first = {**clean, "task_hash": "c1", "energy": -10.0, "clean_from": ""}
+    ads = {"system": "S", "adsorbate": "H", "site": "O-top:top:2", "task": "relax", "status": "done",
+           "task_hash": "h1", "energy": -13.0}
+    near = [{**clean, "task_hash": f"c{i}", "energy": -10.0 + d} for i, d in ((2, -0.002), (3, 0.0), (4, 0.002))]
+    assert clean_reference([first, *near]) is first and CLEAN_REFERENCE_MARGIN_EV == 0.01
+    (note,) = clean_again_notes("S", [first, ads, *near])
+    assert note == ("S: 3 clean relaxation(s) from surfaces moved by *H at O-top:top:2 (0.97, 0.97, 0.97 Å) ended "
+                    "within 0.01 eV of the first (-0.002 to +0.002 eV against it): the surface relaxed back, "
+                    "and the first stays the clean reference")
+    lower = {**clean, "task_hash": "c5", "energy": -10.025}
+    assert clean_reference([first, *near, lower]) is lower
+    ref, back = clean_again_notes("S", [first, ads, *near, lower])
+    assert "-0.025 eV against the first clean relaxation: it is the clean reference" in ref and "3 clean" in back
+    # what the free energies subtract, and what the work function is computed on, is that reference
+    from heterocat.analyse.freeenergy import reference_energies
+
+    assert reference_energies([first, *near], "mlip")["S", "", ""] is first
+    assert reference_energies([first, *near, lower], "mlip")["S", "", ""] is lower
 
 
 def test_heterocat_check_brings_an_old_store_up_to_date(workdir, tmp_path):

@@ -53,6 +53,13 @@ FAR_FROM_MINIMUM_FMAX = 0.5
 #: Two clean relaxations of one surface at one level whose final energies agree to this (eV) reached
 #: the same minimum (an MLIP relaxation run again with other initial moments, which it ignores).
 SAME_MINIMUM_EV = 1e-6
+#: A clean relaxation redone from an adsorbate's final geometry replaces the first clean relaxation as
+#: the surface's clean reference only when it ended lower than the first by more than this (eV).  Closer,
+#: the surface relaxed back to the first minimum as far as a relaxation to fmax 0.05 eV/Å and float32
+#: MLIP energies of 100-atom models resolve (a few meV): the first stays the reference, so that such
+#: a surface neither shifts every dE by meV nor moves the work function and charge transfer onto
+#: another geometry (a new GPAW single point of hours).
+CLEAN_REFERENCE_MARGIN_EV = 0.01
 
 
 @dataclass
@@ -200,6 +207,18 @@ def lowest_energies(rows: list[dict], method: str) -> dict[tuple[str, str, str],
     return out
 
 
+def reference_energies(rows: list[dict], method: str) -> dict[tuple[str, str, str], dict]:
+    """:func:`lowest_energies`, but each clean surface's entry is its clean reference
+    (:func:`clean_reference`), which a relaxation redone from an adsorbate's geometry replaces only
+    when lower by a margin."""
+    table = lowest_energies(rows, method)
+    for system, adsorbate, site in list(table):
+        if not adsorbate and not site:
+            table[system, "", ""] = clean_reference([r for r in rows if is_final_of(r, method) and (
+                r["system"], r["adsorbate"], r["site"]) == (system, "", "")])
+    return table
+
+
 def adsorption_cases(rows: list[dict], method: str = "dft") -> list[dict[str, Any]]:
     """Adsorption energies dE = E(A*) - E(*) - sum n E(gas) (eV) of the converged, unflagged
     relaxations of ``method`` in ``rows``, each with its clean surface at the same level and its gas
@@ -222,7 +241,7 @@ def adsorption_cases(rows: list[dict], method: str = "dft") -> list[dict[str, An
              for (_, gas, _), row in lowest_energies(group, method).items()}
     cases = []
     for group in levels.values():
-        table = lowest_energies(group, method)
+        table = reference_energies(group, method)
         for (system, adsorbate, site), r in sorted(table.items()):
             clean = table.get((system, "", ""))
             need = reference_gases(adsorbate) if adsorbate else {}
@@ -306,18 +325,34 @@ def other_model_notes(clean: dict[str, dict | None], models: dict[str, str]) -> 
     return out
 
 
+def clean_reference(cleans: list[dict]) -> dict | None:
+    """The clean reference among one surface's finished clean relaxations at one level (rows with
+    ``energy``; ``clean_from`` on one relaxed again from an adsorbate's geometry): the lowest first
+    relaxation, unless the lowest relaxed again ended more than :data:`CLEAN_REFERENCE_MARGIN_EV`
+    below it; None for no row."""
+    first = [r for r in cleans if not r.get("clean_from")]
+    again = [r for r in cleans if r.get("clean_from")]
+    if not first:
+        return min(again, key=lambda r: r["energy"]) if again else None
+    base = min(first, key=lambda r: r["energy"])
+    low = min(again, key=lambda r: r["energy"]) if again else None
+    return low if low is not None and low["energy"] < base["energy"] - CLEAN_REFERENCE_MARGIN_EV else base
+
+
 def clean_again_notes(system: str, rows: list[dict]) -> list[str]:
     """What each clean relaxation from an adsorbate's final geometry found (``rows``: the surface's
     final energies at one level; see :func:`heterocat.run.workflow.clean_relaxations_again`): lower
-    than the first clean relaxation, it is the clean reference of every adsorption energy of the
-    surface (one note; the others that also ended lower share one note); otherwise the
-    rearrangement is the adsorbate's, and counted in its dE (one note each)."""
+    than the first clean relaxation by more than :data:`CLEAN_REFERENCE_MARGIN_EV`, it is the clean
+    reference of every adsorption energy of the surface (one note; the others that also ended lower
+    share one note); within that margin of the first, the surface relaxed back (one note for all);
+    higher, the rearrangement is the adsorbate's, and counted in its dE (one note each)."""
     cleans = [r for r in rows if r["task"] == "relax" and not r["adsorbate"] and r["status"] == "done"]
     first = [r for r in cleans if not r.get("clean_from")]
     if not first or len(first) == len(cleans):
         return []
     base = min(first, key=lambda r: r["energy"])
-    reference = min(cleans, key=lambda r: r["energy"])
+    reference = clean_reference(cleans)
+    margin = CLEAN_REFERENCE_MARGIN_EV
     by_hash = {r["task_hash"]: r for r in rows}
 
     def where(r: dict) -> str:
@@ -336,19 +371,28 @@ def clean_again_notes(system: str, rows: list[dict]) -> list[str]:
     if reference.get("clean_from"):
         out.append(f"{system}: {moved(reference)}; the clean surface relaxed again from there is "
                    f"{against(reference)}: it is the clean reference of every adsorption energy of {system}")
-    lower = [r for r in again if r is not reference and r["energy"] < base["energy"]]
-    if lower:
-        span = [r["energy"] - base["energy"] for r in lower]
+    def sources_and_range(group: list[dict]) -> tuple[str, str]:
         shifts: dict[str, list[str]] = {}
-        for r in lower:
+        for r in group:
             shifts.setdefault(where(r), []).append(f"{r.get('clean_from_shift', 0.0):.2f}")
-        sources = ", ".join(f"{w} ({', '.join(d)} Å)" for w, d in shifts.items())
-        energies = f"{span[0]:+.3f}" if f"{span[0]:+.3f}" == f"{span[-1]:+.3f}" else f"{span[0]:+.3f} to {span[-1]:+.3f}"
+        span = [f"{r['energy'] - base['energy']:+.3f}" for r in group]
+        return (", ".join(f"{w} ({', '.join(d)} Å)" for w, d in shifts.items()),
+                span[0] if span[0] == span[-1] else f"{span[0]} to {span[-1]}")
+
+    lower = [r for r in again if r is not reference and r["energy"] < base["energy"] - margin]
+    if lower:
+        sources, energies = sources_and_range(lower)
         out.append(f"{system}: {len(lower)} more clean relaxation(s) from surfaces moved by {sources} "
                    f"also ended below the first ({energies} eV against it); "
                    f"the reference is the lowest, {reference['energy'] - base['energy']:+.3f} eV")
+    back = [r for r in again if r is not reference and abs(r["energy"] - base["energy"]) <= margin]
+    if back:
+        sources, energies = sources_and_range(back)
+        out.append(f"{system}: {len(back)} clean relaxation(s) from surfaces moved by {sources} ended within "
+                   f"{margin:g} eV of the first ({energies} eV against it): the surface relaxed back, and the "
+                   "first stays the clean reference")
     for r in again:
-        if r["energy"] >= base["energy"]:
+        if r["energy"] > base["energy"] + margin:
             out.append(f"{system}: {moved(r)}; the clean surface relaxed again from there is {against(r)}: "
                        "the rearrangement is the adsorbate's, and its dE includes it")
     return out
@@ -693,6 +737,11 @@ def system_methods(rows: list[dict], method: str | dict[str, str] = "auto",
     return out
 
 
+def _asked_methods(method: str | dict[str, str]) -> list[str]:
+    """The methods asked for: one for all surfaces, or each surface's."""
+    return list(method.values()) if isinstance(method, dict) else [method]
+
+
 def free_energies(workdir: str | os.PathLike, *, temperature: float = 298.15, accept_flagged: bool = False,
                   cutoff_cm1: float = 50.0, U: float = 0.0,
                   method: str | dict[str, str] = "auto", n2h4_state: str = "gas",
@@ -719,8 +768,9 @@ def free_energies(workdir: str | os.PathLike, *, temperature: float = 298.15, ac
                 for r in rows if r.get("flagged")]
     usable = rows if accept_flagged else [r for r in rows if not r.get("flagged")]
     left_out: list[str] = []  # a study's surfaces whose energies of their method are not in yet
-    methods = system_methods(usable, method, left_out) or {GAS_SYSTEM: choose_method(
-        usable, method if isinstance(method, str) else "auto")}
+    methods = system_methods(usable, method, left_out)
+    if not methods and not left_out:  # a store of gases only
+        methods = {GAS_SYSTEM: choose_method(usable, method if isinstance(method, str) else "auto")}
     final = [r for r in usable if r["status"] == "done" and is_final_energy(r)]
     vibs = _vibrations(usable)
     gas_vibs, vib_method = gas_vibrations(usable)
@@ -736,7 +786,7 @@ def free_energies(workdir: str | os.PathLike, *, temperature: float = 298.15, ac
             notes.append(note)
         at_level = [r for r in rows if r.get("level_id", "") == level]
         finals[system] = at_level
-        relaxed[system] = lowest_energies(at_level, m)
+        relaxed[system] = reference_energies(at_level, m)
         gas_level[system] = (m, next((r.get("gas_level_id", "") for r in at_level), _main_gas_level(final, m)))
         clean_row = relaxed[system].get((system, "", ""), {})
         notes += [n for n in (step_limit_note(clean_row), far_from_minimum_note(clean_row)) if n]
@@ -804,7 +854,8 @@ def free_energies(workdir: str | os.PathLike, *, temperature: float = 298.15, ac
                 by_label.setdefault(system, {})[label] = {"HzOR": found["HzOR"]}
     her = {system: her_sites(h, notes) for system in systems if (h := [v for v in sites if v.system == system
                                                                        and v.adsorbate == "H"])}
-    used = {methods[s] for s in systems} or set(methods.values())
+    # no surface in yet (a study's whose method has no energies stored): the methods it waits for
+    used = {methods[s] for s in systems} or set(methods.values()) or set(_asked_methods(method))
     return FreeEnergyReport(sites=sites, best=best, pathways=pathways, gases=gases, excluded=excluded,
                             temperature=temperature, notes=list(dict.fromkeys(notes)),
                             method=used.pop() if len(used) == 1 else "mixed",

@@ -454,7 +454,8 @@ def free_energy_text(report: Any, figures: list[str]) -> str:
             lines.append(f"{system} HzOR at {label} only: U_L {ul} (PDS {r.potential_determining_step}); "
                          f"largest step {r.largest_step} {r.largest_step_dG:+.3f} eV")
     levels = sorted({v.level_of_theory for v in report.sites})
-    lines.append("level of theory: " + "; ".join(levels))
+    if levels:
+        lines.append("level of theory: " + "; ".join(levels))
     fixed = sorted({(v.system, v.fixed) for v in report.sites if v.fixed})
     if fixed:
         lines.append("held fixed in the relaxations: " + "; ".join(f"{system}: {what}" for system, what in fixed))

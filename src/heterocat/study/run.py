@@ -30,7 +30,9 @@ def methods(study: Study) -> dict[str, str]:
 def clean_geometries(plans: list, results: dict[str, dict] | None = None) -> dict[str, str]:
     """The task whose final structure is each surface's clean reference (what its adsorbates use);
     with ``results``, a clean relaxation of the same stage relaxed again from an adsorbate's geometry
-    (``clean_again``) instead, when it finished lower: the clean reference of the free energies."""
+    (``clean_again``) instead, when it finished lower by more than the free energies' margin
+    (:data:`~heterocat.analyse.freeenergy.CLEAN_REFERENCE_MARGIN_EV`): their clean reference."""
+    from heterocat.analyse.freeenergy import CLEAN_REFERENCE_MARGIN_EV  # noqa: PLC0415
     from heterocat.run.workflow import clean_again_task, clean_geometry_task  # noqa: PLC0415
 
     out: dict[str, str] = {}
@@ -42,7 +44,7 @@ def clean_geometries(plans: list, results: dict[str, dict] | None = None) -> dic
                 if r.get("status") == "done" and r.get("energy") is not None
                 and (source := r.get("metadata", {}).get("clean_from")) and n == clean_again_task(name, source)]
         first = results.get(name, {})
-        if done and first.get("status") == "done" and min(done)[0] < first["energy"]:
+        if done and first.get("status") == "done" and min(done)[0] < first["energy"] - CLEAN_REFERENCE_MARGIN_EV:
             out[surface] = min(done)[1]
     return out
 
