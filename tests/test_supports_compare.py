@@ -272,6 +272,26 @@ def test_figure_layout(tmp_path, monkeypatch):
     assert "transfer on an earlier clean geometry" in [t.get_text() for t in drawn[1].legends[0].get_texts()]
 
 
+def test_each_panel_names_the_level_of_theory_of_what_it_draws(tmp_path, monkeypatch):
+    """The supports study's figure mixes GPAW numbers (work function, Bader) with MLIP ones (dG(*H)):
+    each panel's title says which, short (the U values and basis are in the table)."""
+    drawn = []
+    monkeypatch.setattr(supports_plot, "save", lambda fig, stem: drawn.append(fig) or [])
+    dft = "DFT GPAW PBE+U(Ni 6.2) LCAO dzp"
+    rows = [{"system": "NiO(100)/Ru13", "support_work_function": 3.692, "work_function_level": dft,
+             "transfer_to_cluster": -0.301, "transfer_level": dft + " (energy shift O 0.01 eV) PAW Ru.8",
+             "dG_H_by_label": {"Ru-Top": -1.47}, "dG_H_level": "MLIP SevenNet 7net-0 (machine-learned; not DFT)"},
+            {"system": "Co3O4(100)/Ru13", "support_work_function": 3.767,
+             "work_function_level": "DFT GPAW PBE+U(Co 3.32) LCAO dzp", "transfer_to_cluster": None,
+             "transfer_level": None, "dG_H_by_label": {}, "dG_H_level": None}]
+    supports_plot.plot_supports(rows, tmp_path / "supports")
+    assert [ax.get_title(loc="left") for ax in drawn[0].axes[:2]] == [
+        r"$\Phi$ and transfer: DFT GPAW PBE+U", r"$\Phi$: DFT GPAW PBE+U; $\Delta G$: MLIP SevenNet 7net-0"]
+    assert layout_problems(drawn[0]) == []
+    assert supports_plot.short_level({dft, "DFT GPAW PBE LCAO dzp"}) == "mixed levels"
+    assert supports_plot.short_level(set()) == "-"
+
+
 def test_layers_of_one_support_are_set_apart_and_listed_top_first(tmp_path, monkeypatch):
     """NiO(100)/Ru13's Top and Middle *H lie 0.04 eV apart (a marker's height): drawn side by
     side, top layer left, not one over the other; the CSV keeps the true work function."""

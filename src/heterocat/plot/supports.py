@@ -20,6 +20,31 @@ MARKER_PT = 7.0
 LABEL_DODGE_PT = MARKER_PT
 
 
+def short_level(levels: set[str]) -> str:
+    """A level of theory short enough for a panel title: ``MLIP SevenNet 7net-0`` or ``DFT GPAW
+    PBE+U`` (the U values, basis and datasets are in the table and CSV); ``mixed levels`` when the
+    rows' differ that way, ``-`` for none."""
+    def short(level: str) -> str:
+        words = level.split(" (")[0].split()
+        if words[:1] == ["DFT"] and len(words) >= 3:
+            return " ".join([*words[:2], words[2].split("(")[0]])
+        return " ".join(words)
+
+    tags = {short(level) for level in levels if level}
+    return tags.pop() if len(tags) == 1 else ("mixed levels" if tags else "-")
+
+
+def _titles(rows: list[dict[str, Any]]) -> tuple[str, str]:
+    """The two panels' titles: the level of theory of each quantity drawn in them."""
+    def level(key: str, value: str) -> str:
+        return short_level({r.get(key) or "" for r in rows if r.get(value) not in (None, {})})
+
+    phi = level("work_function_level", "support_work_function")
+    transfer, dG = level("transfer_level", "transfer_to_cluster"), level("dG_H_level", "dG_H_by_label")
+    left = f"$\\Phi$ and transfer: {phi}" if phi == transfer else f"$\\Phi$: {phi}; transfer: {transfer}"
+    return left, f"$\\Phi$: {phi}; $\\Delta G$: {dG}"
+
+
 def _label_order(labels: set[str]) -> list[str]:
     """Site labels top of the cluster first, as :data:`LABEL_MARKERS`, then any other by name."""
     known = [label for label in LABEL_MARKERS if label in labels]
@@ -63,6 +88,8 @@ def plot_supports(rows: list[dict[str, Any]], stem: str | os.PathLike) -> list[s
     right.set_ylabel(r"$\Delta G_{\mathrm{H}^*}$ (eV), strongest site per layer")
     right.axhline(0.0, color="k", lw=0.6, ls=":")
     right.autoscale_view()
+    for ax, title in zip((left, right), _titles(rows), strict=True):
+        ax.set_title(title, fontsize=8, loc="left")
     for ax in (left, right):
         if phis:  # both panels span every support's Phi, points in or not
             ax.set_xlim(min(phis) - pad, max(phis) + pad)
