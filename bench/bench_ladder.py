@@ -30,25 +30,25 @@ from bench_scf import ROOT, SYSTEMS, iterations  # noqa: E402
 def _single(system: str, maxiter: int, fresh_rung: bool, directory: Path) -> dict:
     """heterocat's single point (with its retry ladder) at ``maxiter``; ``fresh_rung``: the ladder's
     ``maxiter x2`` rung starts from atomic densities, as before the continuation."""
-    from heterocat.calculate import tasks  # noqa: PLC0415
+    from heterocat.calculate import scf, tasks  # noqa: PLC0415
     from heterocat.calculate.settings import load_settings  # noqa: PLC0415
     from heterocat.io import read_structure  # noqa: PLC0415
 
     path, overrides = SYSTEMS[system]
     atoms = read_structure(ROOT / path)
     settings = load_settings("fast", assignments=[*overrides, f"calculator.maxiter={maxiter}"])
-    ladder = tasks.RETRY_LADDER
+    ladder = scf.RETRY_LADDER
     if fresh_rung:
-        tasks.RETRY_LADDER = tuple({k: v for k, v in rung.items() if k != "continue"} for rung in ladder)
+        scf.RETRY_LADDER = tuple({k: v for k, v in rung.items() if k != "continue"} for rung in ladder)
     directory.mkdir(parents=True)
     start = time.perf_counter()
     try:
         result = tasks.single_point(atoms, settings, directory)
         energy, attempts = result["energy"], result["scf_attempts"]
-    except tasks.SCFFailure as err:  # every rung failed: no energy, the iterations spent all the same
+    except scf.SCFFailure as err:  # every rung failed: no energy, the iterations spent all the same
         energy, attempts = None, err.attempts
     finally:
-        tasks.RETRY_LADDER = ladder
+        scf.RETRY_LADDER = ladder
     return {"energy_eV": energy, "seconds": round(time.perf_counter() - start, 1),
             "scf_iterations": sum(iterations(str(log)) for log in directory.glob("gpaw*.txt")),
             "rungs": [(a["rung"], a["ok"], bool(a.get("continued_scf"))) for a in attempts]}

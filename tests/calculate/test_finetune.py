@@ -102,7 +102,7 @@ def test_finetune_on_emt_frames_lowers_the_held_out_error_and_the_model_loads_by
     # the model file is a preset's calculator.model: named with its hash, and the numbers are the record's
     settings = load_settings("ci", assignments=["calculator.name=sevenn", f"calculator.model={path}"])
     assert record["sha256"][:12] in level_of_theory(settings) and "7net-0-ft1.pth" in level_of_theory(settings)
-    from heterocat.calculate.tasks import make_calculator
+    from heterocat.calculate.scf import make_calculator
 
     held = [f for f in frames if f.group in record["frames"]["held_out_tasks"]]
     errors = []

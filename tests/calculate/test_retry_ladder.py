@@ -4,7 +4,7 @@ default), Pulay in the legacy code, never one silently swapped for the other."""
 from ase.build import molecule
 
 from heterocat.calculate.settings import load_settings
-from heterocat.calculate.tasks import RETRY_LADDER, make_calculator
+from heterocat.calculate.scf import RETRY_LADDER, make_calculator
 
 
 def _h2():
@@ -31,7 +31,7 @@ def test_the_damped_rung_is_pulay_in_the_legacy_code():
 def test_an_earlier_gpaw_log_is_kept_when_a_rung_or_a_resumed_run_opens_a_new_one(tmp_path):
     """GPAW opens its text output afresh: the log of a failed rung or of a killed run moves to
     gpaw.N.txt first, so that every SCF the task ran stays on record."""
-    from heterocat.calculate.tasks import gpaw_log
+    from heterocat.calculate.scf import gpaw_log
 
     assert gpaw_log(tmp_path) == str(tmp_path / "gpaw.txt") and not list(tmp_path.iterdir())
     for run in ("first run\n", "second run\n"):

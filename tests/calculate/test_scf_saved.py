@@ -23,18 +23,18 @@ pytestmark = pytest.mark.gpaw
 _KILLED_AT_SAVE = """
 import os, signal, sys
 from ase.io import read
-from heterocat.calculate import tasks
+from heterocat.calculate import scf
 from heterocat.calculate.settings import load_settings
 from heterocat.io import complete_frames
 from heterocat.store import run_task
 kind, structure, workdir, at = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
-write, calls = tasks._write_electrons, []
+write, calls = scf.write_electrons, []
 def write_then_die(calc, path):
     write(calc, path)
     calls.append(path)
     if len(calls) == at:
         os.kill(os.getpid(), signal.SIGKILL)
-tasks._write_electrons = write_then_die
+scf.write_electrons = write_then_die
 atoms = read(structure)
 run_task(atoms, kind, load_settings("ci", assignments=sys.argv[5:]), workdir)
 """

@@ -105,7 +105,7 @@ def test_valence_setups_combine_with_hubbard_u_and_are_named_in_the_level():
 
 def test_a_fixed_grid_replaces_the_grid_spacing_in_lcao():
     """Charge differences pass AB's grid to A and B; with LCAO's h GPAW would refuse both."""
-    from heterocat.calculate.tasks import make_calculator  # noqa: PLC0415
+    from heterocat.calculate.scf import make_calculator  # noqa: PLC0415
 
     calc = make_calculator(ru0001_slab(), load_settings("fast"), None,
                            extra={"gpts": (16, 16, 60), "legacy_gpaw": True})
@@ -183,7 +183,7 @@ def test_a_forces_criterion_is_off_by_default_and_keeps_the_task_identities_made
 
 @pytest.mark.gpaw
 def test_gpaw_iterates_until_the_forces_settle(tmp_path):
-    from heterocat.calculate.tasks import make_calculator  # noqa: PLC0415
+    from heterocat.calculate.scf import make_calculator  # noqa: PLC0415
 
     from .conftest import h2  # noqa: PLC0415
 

@@ -109,7 +109,7 @@ def write_outputs(atoms: Atoms, directory: Path, outputs: tuple[str, ...],
     """Write the requested outputs for the converged calculator on ``atoms``; return record items."""
     if not outputs:
         return {}
-    from heterocat.calculate.tasks import electronic_calculator  # noqa: PLC0415
+    from heterocat.calculate.scf import electronic_calculator  # noqa: PLC0415
 
     calc = electronic_calculator(atoms.calc)  # GPAW itself when a dispersion term is added to it
     record: dict[str, Any] = {"outputs": list(outputs)}

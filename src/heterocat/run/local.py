@@ -543,7 +543,8 @@ def scf_text(scf: dict[str, Any], status: str) -> str:
 def _saved_scf_note(directory: Path, status: str) -> str:
     """When an unfinished task last saved the electrons of its SCF (a single point's ``scf.gpw``,
     or a relaxation's first step), or "" without them."""
-    from heterocat.calculate.tasks import RESTART, SCF_SAVED, saved_scf_progress  # noqa: PLC0415
+    from heterocat.calculate.scf import SCF_SAVED, saved_scf_progress  # noqa: PLC0415
+    from heterocat.calculate.tasks import RESTART  # noqa: PLC0415
 
     for name in (SCF_SAVED, RESTART):
         if (directory / name).exists():
