@@ -179,6 +179,42 @@ def test_two_mpi_ranks_relax_and_search_spin_states_as_one_rank(tmp_path):
     assert results[2]["energy"] == pytest.approx(results[1]["energy"], abs=1e-4)
 
 
+@pytest.mark.gpaw
+def test_two_mpi_ranks_save_the_scf_on_the_way_and_finish(tmp_path):
+    """Each rank must reach every file write, which waits for all ranks (rank 0 writes).  The SCF's
+    progress file written on rank 0 alone, and a vibration's final geometry, hung both ranks: the
+    first ZnCo2O4(100)/Ru13 single point on two ranks sat at 100 % CPU for half an hour after its
+    first save.  Here the electrons are saved after every iteration: both tasks end, on 2 ranks as
+    on 1."""
+    from ase.build import molecule
+
+    atoms = molecule("O2")
+    atoms.center(vacuum=2.5)
+    atoms.pbc = False
+    atoms.set_initial_magnetic_moments([1.0, 1.0])
+    structure = tmp_path / "o2.extxyz"
+    write_structure(structure, atoms)
+    env = {**ENV, "HETEROCAT_SCF_SAVE_S": "0"}
+    for kind, indices in (("single", None), ("vib", [0, 1])):
+        task = TaskSpec(f"o2-{kind}", kind, load_settings("ci"), structure=str(structure), indices=indices,
+                        metadata={"system": "gas", "adsorbate": "O2"})
+        results = {}
+        for ranks in (1, 2):
+            spec = write_spec(tmp_path / f"{kind}{ranks}" / "spec.json", task, tmp_path / f"{kind}{ranks}")
+            cmd = [sys.executable, "-m", "heterocat.run.task", str(spec)]
+            if ranks > 1:
+                cmd = ["mpiexec", "-n", str(ranks), *cmd]
+            r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+            assert r.returncode == 0, r.stderr[-2000:]
+            (path,) = (spec.parent / "tasks").glob("*/*/result.json")
+            results[ranks] = read_json(path)
+            assert not (path.parent / "scf.gpw").exists() and not (path.parent / "scf_progress.json").exists()
+        if kind == "single":
+            assert results[2]["energy"] == pytest.approx(results[1]["energy"], abs=1e-4)
+        else:
+            assert results[2]["frequencies_cm1"][-1] == pytest.approx(results[1]["frequencies_cm1"][-1], rel=1e-3)
+
+
 def _slurm_available() -> str | None:
     """Why a local Slurm cannot be started here, or None."""
     if shutil.which("slurmctld") is None or shutil.which("munged") is None:

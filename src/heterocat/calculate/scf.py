@@ -196,7 +196,7 @@ def save_during_scf(calc, path: Path, after: Callable[[], None] | None = None,
             progress["niter"] = niter
         if broadcast(time.time() - last[0] >= every):
             write_electrons(gpaw, path)
-            if progress is not None and is_writer():  # after the electrons: never ahead of them
+            if progress is not None:  # after the electrons, never ahead of them; on every rank (rank 0 writes)
                 write_json(scf_progress_path(path), {"rung": progress["rung"],
                                                      "iterations": progress["before"] + niter,
                                                      "attempts": progress["attempts"]})

@@ -793,8 +793,8 @@ def vibrations(atoms: Atoms, settings: dict, directory: Path, indices: list[int]
     cm1 = 8065.543937  # cm^-1 per eV (CODATA)
     freqs = [float(e.real * cm1) if abs(e.imag) < 1e-9 else -float(abs(e.imag) * cm1) for e in energies]
     atoms.calc = None
-    if is_writer():  # the geometry the Hessian was taken at (a saddle point's escape starts from it)
-        write_structure(directory / "final.extxyz", atoms)
+    # the geometry the Hessian was taken at (a saddle point's escape starts from it); on every rank
+    write_structure(directory / "final.extxyz", atoms)
     return {"energy": None, "frequencies_cm1": freqs, "vib_energies_eV": [float(abs(e)) for e in energies],
             "imaginary_modes": sum(f < 0 for f in freqs), "indices": list(map(int, indices)),
             "imaginary_mode_displacements": imaginary_mode_displacements(vib, freqs, indices),
