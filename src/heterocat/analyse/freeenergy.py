@@ -366,12 +366,7 @@ def clean_again_notes(system: str, rows: list[dict]) -> list[str]:
     def against(r: dict) -> str:
         return f"{r['energy'] - base['energy']:+.3f} eV against the first clean relaxation"
 
-    again = sorted((r for r in cleans if r.get("clean_from")), key=lambda r: r["energy"])
-    out = []
-    if reference.get("clean_from"):
-        out.append(f"{system}: {moved(reference)}; the clean surface relaxed again from there is "
-                   f"{against(reference)}: it is the clean reference of every adsorption energy of {system}")
-    def sources_and_range(group: list[dict]) -> tuple[str, str]:
+    def sources_and_range(group: list[dict]) -> tuple[str, str]:  # "*H at site (shifts Å), ...", "-0.3 to -0.1"
         shifts: dict[str, list[str]] = {}
         for r in group:
             shifts.setdefault(where(r), []).append(f"{r.get('clean_from_shift', 0.0):.2f}")
@@ -379,6 +374,11 @@ def clean_again_notes(system: str, rows: list[dict]) -> list[str]:
         return (", ".join(f"{w} ({', '.join(d)} Å)" for w, d in shifts.items()),
                 span[0] if span[0] == span[-1] else f"{span[0]} to {span[-1]}")
 
+    again = sorted((r for r in cleans if r.get("clean_from")), key=lambda r: r["energy"])
+    out = []
+    if reference.get("clean_from"):
+        out.append(f"{system}: {moved(reference)}; the clean surface relaxed again from there is "
+                   f"{against(reference)}: it is the clean reference of every adsorption energy of {system}")
     lower = [r for r in again if r is not reference and r["energy"] < base["energy"] - margin]
     if lower:
         sources, energies = sources_and_range(lower)
