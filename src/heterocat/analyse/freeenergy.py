@@ -114,7 +114,8 @@ class FreeEnergyReport:
     references: dict[str, str] = field(default_factory=dict)
     #: reference state of each gas whose state is a choice (N2H4: gas, liquid, aqueous)
     reference_states: dict[str, str] = field(default_factory=dict)
-    #: task hash of each surface's clean reference (the lowest clean relaxation at its level)
+    #: task hash of each surface's clean reference (the lowest clean relaxation at its level, one relaxed
+    #: again from an adsorbate's geometry only when lower by :data:`CLEAN_REFERENCE_MARGIN_EV`)
     clean_references: dict[str, str] = field(default_factory=dict)
     #: per surface, the other clean relaxations that reached its clean reference's minimum
     #: (final energy within :data:`SAME_MINIMUM_EV`): a geometry taken from one of them is the reference's

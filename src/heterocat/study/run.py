@@ -74,7 +74,7 @@ def surface_gpaw_settings(study: Study, name: str, dft: dict) -> dict:
 def electronic_tasks(study: Study, plans: list, dft: dict, results: dict[str, dict] | None = None) -> list:
     """The GPAW single points of the work functions and charge differences the study asks for, as
     runner tasks on the clean surfaces' relaxed geometries (tasks of ``plans``); with ``results``, on
-    the lowest clean relaxation among them (:func:`clean_geometries`)."""
+    the clean reference among them (:func:`clean_geometries`)."""
     return [spec for wf, cd in _electronic_by_surface(study, plans, dft, results).values() for spec in wf + cd]
 
 
