@@ -298,6 +298,11 @@ def test_a_study_with_no_surface_at_its_method_yet_says_that_method_not_the_gase
     report = free_energies(tmp_path, method={"B": "dft"})
     assert report.method == "dft" and report.methods == {} and report.gases == {} and report.sites == []
     assert "B: left out, no dft energies stored (stored: mlip) yet" in report.notes
+    assert report.waiting == {"B": ["mlip"]}
+    from heterocat.run.steps import free_energy_text
+
+    assert "no surface has dft energies yet (stored: mlip); `--strategy mlip` reads the MLIP screen" \
+        in free_energy_text(report, []).splitlines()
     screen = free_energies(tmp_path, method={"B": "mlip"}).sites  # the screen itself is there
     assert [v.dE for v in screen] == [pytest.approx(-11.0 + 8.0 + 6.6 / 2)]
 

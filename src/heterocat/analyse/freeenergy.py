@@ -127,6 +127,9 @@ class FreeEnergyReport:
     by_label: dict[str, dict[str, dict[str, PathResult]]] = field(default_factory=dict)
     #: per gas with DFT and MLIP vibrations both stored: their ZPEs (eV) and ``mlip_minus_dft``
     gas_zpe: dict[str, dict[str, float]] = field(default_factory=dict)
+    #: a study's surfaces left out because their method's energies are not stored yet: the methods
+    #: whose final energies they have (an MLIP screen whose GPAW stage has not run)
+    waiting: dict[str, list[str]] = field(default_factory=dict)
 
     def methods_text(self) -> str:
         """``dft energies``, or each surface's method when they differ."""
@@ -145,7 +148,7 @@ class FreeEnergyReport:
             "her": self.her, "gas_zpe": self.gas_zpe,
             "by_label": {sys_: {label: {name: p.to_dict() for name, p in d.items()} for label, d in labels.items()}
                          for sys_, labels in self.by_label.items()},
-            "notes": self.notes,
+            "notes": self.notes, "waiting": self.waiting,
         }
 
 
@@ -773,6 +776,8 @@ def free_energies(workdir: str | os.PathLike, *, temperature: float = 298.15, ac
     if not methods and not left_out:  # a store of gases only
         methods = {GAS_SYSTEM: choose_method(usable, method if isinstance(method, str) else "auto")}
     final = [r for r in usable if r["status"] == "done" and is_final_energy(r)]
+    waiting = {s: stored for s in (method if isinstance(method, dict) else {}) if s not in methods
+               and (stored := sorted({r.get("method", "dft") for r in final if r["system"] == s}))}
     vibs = _vibrations(usable)
     gas_vibs, vib_method = gas_vibrations(usable)
     failed_vibs = _failed_vibrations(store, usable)
@@ -866,4 +871,5 @@ def free_energies(workdir: str | os.PathLike, *, temperature: float = 298.15, ac
                             clean_references={s: clean[s]["task_hash"] for s in systems if clean.get(s)},
                             clean_same_minimum={s: same for s in systems if clean.get(s)
                                                 and (same := same_minimum(clean[s], finals[s]))},
-                            her=her, by_label=by_label, gas_zpe=gas_zpe_comparison(store, usable))
+                            her=her, by_label=by_label, gas_zpe=gas_zpe_comparison(store, usable),
+                            waiting=waiting)

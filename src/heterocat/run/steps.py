@@ -456,6 +456,10 @@ def free_energy_text(report: Any, figures: list[str]) -> str:
     levels = sorted({v.level_of_theory for v in report.sites})
     if levels:
         lines.append("level of theory: " + "; ".join(levels))
+    elif getattr(report, "waiting", None):  # a study whose every surface waits for its method's energies
+        stored = sorted({m for ms in report.waiting.values() for m in ms})
+        lines.append(f"no surface has {report.method} energies yet (stored: {', '.join(stored)})"
+                     + ("; `--strategy mlip` reads the MLIP screen" if "mlip" in stored else ""))
     fixed = sorted({(v.system, v.fixed) for v in report.sites if v.fixed})
     if fixed:
         lines.append("held fixed in the relaxations: " + "; ".join(f"{system}: {what}" for system, what in fixed))
