@@ -36,8 +36,8 @@ import numpy as np
 from ase import Atoms
 from ase.build import molecule
 
-from heterocat.calculate.settings import load_settings
 from heterocat.calculate.scf import make_calculator
+from heterocat.calculate.settings import load_settings
 from heterocat.io import read_structure
 
 STRUCTURES = Path(__file__).resolve().parents[1] / "structures"

@@ -27,8 +27,8 @@ from pathlib import Path
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from heterocat.calculate.finetune import error_summary, named_tasks  # noqa: E402
-from heterocat.calculate.settings import load_settings  # noqa: E402
 from heterocat.calculate.scf import make_calculator  # noqa: E402
+from heterocat.calculate.settings import load_settings  # noqa: E402
 from heterocat.store import ResultsStore, labelled_frames  # noqa: E402
 
 

@@ -25,8 +25,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from heterocat.calculate.settings import load_settings
 from heterocat.calculate.scf import make_calculator
+from heterocat.calculate.settings import load_settings
 from heterocat.io import read_structure
 from heterocat.run.workflow import gas_molecule
 from heterocat.sites.adsorbates import place_adsorbate

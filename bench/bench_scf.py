@@ -58,8 +58,8 @@ CHOICES = {  # name: extra GPAW keywords (None: special handling below)
 
 def one(system: str, choice: str, txt: str, assignments: list[str] | None = None) -> dict:
     """Run one single point (inside this process; under mpiexec for ranks > 1)."""
-    from heterocat.calculate.settings import load_settings  # noqa: PLC0415
     from heterocat.calculate.scf import make_calculator  # noqa: PLC0415
+    from heterocat.calculate.settings import load_settings  # noqa: PLC0415
     from heterocat.io import read_structure  # noqa: PLC0415
 
     path, overrides = SYSTEMS[system]

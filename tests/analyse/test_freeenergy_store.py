@@ -460,7 +460,11 @@ def test_a_clean_surface_that_relaxed_back_within_the_margin_keeps_the_first_as_
     """NiCo2O4(100) by the MLIP: clean relaxations redone from *H geometries ended 0.002 eV below and
     0.000-0.002 eV above the first.  The surface relaxed back: the first stays the clean reference
     (the free energies' and the work function's), with one note for all; 0.025 eV lower replaces it."""
-    from heterocat.analyse.freeenergy import CLEAN_REFERENCE_MARGIN_EV, clean_again_notes, clean_reference
+    from heterocat.analyse.freeenergy import (
+        CLEAN_REFERENCE_MARGIN_EV,
+        clean_again_notes,
+        clean_reference,
+    )
 
     clean = {"system": "S", "adsorbate": "", "site": "", "task": "relax", "status": "done",
              "method": "mlip", "stage": "final", "clean_from": "h1", "clean_from_shift": 0.97}

@@ -3,8 +3,8 @@ default), Pulay in the legacy code, never one silently swapped for the other."""
 
 from ase.build import molecule
 
-from heterocat.calculate.settings import load_settings
 from heterocat.calculate.scf import RETRY_LADDER, make_calculator
+from heterocat.calculate.settings import load_settings
 
 
 def _h2():
