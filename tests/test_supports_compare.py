@@ -290,6 +290,7 @@ def test_each_panel_names_the_level_of_theory_of_what_it_draws(tmp_path, monkeyp
     assert layout_problems(drawn[0]) == []
     assert supports_plot.short_level({dft, "DFT GPAW PBE LCAO dzp"}) == "mixed levels"
     assert supports_plot.short_level(set()) == "-"
+    assert supports_plot.short_level({"DFT GPAW PBE+U(Ni 6.2)+D3(BJ) LCAO dzp PAW Ru.8"}) == "DFT GPAW PBE+U+D3"
 
 
 def test_layers_of_one_support_are_set_apart_and_listed_top_first(tmp_path, monkeypatch):

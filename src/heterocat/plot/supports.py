@@ -4,6 +4,7 @@ and against dG(*H) per cluster layer (the paper's argument from work-function di
 from __future__ import annotations
 
 import os
+import re
 from typing import Any
 
 from matplotlib.transforms import ScaledTranslation
@@ -24,11 +25,9 @@ def short_level(levels: set[str]) -> str:
     """A level of theory short enough for a panel title: ``MLIP SevenNet 7net-0`` or ``DFT GPAW
     PBE+U`` (the U values, basis and datasets are in the table and CSV); ``mixed levels`` when the
     rows' differ that way, ``-`` for none."""
-    def short(level: str) -> str:
-        words = level.split(" (")[0].split()
-        if words[:1] == ["DFT"] and len(words) >= 3:
-            return " ".join([*words[:2], words[2].split("(")[0]])
-        return " ".join(words)
+    def short(level: str) -> str:  # brackets out: "+U(Ni 6.2)+D3(BJ)" -> "+U+D3", "(machine-learned ...)" gone
+        words = re.sub(r"\([^)]*\)", "", level).split()
+        return " ".join(words[:3] if words[:1] == ["DFT"] else words)
 
     tags = {short(level) for level in levels if level}
     return tags.pop() if len(tags) == 1 else ("mixed levels" if tags else "-")
