@@ -456,7 +456,7 @@ def free_energy_text(report: Any, figures: list[str]) -> str:
     levels = sorted({v.level_of_theory for v in report.sites})
     if levels:
         lines.append("level of theory: " + "; ".join(levels))
-    elif getattr(report, "waiting", None):  # a study whose every surface waits for its method's energies
+    elif report.waiting:  # a study whose every surface waits for its method's energies
         stored = sorted({m for ms in report.waiting.values() for m in ms})
         lines.append(f"no surface has {report.method} energies yet (stored: {', '.join(stored)})"
                      + ("; `--strategy mlip` reads the MLIP screen" if "mlip" in stored else ""))

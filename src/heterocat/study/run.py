@@ -32,7 +32,7 @@ def clean_geometries(plans: list, results: dict[str, dict] | None = None) -> dic
     with ``results``, a clean relaxation of the same stage relaxed again from an adsorbate's geometry
     (``clean_again``) instead, when it finished lower by more than the free energies' margin
     (:data:`~heterocat.analyse.freeenergy.CLEAN_REFERENCE_MARGIN_EV`): their clean reference."""
-    from heterocat.analyse.freeenergy import CLEAN_REFERENCE_MARGIN_EV  # noqa: PLC0415
+    from heterocat.analyse.freeenergy import clean_reference  # noqa: PLC0415
     from heterocat.run.workflow import clean_again_task, clean_geometry_task  # noqa: PLC0415
 
     out: dict[str, str] = {}
@@ -40,12 +40,13 @@ def clean_geometries(plans: list, results: dict[str, dict] | None = None) -> dic
         for surface in plan.surfaces:
             out.setdefault(surface.name, clean_geometry_task(plan, surface.name))
     for surface, name in (out.items() if results else ()):
-        done = [(r["energy"], n) for n, r in results.items()
-                if r.get("status") == "done" and r.get("energy") is not None
-                and (source := r.get("metadata", {}).get("clean_from")) and n == clean_again_task(name, source)]
         first = results.get(name, {})
-        if done and first.get("status") == "done" and min(done)[0] < first["energy"] - CLEAN_REFERENCE_MARGIN_EV:
-            out[surface] = min(done)[1]
+        if first.get("status") != "done":
+            continue
+        again = [{"name": n, "energy": r["energy"], "clean_from": source} for n, r in results.items()
+                 if r.get("status") == "done" and r.get("energy") is not None
+                 and (source := r.get("metadata", {}).get("clean_from")) and n == clean_again_task(name, source)]
+        out[surface] = clean_reference([{"name": name, "energy": first["energy"]}, *again])["name"]
     return out
 
 
