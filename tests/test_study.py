@@ -13,6 +13,7 @@ import pytest
 from heterocat.calculate.tasks import task_identity
 from heterocat.io import read_structure
 from heterocat.run.workflow import plan_all
+from heterocat.store import ResultsStore
 from heterocat.study import load_study
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -274,7 +275,11 @@ name = "water"
     again = _heterocat("study", "run", "study.toml", "--workdir", "w", "--json", cwd=tmp_path)
     assert again.returncode == 0, again.stderr[-2000:]
     assert json.loads(progress.read_text())["finished"]  # the rerun finished what was missing
-    assert "Run finished" in (tmp_path / "w" / "report.md").read_text()
+    report = (tmp_path / "w" / "report.md").read_text()
+    assert "Run finished" in report
+    stored = ResultsStore(tmp_path / "w").rows()  # both runs' calculations, not only the last run's
+    statuses = sorted({r["status"] for r in stored})
+    assert f"The store holds {len(stored)} calculations from all runs (" in report and statuses == ["done"]
 
 
 def test_the_live_analysis_draws_what_is_in_and_runs_nothing(tmp_path):

@@ -13,6 +13,7 @@ import base64
 import html
 import json
 import os
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -211,8 +212,9 @@ def run_alive(workdir: Path) -> bool | None:
     return lock_held(workdir / RUN_LOCK)
 
 
-def _progress(workdir: Path) -> Section | None:
-    """Where the run stood when the report was written (``progress.json`` of a live run)."""
+def _progress(workdir: Path, stored: dict[str, int]) -> Section | None:
+    """Where the last run stood when the report was written (``progress.json`` of a live run), and what
+    the store holds from all runs (``stored``: calculations per status)."""
     path = workdir / PROGRESS
     if not path.exists():
         return None
@@ -229,6 +231,8 @@ def _progress(workdir: Path) -> Section | None:
     return Section("Progress", [
         f"Run {state}: {p['done']} done, {p['failed']} failed or skipped, {p['running']} running, "
         f"{p['waiting']} waiting, of {p['total']} tasks planned so far; {when}.",
+        f"The store holds {sum(stored.values())} calculations from all runs ("
+        + ", ".join(f"{n} {status}" for status, n in sorted(stored.items())) + "), each listed under Settings.",
         f"Written {p['written']}. Sections below hold what is done; a missing reference or step says "
         "what it waits for."])
 
@@ -328,7 +332,9 @@ def sections(workdir: str | os.PathLike) -> list[Section]:
     if not (workdir / "tasks").is_dir():
         raise HeterocatError(f"{workdir} holds no calculations (no tasks/ folder)")
     settings, flags = _calculations(workdir)
-    out = [s for s in (_progress(workdir), _work_functions(workdir), _charge_differences(workdir),
+    calculations = settings.tables[0]
+    stored = Counter(row[calculations.header.index("status")] for row in calculations.rows)
+    out = [s for s in (_progress(workdir, stored), _work_functions(workdir), _charge_differences(workdir),
                        _free_energies(workdir), _supports(workdir), _references(workdir)) if s]
     figures = sorted([*(workdir / "figures").glob("*.png"), *(workdir / "chargediff").glob("*/*.png")])
     out.append(Section("Figures", [] if figures else ["none"], figures=figures))
