@@ -102,6 +102,19 @@ def test_a_running_study_report_shows_no_empty_tables(tmp_path):
     assert "U_L (V)" not in text and "*H sites" not in text and "| step | kind |" not in text
 
 
+def test_the_progress_counts_the_stores_calculations_beside_the_last_runs_tasks(tmp_path):
+    """A run that read back a store of earlier runs' results: its own tasks, and what the store holds."""
+    from heterocat.report import PROGRESS, sections
+
+    _pt_store_on_top(tmp_path, ("N2H4",), ("H2", "N2H4"))
+    (tmp_path / PROGRESS).write_text(json.dumps({"finished": True, "total": 1, "done": 1, "failed": 0, "running": 0,
+                                                 "waiting": 0, "elapsed_s": 6.0, "estimated_left_s": 0.0,
+                                                 "written": "2026-12-05 08:00:00"}))
+    progress = {s.title: s for s in sections(tmp_path)}["Progress"].text
+    assert progress[0].startswith("Run finished: 1 done,") and "of 1 tasks planned so far" in progress[0]
+    assert progress[1] == "The store holds 4 calculations from all runs (4 done), each listed under Settings."
+
+
 def test_the_time_left_learns_from_the_finished_tasks_of_each_class():
     """GPAW single points that took 4x their rough estimate make the unfinished ones count 4x; a class
     with nothing finished keeps its estimate."""
