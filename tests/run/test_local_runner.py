@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from ase.build import bulk
 from ase.io import write
 
 from heterocat.calculate.settings import load_settings
@@ -46,6 +47,20 @@ def test_two_workers_with_dependencies_lose_nothing(tmp_path):
     again = run_local(specs, tmp_path / "w", workers=2, progress=False)
     assert not any(r["ran"] for r in again.values())
     assert ResultsStore(tmp_path / "w").rebuild() == 6
+
+
+def test_the_live_report_hears_of_a_run_as_its_first_task_starts(tmp_path):
+    """``on_result`` is called before any result, with the task just started running (a run that
+    begins with a long task replaces the progress of the run before it at once), then per result."""
+    settings = load_settings("ci", assignments=['calculator.name="emt"'])
+    specs = []
+    for a in (3.6, 3.7):
+        write(path := tmp_path / f"cu-{a}.extxyz", bulk("Cu", a=a, cubic=True))
+        specs.append(TaskSpec(name=f"cu-{a}", kind="single", settings=settings, structure=str(path)))
+    calls: list[tuple[int, int]] = []
+    run_local(specs, tmp_path / "w", progress=False,
+              on_result=lambda results, _specs, running: calls.append((len(results), running)))
+    assert calls == [(0, 1), (1, 1), (2, 0)]  # started; one in, the next started; both in
 
 
 def test_graph_errors():

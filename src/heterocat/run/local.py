@@ -259,8 +259,8 @@ def run_local(specs: list[TaskSpec], workdir: str | os.PathLike, *, workers: int
     to take a task estimated longer than ``LONG_TASK_S``, and after a finished
     task at most every ``REPLAN_EVERY_S`` seconds, so that a stage starts soon
     after it can and the planner's order holds.  ``on_result(results, specs,
-    running)`` is called after each finished task (a live report).
-    """
+    running)`` is called as the first tasks start and after each finished task (a live report: a run
+    that starts with a long task says so at once, not the run before it)."""
     _check_graph(specs)
     if workers < 1 or ranks < 1:
         raise HeterocatError(f"workers and ranks must be >= 1, got {workers} and {ranks}")
@@ -281,7 +281,7 @@ def run_local(specs: list[TaskSpec], workdir: str | os.PathLike, *, workers: int
     replanned_at = -1  # number of results when replan last ran
     probed: set[str] = set()  # ready tasks looked up in the store and found still to run
     last_plan = time.monotonic()
-    reported = 0  # number of results when on_result last ran
+    reported = -1  # number of results when on_result last ran (first called as the first tasks start)
     busy: dict[str, float] = {}  # tasks another process runs: when to try each again (time.monotonic)
     try:
         with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"),
