@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -109,20 +110,13 @@ def run_command(args: argparse.Namespace) -> None:
         if args.electronic_only:
             _run_electronic(study, workdir, args)
             return
-        from heterocat.report import LiveReport  # noqa: PLC0415
         from heterocat.study.run import analyse_finished, run_study, study_text  # noqa: PLC0415
 
-        live = LiveReport(workdir, args.workers, args.report_every,
-                          analyse=lambda results: analyse_finished(study, workdir, results, args.only,
-                                                                   electronic=not args.no_electronic))
-        seen: dict[str, Any] = {}
-
-        def on_result(results: dict, specs: list, running: int) -> None:
-            seen.update(results=results, specs=specs)
-            live(results, specs, running)
+        on_result, finish = _live_report(workdir, args, lambda results: analyse_finished(
+            study, workdir, results, args.only, electronic=not args.no_electronic))
         doc = run_study(study, workdir, workers=args.workers, ranks=args.ranks, only=args.only, electronic=not args.no_electronic,
                         progress=not args.json, on_result=on_result)
-        live.write(seen.get("results", {}), seen.get("specs", []), 0, finished=True)  # and the report
+        finish()
         report = doc.pop("report")
         if args.json:
             print(json.dumps(doc, indent=1, default=str))
@@ -165,6 +159,24 @@ def run_command(args: argparse.Namespace) -> None:
     command(argparse.Namespace(workdir=workdir, json=args.json, steps=None))
 
 
+def _live_report(workdir: str, args: argparse.Namespace, analyse: Callable[[dict], None] | None = None
+                 ) -> tuple[Callable[[dict, list, int], None], Callable[[], None]]:
+    """A run's live report (``WORKDIR/progress.json`` and the report, every ``--report-every`` s):
+    the runner's callback, and what writes both once more as the run ends."""
+    from heterocat.report import LiveReport  # noqa: PLC0415
+
+    live = LiveReport(workdir, args.workers, args.report_every, analyse=analyse)
+    seen: dict[str, Any] = {}
+
+    def on_result(results: dict, specs: list, running: int) -> None:
+        seen.update(results=results, specs=specs)
+        live(results, specs, running)
+
+    def finish() -> None:
+        live.write(seen.get("results", {}), seen.get("specs", []), 0, finished=True)
+    return on_result, finish
+
+
 def _run_electronic(study, workdir: str, args: argparse.Namespace) -> None:
     """``study run --electronic-only``: the work functions and charge differences alone."""
     from heterocat.cli.main import _emit  # noqa: PLC0415
@@ -172,7 +184,10 @@ def _run_electronic(study, workdir: str, args: argparse.Namespace) -> None:
 
     if args.no_electronic:
         raise HeterocatError("--electronic-only and --no-electronic exclude each other")
-    doc = run_electronic(study, workdir, workers=args.workers, ranks=args.ranks, progress=not args.json)
+    on_result, finish = _live_report(workdir, args)
+    doc = run_electronic(study, workdir, workers=args.workers, ranks=args.ranks, progress=not args.json,
+                         on_result=on_result)
+    finish()
     _emit(doc, args.json, lambda: "\n".join(electronic_text(doc)))
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -291,9 +292,10 @@ def _beside_figures(workdir: str | os.PathLike, study: Study, name: str, rows: l
 
 
 def run_electronic(study: Study, workdir: str | os.PathLike, *, workers: int = 1, ranks: int = 1,
-                   progress: bool = True) -> dict[str, Any]:
+                   progress: bool = True, on_result: Callable[[dict, list, int], None] | None = None) -> dict[str, Any]:
     """Only the work functions and charge differences: the clean-surface tasks they start from (as the
-    free-energy run makes them, same identities), then their single points."""
+    free-energy run makes them, same identities), then their single points.  ``on_result``: the
+    runner's live-report callback (:func:`heterocat.run.local.run_local`)."""
     from heterocat.run.local import finished_results, run_local  # noqa: PLC0415
     from heterocat.run.workflow import plan_all  # noqa: PLC0415
 
@@ -312,7 +314,8 @@ def run_electronic(study: Study, workdir: str | os.PathLike, *, workers: int = 1
         if name in planned and name not in needed:
             needed[name] = planned[name]
             todo += planned[name].dependencies()
-    results = run_local([*needed.values(), *extra], workdir, workers=workers, ranks=ranks, progress=progress)
+    results = run_local([*needed.values(), *extra], workdir, workers=workers, ranks=ranks, progress=progress,
+                        on_result=on_result)
     work_functions, transfers, figures = electronic_results(study, plans, dft, workdir, {**finished, **results})
     return {"study": study.name, "work_functions": work_functions, "charge_transfer": transfers,
             "figures": figures + [f for d in transfers.values() for f in d["figures"]]}
