@@ -185,6 +185,19 @@ def test_a_slow_report_is_written_less_often_and_progress_as_asked(tmp_path, mon
     assert len(written) == 5
 
 
+def test_a_run_says_at_once_that_it_started_and_its_first_result_then_waits_its_interval(tmp_path):
+    """progress.json as the first tasks start (nothing done), again with the first result however
+    soon it comes, then not before ``every`` seconds have passed."""
+    from heterocat import report
+
+    live = report.LiveReport(tmp_path, every=3600.0)
+    stamps = []
+    for done in range(3):
+        live({f"t{i}": {"status": "done"} for i in range(done)}, [], 1)
+        stamps.append(json.loads((tmp_path / report.PROGRESS).read_text())["done"])
+    assert stamps == [0, 1, 1]
+
+
 def test_a_run_is_alive_while_its_process_holds_the_lock_and_stopped_after(tmp_path):
     """The report tells a live run from a killed one by the lock a LiveReport holds for its process's
     life; no lock file (a run of an older version) says nothing either way."""

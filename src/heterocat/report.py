@@ -285,8 +285,11 @@ class LiveReport:
     def __call__(self, results: dict, specs: list, running: int) -> None:
         import time  # noqa: PLC0415
 
-        if time.time() - self.last >= self.every:
+        start = not results  # the run's first tasks started: said at once, and the first result too
+        if start or time.time() - self.last >= self.every:
             self.write(results, specs, running, finished=False)
+            if start:
+                self.last = float("-inf")
 
     def _hold_lock(self) -> None:
         """Hold RUN_LOCK from now to this process's end (a second run on the same directory shares it)."""
