@@ -157,8 +157,8 @@ def _pt_store_on_top(workdir, adsorbates: tuple[str, ...], gases: tuple[str, ...
 
 
 def test_a_slow_report_is_written_less_often_and_progress_as_asked(tmp_path, monkeypatch):
-    """A report that takes 0.2 s to write is not written again for 2 s (REPORT_SHARE 0.1) while
-    progress.json is rewritten at every call; the run's end writes it whatever; ``every = 0``
+    """A report that takes 0.2 s to write is not written again for 2 s (REPORT_SHARE 0.1), after the
+    run's start and its first result, while progress.json is rewritten at every call; the run's end writes it whatever; ``every = 0``
     (after every task) writes it every time."""
     import time
 
@@ -176,26 +176,31 @@ def test_a_slow_report_is_written_less_often_and_progress_as_asked(tmp_path, mon
     for done in range(4):
         live({f"t{i}": {"status": "done"} for i in range(done)}, [], 0)
         stamps.append(json.loads((tmp_path / report.PROGRESS).read_text())["done"])
-    assert stamps == [0, 1, 2, 3] and len(written) == 1
+    assert stamps == [0, 1, 2, 3] and len(written) == 2  # the start's and the first result's
     live.write({}, [], 0, finished=True)
-    assert len(written) == 2
+    assert len(written) == 3
     every_task = report.LiveReport(tmp_path, every=0.0)
-    for _ in range(3):
-        every_task({}, [], 0)
-    assert len(written) == 5
+    for done in range(1, 4):
+        every_task({f"t{i}": {"status": "done"} for i in range(done)}, [], 0)
+    assert len(written) == 6
 
 
-def test_a_run_says_at_once_that_it_started_and_its_first_result_then_waits_its_interval(tmp_path):
-    """progress.json as the first tasks start (nothing done), again with the first result however
-    soon it comes, then not before ``every`` seconds have passed."""
+def test_a_run_says_at_once_that_it_started_and_its_first_result_then_waits_its_interval(tmp_path, monkeypatch):
+    """progress.json and the report as the first tasks start (nothing done), again with the first
+    result however soon it comes and however long the start's report took, then not before ``every``
+    seconds have passed."""
+    import time
+
     from heterocat import report
 
+    written = []
+    monkeypatch.setattr(report, "write_report", lambda workdir: (time.sleep(0.2), written.append(workdir)))
     live = report.LiveReport(tmp_path, every=3600.0)
     stamps = []
     for done in range(3):
         live({f"t{i}": {"status": "done"} for i in range(done)}, [], 1)
         stamps.append(json.loads((tmp_path / report.PROGRESS).read_text())["done"])
-    assert stamps == [0, 1, 1]
+    assert stamps == [0, 1, 1] and len(written) == 2
 
 
 def test_a_run_is_alive_while_its_process_holds_the_lock_and_stopped_after(tmp_path):

@@ -289,7 +289,7 @@ class LiveReport:
         if start or time.time() - self.last >= self.every:
             self.write(results, specs, running, finished=False)
             if start:
-                self.last = float("-inf")
+                self.last = self.report_due = float("-inf")
 
     def _hold_lock(self) -> None:
         """Hold RUN_LOCK from now to this process's end (a second run on the same directory shares it)."""
