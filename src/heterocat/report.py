@@ -231,7 +231,7 @@ def _progress(workdir: Path, stored: dict[str, int]) -> Section | None:
     return Section("Progress", [
         f"Run {state}: {p['done']} done, {p['failed']} failed or skipped, {p['running']} running, "
         f"{p['waiting']} waiting, of {p['total']} tasks planned so far; {when}.",
-        (f"The store holds {sum(stored.values())} calculations from all runs ("
+        (f"The store holds {sum(stored.values())} calculation{'s' * (sum(stored.values()) != 1)} from all runs ("
          + ", ".join(f"{n} {status}" for status, n in sorted(stored.items())) + "), each listed under Settings."
          if stored else "The store holds no calculation yet."),
         f"Written {p['written']}. Sections below hold what is done; a missing reference or step says "
