@@ -228,12 +228,13 @@ def _progress(workdir: Path, stored: dict[str, int]) -> Section | None:
     else:
         state = "running (this report is rewritten as results arrive)"
         when = f"{minutes} into this run; about {p['estimated_left_s'] / 60:.0f} min left (estimate)"
+    total = sum(stored.values())
+    by_status = ", ".join(f"{n} {status}" for status, n in sorted(stored.items()))
     return Section("Progress", [
         f"Run {state}: {p['done']} done, {p['failed']} failed or skipped, {p['running']} running, "
         f"{p['waiting']} waiting, of {p['total']} tasks planned so far; {when}.",
-        (f"The store holds {sum(stored.values())} calculation{'s' * (sum(stored.values()) != 1)} from all runs ("
-         + ", ".join(f"{n} {status}" for status, n in sorted(stored.items())) + "), each listed under Settings."
-         if stored else "The store holds no calculation yet."),
+        f"The store holds {total} calculation{'s' * (total != 1)} from all runs ({by_status}), each listed "
+        "under Settings." if total else "The store holds no calculation yet.",
         f"Written {p['written']}. Sections below hold what is done; a missing reference or step says "
         "what it waits for."])
 
