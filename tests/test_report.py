@@ -226,6 +226,37 @@ def test_a_run_is_alive_while_its_process_holds_the_lock_and_stopped_after(tmp_p
     assert run_alive(tmp_path) is False
 
 
+def test_a_study_run_and_an_electronic_only_run_beside_it_each_keep_their_progress(tmp_path):
+    """Two kinds of run on one work directory: each writes its own progress file and holds its own
+    lock, so the report says where each stands (here the study run was killed, the electronic-only
+    run goes on) instead of whichever wrote last."""
+    from heterocat.report import LiveReport, progress_path, sections
+
+    _pt_store_on_top(tmp_path, (), ("H2",))
+    study_run = LiveReport(tmp_path, every=3600.0)
+    study_run._hold_lock()
+    study_run.write({"a": {"status": "done"}}, [], 2, finished=False)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import time\nfrom heterocat.report import LiveReport\n"
+         f"live = LiveReport({str(tmp_path)!r}, kind='electronic')\n"
+         "live.write({}, [], 1, finished=False)\nprint('held', flush=True)\ntime.sleep(60)"],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        assert json.loads(progress_path(tmp_path).read_text())["done"] == 1  # not overwritten by the other
+        assert json.loads(progress_path(tmp_path, "electronic").read_text())["running"] == 1
+        study_run._lock.close()  # the study run is gone (as a kill would leave it)
+        progress = {s.title: s for s in sections(tmp_path)}["Progress"].text
+    finally:
+        holder.kill()
+        holder.wait()
+    assert progress[0].startswith("Run stopped before it finished") and ": 1 done," in progress[0]
+    assert progress[1].startswith("Electronic-only run running") and "1 running" in progress[1]
+    assert progress[2].startswith("The store holds 2 calculations")
+    with pytest.raises(ValueError, match="unknown kind of run 'relax'"):
+        LiveReport(tmp_path, kind="relax")
+
+
 def test_the_charge_transfer_table_takes_full_charge_differences_and_bader_transfers_alone(tmp_path):
     """A model with only a Bader transfer (``charge_difference = "bader"``) gets its row, with '-' for
     the numbers only a charge difference has; a model with both files shows the charge difference."""

@@ -382,9 +382,11 @@ def test_electronic_only_runs_the_work_function_of_the_surfaces_named_and_nothin
     assert list(doc["work_functions"]) == ["Al(111)"] and doc["charge_transfer"] == {}
     assert 3.3 < doc["work_functions"]["Al(111)"]["phi_top"] < 4.6  # PBE Al(111) is near 4.0 eV
     assert sorted(p.parent.name for p in (tmp_path / "w" / "tasks").glob("*/*")) == ["relax", "single"]
-    progress = json.loads((tmp_path / "w" / "progress.json").read_text())  # this run's, for the live report
+    # its own progress file, beside a study run's progress.json, for the live report
+    progress = json.loads((tmp_path / "w" / "progress-electronic.json").read_text())
     assert progress["finished"] and progress["total"] == progress["done"] == 2
-    assert "Run finished: 2 done" in (tmp_path / "w" / "report.md").read_text()
+    assert not (tmp_path / "w" / "progress.json").exists()
+    assert "Electronic-only run finished: 2 done" in (tmp_path / "w" / "report.md").read_text()
     bad = _heterocat("study", "run", "study.toml", "--workdir", "w", "--surfaces", "Pt(111)", cwd=tmp_path)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "no surface 'Pt(111)'" in bad.stderr
 

@@ -202,41 +202,60 @@ PROGRESS = "progress.json"
 #: it when that process ends, however it ends, so a free lock with an unfinished progress file is a
 #: run that stopped (killed, crashed, its machine gone)
 RUN_LOCK = ".run.lock"
+#: the kinds of run that may go on side by side in one work directory, each with its own progress
+#: file and lock (the report says where each stands): a study run, and beside it the work functions
+#: and charge differences alone (``study run --electronic-only``); label as the report names it
+RUN_KINDS = {"": "Run", "electronic": "Electronic-only run"}
 
 
-def run_alive(workdir: Path) -> bool | None:
-    """True while a live run of ``workdir`` holds its lock, False when none does, None when no run
-    of this version wrote one (or the file system keeps no locks)."""
+def progress_path(workdir: Path, kind: str = "") -> Path:
+    """The progress file of a run of ``kind`` (a key of RUN_KINDS) in ``workdir``."""
+    return workdir / (f"progress-{kind}.json" if kind else PROGRESS)
+
+
+def run_lock_path(workdir: Path, kind: str = "") -> Path:
+    """The lock a live run of ``kind`` in ``workdir`` holds (RUN_LOCK for kind "")."""
+    return workdir / (f".run-{kind}.lock" if kind else RUN_LOCK)
+
+
+def run_alive(workdir: Path, kind: str = "") -> bool | None:
+    """True while a live run of ``kind`` in ``workdir`` holds its lock, False when none does, None
+    when no run of this version wrote one (or the file system keeps no locks)."""
     from heterocat.io import lock_held  # noqa: PLC0415
 
-    return lock_held(workdir / RUN_LOCK)
+    return lock_held(run_lock_path(workdir, kind))
 
 
-def _progress(workdir: Path, stored: dict[str, int]) -> Section | None:
-    """Where the last run stood when the report was written (``progress.json`` of a live run), and what
-    the store holds from all runs (``stored``: calculations per status)."""
-    path = workdir / PROGRESS
-    if not path.exists():
-        return None
-    p = json.loads(path.read_text())
+def _run_line(workdir: Path, kind: str, p: dict) -> str:
+    """Where a run of ``kind`` stood when it last wrote its progress ``p``: one sentence."""
     minutes = f"{p['elapsed_s'] / 60:.1f} min"  # of this run (earlier runs' work is in the task times)
     if p["finished"]:
         state, when = "finished", f"this run took {minutes}"
-    elif run_alive(workdir) is False:
+    elif run_alive(workdir, kind) is False:
         state = "stopped before it finished (killed or crashed; `heterocat study run` again resumes it)"
         when = f"{minutes} into that run when last written"
     else:
         state = "running (this report is rewritten as results arrive)"
         when = f"{minutes} into this run; about {p['estimated_left_s'] / 60:.0f} min left (estimate)"
+    return (f"{RUN_KINDS[kind]} {state}: {p['done']} done, {p['failed']} failed or skipped, {p['running']} "
+            f"running, {p['waiting']} waiting, of {p['total']} tasks planned so far; {when}; written "
+            f"{p['written']}.")
+
+
+def _progress(workdir: Path, stored: dict[str, int]) -> Section | None:
+    """Where the last run of each kind stood when the report was written (its progress file), and
+    what the store holds from all runs (``stored``: calculations per status)."""
+    runs = [_run_line(workdir, kind, json.loads(progress_path(workdir, kind).read_text()))
+            for kind in RUN_KINDS if progress_path(workdir, kind).exists()]
+    if not runs:
+        return None
     total = sum(stored.values())
     by_status = ", ".join(f"{n} {status}" for status, n in sorted(stored.items()))
     return Section("Progress", [
-        f"Run {state}: {p['done']} done, {p['failed']} failed or skipped, {p['running']} running, "
-        f"{p['waiting']} waiting, of {p['total']} tasks planned so far; {when}.",
+        *runs,
         f"The store holds {total} calculation{'s' * (total != 1)} from all runs ({by_status}), each listed "
         "under Settings." if total else "The store holds no calculation yet.",
-        f"Written {p['written']}. Sections below hold what is done; a missing reference or step says "
-        "what it waits for."])
+        "Sections below hold what is done; a missing reference or step says what it waits for."])
 
 
 def time_left(specs: list, results: dict[str, dict]) -> float:
@@ -268,20 +287,23 @@ REPORT_SHARE = 0.1
 
 
 class LiveReport:
-    """Rewrites ``WORKDIR/progress.json`` and the report as a run goes, at most every ``every``
-    seconds (0: after every task), the report less often when writing it would take more than
-    ``REPORT_SHARE`` of the time: a callback for :func:`heterocat.run.local.run_local`."""
+    """Rewrites the run's progress file (``WORKDIR/progress.json`` for a run of kind "") and the
+    report as a run goes, at most every ``every`` seconds (0: after every task), the report less
+    often when writing it would take more than ``REPORT_SHARE`` of the time: a callback for
+    :func:`heterocat.run.local.run_local`."""
 
     def __init__(self, workdir: str | os.PathLike, workers: int = 1, every: float = 60.0,
-                 analyse: Callable[[dict], None] | None = None):
+                 analyse: Callable[[dict], None] | None = None, kind: str = ""):
         import time  # noqa: PLC0415
 
-        self.workdir, self.workers, self.every = Path(workdir), max(1, workers), every
+        if kind not in RUN_KINDS:
+            raise ValueError(f"unknown kind of run {kind!r} (known: {', '.join(map(repr, RUN_KINDS))})")
+        self.workdir, self.workers, self.every, self.kind = Path(workdir), max(1, workers), every, kind
         self.analyse = analyse  # called with the results before each rewrite (figures, summaries)
         self.start = time.time()
-        self.last = float("-inf")  # when progress.json was last written
+        self.last = float("-inf")  # when the progress file was last written
         self.report_due = float("-inf")  # when the report may be written again
-        self._lock = None  # RUN_LOCK, taken at the first write (the work directory exists by then)
+        self._lock = None  # the run lock, taken at the first write (the work directory exists by then)
 
     def __call__(self, results: dict, specs: list, running: int) -> None:
         import time  # noqa: PLC0415
@@ -293,13 +315,14 @@ class LiveReport:
                 self.last = self.report_due = float("-inf")
 
     def _hold_lock(self) -> None:
-        """Hold RUN_LOCK from now to this process's end (a second run on the same directory shares it)."""
+        """Hold this kind's run lock from now to this process's end (a second run of the kind on the
+        same directory shares it)."""
         import fcntl  # noqa: PLC0415
 
         if self._lock is not None:
             return
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self._lock = open(self.workdir / RUN_LOCK, "a")  # open until the process ends
+        self._lock = open(run_lock_path(self.workdir, self.kind), "a")  # open until the process ends
         try:
             fcntl.flock(self._lock, fcntl.LOCK_SH | fcntl.LOCK_NB)
         except OSError:
@@ -314,13 +337,13 @@ class LiveReport:
         self._hold_lock()
         statuses = [r.get("status") for r in results.values()]
         left = time_left(specs, results) / self.workers
-        write_json(self.workdir / PROGRESS, {
+        write_json(progress_path(self.workdir, self.kind), {
             "finished": finished, "total": len(specs), "done": statuses.count("done"),
             "failed": len(statuses) - statuses.count("done"), "running": running,
             "waiting": len(specs) - len(results) - running, "elapsed_s": round(self.last - self.start, 1),
             "estimated_left_s": round(left, 1), "written": time.strftime("%Y-%m-%d %H:%M:%S")})
         if not finished and self.last < self.report_due:
-            return  # progress.json only: the last report took long to write
+            return  # the progress file only: the last report took long to write
         try:
             if self.analyse is not None and not finished:
                 self.analyse(results)

@@ -48,9 +48,10 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--electronic-from", nargs="+", metavar="WORKDIR", help="study freeenergy: the work functions "
                    "and charge differences this run lacks, from these earlier runs of the same surfaces (each number "
                    "keeps its level of theory and store)")
-    p.add_argument("--report-every", type=real(minimum=0.0), default=60.0, metavar="SECONDS", help="rewrite WORKDIR/report.html "
-                   "and progress.json while the run goes, at most this often (default 60; 0: after every task); the "
-                   "report waits longer when writing it would take over a tenth of the run's time")
+    p.add_argument("--report-every", type=real(minimum=0.0), default=60.0, metavar="SECONDS", help="rewrite "
+                   "WORKDIR/report.html and progress.json (progress-electronic.json for --electronic-only) while "
+                   "the run goes, at most this often (default 60; 0: after every task); the report waits longer "
+                   "when writing it would take over a tenth of the run's time")
     over = p.add_argument_group("overrides of the study file")
     over.add_argument("--preset", help="ci, fast, paper or a preset file")
     over.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one setting (repeatable)")
@@ -159,13 +160,14 @@ def run_command(args: argparse.Namespace) -> None:
     command(argparse.Namespace(workdir=workdir, json=args.json, steps=None))
 
 
-def _live_report(workdir: str, args: argparse.Namespace, analyse: Callable[[dict], None] | None = None
-                 ) -> tuple[Callable[[dict, list, int], None], Callable[[], None]]:
-    """A run's live report (``WORKDIR/progress.json`` and the report, every ``--report-every`` s):
-    the runner's callback, and what writes both once more as the run ends."""
+def _live_report(workdir: str, args: argparse.Namespace, analyse: Callable[[dict], None] | None = None,
+                 kind: str = "") -> tuple[Callable[[dict, list, int], None], Callable[[], None]]:
+    """A run's live report (its progress file, ``WORKDIR/progress.json`` or ``progress-KIND.json``,
+    and the report, every ``--report-every`` s): the runner's callback, and what writes both once
+    more as the run ends."""
     from heterocat.report import LiveReport  # noqa: PLC0415
 
-    live = LiveReport(workdir, args.workers, args.report_every, analyse=analyse)
+    live = LiveReport(workdir, args.workers, args.report_every, analyse=analyse, kind=kind)
     seen: dict[str, Any] = {}
 
     def on_result(results: dict, specs: list, running: int) -> None:
@@ -184,7 +186,7 @@ def _run_electronic(study, workdir: str, args: argparse.Namespace) -> None:
 
     if args.no_electronic:
         raise HeterocatError("--electronic-only and --no-electronic exclude each other")
-    on_result, finish = _live_report(workdir, args)
+    on_result, finish = _live_report(workdir, args, kind="electronic")  # beside a study run's own
     doc = run_electronic(study, workdir, workers=args.workers, ranks=args.ranks, progress=not args.json,
                          on_result=on_result)
     finish()
