@@ -251,6 +251,7 @@ def test_a_study_run_and_an_electronic_only_run_beside_it_each_keep_their_progre
         holder.kill()
         holder.wait()
     assert progress[0].startswith("Run stopped before it finished") and ": 1 done," in progress[0]
+    assert "`heterocat study run` again resumes it" in progress[0]
     assert progress[1].startswith("Electronic-only run running") and "1 running" in progress[1]
     assert progress[2].startswith("The store holds 2 calculations")
     with pytest.raises(ValueError, match="unknown kind of run 'relax'"):

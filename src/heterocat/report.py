@@ -204,8 +204,10 @@ PROGRESS = "progress.json"
 RUN_LOCK = ".run.lock"
 #: the kinds of run that may go on side by side in one work directory, each with its own progress
 #: file and lock (the report says where each stands): a study run, and beside it the work functions
-#: and charge differences alone (``study run --electronic-only``); label as the report names it
-RUN_KINDS = {"": "Run", "electronic": "Electronic-only run"}
+#: and charge differences alone (``study run --electronic-only``); as the report names each, and the
+#: command that resumes it
+RUN_KINDS = {"": ("Run", "heterocat study run"),
+             "electronic": ("Electronic-only run", "heterocat study run --electronic-only")}
 
 
 def progress_path(workdir: Path, kind: str = "") -> Path:
@@ -229,15 +231,16 @@ def run_alive(workdir: Path, kind: str = "") -> bool | None:
 def _run_line(workdir: Path, kind: str, p: dict) -> str:
     """Where a run of ``kind`` stood when it last wrote its progress ``p``: one sentence."""
     minutes = f"{p['elapsed_s'] / 60:.1f} min"  # of this run (earlier runs' work is in the task times)
+    label, command = RUN_KINDS[kind]
     if p["finished"]:
         state, when = "finished", f"this run took {minutes}"
     elif run_alive(workdir, kind) is False:
-        state = "stopped before it finished (killed or crashed; `heterocat study run` again resumes it)"
+        state = f"stopped before it finished (killed or crashed; `{command}` again resumes it)"
         when = f"{minutes} into that run when last written"
     else:
         state = "running (this report is rewritten as results arrive)"
         when = f"{minutes} into this run; about {p['estimated_left_s'] / 60:.0f} min left (estimate)"
-    return (f"{RUN_KINDS[kind]} {state}: {p['done']} done, {p['failed']} failed or skipped, {p['running']} "
+    return (f"{label} {state}: {p['done']} done, {p['failed']} failed or skipped, {p['running']} "
             f"running, {p['waiting']} waiting, of {p['total']} tasks planned so far; {when}; written "
             f"{p['written']}.")
 
