@@ -1,6 +1,7 @@
 """The comparison across supports: each supported cluster beside its clean support's work
 function, its charge transfer, dG(*H) per layer and HzOR U_L, read from a study run's numbers."""
 
+import json
 from types import SimpleNamespace
 
 import pytest
@@ -102,6 +103,39 @@ def test_a_row_whose_numbers_are_not_like_the_others_says_so(tmp_path):
         in text
 
 
+def test_the_table_gives_each_supports_gap_and_ionization_potential_and_the_warnings_behind_its_numbers(tmp_path):
+    """A support with a gap: its Phi follows where the smearing puts E_F, so the gap and the IP stand
+    beside it; a flag on the support's single point (CuCo2O4's Cu moments lost) and a warning on the
+    transfer (a coarse Bader grid) are notes of the row; the gap note and the Bader method line are not."""
+    from heterocat.analyse.workfunction import GAP_NOTE
+    from heterocat.report import _supports
+    from heterocat.study.compare import row_notes
+
+    doc = _doc()
+    doc["work_functions"]["NiO(100)"].update(
+        gap=2.487, ionization_potential_top=5.027,
+        notes=[f"gap 2.49 eV: {GAP_NOTE}", "flagged, surface changed: magnetic order of the support lost"])
+    doc["work_functions"]["Co3O4(100)"].update(gap=0.0, notes=[])
+    doc["charge_transfer"]["NiO(100)/Ru13"]["notes"] = [
+        "Bader: pybader 0.3.12, near-grid, all-electron density of AB on a 0.115 Å grid",
+        "Bader grid coarser than 0.11 Å: light atoms (H, O) may lose their basins; check with a smaller h"]
+    nio, co = support_rows(_study(tmp_path), doc)
+    assert (nio["support_gap"], nio["support_ionization_potential"]) == (2.487, 5.027)
+    assert co["support_ionization_potential"] is None  # no gap, no IP
+    assert row_notes(nio) == ["Phi of NiO(100): flagged, surface changed: magnetic order of the support lost",
+                              "transfer: Bader grid coarser than 0.11 Å: light atoms (H, O) may lose their basins; "
+                              "check with a smaller h"]
+    text = support_text([nio, co])
+    assert text[2].split()[1:4] == ["4.350", "2.487", "5.027"] and text[3].split()[1:4] == ["5.100", "0.000", "-"]
+    assert f"  a support with a gap: {GAP_NOTE}" in text
+    (tmp_path / "figures").mkdir()
+    (tmp_path / "figures" / "supports.json").write_text(json.dumps({"supports": [nio, co]}))
+    section = _supports(tmp_path)
+    assert section.tables[0].header[2:5] == ["Phi (eV)", "gap (eV)", "IP (eV)"]
+    assert section.tables[0].rows[0][2:5] == ["4.350", "2.487", "5.027"]
+    assert any(line.startswith("NiO(100)/Ru13: Phi of NiO(100): flagged") for line in section.text)
+
+
 def test_a_transfer_on_a_clean_geometry_that_is_no_longer_the_reference_is_flagged(tmp_path):
     """A relaxation found a lower clean model after the Bader single point ran: the number stays, with
     a note naming both geometries, in the text and in the report's rows."""
@@ -165,8 +199,8 @@ def test_work_functions_this_run_lacks_come_from_an_earlier_run_with_its_level(t
     assert f"  Phi from the run in {earlier}: Co3O4(100)/Ru13" in text
     header, *table = text[1:4]
     assert header.index("Phi (eV)") + len("Phi (eV)") == table[0].index("4.000") + len("4.000")
-    dash = table[0].index("-", table[0].index("4.000"))  # the missing transfer: '-' holds a number's width
-    assert dash == header.index("transfer") + len("transfer") - 1
+    for column in ("gap (eV)", "IP (eV)", "transfer"):  # not known: '-' holds a number's width
+        assert table[0][header.index(column) + len(column) - 1] == "-", column
     with pytest.raises(HeterocatError, match="not a heterocat work directory"):
         electronic_from(study, here, [str(tmp_path / "nowhere")])
     # the report says so too
@@ -191,9 +225,10 @@ def test_the_report_sets_the_supports_side_by_side_with_what_is_in(tmp_path):
     write_supports(_study(tmp_path), workdir, _doc())
     (part,) = [s for s in sections(workdir) if s.title == "Across supports"]
     nio, co = part.tables[0].rows
-    assert nio[:4] + nio[5:] == ["NiO(100)/Ru13", "NiO(100)", "4.350", "0.420", "0.540", "*N2H4 -> *N2H3"]
-    assert sorted(nio[4].split(", ")) == ["Ru-Bottom -1.20", "Ru-Top -0.30"]
-    assert co[:4] == ["Co3O4(100)/Ru13", "Co3O4(100)", "5.100", "-"] and co[5:] == ["-", "-"]
+    # no gap or IP in these work functions: '-'
+    assert nio[:6] + nio[7:] == ["NiO(100)/Ru13", "NiO(100)", "4.350", "-", "-", "0.420", "0.540", "*N2H4 -> *N2H3"]
+    assert sorted(nio[6].split(", ")) == ["Ru-Bottom -1.20", "Ru-Top -0.30"]
+    assert co[:6] == ["Co3O4(100)/Ru13", "Co3O4(100)", "5.100", "-", "-", "-"] and co[7:] == ["-", "-"]
     assert "level of theory of Phi: DFT GPAW" in part.text and "level of theory of dG(*H): MLIP SevenNet" in part.text
     assert "electronic energies" not in "\n".join(part.text)
     doc = _doc()

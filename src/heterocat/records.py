@@ -102,3 +102,9 @@ class TaskResult(TypedDict, total=False):
     ghosts: list[int]
     outputs: list[str]
     imaginary_mode_displacements: list[dict[str, Any]]  # vib: frequency_cm1 and displacement (per index)
+
+
+def flag_notes(result: TaskResult) -> list[str]:
+    """A task result's flags (its checks' findings) as notes, ``flagged, CHECK: REASON`` each, for
+    the numbers taken from it to carry."""
+    return [f"flagged, {flag['check']}: {flag['reason']}" for flag in result.get("flags") or []]

@@ -82,21 +82,25 @@ def _supports(workdir: Path) -> Section | None:
     path = workdir / "figures" / "supports.json"
     if not path.exists():
         return None
+    from heterocat.analyse.workfunction import GAP_NOTE  # noqa: PLC0415
     from heterocat.study.compare import borrowed_from, dG_H_text, row_notes, support_levels  # noqa: PLC0415
 
     rows = json.loads(path.read_text())["supports"]
-    cells = [[r["system"], r["support"], _f(r["support_work_function"]), _f(r["transfer_to_cluster"]), dG_H_text(r),
+    cells = [[r["system"], r["support"], _f(r["support_work_function"]), _f(r.get("support_gap")),
+              _f(r.get("support_ionization_potential")), _f(r["transfer_to_cluster"]), dG_H_text(r),
               _f(r["hzor_limiting_potential"]), r["hzor_potential_determining_step"] or "-"] for r in rows]
     levels = support_levels(rows)
     return Section("Across supports",
-                   ["Phi: work function of the clean support (top face, eV); transfer: electrons the cluster "
-                    "gains from the support (Bader); dG(*H): the strongest-binding site per cluster layer (eV); "
-                    "U_L: HzOR limiting potential (V vs RHE). '-': not computed yet.",
+                   ["Phi: work function of the clean support (top face, eV); gap and IP: its band gap and "
+                    "ionization potential (E_vac - E_VBM, top face, eV; '-' without a gap); transfer: electrons the "
+                    "cluster gains from the support (Bader); dG(*H): the strongest-binding site per cluster layer "
+                    "(eV); U_L: HzOR limiting potential (V vs RHE). '-': not computed yet. A support with a gap: "
+                    f"{GAP_NOTE}.",
                     *(f"level of theory of {what}: {'; '.join(one)}" for what, one in levels.items()),
                     *borrowed_from(rows),
                     *(f"{r['system']}: {note}" for r in rows for note in row_notes(r))],
-                   [Table(["system", "support", "Phi (eV)", "transfer (e)", "dG(*H) per layer (eV)", "HzOR U_L (V)",
-                           "potential-determining step"], cells)])
+                   [Table(["system", "support", "Phi (eV)", "gap (eV)", "IP (eV)", "transfer (e)",
+                           "dG(*H) per layer (eV)", "HzOR U_L (V)", "potential-determining step"], cells)])
 
 
 def _charge_differences(workdir: Path) -> Section | None:

@@ -90,6 +90,22 @@ def test_bader_transfer_alone_reads_back_the_charge_differences_ab(result, syste
         == ["chargediff/alh/AB"]
 
 
+def test_a_transfer_carries_the_flags_of_its_single_point(result, system):
+    """A check that flagged AB (here a magnetic order lost, as on CuCo2O4) goes with the transfer taken
+    from its density, as a work function carries its single point's flags."""
+    from heterocat.analyse.chargediff import transfer_from_result
+
+    cd, workdir = result
+    folder = next(workdir.glob(f"tasks/*/{cd.task_hashes['AB']}"))
+    ab = {**json.loads((folder / "result.json").read_text()),
+          "flags": [{"check": "surface changed", "reason": "magnetic order of the support lost"}]}
+    flagged = transfer_from_result(system, np.array([3]), ab, geometry="as built",
+                                   calculator=load_settings("ci")["calculator"])
+    assert flagged.transfer_to_cluster_bader == pytest.approx(cd.transfer_to_cluster_bader, abs=1e-6)
+    assert "flagged, surface changed: magnetic order of the support lost" in flagged.notes
+    assert not any(n.startswith("flagged") for n in cd.notes)  # the unflagged AB's own transfer
+
+
 def test_bad_partition_refused(system):
     with pytest.raises(HeterocatError, match="out of range"):
         split_parts(system, cluster=[3, 9])

@@ -24,9 +24,12 @@ import numpy as np
 from ase import Atoms
 
 from heterocat.errors import HeterocatError
+from heterocat.records import flag_notes
 
 SIGN_CONVENTION = ("drho = rho(AB) - rho(A) - rho(B); positive = electron accumulation; "
                    "transfers are electrons gained by the cluster (B)")
+#: the note that says how a Bader transfer was taken (the others a transfer carries are warnings)
+BADER_METHOD_NOTE = "Bader: "
 
 
 @dataclass
@@ -161,6 +164,7 @@ def difference_from_results(atoms: Atoms, support: np.ndarray, cluster: np.ndarr
     np.savetxt(csv, np.column_stack([z, line, dq]), delimiter=",", fmt="%.6e", comments="",
                header="z_angstrom,drho_plane_e_per_angstrom,dq_cumulative_e")
     transfer, charges, notes = _bader_transfer(atoms, cluster, rho_ab, ab["density_kind"], calculator)
+    notes += [note for part in (ab, parts["A"], parts["B"]) for note in flag_notes(part)]
     return ChargeDifference(
         integral_drho=float(drho.sum() * dv), transfer_to_cluster_bader=transfer,
         transfer_across_interface_plane=float(-below),
@@ -176,6 +180,7 @@ def transfer_from_result(atoms: Atoms, cluster: np.ndarray, ab: dict, *, geometr
     """The Bader transfer to the cluster from the finished single point of AB alone (no parts)."""
     transfer, charges, notes = _bader_transfer(atoms, cluster, _load(Path(ab["directory"])), ab["density_kind"],
                                                calculator)
+    notes += flag_notes(ab)
     return BaderTransfer(transfer_to_cluster_bader=transfer, density_kind=ab["density_kind"],
                          task_hashes={"AB": ab["task_hash"]}, level_of_theory=ab["level_of_theory"],
                          geometry=geometry, bader_charges=charges, notes=notes)
@@ -193,7 +198,7 @@ def _bader_transfer(atoms: Atoms, cluster: np.ndarray, rho_ab: np.ndarray, densi
     except HeterocatError as err:
         return None, [], [f"Bader charges not computed: {err}"]
     transfer = -float(np.sum(np.asarray(bader.charges)[cluster]))
-    notes = [f"Bader: {bader.method}, all-electron density of AB on a {bader.grid_spacing:.3f} Å grid",
+    notes = [f"{BADER_METHOD_NOTE}{bader.method}, all-electron density of AB on a {bader.grid_spacing:.3f} Å grid",
              *bader_caveats(bader.grid_spacing, calculator)]
     return transfer, [round(q, 4) for q in bader.charges], notes
 

@@ -23,6 +23,7 @@ import numpy as np
 from ase import Atoms
 
 from heterocat.errors import HeterocatError
+from heterocat.records import flag_notes
 
 #: A point of the profile is flat if the potential changes less than this (eV/Å).
 GRADIENT_TOLERANCE = 0.05
@@ -34,6 +35,9 @@ FLATNESS_TOLERANCE = 0.05
 BOUNDARY_MARGIN = 0.5
 #: A gap above this (eV) makes the slab a semiconductor: IP and EA are reported.
 GAP_THRESHOLD = 0.1
+#: said of a slab with a gap (eV, above GAP_THRESHOLD): its work function is E_vac - E_F, and E_F
+#: sits where the Fermi smearing puts it in the gap, so the ionization potential is the number to compare
+GAP_NOTE = "E_F is placed in the gap by the smearing; the ionization potential (E_vac - E_VBM) is the robust number"
 
 
 @dataclass
@@ -148,8 +152,7 @@ def work_functions_from_profile(atoms: Atoms, z: np.ndarray, v: np.ndarray, ferm
         wf.ionization_potential_bottom = bottom.level - homo
         wf.electron_affinity_top = top.level - lumo
         wf.electron_affinity_bottom = bottom.level - lumo
-        wf.notes.append(f"gap {gap:.2f} eV: E_F is placed in the gap by the smearing; "
-                        "the ionization potential (E_vac - E_VBM) is the robust number")
+        wf.notes.append(f"gap {gap:.2f} eV: {GAP_NOTE}")
     return wf
 
 
@@ -169,7 +172,7 @@ def work_function_from_result(atoms: Atoms, result: dict, *, allow_unflat: bool 
     wf = work_functions_from_profile(atoms, z, v, result["fermi_level"], gap=result["gap"],
                                      homo=result["homo"], lumo=result["lumo"], allow_unflat=allow_unflat)
     wf.gpaw_workfunctions = result.get("gpaw_workfunctions")
-    wf.notes += [f"flagged, {flag['check']}: {flag['reason']}" for flag in result.get("flags") or []]
+    wf.notes += flag_notes(result)
     wf.system = system or atoms.info.get("system", atoms.get_chemical_formula())
     wf.task_hash, wf.level_of_theory, wf.profile = result["task_hash"], result["level_of_theory"], str(profile)
     wf.geometry = geometry

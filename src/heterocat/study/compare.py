@@ -14,6 +14,8 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from heterocat.analyse.chargediff import BADER_METHOD_NOTE
+from heterocat.analyse.workfunction import GAP_NOTE
 from heterocat.study.spec import ReferenceValue, Study
 
 
@@ -34,8 +36,12 @@ def support_rows(study: Study, doc: dict[str, Any]) -> list[dict[str, Any]]:
             "system": surface.name, "support": surface.support,
             "support_work_function": wf.get("phi_top"), "work_function_level": wf.get("level_of_theory"),
             "work_function_store": wf.get("store"),
+            # a support with a gap: Phi follows where the smearing puts E_F in it; its IP does not
+            "support_gap": wf.get("gap"), "support_ionization_potential": wf.get("ionization_potential_top"),
+            "work_function_warnings": [n for n in wf.get("notes") or [] if not n.endswith(GAP_NOTE)],
             "transfer_to_cluster": ct.get("transfer_to_cluster_bader"),
             "transfer_level": ct.get("level_of_theory"), "transfer_store": ct.get("store"),
+            "transfer_warnings": [n for n in ct.get("notes") or [] if not n.startswith(BADER_METHOD_NOTE)],
             "transfer_geometry_note": None,
             "dG_H_by_label": {}, "dG_H_level": None, "dG_H_compared_by": None, "hzor_limiting_potential": None,
             "hzor_potential_determining_step": None, "hzor_level": None, "hzor_energy_kind": None,
@@ -89,13 +95,16 @@ def support_text(rows: list[dict[str, Any]]) -> list[str]:
     def number(value: float | None, width: int, sign: str = "") -> str:  # '-' in the number's width
         return f"{'-':>{width}}" if value is None else f"{value:{sign}{width}.3f}"
 
-    lines = ["Across supports (Phi: clean support, top face; transfer: electrons gained by the cluster, Bader; "
-             "dG(*H): strongest site per label)",
-             f"  {'system':<22} {'Phi (eV)':>8} {'transfer':>9} {'HzOR U_L (V)':>12}  dG(*H) per label (eV)"]
+    lines = ["Across supports (Phi, gap, IP: clean support, top face; transfer: electrons gained by the cluster, "
+             "Bader; dG(*H): strongest site per label)",
+             f"  {'system':<22} {'Phi (eV)':>8} {'gap (eV)':>8} {'IP (eV)':>7} {'transfer':>9} {'HzOR U_L (V)':>12}"
+             "  dG(*H) per label (eV)"]
     for r in rows:
-        lines.append(f"  {r['system']:<22} {number(r['support_work_function'], 8)} "
-                     f"{number(r['transfer_to_cluster'], 9, '+')} {number(r['hzor_limiting_potential'], 12, '+')}"
-                     f"  {dG_H_text(r)}")
+        lines.append(f"  {r['system']:<22} {number(r['support_work_function'], 8)} {number(r.get('support_gap'), 8)} "
+                     f"{number(r.get('support_ionization_potential'), 7)} {number(r['transfer_to_cluster'], 9, '+')} "
+                     f"{number(r['hzor_limiting_potential'], 12, '+')}  {dG_H_text(r)}")
+    if any(r.get("support_ionization_potential") is not None for r in rows):
+        lines.append(f"  a support with a gap: {GAP_NOTE}")
     lines += [f"  level of theory of {what}: {'; '.join(levels)}" for what, levels in support_levels(rows).items()]
     lines += [f"  note: {r['system']}: {note}" for r in rows for note in row_notes(r)]
     lines += [f"  {line}" for line in borrowed_from(rows)]
@@ -103,10 +112,14 @@ def support_text(rows: list[dict[str, Any]]) -> list[str]:
 
 
 def row_notes(row: dict[str, Any]) -> list[str]:
-    """What sets a comparison row's numbers apart from the others': a transfer on another clean
-    geometry, *H sites whose ZPE/TS corrections differ (compared by dE), a U_L from electronic
-    energies (a species without vibrations stored)."""
-    notes = [row["transfer_geometry_note"]] if row.get("transfer_geometry_note") else []
+    """What sets a comparison row's numbers apart from the others': the warnings and flags of the
+    support's work function and of the transfer (a check that failed on their single points, a
+    coarse Bader grid), a transfer on another clean geometry, *H sites whose ZPE/TS corrections
+    differ (compared by dE), a U_L from electronic energies (a species without vibrations stored)."""
+    notes = [f"Phi of {row['support']}: {n}" for n in row.get("work_function_warnings") or []]
+    notes += [f"transfer: {n}" for n in row.get("transfer_warnings") or []]
+    if row.get("transfer_geometry_note"):
+        notes.append(row["transfer_geometry_note"])
     if row.get("dG_H_compared_by") not in (None, "dG"):
         notes.append(f"dG(*H): the sites' ZPE/TS corrections differ; the strongest is chosen by "
                      f"{row['dG_H_compared_by']}")
