@@ -196,11 +196,13 @@ def test_a_run_says_at_once_that_it_started_and_its_first_result_then_waits_its_
     written = []
     monkeypatch.setattr(report, "write_report", lambda workdir: (time.sleep(0.2), written.append(workdir)))
     live = report.LiveReport(tmp_path, every=3600.0)
-    stamps = []
+    stamps, due = [], []
     for done in range(3):
-        live({f"t{i}": {"status": "done"} for i in range(done)}, [], 1)
+        due.append(live({f"t{i}": {"status": "done"} for i in range(done)}, [], 1))
         stamps.append(json.loads((tmp_path / report.PROGRESS).read_text())["done"])
     assert stamps == [0, 1, 1] and len(written) == 2
+    # written: nothing to call again for; held back: the seconds until it is due (the runner calls then)
+    assert due[:2] == [None, None] and 3590 < due[2] <= 3600
 
 
 def test_a_run_is_alive_while_its_process_holds_the_lock_and_stopped_after(tmp_path):

@@ -312,14 +312,19 @@ class LiveReport:
         self.report_due = float("-inf")  # when the report may be written again
         self._lock = None  # the run lock, taken at the first write (the work directory exists by then)
 
-    def __call__(self, results: dict, specs: list, running: int) -> None:
+    def __call__(self, results: dict, specs: list, running: int) -> float | None:
+        """Write if due; else the seconds until it is (the runner calls again then, so that a result
+        held back is written within ``every`` seconds, not when the next task ends)."""
         import time  # noqa: PLC0415
 
         start = not results  # the run's first tasks started: said at once, and the first result too
-        if start or time.time() - self.last >= self.every:
-            self.write(results, specs, running, finished=False)
-            if start:
-                self.last = self.report_due = float("-inf")
+        wait = self.last + self.every - time.time()
+        if not start and wait > 0:
+            return wait
+        self.write(results, specs, running, finished=False)
+        if start:
+            self.last = self.report_due = float("-inf")
+        return None
 
     def _hold_lock(self) -> None:
         """Hold this kind's run lock from now to this process's end (a second run of the kind on the

@@ -63,6 +63,24 @@ def test_the_live_report_hears_of_a_run_as_its_first_task_starts(tmp_path):
     assert calls == [(0, 1), (1, 1), (2, 0)]  # started; one in, the next started; both in
 
 
+def test_the_live_report_is_called_again_when_it_held_a_write_back(tmp_path):
+    """A live report that held its write back (its interval not over) returns when it is due, and
+    the runner calls it again then, with the same results, while the task still runs: a result that
+    came too soon after the last write waits ``every`` seconds, not for the next task to end."""
+    settings = load_settings("ci", assignments=['calculator.name="emt"'])
+    write(path := tmp_path / "cu.extxyz", bulk("Cu", a=3.6, cubic=True))
+    calls: list[tuple[int, int]] = []
+
+    def on_result(results, _specs, running):
+        calls.append((len(results), running))
+        return 0.0 if len(calls) == 1 else None  # the start's write held back: call again at once
+
+    run_local([TaskSpec(name="cu", kind="single", settings=settings, structure=str(path))], tmp_path / "w",
+              progress=False, on_result=on_result)
+    # the task runs in a fresh worker process (seconds to start): the call again comes before it ends
+    assert calls == [(0, 1), (0, 1), (1, 0)]
+
+
 def test_graph_errors():
     s = load_settings("ci")
     with pytest.raises(HeterocatError, match="unknown task"):

@@ -161,7 +161,7 @@ def run_command(args: argparse.Namespace) -> None:
 
 
 def _live_report(workdir: str, args: argparse.Namespace, analyse: Callable[[dict], None] | None = None,
-                 kind: str = "") -> tuple[Callable[[dict, list, int], None], Callable[[], None]]:
+                 kind: str = "") -> tuple[Callable[[dict, list, int], float | None], Callable[[], None]]:
     """A run's live report (its progress file, ``WORKDIR/progress.json`` or ``progress-KIND.json``,
     and the report, every ``--report-every`` s): the runner's callback, and what writes both once
     more as the run ends."""
@@ -170,9 +170,9 @@ def _live_report(workdir: str, args: argparse.Namespace, analyse: Callable[[dict
     live = LiveReport(workdir, args.workers, args.report_every, analyse=analyse, kind=kind)
     seen: dict[str, Any] = {}
 
-    def on_result(results: dict, specs: list, running: int) -> None:
+    def on_result(results: dict, specs: list, running: int) -> float | None:
         seen.update(results=results, specs=specs)
-        live(results, specs, running)
+        return live(results, specs, running)  # seconds until a write it held back is due
 
     def finish() -> None:
         live.write(seen.get("results", {}), seen.get("specs", []), 0, finished=True)

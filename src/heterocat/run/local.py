@@ -242,7 +242,7 @@ BUSY_RETRY_S = 30.0
 def run_local(specs: list[TaskSpec], workdir: str | os.PathLike, *, workers: int = 1, ranks: int = 1,
               retry_failed: bool = False, progress: bool = True,
               replan: Callable[[dict[str, dict]], list[TaskSpec]] | None = None,
-              on_result: Callable[[dict[str, dict], list[TaskSpec], int], None] | None = None,
+              on_result: Callable[[dict[str, dict], list[TaskSpec], int], float | None] | None = None,
               ) -> dict[str, dict[str, Any]]:
     """Run ``specs`` respecting dependencies; returns each task's result by name.
 
@@ -260,7 +260,9 @@ def run_local(specs: list[TaskSpec], workdir: str | os.PathLike, *, workers: int
     task at most every ``REPLAN_EVERY_S`` seconds, so that a stage starts soon
     after it can and the planner's order holds.  ``on_result(results, specs,
     running)`` is called as the first tasks start and after each finished task (a live report: a run
-    that starts with a long task says so at once, not the run before it)."""
+    that starts with a long task says so at once, not the run before it); when it returns a number
+    of seconds (a write it held back), it is called again then, with the same results, however long
+    the running tasks take."""
     _check_graph(specs)
     if workers < 1 or ranks < 1:
         raise HeterocatError(f"workers and ranks must be >= 1, got {workers} and {ranks}")
@@ -282,6 +284,7 @@ def run_local(specs: list[TaskSpec], workdir: str | os.PathLike, *, workers: int
     probed: set[str] = set()  # ready tasks looked up in the store and found still to run
     last_plan = time.monotonic()
     reported = -1  # number of results when on_result last ran (first called as the first tasks start)
+    recall: float | None = None  # when on_result asked to be called again (time.monotonic)
     busy: dict[str, float] = {}  # tasks another process runs: when to try each again (time.monotonic)
     try:
         with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"),
@@ -306,9 +309,11 @@ def run_local(specs: list[TaskSpec], workdir: str | os.PathLike, *, workers: int
                     future = pool.submit(_work, asdict(spec), _inputs(spec, results), workdir, retry_failed, launcher)
                     running[future] = spec.name
                     busy.pop(spec.name, None)
-                if on_result is not None and reported != len(results):  # with the tasks just started
+                if on_result is not None and (reported != len(results)  # with the tasks just started
+                                              or (recall is not None and time.monotonic() >= recall)):
                     reported = len(results)
-                    on_result(results, specs, len(running))
+                    again = on_result(results, specs, len(running))
+                    recall = None if again is None else time.monotonic() + again
                 for name in busy.keys() - {s.name for s in specs}:  # withdrawn by a new plan
                     del busy[name]
                 # a free worker looks again when the first task another process runs is due
@@ -319,7 +324,9 @@ def run_local(specs: list[TaskSpec], workdir: str | os.PathLike, *, workers: int
                         break
                     time.sleep(until_busy)  # nothing to do here but wait for the other process
                     continue
-                done, _ = wait(list(running), timeout=until_busy, return_when=FIRST_COMPLETED)
+                until_recall = None if recall is None else max(0.0, recall - time.monotonic())
+                waits = [t for t in (until_busy, until_recall) if t is not None]
+                done, _ = wait(list(running), timeout=min(waits) if waits else None, return_when=FIRST_COMPLETED)
                 for future in done:
                     name = running.pop(future)
                     result = future.result()

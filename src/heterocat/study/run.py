@@ -292,7 +292,8 @@ def _beside_figures(workdir: str | os.PathLike, study: Study, name: str, rows: l
 
 
 def run_electronic(study: Study, workdir: str | os.PathLike, *, workers: int = 1, ranks: int = 1,
-                   progress: bool = True, on_result: Callable[[dict, list, int], None] | None = None) -> dict[str, Any]:
+                   progress: bool = True, on_result: Callable[[dict, list, int], float | None] | None = None
+                   ) -> dict[str, Any]:
     """Only the work functions and charge differences: the clean-surface tasks they start from (as the
     free-energy run makes them, same identities), then their single points.  ``on_result``: the
     runner's live-report callback (:func:`heterocat.run.local.run_local`)."""
