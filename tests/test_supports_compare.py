@@ -272,6 +272,15 @@ def test_a_bader_transfer_alone_is_one_single_point_and_a_full_charge_difference
     assert stored_charge_transfers(study, tmp_path / "w") == {"Co3O4(100)/Ru13": {"transfer_to_cluster_bader": 0.31}}
     (folder / "charge_difference.json").write_text(json.dumps({"transfer_to_cluster_bader": 0.29}))
     assert stored_charge_transfers(study, tmp_path / "w")["Co3O4(100)/Ru13"]["transfer_to_cluster_bader"] == 0.29
+    # a transfer written before transfers carried their single points' flags gets them from the store
+    ab = tmp_path / "w" / "tasks" / "single" / "ab00000000000001"
+    ab.mkdir(parents=True)
+    (ab / "result.json").write_text(json.dumps({"flags": [{"check": "surface changed",
+                                                           "reason": "magnetic order of the support lost"}]}))
+    (folder / "charge_difference.json").write_text(json.dumps(
+        {"transfer_to_cluster_bader": 0.29, "task_hashes": {"AB": "ab00000000000001"}, "notes": ["Bader: x"]}))
+    assert stored_charge_transfers(study, tmp_path / "w")["Co3O4(100)/Ru13"]["notes"] == [
+        "Bader: x", "flagged, surface changed: magnetic order of the support lost"]
 
 
 def test_a_study_cut_to_some_surfaces_keeps_their_support_links_only_to_surfaces_kept(tmp_path):
