@@ -239,9 +239,9 @@ def test_a_study_run_and_an_electronic_only_run_beside_it_each_keep_their_progre
     study_run._hold_lock()
     study_run.write({"a": {"status": "done"}}, [], 2, finished=False)
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import time\nfrom heterocat.report import LiveReport\n"
-         f"live = LiveReport({str(tmp_path)!r}, kind='electronic')\n"
-         "live.write({}, [], 1, finished=False)\nprint('held', flush=True)\ntime.sleep(60)"],
+        [sys.executable, "-c", ("import time\nfrom heterocat.report import LiveReport\n"
+                                f"live = LiveReport({str(tmp_path)!r}, kind='electronic')\n"
+                                "live.write({}, [], 1, finished=False)\nprint('held', flush=True)\ntime.sleep(60)")],
         stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "held"

@@ -123,8 +123,8 @@ def test_the_table_gives_each_supports_gap_and_ionization_potential_and_the_warn
     assert (nio["support_gap"], nio["support_ionization_potential"]) == (2.487, 5.027)
     assert co["support_ionization_potential"] is None  # no gap, no IP
     assert row_notes(nio) == ["Phi of NiO(100): flagged, surface changed: magnetic order of the support lost",
-                              "transfer: Bader grid coarser than 0.11 Å: light atoms (H, O) may lose their basins; "
-                              "check with a smaller h"]
+                              ("transfer: Bader grid coarser than 0.11 Å: light atoms (H, O) may lose their basins; "
+                               "check with a smaller h")]
     text = support_text([nio, co])
     assert text[2].split()[1:4] == ["4.350", "2.487", "5.027"] and text[3].split()[1:4] == ["5.100", "0.000", "-"]
     assert f"  a support with a gap: {GAP_NOTE}" in text

@@ -95,10 +95,10 @@ def support_text(rows: list[dict[str, Any]]) -> list[str]:
     def number(value: float | None, width: int, sign: str = "") -> str:  # '-' in the number's width
         return f"{'-':>{width}}" if value is None else f"{value:{sign}{width}.3f}"
 
-    lines = ["Across supports (Phi, gap, IP: clean support, top face; transfer: electrons gained by the cluster, "
-             "Bader; dG(*H): strongest site per label)",
-             f"  {'system':<22} {'Phi (eV)':>8} {'gap (eV)':>8} {'IP (eV)':>7} {'transfer':>9} {'HzOR U_L (V)':>12}"
-             "  dG(*H) per label (eV)"]
+    lines = [("Across supports (Phi, gap, IP: clean support, top face; transfer: electrons gained by the cluster, "
+              "Bader; dG(*H): strongest site per label)"),
+             (f"  {'system':<22} {'Phi (eV)':>8} {'gap (eV)':>8} {'IP (eV)':>7} {'transfer':>9} {'HzOR U_L (V)':>12}"
+              "  dG(*H) per label (eV)")]
     for r in rows:
         lines.append(f"  {r['system']:<22} {number(r['support_work_function'], 8)} {number(r.get('support_gap'), 8)} "
                      f"{number(r.get('support_ionization_potential'), 7)} {number(r['transfer_to_cluster'], 9, '+')} "
