@@ -278,9 +278,15 @@ def test_a_bader_transfer_alone_is_one_single_point_and_a_full_charge_difference
     (ab / "result.json").write_text(json.dumps({"flags": [{"check": "surface changed",
                                                            "reason": "magnetic order of the support lost"}]}))
     (folder / "charge_difference.json").write_text(json.dumps(
-        {"transfer_to_cluster_bader": 0.29, "task_hashes": {"AB": "ab00000000000001"}, "notes": ["Bader: x"]}))
+        {"transfer_to_cluster_bader": 0.29, "task_hashes": {"AB": "ab00000000000001"}, "notes": ["Bader: x"],
+         "density_kind": "all-electron", "level_of_theory": "DFT GPAW", "sign_convention": "+: to the cluster"}))
     assert stored_charge_transfers(study, tmp_path / "w")["Co3O4(100)/Ru13"]["notes"] == [
         "Bader: x", "flagged, surface changed: magnetic order of the support lost"]
+    # the report's charge-transfer section reads it the same way
+    from heterocat.report import _charge_differences
+
+    assert ("co3o4_100_ru13: flagged, surface changed: magnetic order of the support lost"
+            in _charge_differences(tmp_path / "w").text)
 
 
 def test_a_study_cut_to_some_surfaces_keeps_their_support_links_only_to_surfaces_kept(tmp_path):

@@ -104,14 +104,14 @@ def _supports(workdir: Path) -> Section | None:
 
 
 def _charge_differences(workdir: Path) -> Section | None:
-    from heterocat.run.steps import stored_transfer  # noqa: PLC0415
+    from heterocat.run.steps import read_transfer, stored_transfer  # noqa: PLC0415
 
     docs = [f for p in sorted((workdir / "chargediff").glob("*")) if (f := stored_transfer(p))]
     if not docs:
         return None
     rows, text = [], []
     for path in docs:
-        d = json.loads(path.read_text())
+        d = read_transfer(path)  # with its single points' flags
         full = "integral_drho" in d  # else the Bader transfer of AB alone
         rows.append([path.parent.name, _f(d.get("transfer_to_cluster_bader")),
                      _f(d.get("transfer_across_interface_plane")), f"{d['integral_drho']:+.1e}" if full else "-",

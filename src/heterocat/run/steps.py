@@ -26,6 +26,22 @@ def stored_transfer(folder: str | os.PathLike) -> Path | None:
     return next((Path(folder) / n for n in TRANSFER_FILES if (Path(folder) / n).exists()), None)
 
 
+def read_transfer(path: str | os.PathLike) -> dict[str, Any]:
+    """A stored charge analysis (``WORKDIR/chargediff/<model>/<file>``, see :func:`stored_transfer`),
+    with the flags its single points have in the store among its notes: a file written before
+    transfers carried them gets them here."""
+    from heterocat.calculate.tasks import RESULT, task_directory  # noqa: PLC0415
+    from heterocat.io import read_json  # noqa: PLC0415
+    from heterocat.records import flag_notes  # noqa: PLC0415
+
+    transfer = read_json(path)
+    workdir = Path(path).parents[2]
+    notes = transfer.get("notes") or []
+    results = [task_directory(workdir, "single", h) / RESULT for h in (transfer.get("task_hashes") or {}).values()]
+    flags = [n for r in results if r.exists() for n in flag_notes(read_json(r)) if n not in notes]
+    return {**transfer, "notes": [*notes, *flags]} if flags else transfer
+
+
 WORK_FUNCTION_KEYS = ("phi_top", "phi_bottom", "fermi_level", "vacuum_level_top", "vacuum_level_bottom",
                       "plateau_flatness_top", "plateau_flatness_bottom")
 

@@ -7,7 +7,6 @@ use it (the final structure of the clean surface's energy task), and their outpu
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Callable
@@ -16,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from heterocat.errors import HeterocatError
-from heterocat.run.steps import TRANSFER_FILES, stored_transfer
+from heterocat.run.steps import TRANSFER_FILES, read_transfer, stored_transfer
 from heterocat.study.compare import reference_rows, reference_text, support_rows, support_text
 from heterocat.study.spec import Study, SurfaceSpec
 
@@ -232,25 +231,13 @@ def stored_charge_transfers(study: Study, workdir: str | os.PathLike) -> dict[st
     """The charge differences (or Bader transfers, ``charge_difference = "bader"``) of the study's
     surfaces that a run has written (``WORKDIR/chargediff/<structure>/``), by surface name; a full
     charge difference wins over a Bader transfer alone.  Each carries the flags its single points have
-    in the store (a file written before transfers carried them gets them here).  Nothing computed."""
+    in the store (:func:`heterocat.run.steps.read_transfer`).  Nothing computed."""
     out = {}
     for surface in study.surfaces:
         found = stored_transfer(Path(workdir) / "chargediff" / Path(surface.structure).stem)
         if surface.charge_difference and found:
-            transfer = json.loads(found.read_text())
-            notes = transfer.get("notes") or []
-            flags = [n for n in _single_point_flags(workdir, transfer) if n not in notes]
-            out[surface.name] = {**transfer, "notes": [*notes, *flags]} if flags else transfer
+            out[surface.name] = read_transfer(found)
     return out
-
-
-def _single_point_flags(workdir: str | os.PathLike, transfer: dict[str, Any]) -> list[str]:
-    """The flags, as notes, of the single points (AB, A, B) a stored transfer was taken from."""
-    from heterocat.records import flag_notes  # noqa: PLC0415
-
-    hashes = (transfer.get("task_hashes") or {}).values()
-    results = [Path(workdir) / "tasks" / "single" / h / "result.json" for h in hashes]
-    return [note for path in results if path.exists() for note in flag_notes(json.loads(path.read_text()))]
 
 
 def electronic_from(study: Study, workdir: str | os.PathLike,
