@@ -115,6 +115,26 @@ def test_the_progress_counts_the_stores_calculations_beside_the_last_runs_tasks(
     assert progress[1] == "The store holds 4 calculations from all runs (4 done), each listed under Settings."
 
 
+def test_the_progress_counts_a_flagged_result_as_flagged_not_done(tmp_path):
+    """As ``heterocat status`` does: one of the four stored results flagged (its result file says so,
+    the index rebuilt) is counted flagged in Progress, beside the three done."""
+    from heterocat.report import PROGRESS, sections
+    from heterocat.store import ResultsStore
+
+    _pt_store_on_top(tmp_path, ("N2H4",), ("H2", "N2H4"))
+    (tmp_path / PROGRESS).write_text(json.dumps({"finished": True, "total": 1, "done": 1, "failed": 0, "running": 0,
+                                                 "waiting": 0, "elapsed_s": 6.0, "estimated_left_s": 0.0,
+                                                 "written": "2026-12-05 08:00:00"}))
+    path = next((tmp_path / "tasks").glob("relax/*/result.json"))
+    result = json.loads(path.read_text())
+    path.write_text(json.dumps({**result, "flags": [{"check": "desorbed", "reason": "test"}]}))
+    ResultsStore(tmp_path).rebuild()
+    parts = {s.title: s for s in sections(tmp_path)}
+    assert parts["Progress"].text[1] == ("The store holds 4 calculations from all runs (3 done, 1 flagged), "
+                                         "each listed under Settings.")
+    assert len(parts["Flags and failures"].tables[0].rows) == 1
+
+
 def test_the_time_left_learns_from_the_finished_tasks_of_each_class():
     """GPAW single points that took 4x their rough estimate make the unfinished ones count 4x; a class
     with nothing finished keeps its estimate."""

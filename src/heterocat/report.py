@@ -249,6 +249,17 @@ def _run_line(workdir: Path, kind: str, p: dict) -> str:
             f"{p['written']}.")
 
 
+def _by_status(calculations: Table, flags: Section) -> Counter:
+    """The stored calculations per status as ``heterocat status`` counts them: a finished result with a
+    flag is "flagged", not "done" (the Flags and failures section lists each)."""
+    stored = Counter(row[calculations.header.index("status")] for row in calculations.rows)
+    flagged = sum(row[t.header.index("status")] == "done" for t in flags.tables for row in t.rows)
+    if flagged:
+        stored["done"] -= flagged
+        stored["flagged"] = flagged
+    return +stored  # no status counted 0 times
+
+
 def _progress(workdir: Path, stored: dict[str, int]) -> Section | None:
     """Where the last run of each kind stood when the report was written (its progress file), and
     what the store holds from all runs (``stored``: calculations per status)."""
@@ -372,8 +383,7 @@ def sections(workdir: str | os.PathLike) -> list[Section]:
     if not (workdir / "tasks").is_dir():
         raise HeterocatError(f"{workdir} holds no calculations (no tasks/ folder)")
     settings, flags = _calculations(workdir)
-    calculations = settings.tables[0]
-    stored = Counter(row[calculations.header.index("status")] for row in calculations.rows)
+    stored = _by_status(settings.tables[0], flags)
     out = [s for s in (_progress(workdir, stored), _work_functions(workdir), _charge_differences(workdir),
                        _free_energies(workdir), _supports(workdir), _references(workdir)) if s]
     figures = sorted([*(workdir / "figures").glob("*.png"), *(workdir / "chargediff").glob("*/*.png")])
