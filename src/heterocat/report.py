@@ -172,7 +172,10 @@ def _free_energies(workdir: Path) -> Section | None:
     return Section("Free energies", text, [t for t in tables if t.rows])  # a running study has some empty
 
 
-def _calculations(workdir: Path) -> tuple[Section, Section]:
+def _calculations(workdir: Path) -> tuple[Section, Section, Counter]:
+    """The Settings section (with every calculation), the Flags and failures section, and the stored
+    calculations per status as ``heterocat status`` counts them (a finished result with a flag is
+    "flagged", not "done")."""
     from heterocat.store import ResultsStore  # noqa: PLC0415
 
     store = ResultsStore(workdir)
@@ -198,7 +201,8 @@ def _calculations(workdir: Path) -> tuple[Section, Section]:
                                            "(heterocat freeenergy --accept-flagged)." if flagged else "none"],
                     [Table(["system", "adsorbate", "site", "task", "status", "flags / reason"], flagged)]
                     if flagged else [])
-    return settings, flags
+    stored = Counter("flagged" if r.get("flagged") and r["status"] == "done" else r["status"] for r in rows)
+    return settings, flags, stored
 
 
 PROGRESS = "progress.json"
@@ -247,17 +251,6 @@ def _run_line(workdir: Path, kind: str, p: dict) -> str:
     return (f"{label} {state}: {p['done']} done, {p['failed']} failed or skipped, {p['running']} "
             f"running, {p['waiting']} waiting, of {p['total']} tasks planned so far; {when}; written "
             f"{p['written']}.")
-
-
-def _by_status(calculations: Table, flags: Section) -> Counter:
-    """The stored calculations per status as ``heterocat status`` counts them: a finished result with a
-    flag is "flagged", not "done" (the Flags and failures section lists each)."""
-    stored = Counter(row[calculations.header.index("status")] for row in calculations.rows)
-    flagged = sum(row[t.header.index("status")] == "done" for t in flags.tables for row in t.rows)
-    if flagged:
-        stored["done"] -= flagged
-        stored["flagged"] = flagged
-    return +stored  # no status counted 0 times
 
 
 def _progress(workdir: Path, stored: dict[str, int]) -> Section | None:
@@ -382,8 +375,7 @@ def sections(workdir: str | os.PathLike) -> list[Section]:
     workdir = Path(workdir)
     if not (workdir / "tasks").is_dir():
         raise HeterocatError(f"{workdir} holds no calculations (no tasks/ folder)")
-    settings, flags = _calculations(workdir)
-    stored = _by_status(settings.tables[0], flags)
+    settings, flags, stored = _calculations(workdir)
     out = [s for s in (_progress(workdir, stored), _work_functions(workdir), _charge_differences(workdir),
                        _free_energies(workdir), _supports(workdir), _references(workdir)) if s]
     figures = sorted([*(workdir / "figures").glob("*.png"), *(workdir / "chargediff").glob("*/*.png")])
